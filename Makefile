@@ -1,0 +1,50 @@
+# newsflow: `make run` and `make test` are all a fresh machine needs (Python 3.11 + make).
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+# Every process started from here: analytics off, Prefect state inside the project.
+export PREFECT_HOME := $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+
+.PHONY: run test lint check bench lock clean
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+## run: ingest the bundled sample corpus and query it
+run: $(STAMP)
+	$(BIN)/newsflow run
+	@echo
+	@echo "Articles per source and month:"
+	$(BIN)/newsflow query "SELECT source, year, month, count(*) AS articles, sum(word_count) AS words FROM articles GROUP BY ALL ORDER BY ALL"
+	@echo "Quarantined inputs:"
+	$(BIN)/newsflow query "SELECT source, reason, regexp_extract(source_uri, '[^/]+$$') AS file, message FROM quarantine ORDER BY ALL"
+
+## test: lint, type-check and run the test suite
+test: lint $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## lint: ruff and mypy
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## bench: benchmarks (prints figures; see BENCHMARKS.md)
+bench: $(STAMP)
+	$(BIN)/python bench/ingest_text.py
+
+## lock: re-resolve requirements.lock from requirements.in (needs the package index)
+lock:
+	$(PYTHON) -m venv .tools && .tools/bin/python -m pip install --quiet uv==0.13.9
+	.tools/bin/uv pip compile requirements.in --python-version 3.11 --generate-hashes \
+		--no-emit-package newsflow -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .tools .prefect data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,248 @@
+"""The `newsflow` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flows.errors import UserError
+from flows.settings import apply_prefect_defaults, config_path, data_root
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="newsflow", description="Turn news article files into a clean Parquet corpus.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="ingest sources into the data root (a Prefect flow run)")
+    run.add_argument("sources", nargs="*", metavar="SOURCE", help="sources to run (default: all)")
+    run.add_argument("--config", help="config file (default: $NEWSFLOW_CONFIG or ./sources.toml)")
+    run.add_argument("--data", help="data root (default: $NEWSFLOW_DATA or ./data)")
+    run.add_argument("--force", action="store_true", help="re-process every file, changed or not")
+    run.add_argument("--workers", type=int, default=0, help="normaliser processes (default: one per core)")
+    run.add_argument("--json", action="store_true", help="print the run summary as JSON")
+
+    norm = sub.add_parser("normalize", help="normalise files and print the records (writes nothing)")
+    norm.add_argument("paths", nargs="+", metavar="PATH")
+    norm.add_argument("--source", help="source profile to apply (default: the configured source holding the file)")
+    norm.add_argument("--config", help="config file (default: $NEWSFLOW_CONFIG or ./sources.toml)")
+    norm.add_argument("--format", choices=("jsonl", "pretty"), default="pretty")
+    norm.add_argument("--explain", action="store_true", help="list each removed span and the rule that removed it")
+
+    query = sub.add_parser("query", help="run SQL over the views `articles` and `quarantine` (DuckDB)")
+    query.add_argument("sql")
+    query.add_argument("--data", help="data root (default: $NEWSFLOW_DATA or ./data)")
+    query.add_argument("--format", choices=("table", "csv", "jsonl"), default="table")
+
+    src = sub.add_parser("sources", help="list configured sources and their state")
+    src.add_argument("--config", help="config file (default: $NEWSFLOW_CONFIG or ./sources.toml)")
+    src.add_argument("--data", help="data root (default: $NEWSFLOW_DATA or ./data)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `newsflow` command."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "normalize":
+            return _normalize(args)
+        if args.command == "query":
+            return _query(args)
+        return _sources(args)
+    except UserError as exc:
+        print(f"newsflow: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("newsflow: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    cfg_path, root = config_path(args.config), data_root(args.data)
+    from flows.config import load_config
+
+    cfg = load_config(cfg_path)  # fail fast on config errors, before Prefect starts
+    cfg.select(args.sources)
+    apply_prefect_defaults()
+    console = Console(stderr=True)
+    from flows.flow import ingest, set_progress
+
+    with _progress_bar(console) as callback:
+        set_progress(callback)
+        summary = ingest(sources=args.sources or None, config=str(cfg_path), data=str(root),
+                         force=args.force, workers=args.workers)
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2))
+        return 0
+    from rich.markdown import Markdown
+
+    Console().print(Markdown(summary.markdown()))
+    print(f"Parquet: {root / 'articles'}/source=*/year=*/month=*/part-0.parquet")
+    return 0
+
+
+class _progress_bar:
+    """A rich progress bar fed by the flow's batch callback; silent when not a terminal."""
+
+    def __init__(self, console: Any) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TimeElapsedColumn(), console=console, transient=True,
+                                  disable=not console.is_terminal)
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> Any:
+        self._progress.start()
+        return self.update
+
+    def update(self, source: str, done: int, total: int) -> None:
+        """Advance the bar of `source`."""
+        if source not in self._tasks:
+            self._tasks[source] = self._progress.add_task(f"normalise {source}", total=total)
+        self._progress.update(self._tasks[source], completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+
+def _normalize(args: argparse.Namespace) -> int:
+    from flows.config import load_config
+    from normalizers.errors import Rejection
+    from normalizers.meta import SourceMeta
+    from normalizers.profile import SourceProfile
+    from normalizers.text import normalize_text
+
+    cfg_file = config_path(args.config)
+    cfg = load_config(cfg_file) if cfg_file.exists() or args.config else None
+    status = 0
+    for raw_path in args.paths:
+        path = Path(raw_path).resolve()
+        src = None
+        if cfg is not None:
+            if args.source:
+                src = cfg.select([args.source])[0]
+            else:
+                src = next((s for s in cfg.sources.values() if path.is_relative_to(s.path)), None)
+        elif args.source:
+            raise UserError(f"--source {args.source}: no config file at {cfg_file}")
+        profile = src.profile if src else SourceProfile(name=args.source or "local")
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise UserError(f"{raw_path}: cannot read: {exc.strerror}") from exc
+        sidecar_path = path.with_suffix(".json")
+        sidecar = sidecar_path.read_bytes() if sidecar_path != path and sidecar_path.exists() else None
+        key = path.relative_to(src.path).as_posix() if src else path.name
+        meta = SourceMeta(profile.name, path.as_uri(), key, path.stat().st_mtime, sidecar)
+        result = normalize_text(raw, meta, profile)
+        if isinstance(result, Rejection):
+            print(f"newsflow: {raw_path}: rejected ({result.reason.value}): {result.message}", file=sys.stderr)
+            status = 1
+            continue
+        record = _jsonable(asdict(result))
+        if args.format == "jsonl":
+            print(json.dumps(record, ensure_ascii=False))
+        else:
+            _pretty(raw_path, record, explain=args.explain)
+        if args.explain and args.format == "jsonl":
+            for s in result.stripped:
+                print(f"# {raw_path}:{s.line}: removed {s.kind} by rule {s.rule!r}: {s.text!r}", file=sys.stderr)
+    return status
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _pretty(label: str, record: dict[str, Any], explain: bool) -> None:
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.table import Table
+
+    console = Console()
+    meta = Table.grid(padding=(0, 2))
+    for key in ("article_id", "source", "url", "title", "byline", "authors", "published_at", "date_source",
+                "language", "word_count", "normalizer", "normalizer_version"):
+        meta.add_row(f"[bold]{key}[/]", str(record[key]))
+    console.print(Panel(meta, title=label))
+    console.print(f"[bold]lede[/] {record['lede']}")
+    for section in record["sections"]:
+        heading = section["heading"]
+        console.print(f"[bold]## {heading}[/]" if heading else "[bold]## (no heading)[/]",
+                      f"[dim]({len(section['paragraphs'])} paragraphs)[/]")
+    if explain:
+        console.print("[bold]removed[/]" if record["stripped"] else "[bold]removed[/] nothing")
+        for s in record["stripped"]:
+            console.print(f"  line {s['line']}: {s['kind']} by rule [cyan]{s['rule']}[/]: {s['text']!r}")
+
+
+def _query(args: argparse.Namespace) -> int:
+    from warehouse.query import QueryError, connect
+
+    root = data_root(args.data)
+    try:
+        con = connect(root)
+        rel = con.sql(args.sql)
+    except QueryError as exc:
+        raise UserError(str(exc)) from exc
+    except Exception as exc:  # duckdb raises many error types; all are the user's SQL here
+        raise UserError(f"query failed: {str(exc).splitlines()[0]}") from exc
+    if rel is None:
+        return 0
+    if args.format == "table":
+        rel.show(max_width=200, max_rows=100)
+    elif args.format == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(rel.columns)
+        writer.writerows(rel.fetchall())
+    else:
+        for row in rel.fetchall():
+            print(json.dumps(_jsonable(dict(zip(rel.columns, row, strict=True))), ensure_ascii=False, default=str))
+    return 0
+
+
+def _sources(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from flows.config import load_config
+    from warehouse.layout import DataRoot
+    from warehouse.state import StateStore
+
+    cfg = load_config(config_path(args.config))
+    root = DataRoot(data_root(args.data))
+    counts = {}
+    if root.state.is_dir():
+        with StateStore(root.state) as store:
+            counts = store.counts()
+    table = Table("source", "kind", "format", "path", "include", "rules", "files written", "quarantined")
+    for s in cfg.sources.values():
+        c = counts.get(s.name, {})
+        table.add_row(s.name, s.kind, s.format, str(s.path), ", ".join(s.include), str(len(s.profile.rules)),
+                      str(c.get("written", 0)), str(c.get("quarantined", 0)))
+    Console().print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Find input files of a `files` source and compare them with the stored state."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from flows.config import SourceConfig
+from flows.errors import ConfigError
+from warehouse.state import FileState
+
+__all__ = ["Candidate", "Plan", "discover_files", "plan_files"]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One input file found on disk, with the stat facts the state is keyed on."""
+
+    rel: str
+    path: str
+    size: int
+    mtime_ns: int
+    sidecar: str | None
+    sidecar_sig: str
+    prev: FileState | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a run of one source has to do."""
+
+    source: str
+    discovered: int
+    new: int
+    changed: int
+    unchanged: int
+    todo: tuple[Candidate, ...]
+
+
+def discover_files(src: SourceConfig) -> list[Candidate]:
+    """Walk the source folder (hidden entries skipped) and stat matching files, sorted by path."""
+    root = src.path
+    if not root.is_dir():
+        raise ConfigError(f"source {src.name}: folder {root} does not exist")
+    found: list[Candidate] = []
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        with os.scandir(folder) as it:
+            entries = [e for e in it if not e.name.startswith(".")]
+        names = {e.name for e in entries}
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+                continue
+            if not entry.is_file() or not any(fnmatch.fnmatchcase(entry.name, p) for p in src.include):
+                continue
+            st = entry.stat()
+            stem = entry.name.rsplit(".", 1)[0]
+            sidecar_name = f"{stem}.json"
+            sidecar, sig = None, ""
+            if sidecar_name != entry.name and sidecar_name in names:
+                sidecar = os.path.join(folder, sidecar_name)
+                try:
+                    sst = os.stat(sidecar)
+                    sig = f"{sst.st_size}:{sst.st_mtime_ns}"
+                except OSError:
+                    sidecar = None
+            rel = Path(entry.path).relative_to(root).as_posix()
+            found.append(Candidate(rel, entry.path, st.st_size, st.st_mtime_ns, sidecar, sig))
+    found.sort(key=lambda c: c.rel)
+    return found
+
+
+def plan_files(src: SourceConfig, known: dict[str, FileState], force: bool = False) -> Plan:
+    """Split discovered files into new, changed and unchanged against the stored state."""
+    files = discover_files(src)
+    todo: list[Candidate] = []
+    new = changed = 0
+    for cand in files:
+        prev = known.get(cand.rel)
+        if prev is None:
+            new += 1
+        elif force or (prev.size, prev.mtime_ns, prev.sidecar) != (cand.size, cand.mtime_ns, cand.sidecar_sig):
+            changed += 1
+        else:
+            continue
+        todo.append(Candidate(cand.rel, cand.path, cand.size, cand.mtime_ns, cand.sidecar, cand.sidecar_sig, prev))
+    return Plan(src.name, len(files), new, changed, len(files) - new - changed, tuple(todo))

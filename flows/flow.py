@@ -1,0 +1,174 @@
+"""The `ingest` Prefect flow: thin tasks over `flows.ingest`."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE
+from prefect.futures import as_completed
+from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.config import SourceConfig, load_config
+from flows.discover import Candidate, Plan, plan_files
+from flows.ingest import BatchResult, SourceSummary, finish_source, merge_batches, process_batch, write_partition
+from flows.workers import default_workers, run_in_pool, shutdown_pool
+from warehouse.errors import TransientError
+from warehouse.layout import DataRoot
+from warehouse.state import StateStore
+from warehouse.writer import PartitionWrite
+
+__all__ = ["RunSummary", "ingest", "set_progress"]
+
+# Documents per normalise task. Tasks cost ~30 ms of Prefect overhead each while an
+# article costs ~0.2 ms, so a batch must be large; 2,000 keeps the overhead under
+# 10 % and a batch's rows (~10 MB) small in memory.
+BATCH_SIZE = 2000
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only errors that may clear by themselves."""
+    try:
+        state.result()
+    except TransientError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+_TASK = {"cache_policy": NONE, "retries": 3, "retry_delay_seconds": [1, 5, 15], "retry_condition_fn": _transient}
+
+
+@task(name="discover", **_TASK)
+def discover_task(src: SourceConfig, root: DataRoot, force: bool) -> Plan:
+    """Find the source's files and diff them against the state."""
+    with StateStore(root.state) as store:
+        known = store.load(src.name)
+    return plan_files(src, known, force=force)
+
+
+@task(name="normalize-batch", **_TASK)
+def normalize_task(src: SourceConfig, root: DataRoot, run_id: str, name: str, items: list[Candidate],
+                   workers: int) -> BatchResult:
+    """Normalise one batch of documents (in a worker process) and spill it."""
+    return run_in_pool(workers, process_batch, src, root, run_id, name, items)
+
+
+@task(name="write-partition", **_TASK)
+def write_task(root: DataRoot, key: str, spills: list[str], deletes: list[str]) -> PartitionWrite:
+    """Atomically rebuild one partition."""
+    return write_partition(root, key, spills, deletes)
+
+
+@task(name="finish-source", **_TASK)
+def finish_task(root: DataRoot, src: SourceConfig, run_id: str, merged: BatchResult,
+                writes: list[PartitionWrite], summary: SourceSummary) -> SourceSummary:
+    """Write quarantine and state for the source."""
+    return finish_source(root, src, run_id, merged, writes, summary)
+
+
+@dataclass(slots=True)
+class RunSummary:
+    """The result of one ingest run."""
+
+    run_id: str
+    data: str
+    seconds: float = 0.0
+    sources: list[SourceSummary] = field(default_factory=list)
+
+    def total(self, name: str) -> int:
+        """Sum of one counter over sources."""
+        return sum(int(getattr(s, name)) for s in self.sources)
+
+    def markdown(self) -> str:
+        """The summary as a Markdown table (the Prefect artifact)."""
+        cols = ["discovered", "new", "changed", "unchanged", "written", "superseded", "quarantined"]
+        lines = ["| source | " + " | ".join(cols) + " | partitions |", "|---" * (len(cols) + 2) + "|"]
+        for s in self.sources:
+            parts = ", ".join(s.partitions) or "-"
+            lines.append(f"| {s.source} | " + " | ".join(str(getattr(s, c)) for c in cols) + f" | {parts} |")
+        lines.append("| **total** | " + " | ".join(str(self.total(c)) for c in cols) + " | |")
+        reasons = {f"{s.source}:{r}": n for s in self.sources for r, n in s.reasons.items()}
+        if reasons:
+            lines.append("")
+            lines.append("Quarantined by reason: " + ", ".join(f"{k} {v}" for k, v in reasons.items()))
+        lines.append("")
+        lines.append(f"Run `{self.run_id}` in {self.seconds:.1f} s; data under `{self.data}`.")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain-data form (JSON-ready)."""
+        return asdict(self)
+
+
+Progress = Callable[[str, int, int], None]
+
+# A progress callback is process-local UI, not a flow parameter (parameters are sent
+# to the Prefect API and must be JSON), so the CLI installs it here.
+_progress: Progress | None = None
+
+
+def set_progress(callback: Progress | None) -> None:
+    """Install (or clear) the callback told `(source, done, total)` as batches finish."""
+    global _progress
+    _progress = callback
+
+
+@flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=False)
+def ingest(
+    sources: list[str] | None = None,
+    config: str = "sources.toml",
+    data: str = "data",
+    force: bool = False,
+    batch_size: int = BATCH_SIZE,
+    workers: int = 0,
+) -> RunSummary:
+    """Ingest the configured sources (all when none named) into the data root."""
+    started = time.monotonic()
+    run_id = str(flow_run.get_id() or uuid.uuid4())
+    cfg = load_config(Path(config))
+    root = DataRoot(Path(data))
+    workers = workers or default_workers()
+    summary = RunSummary(run_id=run_id, data=str(root.root))
+    try:
+        for src in cfg.select(sources):
+            summary.sources.append(_ingest_source(src, root, run_id, force, batch_size, workers, _progress))
+    finally:
+        shutdown_pool()
+    summary.seconds = time.monotonic() - started
+    create_markdown_artifact(key="ingest-summary", markdown=summary.markdown(), description="newsflow ingest run")
+    return summary
+
+
+def _ingest_source(src: SourceConfig, root: DataRoot, run_id: str, force: bool, batch_size: int, workers: int,
+                   progress: Progress | None) -> SourceSummary:
+    plan = discover_task(src, root, force)
+    summary = SourceSummary(src.name, plan.discovered, plan.new, plan.changed, plan.unchanged)
+    batches = [list(plan.todo[i : i + batch_size]) for i in range(0, len(plan.todo), batch_size)]
+    if progress:
+        progress(src.name, 0, len(plan.todo))
+    futures = {
+        normalize_task.submit(src, root, run_id, f"b{i:06d}", batch, workers): i for i, batch in enumerate(batches)
+    }
+    results: dict[int, BatchResult] = {}
+    done = 0
+    for fut in as_completed(list(futures)):
+        results[futures[fut]] = fut.result()
+        done += len(batches[futures[fut]])
+        if progress:
+            progress(src.name, done, len(plan.todo))
+    merged = merge_batches([results[i] for i in range(len(batches))])
+    keys = sorted(set(merged.spills) | set(merged.deletes))
+    writes = [
+        f.result()
+        for f in [write_task.submit(root, k, merged.spills.get(k, []), merged.deletes.get(k, [])) for k in keys]
+    ]
+    return finish_task(root, src, run_id, merged, writes, summary)

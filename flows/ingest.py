@@ -1,0 +1,186 @@
+"""The ingest pipeline as plain functions; `flows.flow` wraps them in Prefect tasks.
+
+Stages hand over through files: `process_batch` normalises a batch of inputs and
+spills its rows per partition; `write_partition` rebuilds one partition from its
+spills; `finish_source` records quarantine and state. Each stage can re-run alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import shutil
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from flows.config import SourceConfig
+from flows.discover import Candidate
+from normalizers.errors import RejectReason, Rejection
+from normalizers.meta import SourceMeta
+from normalizers.schema import Article
+from normalizers.text import VERSION as TEXT_VERSION
+from normalizers.text import normalize_text
+from warehouse.layout import DataRoot, Partition
+from warehouse.quarantine import QuarantineRecord, write_quarantine
+from warehouse.schema import articles_to_table
+from warehouse.state import FileState, StateStore
+from warehouse.writer import PartitionWrite, upsert_partition, write_spill
+
+__all__ = [
+    "BatchResult",
+    "SourceSummary",
+    "finish_source",
+    "merge_batches",
+    "process_batch",
+    "write_partition",
+]
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one batch produced: spill files per partition, outcomes, state rows."""
+
+    spills: dict[str, list[str]] = field(default_factory=dict)
+    deletes: dict[str, list[str]] = field(default_factory=dict)
+    states: list[FileState] = field(default_factory=list)
+    quarantined: list[QuarantineRecord] = field(default_factory=list)
+    articles: int = 0
+    unchanged: int = 0
+
+
+@dataclass(slots=True)
+class SourceSummary:
+    """Counts for one source in one run; they reconcile (see `reconciles`)."""
+
+    source: str
+    discovered: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    written: int = 0
+    superseded: int = 0
+    quarantined: int = 0
+    partitions: list[str] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def reconciles(self) -> bool:
+        """Every discovered input ended as unchanged, written, superseded or quarantined."""
+        return (
+            self.discovered == self.new + self.changed + self.unchanged
+            and self.new + self.changed + self.unchanged
+            == self.unchanged + self.written + self.superseded + self.quarantined
+        )
+
+
+def _quarantine(src: str, cand: Candidate, raw_sha: str | None, rej: Rejection, run_id: str,
+                now: datetime) -> QuarantineRecord:
+    return QuarantineRecord(src, Path(cand.path).as_uri(), raw_sha, rej.reason.value, rej.message, run_id, now)
+
+
+def process_batch(
+    src: SourceConfig, root: DataRoot, run_id: str, batch_name: str, items: Sequence[Candidate]
+) -> BatchResult:
+    """Read and normalise a batch of files; spill articles per partition. Never raises on input."""
+    now = datetime.now(timezone.utc)
+    out = BatchResult()
+    by_partition: dict[Partition, list[Article]] = defaultdict(list)
+    for cand in items:
+        prev = cand.prev
+        try:
+            with open(cand.path, "rb") as fh:
+                raw = fh.read(src.profile.max_bytes + 1)
+            sidecar = None
+            if cand.sidecar is not None:
+                with open(cand.sidecar, "rb") as fh:
+                    sidecar = fh.read()
+        except OSError as exc:
+            rec = _quarantine(src.name, cand, None, Rejection(RejectReason.READ_ERROR, str(exc)), run_id, now)
+            out.quarantined.append(rec)
+            out.states.append(_state(src, cand, None, None, None, "quarantined", run_id))
+            continue
+        raw_sha = hashlib.sha256(raw).hexdigest()
+        if prev is not None and prev.raw_sha256 == raw_sha and prev.sidecar == cand.sidecar_sig \
+                and prev.normalizer_version == TEXT_VERSION and prev.status == "written":
+            # Touched but identical: nothing to redo, just remember the new stat facts.
+            out.unchanged += 1
+            out.states.append(dataclasses.replace(prev, size=cand.size, mtime_ns=cand.mtime_ns, run_id=run_id))
+            continue
+        meta = SourceMeta(src.name, Path(cand.path).as_uri(), cand.rel, cand.mtime_ns / 1e9, sidecar)
+        result = normalize_text(raw, meta, src.profile)
+        if isinstance(result, Article) and result.published_at is None:
+            result = Rejection(RejectReason.NO_DATE, "no publication date and no file time to fall back on")
+        if isinstance(result, Rejection):
+            out.quarantined.append(_quarantine(src.name, cand, raw_sha, result, run_id, now))
+            out.states.append(_state(src, cand, raw_sha, None, None, "quarantined", run_id))
+            _forget(out, prev, None, None)
+            continue
+        assert result.published_at is not None
+        part = Partition.of(src.name, result.published_at)
+        by_partition[part].append(dataclasses.replace(result, run_id=run_id, ingested_at=now))
+        out.states.append(_state(src, cand, raw_sha, result.article_id, part.key, "written", run_id))
+        _forget(out, prev, result.article_id, part.key)
+        out.articles += 1
+    for part, articles in by_partition.items():
+        path = write_spill(root, run_id, part, batch_name, articles_to_table(articles))
+        out.spills.setdefault(part.key, []).append(str(path))
+    return out
+
+
+def _forget(out: BatchResult, prev: FileState | None, article_id: str | None, partition: str | None) -> None:
+    """Schedule removal of the row a file produced before, if it now lives elsewhere or nowhere."""
+    if prev is None or prev.article_id is None or prev.partition is None:
+        return
+    if (prev.article_id, prev.partition) != (article_id, partition):
+        out.deletes.setdefault(prev.partition, []).append(prev.article_id)
+
+
+def _state(src: SourceConfig, cand: Candidate, raw_sha: str | None, article_id: str | None,
+           partition: str | None, status: str, run_id: str) -> FileState:
+    return FileState(src.name, cand.rel, cand.size, cand.mtime_ns, cand.sidecar_sig, raw_sha,
+                     article_id, partition, status, TEXT_VERSION, run_id)
+
+
+def merge_batches(results: Sequence[BatchResult]) -> BatchResult:
+    """Combine batch results in batch order."""
+    merged = BatchResult()
+    for r in results:
+        for key, paths in r.spills.items():
+            merged.spills.setdefault(key, []).extend(paths)
+        for key, ids in r.deletes.items():
+            merged.deletes.setdefault(key, []).extend(ids)
+        merged.states.extend(r.states)
+        merged.quarantined.extend(r.quarantined)
+        merged.articles += r.articles
+        merged.unchanged += r.unchanged
+    return merged
+
+
+def write_partition(root: DataRoot, key: str, spills: Sequence[str], deletes: Sequence[str]) -> PartitionWrite:
+    """Upsert one partition from its spill files."""
+    return upsert_partition(root, Partition.parse(key), [Path(p) for p in spills], deletes)
+
+
+def finish_source(
+    root: DataRoot, src: SourceConfig, run_id: str, merged: BatchResult, writes: Sequence[PartitionWrite],
+    summary: SourceSummary,
+) -> SourceSummary:
+    """Record quarantine and state after the partitions are in place; fill in the summary."""
+    write_quarantine(root, src.name, run_id, merged.quarantined)
+    with StateStore(root.state) as store:
+        store.save(merged.states)
+    shutil.rmtree(root.staging / "runs" / run_id / src.name, ignore_errors=True)
+    summary.unchanged += merged.unchanged
+    summary.changed -= merged.unchanged  # touched files whose bytes were identical
+    summary.quarantined = len(merged.quarantined)
+    summary.written = sum(w.upserted for w in writes)
+    summary.superseded = merged.articles - summary.written
+    summary.partitions = sorted(w.partition for w in writes)
+    reasons: dict[str, int] = defaultdict(int)
+    for q in merged.quarantined:
+        reasons[q.reason] += 1
+    summary.reasons = dict(sorted(reasons.items()))
+    return summary
+

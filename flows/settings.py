@@ -1,0 +1,28 @@
+"""Process-wide settings every newsflow process applies before Prefect is imported."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["apply_prefect_defaults", "data_root", "config_path"]
+
+
+def apply_prefect_defaults(home: Path | None = None) -> None:
+    """Analytics off and a project-local PREFECT_HOME, unless the operator set them."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_HOME", str((home or Path.cwd() / ".prefect").resolve()))
+    # Our own progress bar and summary are the console output; Prefect's INFO lines
+    # still reach the API (and the UI) but would bury them on the terminal.
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+
+
+def data_root(cli_value: str | None) -> Path:
+    """--data, else NEWSFLOW_DATA, else ./data."""
+    return Path(cli_value or os.environ.get("NEWSFLOW_DATA") or "data").resolve()
+
+
+def config_path(cli_value: str | None) -> Path:
+    """--config, else NEWSFLOW_CONFIG, else ./sources.toml."""
+    return Path(cli_value or os.environ.get("NEWSFLOW_CONFIG") or "sources.toml").resolve()

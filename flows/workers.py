@@ -1,0 +1,57 @@
+"""A process pool for CPU-bound batch work.
+
+Prefect's default task runner uses threads, which the GIL serialises for pure-Python
+normalisation; tasks hand their batch to this pool so batches use every core. The
+pool uses `spawn` (a fresh interpreter) because forking a process that runs
+Prefect's background threads can deadlock the child.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import ParamSpec, TypeVar
+
+__all__ = ["default_workers", "run_in_pool", "shutdown_pool"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+_lock = threading.Lock()  # tasks run on several threads; create the pool once
+
+
+def run_in_pool(workers: int, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run `fn` in the shared pool of `workers` processes (in-process when workers <= 1)."""
+    global _pool, _pool_size
+    if workers <= 1:
+        return fn(*args, **kwargs)
+    with _lock:
+        if _pool is None or _pool_size != workers:
+            _shutdown()
+            _pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            _pool_size = workers
+        pool = _pool
+    return pool.submit(fn, *args, **kwargs).result()
+
+
+def shutdown_pool() -> None:
+    """Stop the pool's processes."""
+    with _lock:
+        _shutdown()
+
+
+def _shutdown() -> None:
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(cancel_futures=True)
+        _pool = None
+
+
+def default_workers() -> int:
+    """One worker per core."""
+    return max(1, os.cpu_count() or 1)

@@ -1,0 +1,45 @@
+"""Errors and rejections of the normalisers.
+
+Normalisers never raise on bad *input*: they return a `Rejection` with a
+`RejectReason`, which the pipeline quarantines. Exceptions are for bad *setup*:
+
+    NormalizerError
+    └── ProfileError      a source profile (rules, options) is invalid
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["NormalizerError", "ProfileError", "RejectReason", "Rejection"]
+
+
+class NormalizerError(Exception):
+    """Base class of normaliser set-up errors."""
+
+
+class ProfileError(NormalizerError):
+    """A source profile is invalid (unknown option, bad regular expression, bad value)."""
+
+
+class RejectReason(StrEnum):
+    """Stable reason codes for quarantined input; analysts group and filter on these."""
+
+    EMPTY = "empty"
+    BINARY = "binary"
+    INVALID_UTF8 = "invalid_utf8"
+    TOO_LARGE = "too_large"
+    NO_BODY = "no_body"
+    BAD_SIDECAR = "bad_sidecar"
+    NO_DATE = "no_date"
+    READ_ERROR = "read_error"
+    INTERNAL_ERROR = "internal_error"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why an input could not become an `Article`."""
+
+    reason: RejectReason
+    message: str

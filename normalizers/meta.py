@@ -1,0 +1,137 @@
+"""What the pipeline tells a normaliser about a document besides its bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import urllib.parse
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+__all__ = [
+    "Sidecar",
+    "SidecarError",
+    "SourceMeta",
+    "article_id",
+    "canonical_url",
+    "clean_authors",
+    "parse_sidecar",
+    "to_utc",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceMeta:
+    """Facts about one raw document that the normaliser cannot know from its bytes.
+
+    `key` identifies the document within its source (for files, the path relative to
+    the source root) and is what `article_id` falls back to without a URL. `mtime` is
+    the file's modification time (epoch seconds), the last resort for a date.
+    """
+
+    source: str
+    source_uri: str
+    key: str
+    mtime: float | None = None
+    sidecar: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sidecar:
+    """Metadata hints from a `<name>.json` file next to the document."""
+
+    url: str | None = None
+    title: str | None = None
+    published_at: datetime | None = None
+    language: str | None = None
+    authors: tuple[str, ...] = ()
+
+
+class SidecarError(ValueError):
+    """A sidecar is not valid JSON or has a value of the wrong type."""
+
+
+_SIDECAR_MAX = 1_000_000
+
+
+def parse_sidecar(raw: bytes, tz: str = "UTC") -> Sidecar:
+    """Parse sidecar JSON bytes; naive timestamps are read in `tz`. Raises `SidecarError`."""
+    if len(raw) > _SIDECAR_MAX:
+        raise SidecarError(f"sidecar is {len(raw)} bytes (limit {_SIDECAR_MAX})")
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SidecarError(f"sidecar is not valid UTF-8 JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SidecarError("sidecar must be a JSON object")
+    url = _opt_str(data, "url")
+    published = _opt_str(data, "published_at")
+    when: datetime | None = None
+    if published:
+        try:
+            when = to_utc(datetime.fromisoformat(published), tz)
+        except ValueError as exc:
+            raise SidecarError(f"sidecar published_at {published!r} is not an ISO-8601 date") from exc
+    authors_raw = data.get("authors", data.get("author"))
+    if authors_raw is None:
+        authors: tuple[str, ...] = ()
+    elif isinstance(authors_raw, str):
+        authors = (authors_raw,)
+    elif isinstance(authors_raw, list) and all(isinstance(a, str) for a in authors_raw):
+        authors = tuple(authors_raw)
+    else:
+        raise SidecarError("sidecar authors must be a string or a list of strings")
+    language = _opt_str(data, "language")
+    title = _opt_str(data, "title")
+    return Sidecar(
+        url=canonical_url(url) if url else None,
+        title=" ".join(title.split()) if title else None,
+        published_at=when,
+        language=language.split("-")[0].split("_")[0].lower() if language else None,
+        authors=clean_authors(authors),
+    )
+
+
+def _opt_str(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise SidecarError(f"sidecar {key} must be a string, not {type(value).__name__}")
+    return value.strip() or None
+
+
+def clean_authors(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Trim, collapse whitespace, drop a leading 'By' and duplicates, keep order."""
+    seen: dict[str, None] = {}
+    for name in names:
+        words = name.split()
+        if words and words[0].lower() == "by":
+            words = words[1:]
+        clean = " ".join(words)
+        if clean and clean.casefold() not in {s.casefold() for s in seen}:
+            seen[clean] = None
+    return tuple(seen)
+
+
+def to_utc(value: datetime, tz: str = "UTC") -> datetime:
+    """Convert to UTC; a naive value is taken to be in time zone `tz`."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(tz))
+    return value.astimezone(timezone.utc)
+
+
+def canonical_url(url: str) -> str:
+    """Lower-case scheme and host, drop the fragment and surrounding whitespace."""
+    parts = urllib.parse.urlsplit(url.strip())
+    return urllib.parse.urlunsplit(
+        (parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, "")
+    )
+
+
+def article_id(source: str, url: str | None, key: str) -> str:
+    """Stable id from the source and the URL, or the in-source key when there is no URL."""
+    ident = url if url else f"key:{key}"
+    return hashlib.sha256(f"{source}\x1f{ident}".encode()).hexdigest()[:32]

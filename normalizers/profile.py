@@ -1,0 +1,132 @@
+"""Source profiles: per-source rules and options, built from `sources.toml` data.
+
+Source differences are data: a new agency tag or chrome line is a rule in the
+config, never an `if` in a normaliser. Rules match a *whole line* (regex
+full-match), so a body paragraph that merely mentions "other news" never matches.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from normalizers.errors import ProfileError
+
+__all__ = ["DEFAULT_RULES", "Rule", "SourceProfile"]
+
+_KINDS = ("byline", "chrome")
+_WHERE = ("tail", "head", "any")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A whole-line pattern that removes a line as `byline` or `chrome`.
+
+    `where` limits the rule to the contiguous run of matching lines at the end
+    (`tail`) or start (`head`) of the document, or to stand-alone one-line blocks
+    anywhere (`any`).
+    """
+
+    name: str
+    kind: str
+    where: str
+    pattern: re.Pattern[str]
+
+    def matches(self, line: str) -> bool:
+        """True when the whole line matches the rule."""
+        return self.pattern.fullmatch(line) is not None
+
+
+def _rule(name: str, kind: str, where: str, regex: str) -> Rule:
+    return Rule(name, kind, where, re.compile(regex, re.IGNORECASE))
+
+
+# Chrome that any news dump may end with; kept deliberately narrow (whole-line,
+# short phrases) so they cannot eat a sentence. Sources may opt out.
+DEFAULT_RULES: tuple[Rule, ...] = (
+    _rule("related-links", "chrome", "tail",
+          r"(other|related|more|latest|recent|top|further) (news|stories|articles|coverage|reading)"),
+    _rule("most-read", "chrome", "tail", r"most (read|popular|viewed)"),
+    _rule("read-more", "chrome", "tail", r"(read|see) (more|also)( news)?:?"),
+    _rule("share-bar", "chrome", "any",
+          r"share( this( article| story)?)?:?|(share on )?(facebook|twitter|x|whatsapp|telegram|email|print)"),
+    _rule("tags-line", "chrome", "tail", r"tags?:.{0,200}"),
+    _rule("advertisement", "chrome", "any", r"advertisement|sponsored( content)?"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceProfile:
+    """Everything a normaliser may know about a source besides the document itself."""
+
+    name: str
+    language: str | None = None
+    timezone: str = "UTC"
+    title_line: bool = True
+    max_bytes: int = 5_000_000
+    rules: tuple[Rule, ...] = DEFAULT_RULES
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(
+        cls, name: str, data: Mapping[str, Any], defaults: Mapping[str, Any] | None = None
+    ) -> SourceProfile:
+        """Build a profile from a config mapping (a `[sources.NAME]` block) and the `[defaults]`."""
+        merged: dict[str, Any] = {**(defaults or {}), **data}
+        where = f"sources.{name}"
+        language = merged.get("language")
+        if language is not None and (not isinstance(language, str) or not language):
+            raise ProfileError(f"{where}.language: expected a language code such as 'en'")
+        tz = merged.get("timezone", "UTC")
+        try:
+            zoneinfo.ZoneInfo(str(tz))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ProfileError(f"{where}.timezone: unknown time zone {tz!r}") from exc
+        max_bytes = merged.get("max_bytes", 5_000_000)
+        if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
+            raise ProfileError(f"{where}.max_bytes: expected a positive integer")
+        title_line = merged.get("title_line", True)
+        if not isinstance(title_line, bool):
+            raise ProfileError(f"{where}.title_line: expected true or false")
+        rules: list[Rule] = []
+        if merged.get("default_rules", True):
+            rules.extend(DEFAULT_RULES)
+        # Defaults' own rules come first, then the source's; both are data.
+        for origin, block in (("defaults", defaults or {}), (where, data)):
+            for i, spec in enumerate(block.get("rules", ())):
+                rules.append(_parse_rule(f"{origin}.rules[{i}]", spec))
+        return cls(
+            name=name,
+            language=language.lower() if isinstance(language, str) else None,
+            timezone=str(tz),
+            title_line=title_line,
+            max_bytes=max_bytes,
+            rules=tuple(rules),
+            options={k: v for k, v in data.items() if k != "rules"},
+        )
+
+
+def _parse_rule(where: str, spec: Any) -> Rule:
+    if not isinstance(spec, Mapping):
+        raise ProfileError(f"{where}: expected a table with name, kind, where, match")
+    unknown = set(spec) - {"name", "kind", "where", "match", "ignore_case"}
+    if unknown:
+        raise ProfileError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    name, kind, pos, regex = spec.get("name"), spec.get("kind"), spec.get("where", "tail"), spec.get("match")
+    if not isinstance(name, str) or not name:
+        raise ProfileError(f"{where}.name: required")
+    if kind not in _KINDS:
+        raise ProfileError(f"{where}.kind: expected one of {', '.join(_KINDS)}")
+    if pos not in _WHERE:
+        raise ProfileError(f"{where}.where: expected one of {', '.join(_WHERE)}")
+    if not isinstance(regex, str) or not regex:
+        raise ProfileError(f"{where}.match: a regular expression is required")
+    flags = re.IGNORECASE if spec.get("ignore_case", True) else 0
+    try:
+        pattern = re.compile(regex, flags)
+    except re.error as exc:
+        raise ProfileError(f"{where}.match: bad regular expression: {exc}") from exc
+    return Rule(name=name, kind=str(kind), where=str(pos), pattern=pattern)

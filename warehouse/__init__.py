@@ -1,0 +1,30 @@
+"""Storage: article rows -> partitioned Parquet, quarantine, incremental state. No Prefect here."""
+
+from warehouse.errors import LockTimeout, PartitionError, TransientError, WarehouseError
+from warehouse.layout import DataRoot, Partition, validate_source
+from warehouse.quarantine import QUARANTINE_SCHEMA, QuarantineRecord, write_quarantine
+from warehouse.schema import ARTICLE_SCHEMA, articles_to_table, arrow_schema
+from warehouse.state import FileState, StateStore
+from warehouse.writer import PartitionWrite, read_partition, upsert_partition, write_spill
+
+__all__ = [
+    "ARTICLE_SCHEMA",
+    "QUARANTINE_SCHEMA",
+    "DataRoot",
+    "FileState",
+    "LockTimeout",
+    "Partition",
+    "PartitionError",
+    "PartitionWrite",
+    "QuarantineRecord",
+    "StateStore",
+    "TransientError",
+    "WarehouseError",
+    "articles_to_table",
+    "arrow_schema",
+    "read_partition",
+    "upsert_partition",
+    "validate_source",
+    "write_quarantine",
+    "write_spill",
+]

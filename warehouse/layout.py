@@ -1,0 +1,112 @@
+"""Where things live under the data root, and validated partition keys."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from warehouse.errors import PartitionError
+
+__all__ = ["SOURCE_NAME", "DataRoot", "Partition", "validate_source"]
+
+# Source names become directory names: a strict pattern means no input can write
+# outside the data root (no '/', '..', NUL or leading dot).
+SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+PARTITION_FILE = "part-0.parquet"
+
+
+def validate_source(name: str) -> str:
+    """Return `name` if it is a valid source name, else raise `PartitionError`."""
+    if not isinstance(name, str) or not SOURCE_NAME.fullmatch(name):
+        raise PartitionError(
+            f"invalid source name {name!r}: use 1-64 of a-z, 0-9, '_' or '-', starting with a letter or digit"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Partition:
+    """One `source=/year=/month=` partition of the articles dataset."""
+
+    source: str
+    year: int
+    month: int
+
+    def __post_init__(self) -> None:
+        validate_source(self.source)
+        if not (isinstance(self.year, int) and 1 <= self.year <= 9999):
+            raise PartitionError(f"invalid partition year {self.year!r}")
+        if not (isinstance(self.month, int) and 1 <= self.month <= 12):
+            raise PartitionError(f"invalid partition month {self.month!r}")
+
+    @classmethod
+    def of(cls, source: str, when: datetime) -> Partition:
+        """The partition holding an article of `source` published at `when` (UTC)."""
+        return cls(source, when.year, when.month)
+
+    @classmethod
+    def parse(cls, key: str) -> Partition:
+        """Inverse of `key`: `source/YYYY-MM`."""
+        try:
+            source, ym = key.split("/")
+            year, month = ym.split("-")
+            return cls(source, int(year), int(month))
+        except ValueError as exc:
+            raise PartitionError(f"invalid partition key {key!r}") from exc
+
+    @property
+    def key(self) -> str:
+        """Compact, sortable text form `source/YYYY-MM`."""
+        return f"{self.source}/{self.year:04d}-{self.month:02d}"
+
+    @property
+    def relpath(self) -> str:
+        """Hive-style directory below the dataset folder."""
+        return f"source={self.source}/year={self.year:04d}/month={self.month:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class DataRoot:
+    """The data root and its fixed layout.
+
+    Only `articles/` and `quarantine/` hold dataset files; staging, locks and state
+    live beside them so that a `**/*.parquet` glob over a dataset never sees a
+    half-written file.
+    """
+
+    root: Path
+
+    @property
+    def articles(self) -> Path:
+        """Hive-partitioned article dataset."""
+        return self.root / "articles"
+
+    @property
+    def quarantine(self) -> Path:
+        """Quarantine table (one file per run and source)."""
+        return self.root / "quarantine"
+
+    @property
+    def state(self) -> Path:
+        """Incremental state database folder."""
+        return self.root / "state"
+
+    @property
+    def staging(self) -> Path:
+        """Scratch space for files being written (same file system, so renames are atomic)."""
+        return self.root / ".staging"
+
+    @property
+    def locks(self) -> Path:
+        """Lock files, one per partition."""
+        return self.root / ".locks"
+
+    def partition_file(self, partition: Partition) -> Path:
+        """The single Parquet file of a partition."""
+        return self.articles / partition.relpath / PARTITION_FILE
+
+    def lock_file(self, partition: Partition) -> Path:
+        """The lock file serialising writers of a partition."""
+        return self.locks / partition.source / f"{partition.year:04d}-{partition.month:02d}.lock"

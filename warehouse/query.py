@@ -1,0 +1,50 @@
+"""DuckDB over the warehouse: views `articles` and `quarantine`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from warehouse.layout import DataRoot
+from warehouse.quarantine import QUARANTINE_SCHEMA
+from warehouse.schema import ARTICLE_SCHEMA
+
+__all__ = ["QueryError", "connect"]
+
+# Month folders are zero-padded (month=03), which DuckDB would otherwise read as a
+# string; the views pin the partition column types.
+_ARTICLE_PARTITIONS = {"source": "VARCHAR", "year": "INTEGER", "month": "INTEGER"}
+_QUARANTINE_PARTITIONS = {"source": "VARCHAR"}
+
+
+class QueryError(Exception):
+    """The warehouse cannot be queried (e.g. the data root does not exist)."""
+
+
+def connect(root: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with `articles` and `quarantine` views over the data root."""
+    data = DataRoot(root)
+    if not root.is_dir():
+        raise QueryError(f"data root {root} does not exist (run `newsflow run` first, or pass --data)")
+    con = duckdb.connect()
+    _view(con, "articles", data.articles, ARTICLE_SCHEMA, _ARTICLE_PARTITIONS)
+    _view(con, "quarantine", data.quarantine, QUARANTINE_SCHEMA, _QUARANTINE_PARTITIONS)
+    return con
+
+
+def _view(con: duckdb.DuckDBPyConnection, name: str, folder: Path, schema: pa.Schema,
+          partitions: dict[str, str]) -> None:
+    if any(folder.glob("**/*.parquet")):
+        glob = str(folder / "**" / "*.parquet").replace("'", "''")
+        types = ", ".join(f"'{k}': {v}" for k, v in partitions.items())
+        con.execute(
+            f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{glob}', hive_partitioning = true, "
+            f"hive_types = {{{types}}})"
+        )
+        return
+    # No data yet: an empty view with the right columns, so queries still plan.
+    con.register(f"_{name}_empty", schema.empty_table())
+    extra = ", ".join(f"CAST(NULL AS {v}) AS {k}" for k, v in partitions.items() if k not in schema.names)
+    con.execute(f"CREATE VIEW {name} AS SELECT *{', ' + extra if extra else ''} FROM _{name}_empty")

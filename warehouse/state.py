@@ -1,0 +1,100 @@
+"""Incremental state: what each input looked like when it was last processed.
+
+SQLite (stdlib, transactional, one file) rather than Parquet: state is updated
+row by row and read by key, which is what a B-tree is for.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import astuple, dataclass
+from pathlib import Path
+
+__all__ = ["FileState", "StateStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """The last processed version of one input file and where its output went."""
+
+    source: str
+    path: str
+    size: int
+    mtime_ns: int
+    sidecar: str
+    raw_sha256: str | None
+    article_id: str | None
+    partition: str | None
+    status: str
+    normalizer_version: str | None
+    run_id: str
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    source TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sidecar TEXT NOT NULL,
+    raw_sha256 TEXT,
+    article_id TEXT,
+    partition TEXT,
+    status TEXT NOT NULL,
+    normalizer_version TEXT,
+    run_id TEXT NOT NULL,
+    PRIMARY KEY (source, path)
+) WITHOUT ROWID;
+"""
+
+
+class StateStore:
+    """Per-source file state in `state/newsflow.sqlite` under the data root."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / "newsflow.sqlite"
+        # timeout: concurrent runs of different sources share the file; wait for the writer.
+        self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def load(self, source: str) -> dict[str, FileState]:
+        """All known files of a source, by path."""
+        rows = self._db.execute(
+            "SELECT source, path, size, mtime_ns, sidecar, raw_sha256, article_id, partition, status,"
+            " normalizer_version, run_id FROM files WHERE source = ?",
+            (source,),
+        )
+        return {row[1]: FileState(*row) for row in rows}
+
+    def save(self, states: Iterable[FileState]) -> int:
+        """Insert or replace file states in one transaction; returns how many."""
+        rows = [astuple(s) for s in states]
+        if not rows:
+            return 0
+        with self._db:  # one transaction: all of a run's outcomes land together or not at all
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+        return len(rows)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Files per source and status."""
+        out: dict[str, dict[str, int]] = {}
+        for source, status, n in self._db.execute(
+            "SELECT source, status, count(*) FROM files GROUP BY source, status ORDER BY source, status"
+        ):
+            out.setdefault(source, {})[status] = n
+        return out

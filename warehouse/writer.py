@@ -1,0 +1,149 @@
+"""Upsert of article rows into partitions, one Parquet file per partition.
+
+Work arrives as *spill files* (Arrow IPC), written batch by batch while documents
+are normalised; a partition is then rebuilt once from its old file and its spills.
+This keeps memory bounded by a batch, lets the write stage re-run on its own, and
+means a partition is rewritten once per run however many batches touched it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from warehouse.atomic import locked, publish
+from warehouse.layout import DataRoot, Partition
+from warehouse.schema import ARTICLE_SCHEMA
+
+__all__ = ["PartitionWrite", "read_partition", "upsert_partition", "write_spill"]
+
+# Rows per Parquet row group: ~8k articles is ~40 MB of text, large enough for good
+# compression and scan speed, small enough to stream a partition in bounded memory.
+ROW_GROUP_ROWS = 8192
+COMPRESSION = "zstd"
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionWrite:
+    """What an upsert did to one partition."""
+
+    partition: str
+    rows_before: int
+    rows_after: int
+    upserted: int
+    removed: int
+
+
+def write_spill(root: DataRoot, run_id: str, partition: Partition, name: str, table: pa.Table) -> Path:
+    """Write one batch's rows for `partition` as an Arrow IPC spill file; returns its path."""
+    folder = root.staging / "runs" / run_id / partition.source / f"{partition.year:04d}-{partition.month:02d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.arrow"
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, ARTICLE_SCHEMA) as writer:
+        writer.write_table(table)
+    os.replace(tmp, path)
+    return path
+
+
+def _read_spill(path: Path) -> pa.Table:
+    with pa.memory_map(str(path)) as source:
+        return ipc.open_file(source).read_all()
+
+
+def _latest_rows(spills: Sequence[Path]) -> tuple[list[pa.Table], set[str]]:
+    """Spill tables filtered so each article_id keeps only its last occurrence."""
+    tables = [_read_spill(p) for p in spills]
+    last: dict[str, tuple[int, int]] = {}
+    for ti, table in enumerate(tables):
+        for ri, aid in enumerate(table.column("article_id").to_pylist()):
+            last[aid] = (ti, ri)
+    keep_by_table: list[list[int]] = [[] for _ in tables]
+    for ti, ri in last.values():
+        keep_by_table[ti].append(ri)
+    out = []
+    for table, keep in zip(tables, keep_by_table, strict=True):
+        if len(keep) == table.num_rows:
+            out.append(table)
+        elif keep:
+            out.append(table.take(sorted(keep)))
+    return out, set(last)
+
+
+def upsert_partition(
+    root: DataRoot,
+    partition: Partition,
+    spills: Sequence[Path] = (),
+    delete_ids: Collection[str] = (),
+    lock_timeout: float = 600.0,
+) -> PartitionWrite:
+    """Replace rows of `partition` by article_id with the spilled rows, atomically.
+
+    Rows in `delete_ids` that are not re-supplied are removed (an article that moved
+    to another partition). The new file is staged outside the dataset, fsynced and
+    renamed over the old one under the partition lock.
+    """
+    target = root.partition_file(partition)
+    with locked(root.lock_file(partition), timeout=lock_timeout):
+        _clean_stale_stages(root, partition)
+        new_tables, new_ids = _latest_rows(spills)
+        drop = pa.array(sorted(new_ids | set(delete_ids)), pa.string())
+        delete_only = pa.array(sorted(set(delete_ids) - new_ids), pa.string())
+        before = kept_rows = removed = upserted = 0
+        root.staging.mkdir(parents=True, exist_ok=True)
+        staged = root.staging / f"{_stage_prefix(partition)}{os.getpid()}.{uuid.uuid4().hex}.parquet"
+        writer = pq.ParquetWriter(str(staged), ARTICLE_SCHEMA, compression=COMPRESSION)
+        try:
+            if target.exists():
+                for batch in pq.ParquetFile(str(target)).iter_batches(batch_size=ROW_GROUP_ROWS):
+                    before += batch.num_rows
+                    ids = batch.column("article_id")
+                    if len(delete_only):
+                        removed += pc.sum(pc.is_in(ids, value_set=delete_only)).as_py() or 0
+                    kept = batch.filter(pc.invert(pc.is_in(ids, value_set=drop)))
+                    if kept.num_rows:
+                        writer.write_batch(kept)
+                        kept_rows += kept.num_rows
+            for table in new_tables:
+                writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+                upserted += table.num_rows
+        finally:
+            writer.close()
+        after = kept_rows + upserted
+        if after == 0:
+            staged.unlink()
+            if target.exists():
+                target.unlink()
+        else:
+            publish(staged, target)
+    return PartitionWrite(partition.key, before, after, upserted, removed)
+
+
+def _stage_prefix(partition: Partition) -> str:
+    return f"{partition.source}.{partition.year:04d}-{partition.month:02d}."
+
+
+def _clean_stale_stages(root: DataRoot, partition: Partition) -> None:
+    """Remove staged files of this partition left by a killed writer (we hold its lock)."""
+    if not root.staging.is_dir():
+        return
+    prefix = _stage_prefix(partition)
+    for entry in os.scandir(root.staging):
+        if entry.name.startswith(prefix) and entry.name.endswith(".parquet"):
+            os.unlink(entry.path)
+
+
+def read_partition(root: DataRoot, partition: Partition, columns: Sequence[str] | None = None) -> pa.Table:
+    """Read one partition's rows (empty table if it does not exist)."""
+    target = root.partition_file(partition)
+    if not target.exists():
+        return ARTICLE_SCHEMA.empty_table() if columns is None else ARTICLE_SCHEMA.empty_table().select(list(columns))
+    return pq.read_table(str(target), columns=list(columns) if columns else None, schema=ARTICLE_SCHEMA)
