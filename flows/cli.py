@@ -85,11 +85,40 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2))
         return 0
-    from rich.markdown import Markdown
-
-    Console().print(Markdown(summary.markdown()))
-    print(f"Parquet: {root / 'articles'}/source=*/year=*/month=*/part-0.parquet")
+    _print_summary(Console(), summary, root)
     return 0
+
+
+_COUNTERS = ("discovered", "new", "changed", "unchanged", "written", "superseded", "quarantined")
+
+
+def _print_summary(console: Any, summary: Any, root: Path) -> None:
+    """The run summary: one row per source, totals, reasons, partitions touched."""
+    from rich.table import Table
+
+    table = Table(title=f"newsflow run {summary.run_id} ({summary.seconds:.1f} s)", title_justify="left")
+    table.add_column("source")
+    for name in _COUNTERS:
+        table.add_column(name, justify="right")
+    table.add_column("partitions", justify="right")
+    for s in summary.sources:
+        table.add_row(s.source, *(str(getattr(s, c)) for c in _COUNTERS), str(len(s.partitions)))
+    table.add_row("total", *(str(summary.total(c)) for c in _COUNTERS),
+                  str(sum(len(s.partitions) for s in summary.sources)), style="bold")
+    console.print(table)
+    for s in summary.sources:
+        if s.reasons:
+            console.print(f"quarantined in {s.source}: " + ", ".join(f"{r} {n}" for r, n in s.reasons.items()))
+        if s.partitions:
+            console.print(f"partitions written in {s.source}: {_compact(s.partitions)}")
+    console.print(f"Parquet: {root / 'articles'}/source=*/year=*/month=*/part-0.parquet")
+    console.print(f"Quarantine: {root / 'quarantine'}   Query: newsflow query \"SELECT count(*) FROM articles\"")
+
+
+def _compact(keys: list[str], limit: int = 12) -> str:
+    """At most `limit` partition keys, then a count of the rest."""
+    shown = ", ".join(k.split("/", 1)[1] for k in keys[:limit])
+    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
 class _progress_bar:

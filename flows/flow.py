@@ -23,7 +23,7 @@ from flows.workers import default_workers, run_in_pool, shutdown_pool
 from warehouse.errors import TransientError
 from warehouse.layout import DataRoot
 from warehouse.state import StateStore
-from warehouse.writer import PartitionWrite
+from warehouse.writer import PartitionWrite, clean_stale_spills
 
 __all__ = ["RunSummary", "ingest", "set_progress"]
 
@@ -138,6 +138,7 @@ def ingest(
     root = DataRoot(Path(data))
     workers = workers or default_workers()
     summary = RunSummary(run_id=run_id, data=str(root.root))
+    clean_stale_spills(root)
     try:
         for src in cfg.select(sources):
             summary.sources.append(_ingest_source(src, root, run_id, force, batch_size, workers, _progress))

@@ -9,6 +9,8 @@ means a partition is rewritten once per run however many batches touched it.
 from __future__ import annotations
 
 import os
+import shutil
+import time
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -23,7 +25,13 @@ from warehouse.atomic import locked, publish
 from warehouse.layout import DataRoot, Partition
 from warehouse.schema import ARTICLE_SCHEMA
 
-__all__ = ["PartitionWrite", "read_partition", "upsert_partition", "write_spill"]
+__all__ = [
+    "PartitionWrite",
+    "clean_stale_spills",
+    "read_partition",
+    "upsert_partition",
+    "write_spill",
+]
 
 # Rows per Parquet row group: ~8k articles is ~40 MB of text, large enough for good
 # compression and scan speed, small enough to stream a partition in bounded memory.
@@ -147,3 +155,21 @@ def read_partition(root: DataRoot, partition: Partition, columns: Sequence[str] 
     if not target.exists():
         return ARTICLE_SCHEMA.empty_table() if columns is None else ARTICLE_SCHEMA.empty_table().select(list(columns))
     return pq.read_table(str(target), columns=list(columns) if columns else None, schema=ARTICLE_SCHEMA)
+
+
+def clean_stale_spills(root: DataRoot, max_age_s: float = 86_400.0) -> int:
+    """Delete spill folders of runs that died more than `max_age_s` ago; returns how many.
+
+    A live run refreshes nothing in its folder after writing a batch, so the age
+    threshold must exceed the longest run; a day is far beyond any run seen.
+    """
+    runs = root.staging / "runs"
+    if not runs.is_dir():
+        return 0
+    cutoff = time.time() - max_age_s
+    removed = 0
+    for entry in os.scandir(runs):
+        if entry.is_dir() and entry.stat().st_mtime < cutoff:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+    return removed

@@ -1,0 +1,82 @@
+"""The ingest flow on the real Prefect engine (one session-scoped test server)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def _rows(data: Path) -> list[tuple[object, ...]]:
+    glob = data / "articles" / "**" / "*.parquet"
+    return duckdb.sql(
+        f"SELECT article_id, source, title, text, byline, published_at, content_hash "
+        f"FROM read_parquet('{glob}', hive_partitioning=true) ORDER BY article_id"
+    ).fetchall()
+
+
+def test_ingest_flow_runs_incrementally_and_reconciles(corpus: Path, tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+
+    from flows.flow import ingest
+
+    data = tmp_path / "data"
+    first = ingest(config=str(corpus), data=str(data), workers=2)
+    by = {s.source: s for s in first.sources}
+    assert by["anha"].written == 1 and by["anha"].quarantined == 0
+    assert by["wire"].discovered == 24
+    assert by["wire"].written == 20
+    assert by["wire"].quarantined == 4
+    assert by["wire"].reasons == {"bad_sidecar": 1, "binary": 1, "empty": 1, "invalid_utf8": 1}
+    assert all(s.reconciles() for s in first.sources)
+    assert len(by["wire"].partitions) >= 5
+    rows = _rows(data)
+    assert len(rows) == 21
+    quarantine = duckdb.sql(
+        f"SELECT reason, count(*) FROM read_parquet('{data}/quarantine/**/*.parquet') GROUP BY ALL ORDER BY 1"
+    ).fetchall()
+    assert quarantine == [("bad_sidecar", 1), ("binary", 1), ("empty", 1), ("invalid_utf8", 1)]
+
+    # The run summary is a Prefect artifact.
+    with get_client(sync_client=True) as client:
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["ingest-summary"])))
+    assert arts and "wire" in str(arts[-1].data)
+
+    # A second run over unchanged files writes nothing.
+    second = ingest(config=str(corpus), data=str(data), workers=1)
+    assert second.total("written") == 0
+    assert second.total("unchanged") == 25
+    assert second.total("quarantined") == 0
+    assert _rows(data) == rows
+
+    # Touching a file without changing it is still unchanged; editing one rewrites one row.
+    wire = corpus.parent / "samples" / "wire"
+    touched = wire / "001_05844573ca7e.txt"
+    os.utime(touched, (time.time() + 5, time.time() + 5))
+    edited = wire / "002_06e5123e4ef7.txt"
+    edited.write_text(edited.read_text(encoding="utf-8").replace("\n\n", "\n\nAn added paragraph.\n\n", 1),
+                      encoding="utf-8")
+    third = ingest(sources=["wire"], config=str(corpus), data=str(data), workers=1)
+    (wire_summary,) = third.sources
+    assert wire_summary.changed == 1 and wire_summary.written == 1
+    assert wire_summary.unchanged == 23
+    assert wire_summary.reconciles()
+    after = _rows(data)
+    assert len(after) == 21
+    changed = [a for a, b in zip(after, rows, strict=True) if a != b]
+    assert len(changed) == 1 and "An added paragraph." in str(changed[0][3])
+
+
+def test_unknown_source_is_a_clear_error(corpus: Path, tmp_path: Path) -> None:
+    from flows.errors import ConfigError
+    from flows.flow import ingest
+
+    with pytest.raises(ConfigError, match="unknown source"):
+        ingest(sources=["nope"], config=str(corpus), data=str(tmp_path / "data"))
