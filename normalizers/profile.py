@@ -69,6 +69,20 @@ class SourceProfile:
     max_bytes: int = 5_000_000
     rules: tuple[Rule, ...] = DEFAULT_RULES
     options: Mapping[str, Any] = field(default_factory=dict)
+    _matchers: dict[tuple[str, ...], tuple[re.Pattern[str] | None, tuple[Rule, ...]]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+
+    def match(self, line: str, where: tuple[str, ...]) -> Rule | None:
+        """The first rule (in config order) for one of the `where` positions that matches the whole line."""
+        matcher = self._matchers.get(where)
+        if matcher is None:
+            matcher = self._matchers[where] = _combine(self.rules, where)
+        combined, chosen = matcher
+        if combined is None or combined.fullmatch(line) is None:
+            return None
+        # Rare path: name the first rule that matches, in config order.
+        return next(rule for rule in chosen if rule.matches(line))
 
     @classmethod
     def from_mapping(
@@ -107,6 +121,15 @@ class SourceProfile:
             rules=tuple(rules),
             options={k: v for k, v in data.items() if k != "rules"},
         )
+
+
+def _combine(rules: tuple[Rule, ...], where: tuple[str, ...]) -> tuple[re.Pattern[str] | None, tuple[Rule, ...]]:
+    """One alternation of the rules for `where`, so a line costs one regex call, not one per rule."""
+    chosen = tuple(r for r in rules if r.where in where)
+    if not chosen:
+        return None, chosen
+    parts = [f"(?{'i' if r.pattern.flags & re.IGNORECASE else '-i'}:{r.pattern.pattern})" for r in chosen]
+    return re.compile("|".join(parts)), chosen
 
 
 def _parse_rule(where: str, spec: Any) -> Rule:

@@ -10,7 +10,6 @@ Pure: the result depends only on (raw bytes, `SourceMeta`, `SourceProfile`).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 import unicodedata
@@ -20,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from normalizers.errors import RejectReason, Rejection
 from normalizers.meta import Sidecar, SidecarError, SourceMeta, article_id, parse_sidecar
-from normalizers.profile import Rule, SourceProfile
+from normalizers.profile import SourceProfile
 from normalizers.schema import Article, Section, Stripped
 
 __all__ = ["NAME", "VERSION", "normalize_text"]
@@ -132,7 +131,7 @@ def _normalize(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Article 
         text = _CONTROL.sub(" ", text)
     blocks = _blocks(text)
     stripped: list[Stripped] = []
-    _strip_edges(blocks, profile.rules, stripped)
+    _strip_edges(blocks, profile, stripped)
 
     title: str | None = None
     if profile.title_line and blocks:
@@ -140,7 +139,7 @@ def _normalize(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Article 
         if len(first) <= _TITLE_MAX_CHARS:
             title = first
             blocks.pop(0)
-    _strip_standalone(blocks, profile.rules, stripped)
+    _strip_standalone(blocks, profile, stripped)
     paragraphs = [" ".join(line.text for line in block) for block in blocks]
     if not paragraphs:
         return Rejection(RejectReason.NO_BODY, "no body text after the title and removed lines")
@@ -210,29 +209,11 @@ def _last_nonblank(lines: list[_Line]) -> int:
     return next((i + 1 for i in range(len(lines) - 1, -1, -1) if lines[i].text), 0)
 
 
-@functools.lru_cache(maxsize=256)
-def _combined(rules: tuple[Rule, ...], where: tuple[str, ...]) -> tuple[re.Pattern[str] | None, tuple[Rule, ...]]:
-    """One alternation of the rules for `where`, so a line costs one regex call, not one per rule."""
-    chosen = tuple(r for r in rules if r.where in where)
-    if not chosen:
-        return None, chosen
-    parts = [f"(?{'i' if r.pattern.flags & re.IGNORECASE else '-i'}:{r.pattern.pattern})" for r in chosen]
-    return re.compile("|".join(parts)), chosen
-
-
-def _match(rules: tuple[Rule, ...], text: str, where: tuple[str, ...]) -> Rule | None:
-    combined, chosen = _combined(rules, where)
-    if combined is None or combined.fullmatch(text) is None:
-        return None
-    # Rare path: name the first rule that matches, in config order.
-    return next(rule for rule in chosen if rule.matches(text))
-
-
-def _strip_edges(blocks: list[list[_Line]], rules: tuple[Rule, ...], out: list[Stripped]) -> None:
+def _strip_edges(blocks: list[list[_Line]], profile: SourceProfile, out: list[Stripped]) -> None:
     """Remove matching lines from the end (tail rules) and the start (head rules)."""
     while blocks:
         line = blocks[-1][-1]
-        rule = _match(rules, line.text, ("tail", "any"))
+        rule = profile.match(line.text, ("tail", "any"))
         if rule is None:
             break
         out.append(Stripped(rule.name, rule.kind, line.text, line.number))
@@ -241,7 +222,7 @@ def _strip_edges(blocks: list[list[_Line]], rules: tuple[Rule, ...], out: list[S
             blocks.pop()
     while blocks:
         line = blocks[0][0]
-        rule = _match(rules, line.text, ("head", "any"))
+        rule = profile.match(line.text, ("head", "any"))
         if rule is None:
             break
         out.append(Stripped(rule.name, rule.kind, line.text, line.number))
@@ -250,11 +231,11 @@ def _strip_edges(blocks: list[list[_Line]], rules: tuple[Rule, ...], out: list[S
             blocks.pop(0)
 
 
-def _strip_standalone(blocks: list[list[_Line]], rules: tuple[Rule, ...], out: list[Stripped]) -> None:
+def _strip_standalone(blocks: list[list[_Line]], profile: SourceProfile, out: list[Stripped]) -> None:
     """Remove one-line blocks matched by `any` rules (share bars, ad labels) inside the body."""
     keep: list[list[_Line]] = []
     for block in blocks:
-        rule = _match(rules, block[0].text, ("any",)) if len(block) == 1 else None
+        rule = profile.match(block[0].text, ("any",)) if len(block) == 1 else None
         if rule is None:
             keep.append(block)
         else:

@@ -62,28 +62,29 @@ def write_spill(root: DataRoot, run_id: str, partition: Partition, name: str, ta
     return path
 
 
-def _read_spill(path: Path) -> pa.Table:
+def _read_spill(path: Path, columns: list[str] | None = None) -> pa.Table:
     with pa.memory_map(str(path)) as source:
-        return ipc.open_file(source).read_all()
+        table = ipc.open_file(source).read_all()
+    return table.select(columns) if columns else table
 
 
-def _latest_rows(spills: Sequence[Path]) -> tuple[list[pa.Table], set[str]]:
-    """Spill tables filtered so each article_id keeps only its last occurrence."""
-    tables = [_read_spill(p) for p in spills]
+def _keep_rows(spills: Sequence[Path]) -> tuple[list[list[int] | None], set[str]]:
+    """Per spill, the row indices to keep (None = all) so each article_id keeps its last occurrence.
+
+    Only the id column is read here; rows are read one spill at a time when written,
+    so memory stays bounded by one batch however large the partition.
+    """
     last: dict[str, tuple[int, int]] = {}
-    for ti, table in enumerate(tables):
-        for ri, aid in enumerate(table.column("article_id").to_pylist()):
-            last[aid] = (ti, ri)
-    keep_by_table: list[list[int]] = [[] for _ in tables]
-    for ti, ri in last.values():
-        keep_by_table[ti].append(ri)
-    out = []
-    for table, keep in zip(tables, keep_by_table, strict=True):
-        if len(keep) == table.num_rows:
-            out.append(table)
-        elif keep:
-            out.append(table.take(sorted(keep)))
-    return out, set(last)
+    sizes = []
+    for si, path in enumerate(spills):
+        ids = _read_spill(path, ["article_id"]).column(0).to_pylist()
+        sizes.append(len(ids))
+        for ri, aid in enumerate(ids):
+            last[aid] = (si, ri)
+    keep: list[list[int]] = [[] for _ in spills]
+    for si, ri in last.values():
+        keep[si].append(ri)
+    return [None if len(k) == n else sorted(k) for k, n in zip(keep, sizes, strict=True)], set(last)
 
 
 def upsert_partition(
@@ -102,7 +103,7 @@ def upsert_partition(
     target = root.partition_file(partition)
     with locked(root.lock_file(partition), timeout=lock_timeout):
         _clean_stale_stages(root, partition)
-        new_tables, new_ids = _latest_rows(spills)
+        keep, new_ids = _keep_rows(spills)
         drop = pa.array(sorted(new_ids | set(delete_ids)), pa.string())
         delete_only = pa.array(sorted(set(delete_ids) - new_ids), pa.string())
         before = kept_rows = removed = upserted = 0
@@ -120,9 +121,15 @@ def upsert_partition(
                     if kept.num_rows:
                         writer.write_batch(kept)
                         kept_rows += kept.num_rows
-            for table in new_tables:
+            for path, rows in zip(spills, keep, strict=True):
+                if rows == []:
+                    continue
+                table = _read_spill(path)
+                if rows is not None:
+                    table = table.take(rows)
                 writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
                 upserted += table.num_rows
+                del table
         finally:
             writer.close()
         after = kept_rows + upserted
