@@ -80,8 +80,9 @@ def _run(args: argparse.Namespace) -> int:
 
     with _progress_bar(console) as callback:
         set_progress(callback)
-        summary = ingest(sources=args.sources or None, config=str(cfg_path), data=str(root),
-                         force=args.force, workers=args.workers)
+        summary = ingest(
+            sources=args.sources or None, config=str(cfg_path), data=str(root), force=args.force, workers=args.workers
+        )
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2))
         return 0
@@ -103,8 +104,12 @@ def _print_summary(console: Any, summary: Any, root: Path) -> None:
     table.add_column("partitions", justify="right")
     for s in summary.sources:
         table.add_row(s.source, *(str(getattr(s, c)) for c in _COUNTERS), str(len(s.partitions)))
-    table.add_row("total", *(str(summary.total(c)) for c in _COUNTERS),
-                  str(sum(len(s.partitions) for s in summary.sources)), style="bold")
+    table.add_row(
+        "total",
+        *(str(summary.total(c)) for c in _COUNTERS),
+        str(sum(len(s.partitions) for s in summary.sources)),
+        style="bold",
+    )
     console.print(table)
     for s in summary.sources:
         if s.reasons:
@@ -112,7 +117,7 @@ def _print_summary(console: Any, summary: Any, root: Path) -> None:
         if s.partitions:
             console.print(f"partitions written in {s.source}: {_compact(s.partitions)}")
     console.print(f"Parquet: {root / 'articles'}/source=*/year=*/month=*/part-0.parquet")
-    console.print(f"Quarantine: {root / 'quarantine'}   Query: newsflow query \"SELECT count(*) FROM articles\"")
+    console.print(f'Quarantine: {root / "quarantine"}   Query: newsflow query "SELECT count(*) FROM articles"')
 
 
 def _compact(keys: list[str], limit: int = 12) -> str:
@@ -127,9 +132,15 @@ class _progress_bar:
     def __init__(self, console: Any) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                  TimeElapsedColumn(), console=console, transient=True,
-                                  disable=not console.is_terminal)
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
         self._tasks: dict[str, Any] = {}
 
     def __enter__(self) -> Any:
@@ -208,15 +219,29 @@ def _pretty(label: str, record: dict[str, Any], explain: bool) -> None:
 
     console = Console()
     meta = Table.grid(padding=(0, 2))
-    for key in ("article_id", "source", "url", "title", "byline", "authors", "published_at", "date_source",
-                "language", "word_count", "normalizer", "normalizer_version"):
+    for key in (
+        "article_id",
+        "source",
+        "url",
+        "title",
+        "byline",
+        "authors",
+        "published_at",
+        "date_source",
+        "language",
+        "word_count",
+        "normalizer",
+        "normalizer_version",
+    ):
         meta.add_row(f"[bold]{key}[/]", str(record[key]))
     console.print(Panel(meta, title=label))
     console.print(f"[bold]lede[/] {record['lede']}")
     for section in record["sections"]:
         heading = section["heading"]
-        console.print(f"[bold]## {heading}[/]" if heading else "[bold]## (no heading)[/]",
-                      f"[dim]({len(section['paragraphs'])} paragraphs)[/]")
+        console.print(
+            f"[bold]## {heading}[/]" if heading else "[bold]## (no heading)[/]",
+            f"[dim]({len(section['paragraphs'])} paragraphs)[/]",
+        )
     if explain:
         console.print("[bold]removed[/]" if record["stripped"] else "[bold]removed[/] nothing")
         for s in record["stripped"]:
@@ -267,8 +292,16 @@ def _sources(args: argparse.Namespace) -> int:
     table = Table("source", "kind", "format", "path", "include", "rules", "files written", "quarantined")
     for s in cfg.sources.values():
         c = counts.get(s.name, {})
-        table.add_row(s.name, s.kind, s.format, str(s.path), ", ".join(s.include), str(len(s.profile.rules)),
-                      str(c.get("written", 0)), str(c.get("quarantined", 0)))
+        table.add_row(
+            s.name,
+            s.kind,
+            s.format,
+            str(s.path),
+            ", ".join(s.include),
+            str(len(s.profile.rules)),
+            str(c.get("written", 0)),
+            str(c.get("quarantined", 0)),
+        )
     Console().print(table)
     return 0
 

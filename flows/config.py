@@ -19,8 +19,17 @@ __all__ = ["Config", "SourceConfig", "load_config"]
 KINDS = ("files",)
 FORMATS = ("text",)
 _SOURCE_KEYS = {
-    "kind", "path", "include", "format", "description",
-    "language", "timezone", "title_line", "max_bytes", "default_rules", "rules",
+    "kind",
+    "path",
+    "include",
+    "format",
+    "description",
+    "language",
+    "timezone",
+    "title_line",
+    "max_bytes",
+    "default_rules",
+    "rules",
 }
 _DEFAULT_KEYS = {"language", "timezone", "title_line", "max_bytes", "default_rules", "rules"}
 
@@ -109,9 +118,7 @@ def _source(path: Path, name: str, block: dict[str, Any], defaults: dict[str, An
     if not (isinstance(include, list) and include and all(isinstance(p, str) and p for p in include)):
         raise ConfigError(f"{where}.include: expected a glob or a list of globs")
     try:
-        profile = SourceProfile.from_mapping(
-            name, {k: v for k, v in block.items() if k in _DEFAULT_KEYS}, defaults
-        )
+        profile = SourceProfile.from_mapping(name, {k: v for k, v in block.items() if k in _DEFAULT_KEYS}, defaults)
     except ProfileError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     # Relative paths are relative to the config file, so the config works from any cwd.

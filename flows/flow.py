@@ -7,9 +7,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from prefect import flow, task
+from prefect import Task, flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.futures import as_completed
@@ -26,6 +26,9 @@ from warehouse.state import StateStore
 from warehouse.writer import PartitionWrite, clean_stale_spills
 
 __all__ = ["RunSummary", "ingest", "set_progress"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Documents per normalise task. Tasks cost ~30 ms of Prefect overhead each while an
 # article costs ~0.2 ms, so a batch must be large; 2,000 keeps the overhead under
@@ -44,10 +47,18 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-_TASK = {"cache_policy": NONE, "retries": 3, "retry_delay_seconds": [1, 5, 15], "retry_condition_fn": _transient}
+def _thin_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """Task decorator shared by the stages: no caching (inputs are large), retry transient errors only."""
+    return task(
+        name=name,
+        cache_policy=NONE,
+        retries=3,
+        retry_delay_seconds=[1.0, 5.0, 15.0],
+        retry_condition_fn=_transient,
+    )
 
 
-@task(name="discover", **_TASK)
+@_thin_task("discover")
 def discover_task(src: SourceConfig, root: DataRoot, force: bool) -> Plan:
     """Find the source's files and diff them against the state."""
     with StateStore(root.state) as store:
@@ -55,22 +66,29 @@ def discover_task(src: SourceConfig, root: DataRoot, force: bool) -> Plan:
     return plan_files(src, known, force=force)
 
 
-@task(name="normalize-batch", **_TASK)
-def normalize_task(src: SourceConfig, root: DataRoot, run_id: str, name: str, items: list[Candidate],
-                   workers: int) -> BatchResult:
+@_thin_task("normalize-batch")
+def normalize_task(
+    src: SourceConfig, root: DataRoot, run_id: str, name: str, items: list[Candidate], workers: int
+) -> BatchResult:
     """Normalise one batch of documents (in a worker process) and spill it."""
     return run_in_pool(workers, process_batch, src, root, run_id, name, items)
 
 
-@task(name="write-partition", **_TASK)
+@_thin_task("write-partition")
 def write_task(root: DataRoot, key: str, spills: list[str], deletes: list[str]) -> PartitionWrite:
     """Atomically rebuild one partition."""
     return write_partition(root, key, spills, deletes)
 
 
-@task(name="finish-source", **_TASK)
-def finish_task(root: DataRoot, src: SourceConfig, run_id: str, merged: BatchResult,
-                writes: list[PartitionWrite], summary: SourceSummary) -> SourceSummary:
+@_thin_task("finish-source")
+def finish_task(
+    root: DataRoot,
+    src: SourceConfig,
+    run_id: str,
+    merged: BatchResult,
+    writes: list[PartitionWrite],
+    summary: SourceSummary,
+) -> SourceSummary:
     """Write quarantine and state for the source."""
     return finish_source(root, src, run_id, merged, writes, summary)
 
@@ -122,7 +140,10 @@ def set_progress(callback: Progress | None) -> None:
     _progress = callback
 
 
-@flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=False)
+# Two threads submit batches to the worker pool and write partitions side by side.
+# (TaskRunner is invariant in its future type, so Prefect's own annotation rejects
+# its ThreadPoolTaskRunner here; the ignore is for that.)
+@flow(name="ingest", task_runner=ThreadPoolTaskRunner[Any](max_workers=2), log_prints=False)  # type: ignore[arg-type]
 def ingest(
     sources: list[str] | None = None,
     config: str = "sources.toml",
@@ -149,8 +170,15 @@ def ingest(
     return summary
 
 
-def _ingest_source(src: SourceConfig, root: DataRoot, run_id: str, force: bool, batch_size: int, workers: int,
-                   progress: Progress | None) -> SourceSummary:
+def _ingest_source(
+    src: SourceConfig,
+    root: DataRoot,
+    run_id: str,
+    force: bool,
+    batch_size: int,
+    workers: int,
+    progress: Progress | None,
+) -> SourceSummary:
     plan = discover_task(src, root, force)
     summary = SourceSummary(src.name, plan.discovered, plan.new, plan.changed, plan.unchanged)
     batches = [list(plan.todo[i : i + batch_size]) for i in range(0, len(plan.todo), batch_size)]
@@ -172,4 +200,5 @@ def _ingest_source(src: SourceConfig, root: DataRoot, run_id: str, force: bool, 
         f.result()
         for f in [write_task.submit(root, k, merged.spills.get(k, []), merged.deletes.get(k, [])) for k in keys]
     ]
-    return finish_task(root, src, run_id, merged, writes, summary)
+    done_summary: SourceSummary = finish_task(root, src, run_id, merged, writes, summary)
+    return done_summary

@@ -13,12 +13,12 @@ import shutil
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flows.config import SourceConfig
 from flows.discover import Candidate
-from normalizers.errors import RejectReason, Rejection
+from normalizers.errors import Rejection, RejectReason
 from normalizers.meta import SourceMeta
 from normalizers.schema import Article
 from normalizers.text import VERSION as TEXT_VERSION
@@ -75,8 +75,9 @@ class SourceSummary:
         )
 
 
-def _quarantine(src: str, cand: Candidate, raw_sha: str | None, rej: Rejection, run_id: str,
-                now: datetime) -> QuarantineRecord:
+def _quarantine(
+    src: str, cand: Candidate, raw_sha: str | None, rej: Rejection, run_id: str, now: datetime
+) -> QuarantineRecord:
     return QuarantineRecord(src, Path(cand.path).as_uri(), raw_sha, rej.reason.value, rej.message, run_id, now)
 
 
@@ -84,7 +85,7 @@ def process_batch(
     src: SourceConfig, root: DataRoot, run_id: str, batch_name: str, items: Sequence[Candidate]
 ) -> BatchResult:
     """Read and normalise a batch of files; spill articles per partition. Never raises on input."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     out = BatchResult()
     by_partition: dict[Partition, list[Article]] = defaultdict(list)
     for cand in items:
@@ -102,8 +103,13 @@ def process_batch(
             out.states.append(_state(src, cand, None, None, None, "quarantined", run_id))
             continue
         raw_sha = hashlib.sha256(raw).hexdigest()
-        if prev is not None and prev.raw_sha256 == raw_sha and prev.sidecar == cand.sidecar_sig \
-                and prev.normalizer_version == TEXT_VERSION and prev.status == "written":
+        if (
+            prev is not None
+            and prev.raw_sha256 == raw_sha
+            and prev.sidecar == cand.sidecar_sig
+            and prev.normalizer_version == TEXT_VERSION
+            and prev.status == "written"
+        ):
             # Touched but identical: nothing to redo, just remember the new stat facts.
             out.unchanged += 1
             out.states.append(dataclasses.replace(prev, size=cand.size, mtime_ns=cand.mtime_ns, run_id=run_id))
@@ -137,10 +143,28 @@ def _forget(out: BatchResult, prev: FileState | None, article_id: str | None, pa
         out.deletes.setdefault(prev.partition, []).append(prev.article_id)
 
 
-def _state(src: SourceConfig, cand: Candidate, raw_sha: str | None, article_id: str | None,
-           partition: str | None, status: str, run_id: str) -> FileState:
-    return FileState(src.name, cand.rel, cand.size, cand.mtime_ns, cand.sidecar_sig, raw_sha,
-                     article_id, partition, status, TEXT_VERSION, run_id)
+def _state(
+    src: SourceConfig,
+    cand: Candidate,
+    raw_sha: str | None,
+    article_id: str | None,
+    partition: str | None,
+    status: str,
+    run_id: str,
+) -> FileState:
+    return FileState(
+        src.name,
+        cand.rel,
+        cand.size,
+        cand.mtime_ns,
+        cand.sidecar_sig,
+        raw_sha,
+        article_id,
+        partition,
+        status,
+        TEXT_VERSION,
+        run_id,
+    )
 
 
 def merge_batches(results: Sequence[BatchResult]) -> BatchResult:
@@ -164,7 +188,11 @@ def write_partition(root: DataRoot, key: str, spills: Sequence[str], deletes: Se
 
 
 def finish_source(
-    root: DataRoot, src: SourceConfig, run_id: str, merged: BatchResult, writes: Sequence[PartitionWrite],
+    root: DataRoot,
+    src: SourceConfig,
+    run_id: str,
+    merged: BatchResult,
+    writes: Sequence[PartitionWrite],
     summary: SourceSummary,
 ) -> SourceSummary:
     """Record quarantine and state after the partitions are in place; fill in the summary."""
@@ -183,4 +211,3 @@ def finish_source(
         reasons[q.reason] += 1
     summary.reasons = dict(sorted(reasons.items()))
     return summary
-

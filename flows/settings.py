@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["apply_prefect_defaults", "data_root", "config_path"]
+__all__ = ["apply_prefect_defaults", "config_path", "data_root"]
 
 
 def apply_prefect_defaults(home: Path | None = None) -> None:

@@ -1,6 +1,6 @@
 """Pure normalisers: raw document bytes -> `Article` or `Rejection`. No I/O, no clock."""
 
-from normalizers.errors import NormalizerError, ProfileError, RejectReason, Rejection
+from normalizers.errors import NormalizerError, ProfileError, Rejection, RejectReason
 from normalizers.meta import SourceMeta, article_id, canonical_url
 from normalizers.profile import DEFAULT_RULES, Rule, SourceProfile
 from normalizers.schema import SCHEMA_VERSION, Article, Section, Stripped

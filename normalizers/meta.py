@@ -6,7 +6,7 @@ import hashlib
 import json
 import urllib.parse
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -120,15 +120,13 @@ def to_utc(value: datetime, tz: str = "UTC") -> datetime:
     """Convert to UTC; a naive value is taken to be in time zone `tz`."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(tz))
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def canonical_url(url: str) -> str:
     """Lower-case scheme and host, drop the fragment and surrounding whitespace."""
     parts = urllib.parse.urlsplit(url.strip())
-    return urllib.parse.urlunsplit(
-        (parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, "")
-    )
+    return urllib.parse.urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, ""))
 
 
 def article_id(source: str, url: str | None, key: str) -> str:

@@ -47,12 +47,20 @@ def _rule(name: str, kind: str, where: str, regex: str) -> Rule:
 # Chrome that any news dump may end with; kept deliberately narrow (whole-line,
 # short phrases) so they cannot eat a sentence. Sources may opt out.
 DEFAULT_RULES: tuple[Rule, ...] = (
-    _rule("related-links", "chrome", "tail",
-          r"(other|related|more|latest|recent|top|further) (news|stories|articles|coverage|reading)"),
+    _rule(
+        "related-links",
+        "chrome",
+        "tail",
+        r"(other|related|more|latest|recent|top|further) (news|stories|articles|coverage|reading)",
+    ),
     _rule("most-read", "chrome", "tail", r"most (read|popular|viewed)"),
     _rule("read-more", "chrome", "tail", r"(read|see) (more|also)( news)?:?"),
-    _rule("share-bar", "chrome", "any",
-          r"share( this( article| story)?)?:?|(share on )?(facebook|twitter|x|whatsapp|telegram|email|print)"),
+    _rule(
+        "share-bar",
+        "chrome",
+        "any",
+        r"share( this( article| story)?)?:?|(share on )?(facebook|twitter|x|whatsapp|telegram|email|print)",
+    ),
     _rule("tags-line", "chrome", "tail", r"tags?:.{0,200}"),
     _rule("advertisement", "chrome", "any", r"advertisement|sponsored( content)?"),
 )

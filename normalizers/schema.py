@@ -34,7 +34,9 @@ class Stripped:
     """One span the normaliser removed from the text, and the rule that removed it."""
 
     rule: str = field(metadata=_doc("Name of the rule (from sources.toml) that matched."))
-    kind: str = field(metadata=_doc("What the span was: `byline` (kept in the `byline` field) or `chrome` (page furniture)."))
+    kind: str = field(
+        metadata=_doc("What the span was: `byline` (kept in the `byline` field) or `chrome` (page furniture).")
+    )
     text: str = field(metadata=_doc("The removed text, verbatim after whitespace normalisation."))
     line: int = field(metadata=_doc("1-based line number of the span in the decoded input.", arrow="int32"))
 
@@ -43,34 +45,52 @@ class Stripped:
 class Article:
     """One normalised news article with its provenance."""
 
-    article_id: str = field(metadata=_doc(
-        "Stable identifier: first 32 hex digits of SHA-256 over the source and the article's URL "
-        "(or, without a URL, its path relative to the source root). Equal across re-runs."))
+    article_id: str = field(
+        metadata=_doc(
+            "Stable identifier: first 32 hex digits of SHA-256 over the source and the article's URL "
+            "(or, without a URL, its path relative to the source root). Equal across re-runs."
+        )
+    )
     source: str = field(metadata=_doc("Source name from sources.toml; also the `source=` partition key."))
     source_uri: str = field(metadata=_doc("Where the raw document was read from (a `file://` URI or an http(s) URL)."))
     url: str | None = field(metadata=_doc("Article URL (scheme and host lower-cased, fragment removed), if known."))
     title: str | None = field(metadata=_doc("Headline."))
     lede: str | None = field(metadata=_doc("The opening paragraph."))
-    sections: tuple[Section, ...] = field(metadata=_doc(
-        "Body after the lede: list of {heading, paragraphs}; heading is null for the run before the first sub-heading."))
-    text: str = field(metadata=_doc(
-        "Clean article text without the title: lede, sub-headings and paragraphs separated by blank lines."))
-    byline: str | None = field(metadata=_doc(
-        "Byline / translator-editor tag as printed (e.g. `T/ Satt.`), removed from `text`."))
+    sections: tuple[Section, ...] = field(
+        metadata=_doc(
+            "Body after the lede: list of {heading, paragraphs}; heading is null for the run "
+            "before the first sub-heading."
+        )
+    )
+    text: str = field(
+        metadata=_doc(
+            "Clean article text without the title: lede, sub-headings and paragraphs separated by blank lines."
+        )
+    )
+    byline: str | None = field(
+        metadata=_doc("Byline / translator-editor tag as printed (e.g. `T/ Satt.`), removed from `text`.")
+    )
     authors: tuple[str, ...] = field(metadata=_doc("Author names, cleaned; empty when unknown."))
     published_at: datetime | None = field(metadata=_doc("Publication time in UTC; null when no evidence exists."))
-    date_source: str = field(metadata=_doc(
-        "Evidence behind `published_at`: `sidecar`, `dateline`, `mtime` or `none`."))
+    date_source: str = field(metadata=_doc("Evidence behind `published_at`: `sidecar`, `dateline`, `mtime` or `none`."))
     language: str | None = field(metadata=_doc("ISO 639-1 language code (lower case), if known."))
     word_count: int = field(metadata=_doc("Number of whitespace-separated words in `text`.", arrow="int32"))
-    content_hash: str = field(metadata=_doc("SHA-256 (hex) of title and text; changes only when the clean content does."))
+    content_hash: str = field(
+        metadata=_doc("SHA-256 (hex) of title and text; changes only when the clean content does.")
+    )
     raw_sha256: str = field(metadata=_doc("SHA-256 (hex) of the raw input bytes."))
     normalizer: str = field(metadata=_doc("Name of the normaliser that produced the record (e.g. `text`)."))
-    normalizer_version: str = field(metadata=_doc("Version of that normaliser; re-normalisation targets rows where it differs."))
-    stripped: tuple[Stripped, ...] = field(metadata=_doc(
-        "Every span removed from the text: list of {rule, kind, text, line}."))
-    ingested_at: datetime | None = field(default=None, metadata=_doc(
-        "When the warehouse wrote the record (UTC). Set by the pipeline, not the normaliser."))
+    normalizer_version: str = field(
+        metadata=_doc("Version of that normaliser; re-normalisation targets rows where it differs.")
+    )
+    stripped: tuple[Stripped, ...] = field(
+        metadata=_doc("Every span removed from the text: list of {rule, kind, text, line}.")
+    )
+    ingested_at: datetime | None = field(
+        default=None,
+        metadata=_doc("When the warehouse wrote the record (UTC). Set by the pipeline, not the normaliser."),
+    )
     run_id: str | None = field(default=None, metadata=_doc("Run that wrote the record (the Prefect flow run id)."))
-    schema_version: int = field(default=SCHEMA_VERSION, metadata=_doc(
-        "Version of this schema the record follows.", arrow="int16"))
+    schema_version: int = field(
+        default=SCHEMA_VERSION, metadata=_doc("Version of this schema the record follows.", arrow="int16")
+    )

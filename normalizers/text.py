@@ -14,10 +14,10 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from normalizers.errors import RejectReason, Rejection
+from normalizers.errors import Rejection, RejectReason
 from normalizers.meta import Sidecar, SidecarError, SourceMeta, article_id, parse_sidecar
 from normalizers.profile import SourceProfile
 from normalizers.schema import Article, Section, Stripped
@@ -51,9 +51,17 @@ _MONTHS = {
     name: i
     for i, names in enumerate(
         (
-            ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
-            ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
-            ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
             ("december", "dec"),
         ),
         start=1,
@@ -92,7 +100,7 @@ def decode_text(raw: bytes, max_bytes: int) -> str | Rejection:
     """Decode UTF-8 article bytes, or say why they are not an article."""
     if len(raw) > max_bytes:
         return Rejection(RejectReason.TOO_LARGE, f"{len(raw)} bytes exceeds the {max_bytes}-byte limit")
-    data = raw[len(_BOM):] if raw.startswith(_BOM) else raw
+    data = raw[len(_BOM) :] if raw.startswith(_BOM) else raw
     if not data.strip():
         return Rejection(RejectReason.EMPTY, "file is empty or only whitespace")
     nul = data.find(b"\x00")
@@ -186,7 +194,7 @@ def _blocks(text: str) -> list[list[_Line]]:
     # str.split() folds every Unicode space (NBSP, thin space, tabs...) in C; far faster
     # than a regex over the whole text.
     lines = [_Line(i, " ".join(s.split())) for i, s in enumerate(text.splitlines(), start=1)]
-    if not any(not line.text for line in lines[_first_nonblank(lines):_last_nonblank(lines)]):
+    if not any(not line.text for line in lines[_first_nonblank(lines) : _last_nonblank(lines)]):
         return [[line] for line in lines if line.text]
     blocks: list[list[_Line]] = []
     current: list[_Line] = []
@@ -271,9 +279,7 @@ def _sections(paragraphs: list[str], single_line: list[bool]) -> list[Section]:
     return sections
 
 
-def _date(
-    sidecar: Sidecar, lede: str, meta: SourceMeta, profile: SourceProfile
-) -> tuple[datetime | None, str]:
+def _date(sidecar: Sidecar, lede: str, meta: SourceMeta, profile: SourceProfile) -> tuple[datetime | None, str]:
     """Best evidence for the publication time: sidecar, then dateline, then file mtime."""
     if sidecar.published_at is not None:
         return sidecar.published_at, "sidecar"
@@ -281,7 +287,7 @@ def _date(
     if found is not None:
         return found, "dateline"
     if meta.mtime is not None:
-        return datetime.fromtimestamp(meta.mtime, tz=timezone.utc), "mtime"
+        return datetime.fromtimestamp(meta.mtime, tz=UTC), "mtime"
     return None, "none"
 
 
@@ -300,6 +306,6 @@ def dateline(lede: str, tz: str = "UTC") -> datetime | None:
             y, mo, d = int(g["y3"]), _MONTHS[g["mon3"].lower()], int(g["d3"])
         if not 1900 <= y <= 2100:
             return None
-        return datetime(y, mo, d, tzinfo=ZoneInfo(tz)).astimezone(timezone.utc)
+        return datetime(y, mo, d, tzinfo=ZoneInfo(tz)).astimezone(UTC)
     except ValueError:
         return None

@@ -19,6 +19,7 @@ def _generated(name: str) -> str:
 
 
 def test_schema_doc_is_current() -> None:
+    # To refresh: paste schema_markdown(ARTICLE_SCHEMA) / schema_markdown(QUARANTINE_SCHEMA) between the markers.
     assert _generated("articles") == schema_markdown(ARTICLE_SCHEMA)
     assert _generated("quarantine") == schema_markdown(QUARANTINE_SCHEMA)
 

@@ -3,7 +3,7 @@
 from warehouse.errors import LockTimeout, PartitionError, TransientError, WarehouseError
 from warehouse.layout import DataRoot, Partition, validate_source
 from warehouse.quarantine import QUARANTINE_SCHEMA, QuarantineRecord, write_quarantine
-from warehouse.schema import ARTICLE_SCHEMA, articles_to_table, arrow_schema
+from warehouse.schema import ARTICLE_SCHEMA, arrow_schema, articles_to_table
 from warehouse.state import FileState, StateStore
 from warehouse.writer import PartitionWrite, read_partition, upsert_partition, write_spill
 
@@ -20,8 +20,8 @@ __all__ = [
     "StateStore",
     "TransientError",
     "WarehouseError",
-    "articles_to_table",
     "arrow_schema",
+    "articles_to_table",
     "read_partition",
     "upsert_partition",
     "validate_source",

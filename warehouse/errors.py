@@ -1,9 +1,9 @@
 """Errors raised by the warehouse.
 
-    WarehouseError
-    ├── TransientError        worth retrying: the same call may succeed later
-    │   └── LockTimeout       a partition lock was held by another writer for too long
-    └── PartitionError        a partition value is invalid (would escape the data root)
+WarehouseError
+├── TransientError        worth retrying: the same call may succeed later
+│   └── LockTimeout       a partition lock was held by another writer for too long
+└── PartitionError        a partition value is invalid (would escape the data root)
 """
 
 from __future__ import annotations

@@ -34,8 +34,9 @@ def connect(root: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _view(con: duckdb.DuckDBPyConnection, name: str, folder: Path, schema: pa.Schema,
-          partitions: dict[str, str]) -> None:
+def _view(
+    con: duckdb.DuckDBPyConnection, name: str, folder: Path, schema: pa.Schema, partitions: dict[str, str]
+) -> None:
     if any(folder.glob("**/*.parquet")):
         glob = str(folder / "**" / "*.parquet").replace("'", "''")
         types = ", ".join(f"'{k}': {v}" for k, v in partitions.items())

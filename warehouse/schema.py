@@ -43,7 +43,7 @@ def _arrow_type(tp: Any, hint: str | None = None) -> pa.DataType:
         (item, *_rest) = typing.get_args(tp)
         return pa.list_(_field_type(item))
     if dataclasses.is_dataclass(tp):
-        return pa.struct(_fields(tp))
+        return pa.struct(_fields(typing.cast(type, tp)))
     raise TypeError(f"no Arrow type for {tp!r}")
 
 
@@ -144,11 +144,3 @@ def schema_markdown(schema: pa.Schema) -> str:
 
     walk(schema, "")
     return "\n".join(lines)
-
-
-if __name__ == "__main__":  # `python -m warehouse.schema` prints the tables for docs/schema.md
-    from warehouse.quarantine import QUARANTINE_SCHEMA
-
-    print(schema_markdown(ARTICLE_SCHEMA))
-    print()
-    print(schema_markdown(QUARANTINE_SCHEMA))

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
+from pyarrow import ipc
 
 from warehouse.atomic import locked, publish
 from warehouse.layout import DataRoot, Partition
