@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from prefect import Task, flow, task
+from prefect import Task, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.futures import as_completed
@@ -140,10 +140,11 @@ def set_progress(callback: Progress | None) -> None:
     _progress = callback
 
 
-# Two threads submit batches to the worker pool and write partitions side by side.
+# Threads only wait here: CPU work runs in the worker pool. More threads than workers
+# keep a batch queued in the pool while Prefect records the previous task's states.
 # (TaskRunner is invariant in its future type, so Prefect's own annotation rejects
 # its ThreadPoolTaskRunner here; the ignore is for that.)
-@flow(name="ingest", task_runner=ThreadPoolTaskRunner[Any](max_workers=2), log_prints=False)  # type: ignore[arg-type]
+@flow(name="ingest", task_runner=ThreadPoolTaskRunner[Any](max_workers=4), log_prints=False)  # type: ignore[arg-type]
 def ingest(
     sources: list[str] | None = None,
     config: str = "sources.toml",
@@ -179,7 +180,10 @@ def _ingest_source(
     workers: int,
     progress: Progress | None,
 ) -> SourceSummary:
+    log = get_run_logger()
+    t0 = time.monotonic()
     plan = discover_task(src, root, force)
+    log.info("%s: %d files, %d to process (%.1f s)", src.name, plan.discovered, len(plan.todo), time.monotonic() - t0)
     summary = SourceSummary(src.name, plan.discovered, plan.new, plan.changed, plan.unchanged)
     batches = [list(plan.todo[i : i + batch_size]) for i in range(0, len(plan.todo), batch_size)]
     if progress:
@@ -195,10 +199,13 @@ def _ingest_source(
         if progress:
             progress(src.name, done, len(plan.todo))
     merged = merge_batches([results[i] for i in range(len(batches))])
+    log.info("%s: normalised %d batches (%.1f s)", src.name, len(batches), time.monotonic() - t0)
     keys = sorted(set(merged.spills) | set(merged.deletes))
     writes = [
         f.result()
         for f in [write_task.submit(root, k, merged.spills.get(k, []), merged.deletes.get(k, [])) for k in keys]
     ]
+    log.info("%s: wrote %d partitions (%.1f s)", src.name, len(writes), time.monotonic() - t0)
     done_summary: SourceSummary = finish_task(root, src, run_id, merged, writes, summary)
+    log.info("%s: finished (%.1f s)", src.name, time.monotonic() - t0)
     return done_summary

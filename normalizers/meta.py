@@ -62,8 +62,9 @@ def parse_sidecar(raw: bytes, tz: str = "UTC") -> Sidecar:
         raise SidecarError(f"sidecar is {len(raw)} bytes (limit {_SIDECAR_MAX})")
     try:
         data = json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SidecarError(f"sidecar is not valid UTF-8 JSON: {exc}") from exc
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError and the int-digits limit; RecursionError deep nesting.
+        raise SidecarError(f"sidecar is not valid UTF-8 JSON: {str(exc)[:200]}") from exc
     if not isinstance(data, dict):
         raise SidecarError("sidecar must be a JSON object")
     url = _opt_str(data, "url")
@@ -72,7 +73,7 @@ def parse_sidecar(raw: bytes, tz: str = "UTC") -> Sidecar:
     if published:
         try:
             when = to_utc(datetime.fromisoformat(published), tz)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:  # OverflowError: year 1 or 9999 shifted past the range
             raise SidecarError(f"sidecar published_at {published!r} is not an ISO-8601 date") from exc
     authors_raw = data.get("authors", data.get("author"))
     if authors_raw is None:
@@ -85,8 +86,12 @@ def parse_sidecar(raw: bytes, tz: str = "UTC") -> Sidecar:
         raise SidecarError("sidecar authors must be a string or a list of strings")
     language = _opt_str(data, "language")
     title = _opt_str(data, "title")
+    try:
+        clean_url = canonical_url(url) if url else None
+    except ValueError as exc:
+        raise SidecarError(f"sidecar url {url!r} is not a valid URL: {exc}") from exc
     return Sidecar(
-        url=canonical_url(url) if url else None,
+        url=clean_url,
         title=" ".join(title.split()) if title else None,
         published_at=when,
         language=language.split("-")[0].split("_")[0].lower() if language else None,

@@ -113,8 +113,11 @@ class SourceProfile:
         title_line = merged.get("title_line", True)
         if not isinstance(title_line, bool):
             raise ProfileError(f"{where}.title_line: expected true or false")
+        default_rules = merged.get("default_rules", True)
+        if not isinstance(default_rules, bool):
+            raise ProfileError(f"{where}.default_rules: expected true or false")
         rules: list[Rule] = []
-        if merged.get("default_rules", True):
+        if default_rules:
             rules.extend(DEFAULT_RULES)
         # Defaults' own rules come first, then the source's; both are data.
         for origin, block in (("defaults", defaults or {}), (where, data)):

@@ -116,6 +116,8 @@ def decode_text(raw: bytes, max_bytes: int) -> str | Rejection:
         )
     # Counting on bytes is a C-speed scan; C1 controls (2 bytes in UTF-8) are rare enough
     # to be found by the regex pass in `_normalize` only when present.
+    if not text.strip():  # Unicode whitespace only (NBSP, ideographic space...)
+        return Rejection(RejectReason.EMPTY, "file is empty or only whitespace")
     controls = len(data) - len(data.translate(None, _CONTROL_BYTES))
     if controls > _MAX_CONTROL_SHARE * len(text):
         return Rejection(RejectReason.BINARY, f"{controls} control characters in {len(text)}: not a text file")
@@ -301,9 +303,9 @@ def dateline(lede: str, tz: str = "UTC") -> datetime | None:
         if g["y1"]:
             y, mo, d = int(g["y1"]), int(g["m1"]), int(g["d1"])
         elif g["y2"]:
-            y, mo, d = int(g["y2"]), _MONTHS[g["mon2"].lower()], int(g["d2"])
+            y, mo, d = int(g["y2"]), _MONTHS[g["mon2"].casefold()], int(g["d2"])
         else:
-            y, mo, d = int(g["y3"]), _MONTHS[g["mon3"].lower()], int(g["d3"])
+            y, mo, d = int(g["y3"]), _MONTHS[g["mon3"].casefold()], int(g["d3"])
         if not 1900 <= y <= 2100:
             return None
         return datetime(y, mo, d, tzinfo=ZoneInfo(tz)).astimezone(UTC)

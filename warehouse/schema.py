@@ -14,7 +14,15 @@ import pyarrow as pa
 
 from normalizers.schema import SCHEMA_VERSION, Article
 
-__all__ = ["ARTICLE_SCHEMA", "arrow_schema", "articles_to_table", "records_to_table", "schema_markdown"]
+__all__ = [
+    "ARTICLE_SCHEMA",
+    "PARTITION_COLUMNS",
+    "STORED_SCHEMA",
+    "arrow_schema",
+    "articles_to_table",
+    "records_to_table",
+    "schema_markdown",
+]
 
 _SCALARS: dict[Any, pa.DataType] = {
     str: pa.string(),
@@ -77,6 +85,14 @@ def arrow_schema(cls: type) -> pa.Schema:
 
 ARTICLE_SCHEMA = arrow_schema(Article).with_metadata(
     {"newsflow.record": "Article", "newsflow.schema_version": str(SCHEMA_VERSION)}
+)
+
+# Hive convention: partition columns live in the folder names, not in the files.
+# Storing `source` in both makes Spark refuse the dataset (duplicate column) and
+# pandas/pyarrow fail to merge a string column with the dictionary-typed key.
+PARTITION_COLUMNS = ("source",)
+STORED_SCHEMA = pa.schema(
+    [f for f in ARTICLE_SCHEMA if f.name not in PARTITION_COLUMNS], metadata=ARTICLE_SCHEMA.metadata
 )
 
 

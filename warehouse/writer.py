@@ -23,7 +23,7 @@ from pyarrow import ipc
 
 from warehouse.atomic import locked, publish
 from warehouse.layout import DataRoot, Partition
-from warehouse.schema import ARTICLE_SCHEMA
+from warehouse.schema import ARTICLE_SCHEMA, PARTITION_COLUMNS, STORED_SCHEMA
 
 __all__ = [
     "PartitionWrite",
@@ -56,8 +56,9 @@ def write_spill(root: DataRoot, run_id: str, partition: Partition, name: str, ta
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.arrow"
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, ARTICLE_SCHEMA) as writer:
-        writer.write_table(table)
+    stored = table.drop_columns([c for c in PARTITION_COLUMNS if c in table.column_names])
+    with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, STORED_SCHEMA) as writer:
+        writer.write_table(stored.cast(STORED_SCHEMA))
     os.replace(tmp, path)
     return path
 
@@ -109,7 +110,7 @@ def upsert_partition(
         before = kept_rows = removed = upserted = 0
         root.staging.mkdir(parents=True, exist_ok=True)
         staged = root.staging / f"{_stage_prefix(partition)}{os.getpid()}.{uuid.uuid4().hex}.parquet"
-        writer = pq.ParquetWriter(str(staged), ARTICLE_SCHEMA, compression=COMPRESSION)
+        writer = pq.ParquetWriter(str(staged), STORED_SCHEMA, compression=COMPRESSION)
         try:
             if target.exists():
                 for batch in pq.ParquetFile(str(target)).iter_batches(batch_size=ROW_GROUP_ROWS):
@@ -156,12 +157,16 @@ def _clean_stale_stages(root: DataRoot, partition: Partition) -> None:
             os.unlink(entry.path)
 
 
-def read_partition(root: DataRoot, partition: Partition, columns: Sequence[str] | None = None) -> pa.Table:
-    """Read one partition's rows (empty table if it does not exist)."""
+def read_partition(root: DataRoot, partition: Partition) -> pa.Table:
+    """Read one partition's rows as `ARTICLE_SCHEMA` (partition columns restored; empty if absent)."""
     target = root.partition_file(partition)
     if not target.exists():
-        return ARTICLE_SCHEMA.empty_table() if columns is None else ARTICLE_SCHEMA.empty_table().select(list(columns))
-    return pq.read_table(str(target), columns=list(columns) if columns else None, schema=ARTICLE_SCHEMA)
+        return ARTICLE_SCHEMA.empty_table()
+    stored = pq.read_table(str(target), schema=STORED_SCHEMA)
+    source = pa.array([partition.source] * stored.num_rows, pa.string())
+    return stored.add_column(ARTICLE_SCHEMA.get_field_index("source"), ARTICLE_SCHEMA.field("source"), source).cast(
+        ARTICLE_SCHEMA
+    )
 
 
 def clean_stale_spills(root: DataRoot, max_age_s: float = 86_400.0) -> int:

@@ -1,0 +1,206 @@
+"""Loading and validating sources.toml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flows.config import Config, load_config
+from flows.errors import ConfigError, UserError
+from normalizers import DEFAULT_RULES, SourceProfile
+
+REPO = Path(__file__).resolve().parent.parent
+
+GOOD_SOURCE = """
+[sources.x]
+kind = "files"
+path = "in"
+"""
+
+
+@pytest.fixture(scope="module")
+def repo_config() -> Config:
+    return load_config(REPO / "sources.toml")
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sources.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_repo_config_sources(repo_config: Config) -> None:
+    assert list(repo_config.sources) == ["anha", "wire"]
+    assert repo_config.path == REPO / "sources.toml"
+    for name in ("anha", "wire"):
+        src = repo_config.sources[name]
+        assert src.name == name
+        assert src.kind == "files"
+        assert src.format == "text"
+        assert src.include == ("*.txt",)
+        assert src.path == (REPO / "samples" / name).resolve()
+        assert src.path.is_absolute()
+        assert src.path.is_dir()
+        assert src.description
+        assert isinstance(src.profile, SourceProfile)
+        assert src.profile.name == name
+        assert src.profile.language == "en"
+        assert src.profile.timezone == "UTC"
+        # Built-in rules first, then the source's own.
+        assert src.profile.rules[: len(DEFAULT_RULES)] == DEFAULT_RULES
+    anha_rules = [r.name for r in repo_config.sources["anha"].profile.rules[len(DEFAULT_RULES) :]]
+    assert anha_rules == ["anha-staff-tag", "anha-agency-tag"]
+    wire_rules = [r.name for r in repo_config.sources["wire"].profile.rules[len(DEFAULT_RULES) :]]
+    assert wire_rules == ["desk-tag"]
+    agency = repo_config.sources["anha"].profile.rules[-1]
+    assert agency.matches("ANHA")
+    assert not agency.matches("anha")
+
+
+def test_paths_are_relative_to_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = load_config(REPO / "sources.toml")
+    assert config.sources["anha"].path == (REPO / "samples" / "anha").resolve()
+    conf_dir = tmp_path / "conf"
+    conf_dir.mkdir()
+    path = _write(conf_dir, GOOD_SOURCE.replace('"in"', '"../data/in"'))
+    assert load_config(path).sources["x"].path == (tmp_path / "data" / "in").resolve()
+
+
+def test_defaults_and_options(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+[defaults]
+timezone = "Europe/Berlin"
+language = "de"
+
+[[defaults.rules]]
+name = "house-tag"
+kind = "byline"
+match = "Reported by .+"
+
+[sources.x]
+path = "in"
+include = "*.text"
+language = "EN"
+default_rules = false
+
+[[sources.x.rules]]
+name = "x-chrome"
+kind = "chrome"
+where = "any"
+match = "Subscribe now"
+""",
+    )
+    src = load_config(path).sources["x"]
+    assert src.kind == "files"
+    assert src.format == "text"
+    assert src.include == ("*.text",)
+    assert src.profile.timezone == "Europe/Berlin"
+    assert src.profile.language == "en"
+    assert [r.name for r in src.profile.rules] == ["house-tag", "x-chrome"]
+    assert src.profile.rules[1].where == "any"
+
+
+def test_select(repo_config: Config) -> None:
+    assert [s.name for s in repo_config.select(None)] == ["anha", "wire"]
+    assert [s.name for s in repo_config.select([])] == ["anha", "wire"]
+    assert [s.name for s in repo_config.select(["wire"])] == ["wire"]
+    with pytest.raises(ConfigError) as info:
+        repo_config.select(["wire", "nope"])
+    assert "nope" in str(info.value)
+    assert "anha" in str(info.value)
+    assert isinstance(info.value, UserError)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.toml"
+    with pytest.raises(ConfigError, match="not found") as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        ("[sources.x\npath = 1", ["invalid TOML"]),
+        ("\xff", ["cannot read"]),
+        ("colour = 'red'\n" + GOOD_SOURCE, ["unknown top-level key", "colour"]),
+        ("[defaults]\nshade = 1\n" + GOOD_SOURCE, ["defaults", "shade"]),
+        (GOOD_SOURCE + "colour = 'red'\n", ["sources.x", "unknown key", "colour"]),
+        ('[sources."Bad/Name"]\npath = "in"\n', ["Bad/Name", "invalid source name"]),
+        ('[sources."-x"]\npath = "in"\n', ["-x", "invalid source name"]),
+        (GOOD_SOURCE.replace('"files"', '"http"'), ["sources.x.kind", "http"]),
+        (GOOD_SOURCE + 'format = "html"\n', ["sources.x.format", "html"]),
+        ('[sources.x]\nkind = "files"\n', ["sources.x.path", "required"]),
+        (GOOD_SOURCE.replace('"in"', '""'), ["sources.x.path"]),
+        (GOOD_SOURCE + "include = []\n", ["sources.x.include"]),
+        (GOOD_SOURCE + "include = [1]\n", ["sources.x.include"]),
+        (
+            GOOD_SOURCE + "[[sources.x.rules]]\nname = 'r'\nkind = 'byline'\nmatch = '(oops'\n",
+            ["sources.x.rules[0].match", "bad regular expression"],
+        ),
+        (
+            GOOD_SOURCE + "[[sources.x.rules]]\nname = 'r'\nkind = 'footer'\nmatch = 'x'\n",
+            ["sources.x.rules[0].kind"],
+        ),
+        (
+            GOOD_SOURCE + "[[sources.x.rules]]\nname = 'r'\nkind = 'byline'\nregex = 'x'\n",
+            ["sources.x.rules[0]", "regex"],
+        ),
+        (
+            "[[defaults.rules]]\nname = 'r'\nkind = 'byline'\nmatch = '['\n" + GOOD_SOURCE,
+            ["defaults.rules[0].match"],
+        ),
+        (GOOD_SOURCE + 'timezone = "Mars/Base"\n', ["sources.x.timezone", "Mars/Base"]),
+        (GOOD_SOURCE + "max_bytes = -1\n", ["sources.x.max_bytes"]),
+        (GOOD_SOURCE + 'title_line = "yes"\n', ["sources.x.title_line"]),
+        ("sources = 3\n", ["sources must be a table"]),
+        ("[sources]\nx = 3\n", ["sources.x must be a table"]),
+    ],
+    ids=[
+        "bad-toml",
+        "not-utf8",
+        "top-level-key",
+        "defaults-key",
+        "source-key",
+        "bad-name",
+        "leading-dash",
+        "bad-kind",
+        "bad-format",
+        "missing-path",
+        "empty-path",
+        "empty-include",
+        "bad-include",
+        "bad-regex",
+        "bad-rule-kind",
+        "unknown-rule-key",
+        "bad-default-regex",
+        "bad-timezone",
+        "bad-max-bytes",
+        "bad-title-line",
+        "sources-not-table",
+        "source-not-table",
+    ],
+)
+def test_invalid_config_is_a_config_error(tmp_path: Path, text: str, needles: list[str]) -> None:
+    path = tmp_path / "sources.toml"
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message
+    for needle in needles:
+        assert needle in message
+
+
+def test_default_rules_must_be_a_boolean(tmp_path: Path) -> None:
+    # `default_rules = "false"` is a string, which is truthy: left unvalidated it keeps
+    # the built-in rules the user meant to switch off. Like title_line, it must be a bool.
+    path = _write(tmp_path, GOOD_SOURCE + 'default_rules = "false"\n')
+    with pytest.raises(ConfigError, match="default_rules"):
+        load_config(path)

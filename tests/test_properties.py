@@ -1,0 +1,202 @@
+"""Properties of the text normaliser over generated input (hypothesis)."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from datetime import datetime
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flows.config import load_config
+from normalizers import Article, Rejection, RejectReason, SourceMeta, SourceProfile, normalize_text
+
+REPO = Path(__file__).resolve().parent.parent
+ANHA = load_config(REPO / "sources.toml").sources["anha"].profile
+BERLIN = SourceProfile.from_mapping("berlin", {"timezone": "Europe/Berlin", "max_bytes": 4096})
+PROFILES = st.sampled_from([ANHA, BERLIN])
+
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+_ASCII = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# Letters of any script; NFC may recompose some, so expectations are compared in NFC.
+letters = st.characters(categories=["Lu", "Ll", "Lo"])
+words = st.one_of(
+    st.text(alphabet=_ASCII, min_size=1, max_size=10),
+    st.text(alphabet=letters, min_size=1, max_size=10),
+)
+sentences = st.lists(words, min_size=1, max_size=12).map(lambda ws: " ".join(ws) + ".")
+paragraphs = st.lists(sentences, min_size=1, max_size=5)
+
+# Sidecar values: right and wrong types, plausible and hostile dates.
+_scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=30),
+)
+_zones = st.none() | st.timezones()
+_date_text = st.one_of(
+    st.datetimes(timezones=_zones).map(lambda d: d.isoformat()),
+    # Valid timestamps at the edges of the representable range, where a UTC offset
+    # pushes the converted value out of range.
+    st.datetimes(max_value=datetime(1, 1, 2), timezones=_zones).map(lambda d: d.isoformat()),
+    st.datetimes(min_value=datetime(9999, 12, 30), timezones=_zones).map(lambda d: d.isoformat()),
+    st.text(max_size=30),
+)
+_sidecar_value = {
+    "url": st.one_of(_scalar, st.from_regex(r"\A(https?|ftp)://[a-zA-Z0-9.\[\]:]{0,20}/[^#]{0,20}")),
+    "title": _scalar,
+    "published_at": st.one_of(_scalar, _date_text),
+    "language": st.one_of(_scalar, st.sampled_from(["en", "en-US", "de_AT", "-", "EN"])),
+    "authors": st.one_of(_scalar, st.lists(st.text(max_size=20), max_size=4), st.lists(_scalar)),
+    "author": _scalar,
+}
+sidecar_json = st.fixed_dictionaries({}, optional=_sidecar_value).map(lambda d: json.dumps(d).encode())
+sidecars = st.one_of(st.none(), sidecar_json, st.binary(max_size=200))
+
+# Whitespace, line breaks and control characters of every kind.
+_odd = st.sampled_from(
+    [
+        "\x00", "\x01", "\x07", "\x08", "\t", "\n", "\x0b", "\x0c", "\r", "\r\n", "\x1b", "\x1c",
+        "\x1f", "\x7f", "\x85", "\x9f", "\xa0", "\u1680", "\u2000", "\u200b", "\u2028", "\u2029",
+        "\u202f", "\u3000", "\ufeff", "\ufffd", " ",
+    ]
+)  # fmt: skip
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def _meta(sidecar: bytes | None = None, key: str = "doc.txt") -> SourceMeta:
+    return SourceMeta("anha", f"file:///data/{key}", key, 1_700_000_000.0, sidecar)
+
+
+def _check_outcome(result: Article | Rejection) -> None:
+    if isinstance(result, Rejection):
+        assert result.reason is not RejectReason.INTERNAL_ERROR, result
+        assert isinstance(result.reason, RejectReason)
+        assert result.message
+    else:
+        assert isinstance(result, Article)
+        assert result.text.strip()
+        assert result.word_count == len(result.text.split())
+        assert unicodedata.is_normalized("NFC", result.text)
+        if result.published_at is not None:
+            assert result.published_at.utcoffset() is not None
+            assert not result.published_at.utcoffset()
+
+
+@SETTINGS
+@given(raw=st.binary(max_size=2000), sidecar=sidecars, profile=PROFILES)
+def test_arbitrary_bytes_never_raise(raw: bytes, sidecar: bytes | None, profile) -> None:
+    _check_outcome(normalize_text(raw, _meta(sidecar), profile))
+
+
+@SETTINGS
+@given(text=st.text(max_size=2000), sidecar=sidecars, profile=PROFILES)
+def test_arbitrary_text_never_raises(text: str, sidecar: bytes | None, profile) -> None:
+    _check_outcome(normalize_text(text.encode("utf-8"), _meta(sidecar), profile))
+
+
+@SETTINGS
+@given(sidecar=sidecar_json, profile=PROFILES)
+def test_arbitrary_sidecar_never_internal_error(sidecar: bytes, profile) -> None:
+    result = normalize_text(b"A title\n\nA lede paragraph.\n\nBody.\n", _meta(sidecar), profile)
+    _check_outcome(result)
+    if isinstance(result, Rejection):
+        assert result.reason is RejectReason.BAD_SIDECAR
+
+
+@SETTINGS
+@given(
+    parts=st.lists(st.one_of(st.text(max_size=40), _odd, sentences), min_size=1, max_size=40),
+    sidecar=sidecars,
+    profile=PROFILES,
+)
+def test_unicode_whitespace_and_controls_never_raise(parts: list[str], sidecar, profile) -> None:
+    raw = "".join(parts).encode("utf-8")
+    _check_outcome(normalize_text(raw, _meta(sidecar), profile))
+
+
+@SETTINGS
+@given(raw=st.binary(max_size=500) | st.text(max_size=500).map(str.encode), sidecar=sidecars)
+def test_deterministic(raw: bytes, sidecar: bytes | None) -> None:
+    first = normalize_text(raw, _meta(sidecar), ANHA)
+    second = normalize_text(bytes(raw), _meta(sidecar), ANHA)
+    assert first == second
+    assert repr(first) == repr(second)
+
+
+@st.composite
+def documents(draw):
+    """A title, a body of generated sentences (some under headings) and an optional tail."""
+    title = "Headline " + " ".join(draw(st.lists(words, min_size=1, max_size=8)))
+    body = draw(st.lists(paragraphs, min_size=1, max_size=8))
+    if draw(st.booleans()):
+        # A sentence that merely mentions other news is body text wherever it is.
+        at = draw(st.integers(0, len(body)))
+        body.insert(at, ["He said other news outlets ignored it."])
+    headings: dict[int, str] = {}
+    for i in range(1, len(body)):
+        if draw(st.booleans()):
+            headings[i] = "Section " + " ".join(draw(st.lists(words, min_size=1, max_size=5)))
+    tag = draw(st.sampled_from([None, "T/ Xyz.", "H/ Desk."]))
+    chrome = draw(st.sampled_from([None, "Other news", "Related stories"]))
+    blank_lines = draw(st.booleans())
+    blocks = [title]
+    for i, para in enumerate(body):
+        if i in headings:
+            blocks.append(headings[i])
+        blocks.append(" ".join(para))
+    blocks += [line for line in (tag, chrome) if line is not None]
+    sep = "\n\n" if blank_lines else "\n"
+    eol = draw(st.sampled_from(["\n", "\r\n"]))
+    raw = (sep.join(blocks) + "\n").replace("\n", eol)
+    return raw, title, body, headings, tag, chrome
+
+
+@SETTINGS
+@given(doc=documents())
+def test_never_loses_a_body_sentence(doc) -> None:
+    raw, title, body, headings, tag, chrome = doc
+    result = normalize_text(raw.encode("utf-8"), _meta(), ANHA)
+    assert isinstance(result, Article), result
+    assert result.title == nfc(title)
+    for para in body:
+        for sentence in para:
+            assert nfc(sentence) in result.text
+    assert result.lede == nfc(" ".join(body[0]))
+    assert [s.heading for s in result.sections if s.heading is not None] == [
+        nfc(h) for _, h in sorted(headings.items())
+    ]
+    assert result.byline == tag
+    assert "Other news" not in result.text
+    assert "Related stories" not in result.text
+    if tag is not None:
+        assert tag not in result.text
+    assert [s.text for s in result.stripped] == [x for x in (tag, chrome) if x is not None]
+    if any("other news" in s for para in body for s in para):
+        assert "He said other news outlets ignored it." in result.text
+
+
+@SETTINGS
+@given(doc=documents(), inserts=st.lists(st.tuples(st.integers(0), _odd), max_size=6))
+def test_stray_whitespace_and_controls_in_articles(doc, inserts) -> None:
+    raw = doc[0]
+    for at, char in inserts:
+        i = at % (len(raw) + 1)
+        raw = raw[:i] + char + raw[i:]
+    result = normalize_text(raw.encode("utf-8"), _meta(), ANHA)
+    _check_outcome(result)
+    if isinstance(result, Article):
+        assert not any(c != "\n" and unicodedata.category(c) == "Cc" for c in result.text)
+        for para in result.text.split("\n\n"):
+            assert para
+            assert para == " ".join(para.split())
+        for field in (result.title, result.lede, result.byline):
+            assert field is None or field == " ".join(field.split())

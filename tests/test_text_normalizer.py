@@ -1,0 +1,630 @@
+"""The plain-text normaliser on the seed, the sample corpus and hand-made edge cases."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import unicodedata
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from flows.config import load_config
+from normalizers import (
+    Article,
+    ProfileError,
+    Rejection,
+    RejectReason,
+    Section,
+    SourceMeta,
+    SourceProfile,
+    normalize_text,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+SEED = Path("samples/anha/000_db5c100688d27208.txt")
+SEED_TITLE = "Kado: confirms timing of launching Turkish occupation attacks with ISIS insurgency"
+SEED_HEADINGS = [
+    "Strong relationship between Turkey and ISIS",
+    "Put an end to Turkish state terrorism",
+    "Imposing a no-fly zone over North and East Syria",
+]
+MTIME = 1_700_000_000.5
+
+# Sentence ends: '.', '!' or '?', optionally followed by a closing quote.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[.!?][\"”’])\s+")
+
+
+@pytest.fixture(scope="module")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="module")
+def config(repo_root: Path):
+    return load_config(repo_root / "sources.toml")
+
+
+@pytest.fixture(scope="module")
+def anha(config) -> SourceProfile:
+    return config.sources["anha"].profile
+
+
+@pytest.fixture(scope="module")
+def wire(config) -> SourceProfile:
+    return config.sources["wire"].profile
+
+
+@pytest.fixture(scope="module")
+def seed_raw(repo_root: Path) -> bytes:
+    return (repo_root / SEED).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def seed(seed_raw: bytes, anha: SourceProfile) -> Article:
+    result = normalize_text(seed_raw, _meta("anha", key=SEED.name), anha)
+    assert isinstance(result, Article), result
+    return result
+
+
+def _meta(
+    source: str = "x",
+    key: str = "doc.txt",
+    mtime: float | None = MTIME,
+    sidecar: bytes | None = None,
+) -> SourceMeta:
+    return SourceMeta(source, f"file:///data/{source}/{key}", key, mtime, sidecar)
+
+
+def _article(raw: bytes | str, profile: SourceProfile, **meta) -> Article:
+    data = raw.encode() if isinstance(raw, str) else raw
+    result = normalize_text(data, _meta(**meta), profile)
+    assert isinstance(result, Article), result
+    return result
+
+
+def _rejection(raw: bytes | str, profile: SourceProfile, **meta) -> Rejection:
+    data = raw.encode() if isinstance(raw, str) else raw
+    result = normalize_text(data, _meta(**meta), profile)
+    assert isinstance(result, Rejection), result
+    return result
+
+
+def _norm(text: str) -> str:
+    return unicodedata.normalize("NFC", " ".join(text.split()))
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in (_norm(p) for p in _SENTENCE_END.split(text)) if s]
+
+
+def _plain() -> SourceProfile:
+    return SourceProfile.from_mapping("x", {})
+
+
+# --- the seed ---------------------------------------------------------------------------------
+
+
+def test_seed_title_lede_and_sections(seed: Article) -> None:
+    assert seed.title == SEED_TITLE
+    assert seed.lede is not None
+    assert seed.lede.startswith("The Secretary-General of the Kurdish Democratic Left Party")
+    assert [s.heading for s in seed.sections if s.heading is not None] == SEED_HEADINGS
+    first = seed.sections[0]
+    assert first.heading is None
+    assert len(first.paragraphs) == 1
+    assert first.paragraphs[0].startswith("The attacks of the Turkish occupation state")
+    assert all(s.paragraphs for s in seed.sections)
+    assert seed.text.startswith(seed.lede)
+    assert seed.title not in seed.text
+
+
+def test_seed_tail_tag_goes_to_byline_and_chrome_is_dropped(seed: Article, seed_raw: bytes) -> None:
+    assert seed.byline == "T/ Satt."
+    assert "T/ Satt." not in seed.text
+    assert not seed.text.rstrip().endswith("Satt.")
+    lines = seed_raw.decode().splitlines()
+    tag_line = lines.index("T/ Satt.") + 1
+    chrome_line = lines.index("Other news") + 1
+    assert [(s.rule, s.kind, s.text, s.line) for s in seed.stripped] == [
+        ("anha-staff-tag", "byline", "T/ Satt.", tag_line),
+        ("related-links", "chrome", "Other news", chrome_line),
+    ]
+    for f in dataclasses.fields(Article):
+        if f.name != "stripped":
+            assert "Other news" not in repr(getattr(seed, f.name)), f.name
+
+
+def test_seed_keeps_every_body_sentence_verbatim(seed: Article, seed_raw: bytes) -> None:
+    lines = seed_raw.decode("utf-8").splitlines()
+    assert lines[0] == SEED_TITLE
+    body = lines[1 : lines.index("T/ Satt.")]
+    sentences = [s for line in body for s in _sentences(line)]
+    assert len(sentences) >= 15
+    missing = [s for s in sentences if s not in seed.text]
+    assert missing == []
+    for heading in SEED_HEADINGS:
+        assert f"\n\n{heading}\n\n" in seed.text
+
+
+def test_seed_date_and_provenance(seed: Article, seed_raw: bytes) -> None:
+    assert seed.date_source == "mtime"
+    assert seed.published_at == datetime.fromtimestamp(MTIME, tz=UTC)
+    assert seed.published_at.tzinfo is not None
+    assert seed.source == "anha"
+    assert seed.language == "en"
+    assert seed.url is None
+    assert seed.authors == ()
+    assert seed.word_count == len(seed.text.split())
+    assert seed.word_count > 500
+    assert seed.normalizer == "text"
+    assert len(seed.raw_sha256) == 64
+    assert len(seed.article_id) == 32
+
+
+def test_seed_is_deterministic(seed_raw: bytes, anha: SourceProfile) -> None:
+    meta = _meta("anha", key=SEED.name)
+    first = normalize_text(seed_raw, meta, anha)
+    second = normalize_text(bytes(seed_raw), meta, anha)
+    assert first == second
+    assert isinstance(first, Article)
+    assert repr(first) == repr(second)
+
+
+# --- "other news" and tail rules ---------------------------------------------------------------
+
+
+def test_sentence_mentioning_other_news_stays(anha: SourceProfile) -> None:
+    raw = (
+        "A title line\n\nThe lede paragraph says something.\n\n"
+        "He said other news outlets ignored it.\n\nT/ Satt.\n\nOther news\n"
+    )
+    art = _article(raw, anha)
+    assert "He said other news outlets ignored it." in art.text
+    assert art.text.endswith("He said other news outlets ignored it.")
+    assert art.byline == "T/ Satt."
+    assert [s.text for s in art.stripped] == ["T/ Satt.", "Other news"]
+
+
+def test_other_news_in_the_middle_stays_trailing_is_stripped(anha: SourceProfile) -> None:
+    raw = (
+        "A title line\n\nThe lede paragraph.\n\nOther news\n\n"
+        "A body paragraph after the middle line.\n\nAnother paragraph.\n\nOther news\n"
+    )
+    art = _article(raw, anha)
+    assert art.text.count("Other news") == 1
+    assert "Other news\n\nA body paragraph after the middle line." in art.text
+    assert [(s.rule, s.kind, s.text, s.line) for s in art.stripped] == [("related-links", "chrome", "Other news", 11)]
+    assert art.byline is None
+
+
+def test_trailing_other_news_alone_is_stripped(anha: SourceProfile) -> None:
+    art = _article("Title\n\nLede paragraph.\n\nBody.\n\n\nOther news", anha)
+    assert "Other news" not in art.text
+    assert art.text == "Lede paragraph.\n\nBody."
+    assert [s.rule for s in art.stripped] == ["related-links"]
+
+
+# --- profiles: a new source is a config block -----------------------------------------------
+
+
+def test_new_source_tag_is_a_config_block() -> None:
+    profile = SourceProfile.from_mapping(
+        "x",
+        {"rules": [{"name": "x-tag", "kind": "byline", "where": "tail", "match": "Reported by .{1,40}"}]},
+    )
+    raw = "Title of it\n\nThe lede.\n\nMore body text.\n\nReported by Jane Doe\n"
+    art = _article(raw, profile)
+    assert art.byline == "Reported by Jane Doe"
+    assert "Reported by" not in art.text
+    assert [(s.rule, s.kind) for s in art.stripped] == [("x-tag", "byline")]
+    # Without the block, the same line is body text.
+    plain = _article(raw, _plain())
+    assert plain.byline is None
+    assert plain.text.endswith("Reported by Jane Doe")
+
+
+def test_profile_rule_only_matches_whole_lines() -> None:
+    profile = SourceProfile.from_mapping(
+        "x", {"rules": [{"name": "x-tag", "kind": "byline", "match": "Reported by .{1,40}"}]}
+    )
+    last = "The story was reported by Jane Doe and others on the scene, according to officials."
+    art = _article(f"Title\n\nLede.\n\n{last}\n", profile)
+    assert art.byline is None
+    assert art.text.endswith(last)
+
+
+@pytest.mark.parametrize(
+    ("rule", "needle"),
+    [
+        ({"name": "r", "kind": "byline", "match": "(unclosed"}, "rules[0].match"),
+        ({"name": "r", "kind": "footer", "match": "x"}, "rules[0].kind"),
+        ({"name": "r", "kind": "byline", "match": "x", "pattern": "y"}, "pattern"),
+        ({"name": "r", "kind": "byline", "where": "middle", "match": "x"}, "rules[0].where"),
+        ({"kind": "byline", "match": "x"}, "rules[0].name"),
+        ({"name": "r", "kind": "byline"}, "rules[0].match"),
+    ],
+)
+def test_bad_rule_raises_profile_error_naming_the_key(rule: dict, needle: str) -> None:
+    with pytest.raises(ProfileError) as info:
+        SourceProfile.from_mapping("x", {"rules": [rule]})
+    assert needle in str(info.value)
+    assert "sources.x" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"max_bytes": 0}, "max_bytes"),
+        ({"max_bytes": "big"}, "max_bytes"),
+        ({"title_line": "yes"}, "title_line"),
+        ({"language": ""}, "language"),
+    ],
+)
+def test_bad_profile_option_raises_profile_error(data: dict, needle: str) -> None:
+    with pytest.raises(ProfileError, match=needle):
+        SourceProfile.from_mapping("x", data)
+
+
+# --- rejections ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"", RejectReason.EMPTY),
+        (b"   \n\t\r\n  \n", RejectReason.EMPTY),
+        (b"\xef\xbb\xbf \n", RejectReason.EMPTY),
+        (b"Title\n\nBody with a \x00 NUL byte in it.\n", RejectReason.BINARY),
+        (b"Title\n\n" + b"\x01\x02\x03" * 20 + b"Body text.\n", RejectReason.BINARY),
+        ("Caf\u00e9 story\n\nA body paragraph.\n".encode("latin-1"), RejectReason.INVALID_UTF8),
+        (b"Just a title line\n", RejectReason.NO_BODY),
+        (b"Just a title line\n\nOther news\n", RejectReason.NO_BODY),
+    ],
+    ids=[
+        "empty",
+        "whitespace",
+        "bom-whitespace",
+        "nul",
+        "controls",
+        "latin1",
+        "title-only",
+        "chrome-only",
+    ],
+)
+def test_bad_input_is_rejected_not_raised(raw: bytes, reason: RejectReason, anha: SourceProfile) -> None:
+    rejection = _rejection(raw, anha)
+    assert rejection.reason is reason
+    assert rejection.message
+
+
+def test_too_large_is_rejected_at_the_limit() -> None:
+    profile = SourceProfile.from_mapping("x", {"max_bytes": 100})
+    base = b"Title\n\nA lede paragraph.\n\n"
+    fits = base + b"x" * (100 - len(base))
+    assert len(fits) == 100
+    assert isinstance(normalize_text(fits, _meta(), profile), Article)
+    rejection = _rejection(fits + b"y", profile)
+    assert rejection.reason is RejectReason.TOO_LARGE
+    assert "101" in rejection.message
+
+
+@pytest.mark.parametrize(
+    "sidecar",
+    [
+        b'{"url": "https://example.com/a"',
+        b"not json at all",
+        b"\xff\xfe{}",
+        b"[1, 2, 3]",
+        b'"just a string"',
+    ],
+    ids=["truncated", "garbage", "not-utf8", "list", "string"],
+)
+def test_malformed_sidecar_is_bad_sidecar(sidecar: bytes, anha: SourceProfile) -> None:
+    rejection = _rejection("Title\n\nLede.\n", anha, sidecar=sidecar)
+    assert rejection.reason is RejectReason.BAD_SIDECAR
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"url": 5},
+        {"title": ["a", "b"]},
+        {"published_at": 1710000000},
+        {"language": {"code": "en"}},
+        {"authors": [1, 2]},
+        {"authors": {"name": "Jane"}},
+        {"author": 7},
+    ],
+)
+def test_sidecar_with_wrong_types_is_bad_sidecar(data: dict, anha: SourceProfile) -> None:
+    rejection = _rejection("Title\n\nLede.\n", anha, sidecar=json.dumps(data).encode())
+    assert rejection.reason is RejectReason.BAD_SIDECAR
+    assert next(iter(data)) in rejection.message
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2024-13-01", "2024-02-30T10:00:00", "12/03/2024"])
+def test_sidecar_with_bad_published_at_is_bad_sidecar(value: str, anha: SourceProfile) -> None:
+    sidecar = json.dumps({"published_at": value}).encode()
+    rejection = _rejection("Title\n\nLede.\n", anha, sidecar=sidecar)
+    assert rejection.reason is RejectReason.BAD_SIDECAR
+    assert "published_at" in rejection.message
+
+
+@pytest.mark.parametrize(
+    "sidecar",
+    [
+        # Valid ISO-8601 but outside datetime's range once converted to UTC.
+        b'{"published_at": "0001-01-01T00:00:00+01:00"}',
+        b'{"published_at": "9999-12-31T23:59:59-01:00"}',
+        # urlsplit raises ValueError on an unbalanced IPv6 bracket.
+        b'{"url": "http://[::1/story"}',
+        # json.loads raises RecursionError / ValueError (int digit limit), not JSONDecodeError.
+        b"[" * 100_000,
+        b'{"n": ' + b"1" * 5000 + b"}",
+    ],
+    ids=["year-1-offset", "year-9999-offset", "ipv6-bracket", "deep-nesting", "huge-int"],
+)
+def test_hostile_sidecar_is_bad_sidecar_not_internal_error(sidecar: bytes, anha: SourceProfile) -> None:
+    rejection = _rejection("Title\n\nLede.\n", anha, sidecar=sidecar)
+    assert rejection.reason is RejectReason.BAD_SIDECAR, rejection
+
+
+# --- sidecar metadata --------------------------------------------------------------------------
+
+
+def test_sidecar_fields_land_in_the_record(anha: SourceProfile) -> None:
+    sidecar = {
+        "url": " HTTPS://Example.COM/News/Story?id=7#comments ",
+        "title": "Sidecar  title",
+        "published_at": "2024-03-12T10:30:00+02:00",
+        "language": "en-US",
+        "authors": ["By Jane Doe", "Jane  Doe", "jane doe", "John Roe", "  "],
+    }
+    art = _article("File title\n\nLede.\n\nBody.\n", anha, sidecar=json.dumps(sidecar).encode(), mtime=None)
+    assert art.url == "https://example.com/News/Story?id=7"
+    assert art.published_at == datetime(2024, 3, 12, 8, 30, tzinfo=UTC)
+    assert art.date_source == "sidecar"
+    assert art.language == "en"
+    assert art.authors == ("Jane Doe", "John Roe")
+    # The file's own title line is the headline; the sidecar title fills in when there is none.
+    assert art.title == "File title"
+
+
+def test_sidecar_title_used_without_a_title_line() -> None:
+    profile = SourceProfile.from_mapping("x", {"title_line": False})
+    sidecar = json.dumps({"title": "  The   sidecar title "}).encode()
+    art = _article("First paragraph is the lede.\n\nSecond paragraph.\n", profile, sidecar=sidecar)
+    assert art.title == "The sidecar title"
+    assert art.lede == "First paragraph is the lede."
+
+
+def test_sidecar_single_author_string_and_bom(anha: SourceProfile) -> None:
+    sidecar = b"\xef\xbb\xbf" + json.dumps({"author": "By Jane Doe", "language": "DE_at"}).encode()
+    art = _article("Title\n\nLede.\n", anha, sidecar=sidecar)
+    assert art.authors == ("Jane Doe",)
+    assert art.language == "de"
+
+
+def test_sidecar_naive_time_is_read_in_profile_timezone() -> None:
+    profile = SourceProfile.from_mapping("x", {"timezone": "Europe/Berlin"})
+    summer = json.dumps({"published_at": "2024-07-01T12:00:00"}).encode()
+    winter = json.dumps({"published_at": "2024-01-15T12:00:00"}).encode()
+    assert _article("T\n\nLede.\n", profile, sidecar=summer).published_at == datetime(2024, 7, 1, 10, 0, tzinfo=UTC)
+    assert _article("T\n\nLede.\n", profile, sidecar=winter).published_at == datetime(2024, 1, 15, 11, 0, tzinfo=UTC)
+    # A sidecar date wins over a dateline and the mtime.
+    art = _article("T\n\nBERLIN, 3 May 2020 - Lede.\n", profile, sidecar=summer)
+    assert art.date_source == "sidecar"
+
+
+def test_article_id_uses_url_when_given_else_key(anha: SourceProfile) -> None:
+    raw = "Title\n\nLede.\n"
+    url_a = json.dumps({"url": "https://example.com/a"}).encode()
+    url_a_caps = json.dumps({"url": "HTTPS://EXAMPLE.com/a#top"}).encode()
+    url_b = json.dumps({"url": "https://example.com/b"}).encode()
+    one = _article(raw, anha, source="anha", key="2024/one.txt", sidecar=url_a)
+    two = _article(raw, anha, source="anha", key="2025/two.txt", sidecar=url_a)
+    caps = _article(raw, anha, source="anha", key="three.txt", sidecar=url_a_caps)
+    other = _article(raw, anha, source="anha", key="2024/one.txt", sidecar=url_b)
+    elsewhere = _article(raw, anha, source="wire", key="2024/one.txt", sidecar=url_a)
+    assert one.article_id == two.article_id == caps.article_id
+    assert other.article_id != one.article_id
+    assert elsewhere.article_id != one.article_id
+    no_url_1 = _article(raw, anha, source="anha", key="2024/one.txt")
+    no_url_2 = _article(raw, anha, source="anha", key="2025/two.txt")
+    no_url_1_again = _article("Other title\n\nOther lede.\n", anha, source="anha", key="2024/one.txt")
+    assert no_url_1.article_id != no_url_2.article_id
+    assert no_url_1.article_id == no_url_1_again.article_id
+    assert no_url_1.article_id != one.article_id
+
+
+# --- datelines -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lede", "expected"),
+    [
+        ("QAMISHLO, 12 March 2024 - Officials met today.", datetime(2024, 3, 12, tzinfo=UTC)),
+        ("QAMISHLO, 12 Mar. 2024 - Officials met today.", datetime(2024, 3, 12, tzinfo=UTC)),
+        ("Washington, March 12, 2024 — Officials met today.", datetime(2024, 3, 12, tzinfo=UTC)),
+        ("2024-03-12 - Officials met today.", datetime(2024, 3, 12, tzinfo=UTC)),
+    ],
+)
+def test_dateline_at_start_of_lede(lede: str, expected: datetime, anha: SourceProfile) -> None:
+    art = _article(f"Title\n\n{lede}\n\nBody.\n", anha)
+    assert art.published_at == expected
+    assert art.date_source == "dateline"
+
+
+def test_dateline_is_midnight_in_profile_timezone() -> None:
+    profile = SourceProfile.from_mapping("x", {"timezone": "Europe/Berlin"})
+    art = _article("Title\n\nBERLIN, 12 March 2024 - Text.\n", profile)
+    assert art.published_at == datetime(2024, 3, 11, 23, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "lede",
+    [
+        "Talks resumed on Monday, officials said, and a deal is expected on 12 March 2024.",
+        "The ceasefire has held, officials said on 12 March 2024 in Qamishlo.",
+        "QAMISHLO, 31 February 2024 - An impossible date.",
+        "QAMISHLO, 2024-02-31 - An impossible date.",
+        "QAMISHLO, 12 March 1066 - Out of range.",
+    ],
+    ids=["late-date", "after-verb", "feb-31", "iso-feb-31", "year-1066"],
+)
+def test_no_dateline_falls_back_to_mtime(lede: str, anha: SourceProfile) -> None:
+    art = _article(f"Title\n\n{lede}\n\nBody.\n", anha)
+    assert art.date_source == "mtime"
+    assert art.published_at == datetime.fromtimestamp(MTIME, tz=UTC)
+    none = _article(f"Title\n\n{lede}\n\nBody.\n", anha, mtime=None)
+    assert none.date_source == "none"
+    assert none.published_at is None
+
+
+def test_dateline_month_with_unicode_case_fold_does_not_crash(anha: SourceProfile) -> None:
+    # 'ſ' (LONG S) matches 's' under re.IGNORECASE, so the dateline regex accepts
+    # "Auguſt" as a month; the month lookup must not then fail with KeyError.
+    result = normalize_text("Title\n\nQAMISHLO, 12 Auguſt 2024 - Text.\n\nBody.\n".encode(), _meta(), anha)
+    assert isinstance(result, Article), result
+    assert result.date_source in ("dateline", "mtime")
+
+
+# --- text clean-up -----------------------------------------------------------------------------
+
+
+def test_crlf_bom_nbsp_tabs_and_spaces_are_normalised(anha: SourceProfile) -> None:
+    raw = (
+        b"\xef\xbb\xbfThe\xc2\xa0title \t line\r\n\r\n"
+        b"The  lede\tparagraph\xc2\xa0has   odd\xe2\x80\x83spacing.\r\n\r\n"
+        b"  Second paragraph.  \r\n\r\nT/ Satt.\r\n\r\nOther news\r\n"
+    )
+    art = _article(raw, anha)
+    assert art.title == "The title line"
+    assert art.lede == "The lede paragraph has odd spacing."
+    assert art.text == "The lede paragraph has odd spacing.\n\nSecond paragraph."
+    assert art.byline == "T/ Satt."
+    for bad in ("\r", "\t", "\xa0", "\u2003", "\ufeff", "  "):
+        assert bad not in art.text
+        assert bad not in (art.title or "")
+
+
+def test_paragraph_lines_are_joined(anha: SourceProfile) -> None:
+    raw = "Title\n\nThe lede is wrapped\nover two lines.\n\nBody.\n"
+    assert _article(raw, anha).lede == "The lede is wrapped over two lines."
+
+
+def test_file_without_blank_lines_is_one_paragraph_per_line(anha: SourceProfile) -> None:
+    raw = "The title\nFirst paragraph is the lede.\nSecond paragraph.\nThird paragraph.\nT/ Satt.\nOther news\n"
+    art = _article(raw, anha)
+    assert art.title == "The title"
+    assert art.lede == "First paragraph is the lede."
+    assert art.sections == (Section(None, ("Second paragraph.", "Third paragraph.")),)
+    assert art.byline == "T/ Satt."
+    assert art.text == "First paragraph is the lede.\n\nSecond paragraph.\n\nThird paragraph."
+
+
+def test_nfd_input_gives_nfc_text(anha: SourceProfile) -> None:
+    nfd = unicodedata.normalize("NFD", "Café in Zürich\n\nThe café reopened in Zürich.\n")
+    assert nfd != unicodedata.normalize("NFC", nfd)
+    art = _article(nfd, anha)
+    assert art.title == "Café in Zürich"
+    assert art.text == "The café reopened in Zürich."
+    assert unicodedata.is_normalized("NFC", art.text)
+
+
+def test_stray_control_characters_become_spaces(anha: SourceProfile) -> None:
+    body = "A long enough body paragraph " * 10
+    art = _article(f"Title\n\nThe\x07lede\x1bhere.\n\n{body}\n", anha)
+    assert art.lede == "The lede here."
+
+
+def test_short_lines_become_headings_only_when_followed_by_text(anha: SourceProfile) -> None:
+    raw = (
+        "Title\n\nLede.\n\nA sub heading\n\nParagraph under it.\n\n"
+        '"A quoted line"\n\nNot a heading either.\n\nTrailing short line\n'
+    )
+    art = _article(raw, anha)
+    assert art.sections == (
+        Section(
+            "A sub heading",
+            (
+                "Paragraph under it.",
+                '"A quoted line"',
+                "Not a heading either.",
+                "Trailing short line",
+            ),
+        ),
+    )
+
+
+# --- the sample corpus -------------------------------------------------------------------------
+
+_BAD = {
+    "bad_binary.txt": RejectReason.BINARY,
+    "bad_empty.txt": RejectReason.EMPTY,
+    "bad_latin1.txt": RejectReason.INVALID_UTF8,
+    "bad_sidecar.txt": RejectReason.BAD_SIDECAR,
+}
+
+
+def _wire_results(repo_root: Path, profile: SourceProfile) -> dict[str, Article | Rejection]:
+    folder = repo_root / "samples" / "wire"
+    out: dict[str, Article | Rejection] = {}
+    for path in sorted(folder.glob("*.txt")):
+        side = path.with_suffix(".json")
+        sidecar = side.read_bytes() if side.exists() else None
+        meta = SourceMeta("wire", path.as_uri(), path.name, path.stat().st_mtime, sidecar)
+        out[path.name] = normalize_text(path.read_bytes(), meta, profile)
+    return out
+
+
+def test_wire_samples(repo_root: Path, wire: SourceProfile) -> None:
+    results = _wire_results(repo_root, wire)
+    assert len(results) == 24
+    rejected = {name: r.reason for name, r in results.items() if isinstance(r, Rejection)}
+    assert rejected == _BAD
+    articles = {name: r for name, r in results.items() if isinstance(r, Article)}
+    assert len(articles) == 20
+    tagged = 0
+    for name, art in articles.items():
+        assert "Other news" not in art.text, name
+        assert "H/ Desk." not in art.text, name
+        assert "T/ Desk." not in art.text, name
+        assert art.word_count > 100, name
+        assert art.title, name
+        assert art.language == "en", name
+        if art.byline is not None:
+            tagged += 1
+            assert art.byline in ("T/ Desk.", "H/ Desk."), name
+            assert [s.rule for s in art.stripped] == ["desk-tag", "related-links"], name
+    assert tagged == 10
+
+
+def test_wire_sidecar_metadata(repo_root: Path, wire: SourceProfile) -> None:
+    results = _wire_results(repo_root, wire)
+    folder = repo_root / "samples" / "wire"
+    with_sidecar = 0
+    for path in sorted(folder.glob("0*.json")):
+        data = json.loads(path.read_bytes())
+        art = results[path.with_suffix(".txt").name]
+        assert isinstance(art, Article)
+        with_sidecar += 1
+        assert art.url is not None
+        assert art.url.lower() == data["url"].strip().split("#")[0].lower()
+        if "published_at" in data:
+            assert art.date_source == "sidecar"
+            assert art.published_at == datetime.fromisoformat(data["published_at"])
+    assert with_sidecar == 14
+    ids = [r.article_id for r in results.values() if isinstance(r, Article)]
+    assert len(set(ids)) == len(ids)
+
+
+def test_wire_bad_sidecar_article_is_fine_without_it(repo_root: Path, wire: SourceProfile) -> None:
+    path = repo_root / "samples" / "wire" / "bad_sidecar.txt"
+    result = normalize_text(path.read_bytes(), _meta("wire", key=path.name), wire)
+    assert isinstance(result, Article)
+    assert result.word_count > 100
