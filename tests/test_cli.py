@@ -65,8 +65,7 @@ def test_query_over_written_data(tmp_path: Path, capsys: pytest.CaptureFixture[s
     sql = "SELECT count(*) AS n, min(year) > 2000 AS typed FROM articles"
     assert main(["query", sql, "--data", str(root.root), "--format", "jsonl"]) == 0
     assert json.loads(capsys.readouterr().out) == {"n": 20, "typed": True}
-    assert main(["query", "SELECT reason FROM quarantine ORDER BY 1", "--data", str(root.root),
-                 "--format", "csv"]) == 0
+    assert main(["query", "SELECT reason FROM quarantine ORDER BY 1", "--data", str(root.root), "--format", "csv"]) == 0
     assert capsys.readouterr().out.split() == ["reason", "bad_sidecar", "binary", "empty", "invalid_utf8"]
     assert main(["sources", "--config", str(REPO / "sources.toml"), "--data", str(root.root)]) == 0
     assert "wire" in capsys.readouterr().out
@@ -74,8 +73,10 @@ def test_query_over_written_data(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_query_on_empty_data_root_has_the_views(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "data").mkdir()
-    assert main(["query", "SELECT count(*) AS n FROM articles", "--data", str(tmp_path / "data"),
-                 "--format", "jsonl"]) == 0
+    assert (
+        main(["query", "SELECT count(*) AS n FROM articles", "--data", str(tmp_path / "data"), "--format", "jsonl"])
+        == 0
+    )
     assert json.loads(capsys.readouterr().out) == {"n": 0}
 
 
@@ -91,8 +92,14 @@ def test_query_on_empty_data_root_has_the_views(tmp_path: Path, capsys: pytest.C
 )
 def test_user_errors_are_one_line_without_traceback(tmp_path: Path, argv: list[str], message: str) -> None:
     args = [a.format(tmp=tmp_path, repo=REPO) for a in argv]
-    proc = subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, cwd=tmp_path,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()

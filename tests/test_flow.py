@@ -61,8 +61,9 @@ def test_ingest_flow_runs_incrementally_and_reconciles(corpus: Path, tmp_path: P
     touched = wire / "001_05844573ca7e.txt"
     os.utime(touched, (time.time() + 5, time.time() + 5))
     edited = wire / "002_06e5123e4ef7.txt"
-    edited.write_text(edited.read_text(encoding="utf-8").replace("\n\n", "\n\nAn added paragraph.\n\n", 1),
-                      encoding="utf-8")
+    edited.write_text(
+        edited.read_text(encoding="utf-8").replace("\n\n", "\n\nAn added paragraph.\n\n", 1), encoding="utf-8"
+    )
     third = ingest(sources=["wire"], config=str(corpus), data=str(data), workers=1)
     (wire_summary,) = third.sources
     assert wire_summary.changed == 1 and wire_summary.written == 1

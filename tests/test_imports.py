@@ -29,11 +29,7 @@ def _imports(path: Path) -> set[str]:
 def test_one_way_imports(package: str) -> None:
     files = sorted((REPO / package).rglob("*.py"))
     assert files
-    offenders = {
-        f"{f.relative_to(REPO)} imports {bad}"
-        for f in files
-        for bad in _imports(f) & FORBIDDEN[package]
-    }
+    offenders = {f"{f.relative_to(REPO)} imports {bad}" for f in files for bad in _imports(f) & FORBIDDEN[package]}
     assert not offenders, sorted(offenders)
 
 
@@ -41,8 +37,6 @@ def test_normalizers_do_no_io() -> None:
     """Normalisers are pure: no file, network, clock or randomness modules."""
     impure = {"os", "io", "socket", "time", "random", "subprocess", "pathlib", "shutil", "tempfile", "urllib3"}
     offenders = {
-        f"{f.name} imports {bad}"
-        for f in (REPO / "normalizers").rglob("*.py")
-        for bad in _imports(f) & impure
+        f"{f.name} imports {bad}" for f in (REPO / "normalizers").rglob("*.py") for bad in _imports(f) & impure
     }
     assert not offenders, sorted(offenders)

@@ -87,8 +87,9 @@ def test_sigkill_mid_write(tmp_path: Path) -> None:
     assert len(old) == 2
 
     _write_corpus(corpus, version=2)
-    proc = subprocess.Popen(_cmd(cfg, data), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        _cmd(cfg, data), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     staging = data / ".staging"
     killed_mid_write = False
     deadline = time.monotonic() + 300
