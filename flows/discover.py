@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from flows.config import SourceConfig
 from flows.errors import ConfigError
@@ -45,7 +45,11 @@ def discover_files(src: SourceConfig) -> list[Candidate]:
     if not root.is_dir():
         raise ConfigError(f"source {src.name}: folder {root} does not exist")
     found: list[Candidate] = []
-    stack = [root]
+    # One compiled pattern and plain string paths: this loop runs once per file, and
+    # pathlib objects cost more than the stat call itself (measured on 100k files).
+    matches = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in src.include)).match
+    prefix = len(str(root)) + 1
+    stack = [str(root)]
     while stack:
         folder = stack.pop()
         with os.scandir(folder) as it:
@@ -53,13 +57,12 @@ def discover_files(src: SourceConfig) -> list[Candidate]:
         names = {e.name for e in entries}
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
-                stack.append(Path(entry.path))
+                stack.append(entry.path)
                 continue
-            if not entry.is_file() or not any(fnmatch.fnmatchcase(entry.name, p) for p in src.include):
+            if not matches(entry.name) or not entry.is_file():
                 continue
             st = entry.stat()
-            stem = entry.name.rsplit(".", 1)[0]
-            sidecar_name = f"{stem}.json"
+            sidecar_name = entry.name.rsplit(".", 1)[0] + ".json"
             sidecar, sig = None, ""
             if sidecar_name != entry.name and sidecar_name in names:
                 sidecar = os.path.join(folder, sidecar_name)
@@ -68,7 +71,7 @@ def discover_files(src: SourceConfig) -> list[Candidate]:
                     sig = f"{sst.st_size}:{sst.st_mtime_ns}"
                 except OSError:
                     sidecar = None
-            rel = Path(entry.path).relative_to(root).as_posix()
+            rel = entry.path[prefix:].replace(os.sep, "/")
             found.append(Candidate(rel, entry.path, st.st_size, st.st_mtime_ns, sidecar, sig))
     found.sort(key=lambda c: c.rel)
     return found

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import shutil
+import urllib.parse
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from normalizers.text import VERSION as TEXT_VERSION
 from normalizers.text import normalize_text
 from warehouse.layout import DataRoot, Partition
 from warehouse.quarantine import QuarantineRecord, write_quarantine
-from warehouse.schema import articles_to_table
+from warehouse.schema import articles_to_table, stamp_run
 from warehouse.state import FileState, StateStore
 from warehouse.writer import PartitionWrite, upsert_partition, write_spill
 
@@ -75,19 +76,34 @@ class SourceSummary:
         )
 
 
+def _file_uri(path: str) -> str:
+    """`file://` URI of an absolute path (what Path.as_uri gives, without building a Path)."""
+    return "file://" + urllib.parse.quote(path)
+
+
 def _quarantine(
     src: str, cand: Candidate, raw_sha: str | None, rej: Rejection, run_id: str, now: datetime
 ) -> QuarantineRecord:
-    return QuarantineRecord(src, Path(cand.path).as_uri(), raw_sha, rej.reason.value, rej.message, run_id, now)
+    return QuarantineRecord(src, _file_uri(cand.path), raw_sha, rej.reason.value, rej.message, run_id, now)
 
 
 def process_batch(
-    src: SourceConfig, root: DataRoot, run_id: str, batch_name: str, items: Sequence[Candidate]
+    src: SourceConfig,
+    root: DataRoot,
+    run_id: str,
+    batch_name: str,
+    items: Sequence[Candidate],
+    force: bool = False,
 ) -> BatchResult:
-    """Read and normalise a batch of files; spill articles per partition. Never raises on input."""
+    """Read and normalise a batch of files; spill articles per partition. Never raises on input.
+
+    A file whose bytes, sidecar and normaliser are unchanged since its last run is only
+    re-stamped in the state, unless `force` is set.
+    """
     now = datetime.now(UTC)
     out = BatchResult()
     by_partition: dict[Partition, list[Article]] = defaultdict(list)
+    partitions: dict[tuple[int, int], Partition] = {}  # validated once per month, not per article
     for cand in items:
         prev = cand.prev
         try:
@@ -104,7 +120,8 @@ def process_batch(
             continue
         raw_sha = hashlib.sha256(raw).hexdigest()
         if (
-            prev is not None
+            not force
+            and prev is not None
             and prev.raw_sha256 == raw_sha
             and prev.sidecar == cand.sidecar_sig
             and prev.normalizer_version == TEXT_VERSION
@@ -114,7 +131,7 @@ def process_batch(
             out.unchanged += 1
             out.states.append(dataclasses.replace(prev, size=cand.size, mtime_ns=cand.mtime_ns, run_id=run_id))
             continue
-        meta = SourceMeta(src.name, Path(cand.path).as_uri(), cand.rel, cand.mtime_ns / 1e9, sidecar)
+        meta = SourceMeta(src.name, _file_uri(cand.path), cand.rel, cand.mtime_ns / 1e9, sidecar)
         result = normalize_text(raw, meta, src.profile)
         if isinstance(result, Article) and result.published_at is None:
             result = Rejection(RejectReason.NO_DATE, "no publication date and no file time to fall back on")
@@ -124,13 +141,15 @@ def process_batch(
             _forget(out, prev, None, None)
             continue
         assert result.published_at is not None
-        part = Partition.of(src.name, result.published_at)
-        by_partition[part].append(dataclasses.replace(result, run_id=run_id, ingested_at=now))
+        month = (result.published_at.year, result.published_at.month)
+        part = partitions.get(month) or partitions.setdefault(month, Partition(src.name, *month))
+        by_partition[part].append(result)
         out.states.append(_state(src, cand, raw_sha, result.article_id, part.key, "written", run_id))
         _forget(out, prev, result.article_id, part.key)
         out.articles += 1
     for part, articles in by_partition.items():
-        path = write_spill(root, run_id, part, batch_name, articles_to_table(articles))
+        table = stamp_run(articles_to_table(articles), run_id, now)
+        path = write_spill(root, run_id, part, batch_name, table)
         out.spills.setdefault(part.key, []).append(str(path))
     return out
 

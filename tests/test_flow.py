@@ -81,3 +81,19 @@ def test_unknown_source_is_a_clear_error(corpus: Path, tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="unknown source"):
         ingest(sources=["nope"], config=str(corpus), data=str(tmp_path / "data"))
+
+
+def test_force_reprocesses_unchanged_files(corpus: Path, tmp_path: Path) -> None:
+    from flows.flow import ingest
+
+    data = tmp_path / "data"
+    ingest(sources=["wire"], config=str(corpus), data=str(data), workers=1)
+    before = _rows(data)
+    forced = ingest(sources=["wire"], config=str(corpus), data=str(data), workers=1, force=True)
+    (wire,) = forced.sources
+    assert wire.changed == 24 and wire.unchanged == 0
+    assert wire.written == 20 and wire.quarantined == 4
+    assert wire.reconciles()
+    assert _rows(data) == before  # same content, rewritten
+    run_ids = duckdb.sql(f"SELECT DISTINCT run_id FROM read_parquet('{data}/articles/**/*.parquet')").fetchall()
+    assert run_ids == [(forced.run_id,)]

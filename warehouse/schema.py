@@ -22,6 +22,7 @@ __all__ = [
     "articles_to_table",
     "records_to_table",
     "schema_markdown",
+    "stamp_run",
 ]
 
 _SCALARS: dict[Any, pa.DataType] = {
@@ -160,3 +161,12 @@ def schema_markdown(schema: pa.Schema) -> str:
 
     walk(schema, "")
     return "\n".join(lines)
+
+
+def stamp_run(table: pa.Table, run_id: str, ingested_at: datetime) -> pa.Table:
+    """Set `run_id` and `ingested_at` on every row (the pipeline's part of the record)."""
+    n = table.num_rows
+    for name, value in (("run_id", run_id), ("ingested_at", ingested_at)):
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, table.schema.field(i), pa.array([value] * n, table.schema.field(i).type))
+    return table
