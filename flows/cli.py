@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -75,10 +76,14 @@ def _run(args: argparse.Namespace) -> int:
     cfg = load_config(cfg_path)  # fail fast on config errors, before Prefect starts
     cfg.select(args.sources)
     apply_prefect_defaults()
+    from flows.workers import default_workers, prestart, shutdown_pool
+
+    prestart(args.workers or default_workers(), "flows.ingest")
     console = Console(stderr=True)
     from flows.flow import ingest, set_progress
 
-    with _progress_bar(console) as callback:
+    with _progress_bar(console) as callback, contextlib.ExitStack() as stack:
+        stack.callback(shutdown_pool)
         set_progress(callback)
         summary = ingest(
             sources=args.sources or None, config=str(cfg_path), data=str(root), force=args.force, workers=args.workers

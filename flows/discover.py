@@ -39,12 +39,16 @@ class Plan:
     todo: tuple[Candidate, ...]
 
 
-def discover_files(src: SourceConfig) -> list[Candidate]:
-    """Walk the source folder (hidden entries skipped) and stat matching files, sorted by path."""
+def discover_files(src: SourceConfig) -> list[tuple[str, str, int, int, str | None, str]]:
+    """Walk the source folder (hidden entries skipped) and stat matching files, sorted by path.
+
+    Returns plain tuples `(rel, path, size, mtime_ns, sidecar, sidecar_sig)`: on a no-op
+    run almost all of them are discarded, so no object is built per file.
+    """
     root = src.path
     if not root.is_dir():
         raise ConfigError(f"source {src.name}: folder {root} does not exist")
-    found: list[Candidate] = []
+    found: list[tuple[str, str, int, int, str | None, str]] = []
     # One compiled pattern and plain string paths: this loop runs once per file, and
     # pathlib objects cost more than the stat call itself (measured on 100k files).
     matches = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in src.include)).match
@@ -72,8 +76,8 @@ def discover_files(src: SourceConfig) -> list[Candidate]:
                 except OSError:
                     sidecar = None
             rel = entry.path[prefix:].replace(os.sep, "/")
-            found.append(Candidate(rel, entry.path, st.st_size, st.st_mtime_ns, sidecar, sig))
-    found.sort(key=lambda c: c.rel)
+            found.append((rel, entry.path, st.st_size, st.st_mtime_ns, sidecar, sig))
+    found.sort()
     return found
 
 
@@ -82,13 +86,13 @@ def plan_files(src: SourceConfig, known: dict[str, FileState], force: bool = Fal
     files = discover_files(src)
     todo: list[Candidate] = []
     new = changed = 0
-    for cand in files:
-        prev = known.get(cand.rel)
+    for rel, path, size, mtime_ns, sidecar, sig in files:
+        prev = known.get(rel)
         if prev is None:
             new += 1
-        elif force or (prev.size, prev.mtime_ns, prev.sidecar) != (cand.size, cand.mtime_ns, cand.sidecar_sig):
+        elif force or prev.size != size or prev.mtime_ns != mtime_ns or prev.sidecar != sig:
             changed += 1
         else:
             continue
-        todo.append(Candidate(cand.rel, cand.path, cand.size, cand.mtime_ns, cand.sidecar, cand.sidecar_sig, prev))
+        todo.append(Candidate(rel, path, size, mtime_ns, sidecar, sig, prev))
     return Plan(src.name, len(files), new, changed, len(files) - new - changed, tuple(todo))

@@ -40,6 +40,11 @@ __all__ = [
 ]
 
 
+# Articles held per partition before they are spilled to disk: bounds a worker's memory
+# (~50 KB per held article) independently of the batch size.
+SPILL_ROWS = 1000
+
+
 @dataclass(slots=True)
 class BatchResult:
     """What one batch produced: spill files per partition, outcomes, state rows."""
@@ -143,15 +148,25 @@ def process_batch(
         assert result.published_at is not None
         month = (result.published_at.year, result.published_at.month)
         part = partitions.get(month) or partitions.setdefault(month, Partition(src.name, *month))
-        by_partition[part].append(result)
+        buffer = by_partition[part]
+        buffer.append(result)
+        if len(buffer) >= SPILL_ROWS:
+            _spill(out, root, run_id, f"{batch_name}-{len(out.spills.get(part.key, ()))}", part, buffer, now)
+            buffer.clear()
         out.states.append(_state(src, cand, raw_sha, result.article_id, part.key, "written", run_id))
         _forget(out, prev, result.article_id, part.key)
         out.articles += 1
     for part, articles in by_partition.items():
-        table = stamp_run(articles_to_table(articles), run_id, now)
-        path = write_spill(root, run_id, part, batch_name, table)
-        out.spills.setdefault(part.key, []).append(str(path))
+        if articles:
+            _spill(out, root, run_id, f"{batch_name}-{len(out.spills.get(part.key, ()))}", part, articles, now)
     return out
+
+
+def _spill(
+    out: BatchResult, root: DataRoot, run_id: str, name: str, part: Partition, articles: list[Article], now: datetime
+) -> None:
+    table = stamp_run(articles_to_table(articles), run_id, now)
+    out.spills.setdefault(part.key, []).append(str(write_spill(root, run_id, part, name, table)))
 
 
 def _forget(out: BatchResult, prev: FileState | None, article_id: str | None, partition: str | None) -> None:

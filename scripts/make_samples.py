@@ -107,11 +107,7 @@ class _PageParser(HTMLParser):
             key = (a.get("property") or a.get("name") or "").strip().lower()
             if key and content and key not in page.meta:
                 page.meta[key] = content
-            if (
-                "datePublished" in a.get("itemprop", "").split()
-                and content
-                and page.item_date is None
-            ):
+            if "datePublished" in a.get("itemprop", "").split() and content and page.item_date is None:
                 page.item_date = content
         elif "datePublished" in a.get("itemprop", "").split() and page.item_date is None:
             # <time itemprop="datePublished" datetime="..."> is the common non-meta form.
@@ -191,11 +187,7 @@ def _host_keys(host: str) -> set[str]:
     if len(labels) < 2:
         return {_alnum(host)} - {""}
     # Second-level registries such as .co.uk put the site name one label further left.
-    main = (
-        labels[-3]
-        if len(labels) >= 3 and labels[-2] in {"co", "com", "org", "net", "ac", "gov"}
-        else labels[-2]
-    )
+    main = labels[-3] if len(labels) >= 3 and labels[-2] in {"co", "com", "org", "net", "ac", "gov"} else labels[-2]
     return {_alnum(".".join(labels)), _alnum(main)}
 
 
@@ -384,9 +376,7 @@ def load_candidates(aeb: Path) -> list[Sample]:
         words = sum(len(p.split()) for p in paragraphs)
         if len(paragraphs) < MIN_PARAGRAPHS or not MIN_WORDS <= words <= MAX_WORDS:
             continue
-        raw = gzip.decompress((aeb / "html" / f"{aeb_id}.html.gz").read_bytes()).decode(
-            "utf-8", "replace"
-        )
+        raw = gzip.decompress((aeb / "html" / f"{aeb_id}.html.gz").read_bytes()).decode("utf-8", "replace")
         page = parse_page(raw)
         lang = normalise_lang(page.lang)
         if (lang is not None and lang != "en") or not looks_english(" ".join(paragraphs)):
@@ -477,9 +467,7 @@ def choose_sidecars(samples: list[Sample]) -> set[int]:
             undated.append(i)
     picked: list[int] = undated[:1]
     # Within a month, pages with a byline go first so some sidecars carry "authors".
-    queues = [
-        sorted(by_month[m], key=lambda i: (not samples[i].authors, i)) for m in sorted(by_month)
-    ]
+    queues = [sorted(by_month[m], key=lambda i: (not samples[i].authors, i)) for m in sorted(by_month)]
     while len(picked) < SIDECAR_COUNT and any(queues):
         for queue in queues:
             if queue and len(picked) < SIDECAR_COUNT:
@@ -493,24 +481,13 @@ def png_blob() -> bytes:
 
     def chunk(kind: bytes, payload: bytes) -> bytes:
         """Frame one PNG chunk with its length and CRC."""
-        return (
-            struct.pack(">I", len(payload))
-            + kind
-            + payload
-            + struct.pack(">I", zlib.crc32(kind + payload))
-        )
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
     ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
     # Pre-computed zlib stream of one filter byte plus one pixel, hard-coded so the
     # blob does not depend on the local zlib version's compressor output.
     idat = bytes.fromhex("789c6360000000020001")
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", idat)
-        + chunk(b"IEND", b"")
-        + b"\x00" * 8
-    )
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"") + b"\x00" * 8
 
 
 LATIN1_TEXT = (
@@ -659,10 +636,7 @@ def check(out: Path) -> int:
         rel = path.relative_to(out).as_posix()
         data = path.read_bytes()
         if path.name.startswith("bad_") and path.name != "bad_sidecar.txt":
-            print(
-                f"{rel:<32} {'-':>5} {'-':<7} {'-':<26} -  "
-                f"({len(data)} bytes, malformed on purpose)"
-            )
+            print(f"{rel:<32} {'-':>5} {'-':<7} {'-':<26} -  ({len(data)} bytes, malformed on purpose)")
             continue
         try:
             text = data.decode("utf-8")
@@ -674,9 +648,7 @@ def check(out: Path) -> int:
         published = "-"
         if sidecar.exists() and sidecar.name != "bad_sidecar.json":
             try:
-                published = str(
-                    json.loads(sidecar.read_text("utf-8")).get("published_at", "(none)")
-                )
+                published = str(json.loads(sidecar.read_text("utf-8")).get("published_at", "(none)"))
             except json.JSONDecodeError as exc:
                 print(f"ERROR {sidecar.name}: {exc}")
                 errors += 1
@@ -710,12 +682,8 @@ def check(out: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, build the corpus and check it."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--aeb", type=Path, default=DEFAULT_AEB, help="article-extraction-benchmark directory"
-    )
-    parser.add_argument(
-        "--seed", type=Path, default=DEFAULT_SEED, help="directory holding the ANHA seed file"
-    )
+    parser.add_argument("--aeb", type=Path, default=DEFAULT_AEB, help="article-extraction-benchmark directory")
+    parser.add_argument("--seed", type=Path, default=DEFAULT_SEED, help="directory holding the ANHA seed file")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory")
     args = parser.parse_args(argv)
     written = build(args.aeb, args.seed, args.out)
