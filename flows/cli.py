@@ -76,9 +76,10 @@ def _run(args: argparse.Namespace) -> int:
     cfg = load_config(cfg_path)  # fail fast on config errors, before Prefect starts
     cfg.select(args.sources)
     apply_prefect_defaults()
+    from flows.ingest import warm_up
     from flows.workers import default_workers, prestart, shutdown_pool
 
-    prestart(args.workers or default_workers(), "flows.ingest")
+    prestart(args.workers or default_workers(), warm_up)
     console = Console(stderr=True)
     from flows.flow import ingest, set_progress
 

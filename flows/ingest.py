@@ -36,6 +36,7 @@ __all__ = [
     "finish_source",
     "merge_batches",
     "process_batch",
+    "warm_up",
     "write_partition",
 ]
 
@@ -79,6 +80,11 @@ class SourceSummary:
             and self.new + self.changed + self.unchanged
             == self.unchanged + self.written + self.superseded + self.quarantined
         )
+
+
+def warm_up() -> None:
+    """Pay one-time import costs in a worker before its first batch (pyarrow loads its pandas shim lazily)."""
+    articles_to_table([])
 
 
 def _file_uri(path: str) -> str:
