@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -509,8 +510,9 @@ def test_only_partition_files_ever_appear_under_articles(root: DataRoot, article
     assert not list(root.staging.rglob("*.tmp"))
 
 
-def test_lock_times_out_while_held(tmp_path: Path) -> None:
-    lock = tmp_path / "locks" / "p.lock"
+@contextlib.contextmanager
+def _held_by_thread(lock: Path) -> Iterator[None]:
+    """Hold `lock` in another thread for the duration of the block."""
     held, release = threading.Event(), threading.Event()
 
     def holder() -> None:
@@ -522,15 +524,21 @@ def test_lock_times_out_while_held(tmp_path: Path) -> None:
     thread.start()
     try:
         assert held.wait(5)
+        yield
+    finally:
+        release.set()
+        thread.join(10)
+
+
+def test_lock_times_out_while_held(tmp_path: Path) -> None:
+    lock = tmp_path / "locks" / "p.lock"
+    with _held_by_thread(lock):
         start = time.monotonic()
         with pytest.raises(LockTimeout) as info, locked(lock, timeout=0.2, poll=0.02):
             pass
         assert time.monotonic() - start >= 0.2
         assert isinstance(info.value, TransientError)
         assert str(lock) in str(info.value)
-    finally:
-        release.set()
-        thread.join(10)
     with locked(lock, timeout=0):
         pass
 
@@ -539,23 +547,10 @@ def test_upsert_waits_for_the_partition_lock(root: DataRoot, articles: list[Arti
     art = _one(articles)
     part = _partition(art)
     spill = _spill(root, part, "a", [art])
-    held, release = threading.Event(), threading.Event()
-
-    def holder() -> None:
-        with locked(root.lock_file(part)):
-            held.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=holder)
-    thread.start()
-    try:
-        assert held.wait(5)
+    with _held_by_thread(root.lock_file(part)):
         with pytest.raises(LockTimeout):
             upsert_partition(root, part, [spill], lock_timeout=0.1)
         assert not root.partition_file(part).exists()
-    finally:
-        release.set()
-        thread.join(10)
     assert upsert_partition(root, part, [spill], lock_timeout=1).rows_after == 1
 
 
