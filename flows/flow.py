@@ -19,7 +19,15 @@ from prefect.utilities.annotations import quote
 
 from flows.config import SourceConfig, load_config
 from flows.discover import Candidate, Plan, plan_files
-from flows.ingest import BatchResult, SourceSummary, finish_source, merge_batches, process_batch, write_partition
+from flows.ingest import (
+    BatchResult,
+    SourceSummary,
+    assign_partitions,
+    finish_source,
+    merge_batches,
+    process_batch,
+    write_partition,
+)
 from flows.workers import default_workers, run_in_pool, shutdown_pool
 from warehouse.errors import TransientError
 from warehouse.layout import DataRoot
@@ -214,6 +222,8 @@ def _ingest_source(
         if progress:
             progress(src.name, done, len(plan.todo))
     merged = merge_batches([results[i] for i in range(len(batches))])
+    if merged.states:
+        assign_partitions(root, src.name, merged)
     log.info("%s: normalised %d batches (%.1f s)", src.name, len(batches), time.monotonic() - t0)
     keys = sorted(set(merged.spills) | set(merged.deletes))
     writes = [

@@ -33,6 +33,7 @@ from warehouse.writer import PartitionWrite, upsert_partition, write_spill
 __all__ = [
     "BatchResult",
     "SourceSummary",
+    "assign_partitions",
     "finish_source",
     "merge_batches",
     "process_batch",
@@ -75,10 +76,10 @@ class SourceSummary:
 
     def reconciles(self) -> bool:
         """Every discovered input ended as unchanged, written, superseded or quarantined."""
+        processed = self.new + self.changed
         return (
-            self.discovered == self.new + self.changed + self.unchanged
-            and self.new + self.changed + self.unchanged
-            == self.unchanged + self.written + self.superseded + self.quarantined
+            self.discovered == processed + self.unchanged
+            and processed == self.written + self.superseded + self.quarantined
         )
 
 
@@ -220,6 +221,35 @@ def merge_batches(results: Sequence[BatchResult]) -> BatchResult:
         merged.articles += r.articles
         merged.unchanged += r.unchanged
     return merged
+
+
+def assign_partitions(root: DataRoot, source: str, merged: BatchResult) -> None:
+    """Make every article_id live in one partition: where its last input, in path order, put it.
+
+    Two inputs can yield one article (same URL in two sidecars) with different dates; the
+    later path wins and the other partition gets a delete. Inputs not processed in this
+    run count too, through the state.
+    """
+    processed = {s.path for s in merged.states}
+    with StateStore(root.state) as store:
+        placed: list[tuple[str, str | None, str | None]] = [
+            row for row in store.placements(source) if row[0] not in processed
+        ]
+    placed += [(s.path, s.article_id, s.partition) for s in merged.states if s.status == "written"]
+    placed.sort()
+    winner: dict[str, str] = {}
+    holders: dict[str, set[str]] = defaultdict(set)
+    for _path, aid, part in placed:
+        if aid is not None and part is not None:
+            winner[aid] = part
+            holders[aid].add(part)
+    for aid, parts in holders.items():
+        for part in parts - {winner[aid]}:
+            merged.deletes.setdefault(part, []).append(aid)
+    # A file whose article moved away asked for a delete; never delete an article from
+    # the partition that now holds it.
+    for part, ids in merged.deletes.items():
+        merged.deletes[part] = sorted({aid for aid in ids if winner.get(aid) != part})
 
 
 def write_partition(root: DataRoot, key: str, spills: Sequence[str], deletes: Sequence[str]) -> PartitionWrite:

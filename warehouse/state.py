@@ -106,6 +106,13 @@ class StateStore:
             self._db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
         return len(rows)
 
+    def placements(self, source: str) -> list[tuple[str, str, str]]:
+        """`(path, article_id, partition)` of every file of `source` whose article is written."""
+        rows = self._db.execute(
+            "SELECT path, article_id, partition FROM files WHERE source = ? AND status = 'written'", (source,)
+        )
+        return [(p, a, k) for p, a, k in rows if a is not None and k is not None]
+
     def counts(self) -> dict[str, dict[str, int]]:
         """Files per source and status."""
         out: dict[str, dict[str, int]] = {}

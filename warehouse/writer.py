@@ -74,8 +74,10 @@ def _read_spill(path: Path, columns: list[str] | None = None) -> pa.Table:
     return table.select(columns) if columns else table
 
 
-def _keep_rows(spills: Sequence[Path]) -> tuple[list[list[int] | None], set[str]]:
+def _keep_rows(spills: Sequence[Path], exclude: set[str]) -> tuple[list[list[int] | None], set[str]]:
     """Per spill, the row indices to keep (None = all) so each article_id keeps its last occurrence.
+
+    Ids in `exclude` keep no row at all.
 
     Only the id column is read here; rows are read one spill at a time when written,
     so memory stays bounded by one batch however large the partition.
@@ -86,7 +88,8 @@ def _keep_rows(spills: Sequence[Path]) -> tuple[list[list[int] | None], set[str]
         ids = _read_spill(path, ["article_id"]).column(0).to_pylist()
         sizes.append(len(ids))
         for ri, aid in enumerate(ids):
-            last[aid] = (si, ri)
+            if aid not in exclude:
+                last[aid] = (si, ri)
     keep: list[list[int]] = [[] for _ in spills]
     for si, ri in last.values():
         keep[si].append(ri)
@@ -102,16 +105,17 @@ def upsert_partition(
 ) -> PartitionWrite:
     """Replace rows of `partition` by article_id with the spilled rows, atomically.
 
-    Rows in `delete_ids` that are not re-supplied are removed (an article that moved
-    to another partition). The new file is staged outside the dataset, fsynced and
-    renamed over the old one under the partition lock.
+    Ids in `delete_ids` are removed, from the old rows and from the spills alike (an
+    article that now lives in another partition). The new file is staged outside the
+    dataset, fsynced and renamed over the old one under the partition lock.
     """
     target = root.partition_file(partition)
     with locked(root.lock_file(partition), timeout=lock_timeout):
         _clean_stale_stages(root, partition)
-        keep, new_ids = _keep_rows(spills)
-        drop = pa.array(sorted(new_ids | set(delete_ids)), pa.string())
-        delete_only = pa.array(sorted(set(delete_ids) - new_ids), pa.string())
+        deleted = set(delete_ids)
+        keep, new_ids = _keep_rows(spills, deleted)
+        drop = pa.array(sorted(new_ids | deleted), pa.string())
+        delete_only = pa.array(sorted(deleted), pa.string())
         before = kept_rows = removed = upserted = 0
         root.staging.mkdir(parents=True, exist_ok=True)
         staged = root.staging / f"{_stage_prefix(partition)}{os.getpid()}.{uuid.uuid4().hex}.parquet"
