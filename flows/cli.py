@@ -241,13 +241,12 @@ def _pretty(label: str, record: dict[str, Any], explain: bool) -> None:
     ):
         meta.add_row(f"[bold]{key}[/]", str(record[key]))
     console.print(Panel(meta, title=label))
-    console.print(f"[bold]lede[/] {record['lede']}")
+    console.print("[bold]lede[/]", record["lede"], "", sep="\n")
     for section in record["sections"]:
-        heading = section["heading"]
-        console.print(
-            f"[bold]## {heading}[/]" if heading else "[bold]## (no heading)[/]",
-            f"[dim]({len(section['paragraphs'])} paragraphs)[/]",
-        )
+        if section["heading"]:
+            console.print(f"[bold]## {section['heading']}[/]", "", sep="\n")
+        for paragraph in section["paragraphs"]:
+            console.print(paragraph, "", sep="\n")
     if explain:
         console.print("[bold]removed[/]" if record["stripped"] else "[bold]removed[/] nothing")
         for s in record["stripped"]:
@@ -281,6 +280,14 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shown(path: Path) -> str:
+    """A path relative to the working directory when it is below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _sources(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -302,7 +309,7 @@ def _sources(args: argparse.Namespace) -> int:
             s.name,
             s.kind,
             s.format,
-            str(s.path),
+            _shown(s.path),
             ", ".join(s.include),
             str(len(s.profile.rules)),
             str(c.get("written", 0)),

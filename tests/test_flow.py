@@ -97,3 +97,18 @@ def test_force_reprocesses_unchanged_files(corpus: Path, tmp_path: Path) -> None
     assert _rows(data) == before  # same content, rewritten
     run_ids = duckdb.sql(f"SELECT DISTINCT run_id FROM read_parquet('{data}/articles/**/*.parquet')").fetchall()
     assert run_ids == [(forced.run_id,)]
+
+
+def test_only_transient_errors_are_retried() -> None:
+    from prefect.states import Completed, Failed
+
+    from flows.flow import _transient
+    from warehouse.errors import LockTimeout
+
+    def failed(exc: Exception) -> object:
+        return Failed(data=exc)
+
+    assert _transient(None, None, failed(LockTimeout("held")))
+    assert not _transient(None, None, failed(ValueError("bad input")))
+    assert not _transient(None, None, failed(OSError("disk full")))
+    assert not _transient(None, None, Completed(data=1))
