@@ -95,9 +95,9 @@ def normalize_task(
 
 
 @_thin_task("write-partition")
-def write_task(root: DataRoot, key: str, spills: list[str], deletes: list[str]) -> PartitionWrite:
-    """Atomically rebuild one partition."""
-    return write_partition(root, key, spills, deletes)
+def write_task(root: DataRoot, key: str, spills: list[str], deletes: list[str], workers: int) -> PartitionWrite:
+    """Atomically rebuild one partition (in a worker process: encoding Parquet is CPU work too)."""
+    return run_in_pool(workers, write_partition, root, key, spills, deletes)
 
 
 @_thin_task("finish-source")
@@ -229,7 +229,9 @@ def _ingest_source(
     writes = [
         f.result()
         for f in [
-            write_task.submit(_opaque(root), k, _opaque(merged.spills.get(k, [])), _opaque(merged.deletes.get(k, [])))
+            write_task.submit(
+                _opaque(root), k, _opaque(merged.spills.get(k, [])), _opaque(merged.deletes.get(k, [])), workers
+            )
             for k in keys
         ]
     ]
