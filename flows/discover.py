@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from flows.config import SourceConfig
@@ -81,18 +83,30 @@ def discover_files(src: SourceConfig) -> list[tuple[str, str, int, int, str | No
     return found
 
 
-def plan_files(src: SourceConfig, known: dict[str, FileState], force: bool = False) -> Plan:
-    """Split discovered files into new, changed and unchanged against the stored state."""
+def plan_files(
+    src: SourceConfig,
+    known: Mapping[str, tuple[int, int, str]],
+    force: bool = False,
+    previous: Callable[[list[str]], Mapping[str, FileState]] | None = None,
+) -> Plan:
+    """Split discovered files into new, changed and unchanged against the stored state.
+
+    `known` maps path to the stored (size, mtime_ns, sidecar signature); `previous`
+    fetches the full stored state of the changed paths (only those are needed).
+    """
     files = discover_files(src)
     todo: list[Candidate] = []
     new = changed = 0
     for rel, path, size, mtime_ns, sidecar, sig in files:
-        prev = known.get(rel)
-        if prev is None:
+        stat = known.get(rel)
+        if stat is None:
             new += 1
-        elif force or prev.size != size or prev.mtime_ns != mtime_ns or prev.sidecar != sig:
+        elif force or stat != (size, mtime_ns, sig):
             changed += 1
         else:
             continue
-        todo.append(Candidate(rel, path, size, mtime_ns, sidecar, sig, prev))
+        todo.append(Candidate(rel, path, size, mtime_ns, sidecar, sig))
+    if changed and previous is not None:
+        prev = previous([c.rel for c in todo if c.rel in known])
+        todo = [dataclasses.replace(c, prev=prev.get(c.rel)) for c in todo]
     return Plan(src.name, len(files), new, changed, len(files) - new - changed, tuple(todo))

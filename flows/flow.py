@@ -82,8 +82,9 @@ def _thin_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
 def discover_task(src: SourceConfig, root: DataRoot, force: bool) -> Plan:
     """Find the source's files and diff them against the state."""
     with StateStore(root.state) as store:
-        known = store.load(src.name)
-    return plan_files(src, known, force=force)
+        return plan_files(
+            src, store.stat_index(src.name), force=force, previous=lambda paths: store.get(src.name, paths)
+        )
 
 
 @_thin_task("normalize-batch")

@@ -42,7 +42,7 @@ def _article(tmp: Path, name: str, url: str | None, published: str, marker: str)
 def _run(cfg: Path, root: DataRoot, run_id: str) -> SourceSummary:
     src = load_config(cfg).sources["s"]
     with StateStore(root.state) as store:
-        plan = plan_files(src, store.load("s"))
+        plan = plan_files(src, store.stat_index("s"), previous=lambda paths: store.get("s", paths))
     summary = SourceSummary("s", plan.discovered, plan.new, plan.changed, plan.unchanged)
     merged = merge_batches([process_batch(src, root, run_id, "b0", list(plan.todo))])
     if merged.states:

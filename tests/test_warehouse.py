@@ -682,6 +682,11 @@ def test_state_store_round_trip(tmp_path: Path) -> None:
         assert store.save(states) == 4
         assert store.load("wire") == {s.path: s for s in states if s.source == "wire"}
         assert store.load("anha") == {"x.txt": states[3]}
+        assert store.stat_index("wire") == {s.path: (s.size, s.mtime_ns, s.sidecar) for s in states[:3]}
+        assert store.get("wire", ["sub/c.txt", "missing.txt", "x.txt"]) == {"sub/c.txt": states[2]}
+        many = [f"p{i}.txt" for i in range(1200)]  # more than one IN (...) chunk
+        assert store.get("wire", [*many, "a.txt"]) == {"a.txt": states[0]}
+        assert store.placements("wire") == [("a.txt", "0" * 32, "wire/2024-03")]
         assert store.counts() == {
             "anha": {"written": 1},
             "wire": {"quarantined": 1, "skipped": 1, "written": 1},

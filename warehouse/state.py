@@ -80,6 +80,26 @@ class StateStore:
         )
         return {row[1]: FileState(*row) for row in rows}
 
+    def stat_index(self, source: str) -> dict[str, tuple[int, int, str]]:
+        """`path -> (size, mtime_ns, sidecar)` of a source: all a no-op run needs, without building objects."""
+        rows = self._db.execute("SELECT path, size, mtime_ns, sidecar FROM files WHERE source = ?", (source,))
+        return {path: (size, mtime_ns, sidecar) for path, size, mtime_ns, sidecar in rows}
+
+    def get(self, source: str, paths: Iterable[str]) -> dict[str, FileState]:
+        """Full state of the given paths of a source (unknown paths are absent)."""
+        wanted = list(paths)
+        out: dict[str, FileState] = {}
+        for i in range(0, len(wanted), 500):  # stay under SQLite's bound-parameter limit
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                "SELECT source, path, size, mtime_ns, sidecar, raw_sha256, article_id, partition, status,"
+                f" normalizer_version, run_id FROM files WHERE source = ? AND path IN ({marks})",
+                (source, *chunk),
+            )
+            out.update((row[1], FileState(*row)) for row in rows)
+        return out
+
     def save(self, states: Iterable[FileState]) -> int:
         """Insert or replace file states in one transaction; returns how many."""
         # Explicit tuples: dataclasses.astuple deep-copies every field (4 s per 100k rows).
