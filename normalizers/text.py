@@ -148,12 +148,12 @@ def _normalize(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Article 
 
     title: str | None = None
     if profile.title_line and blocks:
-        first = " ".join(line.text for line in blocks[0])
+        first = _joined(blocks[0])
         if len(first) <= _TITLE_MAX_CHARS:
             title = first
             blocks.pop(0)
     _strip_standalone(blocks, profile, stripped)
-    paragraphs = [" ".join(line.text for line in block) for block in blocks]
+    paragraphs = [_joined(block) for block in blocks]
     if not paragraphs:
         return Rejection(RejectReason.NO_BODY, "no body text after the title and removed lines")
     title = title or sidecar.title
@@ -196,38 +196,33 @@ def _normalize(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Article 
     )
 
 
+def _joined(block: list[_Line]) -> str:
+    """A block's lines as one paragraph (hard-wrapped lines joined with a space)."""
+    return block[0].text if len(block) == 1 else " ".join([line.text for line in block])
+
+
 def _blocks(text: str) -> list[list[_Line]]:
     """Group non-blank lines into blank-line separated blocks (one per line if no blank lines)."""
-    lines: list[_Line] = []
+    blocks: list[list[_Line]] = []
+    current: list[_Line] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         clean = raw.strip()
+        if not clean:
+            if current:
+                blocks.append(current)
+                current = []
+            continue
         # Most lines are already clean. isprintable() is False for every whitespace but the
         # ASCII space (tab, NBSP, thin space, line separators...), and is ~3x faster than a
         # regex scan; only lines that fail it, or hold a double space, get folded.
-        if clean and (not clean.isprintable() or "  " in clean):
+        if not clean.isprintable() or "  " in clean:
             clean = " ".join(clean.split())
-        lines.append(_Line(number, clean))
-    if not any(not line.text for line in lines[_first_nonblank(lines) : _last_nonblank(lines)]):
-        return [[line] for line in lines if line.text]
-    blocks: list[list[_Line]] = []
-    current: list[_Line] = []
-    for line in lines:
-        if line.text:
-            current.append(line)
-        elif current:
-            blocks.append(current)
-            current = []
+        current.append(_Line(number, clean))
     if current:
         blocks.append(current)
+    if len(blocks) == 1:  # no blank line anywhere between text: one paragraph per line
+        return [[line] for line in blocks[0]]
     return blocks
-
-
-def _first_nonblank(lines: list[_Line]) -> int:
-    return next((i for i, line in enumerate(lines) if line.text), len(lines))
-
-
-def _last_nonblank(lines: list[_Line]) -> int:
-    return next((i + 1 for i in range(len(lines) - 1, -1, -1) if lines[i].text), 0)
 
 
 def _strip_edges(blocks: list[list[_Line]], profile: SourceProfile, out: list[Stripped]) -> None:
