@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import shutil
 import urllib.parse
 from collections import defaultdict
@@ -37,6 +38,7 @@ __all__ = [
     "finish_source",
     "merge_batches",
     "process_batch",
+    "read_capped",
     "warm_up",
     "write_partition",
 ]
@@ -88,6 +90,25 @@ def warm_up() -> None:
     articles_to_table([])
 
 
+def read_capped(path: str, expected: int, cap: int) -> bytes:
+    """Read a file's bytes, at most `cap`; `expected` (its stat size) sizes the first read.
+
+    Asking for the expected size rather than the cap matters: `read(5_000_001)` on a 5 KB
+    file allocates and shrinks a 5 MB buffer, which cost ~70 us per file against ~7 us.
+    A file that grew since it was stat-ed is read on, in chunks, up to the cap.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = [os.read(fd, min(expected + 1, cap))]
+        total = len(chunks[0])
+        while chunks[-1] and total < cap:
+            chunks.append(os.read(fd, min(1 << 20, cap - total)))
+            total += len(chunks[-1])
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def _file_uri(path: str) -> str:
     """`file://` URI of an absolute path (what Path.as_uri gives, without building a Path)."""
     return "file://" + urllib.parse.quote(path)
@@ -119,12 +140,8 @@ def process_batch(
     for cand in items:
         prev = cand.prev
         try:
-            with open(cand.path, "rb") as fh:
-                raw = fh.read(src.profile.max_bytes + 1)
-            sidecar = None
-            if cand.sidecar is not None:
-                with open(cand.sidecar, "rb") as fh:
-                    sidecar = fh.read()
+            raw = read_capped(cand.path, cand.size, src.profile.max_bytes + 1)
+            sidecar = None if cand.sidecar is None else read_capped(cand.sidecar, 4096, src.profile.max_bytes + 1)
         except OSError as exc:
             rec = _quarantine(src.name, cand, None, Rejection(RejectReason.READ_ERROR, str(exc)), run_id, now)
             out.quarantined.append(rec)
