@@ -87,10 +87,11 @@ class SourceProfile:
         if matcher is None:
             matcher = self._matchers[where] = _combine(self.rules, where)
         combined, chosen = matcher
-        if combined is None or combined.fullmatch(line) is None:
-            return None
-        # Rare path: name the first rule that matches, in config order.
-        return next(rule for rule in chosen if rule.matches(line))
+        if combined is None:
+            return next((rule for rule in chosen if rule.matches(line)), None)
+        found = combined.fullmatch(line)
+        # The outermost group of the first alternative that matched closes last.
+        return None if found is None else chosen[int(str(found.lastgroup)[2:])]
 
     @classmethod
     def from_mapping(
@@ -134,12 +135,24 @@ class SourceProfile:
         )
 
 
+# Patterns that cannot be joined into one alternation: numbered or named back-references
+# and named groups would change meaning (or clash) once the groups are renumbered.
+_UNJOINABLE = re.compile(r"\\[1-9]|\(\?P[<=]")
+
+
 def _combine(rules: tuple[Rule, ...], where: tuple[str, ...]) -> tuple[re.Pattern[str] | None, tuple[Rule, ...]]:
-    """One alternation of the rules for `where`, so a line costs one regex call, not one per rule."""
+    """One alternation of the rules for `where`, so a line costs one regex call, not one per rule.
+
+    Each rule is wrapped in a group named `_r<index>`, so the match says which rule it was.
+    Returns no pattern (match rule by rule) when a rule cannot be joined safely.
+    """
     chosen = tuple(r for r in rules if r.where in where)
-    if not chosen:
+    if not chosen or any(_UNJOINABLE.search(r.pattern.pattern) for r in chosen):
         return None, chosen
-    parts = [f"(?{'i' if r.pattern.flags & re.IGNORECASE else '-i'}:{r.pattern.pattern})" for r in chosen]
+    parts = [
+        f"(?P<_r{i}>(?{'i' if r.pattern.flags & re.IGNORECASE else '-i'}:{r.pattern.pattern}))"
+        for i, r in enumerate(chosen)
+    ]
     return re.compile("|".join(parts)), chosen
 
 

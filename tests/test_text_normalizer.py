@@ -628,3 +628,25 @@ def test_wire_bad_sidecar_article_is_fine_without_it(repo_root: Path, wire: Sour
     result = normalize_text(path.read_bytes(), _meta("wire", key=path.name), wire)
     assert isinstance(result, Article)
     assert result.word_count > 100
+
+
+def test_rules_with_back_references_and_named_groups_still_match_correctly() -> None:
+    # Such rules cannot be joined into one alternation; they are matched one by one.
+    profile = SourceProfile.from_mapping(
+        "x",
+        {
+            "rules": [
+                {"name": "echo", "kind": "chrome", "where": "tail", "match": r"(\w+) \1"},
+                {"name": "tag", "kind": "byline", "where": "tail", "match": r"By (?P<who>\w+)"},
+            ]
+        },
+    )
+    assert profile.match("bye bye", ("tail",)).name == "echo"
+    assert profile.match("bye now", ("tail",)) is None
+    assert profile.match("By Jane", ("tail",)).name == "tag"
+    assert profile.match("Other news", ("tail",)).name == "related-links"  # built-ins come first
+    raw = b"Title\n\nLede paragraph.\n\nBy Jane\n\nbye bye\n"
+    article = normalize_text(raw, _meta(), profile)
+    assert isinstance(article, Article)
+    assert article.byline == "By Jane"
+    assert [(s.rule, s.text) for s in article.stripped] == [("tag", "By Jane"), ("echo", "bye bye")]
