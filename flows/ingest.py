@@ -175,22 +175,30 @@ def process_batch(
         buffer = by_partition[part]
         buffer.append(result)
         if len(buffer) >= SPILL_ROWS:
-            _spill(out, root, run_id, f"{batch_name}-{len(out.spills.get(part.key, ()))}", part, buffer, now)
+            _spill(out, root, run_id, batch_name, part, buffer, now)
             buffer.clear()
         out.states.append(_state(src, cand, raw_sha, result.article_id, part.key, "written", run_id))
         _forget(out, prev, result.article_id, part.key)
         out.articles += 1
     for part, articles in by_partition.items():
         if articles:
-            _spill(out, root, run_id, f"{batch_name}-{len(out.spills.get(part.key, ()))}", part, articles, now)
+            _spill(out, root, run_id, batch_name, part, articles, now)
     return out
 
 
 def _spill(
-    out: BatchResult, root: DataRoot, run_id: str, name: str, part: Partition, articles: list[Article], now: datetime
+    out: BatchResult,
+    root: DataRoot,
+    run_id: str,
+    batch_name: str,
+    part: Partition,
+    articles: list[Article],
+    now: datetime,
 ) -> None:
+    """Write held articles of one partition as the batch's next spill file for it."""
+    spills = out.spills.setdefault(part.key, [])
     table = stamp_run(articles_to_table(articles), run_id, now)
-    out.spills.setdefault(part.key, []).append(str(write_spill(root, run_id, part, name, table)))
+    spills.append(str(write_spill(root, run_id, part, f"{batch_name}-{len(spills)}", table)))
 
 
 def _forget(out: BatchResult, prev: FileState | None, article_id: str | None, partition: str | None) -> None:

@@ -101,6 +101,12 @@ def normalize_text(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Arti
 
 def decode_text(raw: bytes, max_bytes: int) -> str | Rejection:
     """Decode UTF-8 article bytes, or say why they are not an article."""
+    decoded = _decode(raw, max_bytes)
+    return decoded if isinstance(decoded, Rejection) else decoded[0]
+
+
+def _decode(raw: bytes, max_bytes: int) -> tuple[str, int] | Rejection:
+    """`decode_text`, also returning how many C0 control bytes the text holds."""
     if len(raw) > max_bytes:
         return Rejection(RejectReason.TOO_LARGE, f"{len(raw)} bytes exceeds the {max_bytes}-byte limit")
     data = raw[len(_BOM) :] if raw.startswith(_BOM) else raw
@@ -124,7 +130,7 @@ def decode_text(raw: bytes, max_bytes: int) -> str | Rejection:
     controls = len(data) - len(data.translate(None, _CONTROL_BYTES))
     if controls > _MAX_CONTROL_SHARE * len(text):
         return Rejection(RejectReason.BINARY, f"{controls} control characters in {len(text)}: not a text file")
-    return text
+    return text, controls
 
 
 def _normalize(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Article | Rejection:
@@ -134,13 +140,14 @@ def _normalize(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Article 
             sidecar = parse_sidecar(meta.sidecar, profile.timezone)
         except SidecarError as exc:
             return Rejection(RejectReason.BAD_SIDECAR, str(exc))
-    text = decode_text(raw, profile.max_bytes)
-    if isinstance(text, Rejection):
-        return text
+    decoded = _decode(raw, profile.max_bytes)
+    if isinstance(decoded, Rejection):
+        return decoded
+    text, controls = decoded
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
     # C0 controls were counted on bytes; C1 controls need a 0xC2 lead byte in UTF-8.
-    if (len(raw) != len(raw.translate(None, _CONTROL_BYTES)) or b"\xc2" in raw) and _CONTROL.search(text):
+    if (controls or b"\xc2" in raw) and _CONTROL.search(text):
         text = _CONTROL.sub(" ", text)
     blocks = _blocks(text)
     stripped: list[Stripped] = []

@@ -57,9 +57,14 @@ class Partition:
             raise PartitionError(f"invalid partition key {key!r}") from exc
 
     @property
+    def period(self) -> str:
+        """The month as `YYYY-MM`."""
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
     def key(self) -> str:
         """Compact, sortable text form `source/YYYY-MM`."""
-        return f"{self.source}/{self.year:04d}-{self.month:02d}"
+        return f"{self.source}/{self.period}"
 
     @property
     def relpath(self) -> str:
@@ -109,4 +114,4 @@ class DataRoot:
 
     def lock_file(self, partition: Partition) -> Path:
         """The lock file serialising writers of a partition."""
-        return self.locks / partition.source / f"{partition.year:04d}-{partition.month:02d}.lock"
+        return self.locks / partition.source / f"{partition.period}.lock"

@@ -57,7 +57,7 @@ class PartitionWrite:
 
 def write_spill(root: DataRoot, run_id: str, partition: Partition, name: str, table: pa.Table) -> Path:
     """Write one batch's rows for `partition` as an Arrow IPC spill file; returns its path."""
-    folder = root.staging / "runs" / run_id / partition.source / f"{partition.year:04d}-{partition.month:02d}"
+    folder = root.staging / "runs" / run_id / partition.source / partition.period
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.arrow"
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -115,7 +115,7 @@ def upsert_partition(
         deleted = set(delete_ids)
         keep, new_ids = _keep_rows(spills, deleted)
         drop = pa.array(sorted(new_ids | deleted), pa.string())
-        delete_only = pa.array(sorted(deleted), pa.string())
+        deleted_ids = pa.array(sorted(deleted), pa.string())
         before = kept_rows = removed = upserted = 0
         root.staging.mkdir(parents=True, exist_ok=True)
         staged = root.staging / f"{_stage_prefix(partition)}{os.getpid()}.{uuid.uuid4().hex}.parquet"
@@ -125,8 +125,8 @@ def upsert_partition(
                 for batch in pq.ParquetFile(str(target)).iter_batches(batch_size=ROW_GROUP_ROWS):
                     before += batch.num_rows
                     ids = batch.column("article_id")
-                    if len(delete_only):
-                        removed += pc.sum(pc.is_in(ids, value_set=delete_only)).as_py() or 0
+                    if len(deleted_ids):
+                        removed += pc.sum(pc.is_in(ids, value_set=deleted_ids)).as_py() or 0
                     kept = batch.filter(pc.invert(pc.is_in(ids, value_set=drop)))
                     if kept.num_rows:
                         writer.write_batch(kept)
@@ -153,7 +153,7 @@ def upsert_partition(
 
 
 def _stage_prefix(partition: Partition) -> str:
-    return f"{partition.source}.{partition.year:04d}-{partition.month:02d}."
+    return f"{partition.source}.{partition.period}."
 
 
 def _clean_stale_stages(root: DataRoot, partition: Partition) -> None:
