@@ -80,11 +80,17 @@ def _run(args: argparse.Namespace) -> int:
     from flows.workers import default_workers, prestart, shutdown_pool
 
     prestart(args.workers or default_workers(), warm_up)
-    console = Console(stderr=True)
-    from flows.flow import ingest, set_progress
-
-    with _progress_bar(console) as callback, contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
         stack.callback(shutdown_pool)
+        from flows.server import TemporaryServer, configured_api_url
+
+        server = None if configured_api_url() else stack.enter_context(TemporaryServer())
+        console = Console(stderr=True)
+        from flows.flow import ingest, set_progress
+
+        if server is not None:
+            stack.enter_context(server.in_use())
+        callback = stack.enter_context(_progress_bar(console))
         set_progress(callback)
         summary = ingest(
             sources=args.sources or None, config=str(cfg_path), data=str(root), force=args.force, workers=args.workers

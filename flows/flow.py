@@ -42,8 +42,8 @@ R = TypeVar("R")
 # Documents per normalise task. A task costs tens of ms of Prefect bookkeeping (client
 # and server) while an article costs ~0.2 ms, so batches are large: on 100k files,
 # 5,000 ran the normalise phase faster than 2,000 (fewer task runs competing with the
-# workers for the 2 cores). Memory does not grow with it: workers spill every
-# `flows.ingest.SPILL_ROWS` articles.
+# workers for the 2 cores). Memory does not grow with it: a worker holds what
+# `warehouse.writer.SpillBuffer` bounds and spills the rest.
 BATCH_SIZE = 5000
 
 

@@ -27,9 +27,9 @@ from normalizers.text import VERSION as TEXT_VERSION
 from normalizers.text import normalize_text
 from warehouse.layout import DataRoot, Partition
 from warehouse.quarantine import QuarantineRecord, write_quarantine
-from warehouse.schema import articles_to_table, stamp_run
+from warehouse.schema import articles_to_table
 from warehouse.state import FileState, StateStore
-from warehouse.writer import PartitionWrite, upsert_partition, write_spill
+from warehouse.writer import PartitionWrite, SpillBuffer, upsert_partition
 
 __all__ = [
     "BatchResult",
@@ -42,11 +42,6 @@ __all__ = [
     "warm_up",
     "write_partition",
 ]
-
-
-# Articles held per partition before they are spilled to disk: bounds a worker's memory
-# (~50 KB per held article) independently of the batch size.
-SPILL_ROWS = 1000
 
 
 @dataclass(slots=True)
@@ -135,7 +130,7 @@ def process_batch(
     """
     now = datetime.now(UTC)
     out = BatchResult()
-    by_partition: dict[Partition, list[Article]] = defaultdict(list)
+    buffer = SpillBuffer(root, run_id, batch_name, now)
     partitions: dict[tuple[int, int], Partition] = {}  # validated once per month, not per article
     for cand in items:
         prev = cand.prev
@@ -172,33 +167,12 @@ def process_batch(
         assert result.published_at is not None
         month = (result.published_at.year, result.published_at.month)
         part = partitions.get(month) or partitions.setdefault(month, Partition(src.name, *month))
-        buffer = by_partition[part]
-        buffer.append(result)
-        if len(buffer) >= SPILL_ROWS:
-            _spill(out, root, run_id, batch_name, part, buffer, now)
-            buffer.clear()
+        buffer.add(part, result)
         out.states.append(_state(src, cand, raw_sha, result.article_id, part.key, "written", run_id))
         _forget(out, prev, result.article_id, part.key)
         out.articles += 1
-    for part, articles in by_partition.items():
-        if articles:
-            _spill(out, root, run_id, batch_name, part, articles, now)
+    out.spills = buffer.finish()
     return out
-
-
-def _spill(
-    out: BatchResult,
-    root: DataRoot,
-    run_id: str,
-    batch_name: str,
-    part: Partition,
-    articles: list[Article],
-    now: datetime,
-) -> None:
-    """Write held articles of one partition as the batch's next spill file for it."""
-    spills = out.spills.setdefault(part.key, [])
-    table = stamp_run(articles_to_table(articles), run_id, now)
-    spills.append(str(write_spill(root, run_id, part, f"{batch_name}-{len(spills)}", table)))
 
 
 def _forget(out: BatchResult, prev: FileState | None, article_id: str | None, partition: str | None) -> None:

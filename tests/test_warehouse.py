@@ -40,6 +40,7 @@ from warehouse import (
     upsert_partition,
     write_quarantine,
     write_spill,
+    writer,
 )
 from warehouse.atomic import locked
 from warehouse.query import QueryError, connect
@@ -384,6 +385,55 @@ def test_upsert_replaces_by_article_id(root: DataRoot, articles: list[Article]) 
     assert (second.rows_before, second.rows_after, second.upserted, second.removed) == (1, 1, 1, 0)
     assert second.partition == part.key
     assert _texts(root, part) == {art.article_id: "new text"}
+
+
+def test_small_spills_make_full_row_groups(
+    root: DataRoot, articles: list[Article], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Row groups are ROW_GROUP_ROWS long whatever the spill sizes; the kept old rows count too."""
+    monkeypatch.setattr(writer, "ROW_GROUP_ROWS", 16)
+    art = _one(articles)
+    part = _partition(art)
+    copies = [dataclasses.replace(art, article_id=f"{i:032x}") for i in range(75)]
+    spills = [_spill(root, part, f"s{i}", copies[i : i + 7]) for i in range(0, 70, 7)]  # ten spills of 7
+    upsert_partition(root, part, spills)
+    meta = pq.ParquetFile(root.partition_file(part)).metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [16, 16, 16, 16, 6]
+    # Old rows and new rows share row groups too; the ids are unchanged and unique.
+    upsert_partition(root, part, [_spill(root, part, "t", copies[70:])])
+    meta = pq.ParquetFile(root.partition_file(part)).metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [16, 16, 16, 16, 11]
+    assert sorted(_texts(root, part)) == [c.article_id for c in copies]
+
+
+def test_spill_buffer_bounds_memory_and_keeps_every_row(
+    root: DataRoot, articles: list[Article], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from warehouse.writer import SpillBuffer
+
+    parts = sorted({_partition(a) for a in articles})
+    # Under its byte budget a batch makes one spill per partition ...
+    buffer = SpillBuffer(root, "run-b", "b0", INGESTED)
+    for a in articles:
+        buffer.add(_partition(a), a)
+    spills = buffer.finish()
+    assert sorted(spills) == [p.key for p in parts]
+    assert all(len(paths) == 1 for paths in spills.values())
+    # ... and over it, spills early (here after every 3 articles), losing nothing.
+    monkeypatch.setattr(SpillBuffer, "HOLD_ARTICLES", 3)
+    monkeypatch.setattr(SpillBuffer, "SPILL_BYTES", 1)
+    buffer = SpillBuffer(root, "run-c", "b0", INGESTED)
+    for a in articles:
+        buffer.add(_partition(a), a)
+    spills = buffer.finish()
+    assert sum(len(paths) for paths in spills.values()) > len(parts)
+    ids = [
+        i
+        for paths in spills.values()
+        for p in paths
+        for i in writer._read_spill(Path(p), ["article_id"]).column(0).to_pylist()
+    ]
+    assert sorted(ids) == sorted(a.article_id for a in articles)
 
 
 def test_upsert_keeps_other_rows(root: DataRoot, articles: list[Article]) -> None:

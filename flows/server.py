@@ -1,0 +1,185 @@
+"""A temporary local Prefect API server whose start-up overlaps newsflow's own.
+
+With no API configured, Prefect's flow engine starts a temporary server itself, but
+only when the first flow run begins, and the client first imports the whole server
+package (~3 s of CPU) just to launch it. Starting the same server (the same uvicorn
+app and settings Prefect's ephemeral mode uses) as the command's first step lets
+its ~4-5 s of start-up run on the other core while newsflow loads its config, starts
+its worker pool and imports the flow. When an API is configured (env, profile or
+settings file), nothing is started and that server is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from types import TracebackType
+
+from flows.errors import UserError
+
+__all__ = ["TemporaryServer", "configured_api_url"]
+
+_PORT_IN_USE = 3  # uvicorn's exit code when it cannot bind
+
+
+def configured_api_url() -> str | None:
+    """The Prefect API URL from Prefect's own settings (env, profile, prefect.toml), if any."""
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    return str(url) if url else None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _drain_clients() -> None:
+    """Send the logs and events Prefect still buffers, while the server can take them."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    with contextlib.suppress(RuntimeError):  # the log worker never started
+        APILogWorker.instance().drain()
+    EventsWorker.drain_all()
+
+
+class TemporaryServer:
+    """Prefect's API server on 127.0.0.1 for the life of one command; a context manager."""
+
+    def __init__(self, startup_timeout: float = 120.0) -> None:
+        self.startup_timeout = startup_timeout
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return None if self._process is None else self._process.pid
+
+    @property
+    def api_url(self) -> str:
+        """The API URL clients use (PREFECT_API_URL)."""
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def start(self) -> str:
+        """Launch the server without waiting for it; returns its API URL."""
+        self.port = _free_port()
+        env = {
+            **os.environ,
+            # The values Prefect's own ephemeral server runs with: no UI, ephemeral
+            # mode (no background services; schedules need `newsflow serve`).
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT__SERVER_FINAL": "1",
+        }
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "flows.server", str(self.port), str(os.getpid())],
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+        return self.api_url
+
+    def wait_ready(self) -> str:
+        """Block until the server answers its health check; returns its API URL (read it after this)."""
+        deadline = time.monotonic() + self.startup_timeout
+        restarted = False
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            code = self._process.poll()
+            if code == _PORT_IN_USE and not restarted:
+                # Another process took the port between our probe and uvicorn's bind.
+                restarted = True
+                self.start()
+                continue
+            if code is not None:
+                raise UserError(f"the temporary Prefect server exited with code {code} during start-up")
+            try:
+                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return self.api_url
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise UserError(f"the temporary Prefect server did not start within {self.startup_timeout:.0f} s")
+
+    @contextlib.contextmanager
+    def in_use(self) -> Iterator[str]:
+        """Wait until ready, point Prefect's client at the server, and drain the client before leaving."""
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: self.wait_ready()}):
+            try:
+                yield self.api_url
+            finally:
+                _drain_clients()
+
+    def stop(self) -> None:
+        """Terminate the server and reap it."""
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def __enter__(self) -> TemporaryServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel stop this process when `parent` dies (Linux), so a killed run leaves no server behind."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the request above took effect
+        sys.exit(1)
+
+
+def _serve(argv: list[str]) -> None:
+    """Run Prefect's API app under uvicorn, as `python -m uvicorn` would (the server process's entry)."""
+    port, parent = argv
+    _die_with_parent(int(parent))
+    import uvicorn
+
+    uvicorn.main(
+        [
+            "--factory",
+            "prefect.server.api.server:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--log-level",
+            "error",
+            "--lifespan",
+            "on",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1:])

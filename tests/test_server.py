@@ -1,0 +1,114 @@
+"""The temporary Prefect server `newsflow run` starts, and an operator's configured one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from flows.errors import UserError
+from flows.server import TemporaryServer
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(extra)
+    return env
+
+
+def _run(corpus: Path, data: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "flows.cli", "run", "--config", str(corpus), "--data", str(data), "--json"]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=300, check=False)
+
+
+def _flow_runs(api_url: str) -> list[str]:
+    """Names of the flows of all flow runs recorded by the server at `api_url`."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    async def names() -> list[str]:
+        async with get_client() as client:
+            runs = await client.read_flow_runs()
+            flows = {f.id: f.name for f in await client.read_flows()}
+            return [flows[r.flow_id] for r in runs]
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        return asyncio.run(names())
+
+
+def test_run_starts_and_stops_its_own_server(corpus: Path, tmp_path: Path) -> None:
+    out = _run(corpus, tmp_path / "data", _env())
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["sources"]
+    # Prefect did not start a second server of its own, and no log or event was lost
+    # to a server stopped too early.
+    assert "Starting temporary server" not in out.stderr
+    assert "Error logging to API" not in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_run_uses_the_configured_server(corpus: Path, tmp_path: Path) -> None:
+    with TemporaryServer() as server:
+        url = server.wait_ready()
+        before = _flow_runs(url).count("ingest")
+        out = _run(corpus, tmp_path / "data", _env(PREFECT_API_URL=url))
+        assert out.returncode == 0, out.stderr
+        assert _flow_runs(url).count("ingest") == before + 1
+
+
+def test_server_dies_with_its_parent(tmp_path: Path) -> None:
+    """A newsflow process killed with SIGKILL leaves no Prefect server running."""
+    pid_file = tmp_path / "server.pid"
+    script = (
+        "import sys, time\n"
+        "from flows.server import TemporaryServer\n"
+        "s = TemporaryServer()\n"
+        "s.start()\n"
+        "s.wait_ready()\n"
+        f"open({str(pid_file)!r}, 'w').write(str(s.pid))\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=_env())
+    try:
+        deadline = time.monotonic() + 120
+        while not pid_file.exists() or not pid_file.read_text():
+            assert parent.poll() is None, "the parent exited before its server was ready"
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        server_pid = int(pid_file.read_text())
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while _alive(server_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(server_pid)
+    finally:
+        parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_startup_timeout_is_a_clear_error() -> None:
+    server = TemporaryServer(startup_timeout=0.5)  # far less than a start-up takes
+    server.start()
+    pid = server.pid
+    with pytest.raises(UserError, match="did not start within"):
+        server.wait_ready()
+    assert server.pid is None
+    assert not _alive(pid)  # stopped, not left running
