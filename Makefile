@@ -10,7 +10,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: run test lint check bench lock clean
+.PHONY: run test lint check bench bench-deps lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,11 +41,17 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ingest_text.py
 
-## lock: re-resolve requirements.lock from requirements.in (needs the package index)
+## bench-deps: add the optional extractors bench/extraction.py compares against
+bench-deps: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-bench.lock
+
+## lock: re-resolve the locks from requirements*.in (needs the package index)
 lock:
 	$(PYTHON) -m venv .tools && .tools/bin/python -m pip install --quiet uv==0.13.9
 	.tools/bin/uv pip compile requirements.in --python-version 3.11 --generate-hashes \
 		--no-emit-package newsflow -o requirements.lock
+	.tools/bin/uv pip compile requirements-bench.in --python-version 3.11 --generate-hashes \
+		--no-emit-package newsflow -o requirements-bench.lock
 
 clean:
 	rm -rf $(VENV) .tools .prefect data .pytest_cache .mypy_cache .ruff_cache
