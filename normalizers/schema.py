@@ -13,7 +13,7 @@ from datetime import datetime
 __all__ = ["SCHEMA_VERSION", "Article", "Section", "Stripped"]
 
 # Bump when a field is added, removed or changes meaning; readers can branch on it.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: extraction, modified_at, site_name, description, tags, image_url, warnings
 
 
 def _doc(text: str, **extra: str) -> dict[str, str]:
@@ -33,12 +33,23 @@ class Section:
 class Stripped:
     """One span the normaliser removed from the text, and the rule that removed it."""
 
-    rule: str = field(metadata=_doc("Name of the rule (from sources.toml) that matched."))
+    rule: str = field(
+        metadata=_doc(
+            "Name of the rule that matched: a sources.toml rule, or for HTML the extractor's rule or score "
+            "(e.g. `boilerplate:nav`, `score 0.12 < 0.30`)."
+        )
+    )
     kind: str = field(
         metadata=_doc("What the span was: `byline` (kept in the `byline` field) or `chrome` (page furniture).")
     )
-    text: str = field(metadata=_doc("The removed text, verbatim after whitespace normalisation."))
-    line: int = field(metadata=_doc("1-based line number of the span in the decoded input.", arrow="int32"))
+    text: str = field(
+        metadata=_doc(
+            "The removed text, verbatim after whitespace normalisation (for HTML blocks, the first 80 characters)."
+        )
+    )
+    line: int = field(
+        metadata=_doc("1-based line number of the span in the decoded input; 0 for HTML blocks.", arrow="int32")
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +83,13 @@ class Article:
     )
     authors: tuple[str, ...] = field(metadata=_doc("Author names, cleaned; empty when unknown."))
     published_at: datetime | None = field(metadata=_doc("Publication time in UTC; null when no evidence exists."))
-    date_source: str = field(metadata=_doc("Evidence behind `published_at`: `sidecar`, `dateline`, `mtime` or `none`."))
+    date_source: str = field(
+        metadata=_doc(
+            "Evidence behind `published_at`: `sidecar`; for text `dateline`; for HTML `profile` (the source's "
+            "date selector), `jsonld`, `meta`, `time` (a `<time>` element) or `url` (a date in the URL path); "
+            "then `mtime` (file modification time) or `none`."
+        )
+    )
     language: str | None = field(metadata=_doc("ISO 639-1 language code (lower case), if known."))
     word_count: int = field(metadata=_doc("Number of whitespace-separated words in `text`.", arrow="int32"))
     content_hash: str = field(
@@ -85,6 +102,25 @@ class Article:
     )
     stripped: tuple[Stripped, ...] = field(
         metadata=_doc("Every span removed from the text: list of {rule, kind, text, line}.")
+    )
+    extraction: str = field(
+        default="text",
+        metadata=_doc(
+            "How the body was found: `text` (plain-text normaliser), `generic` (HTML main-text extraction) or "
+            "`profile` (the source's CSS selectors in sources.toml matched)."
+        ),
+    )
+    modified_at: datetime | None = field(default=None, metadata=_doc("Last modification time in UTC, if known."))
+    site_name: str | None = field(default=None, metadata=_doc("Publication name (og:site_name, JSON-LD publisher)."))
+    description: str | None = field(default=None, metadata=_doc("The page's own summary (meta description)."))
+    tags: tuple[str, ...] = field(default=(), metadata=_doc("Tags / keywords the page declares, de-duplicated."))
+    image_url: str | None = field(default=None, metadata=_doc("Lead image URL (og:image, JSON-LD image)."))
+    warnings: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "Problems met that did not stop normalisation: a wrong charset label, input cut at the size cap, "
+            "extraction stopped at its time bound."
+        ),
     )
     ingested_at: datetime | None = field(
         default=None,

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.config import load_config
-from normalizers import Article, SourceMeta, normalize_text
+from normalizers import SCHEMA_VERSION, Article, SourceMeta, normalize_text
 from warehouse import (
     ARTICLE_SCHEMA,
     QUARANTINE_SCHEMA,
@@ -150,7 +150,7 @@ def _glob(root: DataRoot) -> str:
 
 def test_arrow_schema_is_derived_from_the_dataclass() -> None:
     assert ARTICLE_SCHEMA.names == [f.name for f in dataclasses.fields(Article)]
-    assert ARTICLE_SCHEMA.metadata[b"newsflow.schema_version"] == b"1"
+    assert ARTICLE_SCHEMA.metadata[b"newsflow.schema_version"] == str(SCHEMA_VERSION).encode()
 
     def check_docs(fields: list[pa.Field], where: str) -> None:
         for field in fields:
@@ -176,9 +176,9 @@ def test_arrow_schema_is_derived_from_the_dataclass() -> None:
     assert ARTICLE_SCHEMA.field("word_count").type == pa.int32()
     assert ARTICLE_SCHEMA.field("schema_version").type == pa.int16()
     # Optional fields are nullable, the rest are not.
-    for name in ("url", "title", "lede", "byline", "published_at", "language", "run_id"):
+    for name in ("url", "title", "lede", "byline", "published_at", "language", "run_id", "modified_at", "image_url"):
         assert ARTICLE_SCHEMA.field(name).nullable, name
-    for name in ("article_id", "source", "text", "content_hash", "sections", "authors"):
+    for name in ("article_id", "source", "text", "content_hash", "sections", "authors", "tags", "extraction"):
         assert not ARTICLE_SCHEMA.field(name).nullable, name
 
 
@@ -434,6 +434,32 @@ def test_spill_buffer_bounds_memory_and_keeps_every_row(
         for i in writer._read_spill(Path(p), ["article_id"]).column(0).to_pylist()
     ]
     assert sorted(ids) == sorted(a.article_id for a in articles)
+
+
+V2_COLUMNS = ("extraction", "modified_at", "site_name", "description", "tags", "image_url", "warnings")
+
+
+def test_partition_of_an_older_schema_version_is_upgraded_on_rewrite(root: DataRoot, articles: list[Article]) -> None:
+    same = [a for a in articles if _partition(a) == _partition(_one(articles))]
+    part = _partition(same[0])
+    # A partition file as schema version 1 wrote it: without the version-2 columns.
+    old = articles_to_table(same[:1]).drop_columns(["source", *V2_COLUMNS])
+    old = old.set_column(old.schema.get_field_index("schema_version"), "schema_version", pa.array([1], pa.int16()))
+    target = root.partition_file(part)
+    target.parent.mkdir(parents=True)
+    pq.write_table(old, target)
+    # DuckDB reads old and new partition files side by side before any rewrite.
+    other = next(a for a in articles if _partition(a) != part)
+    _write(root, [other])
+    con = connect(root.root)
+    assert con.execute("SELECT count(*), count(extraction) FROM articles").fetchone() == (2, 1)
+    # The rewrite carries the old row over with the new columns at their defaults.
+    upsert_partition(root, part, [_spill(root, part, "b", same[1:])])
+    table = read_partition(root, part)
+    assert table.schema.names == ARTICLE_SCHEMA.names
+    row = next(r for r in table.to_pylist() if r["article_id"] == same[0].article_id)
+    assert (row["schema_version"], row["extraction"], row["tags"], row["warnings"]) == (1, "text", [], [])
+    assert row["text"] == same[0].text and row["site_name"] is None
 
 
 def test_upsert_keeps_other_rows(root: DataRoot, articles: list[Article]) -> None:

@@ -42,7 +42,9 @@ def _view(
         types = ", ".join(f"'{k}': {v}" for k, v in partitions.items())
         con.execute(
             f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{glob}', hive_partitioning = true, "
-            f"hive_types = {{{types}}})"
+            # union_by_name: partitions written under an older schema version lack the
+            # newer columns until they are rewritten; they read as nulls.
+            f"union_by_name = true, hive_types = {{{types}}})"
         )
         return
     # No data yet: an empty view with the right columns, so queries still plan.

@@ -8,6 +8,7 @@ means a partition is rewritten once per run however many batches touched it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
@@ -193,7 +194,7 @@ def upsert_partition(
                         removed += pc.sum(pc.is_in(ids, value_set=deleted_ids)).as_py() or 0
                     kept = batch.filter(pc.invert(pc.is_in(ids, value_set=drop)))
                     if kept.num_rows:
-                        writer.add(pa.Table.from_batches([kept]))
+                        writer.add(_conform(pa.Table.from_batches([kept])))
                         kept_rows += kept.num_rows
             for path, rows in zip(spills, keep, strict=True):
                 if rows == []:
@@ -216,6 +217,22 @@ def upsert_partition(
         else:
             publish(staged, target)
     return PartitionWrite(partition.key, before, after, upserted, removed)
+
+
+def _conform(table: pa.Table) -> pa.Table:
+    """Old rows in the current stored schema: columns a newer schema added get their defaults."""
+    if table.schema.equals(STORED_SCHEMA):
+        return table
+    defaults = {f.name: f.default for f in dataclasses.fields(Article)}
+    columns = []
+    for fld in STORED_SCHEMA:
+        if fld.name in table.column_names:
+            columns.append(table.column(fld.name).cast(fld.type))
+        else:
+            default = defaults.get(fld.name)
+            value = None if default is dataclasses.MISSING else default
+            columns.append(pa.array([value] * table.num_rows, type=fld.type))
+    return pa.Table.from_arrays(columns, schema=STORED_SCHEMA)
 
 
 class _RowGroupWriter:
