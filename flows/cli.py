@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -76,15 +77,21 @@ def _run(args: argparse.Namespace) -> int:
     cfg = load_config(cfg_path)  # fail fast on config errors, before Prefect starts
     cfg.select(args.sources)
     apply_prefect_defaults()
-    from flows.ingest import warm_up
-    from flows.workers import default_workers, prestart, shutdown_pool
+    from flows.server import TemporaryServer, configured_api_url
 
-    prestart(args.workers or default_workers(), warm_up)
     with contextlib.ExitStack() as stack:
-        stack.callback(shutdown_pool)
-        from flows.server import TemporaryServer, configured_api_url
+        # The server's start-up is the longest step before work can begin: launch it
+        # before importing anything heavy, unless the environment names a server.
+        server = None if os.environ.get("PREFECT_API_URL") else stack.enter_context(TemporaryServer())
+        from flows.ingest import warm_up
+        from flows.workers import default_workers, prestart, shutdown_pool
 
-        server = None if configured_api_url() else stack.enter_context(TemporaryServer())
+        stack.callback(shutdown_pool)
+        prestart(args.workers or default_workers(), warm_up)
+        if server is not None and configured_api_url():
+            # A Prefect profile or prefect.toml names a server after all: use that one.
+            server.stop()
+            server = None
         console = Console(stderr=True)
         from flows.flow import ingest, set_progress
 
@@ -171,10 +178,12 @@ class _progress_bar:
 
 def _normalize(args: argparse.Namespace) -> int:
     from flows.config import load_config
+    from flows.discover import sidecar_name
+    from flows.ingest import DOCUMENT_TIME_BUDGET_S, TimeBudget
+    from normalizers.dispatch import normalize
     from normalizers.errors import Rejection
     from normalizers.meta import SourceMeta
     from normalizers.profile import SourceProfile
-    from normalizers.text import normalize_text
 
     cfg_file = config_path(args.config)
     cfg = load_config(cfg_file) if cfg_file.exists() or args.config else None
@@ -194,11 +203,11 @@ def _normalize(args: argparse.Namespace) -> int:
             raw = path.read_bytes()
         except OSError as exc:
             raise UserError(f"{raw_path}: cannot read: {exc.strerror}") from exc
-        sidecar_path = path.with_suffix(".json")
+        sidecar_path = path.parent / sidecar_name(path.name)
         sidecar = sidecar_path.read_bytes() if sidecar_path != path and sidecar_path.exists() else None
         key = path.relative_to(src.path).as_posix() if src else path.name
         meta = SourceMeta(profile.name, path.as_uri(), key, path.stat().st_mtime, sidecar)
-        result = normalize_text(raw, meta, profile)
+        result = normalize(raw, meta, profile, src.format if src else "auto", budget=TimeBudget(DOCUMENT_TIME_BUDGET_S))
         if isinstance(result, Rejection):
             print(f"newsflow: {raw_path}: rejected ({result.reason.value}): {result.message}", file=sys.stderr)
             status = 1
@@ -209,6 +218,8 @@ def _normalize(args: argparse.Namespace) -> int:
         else:
             _pretty(raw_path, record, explain=args.explain)
         if args.explain and args.format == "jsonl":
+            if result.normalizer == "html":
+                print(f"# {raw_path}: path {result.extraction}", file=sys.stderr)
             for s in result.stripped:
                 print(f"# {raw_path}:{s.line}: removed {s.kind} by rule {s.rule!r}: {s.text!r}", file=sys.stderr)
     return status
@@ -244,8 +255,13 @@ def _pretty(label: str, record: dict[str, Any], explain: bool) -> None:
         "word_count",
         "normalizer",
         "normalizer_version",
+        "extraction",
+        "site_name",
+        "tags",
+        "warnings",
     ):
-        meta.add_row(f"[bold]{key}[/]", str(record[key]))
+        if record.get(key) not in (None, [], ()):
+            meta.add_row(f"[bold]{key}[/]", str(record[key]))
     console.print(Panel(meta, title=label))
     console.print("[bold]lede[/]", record["lede"], "", sep="\n")
     for section in record["sections"]:
@@ -254,9 +270,13 @@ def _pretty(label: str, record: dict[str, Any], explain: bool) -> None:
         for paragraph in section["paragraphs"]:
             console.print(paragraph, "", sep="\n")
     if explain:
+        if record["normalizer"] == "html":
+            how = "the source's CSS selectors" if record["extraction"] == "profile" else "generic extraction"
+            console.print(f"[bold]path[/] {record['extraction']} ({how})")
         console.print("[bold]removed[/]" if record["stripped"] else "[bold]removed[/] nothing")
         for s in record["stripped"]:
-            console.print(f"  line {s['line']}: {s['kind']} by rule [cyan]{s['rule']}[/]: {s['text']!r}")
+            where = f"line {s['line']}" if s["line"] else "block"
+            console.print(f"  {where}: {s['kind']} by [cyan]{s['rule']}[/]: {s['text']!r}")
 
 
 def _query(args: argparse.Namespace) -> int:

@@ -17,7 +17,10 @@ from warehouse.layout import validate_source
 __all__ = ["Config", "SourceConfig", "load_config"]
 
 KINDS = ("files",)
-FORMATS = ("text",)
+FORMATS = ("text", "html", "auto")
+# Default globs per format; `auto` picks the normaliser by extension (HTML by _HTML_GLOBS).
+_HTML_GLOBS = ("*.html", "*.htm", "*.html.gz", "*.htm.gz")
+_INCLUDE = {"text": ("*.txt",), "html": _HTML_GLOBS, "auto": ("*.txt", *_HTML_GLOBS)}
 _SOURCE_KEYS = {
     "kind",
     "path",
@@ -30,6 +33,7 @@ _SOURCE_KEYS = {
     "max_bytes",
     "default_rules",
     "rules",
+    "html",
 }
 _DEFAULT_KEYS = {"language", "timezone", "title_line", "max_bytes", "default_rules", "rules"}
 
@@ -112,13 +116,14 @@ def _source(path: Path, name: str, block: dict[str, Any], defaults: dict[str, An
     raw_path = block.get("path")
     if not isinstance(raw_path, str) or not raw_path:
         raise ConfigError(f"{where}.path: a folder is required")
-    include = block.get("include", ["*.txt"])
+    include = block.get("include", list(_INCLUDE[fmt]))
     if isinstance(include, str):
         include = [include]
     if not (isinstance(include, list) and include and all(isinstance(p, str) and p for p in include)):
         raise ConfigError(f"{where}.include: expected a glob or a list of globs")
     try:
-        profile = SourceProfile.from_mapping(name, {k: v for k, v in block.items() if k in _DEFAULT_KEYS}, defaults)
+        own = {k: v for k, v in block.items() if k in _DEFAULT_KEYS or k == "html"}
+        profile = SourceProfile.from_mapping(name, own, defaults)
     except ProfileError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     # Relative paths are relative to the config file, so the config works from any cwd.

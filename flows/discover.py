@@ -13,7 +13,7 @@ from flows.config import SourceConfig
 from flows.errors import ConfigError
 from warehouse.state import FileState
 
-__all__ = ["Candidate", "Plan", "discover_files", "plan_files"]
+__all__ = ["Candidate", "Plan", "discover_files", "plan_files", "sidecar_name"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,12 @@ class Plan:
     changed: int
     unchanged: int
     todo: tuple[Candidate, ...]
+
+
+def sidecar_name(name: str) -> str:
+    """The sidecar of `name`: its name without a `.gz` and its last extension, plus `.json`."""
+    base = name[:-3] if name.endswith(".gz") else name
+    return base.rsplit(".", 1)[0] + ".json"
 
 
 def discover_files(src: SourceConfig) -> list[tuple[str, str, int, int, str | None, str]]:
@@ -68,10 +74,10 @@ def discover_files(src: SourceConfig) -> list[tuple[str, str, int, int, str | No
             if not matches(entry.name) or not entry.is_file():
                 continue
             st = entry.stat()
-            sidecar_name = entry.name.rsplit(".", 1)[0] + ".json"
+            side = sidecar_name(entry.name)
             sidecar, sig = None, ""
-            if sidecar_name != entry.name and sidecar_name in names:
-                sidecar = os.path.join(folder, sidecar_name)
+            if side != entry.name and side in names:
+                sidecar = os.path.join(folder, side)
                 try:
                     sst = os.stat(sidecar)
                     sig = f"{sst.st_size}:{sst.st_mtime_ns}"

@@ -1,8 +1,13 @@
-"""Pure normalisers: raw document bytes -> `Article` or `Rejection`. No I/O, no clock."""
+"""Pure normalisers: raw document bytes -> `Article` or `Rejection`. No I/O, no clock.
 
+The HTML stack (`normalizers.html`) loads on first use, so text-only runs never import it.
+"""
+
+from normalizers.bounds import Budget, Unlimited
+from normalizers.dispatch import normalize, normalizer_for
 from normalizers.errors import NormalizerError, ProfileError, Rejection, RejectReason
 from normalizers.meta import SourceMeta, article_id, canonical_url
-from normalizers.profile import DEFAULT_RULES, Rule, SourceProfile
+from normalizers.profile import DEFAULT_RULES, HtmlSelectors, Rule, SourceProfile
 from normalizers.schema import SCHEMA_VERSION, Article, Section, Stripped
 from normalizers.text import normalize_text
 
@@ -10,6 +15,8 @@ __all__ = [
     "DEFAULT_RULES",
     "SCHEMA_VERSION",
     "Article",
+    "Budget",
+    "HtmlSelectors",
     "NormalizerError",
     "ProfileError",
     "RejectReason",
@@ -19,7 +26,10 @@ __all__ = [
     "SourceMeta",
     "SourceProfile",
     "Stripped",
+    "Unlimited",
     "article_id",
     "canonical_url",
+    "normalize",
     "normalize_text",
+    "normalizer_for",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 
 from normalizers.errors import ProfileError
 
-__all__ = ["DEFAULT_RULES", "Rule", "SourceProfile"]
+__all__ = ["DEFAULT_RULES", "HtmlSelectors", "Rule", "SourceProfile"]
 
 _KINDS = ("byline", "chrome")
 _WHERE = ("tail", "head", "any")
@@ -67,6 +67,52 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 
 
 @dataclass(frozen=True, slots=True)
+class HtmlSelectors:
+    """A source's CSS selectors for its HTML pages (`[sources.NAME.html]`); each is optional.
+
+    A selector that matches wins over the generic extraction for its field; one that
+    matches nothing falls back to it, and the record's `extraction` says which path ran.
+    """
+
+    body: str | None = None
+    title: str | None = None
+    date: str | None = None
+    author: str | None = None
+    remove: tuple[str, ...] = ()
+
+    @classmethod
+    def from_mapping(cls, where: str, data: Any) -> HtmlSelectors:
+        """Validate a `[sources.NAME.html]` table: known keys, selectors the parser accepts."""
+        if not isinstance(data, Mapping):
+            raise ProfileError(f"{where}: expected a table of CSS selectors")
+        bad = set(data) - {"body", "title", "date", "author", "remove"}
+        if bad:
+            raise ProfileError(f"{where}: unknown key(s): {', '.join(sorted(bad))}")
+        remove = data.get("remove", [])
+        if isinstance(remove, str):
+            remove = [remove]
+        if not isinstance(remove, list):
+            raise ProfileError(f"{where}.remove: expected a selector or a list of selectors")
+        single = {k: data.get(k) for k in ("body", "title", "date", "author")}
+        for key, value in [*single.items(), *((f"remove[{i}]", v) for i, v in enumerate(remove))]:
+            if value is not None:
+                _check_selector(f"{where}.{key}", value)
+        return cls(remove=tuple(remove), **single)
+
+
+def _check_selector(where: str, value: Any) -> None:
+    """Raise ProfileError unless `value` is a CSS selector the HTML parser accepts."""
+    from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+
+    if not isinstance(value, str) or not value.strip():
+        raise ProfileError(f"{where}: expected a CSS selector")
+    try:
+        LexborHTMLParser("<p></p>").css(value)
+    except SelectolaxError as exc:
+        raise ProfileError(f"{where}: invalid CSS selector {value!r}") from exc
+
+
+@dataclass(frozen=True, slots=True)
 class SourceProfile:
     """Everything a normaliser may know about a source besides the document itself."""
 
@@ -76,6 +122,7 @@ class SourceProfile:
     title_line: bool = True
     max_bytes: int = 5_000_000
     rules: tuple[Rule, ...] = DEFAULT_RULES
+    html: HtmlSelectors = field(default_factory=HtmlSelectors)
     options: Mapping[str, Any] = field(default_factory=dict)
     _matchers: dict[tuple[str, ...], tuple[re.Pattern[str] | None, tuple[Rule, ...]]] = field(
         init=False, repr=False, compare=False, default_factory=dict
@@ -124,14 +171,16 @@ class SourceProfile:
         for origin, block in (("defaults", defaults or {}), (where, data)):
             for i, spec in enumerate(block.get("rules", ())):
                 rules.append(_parse_rule(f"{origin}.rules[{i}]", spec))
+        html = HtmlSelectors.from_mapping(f"{where}.html", data["html"]) if "html" in data else HtmlSelectors()
         return cls(
             name=name,
+            html=html,
             language=language.lower() if isinstance(language, str) else None,
             timezone=str(tz),
             title_line=title_line,
             max_bytes=max_bytes,
             rules=tuple(rules),
-            options={k: v for k, v in data.items() if k != "rules"},
+            options={k: v for k, v in data.items() if k not in ("rules", "html")},
         )
 
 

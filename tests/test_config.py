@@ -31,8 +31,11 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_repo_config_sources(repo_config: Config) -> None:
-    assert list(repo_config.sources) == ["anha", "wire"]
+    assert list(repo_config.sources) == ["anha", "wire", "pages"]
     assert repo_config.path == REPO / "sources.toml"
+    pages = repo_config.sources["pages"]
+    assert (pages.format, pages.path) == ("html", (REPO / "samples" / "html").resolve())
+    assert "*.html.gz" in pages.include
     for name in ("anha", "wire"):
         src = repo_config.sources[name]
         assert src.name == name
@@ -107,8 +110,8 @@ match = "Subscribe now"
 
 
 def test_select(repo_config: Config) -> None:
-    assert [s.name for s in repo_config.select(None)] == ["anha", "wire"]
-    assert [s.name for s in repo_config.select([])] == ["anha", "wire"]
+    assert [s.name for s in repo_config.select(None)] == ["anha", "wire", "pages"]
+    assert [s.name for s in repo_config.select([])] == ["anha", "wire", "pages"]
     assert [s.name for s in repo_config.select(["wire"])] == ["wire"]
     with pytest.raises(ConfigError) as info:
         repo_config.select(["wire", "nope"])
@@ -124,6 +127,26 @@ def test_missing_file(tmp_path: Path) -> None:
     assert str(path) in str(info.value)
 
 
+def test_html_selectors_and_format_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "sources.toml"
+    path.write_text(
+        '[sources.site]\npath = "in"\nformat = "html"\n'
+        '[sources.site.html]\nbody = "article .story"\ndate = "time[datetime]"\nremove = "aside"\n'
+        '[sources.mixed]\npath = "in2"\nformat = "auto"\n',
+        encoding="utf-8",
+    )
+    cfg = load_config(path)
+    site, mixed = cfg.sources["site"], cfg.sources["mixed"]
+    assert site.include == ("*.html", "*.htm", "*.html.gz", "*.htm.gz")
+    assert (site.profile.html.body, site.profile.html.date, site.profile.html.remove) == (
+        "article .story",
+        "time[datetime]",
+        ("aside",),
+    )
+    assert site.profile.html.title is None
+    assert "*.txt" in mixed.include and "*.html.gz" in mixed.include
+
+
 @pytest.mark.parametrize(
     ("text", "needles"),
     [
@@ -135,7 +158,10 @@ def test_missing_file(tmp_path: Path) -> None:
         ('[sources."Bad/Name"]\npath = "in"\n', ["Bad/Name", "invalid source name"]),
         ('[sources."-x"]\npath = "in"\n', ["-x", "invalid source name"]),
         (GOOD_SOURCE.replace('"files"', '"http"'), ["sources.x.kind", "http"]),
-        (GOOD_SOURCE + 'format = "html"\n', ["sources.x.format", "html"]),
+        (GOOD_SOURCE + 'format = "pdf"\n', ["sources.x.format", "pdf"]),
+        (GOOD_SOURCE + '[sources.x.html]\nbody = "div..x"\n', ["sources.x.html.body", "invalid CSS selector"]),
+        (GOOD_SOURCE + '[sources.x.html]\nremove = ["nav", "a["]\n', ["sources.x.html.remove[1]"]),
+        (GOOD_SOURCE + '[sources.x.html]\nbodies = "main"\n', ["sources.x.html", "unknown key", "bodies"]),
         ('[sources.x]\nkind = "files"\n', ["sources.x.path", "required"]),
         (GOOD_SOURCE.replace('"in"', '""'), ["sources.x.path"]),
         (GOOD_SOURCE + "include = []\n", ["sources.x.include"]),
@@ -172,6 +198,9 @@ def test_missing_file(tmp_path: Path) -> None:
         "leading-dash",
         "bad-kind",
         "bad-format",
+        "bad-body-selector",
+        "bad-remove-selector",
+        "unknown-html-key",
         "missing-path",
         "empty-path",
         "empty-include",

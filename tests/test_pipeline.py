@@ -118,3 +118,36 @@ def test_a_file_over_max_bytes_is_quarantined_as_too_large(tmp_path: Path) -> No
     _article(tmp_path, "big", None, "2024-01-10T00:00:00Z", "A")  # the seed is ~5.5 KB
     summary = _run(cfg, root, "r1")
     assert summary.quarantined == 1 and summary.reasons == {"too_large": 1} and summary.reconciles()
+
+
+def test_an_auto_source_ingests_html_and_text_side_by_side(tmp_path: Path) -> None:
+    """HTML pages (plain and gzip) and text files in one `auto` source; a broken page is quarantined."""
+    import gzip
+    import shutil
+
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "html"
+    cfg = _config(tmp_path)
+    cfg.write_text('[sources.s]\npath = "src"\nformat = "auto"\n', encoding="utf-8")
+    src_dir = tmp_path / "src"
+    shutil.copy(fixtures / "foxnews.html.gz", src_dir / "fox.html.gz")
+    (src_dir / "ap.html").write_bytes(gzip.decompress((fixtures / "ap.html.gz").read_bytes()))
+    (src_dir / "ap.json").write_text(json.dumps({"published_at": "2019-11-20T12:00:00Z"}), encoding="utf-8")
+    (src_dir / "broken.html.gz").write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
+    _article(tmp_path, "seed", "https://example.org/seed", "2024-01-02T00:00:00Z", "t")
+    root = DataRoot(tmp_path / "data")
+    summary = _run(cfg, root, "run-1")
+    assert (summary.discovered, summary.written, summary.quarantined) == (4, 3, 1)
+    assert summary.reconciles()
+    rows = duckdb.sql(
+        f"SELECT normalizer, extraction, date_source, language FROM read_parquet('{root.articles}/**/*.parquet', "
+        "union_by_name=true) ORDER BY ALL"
+    ).fetchall()
+    assert rows == [
+        ("html", "generic", "jsonld", "en"),
+        ("html", "generic", "sidecar", "en"),
+        ("text", "text", "sidecar", None),
+    ]
+    # A second run finds every file unchanged, the quarantined one too (the HTML
+    # normaliser's version is what the state compares for pages).
+    again = _run(cfg, root, "run-2")
+    assert (again.unchanged, again.written, again.quarantined) == (4, 0, 0)

@@ -30,19 +30,19 @@ def _run(corpus: Path, data: Path, env: dict[str, str]) -> subprocess.CompletedP
     return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=300, check=False)
 
 
-def _flow_runs(api_url: str) -> list[str]:
-    """Names of the flows of all flow runs recorded by the server at `api_url`."""
+def _runs_into(api_url: str, data: Path) -> int:
+    """How many `ingest` flow runs the server at `api_url` recorded for data root `data`."""
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.sorting import FlowRunSort
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    async def names() -> list[str]:
+    async def count() -> int:
         async with get_client() as client:
-            runs = await client.read_flow_runs()
-            flows = {f.id: f.name for f in await client.read_flows()}
-            return [flows[r.flow_id] for r in runs]
+            runs = await client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=50)
+            return sum(1 for r in runs if r.parameters.get("data") == str(data))
 
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
-        return asyncio.run(names())
+        return asyncio.run(count())
 
 
 def test_run_starts_and_stops_its_own_server(corpus: Path, tmp_path: Path) -> None:
@@ -59,10 +59,23 @@ def test_run_starts_and_stops_its_own_server(corpus: Path, tmp_path: Path) -> No
 def test_run_uses_the_configured_server(corpus: Path, tmp_path: Path) -> None:
     with TemporaryServer() as server:
         url = server.wait_ready()
-        before = _flow_runs(url).count("ingest")
         out = _run(corpus, tmp_path / "data", _env(PREFECT_API_URL=url))
         assert out.returncode == 0, out.stderr
-        assert _flow_runs(url).count("ingest") == before + 1
+        assert _runs_into(url, tmp_path / "data") == 1
+
+
+def test_run_uses_a_server_named_in_the_prefect_profile(corpus: Path, tmp_path: Path) -> None:
+    """A server named only in the active Prefect profile (not the environment) is used too."""
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    with TemporaryServer() as server:
+        url = server.wait_ready()
+        (home / "profiles.toml").write_text(
+            f'active = "remote"\n\n[profiles.remote]\nPREFECT_API_URL = "{url}"\n', encoding="utf-8"
+        )
+        out = _run(corpus, tmp_path / "data", _env(PREFECT_HOME=str(home)))
+        assert out.returncode == 0, out.stderr
+        assert _runs_into(url, tmp_path / "data") == 1
 
 
 def test_server_dies_with_its_parent(tmp_path: Path) -> None:

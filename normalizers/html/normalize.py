@@ -1,0 +1,286 @@
+"""HTML pages -> `Article`: bounds, decoding, metadata, main-text extraction, assembly.
+
+Pure: the result depends only on (raw bytes, `SourceMeta`, `SourceProfile`, the
+response's Content-Type) and, when the caller passes one, a time `Budget`. A hostile
+page that outlasts the budget is cut short and the record says so in `warnings`; no
+real article page comes near it (the AEB pages take 1-10 ms).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import unicodedata
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from selectolax.lexbor import LexborHTMLParser
+
+from normalizers.bounds import Budget, Unlimited
+from normalizers.encoding import decode_html
+from normalizers.errors import Rejection, RejectReason
+from normalizers.html.extract import Block, Extraction, extract, parse_html
+from normalizers.html.metadata import PageMeta, extract_metadata, parse_date
+from normalizers.language import detect_language, normalize_language_tag
+from normalizers.meta import Sidecar, SidecarError, SourceMeta, article_id, canonical_url, clean_authors
+from normalizers.meta import parse_sidecar as _parse_sidecar
+from normalizers.profile import SourceProfile
+from normalizers.schema import Article, Section, Stripped
+
+__all__ = ["NAME", "VERSION", "normalize_html"]
+
+# Bump VERSION when the output changes for some input: re-normalisation targets rows
+# whose normalizer_version differs. normalizers.dispatch names the same pair.
+NAME = "html"
+VERSION = "1.0.0"
+
+# Bounds (principle 8: hostile input is expected). A real article page is 50 KB-2 MB of
+# HTML; the caps leave room for the largest while keeping a worst case to ~1 s of work.
+# Decompressed size of a gzip page: a bomb stops here rather than filling memory.
+MAX_DECOMPRESSED = 20_000_000
+# Characters past which the decoded text is cut before parsing (a 50 MB text node):
+# beyond ~10 M characters no article is left to find.
+MAX_CHARS = 10_000_000
+# Share of C0 control characters (other than tab/CR/LF/FF) above which the bytes are a
+# binary file, not a page; NUL bytes inside a page are dropped instead.
+_MAX_CONTROL_SHARE = 0.05
+_CONTROLS = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20)])
+_GZIP_MAGIC = b"\x1f\x8b"
+
+_CHROME, _BYLINE = "chrome", "byline"
+
+
+@dataclass(frozen=True, slots=True)
+class _Bytes:
+    data: bytes
+    warnings: tuple[str, ...]
+
+
+def normalize_html(
+    raw: bytes,
+    meta: SourceMeta,
+    profile: SourceProfile,
+    content_type: str | None = None,
+    budget: Budget | None = None,
+) -> Article | Rejection:
+    """Normalise one HTML page (plain or gzip bytes) into an `Article`, or say why not."""
+    sidecar = Sidecar()
+    if meta.sidecar is not None:
+        try:
+            sidecar = _parse_sidecar(meta.sidecar, profile.timezone)
+        except SidecarError as exc:
+            return Rejection(RejectReason.BAD_SIDECAR, str(exc))
+    unpacked = _unpack(raw, profile.max_bytes)
+    if isinstance(unpacked, Rejection):
+        return unpacked
+    budget = budget or Unlimited()
+    decoded = decode_html(unpacked.data, content_type)
+    warnings = [*unpacked.warnings, *decoded.warnings]
+    text = decoded.text
+    if len(text) > MAX_CHARS:
+        warnings.append(f"page cut at {MAX_CHARS} characters (was {len(text)})")
+        text = text[:MAX_CHARS]
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    tree = parse_html(text)
+    url_hint = sidecar.url or _http_url(meta.source_uri)
+    page = extract_metadata(tree, url_hint)
+    picked = _picked(tree, profile)  # before extraction, which removes nodes from the tree
+    html = profile.html
+    found = extract(tree, body_selector=html.body, remove_selectors=html.remove, budget=budget)
+    if found.truncated:
+        warnings.append("extraction stopped at the time bound; the text may be incomplete")
+    return _assemble(raw, meta, profile, sidecar, page, picked, found, warnings)
+
+
+def _unpack(raw: bytes, max_bytes: int) -> _Bytes | Rejection:
+    """Size cap, gzip, emptiness and binary checks on the raw bytes."""
+    warnings: list[str] = []
+    if len(raw) > max_bytes:
+        return Rejection(RejectReason.TOO_LARGE, f"{len(raw)} bytes exceeds the {max_bytes}-byte limit")
+    data = raw
+    if raw.startswith(_GZIP_MAGIC):
+        # Stream-decompress with a cap: a small bomb must not expand into memory first.
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            data = inflater.decompress(raw, MAX_DECOMPRESSED + 1)
+        except (zlib.error, gzip.BadGzipFile) as exc:
+            return Rejection(RejectReason.BINARY, f"gzip data is corrupt: {exc}")
+        if len(data) > MAX_DECOMPRESSED:
+            return Rejection(RejectReason.TOO_LARGE, f"gzip page expands past {MAX_DECOMPRESSED} bytes")
+    if not data.strip():
+        return Rejection(RejectReason.EMPTY, "file is empty or only whitespace")
+    head = data[:65536]
+    controls = len(head) - len(head.translate(None, _CONTROLS))
+    if controls > _MAX_CONTROL_SHARE * len(head):
+        return Rejection(RejectReason.BINARY, f"{controls} control bytes in the first {len(head)}: not an HTML page")
+    if b"\x00" in data:
+        warnings.append("NUL bytes removed")
+    return _Bytes(data, tuple(warnings))
+
+
+def _http_url(uri: str) -> str | None:
+    return uri if uri.startswith(("http://", "https://")) else None
+
+
+def _assemble(
+    raw: bytes,
+    meta: SourceMeta,
+    profile: SourceProfile,
+    sidecar: Sidecar,
+    page: PageMeta,
+    picked: _Picked,
+    found: Extraction,
+    warnings: list[str],
+) -> Article | Rejection:
+    """Build the record from the extraction and the metadata, in the schema's terms."""
+    title = picked.title or page.title or sidecar.title
+    title = _nfc(title) if title else None
+    blocks = [b for b in found.blocks if b.text]
+    # `text` is the article without its title: drop the headline where the body repeats it.
+    while blocks and title and _same(blocks[0].text, title):
+        blocks = blocks[1:]
+    lede = _nfc(found.lede) if found.lede else None
+    if lede is None:
+        first = next((i for i, b in enumerate(blocks) if b.kind != "heading"), None)
+        if first is not None and all(b.kind == "heading" for b in blocks[:first]):
+            lede = _nfc(blocks[first].text)
+            blocks = blocks[:first] + blocks[first + 1 :]
+    elif blocks and _nfc(blocks[0].text) == lede:
+        blocks = blocks[1:]
+    sections = _sections(blocks)
+    if lede is None and not sections:
+        return Rejection(RejectReason.NO_BODY, "no article text found in the page")
+    parts = [lede] if lede else []
+    for section in sections:
+        if section.heading is not None:
+            parts.append(section.heading)
+        parts.extend(section.paragraphs)
+    body = "\n\n".join(parts)
+
+    bylines = tuple(_nfc(b) for b in found.bylines)
+    authors = sidecar.authors or clean_authors(picked.authors) or page.authors
+    published_at, date_source = _date(sidecar, page, picked, meta)
+    url = sidecar.url or (canonical_url(page.canonical_url) if page.canonical_url else None)
+    language = sidecar.language
+    if language is None:
+        declared, detected = normalize_language_tag(page.language), detect_language(body)
+        if declared and detected and declared != detected:
+            # Templates carry a site-wide lang (an edition's language, a CMS default)
+            # that the article itself may not share; confident detection of the
+            # article's own text is the better evidence then.
+            warnings.append(f"page declares language {declared!r}; its text reads as {detected!r}")
+        language = detected or declared or profile.language
+    stripped = tuple(
+        Stripped(
+            rule=d.reason,
+            kind=_BYLINE if d.reason.startswith("byline") else _CHROME,
+            text=d.text,
+            line=0,
+        )
+        for d in found.dropped
+    )
+    path = "profile" if found.path == "profile" else "generic"
+    return Article(
+        article_id=article_id(meta.source, url, meta.key),
+        source=meta.source,
+        source_uri=meta.source_uri,
+        url=url,
+        title=title,
+        lede=lede,
+        sections=tuple(sections),
+        text=body,
+        byline="; ".join(bylines) or None,
+        authors=authors,
+        published_at=published_at,
+        date_source=date_source,
+        language=language,
+        word_count=len(body.split()),
+        content_hash=hashlib.sha256(f"{title or ''}\n\n{body}".encode()).hexdigest(),
+        raw_sha256=hashlib.sha256(raw).hexdigest(),
+        normalizer=NAME,
+        normalizer_version=VERSION,
+        stripped=stripped,
+        extraction=path,
+        modified_at=page.modified_at,
+        site_name=page.site_name,
+        description=page.description,
+        tags=page.tags,
+        image_url=page.image_url,
+        warnings=tuple(warnings),
+    )
+
+
+def _nfc(text: str) -> str:
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+
+
+def _same(a: str, b: str) -> bool:
+    """Equal up to case and whitespace."""
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+def _sections(blocks: list[Block]) -> list[Section]:
+    """Group blocks under their sub-headings; a heading with nothing under it is kept as a section."""
+    out: list[Section] = []
+    heading: str | None = None
+    paragraphs: list[str] = []
+    for block in blocks:
+        if block.kind == "heading":
+            if heading is not None or paragraphs:
+                out.append(Section(heading, tuple(paragraphs)))
+            heading, paragraphs = _nfc(block.text), []
+        else:
+            paragraphs.append(_nfc(block.text))
+    if heading is not None or paragraphs:
+        out.append(Section(heading, tuple(paragraphs)))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Picked:
+    """What the source's title/author/date selectors found (empty without a profile)."""
+
+    title: str | None = None
+    authors: tuple[str, ...] = ()
+    published_at: datetime | None = None
+
+
+def _picked(tree: LexborHTMLParser, profile: SourceProfile) -> _Picked:
+    html = profile.html
+    titles = _selected_texts(tree, html.title)
+    when = None
+    if html.date:
+        for node in tree.css(html.date):
+            attrs = node.attributes
+            value = attrs.get("datetime") or attrs.get("content") or node.text(deep=True)
+            when = parse_date(value, profile.timezone)
+            if when is not None:
+                break
+    return _Picked(titles[0] if titles else None, _selected_texts(tree, html.author), when)
+
+
+def _selected_texts(tree: LexborHTMLParser, selector: str | None) -> tuple[str, ...]:
+    """Whitespace-folded texts of the nodes `selector` matches, in document order."""
+    if not selector:
+        return ()
+    out = []
+    for node in tree.css(selector):
+        text = " ".join((node.text(deep=True, separator=" ") or "").split())
+        if text:
+            out.append(text)
+    return tuple(out)
+
+
+def _date(sidecar: Sidecar, page: PageMeta, picked: _Picked, meta: SourceMeta) -> tuple[datetime | None, str]:
+    """Best evidence first: sidecar, the profile's date selector, the page's metadata, file time."""
+    if sidecar.published_at is not None:
+        return sidecar.published_at, "sidecar"
+    if picked.published_at is not None:
+        return picked.published_at, "profile"
+    if page.published_at is not None:
+        return page.published_at, page.date_source or "meta"
+    if meta.mtime is not None:
+        return datetime.fromtimestamp(meta.mtime, UTC), "mtime"
+    return None, "none"

@@ -1,0 +1,414 @@
+"""extract_metadata: every source of every field, their priorities, and hostile input."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from selectolax.lexbor import LexborHTMLParser
+
+from normalizers.html.metadata import PageMeta, date_from_url, extract_metadata, parse_date, split_byline
+
+URL = "https://news.example.com/world/story-123"
+
+
+def meta(head: str = "", body: str = "", url: str | None = URL, lang: str = "") -> PageMeta:
+    html = f"<!doctype html><html{lang}><head>{head}</head><body>{body}</body></html>"
+    return extract_metadata(LexborHTMLParser(html), url)
+
+
+def ld(obj: object) -> str:
+    return f'<script type="application/ld+json">{json.dumps(obj)}</script>'
+
+
+FULL_JSONLD = {
+    "@context": "https://schema.org",
+    "@graph": [
+        {"@type": "WebSite", "name": "Example Web"},
+        {
+            "@type": "WebPage",
+            "datePublished": "2020-01-01T00:00:00Z",
+            "mainEntity": {
+                "@type": ["NewsArticle", "Article"],
+                "headline": "Markets fall as rates rise",
+                "datePublished": "2024-03-15T10:30:00+01:00",
+                "dateModified": "2024-03-16T08:00:00Z",
+                "author": [{"@type": "Person", "name": "Jane Doe"}, "By John Roe"],
+                "publisher": {"@type": "Organization", "name": "Example News"},
+                "keywords": ["Markets", "Rates"],
+                "image": {"@type": "ImageObject", "url": "/img/lead.jpg"},
+                "inLanguage": "en-GB",
+                "description": "Stocks slid on Friday.",
+            },
+        },
+    ],
+}
+
+
+def test_jsonld_gives_every_field() -> None:
+    got = meta(ld(FULL_JSONLD))
+    assert got == PageMeta(
+        title="Markets fall as rates rise",
+        authors=("Jane Doe", "John Roe"),
+        published_at=datetime(2024, 3, 15, 9, 30, tzinfo=UTC),
+        modified_at=datetime(2024, 3, 16, 8, 0, tzinfo=UTC),
+        date_source="jsonld",
+        language="en",
+        canonical_url=None,
+        site_name="Example News",
+        description="Stocks slid on Friday.",
+        tags=("Markets", "Rates"),
+        image_url="https://news.example.com/img/lead.jpg",
+    )
+
+
+def test_meta_tags_give_every_field() -> None:
+    head = """
+    <meta property="og:title" content="Markets fall as rates rise">
+    <meta property="og:site_name" content="Example News">
+    <meta property="article:published_time" content="2024-03-15T10:30:00Z">
+    <meta property="article:modified_time" content="2024-03-15T12:00:00Z">
+    <meta name="author" content="By Jane Doe and John Roe">
+    <meta name="description" content="Stocks slid.">
+    <meta property="article:tag" content="Markets"><meta property="article:tag" content="rates">
+    <meta name="keywords" content="markets, Economy ;  rates, ">
+    <meta property="og:image" content="//cdn.example.com/a.jpg">
+    <meta property="og:locale" content="fr_FR">
+    <meta property="og:url" content="https://news.example.com/world/story-123?utm=x#top">
+    """
+    got = meta(head)
+    assert got.title == "Markets fall as rates rise"
+    assert got.site_name == "Example News"
+    assert got.published_at == datetime(2024, 3, 15, 10, 30, tzinfo=UTC)
+    assert got.modified_at == datetime(2024, 3, 15, 12, 0, tzinfo=UTC)
+    assert got.date_source == "meta"
+    assert got.authors == ("Jane Doe", "John Roe")
+    assert got.description == "Stocks slid."
+    assert got.tags == ("Markets", "rates", "Economy")
+    assert got.image_url == "https://cdn.example.com/a.jpg"
+    assert got.language == "fr"
+    assert got.canonical_url == "https://news.example.com/world/story-123?utm=x"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        'property="article:published_time"',
+        'itemprop="datePublished"',
+        'name="pubdate"',
+        'name="publishdate"',
+        'name="date"',
+        'name="DC.date.issued"',
+        'name="sailthru.date"',
+        'name="parsely-pub-date"',
+    ],
+)
+def test_each_published_meta(name: str) -> None:
+    got = meta(f'<meta {name} content="2024-03-15T10:30:00Z">')
+    assert (got.published_at, got.date_source) == (datetime(2024, 3, 15, 10, 30, tzinfo=UTC), "meta")
+
+
+@pytest.mark.parametrize(
+    "name", ['property="article:modified_time"', 'property="og:updated_time"', 'itemprop="dateModified"']
+)
+def test_each_modified_meta(name: str) -> None:
+    assert meta(f'<meta {name} content="2024-03-15">').modified_at == datetime(2024, 3, 15, tzinfo=UTC)
+
+
+def test_date_priority_jsonld_then_meta_then_time_then_url() -> None:
+    url = "https://example.com/2021/02/03/story"
+    meta_tag = '<meta property="article:published_time" content="2022-01-01T00:00:00Z">'
+    time_tag = '<article><time datetime="2023-01-01T00:00:00Z">1 Jan</time></article>'
+    jsonld = ld({"@type": "NewsArticle", "datePublished": "2024-01-01T00:00:00Z"})
+    assert meta(jsonld + meta_tag, time_tag, url).date_source == "jsonld"
+    assert meta(meta_tag, time_tag, url).published_at == datetime(2022, 1, 1, tzinfo=UTC)
+    got = meta("", time_tag, url)
+    assert (got.published_at, got.date_source) == (datetime(2023, 1, 1, tzinfo=UTC), "time")
+    got = meta("", "", url)
+    assert (got.published_at, got.date_source) == (datetime(2021, 2, 3, tzinfo=UTC), "url")
+    assert meta("", "", None).published_at is None
+
+
+def test_unparsable_higher_source_falls_through() -> None:
+    jsonld = ld({"@type": "NewsArticle", "datePublished": "yesterday"})
+    got = meta(jsonld + '<meta name="date" content="0001-01-01">' + '<meta name="pubdate" content="March 5, 2024">')
+    assert (got.published_at, got.date_source) == (datetime(2024, 3, 5, tzinfo=UTC), "meta")
+
+
+def test_time_prefers_pubdate_marked_element() -> None:
+    body = (
+        '<header><time datetime="2024-06-01">Today</time></header>'
+        '<article><time class="comment" datetime="2024-05-20"></time>'
+        '<time itemprop="datePublished" datetime="2024-05-02T08:00:00-04:00">May 2</time></article>'
+    )
+    got = meta("", body, None)
+    assert (got.published_at, got.date_source) == (datetime(2024, 5, 2, 12, 0, tzinfo=UTC), "time")
+    body = '<header><time datetime="2024-06-01">Today</time></header><article><time datetime="2024-05-20"></time>'
+    assert meta("", body, None).published_at == datetime(2024, 5, 20, tzinfo=UTC)
+    body = '<time datetime="2024-06-01"></time><p><time class="entry-published" datetime="2024-05-03"></time></p>'
+    assert meta("", body, None).published_at == datetime(2024, 5, 3, tzinfo=UTC)
+    assert meta("", '<time datetime="2024-06-01">', None).date_source == "time"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://x.com/2024/03/15/slug", datetime(2024, 3, 15, tzinfo=UTC)),
+        ("https://x.com/news/2024-03-15/slug", datetime(2024, 3, 15, tzinfo=UTC)),
+        ("https://x.com/news/2024-03-15-slug", datetime(2024, 3, 15, tzinfo=UTC)),
+        ("https://x.com/a/20240315/slug", datetime(2024, 3, 15, tzinfo=UTC)),
+        ("https://x.com/a/20240315.html", datetime(2024, 3, 15, tzinfo=UTC)),
+        ("https://x.com/2024/02/30/slug", None),  # not a real day
+        ("https://x.com/1990/01/01/slug", None),  # before 1995
+        ("https://x.com/a/920240315/slug", None),  # part of a longer number
+        ("https://x.com/a/id20240315/slug", None),  # part of a token
+        ("https://x.com/2024/03/slug", None),  # no day
+        ("https://x.com/a?d=2024-03-15", None),  # query, not path
+        (None, None),
+        ("http://[::1", None),
+    ],
+)
+def test_date_from_url(url: str | None, expected: datetime | None) -> None:
+    assert date_from_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2024-03-15T10:30:00Z", datetime(2024, 3, 15, 10, 30, tzinfo=UTC)),
+        ("2024-03-15T10:30:00.123456789+02:00", datetime(2024, 3, 15, 8, 30, 0, 123456, tzinfo=UTC)),
+        ("2024-03-15 10:30:00 +0200", datetime(2024, 3, 15, 8, 30, tzinfo=UTC)),
+        ("2024-03-15T10:30:00", datetime(2024, 3, 15, 10, 30, tzinfo=UTC)),  # naive -> UTC
+        ("2024-03-15", datetime(2024, 3, 15, tzinfo=UTC)),
+        ("Fri, 15 Mar 2024 10:30:00 GMT", datetime(2024, 3, 15, 10, 30, tzinfo=UTC)),
+        ("Fri, 15 Mar 2024 10:30:00 -0500", datetime(2024, 3, 15, 15, 30, tzinfo=UTC)),
+        ("March 5, 2024", datetime(2024, 3, 5, tzinfo=UTC)),
+        ("Mar. 5, 2024 2:15 PM", datetime(2024, 3, 5, 14, 15, tzinfo=UTC)),
+        ("Updated 5 March 2024", datetime(2024, 3, 5, tzinfo=UTC)),
+        ("5th Sept 2024, 12:05 am", datetime(2024, 9, 5, 0, 5, tzinfo=UTC)),
+        ("2019/11/19", datetime(2019, 11, 19, tzinfo=UTC)),
+        ("2019/11/19 08:05", datetime(2019, 11, 19, 8, 5, tzinfo=UTC)),
+        ("1970-01-01T00:00:00Z", None),
+        ("2150-01-01", None),
+        ("0001-01-01T00:00:00+14:00", None),
+        ("February 30, 2024", None),
+        ("soon", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_parse_date(value: str | None, expected: datetime | None) -> None:
+    assert parse_date(value) == expected
+
+
+def test_parse_date_reads_naive_values_in_the_given_zone() -> None:
+    assert parse_date("2024-03-15T10:30:00", "Europe/Berlin") == datetime(2024, 3, 15, 9, 30, tzinfo=UTC)
+    assert parse_date("March 5, 2024", "America/New_York") == datetime(2024, 3, 5, 5, 0, tzinfo=UTC)
+    assert parse_date("2024-03-15T10:30:00Z", "Europe/Berlin") == datetime(2024, 3, 15, 10, 30, tzinfo=UTC)
+
+
+def test_title_h1_agrees_with_meta_title() -> None:
+    head = '<title>Markets fall as rates rise | Example News</title><meta property="og:title" content="Markets fall">'
+    got = meta(head, "<h1>Markets fall as rates <em>rise</em></h1>")
+    assert got.title == "Markets fall as rates rise"
+
+
+def test_title_h1_that_disagrees_loses_to_meta_title() -> None:
+    head = '<meta property="og:title" content="Markets fall as rates rise">'
+    assert meta(head, "<h1>Example News</h1>").title == "Markets fall as rates rise"
+    # A short logo h1 contained in the headline does not count as agreement.
+    head = '<meta property="og:title" content="News: markets fall as rates rise everywhere">'
+    assert meta(head, "<h1>News</h1>").title == "News: markets fall as rates rise everywhere"
+
+
+def test_title_suffix_stripped_when_it_names_the_site() -> None:
+    head = '<meta property="og:site_name" content="Example News"><title>Markets fall - Example News</title>'
+    assert meta(head).title == "Markets fall"
+    head = '<meta property="og:site_name" content="Example News"><title>EXAMPLE NEWS | Markets fall</title>'
+    assert meta(head).title == "Markets fall"
+    # A separator inside a headline is kept when nothing says it is branding.
+    assert meta("<title>Rates - what next?</title>").title == "Rates - what next?"
+
+
+def test_title_suffix_stripped_when_it_recurs_across_candidates() -> None:
+    head = (
+        '<meta property="og:title" content="Markets fall | Daily Planet">'
+        '<meta name="twitter:title" content="Stocks slide on rates | Daily Planet">'
+    )
+    assert meta(head).title == "Markets fall"
+    head = '<meta property="og:title" content="Markets fall"><title>Markets fall — Daily Planet</title>'
+    assert meta(head).title == "Markets fall"
+
+
+def test_title_sources_in_order_and_h1_alone() -> None:
+    assert meta('<meta name="twitter:title" content="T">' + ld({"@type": "Article", "headline": "H"})).title == "T"
+    assert meta(ld({"@type": "Article", "headline": "H"}) + "<title>X</title>").title == "H"
+    assert meta("<title> X </title>").title == "X"
+    assert meta("", "<h1>Only h1</h1>").title == "Only h1"
+    assert meta().title is None
+
+
+@pytest.mark.parametrize(
+    ("byline", "expected"),
+    [
+        ("By Jane Doe and John Roe", ["Jane Doe", "John Roe"]),
+        ("by: Jane Doe, John Roe & Ann Poe", ["Jane Doe", "John Roe", "Ann Poe"]),
+        ("Jane Doe, Staff Writer", ["Jane Doe"]),
+        ("Jane Doe, Senior Political Correspondent", ["Jane Doe"]),
+        ("Jane Doe | Example News", ["Jane Doe"]),
+        ("Jane Doe - March 5, 2024", ["Jane Doe"]),
+        ("Jane Doe jane@example.com", []),
+        ("Jane Doe (jane@example.com)", []),
+        ("https://www.facebook.com/jane.doe", []),
+        ("example.com/authors/jane-doe", []),
+        ("Von Hans Müller und Eva Schmidt", ["Hans Müller", "Eva Schmidt"]),
+        ("Jean-Pierre Dupont", ["Jean-Pierre Dupont"]),
+        ("Jane Doe is a reporter who covers markets and the economy for the paper", []),
+        ("", []),
+        (None, []),
+    ],
+)
+def test_split_byline(byline: str | None, expected: list[str]) -> None:
+    assert split_byline(byline, ["Example News"]) == expected
+
+
+def test_split_byline_drops_a_trailing_publication_named_by_a_site_name_prefix() -> None:
+    sites = ["Business Insider Deutschland"]
+    assert split_byline("Charlie Wood, Business Insider", sites) == ["Charlie Wood"]
+    # Leading, it may be a person whose name starts the site name (a personal blog): kept.
+    assert split_byline("Jane Doe", ["Jane Doe Writes"]) == ["Jane Doe"]
+
+
+def test_author_sources_and_priority() -> None:
+    jsonld = ld({"@type": "NewsArticle", "author": {"@type": "Person", "name": "Jane Doe"}})
+    assert meta(jsonld + '<meta name="author" content="John Roe">').authors == ("Jane Doe",)
+    # A source that names only the site yields nobody, so the next source is used.
+    head = (
+        '<meta property="og:site_name" content="Example News"><meta name="author" content="Example News">'
+        '<meta name="parsely-author" content="John Roe">'
+    )
+    assert meta(head).authors == ("John Roe",)
+    # article:author as a URL is skipped; the next source names the person.
+    head = '<meta property="article:author" content="https://facebook.com/jdoe"><meta name="byl" content="By J. Doe">'
+    assert meta(head).authors == ("J. Doe",)
+    body = '<div itemprop="author" itemscope><span itemprop="name">Ann Poe</span><span>Reporter</span></div>'
+    assert meta("", body).authors == ("Ann Poe",)
+    assert meta("", '<a rel="author" href="/a/x">Ann Poe</a>').authors == ("Ann Poe",)
+
+
+def test_author_equal_to_site_name_dropped_and_duplicates_merged() -> None:
+    jsonld = ld(
+        {
+            "@type": "NewsArticle",
+            "author": [{"@type": "Organization", "name": "Example News"}, "JANE DOE", "Jane Doe"],
+            "publisher": {"name": "Example News"},
+        }
+    )
+    assert meta(jsonld).authors == ("JANE DOE",)
+    head = '<meta property="og:site_name" content="Example News"><meta name="author" content="Example News">'
+    assert meta(head).authors == ()
+    # Every name the site gives itself counts, not only the one reported as site_name.
+    head = '<meta property="og:site_name" content="EN"><meta name="application-name" content="Example News">'
+    assert meta(head + '<meta name="author" content="Example News">').authors == ()
+
+
+def test_bad_jsonld_is_ignored() -> None:
+    head = (
+        '<script type="application/ld+json">{"@type": "NewsArticle", "headline": </script>'
+        '<script type="application/ld+json">[1, "x", null]</script>'
+        '<script type="application/ld+json">' + "[" * 5000 + "]" * 5000 + "</script>"
+        '<script type="application/ld+json">{"@type": 5, "headline": ["a"]}</script>'
+        '<script type="application/ld+json"><!-- {"@type": "NewsArticle", "headline": "Wrapped\nline",'
+        ' "author": {"name": 7}, "image": [{"url": "javascript:alert(1)"}, "https://i.example.com/b.png"]} --></script>'
+    )
+    got = meta(head)
+    assert got.title == "Wrapped line"
+    assert got.authors == ()
+    assert got.image_url == "https://i.example.com/b.png"
+
+
+def test_jsonld_list_and_article_preferred_over_other_types() -> None:
+    head = ld(
+        [
+            {"@type": "BreadcrumbList", "name": "Home"},
+            {"@type": "http://schema.org/BlogPosting", "headline": "Post", "keywords": "a, b,A"},
+        ]
+    )
+    got = meta(head)
+    assert (got.title, got.tags) == ("Post", ("a", "b"))
+
+
+def test_canonical_resolution() -> None:
+    assert meta('<link rel="canonical" href="/world/story?id=1#x">').canonical_url == (
+        "https://news.example.com/world/story?id=1"
+    )
+    assert meta('<link rel="Canonical" href="HTTPS://NEWS.Example.com/A">').canonical_url == (
+        "https://news.example.com/A"
+    )
+    # link rel=canonical beats og:url
+    head = '<meta property="og:url" content="https://a.example/og"><link rel="canonical" href="https://a.example/c">'
+    assert meta(head).canonical_url == "https://a.example/c"
+    # A relative canonical without a page URL cannot be resolved; og:url is next.
+    head = '<link rel="canonical" href="/c"><meta property="og:url" content="https://a.example/og">'
+    assert meta(head, url=None).canonical_url == "https://a.example/og"
+    assert meta('<link rel="canonical" href="javascript:void(0)">').canonical_url is None
+    assert meta('<link rel="canonical" href="ftp://a.example/x">').canonical_url is None
+    assert meta('<base href="https://cdn.example.net/en/"><link rel="canonical" href="s">').canonical_url == (
+        "https://cdn.example.net/en/s"
+    )
+
+
+def test_image_sources_in_order() -> None:
+    twitter = '<meta name="twitter:image" content="https://t.example/t.jpg">'
+    jsonld = ld({"@type": "NewsArticle", "image": ["img/j.jpg"]})
+    assert meta('<meta property="og:image" content="o.jpg">' + twitter).image_url == (
+        "https://news.example.com/world/o.jpg"
+    )
+    assert meta(twitter + jsonld).image_url == "https://t.example/t.jpg"
+    assert meta(jsonld).image_url == "https://news.example.com/world/img/j.jpg"
+    assert meta('<meta property="og:image" content="data:image/png;base64,xx">').image_url is None
+
+
+def test_language_sources_in_order() -> None:
+    assert meta('<meta property="og:locale" content="de_DE">', lang=' lang="EN-us"').language == "en"
+    assert meta('<meta http-equiv="content-language" content="es-ES, en">').language == "es"
+    assert meta('<meta name="language" content="English">').language == "en"
+    assert meta('<meta property="og:locale" content="pt_BR">', lang=' lang=""').language == "pt"
+    assert meta("", lang=' lang="xx-garbage"').language is None
+
+
+def test_site_name_sources_in_order() -> None:
+    app = '<meta name="application-name" content="App">'
+    assert meta('<meta property="og:site_name" content="OG">' + app).site_name == "OG"
+    assert meta(ld({"@type": "NewsArticle", "publisher": [{"name": "Pub"}]}) + app).site_name == "Pub"
+    assert meta(ld({"@type": "WebSite", "name": "Web"}) + app).site_name == "Web"
+    assert meta(app).site_name == "App"
+
+
+def test_description_and_tags_from_several_metas() -> None:
+    head = (
+        '<meta name="news_keywords" content="Elections; Europe">'
+        '<meta name="keywords" content="europe, Parliament">'
+        '<meta name="description" content="  A   vote. ">'
+    )
+    got = meta(head + ld({"@type": "NewsArticle", "keywords": ["EU", "elections"]}))
+    assert got.tags == ("Elections", "Europe", "Parliament", "EU")
+    assert got.description == "A vote."
+
+
+def test_empty_and_non_html() -> None:
+    assert meta() == PageMeta()
+    assert extract_metadata(LexborHTMLParser(""), None) == PageMeta()
+    assert extract_metadata(LexborHTMLParser("just text"), "not a url") == PageMeta()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=400), st.none() | st.text(max_size=40))
+def test_random_markup_never_raises(junk: str, url: str | None) -> None:
+    head = f'<meta name="author" content="{junk}"><meta name="date" content="{junk}"><title>{junk}</title>'
+    script = f'<script type="application/ld+json">{junk}</script><link rel=canonical href="{junk}">'
+    got = extract_metadata(LexborHTMLParser(head + script + junk), url)
+    assert isinstance(got, PageMeta)
