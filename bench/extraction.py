@@ -119,7 +119,7 @@ def _trafilatura() -> Extractor:
 
 
 def _readability() -> Extractor:
-    from readability import Document  # type: ignore[import-untyped]
+    from readability import Document
     from selectolax.lexbor import LexborHTMLParser
 
     def run(html: str) -> str:

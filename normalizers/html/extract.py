@@ -362,7 +362,7 @@ def _remove(
         text = node.text()
         if wrapper_chars and len(text) > wrapper_chars and reason not in rules.PROTECT_EXCEPT:
             continue
-        dropped.append(Dropped(_path(node), reason, _snippet(text)))
+        dropped.append(Dropped(_path(node), reason, _snippet(node.text(separator=" "))))
         removed.append(node)
         removed_ids.add(node.mem_id)
     for node in reversed(removed):
@@ -381,7 +381,7 @@ def _remove_junk(body: LexborNode, dropped: list[Dropped], clock: _TimeBound) ->
     for node in found:
         if node.tag in _JUNK_TAGS or clock.passed() or (recorded and _is_inside(node, recorded)):
             continue
-        dropped.append(Dropped(_path(node), "hidden", _snippet(node.text())))
+        dropped.append(Dropped(_path(node), "hidden", _snippet(node.text(separator=" "))))
         recorded.add(node.mem_id)
     for node in reversed(found):
         node.decompose()
@@ -688,7 +688,8 @@ class _Emitter:
             self.blocks.append(Block(kind, text, level if kind == "heading" else 0))
 
     def drop(self, node: LexborNode, reason: str, text: str | None = None) -> None:
-        self.dropped.append(Dropped(_path(node), reason, _snippet(node.text() if text is None else text)))
+        shown = node.text(separator=" ") if text is None else text  # spaced: words of adjacent tags stay apart
+        self.dropped.append(Dropped(_path(node), reason, _snippet(shown)))
 
     def skip_reason(self, node: LexborNode, tag: str) -> str | None:
         """Why an element inside the content is not emitted, or None to emit it."""
