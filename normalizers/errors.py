@@ -33,6 +33,7 @@ class RejectReason(StrEnum):
     NO_BODY = "no_body"
     BAD_SIDECAR = "bad_sidecar"
     NO_DATE = "no_date"
+    TIMEOUT = "timeout"
     READ_ERROR = "read_error"
     INTERNAL_ERROR = "internal_error"
 

@@ -151,6 +151,8 @@ def _assemble(
         blocks = blocks[1:]
     sections = _sections(blocks)
     if lede is None and not sections:
+        if found.truncated:
+            return Rejection(RejectReason.TIMEOUT, "extraction reached its time bound before finding article text")
         return Rejection(RejectReason.NO_BODY, "no article text found in the page")
     parts = [lede] if lede else []
     for section in sections:
