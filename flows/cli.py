@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import sys
@@ -99,6 +100,12 @@ def _run(args: argparse.Namespace) -> int:
             stack.enter_context(server.in_use())
         callback = stack.enter_context(_progress_bar(console))
         set_progress(callback)
+        # The run holds one small object per input (plan, outcomes, state rows) and the
+        # import graph is large: keep imports out of the collector's walks and let it
+        # run less often. Measured on 100k files: discovery 1.2 s -> 0.9-1.1 s, the
+        # main process's CPU time 4.7-6.3 s -> 4.2-4.3 s.
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 50)
         summary = ingest(
             sources=args.sources or None, config=str(cfg_path), data=str(root), force=args.force, workers=args.workers
         )

@@ -8,7 +8,9 @@ spills; `finish_source` records quarantine and state. Each stage can re-run alon
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
+import multiprocessing
 import os
 import shutil
 import time
@@ -102,6 +104,22 @@ class SourceSummary:
 def warm_up() -> None:
     """Pay one-time import costs in a worker before its first batch (pyarrow loads its pandas shim lazily)."""
     articles_to_table([])
+    _freeze_imports()
+
+
+def _freeze_imports() -> None:
+    """In a pool worker, move everything alive now (modules, caches) out of the cyclic GC's sight.
+
+    Later collections then only walk objects made since, not the import graph. Done
+    once per worker; the main process is left alone (its Prefect objects come and go).
+    """
+    global _frozen
+    if not _frozen and multiprocessing.parent_process() is not None:
+        gc.freeze()
+        _frozen = True
+
+
+_frozen = False
 
 
 def read_capped(path: str, expected: int, cap: int) -> bytes:
@@ -147,6 +165,7 @@ def process_batch(
     A file whose bytes, sidecar and normaliser are unchanged since its last run is only
     re-stamped in the state, unless `force` is set.
     """
+    _freeze_imports()
     now = datetime.now(UTC)
     out = BatchResult()
     buffer = SpillBuffer(root, run_id, batch_name, now)
