@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 __all__ = [
+    "MONTHS",
     "Sidecar",
     "SidecarError",
     "SourceMeta",
@@ -18,8 +19,33 @@ __all__ = [
     "canonical_url",
     "clean_authors",
     "parse_sidecar",
+    "sidecar_of",
     "to_utc",
 ]
+
+
+# English month names and abbreviations -> month number (datelines, page dates).
+MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
+        ),
+        start=1,
+    )
+    for name in names
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +123,16 @@ def parse_sidecar(raw: bytes, tz: str = "UTC") -> Sidecar:
         language=language.split("-")[0].split("_")[0].lower() if language else None,
         authors=clean_authors(authors),
     )
+
+
+def sidecar_of(meta: SourceMeta, tz: str = "UTC") -> Sidecar | SidecarError:
+    """The document's parsed sidecar (empty without one), or the error that made it unreadable."""
+    if meta.sidecar is None:
+        return Sidecar()
+    try:
+        return parse_sidecar(meta.sidecar, tz)
+    except SidecarError as exc:
+        return exc
 
 
 def _opt_str(data: dict[str, Any], key: str) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-__all__ = ["SCHEMA_VERSION", "Article", "Section", "Stripped"]
+__all__ = ["SCHEMA_VERSION", "Article", "Section", "Stripped", "text_parts"]
 
 # Bump when a field is added, removed or changes meaning; readers can branch on it.
 SCHEMA_VERSION = 2  # 2: extraction, modified_at, site_name, description, tags, image_url, warnings
@@ -130,3 +130,13 @@ class Article:
     schema_version: int = field(
         default=SCHEMA_VERSION, metadata=_doc("Version of this schema the record follows.", arrow="int16")
     )
+
+
+def text_parts(lede: str | None, sections: tuple[Section, ...] | list[Section]) -> list[str]:
+    """The pieces of `Article.text` in order (joined with blank lines): lede, then headings and paragraphs."""
+    parts = [lede] if lede else []
+    for section in sections:
+        if section.heading is not None:
+            parts.append(section.heading)
+        parts.extend(section.paragraphs)
+    return parts

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from normalizers.errors import Rejection, RejectReason
-from normalizers.meta import Sidecar, SidecarError, SourceMeta, article_id, parse_sidecar
+from normalizers.meta import MONTHS, Sidecar, SidecarError, SourceMeta, article_id, sidecar_of
 from normalizers.profile import SourceProfile
-from normalizers.schema import Article, Section, Stripped
+from normalizers.schema import Article, Section, Stripped, text_parts
 
 __all__ = ["NAME", "VERSION", "normalize_text"]
 
@@ -50,28 +50,7 @@ _QUOTE_START = frozenset("\"“‘'«„-–—•*")
 # A first line longer than this is a paragraph, not a title line.
 _TITLE_MAX_CHARS = 300
 
-_MONTHS = {
-    name: i
-    for i, names in enumerate(
-        (
-            ("january", "jan"),
-            ("february", "feb"),
-            ("march", "mar"),
-            ("april", "apr"),
-            ("may",),
-            ("june", "jun"),
-            ("july", "jul"),
-            ("august", "aug"),
-            ("september", "sep", "sept"),
-            ("october", "oct"),
-            ("november", "nov"),
-            ("december", "dec"),
-        ),
-        start=1,
-    )
-    for name in names
-}
-_MONTH_RE = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
 # A dateline opens the lede: an optional place name (up to 48 characters, ending in a
 # comma, bracket or dash), then a date. Only the lede's start is searched, so a date
 # mentioned later in the story never becomes the publication date.
@@ -134,12 +113,9 @@ def _decode(raw: bytes, max_bytes: int) -> tuple[str, int] | Rejection:
 
 
 def _normalize(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Article | Rejection:
-    sidecar = Sidecar()
-    if meta.sidecar is not None:
-        try:
-            sidecar = parse_sidecar(meta.sidecar, profile.timezone)
-        except SidecarError as exc:
-            return Rejection(RejectReason.BAD_SIDECAR, str(exc))
+    sidecar = sidecar_of(meta, profile.timezone)
+    if isinstance(sidecar, SidecarError):
+        return Rejection(RejectReason.BAD_SIDECAR, str(sidecar))
     decoded = _decode(raw, profile.max_bytes)
     if isinstance(decoded, Rejection):
         return decoded
@@ -167,11 +143,7 @@ def _normalize(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Article 
 
     lede = paragraphs[0]
     sections = _sections(paragraphs[1:], single_line=[len(b) == 1 for b in blocks[1:]])
-    parts = [lede]
-    for section in sections:
-        if section.heading is not None:
-            parts.append(section.heading)
-        parts.extend(section.paragraphs)
+    parts = text_parts(lede, sections)
     body = "\n\n".join(parts)
 
     stripped.sort(key=lambda s: s.line)
@@ -317,9 +289,9 @@ def dateline(lede: str, tz: str = "UTC") -> datetime | None:
         if g["y1"]:
             y, mo, d = int(g["y1"]), int(g["m1"]), int(g["d1"])
         elif g["y2"]:
-            y, mo, d = int(g["y2"]), _MONTHS[g["mon2"].casefold()], int(g["d2"])
+            y, mo, d = int(g["y2"]), MONTHS[g["mon2"].casefold()], int(g["d2"])
         else:
-            y, mo, d = int(g["y3"]), _MONTHS[g["mon3"].casefold()], int(g["d3"])
+            y, mo, d = int(g["y3"]), MONTHS[g["mon3"].casefold()], int(g["d3"])
         if not 1900 <= y <= 2100:
             return None
         return datetime(y, mo, d, tzinfo=ZoneInfo(tz)).astimezone(UTC)

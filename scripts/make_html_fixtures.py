@@ -8,8 +8,9 @@ licence; see samples/README.md). Run from the repo root with the benchmark folde
 For each chosen page it copies the gzip HTML and writes `expected.json` with the
 URL, the gold text, its two longest prose sentences (must be extracted) and
 three link texts of the page that the gold text does not contain (must be dropped).
-Titles (the acceptable ones) and languages in `expected.json` were checked by hand
-against the pages and are kept from the previous file.
+Titles (the acceptable ones), languages, publication dates and authors in
+`expected.json` were checked by hand against the pages and are kept from the
+previous file.
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ def main(aeb: Path) -> None:
             "must_not_contain": _chrome_lines(html, body),
             "title": old.get("title"),
             "language": old.get("language"),
+            "published": old.get("published"),
+            "authors": old.get("authors"),
         }
     previous_file.write_text(json.dumps(expected, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 

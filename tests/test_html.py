@@ -67,6 +67,9 @@ def test_real_page(name: str) -> None:
         assert "".join(snippet.split()) not in squeezed, snippet
     assert art.title in exp["title"]
     assert art.language == exp["language"]
+    assert list(art.authors) == exp["authors"]
+    published = art.published_at.date().isoformat() if art.date_source != "none" and art.published_at else None
+    assert published == exp["published"]
     assert art.extraction == "generic"
     assert art.normalizer == "html"
     assert art.url is None or art.url.startswith("http")
@@ -120,6 +123,19 @@ def test_profile_selectors_win_and_fall_back() -> None:
     assert isinstance(fallback, Article)
     assert fallback.extraction == "generic"
     assert "First paragraph of the story" in fallback.text
+
+
+def test_a_byline_in_the_text_moves_to_byline_and_authors() -> None:
+    body = "".join(
+        f"<p>Paragraph {i} of the story, with enough words, commas, and length to count.</p>" for i in range(6)
+    )
+    page = f"<html><body><article><h1>Headline</h1><p class='byline'>By Jane Doe and John Roe</p>{body}</article></body></html>"
+    art = normalize_html(page.encode(), SourceMeta("x", "file:///b.html", "b.html", mtime=1.7e9), PROFILE)
+    assert isinstance(art, Article), art
+    assert art.byline == "By Jane Doe and John Roe"
+    assert art.authors == ("Jane Doe", "John Roe")
+    assert "Jane Doe" not in art.text
+    assert any(s.kind == "byline" for s in art.stripped)
 
 
 def _bounded(raw: bytes, limit_s: float = 20.0) -> Article | Rejection:

@@ -15,8 +15,8 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from normalizers.language import normalize_language_tag
+from normalizers.meta import MONTHS, clean_authors, to_utc
 from normalizers.meta import canonical_url as tidy_url
-from normalizers.meta import clean_authors, to_utc
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -175,27 +175,6 @@ MAX_TAG_CHARS = 100
 # logo <h1> "News" does not "agree" with the headline "News: markets fall".
 MIN_TITLE_OVERLAP = 0.5
 
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        (
-            ("january", "jan"),
-            ("february", "feb"),
-            ("march", "mar"),
-            ("april", "apr"),
-            ("may",),
-            ("june", "jun"),
-            ("july", "jul"),
-            ("august", "aug"),
-            ("september", "sep", "sept"),
-            ("october", "oct"),
-            ("november", "nov"),
-            ("december", "dec"),
-        ),
-        start=1,
-    )
-    for name in names
-}
 _TIME = r"(?:,?\s+(?:at\s+)?(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([ap]\.?m\.?)?)?"
 # "March 5, 2024", "Mar. 5 2024 10:30 AM"
 _MONTH_FIRST = re.compile(r"([a-z]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})" + _TIME, re.IGNORECASE)
@@ -319,7 +298,7 @@ def _parse_english(text: str) -> datetime | None:
         match = pattern.search(text)
         if match is None:
             continue
-        month = _MONTHS.get(match.group(month_group).lower())
+        month = MONTHS.get(match.group(month_group).lower())
         if month is None:
             continue
         hour, minute, second = (int(match.group(i) or 0) for i in (4, 5, 6))

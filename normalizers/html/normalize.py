@@ -21,12 +21,11 @@ from normalizers.bounds import Budget, Unlimited
 from normalizers.encoding import decode_html
 from normalizers.errors import Rejection, RejectReason
 from normalizers.html.extract import Block, Extraction, extract, parse_html
-from normalizers.html.metadata import PageMeta, extract_metadata, parse_date
+from normalizers.html.metadata import PageMeta, extract_metadata, parse_date, split_byline
 from normalizers.language import detect_language, normalize_language_tag
-from normalizers.meta import Sidecar, SidecarError, SourceMeta, article_id, canonical_url, clean_authors
-from normalizers.meta import parse_sidecar as _parse_sidecar
+from normalizers.meta import Sidecar, SidecarError, SourceMeta, article_id, canonical_url, clean_authors, sidecar_of
 from normalizers.profile import SourceProfile
-from normalizers.schema import Article, Section, Stripped
+from normalizers.schema import Article, Section, Stripped, text_parts
 
 __all__ = ["NAME", "VERSION", "normalize_html"]
 
@@ -65,12 +64,9 @@ def normalize_html(
     budget: Budget | None = None,
 ) -> Article | Rejection:
     """Normalise one HTML page (plain or gzip bytes) into an `Article`, or say why not."""
-    sidecar = Sidecar()
-    if meta.sidecar is not None:
-        try:
-            sidecar = _parse_sidecar(meta.sidecar, profile.timezone)
-        except SidecarError as exc:
-            return Rejection(RejectReason.BAD_SIDECAR, str(exc))
+    sidecar = sidecar_of(meta, profile.timezone)
+    if isinstance(sidecar, SidecarError):
+        return Rejection(RejectReason.BAD_SIDECAR, str(sidecar))
     unpacked = _unpack(raw, profile.max_bytes)
     if isinstance(unpacked, Rejection):
         return unpacked
@@ -154,15 +150,12 @@ def _assemble(
         if found.truncated:
             return Rejection(RejectReason.TIMEOUT, "extraction reached its time bound before finding article text")
         return Rejection(RejectReason.NO_BODY, "no article text found in the page")
-    parts = [lede] if lede else []
-    for section in sections:
-        if section.heading is not None:
-            parts.append(section.heading)
-        parts.extend(section.paragraphs)
+    parts = text_parts(lede, sections)
     body = "\n\n".join(parts)
 
     bylines = tuple(_nfc(b) for b in found.bylines)
-    authors = sidecar.authors or clean_authors(picked.authors) or page.authors
+    from_bylines = tuple(name for b in bylines for name in split_byline(b, [page.site_name or ""]))
+    authors = sidecar.authors or clean_authors(picked.authors) or page.authors or clean_authors(from_bylines)
     published_at, date_source = _date(sidecar, page, picked, meta)
     url = sidecar.url or (canonical_url(page.canonical_url) if page.canonical_url else None)
     language = sidecar.language
