@@ -118,8 +118,8 @@ class Article:
     warnings: tuple[str, ...] = field(
         default=(),
         metadata=_doc(
-            "Problems met that did not stop normalisation: a wrong charset label, input cut at the size cap, "
-            "extraction stopped at its time bound."
+            "Problems met that did not stop normalisation: a wrong charset label, input cut at a size or tag "
+            "cap, extraction stopped at its time or work bound."
         ),
     )
     ingested_at: datetime | None = field(
