@@ -1,0 +1,572 @@
+"""The fetcher against a real HTTP server on 127.0.0.1, well-behaved and hostile."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import ipaddress
+import itertools
+import socket
+import threading
+import time
+import tracemalloc
+import zlib
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from flows.errors import ConfigError
+from flows.fetch import Fetcher, FetchPolicy, FetchResult, UnsafeURL, check_url, is_forbidden, parse_host_address
+from flows.fetch.safety import resolve
+
+MB = 1024 * 1024
+LAST_MODIFIED = "Wed, 01 Jan 2025 00:00:00 GMT"
+
+
+def _gzip_bomb(size: int) -> bytes:
+    """`size` zero bytes, gzip-compressed without ever holding them all in memory."""
+    z = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = bytes(MB)
+    return b"".join(z.compress(block) for _ in range(size // MB)) + z.flush()
+
+
+BOMB = _gzip_bomb(100 * MB)
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    robots: tuple[int, str] = (404, "")
+    hits: dict[str, int]
+    starts: list[tuple[str, float]]
+    sent: dict[str, int]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _reply(self, status: int, body: bytes = b"", ctype: str = "text/html", **headers: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name.replace("_", "-"), value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _stream(self, total: int, chunk: int = 64 * 1024, **headers: str) -> None:
+        """`total` zero bytes, closing the connection at the end (no Content-Length)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Connection", "close")
+        for name, value in headers.items():
+            self.send_header(name.replace("_", "-"), value)
+        self.end_headers()
+        block, sent = bytes(chunk), 0
+        try:
+            while sent < total:
+                self.wfile.write(block)
+                sent += chunk
+        except OSError:
+            pass
+        finally:
+            self.server.sent[self.path] = sent
+            self.close_connection = True
+
+    def do_GET(self) -> None:
+        srv = self.server
+        path = self.path.partition("?")[0]
+        srv.starts.append((self.path, time.monotonic()))
+        srv.hits[self.path] = srv.hits.get(self.path, 0) + 1
+        first = srv.hits[self.path] == 1
+        port = srv.server_address[1]
+        if path == "/robots.txt":
+            status, text = srv.robots
+            self._reply(status, text.encode(), "text/plain")
+        elif path == "/page":
+            self._reply(200, b"<html><p>hello</p></html>", "text/html; charset=utf-8")
+        elif path.startswith("/chain/"):
+            n = int(path.rsplit("/", 1)[1])
+            self._reply(302, Location=f"/chain/{n - 1}" if n > 1 else "/page")
+        elif path == "/loop/a":
+            self._reply(302, Location="/loop/b")
+        elif path == "/loop/b":
+            self._reply(301, Location=f"http://127.0.0.1:{port}/loop/a")
+        elif path == "/to-metadata":
+            self._reply(302, Location="http://169.254.169.254/latest/meta-data/")
+        elif path == "/to-decimal":
+            self._reply(302, Location="http://2130706433/")
+        elif path == "/etag":
+            if self.headers.get("If-None-Match") == '"v1"':
+                self._reply(304, ETag='"v1"')
+            else:
+                self._reply(200, b"<p>v1</p>", ETag='"v1"')
+        elif path == "/lastmod":
+            if self.headers.get("If-Modified-Since") == LAST_MODIFIED:
+                self._reply(304)
+            else:
+                self._reply(200, b"<p>old</p>", Last_Modified=LAST_MODIFIED)
+        elif path == "/drip":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            try:
+                for _ in range(100):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.5)
+            except OSError:
+                pass
+        elif path == "/stall":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(3)
+        elif path == "/huge":
+            self._stream(200 * MB)
+        elif path == "/bomb":
+            self._reply(200, BOMB, Content_Encoding="gzip")
+        elif path == "/rate-limited":
+            self._reply(429, Retry_After="1") if first else self._reply(200, b"<p>ok</p>")
+        elif path == "/unavailable":
+            self._reply(503) if first else self._reply(200, b"<p>ok</p>")
+        elif path == "/rate-limited-date":
+            when = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=1), usegmt=True)
+            self._reply(429, Retry_After=when) if first else self._reply(200, b"<p>ok</p>")
+        elif path == "/come-back-tomorrow":
+            self._reply(503, Retry_After="86400")
+        elif path == "/down":
+            self._reply(503)
+        elif path == "/slow":
+            time.sleep(0.5)
+            self._reply(200, b"<p>slow</p>")
+        elif path == "/json":
+            self._reply(200, b"{}", "application/json")
+        else:
+            self._reply(404, b"not found")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    srv = Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture()
+def site(server: Server) -> Iterator[str]:
+    """The server's base URL, with robots.txt and counters reset for this test."""
+    server.robots = (404, "")
+    server.hits, server.starts, server.sent = {}, [], {}
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+
+
+FAST = FetchPolicy(
+    per_host_delay_s=0.0,
+    connect_timeout_s=2.0,
+    read_timeout_s=1.0,
+    total_deadline_s=5.0,
+    backoff_base_s=0.05,
+    backoff_cap_s=0.2,
+    max_retries=2,
+    allow_private=True,
+)
+
+
+def run(policy: FetchPolicy, *urls: str, **kw: str) -> tuple[list[FetchResult], float]:
+    """Fetch `urls` with a fresh fetcher; returns the results and the seconds it took."""
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher(policy) as fetcher:
+            if len(urls) == 1:
+                return [await fetcher.fetch(urls[0], **kw)]
+            return await fetcher.fetch_many(urls)
+
+    start = time.monotonic()
+    results = asyncio.run(go())
+    return results, time.monotonic() - start
+
+
+def fetch_one(policy: FetchPolicy, url: str, **kw: str) -> tuple[FetchResult, float]:
+    results, took = run(policy, url, **kw)
+    return results[0], took
+
+
+def only_this_server(site: str) -> FetchPolicy:
+    """Private addresses refused, except exactly the test server's endpoint."""
+    return replace(FAST, allow_private=False, allow_private_for=frozenset({urlsplit(site).netloc}))
+
+
+# --- well-behaved servers ---------------------------------------------------------
+
+
+def test_page(site: str) -> None:
+    r, _ = fetch_one(FAST, f"{site}/page")
+    assert (r.outcome, r.status, r.body) == ("ok", 200, b"<html><p>hello</p></html>")
+    assert r.headers["content-type"].startswith("text/html")
+    assert r.final_url == r.url and r.redirects == () and r.reason is None
+    assert r.fetched_at.tzinfo is not None
+
+
+def test_user_agent_and_encoding_headers(site: str, server: Server) -> None:
+    seen: dict[str, str] = {}
+    original = Handler.do_GET
+
+    def spy(self: Handler) -> None:
+        seen.update(self.headers.items())
+        original(self)
+
+    Handler.do_GET = spy  # type: ignore[method-assign]
+    try:
+        fetch_one(FAST, f"{site}/page")
+    finally:
+        Handler.do_GET = original  # type: ignore[method-assign]
+    assert "contact" in seen["User-Agent"]
+    assert seen["Accept-Encoding"] == "gzip, deflate"
+
+
+def test_one_redirect(site: str) -> None:
+    r, _ = fetch_one(FAST, f"{site}/chain/1")
+    assert r.outcome == "ok" and r.body.startswith(b"<html>")
+    assert r.redirects == (f"{site}/page",) and r.final_url == f"{site}/page"
+
+
+def test_redirect_chain_of_three(site: str) -> None:
+    r, _ = fetch_one(FAST, f"{site}/chain/3")
+    assert r.outcome == "ok"
+    assert r.redirects == (f"{site}/chain/2", f"{site}/chain/1", f"{site}/page")
+
+
+def test_too_many_redirects(site: str) -> None:
+    r, _ = fetch_one(replace(FAST, max_redirects=2), f"{site}/chain/3")
+    assert (r.outcome, r.reason) == ("refused", "too_many_redirects")
+
+
+def test_etag_round_trip(site: str) -> None:
+    first, _ = fetch_one(FAST, f"{site}/etag")
+    assert first.outcome == "ok" and first.headers["etag"] == '"v1"'
+    again, _ = fetch_one(FAST, f"{site}/etag", etag=first.headers["etag"])
+    assert (again.outcome, again.status, again.body) == ("not_modified", 304, b"")
+
+
+def test_last_modified_round_trip(site: str) -> None:
+    first, _ = fetch_one(FAST, f"{site}/lastmod")
+    assert first.headers["last-modified"] == LAST_MODIFIED
+    again, _ = fetch_one(FAST, f"{site}/lastmod", last_modified=first.headers["last-modified"])
+    assert again.outcome == "not_modified"
+
+
+def test_not_found_is_a_final_error(site: str, server: Server) -> None:
+    r, _ = fetch_one(FAST, f"{site}/missing")
+    assert (r.outcome, r.reason, r.status) == ("error", "http_404", 404)
+    assert server.hits["/missing"] == 1  # 4xx is not retried
+
+
+# --- hostile servers --------------------------------------------------------------
+
+
+def test_slow_drip_ends_at_the_deadline(site: str) -> None:
+    r, took = fetch_one(replace(FAST, total_deadline_s=2.0), f"{site}/drip")
+    assert (r.outcome, r.reason) == ("refused", "deadline")
+    assert 1.9 < took < 4
+
+
+def test_stall_after_headers_is_a_read_timeout(site: str) -> None:
+    r, took = fetch_one(replace(FAST, read_timeout_s=0.5), f"{site}/stall")
+    assert (r.outcome, r.reason) == ("deferred", "read_timeout") and r.retry_at is not None
+    assert took < 3
+
+
+def test_huge_body_is_refused_early_with_bounded_memory(site: str, server: Server) -> None:
+    tracemalloc.start()
+    try:
+        r, took = fetch_one(replace(FAST, max_body_bytes=MB), f"{site}/huge")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (r.outcome, r.reason, r.body) == ("refused", "too_large", b"")
+    assert took < 10
+    assert peak < 20 * MB
+    # The client stopped reading: the server could not push the 200 MB.
+    deadline = time.monotonic() + 5
+    while "/huge" not in server.sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.sent["/huge"] < 50 * MB
+
+
+def test_huge_content_length_is_refused_unread(site: str) -> None:
+    r, took = fetch_one(replace(FAST, max_body_bytes=10), f"{site}/page")
+    assert (r.outcome, r.reason) == ("refused", "too_large") and "Content-Length" in r.message
+    assert took < 5
+
+
+def test_gzip_bomb_stops_after_little(site: str) -> None:
+    tracemalloc.start()
+    try:
+        r, took = fetch_one(FAST, f"{site}/bomb")  # default 10 MB decoded budget
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (r.outcome, r.reason) == ("refused", "too_large") and "decoded" in r.message
+    assert took < 10
+    assert peak < 40 * MB  # the bomb inflates to 100 MB
+
+
+def test_redirect_loop(site: str) -> None:
+    r, took = fetch_one(FAST, f"{site}/loop/a")
+    assert (r.outcome, r.reason) == ("refused", "redirect_loop")
+    assert r.redirects == (f"{site}/loop/b",)
+    assert took < 5
+
+
+@pytest.mark.parametrize("path", ["/to-metadata", "/to-decimal"])
+def test_redirect_to_private_address_is_refused(site: str, path: str) -> None:
+    policy = only_this_server(site)
+    ok, _ = fetch_one(policy, f"{site}/page")
+    assert ok.outcome == "ok"  # the test server itself is allowed...
+    r, took = fetch_one(policy, f"{site}{path}")
+    assert (r.outcome, r.reason) == ("refused", "private_address")  # ...where it points is not
+    assert took < 5
+
+
+def test_private_endpoint_allowance_is_exact(site: str) -> None:
+    port = urlsplit(site).port
+    r, _ = fetch_one(only_this_server(site), f"http://2130706433:{port}/page")
+    assert r.outcome == "ok"  # the same endpoint, spelt as a number
+    for url in ("http://127.0.0.2/page", f"http://[::1]:{port}/page", "http://localhost/"):
+        r, _ = fetch_one(only_this_server(site), url)
+        assert (r.outcome, r.reason) == ("refused", "private_address"), url
+    r, _ = fetch_one(replace(FAST, allow_private=False), f"{site}/page")
+    assert (r.outcome, r.reason) == ("refused", "private_address")
+
+
+def test_429_retry_after_seconds(site: str, server: Server) -> None:
+    r, took = fetch_one(FAST, f"{site}/rate-limited")
+    assert r.outcome == "ok" and server.hits["/rate-limited"] == 2
+    gap = server.starts[-1][1] - server.starts[-2][1]
+    assert gap >= 0.95 and took < 5
+
+
+def test_503_then_ok(site: str, server: Server) -> None:
+    r, took = fetch_one(FAST, f"{site}/unavailable")
+    assert r.outcome == "ok" and server.hits["/unavailable"] == 2
+    assert took < 5
+
+
+def test_retry_after_http_date(site: str, server: Server) -> None:
+    r, took = fetch_one(FAST, f"{site}/rate-limited-date")
+    assert r.outcome == "ok" and server.hits["/rate-limited-date"] == 2
+    assert took < 5
+
+
+def test_retry_after_too_long_is_deferred(site: str, server: Server) -> None:
+    before = datetime.now(UTC)
+    r, took = fetch_one(FAST, f"{site}/come-back-tomorrow")
+    assert (r.outcome, r.reason, r.status) == ("deferred", "retry_after_too_long", 503)
+    assert r.retry_at is not None and r.retry_at >= before + timedelta(seconds=86000)
+    assert server.hits["/come-back-tomorrow"] == 1 and took < 5
+
+
+def test_retries_exhausted_is_deferred(site: str, server: Server) -> None:
+    r, took = fetch_one(FAST, f"{site}/down")
+    assert (r.outcome, r.reason) == ("deferred", "http_503") and r.retry_at is not None
+    assert server.hits["/down"] == FAST.max_retries + 1 and took < 5
+
+
+def test_connection_refused_is_retried_then_deferred() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again before the fetch: nothing listens
+    r, took = fetch_one(FAST, f"http://127.0.0.1:{port}/")
+    assert (r.outcome, r.reason) == ("deferred", "connect") and took < 5
+
+
+def test_wrong_content_type_is_refused(site: str) -> None:
+    r, _ = fetch_one(FAST, f"{site}/json")
+    assert (r.outcome, r.reason, r.body) == ("refused", "content_type", b"")
+
+
+# --- robots.txt and pacing --------------------------------------------------------
+
+
+def test_robots_disallow(site: str, server: Server) -> None:
+    server.robots = (200, "User-agent: newsflow\nDisallow: /json\n\nUser-agent: *\nDisallow: /\n")
+    results, _ = run(FAST, f"{site}/page", f"{site}/json")
+    assert [(r.outcome, r.reason) for r in results] == [("ok", None), ("refused", "robots")]
+    assert server.hits["/robots.txt"] == 1 and "/json" not in server.hits
+
+
+def test_robots_checked_on_each_redirect_hop(site: str, server: Server) -> None:
+    server.robots = (200, "User-agent: *\nDisallow: /page\n")
+    r, _ = fetch_one(FAST, f"{site}/chain/1")
+    assert (r.outcome, r.reason, r.final_url) == ("refused", "robots", f"{site}/page")
+    assert "/page" not in server.hits
+
+
+def test_robots_server_error_disallows_all(site: str, server: Server) -> None:
+    server.robots = (500, "oops")
+    results, _ = run(FAST, f"{site}/page", f"{site}/etag")
+    assert {(r.outcome, r.reason) for r in results} == {("deferred", "robots_unavailable")}
+    assert set(server.hits) == {"/robots.txt"} and server.hits["/robots.txt"] == FAST.max_retries + 1
+
+
+def test_robots_not_found_allows_all(site: str, server: Server) -> None:
+    r, _ = fetch_one(FAST, f"{site}/page")
+    assert r.outcome == "ok" and server.hits["/robots.txt"] == 1
+
+
+def _gaps(server: Server) -> list[float]:
+    """Seconds between the server's request arrivals; a new connection's setup can shave ~20 ms."""
+    times = [t for _, t in server.starts]
+    return [b - a for a, b in itertools.pairwise(times)]
+
+
+def test_crawl_delay_spaces_requests(site: str, server: Server) -> None:
+    server.robots = (200, "User-agent: *\nCrawl-delay: 0.5\n")
+    results, _ = run(FAST, f"{site}/page", f"{site}/etag", f"{site}/lastmod")
+    assert all(r.ok for r in results)
+    gaps = _gaps(server)[1:]  # robots.txt -> first page is paced by the policy (0 s here)
+    assert len(gaps) == 2 and min(gaps) >= 0.45, gaps
+
+
+def test_per_host_delay_spaces_requests(site: str, server: Server) -> None:
+    results, took = run(replace(FAST, per_host_delay_s=0.3), f"{site}/page", f"{site}/etag", f"{site}/lastmod")
+    assert all(r.ok for r in results)
+    gaps = _gaps(server)
+    assert len(gaps) == 3 and min(gaps) >= 0.25, gaps
+    assert took < 5
+
+
+def test_global_concurrency_bounds_requests_across_hosts(site: str) -> None:
+    port = urlsplit(site).port
+    urls = (f"http://127.0.0.1:{port}/slow", f"http://localhost:{port}/slow")  # two host names, two gates
+    results, parallel = run(FAST, *urls)
+    assert all(r.ok for r in results)
+    results, serial = run(replace(FAST, global_concurrency=1), *urls)
+    assert all(r.ok for r in results)
+    assert parallel < 0.9 <= 1.0 <= serial < 5, (parallel, serial)
+
+
+def test_policy_needs_a_contact() -> None:
+    with pytest.raises(ConfigError):
+        FetchPolicy(user_agent="newsflow/0.1")
+
+
+# --- address and URL safety (pure) -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host", ["2130706433", "0177.0.0.1", "0x7f.1", "127.1", "0x7f000001", "0x7F.0.0.1", "127.0.0.1.", "017700000001"]
+)
+def test_numeric_spellings_of_loopback(host: str) -> None:
+    assert parse_host_address(host) == ipaddress.IPv4Address("127.0.0.1")
+    with pytest.raises(UnsafeURL) as err:
+        check_url(f"http://{host}/")
+    assert err.value.reason == "private_address"
+
+
+@pytest.mark.parametrize("host", ["example.com", "1.2.3.4.5", "256.0.0.1", "1..2", "08.1.1.1", "4294967296"])
+def test_names_and_invalid_numbers_are_not_addresses(host: str) -> None:
+    assert parse_host_address(host) is None
+
+
+def test_bracketed_ipv6() -> None:
+    assert parse_host_address("[::1]") == ipaddress.IPv6Address("::1")
+    assert check_url("http://[2606:4700::1111]:8080/x#frag") == "http://[2606:4700::1111]:8080/x"
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("100.64.0.1", "cgnat"),
+        ("100.127.255.254", "cgnat"),
+        ("169.254.169.254", "link_local"),
+        ("224.0.0.1", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("255.255.255.255", "broadcast"),
+        ("240.0.0.1", "reserved"),
+        ("::1", "loopback"),
+        ("::", "unspecified"),
+        ("fc00::1", "private"),
+        ("fd12:3456::1", "private"),
+        ("fe80::1", "link_local"),
+        ("ff02::1", "multicast"),
+        ("::ffff:127.0.0.1", "loopback (IPv4-mapped)"),
+        ("::ffff:169.254.169.254", "link_local (IPv4-mapped)"),
+        ("64:ff9b::10.0.0.1", "private (NAT64)"),
+        ("64:ff9b::a9fe:a9fe", "link_local (NAT64)"),
+        ("2002:7f00:0001::", "loopback (6to4)"),
+        ("2002:0a00:0001::1", "private (6to4)"),
+        ("2002:6440:0001::1", "cgnat (6to4)"),
+    ],
+)
+def test_forbidden_addresses(address: str, why: str) -> None:
+    assert is_forbidden(ipaddress.ip_address(address), allow_private=False) == why
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8", "2002:0808:0808::1"])
+def test_public_addresses(address: str) -> None:
+    assert is_forbidden(ipaddress.ip_address(address)) is None
+
+
+def test_allow_private_keeps_unspecified_and_multicast_shut() -> None:
+    assert is_forbidden(ipaddress.ip_address("127.0.0.1"), allow_private=True) is None
+    assert is_forbidden(ipaddress.ip_address("10.0.0.1"), allow_private=True) is None
+    assert is_forbidden(ipaddress.ip_address("0.0.0.0"), allow_private=True) == "unspecified"
+    assert is_forbidden(ipaddress.ip_address("239.1.1.1"), allow_private=True) == "multicast"
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("ftp://example.com/", "scheme"),
+        ("file:///etc/passwd", "scheme"),
+        ("gopher://example.com/", "scheme"),
+        ("javascript:alert(1)", "scheme"),
+        ("example.com/page", "scheme"),
+        ("http://user:pass@example.com/", "credentials"),
+        ("http://user@example.com/", "credentials"),
+        ("http:///nohost", "bad_url"),
+        ("http://exa mple.com/", "bad_url"),
+        ("http://example.com:99999/", "bad_url"),
+        ("http://[::1/", "bad_url"),
+        ("http://169.254.169.254/latest/meta-data/", "private_address"),
+        ("http://[::ffff:7f00:1]/", "private_address"),
+        ("https://100.100.100.200/", "private_address"),
+    ],
+)
+def test_unsafe_urls(url: str, reason: str) -> None:
+    with pytest.raises(UnsafeURL) as err:
+        check_url(url)
+    assert err.value.reason == reason
+
+
+def test_check_url_canonicalises() -> None:
+    assert check_url("HTTP://Example.COM:80/a?b=1#top") == "http://example.com/a?b=1"
+    assert check_url("https://example.com") == "https://example.com/"
+    assert check_url("http://0x7f.1:8080/", allow_private=True) == "http://127.0.0.1:8080/"
+
+
+def test_resolve_refuses_names_of_private_addresses() -> None:
+    with pytest.raises(UnsafeURL) as err:
+        resolve("localhost", 80, allow_private=False)
+    assert err.value.reason == "private_address"
+    assert ipaddress.ip_address("127.0.0.1") in resolve("localhost", 80, allow_private=True)
