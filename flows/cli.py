@@ -116,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-_COUNTERS = ("discovered", "new", "changed", "unchanged", "written", "superseded", "quarantined")
+_COUNTERS = ("discovered", "new", "changed", "unchanged", "written", "superseded", "quarantined", "deferred")
 
 
 def _print_summary(console: Any, summary: Any, root: Path) -> None:
@@ -202,7 +202,7 @@ def _normalize(args: argparse.Namespace) -> int:
             if args.source:
                 src = cfg.select([args.source])[0]
             else:
-                src = next((s for s in cfg.sources.values() if path.is_relative_to(s.path)), None)
+                src = next((s for s in cfg.sources.values() if s.path and path.is_relative_to(s.path)), None)
         elif args.source:
             raise UserError(f"--source {args.source}: no config file at {cfg_file}")
         profile = src.profile if src else SourceProfile(name=args.source or "local")
@@ -212,7 +212,7 @@ def _normalize(args: argparse.Namespace) -> int:
             raise UserError(f"{raw_path}: cannot read: {exc.strerror}") from exc
         sidecar_path = path.parent / sidecar_name(path.name)
         sidecar = sidecar_path.read_bytes() if sidecar_path != path and sidecar_path.exists() else None
-        key = path.relative_to(src.path).as_posix() if src else path.name
+        key = path.relative_to(src.path).as_posix() if src and src.path and path.is_relative_to(src.path) else path.name
         meta = SourceMeta(profile.name, path.as_uri(), key, path.stat().st_mtime, sidecar)
         result = normalize(raw, meta, profile, src.format if src else "auto", budget=TimeBudget(DOCUMENT_TIME_BUDGET_S))
         if isinstance(result, Rejection):
@@ -342,7 +342,7 @@ def _sources(args: argparse.Namespace) -> int:
             s.name,
             s.kind,
             s.format,
-            _shown(s.path),
+            _shown(s.path) if s.path else str(s.url),
             ", ".join(s.include),
             str(len(s.profile.rules)),
             str(c.get("written", 0)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,11 @@ from normalizers.profile import SourceProfile
 from warehouse.errors import PartitionError
 from warehouse.layout import validate_source
 
-__all__ = ["Config", "SourceConfig", "load_config"]
+__all__ = ["HTTP_KINDS", "Config", "FetchSettings", "SourceConfig", "load_config"]
 
-KINDS = ("files",)
+KINDS = ("files", "rss", "sitemap", "urls")
+# Kinds whose documents are fetched over HTTP (discovered from a feed, a sitemap or a URL list).
+HTTP_KINDS = ("rss", "sitemap", "urls")
 FORMATS = ("text", "html", "auto")
 # Default globs per format; `auto` picks the normaliser by extension (HTML by _HTML_GLOBS).
 _HTML_GLOBS = ("*.html", "*.htm", "*.html.gz", "*.htm.gz")
@@ -34,8 +37,25 @@ _SOURCE_KEYS = {
     "default_rules",
     "rules",
     "html",
+    "url",
+    "fetch",
 }
+_FETCH_KEYS = {"contact", "delay", "concurrency", "timeout", "max_bytes", "max_pages", "since", "allow_private_for"}
 _DEFAULT_KEYS = {"language", "timezone", "title_line", "max_bytes", "default_rules", "rules"}
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSettings:
+    """`[sources.NAME.fetch]`: how an HTTP source is fetched (see flows.fetch.FetchPolicy)."""
+
+    contact: str | None = None  # a URL or e-mail for the User-Agent; required to fetch
+    delay: float = 1.0  # seconds between requests to one host (robots.txt Crawl-delay may raise it)
+    concurrency: int = 8  # requests in flight over all hosts
+    timeout: float = 60.0  # seconds per request, body included
+    max_bytes: int = 10 * 1024 * 1024  # decoded body size cap
+    max_pages: int = 10_000  # pages fetched per run; the rest wait for the next run
+    since: date | None = None  # ignore feed/sitemap entries dated before this day
+    allow_private_for: tuple[str, ...] = ()  # "host:port" endpoints allowed although private
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +64,13 @@ class SourceConfig:
 
     name: str
     kind: str
-    path: Path
+    path: Path | None
     include: tuple[str, ...]
     format: str
     description: str
     profile: SourceProfile
+    url: str | None = None
+    fetch: FetchSettings = FetchSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,12 +132,21 @@ def _source(path: Path, name: str, block: dict[str, Any], defaults: dict[str, An
     kind = block.get("kind", "files")
     if kind not in KINDS:
         raise ConfigError(f"{where}.kind: {kind!r} is not one of {', '.join(KINDS)}")
-    fmt = block.get("format", "text")
+    fmt = block.get("format", "html" if kind in HTTP_KINDS else "text")
     if fmt not in FORMATS:
         raise ConfigError(f"{where}.format: {fmt!r} is not one of {', '.join(FORMATS)}")
-    raw_path = block.get("path")
-    if not isinstance(raw_path, str) or not raw_path:
+    raw_path, url = block.get("path"), block.get("url")
+    if kind in HTTP_KINDS:
+        if not (isinstance(url, str) and url.startswith(("http://", "https://"))) and not (
+            kind == "urls" and isinstance(raw_path, str) and raw_path
+        ):
+            need = "an http(s) `url` (or, for kind urls, a local `path` to a URL list)"
+            raise ConfigError(f"{where}.url: {kind} sources need {need}")
+    elif not isinstance(raw_path, str) or not raw_path:
         raise ConfigError(f"{where}.path: a folder is required")
+    fetch = _fetch_settings(where, block.get("fetch", {}))
+    if kind in HTTP_KINDS and fetch.contact is None:
+        raise ConfigError(f"{where}.fetch.contact: HTTP sources need a contact (a URL or e-mail) for the User-Agent")
     include = block.get("include", list(_INCLUDE[fmt]))
     if isinstance(include, str):
         include = [include]
@@ -127,7 +158,7 @@ def _source(path: Path, name: str, block: dict[str, Any], defaults: dict[str, An
     except ProfileError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     # Relative paths are relative to the config file, so the config works from any cwd.
-    folder = (path.parent / raw_path).resolve()
+    folder = (path.parent / raw_path).resolve() if isinstance(raw_path, str) and raw_path else None
     return SourceConfig(
         name=name,
         kind=kind,
@@ -136,4 +167,39 @@ def _source(path: Path, name: str, block: dict[str, Any], defaults: dict[str, An
         format=fmt,
         description=str(block.get("description", "")),
         profile=profile,
+        url=url if isinstance(url, str) else None,
+        fetch=fetch,
     )
+
+
+def _fetch_settings(where: str, data: Any) -> FetchSettings:
+    """Validate a `[sources.NAME.fetch]` table."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}.fetch: expected a table")
+    bad = set(data) - _FETCH_KEYS
+    if bad:
+        raise ConfigError(f"{where}.fetch: unknown key(s): {', '.join(sorted(bad))}")
+    out: dict[str, Any] = {}
+    numbers = {"delay": float, "timeout": float, "concurrency": int, "max_bytes": int, "max_pages": int}
+    for key, kind in numbers.items():
+        if key in data:
+            value = data[key]
+            wrong = isinstance(value, bool) or not isinstance(value, int | float)
+            if wrong or value < 0 or (kind is int and (value < 1 or value != int(value))):
+                raise ConfigError(f"{where}.fetch.{key}: expected a positive number")
+            out[key] = kind(value)
+    if "contact" in data:
+        if not isinstance(data["contact"], str) or not data["contact"].strip():
+            raise ConfigError(f"{where}.fetch.contact: expected a URL or e-mail address")
+        out["contact"] = data["contact"].strip()
+    if "since" in data:
+        since = data["since"]
+        if not isinstance(since, date):
+            raise ConfigError(f"{where}.fetch.since: expected a date such as 2024-01-01")
+        out["since"] = since
+    if "allow_private_for" in data:
+        hosts = data["allow_private_for"]
+        if not (isinstance(hosts, list) and all(isinstance(h, str) and ":" in h for h in hosts)):
+            raise ConfigError(f'{where}.fetch.allow_private_for: expected a list of "host:port" endpoints')
+        out["allow_private_for"] = tuple(hosts)
+    return FetchSettings(**out)

@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from flows.config import SourceConfig
 from flows.errors import ConfigError
@@ -18,7 +19,7 @@ __all__ = ["Candidate", "Plan", "discover_files", "plan_files", "sidecar_name"]
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """One input file found on disk, with the stat facts the state is keyed on."""
+    """One input found on disk (or fetched), with the facts the state is keyed on."""
 
     rel: str
     path: str
@@ -27,6 +28,13 @@ class Candidate:
     sidecar: str | None
     sidecar_sig: str
     prev: FileState | None = None
+    # Fetched documents (HTTP sources): `rel` is the normalised URL, `path` is unused,
+    # the body is the raw-store object `raw_sha256`, `uri` the URL it came from.
+    raw_sha256: str | None = None
+    uri: str | None = None
+    content_type: str | None = None
+    hint_title: str | None = None
+    hint_published_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,8 @@ def discover_files(src: SourceConfig) -> list[tuple[str, str, int, int, str | No
     Returns plain tuples `(rel, path, size, mtime_ns, sidecar, sidecar_sig)`: on a no-op
     run almost all of them are discarded, so no object is built per file.
     """
+    if src.path is None:
+        raise ConfigError(f"source {src.name}: no folder to scan (kind {src.kind})")
     root = src.path
     if not root.is_dir():
         raise ConfigError(f"source {src.name}: folder {root} does not exist")

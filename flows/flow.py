@@ -17,8 +17,9 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from flows.config import SourceConfig, load_config
+from flows.config import HTTP_KINDS, SourceConfig, load_config
 from flows.discover import Candidate, Plan, plan_files
+from flows.http import FetchOutcome, fetch_source
 from flows.ingest import (
     BatchResult,
     SourceSummary,
@@ -87,6 +88,14 @@ def discover_task(src: SourceConfig, root: DataRoot, force: bool) -> Plan:
         )
 
 
+@_thin_task("fetch")
+def fetch_task(src: SourceConfig, root: DataRoot, run_id: str) -> FetchOutcome:
+    """Discover an HTTP source's URLs and fetch what is due into the raw store."""
+    with StateStore(root.state) as store:
+        previous = store.load(src.name)
+    return fetch_source(src, root, run_id, previous)
+
+
 @_thin_task("normalize-batch")
 def normalize_task(
     src: SourceConfig, root: DataRoot, run_id: str, name: str, items: list[Candidate], workers: int, force: bool
@@ -129,7 +138,7 @@ class RunSummary:
 
     def markdown(self) -> str:
         """The summary as a Markdown table (the Prefect artifact)."""
-        cols = ["discovered", "new", "changed", "unchanged", "written", "superseded", "quarantined"]
+        cols = ["discovered", "new", "changed", "unchanged", "written", "superseded", "quarantined", "deferred"]
         lines = ["| source | " + " | ".join(cols) + " | partitions |", "|---" * (len(cols) + 2) + "|"]
         for s in self.sources:
             parts = ", ".join(s.partitions) or "-"
@@ -205,9 +214,15 @@ def _ingest_source(
     t0 = time.monotonic()
     # quote(): Prefect would otherwise walk every Candidate / FileState in these inputs
     # looking for futures (measured: 25 s of CPU per 100k files).
-    plan = discover_task(_opaque(src), _opaque(root), force)
-    log.info("%s: %d files, %d to process (%.1f s)", src.name, plan.discovered, len(plan.todo), time.monotonic() - t0)
-    summary = SourceSummary(src.name, plan.discovered, plan.new, plan.changed, plan.unchanged)
+    early: BatchResult | None = None
+    deferred = 0
+    if src.kind in HTTP_KINDS:
+        fetched = fetch_task(_opaque(src), _opaque(root), run_id)
+        plan, early, deferred = fetched.plan, fetched.early, fetched.deferred
+    else:
+        plan = discover_task(_opaque(src), _opaque(root), force)
+    log.info("%s: %d found, %d to process (%.1f s)", src.name, plan.discovered, len(plan.todo), time.monotonic() - t0)
+    summary = SourceSummary(src.name, plan.discovered, plan.new, plan.changed, plan.unchanged, deferred=deferred)
     batches = [list(plan.todo[i : i + batch_size]) for i in range(0, len(plan.todo), batch_size)]
     if progress:
         progress(src.name, 0, len(plan.todo))
@@ -222,7 +237,7 @@ def _ingest_source(
         done += len(batches[futures[fut]])
         if progress:
             progress(src.name, done, len(plan.todo))
-    merged = merge_batches([results[i] for i in range(len(batches))])
+    merged = merge_batches(([early] if early else []) + [results[i] for i in range(len(batches))])
     if merged.states:
         assign_partitions(root, src.name, merged)
     log.info("%s: normalised %d batches (%.1f s)", src.name, len(batches), time.monotonic() - t0)

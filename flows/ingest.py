@@ -29,6 +29,7 @@ from normalizers.meta import SourceMeta
 from normalizers.schema import Article
 from warehouse.layout import DataRoot, Partition
 from warehouse.quarantine import QuarantineRecord, write_quarantine
+from warehouse.raw import RawStore
 from warehouse.schema import articles_to_table
 from warehouse.state import FileState, StateStore
 from warehouse.writer import PartitionWrite, SpillBuffer, upsert_partition
@@ -89,14 +90,15 @@ class SourceSummary:
     written: int = 0
     superseded: int = 0
     quarantined: int = 0
+    deferred: int = 0  # HTTP sources: not fetched this run (retry later, or past the per-run page cap)
     partitions: list[str] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
 
     def reconciles(self) -> bool:
-        """Every discovered input ended as unchanged, written, superseded or quarantined."""
+        """Every discovered input ended as unchanged, written, superseded, quarantined or deferred."""
         processed = self.new + self.changed
         return (
-            self.discovered == processed + self.unchanged
+            self.discovered == processed + self.unchanged + self.deferred
             and processed == self.written + self.superseded + self.quarantined
         )
 
@@ -149,7 +151,8 @@ def _file_uri(path: str) -> str:
 def _quarantine(
     src: str, cand: Candidate, raw_sha: str | None, rej: Rejection, run_id: str, now: datetime
 ) -> QuarantineRecord:
-    return QuarantineRecord(src, _file_uri(cand.path), raw_sha, rej.reason.value, rej.message, run_id, now)
+    uri = cand.uri or _file_uri(cand.path)
+    return QuarantineRecord(src, uri, raw_sha, rej.reason.value, rej.message, run_id, now)
 
 
 def process_batch(
@@ -170,12 +173,17 @@ def process_batch(
     out = BatchResult()
     buffer = SpillBuffer(root, run_id, batch_name, now)
     partitions: dict[tuple[int, int], Partition] = {}  # validated once per month, not per article
+    raw_store: RawStore | None = None
     for cand in items:
         prev = cand.prev
         try:
-            raw = read_capped(cand.path, cand.size, src.profile.max_bytes + 1)
-            sidecar = None if cand.sidecar is None else read_capped(cand.sidecar, 4096, src.profile.max_bytes + 1)
-        except OSError as exc:
+            if cand.raw_sha256 is not None:
+                raw_store = raw_store or RawStore(root)
+                raw, sidecar = raw_store.get(cand.raw_sha256), None
+            else:
+                raw = read_capped(cand.path, cand.size, src.profile.max_bytes + 1)
+                sidecar = None if cand.sidecar is None else read_capped(cand.sidecar, 4096, src.profile.max_bytes + 1)
+        except (OSError, ValueError) as exc:  # ValueError: a corrupt raw-store object
             rec = _quarantine(src.name, cand, None, Rejection(RejectReason.READ_ERROR, str(exc)), run_id, now)
             out.quarantined.append(rec)
             out.states.append(_state(src, cand, None, None, None, "quarantined", run_id))
@@ -193,9 +201,13 @@ def process_batch(
             out.unchanged += 1
             out.states.append(dataclasses.replace(prev, size=cand.size, mtime_ns=cand.mtime_ns, run_id=run_id))
             continue
-        meta = SourceMeta(src.name, _file_uri(cand.path), cand.rel, cand.mtime_ns / 1e9, sidecar)
+        if cand.uri is not None:
+            meta = SourceMeta(src.name, cand.uri, cand.rel, None, None, cand.hint_title, cand.hint_published_at)
+        else:
+            meta = SourceMeta(src.name, _file_uri(cand.path), cand.rel, cand.mtime_ns / 1e9, sidecar)
         try:
-            result = normalize(raw, meta, src.profile, src.format, budget=TimeBudget(DOCUMENT_TIME_BUDGET_S))
+            budget = TimeBudget(DOCUMENT_TIME_BUDGET_S)
+            result = normalize(raw, meta, src.profile, src.format, cand.content_type, budget=budget)
         except Exception as exc:  # a normaliser bug must cost one document, not the batch
             result = Rejection(RejectReason.INTERNAL_ERROR, f"{type(exc).__name__}: {str(exc)[:500]}")
         if isinstance(result, Article) and result.published_at is None:
@@ -212,6 +224,8 @@ def process_batch(
         out.states.append(_state(src, cand, raw_sha, result.article_id, part.key, "written", run_id))
         _forget(out, prev, result.article_id, part.key)
         out.articles += 1
+    if raw_store is not None:
+        raw_store.close()
     out.spills = buffer.finish()
     return out
 

@@ -53,8 +53,9 @@ class SourceMeta:
     """Facts about one raw document that the normaliser cannot know from its bytes.
 
     `key` identifies the document within its source (for files, the path relative to
-    the source root) and is what `article_id` falls back to without a URL. `mtime` is
-    the file's modification time (epoch seconds), the last resort for a date.
+    the source root; for fetched pages, the normalised URL) and is what `article_id`
+    falls back to without a URL. `mtime` is the file's modification time (epoch
+    seconds), the last resort for a date.
     """
 
     source: str
@@ -62,6 +63,10 @@ class SourceMeta:
     key: str
     mtime: float | None = None
     sidecar: bytes | None = None
+    # What a feed or sitemap said about the document: used only where the document
+    # itself says nothing (a sidecar, by contrast, overrides the document).
+    hint_title: str | None = None
+    hint_published_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,8 +86,8 @@ class Article:
     date_source: str = field(
         metadata=_doc(
             "Evidence behind `published_at`: `sidecar`; for text `dateline`; for HTML `profile` (the source's "
-            "date selector), `jsonld`, `meta`, `time` (a `<time>` element) or `url` (a date in the URL path); "
-            "then `mtime` (file modification time) or `none`."
+            "date selector), `jsonld`, `meta`, `time` (a `<time>` element), `url` (a date in the URL path) or "
+            "`feed` (the feed or sitemap entry's date); then `mtime` (file modification time) or `none`."
         )
     )
     language: str | None = field(metadata=_doc("ISO 639-1 language code (lower case), if known."))

@@ -20,6 +20,7 @@ from selectolax.lexbor import LexborHTMLParser
 from normalizers.bounds import Budget, Unlimited
 from normalizers.encoding import decode_html
 from normalizers.errors import Rejection, RejectReason
+from normalizers.feeds import normalize_url
 from normalizers.html.extract import Block, Extraction, extract, parse_html
 from normalizers.html.metadata import PageMeta, extract_metadata, parse_date, split_byline
 from normalizers.language import detect_language, normalize_language_tag
@@ -148,7 +149,7 @@ def _assemble(
     warnings: list[str],
 ) -> Article | Rejection:
     """Build the record from the extraction and the metadata, in the schema's terms."""
-    title = picked.title or page.title or sidecar.title
+    title = picked.title or page.title or sidecar.title or meta.hint_title
     title = _nfc(title) if title else None
     blocks = [b for b in found.blocks if b.text]
     # `text` is the article without its title: drop the headline where the body repeats it.
@@ -175,7 +176,15 @@ def _assemble(
     from_bylines = tuple(name for b in bylines for name in split_byline(b, [page.site_name or ""]))
     authors = sidecar.authors or clean_authors(picked.authors) or page.authors or clean_authors(from_bylines)
     published_at, date_source = _date(sidecar, page, picked, meta)
+    # The page's canonical link, else the URL it was fetched from (normalised: no
+    # tracking parameters), so two spellings of one article get one article_id.
+    fetched = _http_url(meta.source_uri)
     url = sidecar.url or (canonical_url(page.canonical_url) if page.canonical_url else None)
+    if url is None and fetched is not None:
+        try:
+            url = normalize_url(fetched)
+        except ValueError:
+            url = None
     language = sidecar.language
     if language is None:
         declared, detected = normalize_language_tag(page.language), detect_language(body)
@@ -294,6 +303,8 @@ def _date(sidecar: Sidecar, page: PageMeta, picked: _Picked, meta: SourceMeta) -
         return picked.published_at, "profile"
     if page.published_at is not None:
         return page.published_at, page.date_source or "meta"
+    if meta.hint_published_at is not None:
+        return meta.hint_published_at, "feed"
     if meta.mtime is not None:
         return datetime.fromtimestamp(meta.mtime, UTC), "mtime"
     return None, "none"

@@ -1,0 +1,242 @@
+"""HTTP sources: discover URLs from a feed, a sitemap or a URL list, fetch them into the raw store.
+
+`fetch_source` is the network half of an `rss`, `sitemap` or `urls` source run. It
+returns a `Plan` whose candidates point at raw-store objects, so the rest of the
+pipeline (normalise in batches, write partitions, record state) is the one files use,
+and a `BatchResult` holding what fetching alone decided: quarantined URLs (refused,
+HTTP errors, unreadable feeds) with their state rows. Every fetched body goes to the
+raw store before it is normalised; re-normalising never fetches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from pathlib import Path
+
+from flows.config import SourceConfig
+from flows.discover import Candidate, Plan
+from flows.fetch import Fetcher, FetchPolicy, FetchResult
+from flows.ingest import BatchResult
+from normalizers.dispatch import normalizer_for
+from normalizers.feeds import Discovery, Entry, FeedError, normalize_url, parse_feed, parse_url_list
+from warehouse.layout import DataRoot
+from warehouse.quarantine import QuarantineRecord
+from warehouse.raw import FetchRecord, RawStore, UrlState
+from warehouse.state import FileState
+
+__all__ = ["FetchOutcome", "fetch_source", "policy_for"]
+
+# Child sitemaps followed from a sitemap index per run (each can list 50,000 URLs).
+MAX_CHILD_SITEMAPS = 200
+_KEPT_HEADERS = ("content-type", "etag", "last-modified", "content-encoding")
+
+
+@dataclass(slots=True)
+class FetchOutcome:
+    """What fetching one HTTP source produced: the plan for normalisation and the early outcomes."""
+
+    plan: Plan
+    early: BatchResult
+    deferred: int
+
+
+def policy_for(src: SourceConfig) -> FetchPolicy:
+    """The fetch policy of a source's `[fetch]` settings."""
+    f = src.fetch
+    agent = f"newsflow/0.1 (+{f.contact})" if f.contact else "newsflow/0.1"
+    return FetchPolicy(
+        user_agent=agent,
+        per_host_delay_s=f.delay,
+        global_concurrency=f.concurrency,
+        total_deadline_s=f.timeout,
+        max_body_bytes=f.max_bytes,
+        allow_private_for=frozenset(f.allow_private_for),
+    )
+
+
+def fetch_source(src: SourceConfig, root: DataRoot, run_id: str, previous: dict[str, FileState]) -> FetchOutcome:
+    """Discover the source's URLs, fetch what is due into the raw store, and plan their normalisation."""
+    return asyncio.run(_fetch_source(src, root, run_id, previous))
+
+
+async def _fetch_source(src: SourceConfig, root: DataRoot, run_id: str, previous: dict[str, FileState]) -> FetchOutcome:
+    now = datetime.now(UTC)
+    early = BatchResult()
+    with RawStore(root) as store:
+        async with Fetcher(policy_for(src)) as fetcher:
+            entries = await _discover(src, store, fetcher, early, run_id, now)
+            due, deferred = _due(src, store, entries, now)
+            results = await _fetch_all(fetcher, store, src, due)
+        todo: list[Candidate] = []
+        new = changed = unchanged = 0
+        for entry, result in zip(due, results, strict=True):
+            key = normalize_url(entry.url)
+            prev = previous.get(key)
+            sha = _record(store, src.name, key, result)
+            if result.outcome == "not_modified":
+                unchanged += 1
+                continue
+            if result.outcome == "deferred":
+                deferred += 1
+                continue
+            if prev is None:
+                new += 1
+            else:
+                changed += 1
+            if result.outcome != "ok" or sha is None:
+                early.quarantined.append(
+                    QuarantineRecord(
+                        src.name,
+                        entry.url,
+                        None,
+                        f"fetch_{result.reason or result.outcome}",
+                        result.message or f"{result.outcome} ({result.status})",
+                        run_id,
+                        now,
+                    )
+                )
+                early.states.append(_state(src, key, 0, None, "quarantined", run_id))
+                continue
+            todo.append(
+                Candidate(
+                    rel=key,
+                    path="",
+                    size=len(result.body),
+                    mtime_ns=0,
+                    sidecar=None,
+                    sidecar_sig="",
+                    prev=prev,
+                    raw_sha256=sha,
+                    uri=result.final_url,
+                    content_type=result.headers.get("content-type"),
+                    hint_title=entry.title,
+                    hint_published_at=entry.published_at,
+                )
+            )
+    plan = Plan(src.name, len(entries), new, changed, unchanged, tuple(todo))
+    return FetchOutcome(plan, early, deferred)
+
+
+async def _fetch_all(fetcher: Fetcher, store: RawStore, src: SourceConfig, due: Sequence[Entry]) -> list[FetchResult]:
+    """Fetch every due entry with its stored validators (a 304 then costs no body)."""
+
+    async def one(entry: Entry) -> FetchResult:
+        state = store.url_state(src.name, normalize_url(entry.url))
+        etag = state.etag if state and state.raw_sha256 else None
+        modified = state.last_modified if state and state.raw_sha256 else None
+        return await fetcher.fetch(entry.url, etag=etag, last_modified=modified)
+
+    return list(await asyncio.gather(*(one(e) for e in due)))
+
+
+async def _discover(
+    src: SourceConfig, store: RawStore, fetcher: Fetcher, early: BatchResult, run_id: str, now: datetime
+) -> list[Entry]:
+    """The source's entries: from its feed, its sitemap (index) or its URL list; problems are quarantined."""
+    if src.kind == "urls" and src.url is None:
+        assert src.path is not None
+        return _entries(src, parse_url_list(Path(src.path).read_bytes()))
+    assert src.url is not None
+    docs = [src.url]
+    entries: list[Entry] = []
+    seen_docs: set[str] = set()
+    while docs and len(seen_docs) < MAX_CHILD_SITEMAPS + 1:
+        url = docs.pop(0)
+        if url in seen_docs:
+            continue
+        seen_docs.add(url)
+        body = await _document(src, store, fetcher, url, early, run_id, now)
+        if body is None:
+            continue
+        try:
+            found = parse_url_list(body, url) if src.kind == "urls" else parse_feed(body, url)
+        except FeedError as exc:
+            early.quarantined.append(QuarantineRecord(src.name, url, None, f"feed_{exc.reason}", str(exc), run_id, now))
+            continue
+        entries.extend(_entries(src, found))
+        docs.extend(s.url for s in found.sitemaps if _recent(src, s))
+    return _unique(entries)
+
+
+async def _document(
+    src: SourceConfig, store: RawStore, fetcher: Fetcher, url: str, early: BatchResult, run_id: str, now: datetime
+) -> bytes | None:
+    """A feed or sitemap body, fetched conditionally; a 304 re-reads the stored copy."""
+    key = normalize_url(url)
+    state = store.url_state(src.name, key)
+    result = await fetcher.fetch(
+        url,
+        etag=state.etag if state and state.raw_sha256 else None,
+        last_modified=state.last_modified if state and state.raw_sha256 else None,
+    )
+    sha = _record(store, src.name, key, result)
+    if result.outcome == "not_modified" and state is not None and state.raw_sha256:
+        return store.get(state.raw_sha256)
+    if sha is not None:
+        return store.get(sha)
+    reason = f"fetch_{result.reason or result.outcome}"
+    early.quarantined.append(QuarantineRecord(src.name, url, None, reason, result.message, run_id, now))
+    return None
+
+
+def _record(store: RawStore, source: str, key: str, result: FetchResult) -> str | None:
+    """Keep the body (if any) and the fetch in the raw store; returns the body's digest."""
+    sha = store.put(result.body) if result.ok else None
+    prev = store.url_state(source, key)
+    headers = {k: v for k, v in result.headers.items() if k.lower() in _KEPT_HEADERS}
+    store.record(
+        FetchRecord(source, result.url, result.final_url, result.status or 0, result.fetched_at, sha, headers),
+        UrlState(
+            source,
+            key,
+            etag=headers.get("etag") if result.ok else (prev.etag if prev else None),
+            last_modified=headers.get("last-modified") if result.ok else (prev.last_modified if prev else None),
+            raw_sha256=sha or (prev.raw_sha256 if prev else None),
+            last_status=result.status,
+            last_outcome=result.outcome,
+            fetched_at=result.fetched_at,
+            next_fetch_at=result.retry_at,
+        ),
+    )
+    return sha
+
+
+def _entries(src: SourceConfig, found: Discovery) -> list[Entry]:
+    return [e for e in found.entries if _recent(src, e)]
+
+
+def _recent(src: SourceConfig, entry: Entry) -> bool:
+    """False for an entry dated before the source's `since` (undated entries are kept)."""
+    since = src.fetch.since
+    when = entry.published_at or entry.modified_at
+    return since is None or when is None or when >= datetime.combine(since, time(), UTC)
+
+
+def _unique(entries: list[Entry]) -> list[Entry]:
+    seen: dict[str, Entry] = {}
+    for e in entries:
+        try:
+            seen.setdefault(normalize_url(e.url), e)
+        except ValueError:
+            continue
+    return list(seen.values())
+
+
+def _due(src: SourceConfig, store: RawStore, entries: list[Entry], now: datetime) -> tuple[list[Entry], int]:
+    """Entries to fetch this run: not deferred to a later time, at most `max_pages`; and how many wait."""
+    due: list[Entry] = []
+    waiting = 0
+    for e in entries:
+        state = store.url_state(src.name, normalize_url(e.url))
+        if (state and state.next_fetch_at and state.next_fetch_at > now) or len(due) >= src.fetch.max_pages:
+            waiting += 1
+        else:
+            due.append(e)
+    return due, waiting
+
+
+def _state(src: SourceConfig, key: str, size: int, sha: str | None, status: str, run_id: str) -> FileState:
+    return FileState(src.name, key, size, 0, "", sha, None, None, status, normalizer_for(src.format, key)[1], run_id)

@@ -1,0 +1,215 @@
+"""HTTP sources end to end against a small news site served on 127.0.0.1 by the test."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import duckdb
+import pytest
+
+from flows.config import load_config
+from flows.http import fetch_source
+from flows.ingest import SourceSummary, assign_partitions, finish_source, merge_batches, process_batch, write_partition
+from warehouse.layout import DataRoot
+from warehouse.raw import RawStore
+from warehouse.state import StateStore
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "html"
+PAGES = {name: gzip.decompress((FIXTURES / f"{name}.html.gz").read_bytes()) for name in ("ap", "zdnet", "livescience")}
+
+
+class _Site(BaseHTTPRequestHandler):
+    """A news site: robots.txt, an RSS feed, a sitemap index with a news sitemap, pages with ETags."""
+
+    hits: ClassVar[list[tuple[str, int]]] = []  # (path, status) of every request, in order
+
+    def log_message(self, *args: object) -> None:  # keep pytest output clean
+        pass
+
+    def _send(self, status: int, body: bytes = b"", ctype: str = "text/html; charset=utf-8", etag: str = "") -> None:
+        self.hits.append((self.path, status))
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        if etag:
+            self.send_header("ETag", etag)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        path = self.path
+        if path == "/robots.txt":
+            return self._send(200, b"User-agent: *\nDisallow: /private/\n", "text/plain")
+        if path == "/feed.xml":
+            items = "".join(
+                f"<item><title>{n}</title><link>{base}/news/{n}.html{q}</link>"
+                f"<pubDate>Tue, 19 Nov 2019 10:00:00 GMT</pubDate></item>"
+                for n, q in (("ap", ""), ("zdnet", ""), ("ap", "?utm_source=rss"), ("gone", ""), ("secret", ""))
+            ).replace("/news/secret.html", "/private/secret.html")
+            feed = f"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>{items}</channel></rss>"
+            return self._send(200, feed.encode(), "application/rss+xml", etag='"feed-1"')
+        if path == "/sitemap_index.xml":
+            index = (
+                "<?xml version='1.0'?><sitemapindex xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>"
+                f"<sitemap><loc>{base}/sitemap-news.xml</loc></sitemap></sitemapindex>"
+            )
+            return self._send(200, index.encode(), "application/xml")
+        if path == "/sitemap-news.xml":
+            urls = "".join(
+                f"<url><loc>{base}/news/{n}.html</loc><news:news><news:publication_date>2019-11-18"
+                "</news:publication_date><news:title>x</news:title></news:news></url>"
+                for n in ("livescience", "zdnet")
+            )
+            doc = (
+                "<?xml version='1.0'?><urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9' "
+                f"xmlns:news='http://www.google.com/schemas/sitemap-news/0.9'>{urls}</urlset>"
+            )
+            return self._send(200, doc.encode(), "application/xml")
+        name = path.removeprefix("/news/").split(".html")[0]
+        if path.startswith("/news/") and name in PAGES:
+            etag = '"' + hashlib.sha256(PAGES[name]).hexdigest()[:16] + '"'
+            if self.headers.get("If-None-Match") == etag:
+                return self._send(304, etag=etag)
+            return self._send(200, PAGES[name], etag=etag)
+        return self._send(404, b"not found")
+
+
+@pytest.fixture()
+def site() -> Iterator[int]:
+    _Site.hits = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _config(tmp: Path, port: int) -> Path:
+    fetch = f'contact = "ops@example.org"\ndelay = 0\nallow_private_for = ["127.0.0.1:{port}"]\ntimeout = 10\n'
+    cfg = tmp / "sources.toml"
+    cfg.write_text(
+        f'[sources.site]\nkind = "rss"\nurl = "http://127.0.0.1:{port}/feed.xml"\n[sources.site.fetch]\n{fetch}'
+        f'[sources.map]\nkind = "sitemap"\nurl = "http://127.0.0.1:{port}/sitemap_index.xml"\n'
+        f"[sources.map.fetch]\n{fetch}",
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def _run(cfg: Path, root: DataRoot, name: str, run_id: str) -> SourceSummary:
+    """One source through the pipeline stages, as the flow runs them."""
+    src = load_config(cfg).sources[name]
+    with StateStore(root.state) as store:
+        previous = store.load(name)
+    fetched = fetch_source(src, root, run_id, previous)
+    plan = fetched.plan
+    summary = SourceSummary(name, plan.discovered, plan.new, plan.changed, plan.unchanged, deferred=fetched.deferred)
+    merged = merge_batches([fetched.early, process_batch(src, root, run_id, "b0", list(plan.todo))])
+    if merged.states:
+        assign_partitions(root, name, merged)
+    keys = sorted(set(merged.spills) | set(merged.deletes))
+    writes = [write_partition(root, k, merged.spills.get(k, []), merged.deletes.get(k, [])) for k in keys]
+    return finish_source(root, src, run_id, merged, writes, summary)
+
+
+def test_a_feed_source_ingests_a_site_and_the_second_run_fetches_nothing_new(site: int, tmp_path: Path) -> None:
+    cfg = _config(tmp_path, site)
+    root = DataRoot(tmp_path / "data")
+    first = _run(cfg, root, "site", "run-1")
+    # Five feed items: one a tracking-parameter spelling of another (one entry), one 404,
+    # one disallowed by robots.txt.
+    assert (first.discovered, first.written, first.quarantined, first.deferred) == (4, 2, 2, 0)
+    assert first.reasons == {"fetch_http_404": 1, "fetch_robots": 1}
+    assert first.reconciles()
+    rows = duckdb.sql(
+        f"SELECT url, normalizer, extraction, date_source, title FROM read_parquet('{root.articles}/**/*.parquet', "
+        "hive_partitioning = true, union_by_name = true) ORDER BY url"
+    ).fetchall()
+    assert len(rows) == 2
+    assert all(r[1:3] == ("html", "generic") for r in rows)
+    assert {r[4] for r in rows} == {
+        "UK Tories under fire for Twitter name switch during debate",
+        "Best tech gadgets of 2019",
+    }
+    # Raw first: every fetched body is in the raw store, with its fetch recorded.
+    with RawStore(root) as raw:
+        for name in ("ap", "zdnet"):
+            sha = hashlib.sha256(PAGES[name]).hexdigest()
+            assert raw.get(sha) == PAGES[name]
+            state = raw.url_state("site", f"http://127.0.0.1:{site}/news/{name}.html")
+            assert state is not None and state.etag and state.raw_sha256 == sha
+    pages_fetched = [p for p, status in _Site.hits if p.startswith("/news/") and status == 200]
+    assert len(pages_fetched) == 2  # the utm spelling was not fetched a second time
+
+    _Site.hits.clear()
+    second = _run(cfg, root, "site", "run-2")
+    assert (second.written, second.unchanged) == (0, 2)
+    assert not [p for p, status in _Site.hits if p.startswith("/news/") and status == 200]
+    assert sorted(s for p, s in _Site.hits if p.startswith("/news/ap") or p.startswith("/news/zdnet")) == [304, 304]
+    assert second.reconciles()
+
+
+def test_a_sitemap_index_source_follows_its_child_sitemaps(site: int, tmp_path: Path) -> None:
+    cfg = _config(tmp_path, site)
+    root = DataRoot(tmp_path / "data")
+    summary = _run(cfg, root, "map", "run-1")
+    assert (summary.discovered, summary.written, summary.quarantined) == (2, 2, 0)
+    dates = duckdb.sql(
+        f"SELECT date_source, count(*) FROM read_parquet('{root.articles}/**/*.parquet', union_by_name = true) "
+        "GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    assert sum(n for _, n in dates) == 2
+
+
+def test_a_source_of_a_private_address_is_refused_without_its_allowance(site: int, tmp_path: Path) -> None:
+    cfg = tmp_path / "sources.toml"
+    cfg.write_text(
+        f'[sources.site]\nkind = "rss"\nurl = "http://127.0.0.1:{site}/feed.xml"\n'
+        '[sources.site.fetch]\ncontact = "ops@example.org"\ndelay = 0\n',
+        encoding="utf-8",
+    )
+    root = DataRoot(tmp_path / "data")
+    summary = _run(cfg, root, "site", "run-1")
+    assert (summary.discovered, summary.written) == (0, 0)
+    quarantine = duckdb.sql(f"SELECT reason, source_uri FROM read_parquet('{root.quarantine}/**/*.parquet')").fetchall()
+    assert quarantine == [("fetch_private_address", f"http://127.0.0.1:{site}/feed.xml")]
+    assert not _Site.hits  # nothing was sent
+
+
+def test_http_source_config_errors(tmp_path: Path) -> None:
+    from flows.errors import ConfigError
+
+    cfg = tmp_path / "sources.toml"
+    for text, needle in (
+        ('[sources.s]\nkind = "rss"\n', "need an http(s) `url`"),
+        ('[sources.s]\nkind = "rss"\nurl = "ftp://x/feed"\n', "need an http(s) `url`"),
+        ('[sources.s]\nkind = "rss"\nurl = "http://x/f"\n[sources.s.fetch]\ndelay = -1\n', "fetch.delay"),
+        ('[sources.s]\nkind = "rss"\nurl = "http://x/f"\n[sources.s.fetch]\nspeed = 1\n', "unknown key"),
+        ('[sources.s]\nkind = "sitemap"\nurl = "http://x/f"\n[sources.s.fetch]\nsince = "soon"\n', "fetch.since"),
+        ('[sources.s]\nkind = "rss"\nurl = "http://x/f"\n', "need a contact"),
+    ):
+        cfg.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+            load_config(cfg)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_ingest_flow_runs_an_http_source(site: int, tmp_path: Path) -> None:
+    from flows.flow import ingest
+
+    cfg = _config(tmp_path, site)
+    summary = ingest(sources=["site", "map"], config=str(cfg), data=str(tmp_path / "data"), workers=1)
+    by = {s.source: s for s in summary.sources}
+    assert (by["site"].written, by["site"].quarantined, by["map"].written) == (2, 2, 2)
+    assert all(s.reconciles() for s in summary.sources)
+    assert "deferred" in summary.markdown()
