@@ -105,7 +105,7 @@ async def _fetch_source(src: SourceConfig, root: DataRoot, run_id: str, previous
                     rel=key,
                     path="",
                     size=len(result.body),
-                    mtime_ns=0,
+                    mtime_ns=int(result.fetched_at.timestamp() * 1e9),  # a page's last-resort date
                     sidecar=None,
                     sidecar_sig="",
                     prev=prev,

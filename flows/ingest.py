@@ -202,7 +202,8 @@ def process_batch(
             out.states.append(dataclasses.replace(prev, size=cand.size, mtime_ns=cand.mtime_ns, run_id=run_id))
             continue
         if cand.uri is not None:
-            meta = SourceMeta(src.name, cand.uri, cand.rel, None, None, cand.hint_title, cand.hint_published_at)
+            when = cand.mtime_ns / 1e9  # for a fetched page: its fetch time
+            meta = SourceMeta(src.name, cand.uri, cand.rel, when, None, cand.hint_title, cand.hint_published_at)
         else:
             meta = SourceMeta(src.name, _file_uri(cand.path), cand.rel, cand.mtime_ns / 1e9, sidecar)
         try:

@@ -87,7 +87,8 @@ class Article:
         metadata=_doc(
             "Evidence behind `published_at`: `sidecar`; for text `dateline`; for HTML `profile` (the source's "
             "date selector), `jsonld`, `meta`, `time` (a `<time>` element), `url` (a date in the URL path) or "
-            "`feed` (the feed or sitemap entry's date); then `mtime` (file modification time) or `none`."
+            "`feed` (the feed or sitemap entry's date); then `mtime` (file modification time), `fetched` (when "
+            "a fetched page was fetched) or `none`."
         )
     )
     language: str | None = field(metadata=_doc("ISO 639-1 language code (lower case), if known."))

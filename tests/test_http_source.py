@@ -5,10 +5,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import duckdb
 import pytest
@@ -72,6 +73,8 @@ class _Site(BaseHTTPRequestHandler):
                 f"xmlns:news='http://www.google.com/schemas/sitemap-news/0.9'>{urls}</urlset>"
             )
             return self._send(200, doc.encode(), "application/xml")
+        if path in _HOSTILE:
+            return _HOSTILE[path](self, base)
         name = path.removeprefix("/news/").split(".html")[0]
         if path.startswith("/news/") and name in PAGES:
             etag = '"' + hashlib.sha256(PAGES[name]).hexdigest()[:16] + '"'
@@ -81,10 +84,135 @@ class _Site(BaseHTTPRequestHandler):
         return self._send(404, b"not found")
 
 
+def _drip(h: _Site, base: str) -> None:
+    h.hits.append((h.path, 200))
+    h.send_response(200)
+    h.send_header("Content-Type", "text/html")
+    h.send_header("Content-Length", "1000")
+    h.end_headers()
+    try:
+        for _ in range(1000):
+            h.wfile.write(b"x")
+            h.wfile.flush()
+            time.sleep(0.2)
+    except OSError:
+        pass
+
+
+def _huge(h: _Site, base: str) -> None:
+    h.hits.append((h.path, 200))
+    h.send_response(200)
+    h.send_header("Content-Type", "text/html")
+    h.end_headers()
+    block = b"<p>" + b"a" * 65_000 + b"</p>"
+    try:
+        for _ in range(200 * 16):  # ~200 MB if the client kept reading
+            h.wfile.write(block)
+    except OSError:
+        pass
+
+
+_BOMB = gzip.compress(bytes(50 * 2**20))
+_RETRIED: set[str] = set()
+_CP1251 = (
+    "<html><head><title>Новости</title></head><body><article><h1>Новости</h1>"
+    + "<p>Москва — столица России. Это длинный абзац текста статьи о городе и его жителях.</p>" * 6
+    + "</article></body></html>"
+).encode("cp1251")
+_LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">'
+    b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;">]><rss version="2.0"><channel><item><link>&lol3;</link></item>'
+    b"</channel></rss>"
+)
+_OK_PAGE = b"<html><body><article>" + b"<p>A page that answered after asking us to wait, in full sentences.</p>" * 5
+
+
+def _once_then_ok(status: int, **headers: str) -> Any:
+    def reply(h: _Site, base: str) -> None:
+        if h.path not in _RETRIED:
+            _RETRIED.add(h.path)
+            h.hits.append((h.path, status))
+            h.send_response(status)
+            for k, v in headers.items():
+                h.send_header(k, v)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
+        h._send(200, _OK_PAGE)
+
+    return reply
+
+
+def _redirect(target: str) -> Any:
+    def reply(h: _Site, base: str) -> None:
+        h.hits.append((h.path, 302))
+        h.send_response(302)
+        h.send_header("Location", target.format(base=base))
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+
+    return reply
+
+
+_HOSTILE: dict[str, Any] = {
+    "/hostile.xml": lambda h, base: h._send(
+        200,
+        (
+            "<?xml version='1.0'?><rss version='2.0'><channel>"
+            + "".join(
+                f"<item><link>{base}{p}</link></item>"
+                for p in (
+                    "/h/drip",
+                    "/h/huge",
+                    "/h/bomb",
+                    "/h/loop",
+                    "/h/to-metadata",
+                    "/h/to-decimal",
+                    "/h/rate-limited",
+                    "/h/unavailable",
+                    "/h/tomorrow",
+                    "/h/cp1251",
+                )
+            )
+            + "</channel></rss>"
+        ).encode(),
+        "application/rss+xml",
+    ),
+    "/laughs.xml": lambda h, base: h._send(200, _LAUGHS, "application/rss+xml"),
+    "/h/drip": _drip,
+    "/h/huge": _huge,
+    "/h/bomb": lambda h, base: (
+        h.hits.append((h.path, 200)),
+        h.send_response(200),
+        h.send_header("Content-Type", "text/html"),
+        h.send_header("Content-Encoding", "gzip"),
+        h.send_header("Content-Length", str(len(_BOMB))),
+        h.end_headers(),
+        h.wfile.write(_BOMB),
+    ),
+    "/h/loop": _redirect("{base}/h/loop2"),
+    "/h/loop2": _redirect("{base}/h/loop"),
+    "/h/to-metadata": _redirect("http://169.254.169.254/latest/meta-data/"),
+    "/h/to-decimal": _redirect("http://2130706433/"),
+    "/h/rate-limited": _once_then_ok(429, **{"Retry-After": "1"}),
+    "/h/unavailable": _once_then_ok(503),
+    "/h/tomorrow": lambda h, base: (
+        h.hits.append((h.path, 503)),
+        h.send_response(503),
+        h.send_header("Retry-After", "86400"),
+        h.send_header("Content-Length", "0"),
+        h.end_headers(),
+    ),
+    "/h/cp1251": lambda h, base: h._send(200, _CP1251, "text/html; charset=utf-8"),
+}
+
+
 @pytest.fixture()
 def site() -> Iterator[int]:
     _Site.hits = []
+    _RETRIED.clear()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -213,3 +341,41 @@ def test_the_ingest_flow_runs_an_http_source(site: int, tmp_path: Path) -> None:
     assert (by["site"].written, by["site"].quarantined, by["map"].written) == (2, 2, 2)
     assert all(s.reconciles() for s in summary.sources)
     assert "deferred" in summary.markdown()
+
+
+def test_hostile_pages_end_quarantined_or_deferred_with_reasons_within_their_bounds(site: int, tmp_path: Path) -> None:
+    cfg = tmp_path / "sources.toml"
+    fetch = f'contact = "ops@example.org"\ndelay = 0\nallow_private_for = ["127.0.0.1:{site}"]\ntimeout = 2\n'
+    cfg.write_text(
+        f'[sources.bad]\nkind = "rss"\nurl = "http://127.0.0.1:{site}/hostile.xml"\n'
+        f"[sources.bad.fetch]\n{fetch}max_bytes = 1000000\n"
+        f'[sources.lol]\nkind = "rss"\nurl = "http://127.0.0.1:{site}/laughs.xml"\n[sources.lol.fetch]\n{fetch}',
+        encoding="utf-8",
+    )
+    root = DataRoot(tmp_path / "data")
+    start = time.monotonic()
+    summary = _run(cfg, root, "bad", "run-1")
+    assert time.monotonic() - start < 60
+    assert summary.reasons == {
+        "fetch_deadline": 1,
+        "fetch_private_address": 2,
+        "fetch_redirect_loop": 1,
+        "fetch_too_large": 2,
+    }
+    # Rate-limited and unavailable pages were retried and ingested; the cp1251 page
+    # labelled UTF-8 was decoded by detection; the page asking for a day is deferred.
+    assert (summary.discovered, summary.written, summary.deferred) == (10, 3, 1)
+    assert summary.reconciles()
+    texts = duckdb.sql(
+        f"SELECT text, warnings FROM read_parquet('{root.articles}/**/*.parquet', union_by_name = true)"
+    ).fetchall()
+    cyrillic = [w for t, w in texts if "Москва — столица России." in t]
+    assert cyrillic and any("utf" in x.lower() for x in cyrillic[0])
+    # The deferred URL is not asked again before the time it was given.
+    _Site.hits.clear()
+    again = _run(cfg, root, "bad", "run-2")
+    assert again.deferred == 1
+    assert not [p for p, _ in _Site.hits if p == "/h/tomorrow"]
+    # A feed with entity declarations (billion laughs) is refused with a reason.
+    lol = _run(cfg, root, "lol", "run-1")
+    assert (lol.discovered, lol.reasons) == (0, {"feed_entities": 1})

@@ -306,5 +306,6 @@ def _date(sidecar: Sidecar, page: PageMeta, picked: _Picked, meta: SourceMeta) -
     if meta.hint_published_at is not None:
         return meta.hint_published_at, "feed"
     if meta.mtime is not None:
-        return datetime.fromtimestamp(meta.mtime, UTC), "mtime"
+        # For a fetched page the pipeline passes the fetch time (a file's is its mtime).
+        return datetime.fromtimestamp(meta.mtime, UTC), "fetched" if _http_url(meta.source_uri) else "mtime"
     return None, "none"
