@@ -342,7 +342,7 @@ def _sources(args: argparse.Namespace) -> int:
             s.name,
             s.kind,
             s.format,
-            _shown(s.path) if s.path else str(s.url),
+            _shown(s.path) if s.path else ", ".join(s.urls),
             ", ".join(s.include),
             str(len(s.profile.rules)),
             str(c.get("written", 0)),

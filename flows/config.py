@@ -40,7 +40,17 @@ _SOURCE_KEYS = {
     "url",
     "fetch",
 }
-_FETCH_KEYS = {"contact", "delay", "concurrency", "timeout", "max_bytes", "max_pages", "since", "allow_private_for"}
+_FETCH_KEYS = {
+    "contact",
+    "delay",
+    "concurrency",
+    "timeout",
+    "max_bytes",
+    "max_pages",
+    "since",
+    "allow_private_for",
+    "allow_private",
+}
 _DEFAULT_KEYS = {"language", "timezone", "title_line", "max_bytes", "default_rules", "rules"}
 
 
@@ -56,6 +66,7 @@ class FetchSettings:
     max_pages: int = 10_000  # pages fetched per run; the rest wait for the next run
     since: date | None = None  # ignore feed/sitemap entries dated before this day
     allow_private_for: tuple[str, ...] = ()  # "host:port" endpoints allowed although private
+    allow_private: bool = False  # every private address allowed (an intranet source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +80,7 @@ class SourceConfig:
     format: str
     description: str
     profile: SourceProfile
-    url: str | None = None
+    urls: tuple[str, ...] = ()  # HTTP sources: the feed(s), sitemap(s) or URL list(s) to read
     fetch: FetchSettings = FetchSettings()
 
 
@@ -136,11 +147,11 @@ def _source(path: Path, name: str, block: dict[str, Any], defaults: dict[str, An
     if fmt not in FORMATS:
         raise ConfigError(f"{where}.format: {fmt!r} is not one of {', '.join(FORMATS)}")
     raw_path, url = block.get("path"), block.get("url")
+    urls = [url] if isinstance(url, str) else url if isinstance(url, list) else []
+    web = all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls)
     if kind in HTTP_KINDS:
-        if not (isinstance(url, str) and url.startswith(("http://", "https://"))) and not (
-            kind == "urls" and isinstance(raw_path, str) and raw_path
-        ):
-            need = "an http(s) `url` (or, for kind urls, a local `path` to a URL list)"
+        if not (urls and web) and not (kind == "urls" and not urls and isinstance(raw_path, str) and raw_path):
+            need = "an http(s) `url` or a list of them (or, for kind urls, a local `path` to a URL list)"
             raise ConfigError(f"{where}.url: {kind} sources need {need}")
     elif not isinstance(raw_path, str) or not raw_path:
         raise ConfigError(f"{where}.path: a folder is required")
@@ -167,7 +178,7 @@ def _source(path: Path, name: str, block: dict[str, Any], defaults: dict[str, An
         format=fmt,
         description=str(block.get("description", "")),
         profile=profile,
-        url=url if isinstance(url, str) else None,
+        urls=tuple(urls) if kind in HTTP_KINDS else (),
         fetch=fetch,
     )
 
@@ -197,6 +208,10 @@ def _fetch_settings(where: str, data: Any) -> FetchSettings:
         if not isinstance(since, date):
             raise ConfigError(f"{where}.fetch.since: expected a date such as 2024-01-01")
         out["since"] = since
+    if "allow_private" in data:
+        if not isinstance(data["allow_private"], bool):
+            raise ConfigError(f"{where}.fetch.allow_private: expected true or false")
+        out["allow_private"] = data["allow_private"]
     if "allow_private_for" in data:
         hosts = data["allow_private_for"]
         if not (isinstance(hosts, list) and all(isinstance(h, str) and ":" in h for h in hosts)):

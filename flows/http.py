@@ -53,6 +53,7 @@ def policy_for(src: SourceConfig) -> FetchPolicy:
         global_concurrency=f.concurrency,
         total_deadline_s=f.timeout,
         max_body_bytes=f.max_bytes,
+        allow_private=f.allow_private,
         allow_private_for=frozenset(f.allow_private_for),
     )
 
@@ -136,14 +137,20 @@ async def _discover(
     src: SourceConfig, store: RawStore, fetcher: Fetcher, early: BatchResult, run_id: str, now: datetime
 ) -> list[Entry]:
     """The source's entries: from its feed, its sitemap (index) or its URL list; problems are quarantined."""
-    if src.kind == "urls" and src.url is None:
+    if src.kind == "urls" and not src.urls:
         assert src.path is not None
-        return _entries(src, parse_url_list(Path(src.path).read_bytes()))
-    assert src.url is not None
-    docs = [src.url]
+        try:
+            listed = Path(src.path).read_bytes()
+        except OSError as exc:
+            early.quarantined.append(
+                QuarantineRecord(src.name, src.path.as_uri(), None, "read_error", str(exc), run_id, now)
+            )
+            return []
+        return _entries(src, parse_url_list(listed))
+    docs = list(src.urls)
     entries: list[Entry] = []
     seen_docs: set[str] = set()
-    while docs and len(seen_docs) < MAX_CHILD_SITEMAPS + 1:
+    while docs and len(seen_docs) < MAX_CHILD_SITEMAPS + len(src.urls):
         url = docs.pop(0)
         if url in seen_docs:
             continue

@@ -56,6 +56,14 @@ class _Site(BaseHTTPRequestHandler):
             ).replace("/news/secret.html", "/private/secret.html")
             feed = f"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>{items}</channel></rss>"
             return self._send(200, feed.encode(), "application/rss+xml", etag='"feed-1"')
+        if path == "/feed2.xml":
+            items = "".join(
+                f"<entry><link href='{base}/news/{n}'/><title>{n}</title>"
+                "<updated>2019-11-18T10:00:00Z</updated></entry>"
+                for n in ("ap.html?utm_medium=social&amp;fbclid=1", "livescience.html")
+            )
+            feed = f"<?xml version='1.0'?><feed xmlns='http://www.w3.org/2005/Atom'><title>t</title>{items}</feed>"
+            return self._send(200, feed.encode(), "application/atom+xml")
         if path == "/sitemap_index.xml":
             index = (
                 "<?xml version='1.0'?><sitemapindex xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>"
@@ -379,3 +387,19 @@ def test_hostile_pages_end_quarantined_or_deferred_with_reasons_within_their_bou
     # A feed with entity declarations (billion laughs) is refused with a reason.
     lol = _run(cfg, root, "lol", "run-1")
     assert (lol.discovered, lol.reasons) == (0, {"feed_entities": 1})
+
+
+def test_one_article_reached_through_two_feeds_and_two_spellings_is_one_row(site: int, tmp_path: Path) -> None:
+    cfg = tmp_path / "sources.toml"
+    base = f"http://127.0.0.1:{site}"
+    cfg.write_text(
+        f'[sources.two]\nkind = "rss"\nurl = ["{base}/feed.xml", "{base}/feed2.xml"]\n[sources.two.fetch]\n'
+        f'contact = "ops@example.org"\ndelay = 0\nallow_private_for = ["127.0.0.1:{site}"]\n',
+        encoding="utf-8",
+    )
+    root = DataRoot(tmp_path / "data")
+    summary = _run(cfg, root, "two", "run-1")
+    assert (summary.discovered, summary.written, summary.quarantined) == (5, 3, 2)
+    ids = duckdb.sql(f"SELECT article_id, url FROM read_parquet('{root.articles}/**/*.parquet')").fetchall()
+    assert len(ids) == len({i for i, _ in ids}) == 3
+    assert not any("utm_" in (u or "") or "fbclid" in (u or "") for _, u in ids)
