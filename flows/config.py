@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ _FETCH_KEYS = {
     "max_bytes",
     "max_pages",
     "since",
+    "until",
     "allow_private_for",
     "allow_private",
 }
@@ -65,6 +66,7 @@ class FetchSettings:
     max_bytes: int = 10 * 1024 * 1024  # decoded body size cap
     max_pages: int = 10_000  # pages fetched per run; the rest wait for the next run
     since: date | None = None  # ignore feed/sitemap entries dated before this day
+    until: date | None = None  # ... and after this day (inclusive range)
     allow_private_for: tuple[str, ...] = ()  # "host:port" endpoints allowed although private
     allow_private: bool = False  # every private address allowed (an intranet source)
 
@@ -203,11 +205,14 @@ def _fetch_settings(where: str, data: Any) -> FetchSettings:
         if not isinstance(data["contact"], str) or not data["contact"].strip():
             raise ConfigError(f"{where}.fetch.contact: expected a URL or e-mail address")
         out["contact"] = data["contact"].strip()
-    if "since" in data:
-        since = data["since"]
-        if not isinstance(since, date):
-            raise ConfigError(f"{where}.fetch.since: expected a date such as 2024-01-01")
-        out["since"] = since
+    for key in ("since", "until"):
+        if key in data:
+            value = data[key]
+            if not isinstance(value, date) or isinstance(value, datetime):
+                raise ConfigError(f"{where}.fetch.{key}: expected a date such as 2024-01-01")
+            out[key] = value
+    if out.get("since") and out.get("until") and out["since"] > out["until"]:
+        raise ConfigError(f"{where}.fetch: since is after until")
     if "allow_private" in data:
         if not isinstance(data["allow_private"], bool):
             raise ConfigError(f"{where}.fetch.allow_private: expected true or false")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 from flows.config import SourceConfig
@@ -216,10 +216,14 @@ def _entries(src: SourceConfig, found: Discovery) -> list[Entry]:
 
 
 def _recent(src: SourceConfig, entry: Entry) -> bool:
-    """False for an entry dated before the source's `since` (undated entries are kept)."""
-    since = src.fetch.since
+    """False for an entry dated outside the source's `since`..`until` days (undated entries are kept)."""
+    since, until = src.fetch.since, src.fetch.until
     when = entry.published_at or entry.modified_at
-    return since is None or when is None or when >= datetime.combine(since, time(), UTC)
+    if when is None:
+        return True
+    if since is not None and when < datetime.combine(since, time(), UTC):
+        return False
+    return until is None or when < datetime.combine(until + timedelta(days=1), time(), UTC)
 
 
 def _unique(entries: list[Entry]) -> list[Entry]:

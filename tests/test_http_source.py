@@ -403,3 +403,19 @@ def test_one_article_reached_through_two_feeds_and_two_spellings_is_one_row(site
     ids = duckdb.sql(f"SELECT article_id, url FROM read_parquet('{root.articles}/**/*.parquet')").fetchall()
     assert len(ids) == len({i for i, _ in ids}) == 3
     assert not any("utm_" in (u or "") or "fbclid" in (u or "") for _, u in ids)
+
+
+def test_a_sitemap_date_range_selects_entries_by_their_dates(site: int, tmp_path: Path) -> None:
+    cfg = tmp_path / "sources.toml"
+    base = f"http://127.0.0.1:{site}"
+    fetch = f'contact = "ops@example.org"\ndelay = 0\nallow_private_for = ["127.0.0.1:{site}"]\n'
+    cfg.write_text(
+        f'[sources.old]\nkind = "sitemap"\nurl = "{base}/sitemap_index.xml"\n[sources.old.fetch]\n{fetch}'
+        "until = 2019-11-17\n"
+        f'[sources.day]\nkind = "sitemap"\nurl = "{base}/sitemap_index.xml"\n[sources.day.fetch]\n{fetch}'
+        "since = 2019-11-18\nuntil = 2019-11-18\n",
+        encoding="utf-8",
+    )
+    root = DataRoot(tmp_path / "data")
+    assert _run(cfg, root, "old", "run-1").discovered == 0  # both news entries are dated 2019-11-18
+    assert _run(cfg, root, "day", "run-1").discovered == 2
