@@ -20,7 +20,6 @@ import gzip
 import hashlib
 import json
 import os
-import sqlite3
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from warehouse.atomic import publish
+from warehouse.db import open_db
 from warehouse.layout import DataRoot
 
 __all__ = ["FetchRecord", "RawStore", "UrlState"]
@@ -106,11 +106,7 @@ class RawStore:
         self._staging = root.staging / "raw"
         self.objects.mkdir(parents=True, exist_ok=True)
         self._staging.mkdir(parents=True, exist_ok=True)
-        # timeout: several fetch tasks (threads or processes) may record at once.
-        self._db = sqlite3.connect(self.folder / "index.sqlite", timeout=60, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_db(self.folder / "index.sqlite", _SCHEMA)
 
     def close(self) -> None:
         """Close the index."""

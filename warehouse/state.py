@@ -6,10 +6,11 @@ row by row and read by key, which is what a B-tree is for.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from warehouse.db import open_db
 
 __all__ = ["FileState", "StateStore"]
 
@@ -55,11 +56,7 @@ class StateStore:
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / "newsflow.sqlite"
-        # timeout: concurrent runs of different sources share the file; wait for the writer.
-        self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_db(self.path, _SCHEMA)
 
     def close(self) -> None:
         """Close the database."""
