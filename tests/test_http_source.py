@@ -419,3 +419,29 @@ def test_a_sitemap_date_range_selects_entries_by_their_dates(site: int, tmp_path
     root = DataRoot(tmp_path / "data")
     assert _run(cfg, root, "old", "run-1").discovered == 0  # both news entries are dated 2019-11-18
     assert _run(cfg, root, "day", "run-1").discovered == 2
+
+
+def test_renormalising_an_http_source_reads_the_raw_store_and_fetches_nothing(site: int, tmp_path: Path) -> None:
+    import sqlite3
+
+    from flows.renormalize import plan_renormalize
+
+    cfg = _config(tmp_path, site)
+    root = DataRoot(tmp_path / "data")
+    assert _run(cfg, root, "site", "run-1").written == 2
+    with sqlite3.connect(root.state / "newsflow.sqlite") as db:
+        db.execute("UPDATE files SET normalizer_version = '0.0.1' WHERE source = 'site' AND status = 'written'")
+    _Site.hits.clear()
+    src = load_config(cfg).sources["site"]
+    with StateStore(root.state) as store:
+        plan = plan_renormalize(src, root, store.load("site"))
+    assert (plan.discovered, len(plan.todo)) == (2, 2)
+    merged = merge_batches([process_batch(src, root, "run-2", "b0", list(plan.todo))])
+    assign_partitions(root, "site", merged)
+    keys = sorted(merged.spills)
+    writes = [write_partition(root, k, merged.spills[k], merged.deletes.get(k, [])) for k in keys]
+    summary = finish_source(root, src, "run-2", merged, writes, SourceSummary("site", 2, 0, 2, 0))
+    assert (summary.written, summary.quarantined) == (2, 0)
+    assert not _Site.hits  # nothing was fetched
+    runs = duckdb.sql(f"SELECT DISTINCT run_id FROM read_parquet('{root.articles}/**/*.parquet')").fetchall()
+    assert runs == [("run-2",)]
