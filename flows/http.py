@@ -11,7 +11,6 @@ raw store before it is normalised; re-normalising never fetches.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -70,13 +69,12 @@ async def _fetch_source(src: SourceConfig, root: DataRoot, run_id: str, previous
         async with Fetcher(policy_for(src)) as fetcher:
             entries = await _discover(src, store, fetcher, early, run_id, now)
             due, deferred = _due(src, store, entries, now)
-            results = await _fetch_all(fetcher, store, src, due)
+            results = await asyncio.gather(*(fetcher.fetch(e.url, **_validators(state)) for _, e, state in due))
         todo: list[Candidate] = []
         new = changed = unchanged = 0
-        for entry, result in zip(due, results, strict=True):
-            key = normalize_url(entry.url)
+        for (key, entry, state), result in zip(due, results, strict=True):
             prev = previous.get(key)
-            sha = _record(store, src.name, key, result)
+            sha = _record(store, src.name, key, result, state)
             if result.outcome == "not_modified":
                 unchanged += 1
                 continue
@@ -88,18 +86,8 @@ async def _fetch_source(src: SourceConfig, root: DataRoot, run_id: str, previous
             else:
                 changed += 1
             if result.outcome != "ok" or sha is None:
-                early.quarantined.append(
-                    QuarantineRecord(
-                        src.name,
-                        entry.url,
-                        None,
-                        f"fetch_{result.reason or result.outcome}",
-                        result.message or f"{result.outcome} ({result.status})",
-                        run_id,
-                        now,
-                    )
-                )
-                early.states.append(_state(src, key, 0, None, "quarantined", run_id))
+                early.quarantined.append(_refused(src, entry.url, result, run_id, now))
+                early.states.append(_quarantined(src, key, run_id))
                 continue
             todo.append(
                 Candidate(
@@ -121,21 +109,22 @@ async def _fetch_source(src: SourceConfig, root: DataRoot, run_id: str, previous
     return FetchOutcome(plan, early, deferred)
 
 
-async def _fetch_all(fetcher: Fetcher, store: RawStore, src: SourceConfig, due: Sequence[Entry]) -> list[FetchResult]:
-    """Fetch every due entry with its stored validators (a 304 then costs no body)."""
+def _validators(state: UrlState | None) -> dict[str, str | None]:
+    """Conditional-GET validators of the stored copy (none when no body is stored), as `fetch` keywords."""
+    if state is None or not state.raw_sha256:
+        return {"etag": None, "last_modified": None}
+    return {"etag": state.etag, "last_modified": state.last_modified}
 
-    async def one(entry: Entry) -> FetchResult:
-        state = store.url_state(src.name, normalize_url(entry.url))
-        etag = state.etag if state and state.raw_sha256 else None
-        modified = state.last_modified if state and state.raw_sha256 else None
-        return await fetcher.fetch(entry.url, etag=etag, last_modified=modified)
 
-    return list(await asyncio.gather(*(one(e) for e in due)))
+def _refused(src: SourceConfig, url: str, result: FetchResult, run_id: str, now: datetime) -> QuarantineRecord:
+    """The quarantine record of a URL whose fetch brought no body."""
+    message = result.message or f"{result.outcome} ({result.status})"
+    return QuarantineRecord(src.name, url, None, f"fetch_{result.reason or result.outcome}", message, run_id, now)
 
 
 async def _discover(
     src: SourceConfig, store: RawStore, fetcher: Fetcher, early: BatchResult, run_id: str, now: datetime
-) -> list[Entry]:
+) -> list[tuple[str, Entry]]:
     """The source's entries: from its feed, its sitemap (index) or its URL list; problems are quarantined."""
     if src.kind == "urls" and not src.urls:
         assert src.path is not None
@@ -146,7 +135,7 @@ async def _discover(
                 QuarantineRecord(src.name, src.path.as_uri(), None, "read_error", str(exc), run_id, now)
             )
             return []
-        return _entries(src, parse_url_list(listed))
+        return _unique(_entries(src, parse_url_list(listed)))
     docs = list(src.urls)
     entries: list[Entry] = []
     seen_docs: set[str] = set()
@@ -174,25 +163,22 @@ async def _document(
     """A feed or sitemap body, fetched conditionally; a 304 re-reads the stored copy."""
     key = normalize_url(url)
     state = store.url_state(src.name, key)
-    result = await fetcher.fetch(
-        url,
-        etag=state.etag if state and state.raw_sha256 else None,
-        last_modified=state.last_modified if state and state.raw_sha256 else None,
-    )
-    sha = _record(store, src.name, key, result)
+    result = await fetcher.fetch(url, **_validators(state))
+    sha = _record(store, src.name, key, result, state)
     if result.outcome == "not_modified" and state is not None and state.raw_sha256:
         return store.get(state.raw_sha256)
     if sha is not None:
         return store.get(sha)
-    reason = f"fetch_{result.reason or result.outcome}"
-    early.quarantined.append(QuarantineRecord(src.name, url, None, reason, result.message, run_id, now))
+    early.quarantined.append(_refused(src, url, result, run_id, now))
     return None
 
 
-def _record(store: RawStore, source: str, key: str, result: FetchResult) -> str | None:
-    """Keep the body (if any) and the fetch in the raw store; returns the body's digest."""
+def _record(store: RawStore, source: str, key: str, result: FetchResult, prev: UrlState | None) -> str | None:
+    """Keep the body (if any) and the fetch in the raw store; returns the body's digest.
+
+    `prev` is the URL's state read before the fetch: validators and body survive a fetch that got none.
+    """
     sha = store.put(result.body) if result.ok else None
-    prev = store.url_state(source, key)
     headers = {k: v for k, v in result.headers.items() if k.lower() in _KEPT_HEADERS}
     store.record(
         FetchRecord(source, result.url, result.final_url, result.status or 0, result.fetched_at, sha, headers),
@@ -226,28 +212,37 @@ def _recent(src: SourceConfig, entry: Entry) -> bool:
     return until is None or when < datetime.combine(until + timedelta(days=1), time(), UTC)
 
 
-def _unique(entries: list[Entry]) -> list[Entry]:
+def _unique(entries: list[Entry]) -> list[tuple[str, Entry]]:
+    """Entries keyed by their normalised URL, the first of each kept."""
     seen: dict[str, Entry] = {}
     for e in entries:
         try:
             seen.setdefault(normalize_url(e.url), e)
-        except ValueError:
+        except ValueError:  # the parsers only return absolute http(s) URLs; kept as a guard
             continue
-    return list(seen.values())
+    return list(seen.items())
 
 
-def _due(src: SourceConfig, store: RawStore, entries: list[Entry], now: datetime) -> tuple[list[Entry], int]:
-    """Entries to fetch this run: not deferred to a later time, at most `max_pages`; and how many wait."""
-    due: list[Entry] = []
+def _due(
+    src: SourceConfig, store: RawStore, entries: list[tuple[str, Entry]], now: datetime
+) -> tuple[list[tuple[str, Entry, UrlState | None]], int]:
+    """Entries to fetch this run, with their stored state: not deferred to later, at most `max_pages`.
+
+    Also returns how many wait. Each URL's state is read once here and used for the
+    conditional GET and for recording the fetch.
+    """
+    due: list[tuple[str, Entry, UrlState | None]] = []
     waiting = 0
-    for e in entries:
-        state = store.url_state(src.name, normalize_url(e.url))
+    for key, e in entries:
+        state = store.url_state(src.name, key)
         if (state and state.next_fetch_at and state.next_fetch_at > now) or len(due) >= src.fetch.max_pages:
             waiting += 1
         else:
-            due.append(e)
+            due.append((key, e, state))
     return due, waiting
 
 
-def _state(src: SourceConfig, key: str, size: int, sha: str | None, status: str, run_id: str) -> FileState:
-    return FileState(src.name, key, size, 0, "", sha, None, None, status, normalizer_for(src.format, key)[1], run_id)
+def _quarantined(src: SourceConfig, key: str, run_id: str) -> FileState:
+    """The state row of a URL whose fetch brought no body (so nothing to hash or place)."""
+    version = normalizer_for(src.format, key)[1]
+    return FileState(src.name, key, 0, 0, "", None, None, None, "quarantined", version, run_id)
