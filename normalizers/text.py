@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -64,10 +63,9 @@ _DATELINE = re.compile(
 )
 
 
-@dataclass(slots=True)
-class _Line:
-    number: int
-    text: str
+# A line is `(number, text)`: a plain tuple, as ~16 are made per article and a tuple
+# literal costs a fraction of a dataclass instance.
+_Line = tuple[int, str]
 
 
 def normalize_text(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Article | Rejection:
@@ -177,7 +175,7 @@ def _normalize(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Article 
 
 def _joined(block: list[_Line]) -> str:
     """A block's lines as one paragraph (hard-wrapped lines joined with a space)."""
-    return block[0].text if len(block) == 1 else " ".join([line.text for line in block])
+    return block[0][1] if len(block) == 1 else " ".join([line[1] for line in block])
 
 
 def _blocks(text: str) -> list[list[_Line]]:
@@ -196,7 +194,7 @@ def _blocks(text: str) -> list[list[_Line]]:
         # regex scan; only lines that fail it, or hold a double space, get folded.
         if not clean.isprintable() or "  " in clean:
             clean = " ".join(clean.split())
-        current.append(_Line(number, clean))
+        current.append((number, clean))
     if current:
         blocks.append(current)
     if len(blocks) == 1:  # no blank line anywhere between text: one paragraph per line
@@ -208,19 +206,19 @@ def _strip_edges(blocks: list[list[_Line]], profile: SourceProfile, out: list[St
     """Remove matching lines from the end (tail rules) and the start (head rules)."""
     while blocks:
         line = blocks[-1][-1]
-        rule = profile.match(line.text, ("tail", "any"))
+        rule = profile.match(line[1], ("tail", "any"))
         if rule is None:
             break
-        out.append(Stripped(rule.name, rule.kind, line.text, line.number))
+        out.append(Stripped(rule.name, rule.kind, line[1], line[0]))
         blocks[-1].pop()
         if not blocks[-1]:
             blocks.pop()
     while blocks:
         line = blocks[0][0]
-        rule = profile.match(line.text, ("head", "any"))
+        rule = profile.match(line[1], ("head", "any"))
         if rule is None:
             break
-        out.append(Stripped(rule.name, rule.kind, line.text, line.number))
+        out.append(Stripped(rule.name, rule.kind, line[1], line[0]))
         blocks[0].pop(0)
         if not blocks[0]:
             blocks.pop(0)
@@ -230,12 +228,12 @@ def _strip_standalone(blocks: list[list[_Line]], profile: SourceProfile, out: li
     """Remove one-line blocks matched by `any` rules (share bars, ad labels) inside the body."""
     keep: list[list[_Line]] = []
     for block in blocks:
-        text = block[0].text
+        number, text = block[0]
         rule = profile.match(text, ("any",)) if len(block) == 1 and len(text) <= _STANDALONE_MAX_CHARS else None
         if rule is None:
             keep.append(block)
         else:
-            out.append(Stripped(rule.name, rule.kind, block[0].text, block[0].number))
+            out.append(Stripped(rule.name, rule.kind, text, number))
     blocks[:] = keep
 
 

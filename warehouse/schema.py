@@ -35,6 +35,13 @@ _SCALARS: dict[Any, pa.DataType] = {
 _NAMED = {"int16": pa.int16(), "int32": pa.int32(), "int64": pa.int64()}
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """Resolved field annotations of a dataclass (resolving them costs ~0.3 ms a call)."""
+    return typing.get_type_hints(cls)
+
+
+@functools.cache
 def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
     args = typing.get_args(tp)
     if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
@@ -62,7 +69,7 @@ def _field_type(tp: Any) -> pa.DataType:
 
 
 def _fields(cls: type) -> list[pa.Field]:
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     out = []
     for f in dataclasses.fields(cls):
         inner, nullable = _unwrap_optional(hints[f.name])
@@ -117,7 +124,7 @@ def _column(values: list[Any], tp: Any, arrow_type: pa.DataType) -> pa.Array:
         child = _column(flat, item, arrow_type.value_type)
         return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), child, type=arrow_type, mask=mask)
     if dataclasses.is_dataclass(inner):
-        hints = typing.get_type_hints(inner)
+        hints = _hints(inner)
         present = [v for v in values if v is not None]
         if len(present) != len(values):
             raise TypeError("null struct values are not supported")
@@ -133,7 +140,7 @@ def records_to_table(records: Iterable[Any], cls: type, schema: pa.Schema | None
     """Build an Arrow table from dataclass records of type `cls`."""
     rows = list(records)
     schema = schema or arrow_schema(cls)
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     columns = [
         _column([getattr(r, f.name) for r in rows], hints[f.name], schema.field(f.name).type)
         for f in dataclasses.fields(cls)
