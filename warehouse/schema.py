@@ -124,7 +124,7 @@ def _column(values: list[Any], tp: Any, arrow_type: pa.DataType) -> pa.Array:
         child = _column(flat, item, arrow_type.value_type)
         return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), child, type=arrow_type, mask=mask)
     if dataclasses.is_dataclass(inner):
-        hints = _hints(inner)
+        hints = _hints(typing.cast(type, inner))
         present = [v for v in values if v is not None]
         if len(present) != len(values):
             raise TypeError("null struct values are not supported")
