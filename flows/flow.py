@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -18,6 +21,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
+from flows.backfill import BackfillPlan, Unit, describe, plan_files_backfill, resolve_batch, run_unit
 from flows.config import HTTP_KINDS, SourceConfig, load_config
 from flows.discover import Candidate, Plan, plan_files
 from flows.http import FetchOutcome, fetch_source
@@ -31,13 +35,14 @@ from flows.ingest import (
     write_partition,
 )
 from flows.renormalize import plan_renormalize
-from flows.workers import default_workers, run_in_pool, shutdown_pool
+from flows.workers import default_workers, map_in_pool, run_in_pool, shutdown_pool
 from warehouse.errors import TransientError
 from warehouse.layout import DataRoot
+from warehouse.ledger import LedgerEntry, write_ledger
 from warehouse.state import StateStore
 from warehouse.writer import PartitionWrite, clean_stale_spills
 
-__all__ = ["RunSummary", "ingest", "renormalize", "set_progress"]
+__all__ = ["BackfillFailed", "BackfillSummary", "RunSummary", "backfill", "ingest", "renormalize", "set_progress"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -305,3 +310,183 @@ def _ingest_source(
     )
     log.info("%s: finished (%.1f s)", src.name, time.monotonic() - t0)
     return done_summary
+
+
+class BackfillFailed(Exception):
+    """Some partitions of a backfill failed (each is in the ledger with its error)."""
+
+
+@dataclass(slots=True)
+class BackfillSummary:
+    """The result of one backfill run: its plan and each partition's ledger entry."""
+
+    run_id: str
+    source: str
+    data: str
+    dry_run: bool
+    plan: dict[str, Any]
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def failed(self) -> list[str]:
+        """Partitions whose unit failed in this run."""
+        return [e["partition"] for e in self.entries if e["status"] == "failed"]
+
+    def markdown(self) -> str:
+        """Plan and outcomes as a Markdown table (the Prefect artifact)."""
+        done = {e["partition"]: e for e in self.entries}
+        lines = [
+            f"Backfill of `{self.source}` over {self.plan['start']} .. {self.plan['end']}"
+            + (" (dry run: nothing written)" if self.dry_run else ""),
+            "",
+            "| partition | items | rows before | plan | status | rows after | removed | quarantined | moved |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for u in self.plan["units"]:
+            e = done.get(u["partition"], {})
+            cells = [str(e.get(k, "")) for k in ("status", "written", "removed", "quarantined", "moved")]
+            lines.append(
+                f"| {u['partition']} | {u['items']} | {u['rows']} | {u['action']} | " + " | ".join(cells) + " |"
+            )
+        lines.append("")
+        lines.append(f"Inputs dated outside the range: {self.plan['outside']}.")
+        if self.plan["rejected"]:
+            lines.append("Inputs giving no article: " + ", ".join(f"{k} {v}" for k, v in self.plan["rejected"].items()))
+        for e in self.entries:
+            if e["error"]:
+                lines.append(f"- {e['partition']} failed: {e['error']}")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain-data form (JSON-ready)."""
+        return asdict(self)
+
+
+@_thin_task("plan-backfill")
+def plan_backfill_task(
+    src: SourceConfig, root: DataRoot, start: str, end: str, redo: str, newest_first: bool, workers: int
+) -> BackfillPlan:
+    """Place each input of the source in its month and pick the range's partitions to rebuild."""
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    if src.kind in HTTP_KINDS:
+        from flows.http import plan_http_backfill
+
+        return plan_http_backfill(src, root, first, last, redo, newest_first)
+
+    def resolve(items: list[Candidate]) -> list[tuple[str | None, str | None]]:
+        chunks = [items[i : i + BATCH_SIZE] for i in range(0, len(items), BATCH_SIZE)]
+        results = map_in_pool(workers, resolve_batch, [(src, root, chunk) for chunk in chunks])
+        return [r for chunk in results for r in chunk]
+
+    return plan_files_backfill(src, root, first, last, redo, resolve, newest_first)
+
+
+@task(name="backfill-partition", cache_policy=NONE)
+def backfill_unit_task(
+    src: SourceConfig,
+    root: DataRoot,
+    run_id: str,
+    unit: Unit,
+    workers: int,
+    window: tuple[str | None, str | None],
+    on_batch: Callable[[int], None] | None,
+) -> LedgerEntry:
+    """Rebuild one partition from its inputs and record the outcome in the ledger."""
+    early = None
+    if src.kind in HTTP_KINDS:
+        from flows.http import fetch_unit
+
+        unit, early = fetch_unit(src, root, run_id, unit)
+
+    def normalise(items: list[Candidate], name: str) -> BatchResult:
+        return run_in_pool(workers, process_batch, src, root, run_id, name, items, True)
+
+    entry = run_unit(src, root, run_id, unit, normalise, window, on_batch, early)
+    write_ledger(root, [entry])
+    if entry.status == "failed":
+        get_run_logger().error("%s %s failed: %s", src.name, unit.period, entry.error)
+    return entry
+
+
+@flow(name="backfill", task_runner=ThreadPoolTaskRunner[Any](max_workers=16), log_prints=False)  # type: ignore[arg-type]
+def backfill(
+    source: str,
+    start: str,
+    end: str,
+    redo: str = "none",
+    max_concurrency: int = 2,
+    newest_first: bool = False,
+    dry_run: bool = False,
+    config: str = "sources.toml",
+    data: str = "data",
+    workers: int = 0,
+) -> BackfillSummary:
+    """Rebuild the partitions (months) of one source over start..end days; resumable through the run ledger."""
+    started = time.monotonic()
+    run_id = str(flow_run.get_id() or uuid.uuid4())
+    src = load_config(Path(config)).select([source])[0]
+    root = DataRoot(Path(data))
+    workers = workers or default_workers()
+    limit = max(1, max_concurrency)
+    try:
+        plan = plan_backfill_task(_opaque(src), _opaque(root), start, end, redo, newest_first, workers)
+        summary = BackfillSummary(run_id, src.name, str(root.root), dry_run, describe(plan))
+        if not dry_run:
+            summary.entries = [asdict(e) for e in _run_units(src, root, run_id, plan, workers, limit, (start, end))]
+    finally:
+        shutdown_pool()
+        shutil.rmtree(root.staging / "runs" / run_id, ignore_errors=True)
+    summary.seconds = time.monotonic() - started
+    create_markdown_artifact(key="backfill-summary", markdown=summary.markdown(), description="newsflow backfill")
+    failed = summary.failed()
+    if failed:
+        raise BackfillFailed(
+            f"{len(failed)} of {len(summary.entries)} partitions failed ({', '.join(failed)}); "
+            "see the ledger (newsflow query \"SELECT * FROM runs WHERE status = 'failed'\"); "
+            "re-run with --redo failed once fixed"
+        )
+    return summary
+
+
+def _run_units(
+    src: SourceConfig,
+    root: DataRoot,
+    run_id: str,
+    plan: BackfillPlan,
+    workers: int,
+    limit: int,
+    window: tuple[str | None, str | None],
+) -> list[LedgerEntry]:
+    """Run the plan's units, at most `limit` at once, in plan order; returns their ledger entries."""
+    todo = deque(plan.to_run())
+    total_units, total_items = len(todo), sum(len(u.items) for u in todo)
+    counts = {"units": 0, "items": 0}
+    lock = threading.Lock()
+
+    def report() -> None:
+        if _progress:
+            _progress(f"{src.name}: partitions", counts["units"], total_units)
+            _progress(f"{src.name}: items", counts["items"], total_items)
+
+    def on_batch(n: int) -> None:
+        with lock:
+            counts["items"] += n
+            report()
+
+    report()
+    entries: list[LedgerEntry] = []
+    running: dict[Any, Unit] = {}
+    while todo or running:
+        while todo and len(running) < limit:
+            unit = todo.popleft()
+            fut = backfill_unit_task.with_options(task_run_name=f"backfill-{unit.period}").submit(
+                _opaque(src), _opaque(root), run_id, _opaque(unit), workers, window, _opaque(on_batch)
+            )
+            running[fut] = unit
+        fut = next(as_completed(list(running)))
+        running.pop(fut)
+        entries.append(fut.result())
+        with lock:
+            counts["units"] += 1
+            report()
+    return sorted(entries, key=lambda e: e.partition)

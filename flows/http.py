@@ -11,22 +11,25 @@ raw store before it is normalised; re-normalising never fetches.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from flows.backfill import REDO_CHOICES, BackfillPlan, Unit, build_plan, whole_months
 from flows.config import SourceConfig
 from flows.discover import Candidate, Plan
 from flows.fetch import Fetcher, FetchPolicy, FetchResult
 from flows.ingest import BatchResult
 from normalizers.dispatch import normalizer_for
 from normalizers.feeds import Discovery, Entry, FeedError, normalize_url, parse_feed, parse_url_list
-from warehouse.layout import DataRoot
+from warehouse.layout import DataRoot, Partition
 from warehouse.quarantine import QuarantineRecord
 from warehouse.raw import FetchRecord, RawStore, UrlState
-from warehouse.state import FileState
+from warehouse.state import FileState, StateStore
 
-__all__ = ["FetchOutcome", "fetch_source", "policy_for"]
+__all__ = ["FetchOutcome", "fetch_source", "fetch_unit", "plan_http_backfill", "policy_for"]
 
 # Child sitemaps followed from a sitemap index per run (each can list 50,000 URLs).
 MAX_CHILD_SITEMAPS = 200
@@ -246,3 +249,130 @@ def _quarantined(src: SourceConfig, key: str, run_id: str) -> FileState:
     """The state row of a URL whose fetch brought no body (so nothing to hash or place)."""
     version = normalizer_for(src.format, key)[1]
     return FileState(src.name, key, 0, 0, "", None, None, None, "quarantined", version, run_id)
+
+
+def plan_http_backfill(
+    src: SourceConfig, root: DataRoot, start: date, end: date, redo: str, newest_first: bool = False
+) -> BackfillPlan:
+    """Plan a backfill of an HTTP source: new URLs placed by their feed or sitemap dates, stored ones by their row.
+
+    The feeds and sitemaps are fetched (conditionally) to read their dates; no page is.
+    A stored row whose URL is no longer listed is rebuilt from the raw store, so a feed
+    that dropped old items does not empty old months.
+    """
+    if redo not in REDO_CHOICES:
+        raise ValueError(f"redo must be one of {', '.join(REDO_CHOICES)}, not {redo!r}")
+    first, last = whole_months(start, end)
+    with StateStore(root.state) as states_db:
+        states = states_db.load(src.name)
+    window = dataclasses.replace(src, fetch=dataclasses.replace(src.fetch, since=first, until=last))
+    problems = BatchResult()
+    with RawStore(root) as store:
+        entries = asyncio.run(_discover_only(window, store, problems))
+        placed: dict[str, list[Candidate]] = {}
+        rejected: Counter[str] = Counter(q.reason for q in problems.quarantined)
+        listed: set[str] = set()
+        for key, entry in entries:
+            prev = states.get(key)
+            # A URL already stored is placed by the month its row has (its article's own
+            # date); a new one by its feed or sitemap date, the best evidence before fetching.
+            when = entry.published_at or entry.modified_at
+            if prev is not None and prev.status == "written" and prev.partition:
+                period = Partition.parse(prev.partition).period
+            elif when is not None:
+                period = f"{when.year:04d}-{when.month:02d}"
+            else:
+                rejected["undated"] += 1
+                continue
+            listed.add(key)
+            url_state = store.url_state(src.name, key)
+            stored = url_state.raw_sha256 if url_state else None
+            placed.setdefault(period, []).append(
+                Candidate(
+                    rel=key,
+                    path="",
+                    size=0,
+                    mtime_ns=0,
+                    sidecar=None,
+                    # Listed URLs are fetched when their unit runs; until then the digest of
+                    # the stored body stands for the input in the unit's fingerprint.
+                    sidecar_sig=f"stored:{stored or ''}",
+                    prev=prev,
+                    uri=entry.url,
+                    hint_title=entry.title,
+                    hint_published_at=entry.published_at,
+                )
+            )
+        for key, s in sorted(states.items()):
+            if key in listed or s.status != "written" or not s.partition or not s.raw_sha256:
+                continue
+            fetches = [f for f in store.fetches(src.name, key) if f.raw_sha256 == s.raw_sha256]
+            last_fetch = fetches[-1] if fetches else None
+            placed.setdefault(Partition.parse(s.partition).period, []).append(
+                Candidate(
+                    rel=key,
+                    path="",
+                    size=s.size,
+                    mtime_ns=s.mtime_ns,
+                    sidecar=None,
+                    sidecar_sig="",
+                    prev=s,
+                    raw_sha256=s.raw_sha256,
+                    uri=last_fetch.final_url if last_fetch else key,
+                    content_type=last_fetch.headers.get("content-type") if last_fetch else None,
+                )
+            )
+    return build_plan(src, root, first, last, placed, rejected, redo, newest_first)
+
+
+async def _discover_only(src: SourceConfig, store: RawStore, problems: BatchResult) -> list[tuple[str, Entry]]:
+    async with Fetcher(policy_for(src)) as fetcher:
+        return await _discover(src, store, fetcher, problems, "plan", datetime.now(UTC))
+
+
+def fetch_unit(src: SourceConfig, root: DataRoot, run_id: str, unit: Unit) -> tuple[Unit, BatchResult]:
+    """Fetch a unit's listed URLs into the raw store; returns the unit reading from it, and fetch failures.
+
+    A URL whose fetch brings no body (304, an error, a deferral) is rebuilt from its
+    stored body when there is one; only a URL never stored is quarantined.
+    """
+    return asyncio.run(_fetch_unit(src, root, run_id, unit))
+
+
+async def _fetch_unit(src: SourceConfig, root: DataRoot, run_id: str, unit: Unit) -> tuple[Unit, BatchResult]:
+    now = datetime.now(UTC)
+    early = BatchResult()
+    wanted = [c for c in unit.items if c.raw_sha256 is None]
+    items = [c for c in unit.items if c.raw_sha256 is not None]
+    with RawStore(root) as store:
+        states = [store.url_state(src.name, c.rel) for c in wanted]
+        async with Fetcher(policy_for(src)) as fetcher:
+            results = await asyncio.gather(
+                *(fetcher.fetch(c.uri or c.rel, **_validators(s)) for c, s in zip(wanted, states, strict=True))
+            )
+        for cand, state, result in zip(wanted, states, results, strict=True):
+            sha = _record(store, src.name, cand.rel, result, state)
+            body_sha = sha or (state.raw_sha256 if state else None)
+            if body_sha is None:
+                early.quarantined.append(_refused(src, cand.uri or cand.rel, result, run_id, now))
+                early.states.append(_quarantined(src, cand.rel, run_id))
+                continue
+            if sha:
+                size, mtime_ns = len(result.body), int(result.fetched_at.timestamp() * 1e9)
+            elif cand.prev is not None:  # the stored body: its size and fetch time as the state has them
+                size, mtime_ns = cand.prev.size, cand.prev.mtime_ns
+            else:
+                size, mtime_ns = 0, int(((state.fetched_at if state else None) or now).timestamp() * 1e9)
+            items.append(
+                dataclasses.replace(
+                    cand,
+                    size=size,
+                    mtime_ns=mtime_ns,
+                    sidecar_sig="",
+                    raw_sha256=body_sha,
+                    uri=result.final_url if sha else (cand.uri or cand.rel),
+                    content_type=result.headers.get("content-type") if sha else None,
+                )
+            )
+    items.sort(key=lambda c: c.rel)
+    return dataclasses.replace(unit, items=tuple(items)), early

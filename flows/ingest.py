@@ -42,8 +42,10 @@ __all__ = [
     "assign_partitions",
     "finish_source",
     "merge_batches",
+    "normalize_input",
     "process_batch",
     "read_capped",
+    "read_input",
     "warm_up",
     "write_partition",
 ]
@@ -176,18 +178,14 @@ def process_batch(
     raw_store: RawStore | None = None
     for cand in items:
         prev = cand.prev
-        try:
-            if cand.raw_sha256 is not None:
-                raw_store = raw_store or RawStore(root)
-                raw, sidecar = raw_store.get(cand.raw_sha256), None
-            else:
-                raw = read_capped(cand.path, cand.size, src.profile.max_bytes + 1)
-                sidecar = None if cand.sidecar is None else read_capped(cand.sidecar, 4096, src.profile.max_bytes + 1)
-        except (OSError, ValueError) as exc:  # ValueError: a corrupt raw-store object
-            rec = _quarantine(src.name, cand, None, Rejection(RejectReason.READ_ERROR, str(exc)), run_id, now)
-            out.quarantined.append(rec)
+        if cand.raw_sha256 is not None:
+            raw_store = raw_store or RawStore(root)
+        loaded = read_input(src, cand, raw_store)
+        if isinstance(loaded, Rejection):
+            out.quarantined.append(_quarantine(src.name, cand, None, loaded, run_id, now))
             out.states.append(_state(src, cand, None, None, None, "quarantined", run_id))
             continue
+        raw, sidecar = loaded
         # Hashed here only when the unchanged check needs it: an article carries the
         # digest its normaliser computed (a 4 KB SHA-256 is ~4 us, twice per new file).
         raw_sha = hashlib.sha256(raw).hexdigest() if prev is not None else None
@@ -203,18 +201,7 @@ def process_batch(
             out.unchanged += 1
             out.states.append(dataclasses.replace(prev, size=cand.size, mtime_ns=cand.mtime_ns, run_id=run_id))
             continue
-        if cand.uri is not None:
-            when = cand.mtime_ns / 1e9  # for a fetched page: its fetch time
-            meta = SourceMeta(src.name, cand.uri, cand.rel, when, None, cand.hint_title, cand.hint_published_at)
-        else:
-            meta = SourceMeta(src.name, _file_uri(cand.path), cand.rel, cand.mtime_ns / 1e9, sidecar)
-        try:
-            budget = TimeBudget(DOCUMENT_TIME_BUDGET_S)
-            result = normalize(raw, meta, src.profile, src.format, cand.content_type, budget=budget)
-        except Exception as exc:  # a normaliser bug must cost one document, not the batch
-            result = Rejection(RejectReason.INTERNAL_ERROR, f"{type(exc).__name__}: {str(exc)[:500]}")
-        if isinstance(result, Article) and result.published_at is None:
-            result = Rejection(RejectReason.NO_DATE, "no publication date and no file time to fall back on")
+        result = normalize_input(src, cand, raw, sidecar)
         if isinstance(result, Rejection):
             raw_sha = raw_sha or hashlib.sha256(raw).hexdigest()
             out.quarantined.append(_quarantine(src.name, cand, raw_sha, result, run_id, now))
@@ -232,6 +219,38 @@ def process_batch(
         raw_store.close()
     out.spills = buffer.finish()
     return out
+
+
+def read_input(
+    src: SourceConfig, cand: Candidate, raw_store: RawStore | None
+) -> tuple[bytes, bytes | None] | Rejection:
+    """An input's bytes and sidecar bytes (from its file, or the raw store), or why they cannot be read."""
+    try:
+        if cand.raw_sha256 is not None:
+            assert raw_store is not None, "a fetched document needs the raw store"
+            return raw_store.get(cand.raw_sha256), None
+        raw = read_capped(cand.path, cand.size, src.profile.max_bytes + 1)
+        sidecar = None if cand.sidecar is None else read_capped(cand.sidecar, 4096, src.profile.max_bytes + 1)
+        return raw, sidecar
+    except (OSError, ValueError) as exc:  # ValueError: a corrupt raw-store object
+        return Rejection(RejectReason.READ_ERROR, str(exc))
+
+
+def normalize_input(src: SourceConfig, cand: Candidate, raw: bytes, sidecar: bytes | None) -> Article | Rejection:
+    """Normalise one input's bytes with the source's normaliser; never raises, and an article has a date."""
+    if cand.uri is not None:
+        when = cand.mtime_ns / 1e9  # for a fetched page: its fetch time
+        meta = SourceMeta(src.name, cand.uri, cand.rel, when, None, cand.hint_title, cand.hint_published_at)
+    else:
+        meta = SourceMeta(src.name, _file_uri(cand.path), cand.rel, cand.mtime_ns / 1e9, sidecar)
+    try:
+        budget = TimeBudget(DOCUMENT_TIME_BUDGET_S)
+        result = normalize(raw, meta, src.profile, src.format, cand.content_type, budget=budget)
+    except Exception as exc:  # a normaliser bug must cost one document, not the batch
+        return Rejection(RejectReason.INTERNAL_ERROR, f"{type(exc).__name__}: {str(exc)[:500]}")
+    if isinstance(result, Article) and result.published_at is None:
+        return Rejection(RejectReason.NO_DATE, "no publication date and no file time to fall back on")
+    return result
 
 
 def _forget(out: BatchResult, prev: FileState | None, article_id: str | None, partition: str | None) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import ParamSpec, TypeVar
 
-__all__ = ["default_workers", "prestart", "run_in_pool", "shutdown_pool"]
+__all__ = ["default_workers", "map_in_pool", "prestart", "run_in_pool", "shutdown_pool"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -43,6 +43,15 @@ def run_in_pool(workers: int, fn: Callable[P, R], *args: P.args, **kwargs: P.kwa
     if workers <= 1:
         return fn(*args, **kwargs)
     return _get_pool(workers).submit(fn, *args, **kwargs).result()
+
+
+def map_in_pool(workers: int, fn: Callable[..., R], calls: list[tuple[object, ...]]) -> list[R]:
+    """`fn(*args)` for each args tuple, spread over the pool's processes; results in order."""
+    if workers <= 1:
+        return [fn(*args) for args in calls]
+    pool = _get_pool(workers)
+    futures = [pool.submit(fn, *args) for args in calls]
+    return [f.result() for f in futures]
 
 
 def prestart(workers: int, warm_up: Callable[[], None]) -> None:

@@ -76,7 +76,7 @@ class Partition:
 class DataRoot:
     """The data root and its fixed layout.
 
-    Only `articles/` and `quarantine/` hold dataset files; staging, locks and state
+    Only `articles/`, `quarantine/` and `runs/` hold dataset files; staging, locks and state
     live beside them so that a `**/*.parquet` glob over a dataset never sees a
     half-written file.
     """
@@ -92,6 +92,11 @@ class DataRoot:
     def quarantine(self) -> Path:
         """Quarantine table (one file per run and source)."""
         return self.root / "quarantine"
+
+    @property
+    def runs(self) -> Path:
+        """Run ledger (one file per partition a backfill or re-normalisation worked on)."""
+        return self.root / "runs"
 
     @property
     def state(self) -> Path:

@@ -1,4 +1,4 @@
-"""DuckDB over the warehouse: views `articles` and `quarantine`."""
+"""DuckDB over the warehouse: views `articles`, `quarantine` and `runs` (the run ledger)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import duckdb
 import pyarrow as pa
 
 from warehouse.layout import DataRoot
+from warehouse.ledger import LEDGER_SCHEMA
 from warehouse.quarantine import QUARANTINE_SCHEMA
 from warehouse.schema import ARTICLE_SCHEMA
 
@@ -16,7 +17,7 @@ __all__ = ["QueryError", "connect"]
 # Month folders are zero-padded (month=03), which DuckDB would otherwise read as a
 # string; the views pin the partition column types.
 _ARTICLE_PARTITIONS = {"source": "VARCHAR", "year": "INTEGER", "month": "INTEGER"}
-_QUARANTINE_PARTITIONS = {"source": "VARCHAR"}
+_SOURCE_PARTITIONS = {"source": "VARCHAR"}
 
 
 class QueryError(Exception):
@@ -24,13 +25,14 @@ class QueryError(Exception):
 
 
 def connect(root: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with `articles` and `quarantine` views over the data root."""
+    """An in-memory DuckDB connection with views `articles`, `quarantine` and `runs` over the data root."""
     data = DataRoot(root)
     if not root.is_dir():
         raise QueryError(f"data root {root} does not exist (run `newsflow run` first, or pass --data)")
     con = duckdb.connect()
     _view(con, "articles", data.articles, ARTICLE_SCHEMA, _ARTICLE_PARTITIONS)
-    _view(con, "quarantine", data.quarantine, QUARANTINE_SCHEMA, _QUARANTINE_PARTITIONS)
+    _view(con, "quarantine", data.quarantine, QUARANTINE_SCHEMA, _SOURCE_PARTITIONS)
+    _view(con, "runs", data.runs, LEDGER_SCHEMA, _SOURCE_PARTITIONS)
     return con
 
 

@@ -199,6 +199,15 @@ class RawStore:
         src, address, etag, last_modified, sha, status, outcome, fetched_at, next_fetch_at = row
         return UrlState(src, address, etag, last_modified, sha, status, outcome, _dt(fetched_at), _dt(next_fetch_at))
 
+    def forget_validators(self, source: str, urls: list[str]) -> None:
+        """Drop the ETag and Last-Modified of URLs, so their next fetch is unconditional (a full body)."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "UPDATE urls SET etag = NULL, last_modified = NULL WHERE source = ? AND url = ?",
+                [(source, u) for u in urls],
+            )
+
     def fetches(self, source: str, url: str) -> list[FetchRecord]:
         """Every recorded fetch of one URL, oldest first."""
         rows = self._db.execute(

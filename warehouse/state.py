@@ -123,6 +123,16 @@ class StateStore:
             self._db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
         return len(rows)
 
+    def delete(self, source: str, paths: Iterable[str]) -> int:
+        """Forget the given paths of a source in one transaction (the next run sees them as new)."""
+        rows = [(source, p) for p in paths]
+        if not rows:
+            return 0
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("DELETE FROM files WHERE source = ? AND path = ?", rows)
+        return len(rows)
+
     def placements(self, source: str) -> list[tuple[str, str, str]]:
         """`(path, article_id, partition)` of every file of `source` whose article is written."""
         rows = self._db.execute(

@@ -175,12 +175,15 @@ def upsert_partition(
     spills: Sequence[Path] = (),
     delete_ids: Collection[str] = (),
     lock_timeout: float = 600.0,
+    replace: bool = False,
 ) -> PartitionWrite:
     """Replace rows of `partition` by article_id with the spilled rows, atomically.
 
     Ids in `delete_ids` are removed, from the old rows and from the spills alike (an
-    article that now lives in another partition). The new file is staged outside the
-    dataset, fsynced and renamed over the old one under the partition lock.
+    article that now lives in another partition). With `replace`, no old row is kept:
+    the partition becomes exactly the spilled rows (a backfill's rebuild), and old rows
+    not among them count as removed. The new file is staged outside the dataset,
+    fsynced and renamed over the old one under the partition lock.
     """
     target = root.partition_file(partition)
     with locked(root.lock_file(partition), timeout=lock_timeout):
@@ -189,15 +192,20 @@ def upsert_partition(
         keep, new_ids = _keep_rows(spills, deleted)
         drop = pa.array(sorted(new_ids | deleted), pa.string())
         deleted_ids = pa.array(sorted(deleted), pa.string())
+        new_id_set = pa.array(sorted(new_ids), pa.string())
         before = kept_rows = removed = upserted = 0
         root.staging.mkdir(parents=True, exist_ok=True)
         staged = root.staging / f"{_stage_prefix(partition)}{os.getpid()}.{uuid.uuid4().hex}.parquet"
         writer = _RowGroupWriter(pq.ParquetWriter(str(staged), STORED_SCHEMA, compression=COMPRESSION))
         try:
             if target.exists():
-                for batch in pq.ParquetFile(str(target)).iter_batches(batch_size=ROW_GROUP_ROWS):
+                columns = ["article_id"] if replace else None  # a rebuild only counts the old rows
+                for batch in pq.ParquetFile(str(target)).iter_batches(batch_size=ROW_GROUP_ROWS, columns=columns):
                     before += batch.num_rows
                     ids = batch.column("article_id")
+                    if replace:
+                        removed += batch.num_rows - (pc.sum(pc.is_in(ids, value_set=new_id_set)).as_py() or 0)
+                        continue
                     if len(deleted_ids):
                         removed += pc.sum(pc.is_in(ids, value_set=deleted_ids)).as_py() or 0
                     kept = batch.filter(pc.invert(pc.is_in(ids, value_set=drop)))

@@ -1,0 +1,368 @@
+"""Backfills: rebuild a source's partitions over a date range, one month (partition) at a time.
+
+A backfill plans first: every input of the source is given the month its article
+resolves to (its date as the normaliser finds it; for HTTP sources, the date the feed
+or sitemap gives), and the months of the requested range become *units*. Running a
+unit re-normalises all of its inputs and replaces the partition with exactly the rows
+they produce, atomically: a row whose input vanished or now resolves elsewhere is
+gone, and other months are not rewritten. Each unit's outcome goes to the run ledger
+(`warehouse.ledger`) with a fingerprint of its inputs, which is what lets a re-run
+skip the units that already completed on the same inputs.
+
+The range is rounded out to whole months: a partition is the unit of replacement,
+and rebuilding part of a month would have to keep the rows outside the range anyway.
+"""
+
+from __future__ import annotations
+
+import calendar
+import contextlib
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from flows.config import HTTP_KINDS, SourceConfig
+from flows.discover import Candidate, discover_files
+from flows.ingest import BatchResult, merge_batches, normalize_input, read_input
+from normalizers.dispatch import normalizer_for
+from normalizers.errors import Rejection
+from normalizers.schema import SCHEMA_VERSION
+from warehouse.layout import DataRoot, Partition
+from warehouse.ledger import LedgerEntry, latest_entries
+from warehouse.quarantine import write_quarantine
+from warehouse.raw import RawStore
+from warehouse.state import FileState, StateStore
+from warehouse.writer import upsert_partition
+
+__all__ = [
+    "REDO_CHOICES",
+    "BackfillPlan",
+    "Unit",
+    "build_plan",
+    "choose",
+    "describe",
+    "fingerprint",
+    "month_range",
+    "plan_files_backfill",
+    "resolve_batch",
+    "run_unit",
+    "whole_months",
+]
+
+REDO_CHOICES = ("none", "failed", "all")
+# Inputs per normalise call inside a unit (the same trade-off as ingest's batches).
+UNIT_BATCH = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One partition of a backfill: its inputs and what the plan decided to do with it."""
+
+    period: str  # YYYY-MM
+    items: tuple[Candidate, ...]
+    inputs: str  # fingerprint of the items (and the normaliser and schema versions)
+    rows: int  # rows the partition holds now (what a run replaces)
+    action: str  # "run", "skip" (completed before on the same inputs) or "skip-failed"
+    last: str | None = None  # status of the last backfill of this partition, if any
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillPlan:
+    """What a backfill of one source over a range will do."""
+
+    source: str
+    start: date  # first day of the first month
+    end: date  # last day of the last month
+    units: tuple[Unit, ...]
+    outside: int = 0  # inputs whose article falls outside the range
+    rejected: dict[str, int] = field(default_factory=dict)  # inputs that give no article, by reason
+
+    def to_run(self) -> list[Unit]:
+        """The units the run will work on, in plan order."""
+        return [u for u in self.units if u.action == "run"]
+
+
+def month_range(start: date, end: date) -> list[str]:
+    """The months `YYYY-MM` from `start`'s to `end`'s, inclusive."""
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    months = []
+    year, month = start.year, start.month
+    while (year, month) <= (end.year, end.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def whole_months(start: date, end: date) -> tuple[date, date]:
+    """The first day of `start`'s month and the last day of `end`'s."""
+    return start.replace(day=1), end.replace(day=calendar.monthrange(end.year, end.month)[1])
+
+
+def resolve_batch(src: SourceConfig, root: DataRoot, items: Sequence[Candidate]) -> list[tuple[str | None, str | None]]:
+    """Per input: the month (`YYYY-MM`) its article resolves to, or None and the rejection reason.
+
+    Runs the normaliser itself, so a plan places every input where a run would.
+    """
+    out: list[tuple[str | None, str | None]] = []
+    store = RawStore(root) if any(c.raw_sha256 for c in items) else None
+    try:
+        for cand in items:
+            loaded = read_input(src, cand, store)
+            result = loaded if isinstance(loaded, Rejection) else normalize_input(src, cand, *loaded)
+            if isinstance(result, Rejection):
+                out.append((None, result.reason.value))
+            else:
+                assert result.published_at is not None
+                out.append((f"{result.published_at.year:04d}-{result.published_at.month:02d}", None))
+    finally:
+        if store is not None:
+            store.close()
+    return out
+
+
+Resolver = Callable[[list[Candidate]], list[tuple[str | None, str | None]]]
+
+
+def plan_files_backfill(
+    src: SourceConfig,
+    root: DataRoot,
+    start: date,
+    end: date,
+    redo: str,
+    resolve: Resolver,
+    newest_first: bool = False,
+) -> BackfillPlan:
+    """Plan a backfill of a `files` source: place every file in its month, pick the range's units.
+
+    A file whose size, mtime and sidecar match its state, and whose row was written by
+    the current normaliser, keeps the month the state records; every other file is
+    normalised (through `resolve`, which runs `resolve_batch` over the worker pool).
+    """
+    if redo not in REDO_CHOICES:
+        raise ValueError(f"redo must be one of {', '.join(REDO_CHOICES)}, not {redo!r}")
+    first, last = whole_months(start, end)
+    with StateStore(root.state) as store:
+        states = store.load(src.name)
+    placed: dict[str, list[Candidate]] = {}
+    rejected: Counter[str] = Counter()
+    unknown: list[Candidate] = []
+    for rel, path, size, mtime_ns, sidecar, sig in discover_files(src):
+        prev = states.get(rel)
+        cand = Candidate(rel, path, size, mtime_ns, sidecar, sig, prev=prev)
+        if (
+            prev is not None
+            and (prev.size, prev.mtime_ns, prev.sidecar) == (size, mtime_ns, sig)
+            and prev.normalizer_version == normalizer_for(src.format, rel)[1]
+        ):
+            if prev.status == "written" and prev.partition is not None:
+                placed.setdefault(Partition.parse(prev.partition).period, []).append(cand)
+                continue
+            if prev.status == "quarantined":
+                rejected["quarantined before"] += 1
+                continue
+        unknown.append(cand)
+    for cand, (period, reason) in zip(unknown, resolve(unknown) if unknown else [], strict=True):
+        if period is None:
+            rejected[reason or "rejected"] += 1
+        else:
+            placed.setdefault(period, []).append(cand)
+    return build_plan(src, root, first, last, placed, rejected, redo, newest_first)
+
+
+def build_plan(
+    src: SourceConfig,
+    root: DataRoot,
+    first: date,
+    last: date,
+    placed: dict[str, list[Candidate]],
+    rejected: Counter[str],
+    redo: str,
+    newest_first: bool,
+) -> BackfillPlan:
+    """The plan from inputs placed by month: one unit per month of first..last, decided against the ledger."""
+    months = month_range(first, last)
+    outside = sum(len(v) for k, v in placed.items() if k not in set(months))
+    latest = latest_entries(root, src.name, kind="backfill")
+    units = []
+    for period in reversed(months) if newest_first else months:
+        items = tuple(sorted(placed.get(period, []), key=lambda c: c.rel))
+        inputs = fingerprint(src, items)
+        prior = latest.get(period)
+        units.append(
+            Unit(
+                period,
+                items,
+                inputs,
+                partition_rows(root, Partition(src.name, *map(int, period.split("-")))),
+                choose(prior, inputs, redo),
+                prior.status if prior else None,
+            )
+        )
+    return BackfillPlan(src.name, first, last, tuple(units), outside, dict(sorted(rejected.items())))
+
+
+def fingerprint(src: SourceConfig, items: Sequence[Candidate]) -> str:
+    """A digest of a unit's inputs as the plan saw them, and of the normaliser and schema versions."""
+    h = hashlib.sha256(f"schema {SCHEMA_VERSION}\n".encode())
+    for c in items:
+        version = normalizer_for(src.format, c.rel)[1]
+        stamp = c.raw_sha256 or f"{c.size}:{c.mtime_ns}:{c.sidecar_sig}"  # a file: its stat facts
+        h.update(f"{c.rel}\t{stamp}\t{version}\n".encode())
+    return h.hexdigest()
+
+
+def choose(prior: LedgerEntry | None, inputs: str, redo: str) -> str:
+    """Run a unit unless its last backfill finished on the same inputs (a failure re-runs with `redo=failed`)."""
+    if redo == "all" or prior is None or prior.inputs != inputs:
+        return "run"
+    if prior.status == "completed":
+        return "skip"
+    return "run" if redo == "failed" else "skip-failed"
+
+
+def partition_rows(root: DataRoot, partition: Partition) -> int:
+    """Rows a partition holds now (from the Parquet footer; 0 when it has no file)."""
+    path = root.partition_file(partition)
+    if not path.exists():
+        return 0
+    try:
+        return int(pq.ParquetFile(str(path)).metadata.num_rows)
+    except (OSError, ValueError):  # unreadable: the unit's run reports it
+        return -1
+
+
+Normalise = Callable[[list[Candidate], str], BatchResult]
+
+
+def run_unit(
+    src: SourceConfig,
+    root: DataRoot,
+    run_id: str,
+    unit: Unit,
+    normalise: Normalise,
+    window: tuple[str | None, str | None],
+    on_batch: Callable[[int], None] | None = None,
+    early: BatchResult | None = None,
+) -> LedgerEntry:
+    """Rebuild one partition from its planned inputs; returns the ledger entry (also on failure).
+
+    `normalise(items, batch_name)` is `process_batch` run in the worker pool; `early`
+    holds what fetching the unit's URLs already decided (quarantined URLs). Rows for
+    the partition replace it whole; an input that now resolves to another month is
+    not written anywhere (its state is dropped, so the next ingest places it), and an
+    article that came here from another month is deleted there.
+    """
+    started = datetime.now(UTC)
+    part = Partition(src.name, *map(int, unit.period.split("-")))
+    versions = {normalizer_for(src.format, c.rel)[1] for c in unit.items} or {normalizer_for(src.format, "")[1]}
+
+    def entry(status: str, error: str | None = None, **counts: int) -> LedgerEntry:
+        return LedgerEntry(
+            source=src.name,
+            partition=unit.period,
+            kind="backfill",
+            status=status,
+            run_id=run_id,
+            items=len(unit.items),
+            written=counts.get("written", 0),
+            quarantined=counts.get("quarantined", 0),
+            moved=counts.get("moved", 0),
+            removed=counts.get("removed", 0),
+            rows_before=counts.get("rows_before", max(unit.rows, 0)),
+            normalizer_version=";".join(sorted(versions)),
+            inputs=unit.inputs,
+            range_start=window[0],
+            range_end=window[1],
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            error=error,
+        )
+
+    spills: list[str] = []
+    try:
+        results = [early] if early is not None else []
+        for i in range(0, len(unit.items), UNIT_BATCH):
+            batch = list(unit.items[i : i + UNIT_BATCH])
+            results.append(normalise(batch, f"bf{unit.period}-{i // UNIT_BATCH:05d}"))
+            if on_batch:
+                on_batch(len(batch))
+        merged = merge_batches(results)
+        spills = [p for paths in merged.spills.values() for p in paths]
+        here = [s for s in merged.states if s.status == "written" and s.partition == part.key]
+        moved = [s for s in merged.states if s.status == "written" and s.partition != part.key]
+        written = upsert_partition(root, part, [Path(p) for p in merged.spills.get(part.key, [])], replace=True)
+        _delete_elsewhere(root, part, unit.items, {s.path: s for s in here})
+        write_quarantine(root, src.name, f"{run_id}-{unit.period}", merged.quarantined)
+        _record_state(root, src, part, unit, here + [s for s in merged.states if s.status == "quarantined"], moved)
+        return entry(
+            "completed",
+            written=written.rows_after,
+            quarantined=len(merged.quarantined),
+            moved=len(moved),
+            removed=written.removed,
+            rows_before=written.rows_before,
+        )
+    except Exception as exc:  # a unit's failure is recorded, and the other units go on
+        return entry("failed", f"{type(exc).__name__}: {str(exc)[:1000]}")
+    finally:
+        for p in spills:
+            with contextlib.suppress(OSError):  # a retry may find some already gone
+                os.unlink(p)
+
+
+def _delete_elsewhere(root: DataRoot, part: Partition, items: Sequence[Candidate], here: dict[str, FileState]) -> None:
+    """Remove the old copy of each article that moved into `part` from the partition that held it."""
+    stale: dict[str, set[str]] = {}
+    for c in items:
+        prev, now = c.prev, here.get(c.rel)
+        if prev is None or prev.article_id is None or prev.partition in (None, part.key):
+            continue
+        if now is not None:  # written here now: its copy in the other month is stale
+            assert prev.partition is not None
+            stale.setdefault(prev.partition, set()).add(prev.article_id)
+    for key, ids in sorted(stale.items()):
+        upsert_partition(root, Partition.parse(key), (), ids)
+
+
+def _record_state(
+    root: DataRoot,
+    src: SourceConfig,
+    part: Partition,
+    unit: Unit,
+    keep: list[FileState],
+    moved: list[FileState],
+) -> None:
+    """Save the unit's outcomes; forget inputs that left the partition, so the next ingest places them."""
+    with StateStore(root.state) as store:
+        placed = {p for p, _aid, key in store.placements(src.name) if key == part.key}
+        done = {s.path for s in keep}
+        store.save(keep)
+        store.delete(src.name, sorted((placed - done) | {s.path for s in moved}))
+    if moved and src.kind in HTTP_KINDS:
+        # A fetched page is only re-read when its fetch brings a body: without its
+        # validators the next run's fetch is a full one, and places the page anew.
+        with RawStore(root) as raw:
+            raw.forget_validators(src.name, [s.path for s in moved])
+
+
+def describe(plan: BackfillPlan) -> dict[str, Any]:
+    """The plan as plain data (for --json and the Prefect artifact)."""
+    return {
+        "source": plan.source,
+        "start": plan.start.isoformat(),
+        "end": plan.end.isoformat(),
+        "outside": plan.outside,
+        "rejected": plan.rejected,
+        "units": [
+            {"partition": u.period, "items": len(u.items), "rows": u.rows, "action": u.action, "last": u.last}
+            for u in plan.units
+        ],
+    }
