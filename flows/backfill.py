@@ -53,6 +53,7 @@ __all__ = [
     "plan_files_backfill",
     "resolve_batch",
     "run_unit",
+    "stored_states",
     "whole_months",
 ]
 
@@ -149,8 +150,7 @@ def plan_files_backfill(
     if redo not in REDO_CHOICES:
         raise ValueError(f"redo must be one of {', '.join(REDO_CHOICES)}, not {redo!r}")
     first, last = whole_months(start, end)
-    with StateStore(root.state) as store:
-        states = store.load(src.name)
+    states = stored_states(root, src.name)
     placed: dict[str, list[Candidate]] = {}
     rejected: Counter[str] = Counter()
     unknown: list[Candidate] = []
@@ -207,6 +207,14 @@ def build_plan(
             )
         )
     return BackfillPlan(src.name, first, last, tuple(units), outside, dict(sorted(rejected.items())))
+
+
+def stored_states(root: DataRoot, source: str) -> dict[str, FileState]:
+    """The source's state rows; empty, and nothing created, when the data root has no state yet."""
+    if not (root.state / StateStore.FILE).exists():
+        return {}
+    with StateStore(root.state) as store:
+        return store.load(source)
 
 
 def fingerprint(src: SourceConfig, items: Sequence[Candidate]) -> str:

@@ -6,10 +6,10 @@ import shutil
 import threading
 import time
 import uuid
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 
@@ -263,6 +263,7 @@ def _ingest_source(
     """One source through the stages; with `window` (start, end days), re-normalise outdated rows instead."""
     log = get_run_logger()
     t0 = time.monotonic()
+    started = datetime.now(UTC)
     # quote(): Prefect would otherwise walk every Candidate / FileState in these inputs
     # looking for futures (measured: 25 s of CPU per 100k files).
     early: BatchResult | None = None
@@ -308,8 +309,53 @@ def _ingest_source(
     done_summary: SourceSummary = finish_task(
         _opaque(root), _opaque(src), run_id, _opaque(merged), _opaque(writes), _opaque(summary)
     )
+    if window is not None:
+        _ledger_renormalize(root, src, run_id, merged, writes, window, started)
     log.info("%s: finished (%.1f s)", src.name, time.monotonic() - t0)
     return done_summary
+
+
+def _ledger_renormalize(
+    root: DataRoot,
+    src: SourceConfig,
+    run_id: str,
+    merged: BatchResult,
+    writes: list[PartitionWrite],
+    window: tuple[str | None, str | None],
+    started: datetime,
+) -> None:
+    """One ledger entry per partition a re-normalisation rewrote."""
+    rows: dict[str, int] = defaultdict(int)
+    for s in merged.states:
+        if s.status == "written" and s.partition:
+            rows[s.partition] += 1
+    version = ";".join(sorted({s.normalizer_version or "" for s in merged.states if s.status == "written"}))
+    now = datetime.now(UTC)
+    write_ledger(
+        root,
+        [
+            LedgerEntry(
+                source=src.name,
+                partition=w.partition.split("/", 1)[1],
+                kind="renormalize",
+                status="completed",
+                run_id=run_id,
+                items=rows.get(w.partition, 0),
+                written=w.rows_after,
+                quarantined=0,
+                moved=0,
+                removed=w.removed,
+                rows_before=w.rows_before,
+                normalizer_version=version,
+                inputs="",
+                range_start=window[0],
+                range_end=window[1],
+                started_at=started,
+                finished_at=now,
+            )
+            for w in writes
+        ],
+    )
 
 
 class BackfillFailed(Exception):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
-from flows.backfill import REDO_CHOICES, BackfillPlan, Unit, build_plan, whole_months
+from flows.backfill import REDO_CHOICES, BackfillPlan, Unit, build_plan, stored_states, whole_months
 from flows.config import SourceConfig
 from flows.discover import Candidate, Plan
 from flows.fetch import Fetcher, FetchPolicy, FetchResult
@@ -27,7 +27,7 @@ from normalizers.feeds import Discovery, Entry, FeedError, normalize_url, parse_
 from warehouse.layout import DataRoot, Partition
 from warehouse.quarantine import QuarantineRecord
 from warehouse.raw import FetchRecord, RawStore, UrlState
-from warehouse.state import FileState, StateStore
+from warehouse.state import FileState
 
 __all__ = ["FetchOutcome", "fetch_source", "fetch_unit", "plan_http_backfill", "policy_for"]
 
@@ -263,8 +263,7 @@ def plan_http_backfill(
     if redo not in REDO_CHOICES:
         raise ValueError(f"redo must be one of {', '.join(REDO_CHOICES)}, not {redo!r}")
     first, last = whole_months(start, end)
-    with StateStore(root.state) as states_db:
-        states = states_db.load(src.name)
+    states = stored_states(root, src.name)
     window = dataclasses.replace(src, fetch=dataclasses.replace(src.fetch, since=first, until=last))
     problems = BatchResult()
     with RawStore(root) as store:

@@ -53,9 +53,11 @@ CREATE TABLE IF NOT EXISTS files (
 class StateStore:
     """Per-source file state in `state/newsflow.sqlite` under the data root."""
 
+    FILE = "newsflow.sqlite"
+
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / "newsflow.sqlite"
+        self.path = folder / self.FILE
         self._db = open_db(self.path, _SCHEMA)
 
     def close(self) -> None:

@@ -1,0 +1,267 @@
+"""Backfills: plans by article month, atomic partition rebuilds, the ledger, resume and redo."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from flows.backfill import (
+    BackfillPlan,
+    choose,
+    month_range,
+    plan_files_backfill,
+    resolve_batch,
+    run_unit,
+    whole_months,
+)
+from flows.config import load_config
+from flows.discover import Candidate
+from flows.ingest import BatchResult, process_batch
+from warehouse.layout import DataRoot, Partition
+from warehouse.ledger import LedgerEntry, latest_entries, read_ledger, write_ledger
+from warehouse.state import StateStore
+
+REPO = Path(__file__).resolve().parent.parent
+SEED = (REPO / "samples" / "anha" / "000_db5c100688d27208.txt").read_text(encoding="utf-8")
+
+
+def write_article(folder: Path, stem: str, published: str | None, extra: str = "") -> Path:
+    """A seed-like article `stem.txt` (its own title and text), with a sidecar when `published` is given."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{stem}.txt"
+    path.write_text(SEED.replace("Kado:", f"Kado {stem}:", 1).replace("\n\nT/ Satt.", f"{extra}\n\nT/ Satt.", 1))
+    if published is not None:
+        sidecar = {"url": f"https://example.org/{stem}", "published_at": published}
+        (folder / f"{stem}.json").write_text(json.dumps(sidecar), encoding="utf-8")
+    return path
+
+
+def make_config(tmp: Path, corpus: Path) -> Path:
+    cfg = tmp / "sources.toml"
+    cfg.write_text(
+        f"""
+[sources.bf]
+path = "{corpus}"
+[[sources.bf.rules]]
+name = "tag"
+kind = "byline"
+match = '[THAE]/\\s*\\S.{{0,60}}'
+""",
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def backfill(cfg: Path, root: DataRoot, start: str, end: str, redo: str = "none", run_id: str = "bf-1") -> BackfillPlan:
+    """The backfill flow's steps in-process (one worker): plan, run each unit, record the ledger."""
+    src = load_config(cfg).sources["bf"]
+    plan = plan_files_backfill(
+        src,
+        root,
+        date.fromisoformat(start),
+        date.fromisoformat(end),
+        redo,
+        lambda items: resolve_batch(src, root, items),
+    )
+
+    def normalise(items: list[Candidate], name: str) -> BatchResult:
+        return process_batch(src, root, run_id, name, items, True)
+
+    for unit in plan.to_run():
+        write_ledger(root, [run_unit(src, root, run_id, unit, normalise, (start, end))])
+    return plan
+
+
+def rows(root: DataRoot) -> dict[str, set[tuple[str, str]]]:
+    """(article_id, content_hash) per partition, read with pyarrow (no duplicate ids anywhere)."""
+    out: dict[str, set[tuple[str, str]]] = {}
+    seen: set[str] = set()
+    for path in sorted(root.articles.rglob("*.parquet")):
+        table = pq.read_table(path, columns=["article_id", "content_hash"])
+        ids = table.column(0).to_pylist()
+        assert not seen & set(ids), f"an article_id appears in two partitions ({path})"
+        seen |= set(ids)
+        out[str(path.parent.relative_to(root.articles))] = set(zip(ids, table.column(1).to_pylist(), strict=True))
+    return out
+
+
+def test_month_range_covers_whole_months_across_a_year_end() -> None:
+    assert month_range(date(2023, 11, 30), date(2024, 2, 1)) == ["2023-11", "2023-12", "2024-01", "2024-02"]
+    assert month_range(date(2024, 3, 31), date(2024, 3, 1).replace(day=31)) == ["2024-03"]
+    assert whole_months(date(2024, 2, 10), date(2024, 2, 11)) == (date(2024, 2, 1), date(2024, 2, 29))
+    assert whole_months(date(2023, 12, 31), date(2023, 12, 31)) == (date(2023, 12, 1), date(2023, 12, 31))
+    with pytest.raises(ValueError, match="before start"):
+        month_range(date(2024, 2, 1), date(2024, 1, 31))
+
+
+def test_the_plan_places_files_by_their_article_month_with_edges_and_empty_months(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    write_article(corpus, "jan-last-minute", "2024-01-31T23:59:59Z")
+    write_article(corpus, "feb-first-second", "2024-02-01T00:00:00Z")
+    # 01:00 on 1 Feb in UTC+03:00 is still 31 January in UTC.
+    write_article(corpus, "jan-by-offset", "2024-02-01T01:00:00+03:00")
+    write_article(corpus, "april", "2024-04-02T12:00:00Z")
+    write_article(corpus, "dec-before", "2023-12-31T23:59:59Z")
+    (corpus / "empty.txt").write_text("")
+    cfg = make_config(tmp_path, corpus)
+    root = DataRoot(tmp_path / "data")
+    src = load_config(cfg).sources["bf"]
+
+    plan = plan_files_backfill(
+        src, root, date(2024, 1, 15), date(2024, 3, 2), "none", lambda items: resolve_batch(src, root, items)
+    )
+
+    assert (plan.start, plan.end) == (date(2024, 1, 1), date(2024, 3, 31))
+    placed = {u.period: sorted(c.rel for c in u.items) for u in plan.units}
+    assert placed == {
+        "2024-01": ["jan-by-offset.txt", "jan-last-minute.txt"],
+        "2024-02": ["feb-first-second.txt"],
+        "2024-03": [],
+    }
+    assert plan.outside == 2  # April and December
+    assert plan.rejected == {"empty": 1}
+    assert [u.action for u in plan.units] == ["run", "run", "run"]
+    newest = plan_files_backfill(
+        src, root, date(2024, 1, 15), date(2024, 3, 2), "none", lambda items: resolve_batch(src, root, items), True
+    )
+    assert [u.period for u in newest.units] == ["2024-03", "2024-02", "2024-01"]
+    assert not root.root.exists()  # planning writes nothing
+
+
+def _entry(status: str, inputs: str) -> LedgerEntry:
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    return LedgerEntry("bf", "2024-01", "backfill", status, "r", 1, 1, 0, 0, 0, 0, "1", inputs, None, None, now, now)
+
+
+def test_redo_decides_which_partitions_run_again() -> None:
+    done, failed = _entry("completed", "abc"), _entry("failed", "abc")
+    assert [choose(None, "abc", r) for r in ("none", "failed", "all")] == ["run", "run", "run"]
+    assert [choose(done, "abc", r) for r in ("none", "failed", "all")] == ["skip", "skip", "run"]
+    assert [choose(failed, "abc", r) for r in ("none", "failed", "all")] == ["skip-failed", "run", "run"]
+    # Inputs changed since: the partition runs whatever happened before.
+    assert [choose(done, "xyz", r) for r in ("none", "failed", "all")] == ["run", "run", "run"]
+
+
+def test_a_backfill_replaces_each_partition_and_leaves_the_others_alone(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    for i in range(3):
+        write_article(corpus, f"jan{i}", f"2024-01-{10 + i}T08:00:00Z")
+        write_article(corpus, f"feb{i}", f"2024-02-{10 + i}T08:00:00Z")
+        write_article(corpus, f"mar{i}", f"2024-03-{10 + i}T08:00:00Z")
+    cfg = make_config(tmp_path, corpus)
+    root = DataRoot(tmp_path / "data")
+    first = backfill(cfg, root, "2024-01-01", "2024-03-31", run_id="bf-1")
+    assert [len(u.items) for u in first.units] == [3, 3, 3]
+    before = rows(root)
+    assert {k: len(v) for k, v in before.items()} == {f"source=bf/year=2024/month=0{m}": 3 for m in (1, 2, 3)}
+    march = root.partition_file(Partition("bf", 2024, 3))
+    march_stat = march.stat()
+
+    # In January one file is deleted and one edited; one February article moves to January.
+    (corpus / "jan0.txt").unlink()
+    (corpus / "jan0.json").unlink()
+    write_article(corpus, "jan1", "2024-01-11T08:00:00Z", extra="\n\nA paragraph added later.")
+    write_article(corpus, "feb2", "2024-01-20T08:00:00Z")
+    second = backfill(cfg, root, "2024-01-05", "2024-01-06", run_id="bf-2")
+    assert [u.period for u in second.units] == ["2024-01"]
+
+    after = rows(root)
+    jan, feb = after["source=bf/year=2024/month=01"], after["source=bf/year=2024/month=02"]
+    jan_before = before["source=bf/year=2024/month=01"]
+    assert len(jan) == 3  # jan1 (edited), jan2, feb2
+    assert len(jan & jan_before) == 1  # only jan2 is unchanged
+    assert len(feb) == 2  # feb2's old copy was removed from February
+    assert march.stat().st_mtime_ns == march_stat.st_mtime_ns  # March was not rewritten
+    entry = latest_entries(root, "bf")["2024-01"]
+    assert (entry.status, entry.items, entry.rows_before, entry.written, entry.removed) == ("completed", 3, 3, 3, 1)
+    with StateStore(root.state) as store:
+        states = store.load("bf")
+    assert "jan0.txt" not in states
+    assert states["feb2.txt"].partition == "bf/2024-01"
+
+    # The ledger is queryable next to the articles.
+    con = duckdb.connect()
+    glob = f"{root.runs}/**/*.parquet"
+    got = con.sql(f"SELECT partition, status, run_id FROM read_parquet('{glob}') ORDER BY finished_at").fetchall()
+    assert [(p, r) for p, _s, r in got] == [
+        ("2024-01", "bf-1"),
+        ("2024-02", "bf-1"),
+        ("2024-03", "bf-1"),
+        ("2024-01", "bf-2"),
+    ]
+
+
+def test_a_failed_partition_is_recorded_and_only_it_runs_again(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    for m in (1, 2, 3):
+        for i in range(2):
+            write_article(corpus, f"m{m}-{i}", f"2024-0{m}-0{i + 1}T08:00:00Z")
+    cfg = make_config(tmp_path, corpus)
+    root = DataRoot(tmp_path / "data")
+    clean = DataRoot(tmp_path / "clean")
+    backfill(cfg, clean, "2024-01-01", "2024-03-31")
+
+    # A February partition file that cannot be read makes its rebuild fail.
+    feb = root.partition_file(Partition("bf", 2024, 2))
+    feb.parent.mkdir(parents=True)
+    feb.write_bytes(b"not parquet at all")
+    plan = backfill(cfg, root, "2024-01-01", "2024-03-31", run_id="bf-1")
+    assert [u.rows for u in plan.units] == [0, -1, 0]
+    ledger = {e.partition: e for e in latest_entries(root, "bf").values()}
+    assert {p: e.status for p, e in ledger.items()} == {
+        "2024-01": "completed",
+        "2024-02": "failed",
+        "2024-03": "completed",
+    }
+    assert ledger["2024-02"].error and "parquet" in ledger["2024-02"].error.lower()
+    assert feb.read_bytes() == b"not parquet at all"  # a failed rebuild leaves the partition as it was
+
+    feb.unlink()  # the operator deals with the bad file
+    again = backfill(cfg, root, "2024-01-01", "2024-03-31", run_id="bf-2")
+    assert [u.action for u in again.units] == ["skip", "skip-failed", "skip"]
+    redo = backfill(cfg, root, "2024-01-01", "2024-03-31", redo="failed", run_id="bf-3")
+    assert [u.action for u in redo.units] == ["skip", "run", "skip"]
+    runs = [e["partition"] for e in read_ledger(root, "bf").to_pylist() if e["run_id"] == "bf-3"]
+    assert runs == ["2024-02"]
+    assert rows(root) == rows(clean)
+    assert [u.action for u in backfill(cfg, root, "2024-01-01", "2024-03-31", redo="all", run_id="bf-4").units] == [
+        "run",
+        "run",
+        "run",
+    ]
+    assert rows(root) == rows(clean)
+
+
+def test_a_completed_partition_runs_again_when_its_inputs_change(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    write_article(corpus, "a", "2024-05-01T08:00:00Z")
+    cfg = make_config(tmp_path, corpus)
+    root = DataRoot(tmp_path / "data")
+    backfill(cfg, root, "2024-05-01", "2024-05-31")
+    assert [u.action for u in backfill(cfg, root, "2024-05-01", "2024-05-31").units] == ["skip"]
+    write_article(corpus, "b", "2024-05-02T08:00:00Z")
+    assert [u.action for u in backfill(cfg, root, "2024-05-01", "2024-05-31").units] == ["run"]
+    assert len(rows(root)["source=bf/year=2024/month=05"]) == 2
+
+
+def test_a_backfill_is_idempotent(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    for i in range(4):
+        write_article(corpus, f"x{i}", f"2024-0{1 + i % 2}-0{1 + i}T08:00:00Z")
+    write_article(corpus, "undated", None)
+    os.utime(corpus / "undated.txt", (1_706_000_000, 1_706_000_000))  # 2024-01-23 from its mtime
+    cfg = make_config(tmp_path, corpus)
+    root = DataRoot(tmp_path / "data")
+    backfill(cfg, root, "2024-01-01", "2024-02-29", run_id="bf-1")
+    first = rows(root)
+    backfill(cfg, root, "2024-01-01", "2024-02-29", redo="all", run_id="bf-2")
+    assert rows(root) == first
+    assert sum(len(v) for v in first.values()) == 5
