@@ -265,3 +265,144 @@ def test_a_backfill_is_idempotent(tmp_path: Path) -> None:
     backfill(cfg, root, "2024-01-01", "2024-02-29", redo="all", run_id="bf-2")
     assert rows(root) == first
     assert sum(len(v) for v in first.values()) == 5
+
+
+# --- the Prefect flow and the command line -------------------------------------------
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_backfill_flow_runs_units_in_parallel_and_fails_when_one_fails(tmp_path: Path) -> None:
+    from flows.flow import BackfillFailed
+    from flows.flow import backfill as backfill_flow
+
+    corpus = tmp_path / "corpus"
+    for m in (1, 2, 3, 4):
+        write_article(corpus, f"m{m}", f"2024-0{m}-05T08:00:00Z")
+    cfg = make_config(tmp_path, corpus)
+    data = tmp_path / "data"
+    dry = backfill_flow(
+        source="bf", start="2024-01-01", end="2024-04-30", dry_run=True, config=str(cfg), data=str(data)
+    )
+    assert [u["items"] for u in dry.plan["units"]] == [1, 1, 1, 1]
+    assert not (data / "articles").exists() and not (data / "runs").exists()
+
+    summary = backfill_flow(
+        source="bf", start="2024-01-01", end="2024-04-30", max_concurrency=3, config=str(cfg), data=str(data), workers=1
+    )
+    assert [(e["partition"], e["status"], e["written"]) for e in summary.entries] == [
+        (f"2024-0{m}", "completed", 1) for m in (1, 2, 3, 4)
+    ]
+    con = duckdb.connect()
+    n = con.sql(f"SELECT count(*) FROM read_parquet('{data}/articles/**/*.parquet')").fetchall()
+    assert n == [(4,)]
+
+    (data / "articles" / "source=bf" / "year=2024" / "month=03" / "part-0.parquet").write_bytes(b"broken")
+    with pytest.raises(BackfillFailed, match="1 of 4 partitions failed \\(2024-03\\)"):
+        backfill_flow(
+            source="bf", start="2024-01-01", end="2024-04-30", redo="all", config=str(cfg), data=str(data), workers=1
+        )
+    latest = latest_entries(DataRoot(data), "bf")
+    assert {p: e.status for p, e in latest.items()} == {
+        "2024-01": "completed",
+        "2024-02": "completed",
+        "2024-03": "failed",
+        "2024-04": "completed",
+    }
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_renormalize_records_its_partitions_in_the_ledger(tmp_path: Path) -> None:
+    import sqlite3
+
+    from flows.flow import ingest, renormalize
+    from warehouse.query import connect
+
+    corpus = tmp_path / "corpus"
+    write_article(corpus, "a", "2024-06-01T08:00:00Z")
+    write_article(corpus, "b", "2024-07-01T08:00:00Z")
+    cfg = make_config(tmp_path, corpus)
+    data = tmp_path / "data"
+    ingest(config=str(cfg), data=str(data), workers=1)
+    with sqlite3.connect(data / "state" / "newsflow.sqlite") as db:
+        db.execute("UPDATE files SET normalizer_version = '0.0.1' WHERE path = 'b.txt'")
+    summary = renormalize(config=str(cfg), data=str(data), workers=1)
+    got = connect(data).sql("SELECT kind, partition, items, written, normalizer_version, run_id FROM runs").fetchall()
+    src = load_config(cfg).sources["bf"]
+    from normalizers.dispatch import normalizer_for
+
+    assert got == [("renormalize", "2024-07", 1, 1, normalizer_for(src.format, "b.txt")[1], summary.run_id)]
+
+
+def _api_env() -> dict[str, str]:
+    """The environment of a `newsflow` subprocess that uses the session's Prefect server."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = dict(os.environ)
+    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
+    return env
+
+
+def _cli(cfg: Path, data: Path, start: str, end: str, *extra: str) -> list[str]:
+    import sys
+
+    args = ["backfill", "bf", "--start", start, "--end", end, "--config", str(cfg), "--data", str(data), "--json"]
+    return [sys.executable, "-m", "flows.cli", *args, *extra]
+
+
+def _month_corpus(tmp: Path, months: range, per_month: int) -> Path:
+    corpus = tmp / "corpus"
+    for m in months:
+        for i in range(per_month):
+            write_article(corpus / f"m{m:02d}", f"m{m:02d}-{i:04d}", f"2024-{m:02d}-{1 + i % 28:02d}T08:00:00Z")
+    return corpus
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_two_overlapping_backfills_at_once_equal_running_them_one_after_the_other(tmp_path: Path) -> None:
+    import subprocess
+
+    cfg = make_config(tmp_path, _month_corpus(tmp_path, range(1, 7), 150))
+    together, apart = tmp_path / "together", tmp_path / "apart"
+    env = _api_env()
+    procs = [
+        subprocess.Popen(_cli(cfg, together, s, e), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for s, e in (("2024-01-01", "2024-04-30"), ("2024-03-01", "2024-06-30"))
+    ]
+    for p in procs:
+        _out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()[-2000:]
+    backfill(cfg, DataRoot(apart), "2024-01-01", "2024-04-30", run_id="a")
+    backfill(cfg, DataRoot(apart), "2024-03-01", "2024-06-30", run_id="b")
+    got, want = rows(DataRoot(together)), rows(DataRoot(apart))
+    assert got == want
+    assert sum(len(v) for v in got.values()) == 6 * 150
+    with StateStore(DataRoot(together).state) as s1, StateStore(DataRoot(apart).state) as s2:
+        placed = sorted((p, k) for p, _a, k in s1.placements("bf"))
+        assert placed == sorted((p, k) for p, _a, k in s2.placements("bf"))
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_backfill_killed_halfway_finishes_the_rest_on_the_next_run(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    cfg = make_config(tmp_path, _month_corpus(tmp_path, range(1, 9), 400))
+    data, clean = tmp_path / "data", tmp_path / "clean"
+    cmd = _cli(cfg, data, "2024-01-01", "2024-08-31", "--max-concurrency", "1", "--workers", "1")
+    proc = subprocess.Popen(cmd, cwd=REPO, env=_api_env(), start_new_session=True, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and len(list((data / "runs").rglob("*.parquet"))) < 3:
+        assert proc.poll() is None, "the backfill ended before it could be killed"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = {e.partition for e in latest_entries(DataRoot(data), "bf").values()}
+    assert 3 <= len(done_before) < 8
+
+    out = subprocess.run(cmd, cwd=REPO, env=_api_env(), capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    resumed = json.loads(out.stdout)
+    assert {e["partition"] for e in resumed["entries"]} == {f"2024-{m:02d}" for m in range(1, 9)} - done_before
+    backfill(cfg, DataRoot(clean), "2024-01-01", "2024-08-31")
+    assert rows(DataRoot(data)) == rows(DataRoot(clean))
