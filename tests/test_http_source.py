@@ -445,3 +445,47 @@ def test_renormalising_an_http_source_reads_the_raw_store_and_fetches_nothing(si
     assert not _Site.hits  # nothing was fetched
     runs = duckdb.sql(f"SELECT DISTINCT run_id FROM read_parquet('{root.articles}/**/*.parquet')").fetchall()
     assert runs == [("run-2",)]
+
+
+def test_a_backfill_of_a_sitemap_source_places_new_urls_by_sitemap_date_and_keeps_stored_rows(
+    site: int, tmp_path: Path
+) -> None:
+    from datetime import date
+
+    from flows.backfill import run_unit
+    from flows.discover import Candidate
+    from flows.http import fetch_unit, plan_http_backfill
+    from flows.ingest import BatchResult
+    from warehouse.ledger import write_ledger
+
+    cfg = _config(tmp_path, site)
+    root = DataRoot(tmp_path / "data")
+    src = load_config(cfg).sources["map"]
+    dry = plan_http_backfill(src, root, date(2019, 11, 1), date(2019, 12, 31), "none")
+    assert {u.period: sorted(c.rel.rsplit("/", 1)[1] for c in u.items) for u in dry.units} == {
+        "2019-11": ["livescience.html", "zdnet.html"],
+        "2019-12": [],
+    }
+    assert not any(path.startswith("/news/") for path, _ in _Site.hits)  # planning fetches no page
+    assert not root.articles.exists()
+    outside = plan_http_backfill(src, root, date(2019, 1, 1), date(2019, 10, 31), "none")
+    assert sum(len(u.items) for u in outside.units) == 0
+
+    def normalise(items: list[Candidate], name: str) -> BatchResult:
+        return process_batch(src, root, "bf-1", name, items, True)
+
+    for unit in dry.to_run():
+        fetched, early = fetch_unit(src, root, "bf-1", unit)
+        write_ledger(root, [run_unit(src, root, "bf-1", fetched, normalise, ("2019-11-01", "2019-12-31"), None, early)])
+    got = duckdb.sql(f"SELECT url, month FROM read_parquet('{root.articles}/**/*.parquet', hive_partitioning=true)")
+    assert sorted(r[1] for r in got.fetchall()) == [11, 11]
+
+    # A second backfill fetches conditionally (304s) and rebuilds from the stored bodies;
+    # the result is the same rows.
+    _Site.hits.clear()
+    again = plan_http_backfill(src, root, date(2019, 11, 1), date(2019, 11, 30), "all")
+    unit = again.units[0]
+    fetched, early = fetch_unit(src, root, "bf-2", unit)
+    entry = run_unit(src, root, "bf-2", fetched, normalise, ("2019-11-01", "2019-11-30"), None, early)
+    assert (entry.status, entry.written, entry.removed) == ("completed", 2, 0)
+    assert sorted(status for path, status in _Site.hits if path.startswith("/news/")) == [304, 304]
