@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     bf.add_argument("--workers", type=int, default=0, help="normaliser processes (default: one per core)")
     bf.add_argument("--json", action="store_true", help="print the plan or the ledger entries as JSON")
 
+    sv = sub.add_parser("serve", help="serve the deployments (scheduled sources, backfill, renormalize) on Prefect")
+    sv.add_argument("--config", help="config file (default: $NEWSFLOW_CONFIG or ./sources.toml)")
+    sv.add_argument("--data", help="data root (default: $NEWSFLOW_DATA or ./data)")
+    sv.add_argument("--port", type=int, default=4200, help="port of the local Prefect server (default 4200)")
+    sv.add_argument("--limit", type=int, help="flow runs at once on this machine (default: no limit)")
+
     norm = sub.add_parser("normalize", help="normalise files and print the records (writes nothing)")
     norm.add_argument("paths", nargs="+", metavar="PATH")
     norm.add_argument("--source", help="source profile to apply (default: the configured source holding the file)")
@@ -95,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "backfill":
             return _backfill(args)
+        if args.command == "serve":
+            return _serve(args)
         if args.command == "normalize":
             return _normalize(args)
         if args.command == "query":
@@ -227,6 +235,49 @@ def _backfill(args: argparse.Namespace) -> int:
     if not state.is_completed():
         print(f"newsflow: error: backfill {state.type.value.lower()}: {state.message}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    cfg_path, root = config_path(args.config), data_root(args.data)
+    from flows.config import load_config
+
+    cfg = load_config(cfg_path)
+    # Served runs log to this terminal: an operator watches them start and end here.
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO")
+    apply_prefect_defaults()
+    console = Console()
+    from flows.serve import LocalServer
+
+    with contextlib.ExitStack() as stack:
+        if os.environ.get("PREFECT_API_URL"):
+            console.print(f"Prefect API: {os.environ['PREFECT_API_URL']} (from PREFECT_API_URL)")
+        else:
+            log = Path(os.environ["PREFECT_HOME"]) / "server.log"
+            console.print(f"starting a local Prefect server on 127.0.0.1:{args.port} (log: {log}) ...")
+            server = stack.enter_context(LocalServer(args.port, log))
+            # The environment is inherited by every flow run served; this process may
+            # have loaded Prefect's settings already (validating a schedule does).
+            os.environ["PREFECT_API_URL"] = server.api_url
+            from prefect.settings import PREFECT_API_URL, temporary_settings
+
+            stack.enter_context(temporary_settings(updates={PREFECT_API_URL: server.api_url}))
+            console.print(f"Prefect UI: {server.ui_url}")
+        from prefect import serve
+
+        from flows.serve import deployments
+
+        served = deployments(cfg, cfg_path, root)
+        for dep in served:
+            when = ", ".join(f"{s.schedule.cron} ({s.schedule.timezone})" for s in dep.schedules or []) or "on demand"
+            console.print(f"  {dep.flow_name}/{dep.name}: {when}")
+        console.print(
+            "trigger a backfill: prefect deployment run 'backfill/newsflow-backfill' "
+            "-p source=SOURCE -p start=YYYY-MM-DD -p end=YYYY-MM-DD   (Ctrl-C stops serving)"
+        )
+        serve(*served, print_starting_message=False, limit=args.limit)
     return 0
 
 

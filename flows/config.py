@@ -15,7 +15,7 @@ from normalizers.profile import SourceProfile
 from warehouse.errors import PartitionError
 from warehouse.layout import validate_source
 
-__all__ = ["HTTP_KINDS", "Config", "FetchSettings", "SourceConfig", "load_config"]
+__all__ = ["HTTP_KINDS", "Config", "FetchSettings", "Schedule", "SourceConfig", "load_config"]
 
 KINDS = ("files", "rss", "sitemap", "urls")
 # Kinds whose documents are fetched over HTTP (discovered from a feed, a sitemap or a URL list).
@@ -39,6 +39,7 @@ _SOURCE_KEYS = {
     "html",
     "url",
     "fetch",
+    "schedule",
 }
 _FETCH_KEYS = {
     "contact",
@@ -72,6 +73,14 @@ class FetchSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Schedule:
+    """`[sources.NAME.schedule]`: when `newsflow serve` runs the source."""
+
+    cron: str  # five-field cron, e.g. "0 */6 * * *"
+    timezone: str  # IANA zone the cron is read in (default: the source's timezone)
+
+
+@dataclass(frozen=True, slots=True)
 class SourceConfig:
     """One `[sources.NAME]` block, validated."""
 
@@ -84,6 +93,7 @@ class SourceConfig:
     profile: SourceProfile
     urls: tuple[str, ...] = ()  # HTTP sources: the feed(s), sitemap(s) or URL list(s) to read
     fetch: FetchSettings = FetchSettings()
+    schedule: Schedule | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +192,30 @@ def _source(path: Path, name: str, block: dict[str, Any], defaults: dict[str, An
         profile=profile,
         urls=tuple(urls) if kind in HTTP_KINDS else (),
         fetch=fetch,
+        schedule=_schedule(where, block.get("schedule"), profile.timezone),
     )
+
+
+def _schedule(where: str, data: Any, default_tz: str) -> Schedule | None:
+    """Validate a `[sources.NAME.schedule]` table (cron, timezone) the way Prefect will read it."""
+    if data is None:
+        return None
+    if isinstance(data, str):
+        data = {"cron": data}
+    if not isinstance(data, dict) or set(data) - {"cron", "timezone"} or not isinstance(data.get("cron"), str):
+        raise ConfigError(f'{where}.schedule: expected {{ cron = "0 6 * * *", timezone = "Europe/Berlin" }}')
+    tz = data.get("timezone", default_tz)
+    # Prefect's own schedule model, imported only when a schedule is configured: it
+    # is what the deployment will hold, so anything it accepts runs as written.
+    from prefect.client.schemas.schedules import CronSchedule
+    from pydantic import ValidationError
+
+    try:
+        CronSchedule(cron=data["cron"], timezone=tz)
+    except ValidationError as exc:
+        reason = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise ConfigError(f"{where}.schedule: {reason}") from exc
+    return Schedule(data["cron"], str(tz))
 
 
 def _fetch_settings(where: str, data: Any) -> FetchSettings:

@@ -24,7 +24,7 @@ from prefect.utilities.annotations import quote
 from flows.backfill import BackfillPlan, Unit, describe, plan_files_backfill, resolve_batch, run_unit
 from flows.config import HTTP_KINDS, SourceConfig, load_config
 from flows.discover import Candidate, Plan, plan_files
-from flows.http import FetchOutcome, fetch_source
+from flows.http_source import FetchOutcome, fetch_source
 from flows.ingest import (
     BatchResult,
     SourceSummary,
@@ -415,7 +415,7 @@ def plan_backfill_task(
     """Place each input of the source in its month and pick the range's partitions to rebuild."""
     first, last = date.fromisoformat(start), date.fromisoformat(end)
     if src.kind in HTTP_KINDS:
-        from flows.http import plan_http_backfill
+        from flows.http_source import plan_http_backfill
 
         return plan_http_backfill(src, root, first, last, redo, newest_first)
 
@@ -440,7 +440,7 @@ def backfill_unit_task(
     """Rebuild one partition from its inputs and record the outcome in the ledger."""
     early = None
     if src.kind in HTTP_KINDS:
-        from flows.http import fetch_unit
+        from flows.http_source import fetch_unit
 
         unit, early = fetch_unit(src, root, run_id, unit)
 

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from flows.config import load_config
-from flows.http import fetch_source
+from flows.http_source import fetch_source
 from flows.ingest import SourceSummary, assign_partitions, finish_source, merge_batches, process_batch, write_partition
 from warehouse.layout import DataRoot
 from warehouse.raw import RawStore
@@ -454,7 +454,7 @@ def test_a_backfill_of_a_sitemap_source_places_new_urls_by_sitemap_date_and_keep
 
     from flows.backfill import run_unit
     from flows.discover import Candidate
-    from flows.http import fetch_unit, plan_http_backfill
+    from flows.http_source import fetch_unit, plan_http_backfill
     from flows.ingest import BatchResult
     from warehouse.ledger import write_ledger
 

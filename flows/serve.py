@@ -1,0 +1,161 @@
+"""`newsflow serve`: the deployments of a config, served on a Prefect server that fires schedules.
+
+Prefect's embedded (ephemeral) API runs no scheduler, so schedules only fire against
+a real server. With no server configured, `serve` starts one (`prefect server start`
+on 127.0.0.1, its database under the project's PREFECT_HOME, analytics off), waits
+until it answers, and stops it on exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from flows.config import Config
+from flows.errors import UserError
+
+__all__ = ["BACKFILL_DEPLOYMENT", "RENORMALIZE_DEPLOYMENT", "LocalServer", "deployments", "source_deployment"]
+
+BACKFILL_DEPLOYMENT = "newsflow-backfill"
+RENORMALIZE_DEPLOYMENT = "newsflow-renormalize"
+
+
+def source_deployment(name: str) -> str:
+    """The deployment name of a scheduled source."""
+    return f"newsflow-{name}"
+
+
+class LocalServer:
+    """A `prefect server start` subprocess (with its scheduler) on 127.0.0.1, stopped on exit."""
+
+    def __init__(self, port: int, log: Path, startup_timeout: float = 180.0) -> None:
+        self.port, self.log, self.startup_timeout = port, log, startup_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api_url(self) -> str:
+        """The server's API address (what PREFECT_API_URL is set to)."""
+        return f"http://127.0.0.1:{self.port}/api"
+
+    @property
+    def ui_url(self) -> str:
+        """The address of the Prefect UI."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LocalServer:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                raise UserError(
+                    f"port {self.port} is in use; pass --port, or set PREFECT_API_URL to use a server running there"
+                )
+        prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as out:
+            self._proc = subprocess.Popen(
+                [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
+                start_new_session=True,  # its own process group, so stopping it stops its children
+            )
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            assert self._proc is not None
+            if self._proc.poll() is not None:
+                raise UserError(
+                    f"the Prefect server exited during start-up (code {self._proc.returncode}); see {self.log}"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.25)
+        raise UserError(f"the Prefect server did not answer within {self.startup_timeout:.0f} s; see {self.log}")
+
+    def stop(self, grace: float = 20.0) -> None:
+        """Stop the server's process group: SIGTERM, then SIGKILL after `grace` seconds."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def deployments(cfg: Config, config: Path, data: Path) -> list[Any]:
+    """One deployment per scheduled source, plus `newsflow-backfill` and `newsflow-renormalize`.
+
+    Paths are absolute, so runs started from Prefect's CLI or UI read the same config
+    and write the same data root whatever their working directory.
+    """
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+    from prefect.schedules import Cron
+    from prefect.types.entrypoint import EntrypointType
+
+    from flows.flow import backfill, ingest, renormalize
+
+    paths = {"config": str(config), "data": str(data)}
+    # Module entrypoints (`flows.flow:ingest`): served runs import the installed package,
+    # whatever their working directory, and no project folder lands on sys.path.
+    common: dict[str, Any] = {"entrypoint_type": EntrypointType.MODULE_PATH, "tags": ["newsflow"]}
+    # A scheduled run that finds the previous run of its source still going is cancelled
+    # rather than queued: a slow run costs one skipped slot, and late runs never pile up.
+    one = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
+    out = [
+        ingest.to_deployment(
+            name=source_deployment(src.name),
+            schedule=Cron(src.schedule.cron, timezone=src.schedule.timezone),
+            parameters={"sources": [src.name], **paths},
+            concurrency_limit=one,
+            description=f"Ingest source {src.name} ({src.kind}) on its schedule.",
+            **common,
+        )
+        for src in cfg.sources.values()
+        if src.schedule is not None
+    ]
+    out.append(
+        backfill.to_deployment(
+            name=BACKFILL_DEPLOYMENT,
+            parameters=paths,
+            description="Rebuild one source's months over a date range: parameters source, start, end (YYYY-MM-DD).",
+            **common,
+        )
+    )
+    out.append(
+        renormalize.to_deployment(
+            name=RENORMALIZE_DEPLOYMENT,
+            parameters=paths,
+            description="Rebuild rows an older normaliser wrote, from raw files and the raw store (no fetching).",
+            **common,
+        )
+    )
+    return out

@@ -1,0 +1,179 @@
+"""Schedules and `newsflow serve`: config, deployments, and a real local Prefect server end to end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.config import load_config
+from flows.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _config(tmp: Path, extra: str = "") -> Path:
+    cfg = tmp / "sources.toml"
+    cfg.write_text(
+        f"""
+[sources.wire]
+path = "{REPO / "samples" / "wire"}"
+timezone = "Asia/Tokyo"
+[sources.wire.schedule]
+cron = "*/15 * * * *"
+
+[sources.anha]
+path = "{REPO / "samples" / "anha"}"
+schedule = {{ cron = "0 6 * * 1-5", timezone = "Europe/Berlin" }}
+
+[sources.pages]
+path = "{REPO / "samples" / "html"}"
+format = "html"
+{extra}
+""",
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def test_a_schedule_is_a_cron_in_a_timezone_defaulting_to_the_sources(tmp_path: Path) -> None:
+    cfg = load_config(_config(tmp_path))
+    wire, anha, pages = (cfg.sources[n].schedule for n in ("wire", "anha", "pages"))
+    assert wire is not None and (wire.cron, wire.timezone) == ("*/15 * * * *", "Asia/Tokyo")
+    assert anha is not None and (anha.cron, anha.timezone) == ("0 6 * * 1-5", "Europe/Berlin")
+    assert pages is None
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        ('"61 * * * *"', "Invalid cron string"),
+        ('{ cron = "0 6 * * *", timezone = "Mars/Olympus" }', "Invalid timezone"),
+        ('{ cron = "0 6 * * *", every = "day" }', "expected"),
+        ("42", "expected"),
+    ],
+)
+def test_a_bad_schedule_is_a_config_error_naming_the_key(tmp_path: Path, schedule: str, message: str) -> None:
+    cfg = tmp_path / "sources.toml"
+    cfg.write_text(f'[sources.x]\npath = "/tmp"\nschedule = {schedule}\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=f"sources.x.schedule: .*{message}"):
+        load_config(cfg)
+
+
+def test_serve_builds_one_deployment_per_scheduled_source_plus_backfill_and_renormalize(tmp_path: Path) -> None:
+    from flows.serve import deployments
+
+    path = _config(tmp_path)
+    deps = {f"{d.flow_name}/{d.name}": d for d in deployments(load_config(path), path, tmp_path / "data")}
+    assert sorted(deps) == [
+        "backfill/newsflow-backfill",
+        "ingest/newsflow-anha",
+        "ingest/newsflow-wire",
+        "renormalize/newsflow-renormalize",
+    ]
+    wire = deps["ingest/newsflow-wire"]
+    (sched,) = wire.schedules
+    assert (sched.schedule.cron, sched.schedule.timezone) == ("*/15 * * * *", "Asia/Tokyo")
+    assert wire.parameters == {"sources": ["wire"], "config": str(path), "data": str(tmp_path / "data")}
+    assert wire.concurrency_limit == 1
+    assert wire.concurrency_options is not None and wire.concurrency_options.collision_strategy == "CANCEL_NEW"
+    assert wire.entrypoint == "flows.flow.ingest"
+    assert deps["backfill/newsflow-backfill"].schedules in (None, [])
+    assert deps["backfill/newsflow-backfill"].parameters == {"config": str(path), "data": str(tmp_path / "data")}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _failures(data: Path) -> str:
+    """The errors the ledger recorded (for a failing assertion's message)."""
+    if not (data / "runs").exists():
+        return ""
+    rows = duckdb.sql(f"SELECT partition, error FROM read_parquet('{data}/runs/**/*.parquet') WHERE error IS NOT NULL")
+    return "; ".join(f"{p}: {e}" for p, e in rows.fetchall())
+
+
+def _registered(port: int, name: str) -> bool:
+    """True once the server knows the deployment `flow/name`."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/deployments/name/{name}", timeout=2) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def test_serve_starts_a_local_server_and_runs_a_backfill_triggered_with_parameters(tmp_path: Path) -> None:
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    cfg, data, port = _config(tmp_path), tmp_path / "data", _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # its own server database
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "flows.cli",
+                "serve",
+                "--config",
+                str(cfg),
+                "--data",
+                str(data),
+                "--port",
+                str(port),
+            ],
+            cwd=tmp_path,  # served runs must not depend on the working directory
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 240
+        while not _registered(port, "backfill/newsflow-backfill"):
+            assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, "serve did not come up"
+            time.sleep(0.5)
+        assert f"Prefect UI: http://127.0.0.1:{port}" in log.read_text()
+        with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
+            run = run_deployment(
+                "backfill/newsflow-backfill",
+                parameters={"source": "wire", "start": "2018-01-01", "end": "2018-04-30"},
+                timeout=240,
+            )
+        assert run.state is not None and run.state.is_completed(), _failures(data) or log.read_text()[-3000:]
+        got = duckdb.sql(
+            f"SELECT month::INTEGER, count(*) FROM read_parquet('{data}/articles/**/*.parquet', hive_partitioning = true) "
+            "GROUP BY month ORDER BY month"
+        ).fetchall()
+        assert got == [(1, 1), (2, 1), (4, 1)]  # the sample wire articles of 2018-01..04
+        ledger = duckdb.sql(f"SELECT partition, status, run_id FROM read_parquet('{data}/runs/**/*.parquet')")
+        assert sorted(r[:2] for r in ledger.fetchall()) == [(f"2018-0{m}", "completed") for m in (1, 2, 3, 4)]
+        assert {r[2] for r in ledger.fetchall()} == {str(run.id)}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert not _port_open(port), "the local Prefect server outlived serve"
