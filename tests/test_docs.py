@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from warehouse.ledger import LEDGER_SCHEMA
 from warehouse.quarantine import QUARANTINE_SCHEMA
 from warehouse.schema import ARTICLE_SCHEMA, schema_markdown
 
@@ -19,9 +20,10 @@ def _generated(name: str) -> str:
 
 
 def test_schema_doc_is_current() -> None:
-    # To refresh: paste schema_markdown(ARTICLE_SCHEMA) / schema_markdown(QUARANTINE_SCHEMA) between the markers.
+    # To refresh: paste schema_markdown(ARTICLE_SCHEMA), (QUARANTINE_SCHEMA), (LEDGER_SCHEMA) between the markers.
     assert _generated("articles") == schema_markdown(ARTICLE_SCHEMA)
     assert _generated("quarantine") == schema_markdown(QUARANTINE_SCHEMA)
+    assert _generated("runs") == schema_markdown(LEDGER_SCHEMA)
 
 
 def test_every_reason_code_is_documented() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -45,10 +46,15 @@ def test_ingest_flow_runs_incrementally_and_reconciles(corpus: Path, tmp_path: P
 
     # The run summary is a Prefect artifact.
     with get_client(sync_client=True) as client:
-        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
-        arts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["ingest-summary"])))
-    assert arts and "wire" in str(arts[-1].data)
+        arts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["ingest-summary"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[uuid.UUID(first.run_id)]),
+            )
+        )
+    assert len(arts) == 1 and "| wire | 24 |" in str(arts[0].data)
 
     # A second run over unchanged files writes nothing.
     second = ingest(config=str(corpus), data=str(data), workers=1)
