@@ -300,6 +300,7 @@ def _backfill_plan(args: argparse.Namespace, cfg_path: Path, root: Path, console
             args.redo,
             args.newest_first,
             args.workers or default_workers(),
+            dry_run=True,
         )
     finally:
         shutdown_pool()
@@ -408,11 +409,11 @@ class _progress_bar:
         self._progress.start()
         return self.update
 
-    def update(self, source: str, done: int, total: int) -> None:
-        """Advance the bar of `source`."""
-        if source not in self._tasks:
-            self._tasks[source] = self._progress.add_task(f"normalise {source}", total=total)
-        self._progress.update(self._tasks[source], completed=done, total=total)
+    def update(self, label: str, done: int, total: int) -> None:
+        """Advance the bar called `label` (one per source, or per backfill counter)."""
+        if label not in self._tasks:
+            self._tasks[label] = self._progress.add_task(label, total=total)
+        self._progress.update(self._tasks[label], completed=done, total=total)
 
     def __exit__(self, *exc: object) -> None:
         self._progress.stop()

@@ -184,7 +184,7 @@ _progress: Progress | None = None
 
 
 def set_progress(callback: Progress | None) -> None:
-    """Install (or clear) the callback told `(source, done, total)` as batches finish."""
+    """Install (or clear) the callback told `(label, done, total)` as batches (and backfill months) finish."""
     global _progress
     _progress = callback
 
@@ -279,7 +279,7 @@ def _ingest_source(
     summary = SourceSummary(src.name, plan.discovered, plan.new, plan.changed, plan.unchanged, deferred=deferred)
     batches = [list(plan.todo[i : i + batch_size]) for i in range(0, len(plan.todo), batch_size)]
     if progress:
-        progress(src.name, 0, len(plan.todo))
+        progress(f"normalise {src.name}", 0, len(plan.todo))
     futures = {
         normalize_task.submit(_opaque(src), _opaque(root), run_id, f"b{i:06d}", _opaque(batch), workers, force): i
         for i, batch in enumerate(batches)
@@ -290,7 +290,7 @@ def _ingest_source(
         results[futures[fut]] = fut.result()
         done += len(batches[futures[fut]])
         if progress:
-            progress(src.name, done, len(plan.todo))
+            progress(f"normalise {src.name}", done, len(plan.todo))
     merged = merge_batches(([early] if early else []) + [results[i] for i in range(len(batches))])
     if merged.states:
         assign_partitions(root, src.name, merged)
@@ -410,14 +410,21 @@ class BackfillSummary:
 
 @_thin_task("plan-backfill")
 def plan_backfill_task(
-    src: SourceConfig, root: DataRoot, start: str, end: str, redo: str, newest_first: bool, workers: int
+    src: SourceConfig,
+    root: DataRoot,
+    start: str,
+    end: str,
+    redo: str,
+    newest_first: bool,
+    workers: int,
+    dry_run: bool = False,
 ) -> BackfillPlan:
     """Place each input of the source in its month and pick the range's partitions to rebuild."""
     first, last = date.fromisoformat(start), date.fromisoformat(end)
     if src.kind in HTTP_KINDS:
         from flows.http_source import plan_http_backfill
 
-        return plan_http_backfill(src, root, first, last, redo, newest_first)
+        return plan_http_backfill(src, root, first, last, redo, newest_first, dry_run)
 
     def resolve(items: list[Candidate]) -> list[tuple[str | None, str | None]]:
         chunks = [items[i : i + BATCH_SIZE] for i in range(0, len(items), BATCH_SIZE)]
@@ -475,7 +482,7 @@ def backfill(
     workers = workers or default_workers()
     limit = max(1, max_concurrency)
     try:
-        plan = plan_backfill_task(_opaque(src), _opaque(root), start, end, redo, newest_first, workers)
+        plan = plan_backfill_task(_opaque(src), _opaque(root), start, end, redo, newest_first, workers, dry_run)
         summary = BackfillSummary(run_id, src.name, str(root.root), dry_run, describe(plan))
         if not dry_run:
             summary.entries = [asdict(e) for e in _run_units(src, root, run_id, plan, workers, limit, (start, end))]
@@ -511,8 +518,8 @@ def _run_units(
 
     def report() -> None:
         if _progress:
-            _progress(f"{src.name}: partitions", counts["units"], total_units)
-            _progress(f"{src.name}: items", counts["items"], total_items)
+            _progress(f"backfill {src.name}: months", counts["units"], total_units)
+            _progress(f"backfill {src.name}: inputs", counts["items"], total_items)
 
     def on_batch(n: int) -> None:
         with lock:

@@ -126,7 +126,13 @@ def _refused(src: SourceConfig, url: str, result: FetchResult, run_id: str, now:
 
 
 async def _discover(
-    src: SourceConfig, store: RawStore, fetcher: Fetcher, early: BatchResult, run_id: str, now: datetime
+    src: SourceConfig,
+    store: RawStore,
+    fetcher: Fetcher,
+    early: BatchResult,
+    run_id: str,
+    now: datetime,
+    record: bool = True,
 ) -> list[tuple[str, Entry]]:
     """The source's entries: from its feed, its sitemap (index) or its URL list; problems are quarantined."""
     if src.kind == "urls" and not src.urls:
@@ -147,7 +153,7 @@ async def _discover(
         if url in seen_docs:
             continue
         seen_docs.add(url)
-        body = await _document(src, store, fetcher, url, early, run_id, now)
+        body = await _document(src, store, fetcher, url, early, run_id, now, record)
         if body is None:
             continue
         try:
@@ -161,17 +167,29 @@ async def _discover(
 
 
 async def _document(
-    src: SourceConfig, store: RawStore, fetcher: Fetcher, url: str, early: BatchResult, run_id: str, now: datetime
+    src: SourceConfig,
+    store: RawStore,
+    fetcher: Fetcher,
+    url: str,
+    early: BatchResult,
+    run_id: str,
+    now: datetime,
+    record: bool = True,
 ) -> bytes | None:
-    """A feed or sitemap body, fetched conditionally; a 304 re-reads the stored copy."""
+    """A feed or sitemap body, fetched conditionally; a 304 re-reads the stored copy.
+
+    Without `record` (a dry run) the fetch and its body are not kept in the raw store.
+    """
     key = normalize_url(url)
     state = store.url_state(src.name, key)
     result = await fetcher.fetch(url, **_validators(state))
-    sha = _record(store, src.name, key, result, state)
+    sha = _record(store, src.name, key, result, state) if record else None
     if result.outcome == "not_modified" and state is not None and state.raw_sha256:
         return store.get(state.raw_sha256)
     if sha is not None:
         return store.get(sha)
+    if not record and result.ok:
+        return result.body
     early.quarantined.append(_refused(src, url, result, run_id, now))
     return None
 
@@ -252,11 +270,18 @@ def _quarantined(src: SourceConfig, key: str, run_id: str) -> FileState:
 
 
 def plan_http_backfill(
-    src: SourceConfig, root: DataRoot, start: date, end: date, redo: str, newest_first: bool = False
+    src: SourceConfig,
+    root: DataRoot,
+    start: date,
+    end: date,
+    redo: str,
+    newest_first: bool = False,
+    dry_run: bool = False,
 ) -> BackfillPlan:
     """Plan a backfill of an HTTP source: new URLs placed by their feed or sitemap dates, stored ones by their row.
 
     The feeds and sitemaps are fetched (conditionally) to read their dates; no page is.
+    A `dry_run` keeps nothing of those fetches (the raw store is only read).
     A stored row whose URL is no longer listed is rebuilt from the raw store, so a feed
     that dropped old items does not empty old months.
     """
@@ -266,8 +291,8 @@ def plan_http_backfill(
     states = stored_states(root, src.name)
     window = dataclasses.replace(src, fetch=dataclasses.replace(src.fetch, since=first, until=last))
     problems = BatchResult()
-    with RawStore(root) as store:
-        entries = asyncio.run(_discover_only(window, store, problems))
+    with RawStore(root, read_only=dry_run) as store:
+        entries = asyncio.run(_discover_only(window, store, problems, record=not dry_run))
         placed: dict[str, list[Candidate]] = {}
         rejected: Counter[str] = Counter(q.reason for q in problems.quarantined)
         listed: set[str] = set()
@@ -324,9 +349,11 @@ def plan_http_backfill(
     return build_plan(src, root, first, last, placed, rejected, redo, newest_first)
 
 
-async def _discover_only(src: SourceConfig, store: RawStore, problems: BatchResult) -> list[tuple[str, Entry]]:
+async def _discover_only(
+    src: SourceConfig, store: RawStore, problems: BatchResult, record: bool
+) -> list[tuple[str, Entry]]:
     async with Fetcher(policy_for(src)) as fetcher:
-        return await _discover(src, store, fetcher, problems, "plan", datetime.now(UTC))
+        return await _discover(src, store, fetcher, problems, "plan", datetime.now(UTC), record)
 
 
 def fetch_unit(src: SourceConfig, root: DataRoot, run_id: str, unit: Unit) -> tuple[Unit, BatchResult]:

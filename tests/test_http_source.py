@@ -461,20 +461,22 @@ def test_a_backfill_of_a_sitemap_source_places_new_urls_by_sitemap_date_and_keep
     cfg = _config(tmp_path, site)
     root = DataRoot(tmp_path / "data")
     src = load_config(cfg).sources["map"]
-    dry = plan_http_backfill(src, root, date(2019, 11, 1), date(2019, 12, 31), "none")
+    dry = plan_http_backfill(src, root, date(2019, 11, 1), date(2019, 12, 31), "none", dry_run=True)
     assert {u.period: sorted(c.rel.rsplit("/", 1)[1] for c in u.items) for u in dry.units} == {
         "2019-11": ["livescience.html", "zdnet.html"],
         "2019-12": [],
     }
     assert not any(path.startswith("/news/") for path, _ in _Site.hits)  # planning fetches no page
-    assert not root.articles.exists()
+    assert not root.root.exists()  # a dry run keeps nothing, not even the sitemap fetches
+    plan = plan_http_backfill(src, root, date(2019, 11, 1), date(2019, 12, 31), "none")
+    assert [len(u.items) for u in plan.units] == [2, 0]
     outside = plan_http_backfill(src, root, date(2019, 1, 1), date(2019, 10, 31), "none")
     assert sum(len(u.items) for u in outside.units) == 0
 
     def normalise(items: list[Candidate], name: str) -> BatchResult:
         return process_batch(src, root, "bf-1", name, items, True)
 
-    for unit in dry.to_run():
+    for unit in plan.to_run():
         fetched, early = fetch_unit(src, root, "bf-1", unit)
         write_ledger(root, [run_unit(src, root, "bf-1", fetched, normalise, ("2019-11-01", "2019-12-31"), None, early)])
     got = duckdb.sql(f"SELECT url, month FROM read_parquet('{root.articles}/**/*.parquet', hive_partitioning=true)")

@@ -60,3 +60,16 @@ def test_records_and_url_state(store: RawStore) -> None:
     assert [f.status for f in store.fetches("s", "https://example.org/a")] == [200, 304]
     assert store.fetches("s", "https://example.org/a")[0] == fetch
     assert store.url_state("s", "https://example.org/a").last_status == 304  # type: ignore[union-attr]
+
+
+def test_a_read_only_store_creates_nothing_and_refuses_writes(tmp_path: Path) -> None:
+    root = DataRoot(tmp_path / "data")
+    with RawStore(root, read_only=True) as store:
+        assert store.url_state("s", "https://example.org/a") is None
+        with pytest.raises(PermissionError):
+            store.put(b"body")
+    assert not root.root.exists()
+    with RawStore(root) as store:
+        sha = store.put(b"body")
+    with RawStore(root, read_only=True) as store:
+        assert store.get(sha) == b"body"

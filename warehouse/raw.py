@@ -20,6 +20,7 @@ import gzip
 import hashlib
 import json
 import os
+import sqlite3
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -100,13 +101,23 @@ def _dt(value: str | None) -> datetime | None:
 class RawStore:
     """Content-addressed raw bodies and their fetch records under `<data root>/raw`."""
 
-    def __init__(self, root: DataRoot) -> None:
+    def __init__(self, root: DataRoot, read_only: bool = False) -> None:
         self.folder = root.root / "raw"
         self.objects = self.folder / "objects"
         self._staging = root.staging / "raw"
+        self.read_only = read_only
+        index = self.folder / "index.sqlite"
+        if read_only:
+            # A dry run reads what is stored and creates nothing: a missing store reads as empty.
+            if index.exists():
+                self._db = sqlite3.connect(f"{index.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+            else:
+                self._db = sqlite3.connect(":memory:")
+                self._db.executescript(_SCHEMA)
+            return
         self.objects.mkdir(parents=True, exist_ok=True)
         self._staging.mkdir(parents=True, exist_ok=True)
-        self._db = open_db(self.folder / "index.sqlite", _SCHEMA)
+        self._db = open_db(index, _SCHEMA)
 
     def close(self) -> None:
         """Close the index."""
@@ -126,6 +137,8 @@ class RawStore:
 
     def put(self, body: bytes) -> str:
         """Store `body` (once: an existing object is kept); returns its SHA-256."""
+        if self.read_only:
+            raise PermissionError("the raw store was opened read-only")
         sha = hashlib.sha256(body).hexdigest()
         target = self.path(sha)
         if target.exists():
