@@ -571,9 +571,15 @@ def _sources(args: argparse.Namespace) -> int:
     if root.state.is_dir():
         with StateStore(root.state) as store:
             counts = store.counts()
-    table = Table("source", "kind", "format", "path", "include", "rules", "files written", "quarantined")
+    from warehouse.ledger import latest_entries
+
+    table = Table(
+        "source", "kind", "format", "path", "include", "rules", "schedule", "files written", "quarantined", "backfilled"
+    )
     for s in cfg.sources.values():
         c = counts.get(s.name, {})
+        done = latest_entries(root, s.name, kind="backfill")
+        failed = sum(e.status == "failed" for e in done.values())
         table.add_row(
             s.name,
             s.kind,
@@ -581,8 +587,10 @@ def _sources(args: argparse.Namespace) -> int:
             _shown(s.path) if s.path else ", ".join(s.urls),
             ", ".join(s.include),
             str(len(s.profile.rules)),
+            f"{s.schedule.cron} ({s.schedule.timezone})" if s.schedule else "-",
             str(c.get("written", 0)),
             str(c.get("quarantined", 0)),
+            f"{len(done) - failed} months" + (f", {failed} failed" if failed else "") if done else "-",
         )
     Console().print(table)
     return 0
