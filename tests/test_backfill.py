@@ -406,3 +406,47 @@ def test_a_backfill_killed_halfway_finishes_the_rest_on_the_next_run(tmp_path: P
     assert {e["partition"] for e in resumed["entries"]} == {f"2024-{m:02d}" for m in range(1, 9)} - done_before
     backfill(cfg, DataRoot(clean), "2024-01-01", "2024-08-31")
     assert rows(DataRoot(data)) == rows(DataRoot(clean))
+
+
+def test_the_dry_run_prints_the_plan_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")  # one line per message
+    corpus = tmp_path / "corpus"
+    write_article(corpus, "a", "2024-02-03T08:00:00Z")
+    write_article(corpus, "b", "2024-04-03T08:00:00Z")
+    cfg, data = make_config(tmp_path, corpus), tmp_path / "data"
+    argv = ["backfill", "bf", "--start", "2024-02-10", "--end", "2024-03-01", "--config", str(cfg), "--data", str(data)]
+    assert main([*argv, "--dry-run", "--workers", "1", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert (plan["start"], plan["end"], plan["outside"]) == ("2024-02-01", "2024-03-31", 1)
+    assert [(u["partition"], u["items"], u["rows"], u["action"]) for u in plan["units"]] == [
+        ("2024-02", 1, 0, "run"),
+        ("2024-03", 0, 0, "run"),
+    ]
+    assert main([*argv, "--dry-run", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "2 of 2 partitions to rebuild (1 items, replacing 0 rows); 1 items dated outside the range" in out
+    assert not data.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--start", "2024-03-01", "--end", "2024-02-01"], "--end 2024-02-01 is before --start 2024-03-01"),
+        (["--start", "2024-03-01", "--end", "2024-04-01", "--max-concurrency", "0"], "at least 1"),
+    ],
+)
+def test_backfill_user_errors_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    from flows.cli import main
+
+    cfg = make_config(tmp_path, tmp_path)
+    assert main(["backfill", "bf", "--config", str(cfg), "--data", str(tmp_path / "d"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("newsflow: error: ") and message in err and "Traceback" not in err
+    assert main(["backfill", "nope", "--start", "2024-01-01", "--end", "2024-01-02", "--config", str(cfg)]) == 2
+    assert "unknown source(s): nope" in capsys.readouterr().err
