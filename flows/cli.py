@@ -7,6 +7,7 @@ import contextlib
 import gc
 import json
 import os
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
@@ -251,6 +252,9 @@ def _serve(args: argparse.Namespace) -> int:
     console = Console()
     from flows.serve import LocalServer
 
+    # A service manager stops `serve` with SIGTERM: shut down as for Ctrl-C (pause the
+    # schedules, stop the local server) instead of dying on the spot.
+    signal.signal(signal.SIGTERM, _interrupt)
     with contextlib.ExitStack() as stack:
         if os.environ.get("PREFECT_API_URL"):
             console.print(f"Prefect API: {os.environ['PREFECT_API_URL']} (from PREFECT_API_URL)")
@@ -279,6 +283,10 @@ def _serve(args: argparse.Namespace) -> int:
         )
         serve(*served, print_starting_message=False, limit=args.limit)
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _backfill_plan(args: argparse.Namespace, cfg_path: Path, root: Path, console: Any) -> int:

@@ -60,9 +60,11 @@ class LocalServer:
                 )
         prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
         self.log.parent.mkdir(parents=True, exist_ok=True)
+        server = [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(self.port)]
         with open(self.log, "ab") as out:
             self._proc = subprocess.Popen(
-                [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+                # Through this module's entry (below), which ties the server's life to ours.
+                [sys.executable, "-m", "flows.serve", str(os.getpid()), *server],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -109,6 +111,18 @@ class LocalServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _exec_tied_to(parent: int, argv: list[str]) -> None:
+    """Become `argv`, asking the kernel to SIGTERM it when `parent` dies, even by SIGKILL (Linux)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1  # survives exec for a program that is not set-uid
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the request above took effect
+        sys.exit(1)
+    os.execv(argv[0], argv)
 
 
 def deployments(cfg: Config, config: Path, data: Path) -> list[Any]:
@@ -159,3 +173,7 @@ def deployments(cfg: Config, config: Path, data: Path) -> list[Any]:
         )
     )
     return out
+
+
+if __name__ == "__main__":
+    _exec_tied_to(int(sys.argv[1]), sys.argv[2:])

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 import duckdb
@@ -120,14 +121,10 @@ def _registered(port: int, name: str) -> bool:
         return False
 
 
-def test_serve_starts_a_local_server_and_runs_a_backfill_triggered_with_parameters(tmp_path: Path) -> None:
-    from prefect.deployments import run_deployment
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    cfg, data, port = _config(tmp_path), tmp_path / "data", _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # its own server database
-    log = tmp_path / "serve.log"
+def _start_serve(
+    tmp: Path, cfg: Path, data: Path, port: int, env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], Path]:
+    log = tmp / f"serve-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [
@@ -142,17 +139,36 @@ def test_serve_starts_a_local_server_and_runs_a_backfill_triggered_with_paramete
                 "--port",
                 str(port),
             ],
-            cwd=tmp_path,  # served runs must not depend on the working directory
+            cwd=tmp,  # served runs must not depend on the working directory
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    return proc, log
+
+
+def _wait_registered(proc: subprocess.Popen[bytes], log: Path, port: int) -> None:
+    deadline = time.monotonic() + 240
+    while not _registered(port, "backfill/newsflow-backfill"):
+        assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+        assert time.monotonic() < deadline, "serve did not come up"
+        time.sleep(0.5)
+
+
+def _local_env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"] = str(tmp / "prefect-home")  # its own server database
+    return env
+
+
+def test_serve_starts_a_local_server_and_runs_a_backfill_triggered_with_parameters(tmp_path: Path) -> None:
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    cfg, data, port = _config(tmp_path), tmp_path / "data", _free_port()
+    proc, log = _start_serve(tmp_path, cfg, data, port, _local_env(tmp_path))
     try:
-        deadline = time.monotonic() + 240
-        while not _registered(port, "backfill/newsflow-backfill"):
-            assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
-            assert time.monotonic() < deadline, "serve did not come up"
-            time.sleep(0.5)
+        _wait_registered(proc, log, port)
         assert f"Prefect UI: http://127.0.0.1:{port}" in log.read_text()
         with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
             run = run_deployment(
@@ -168,10 +184,46 @@ def test_serve_starts_a_local_server_and_runs_a_backfill_triggered_with_paramete
         assert sorted(r[:2] for r in ledger.fetchall()) == [(f"2018-0{m}", "completed") for m in (1, 2, 3, 4)]
         assert {r[2] for r in ledger.fetchall()} == {str(run.id)}
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)  # what a service manager sends
         try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+            assert proc.wait(60) == 0, log.read_text()[-3000:]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert "All deployments have been paused" in log.read_text()
     assert not _port_open(port), "the local Prefect server outlived serve"
+
+
+def test_a_killed_serve_leaves_no_server_behind(tmp_path: Path) -> None:
+    cfg, port = _config(tmp_path), _free_port()
+    proc, log = _start_serve(tmp_path, cfg, tmp_path / "data", port, _local_env(tmp_path))
+    deadline = time.monotonic() + 240
+    while "Prefect UI:" not in log.read_text(errors="replace"):
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+        time.sleep(0.2)
+    assert _port_open(port)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while _port_open(port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _port_open(port), "the Prefect server outlived a SIGKILLed serve"
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_serve_uses_the_server_named_by_prefect_api_url(tmp_path: Path) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    api = str(PREFECT_API_URL.value())
+    port = urllib.parse.urlsplit(api).port
+    assert port is not None
+    env = {**os.environ, "PREFECT_API_URL": api}
+    proc, log = _start_serve(tmp_path, _config(tmp_path), tmp_path / "data", _free_port(), env)
+    try:
+        _wait_registered(proc, log, port)
+        text = log.read_text()
+        assert f"Prefect API: {api} (from PREFECT_API_URL)" in text
+        assert "starting a local Prefect server" not in text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
