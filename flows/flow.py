@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import threading
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -36,7 +37,8 @@ from flows.ingest import (
 )
 from flows.renormalize import plan_renormalize
 from flows.workers import default_workers, map_in_pool, run_in_pool, shutdown_pool
-from warehouse.errors import TransientError
+from warehouse.atomic import locked
+from warehouse.errors import LockTimeout, TransientError
 from warehouse.layout import DataRoot
 from warehouse.ledger import LedgerEntry, write_ledger
 from warehouse.state import StateStore
@@ -220,6 +222,28 @@ def renormalize(
     return _run_sources(sources, config, data, False, batch_size, workers, (start, end), "renormalize-summary")
 
 
+# How long a run waits for another run of the same source to finish (a long backfill).
+SOURCE_LOCK_TIMEOUT_S = 24 * 3600.0
+
+
+@contextlib.contextmanager
+def _source_lock(root: DataRoot, source: str) -> Iterator[None]:
+    """Hold the source's run lock: runs of one source (ingest, backfill, re-normalisation) take turns.
+
+    A backfill plans from the inputs and state as they are, then replaces whole months;
+    an ingest writing the same months meanwhile could have its new rows replaced away.
+    """
+    path = root.source_lock(source)
+    held = contextlib.ExitStack()
+    try:
+        held.enter_context(locked(path, timeout=0))
+    except LockTimeout:
+        get_run_logger().warning("%s: another run holds %s; waiting for it to finish", source, path)
+        held.enter_context(locked(path, timeout=SOURCE_LOCK_TIMEOUT_S))
+    with held:
+        yield
+
+
 def _run_sources(
     sources: list[str] | None,
     config: str,
@@ -240,9 +264,10 @@ def _run_sources(
     clean_stale_spills(root)
     try:
         for src in cfg.select(sources):
-            summary.sources.append(
-                _ingest_source(src, root, run_id, force, batch_size, workers, _progress, window=window)
-            )
+            with _source_lock(root, src.name):
+                summary.sources.append(
+                    _ingest_source(src, root, run_id, force, batch_size, workers, _progress, window=window)
+                )
     finally:
         shutdown_pool()
     summary.seconds = time.monotonic() - started
@@ -482,10 +507,12 @@ def backfill(
     workers = workers or default_workers()
     limit = max(1, max_concurrency)
     try:
-        plan = plan_backfill_task(_opaque(src), _opaque(root), start, end, redo, newest_first, workers, dry_run)
-        summary = BackfillSummary(run_id, src.name, str(root.root), dry_run, describe(plan))
-        if not dry_run:
-            summary.entries = [asdict(e) for e in _run_units(src, root, run_id, plan, workers, limit, (start, end))]
+        with contextlib.nullcontext() if dry_run else _source_lock(root, src.name):
+            plan = plan_backfill_task(_opaque(src), _opaque(root), start, end, redo, newest_first, workers, dry_run)
+            summary = BackfillSummary(run_id, src.name, str(root.root), dry_run, describe(plan))
+            if not dry_run:
+                entries = _run_units(src, root, run_id, plan, workers, limit, (start, end))
+                summary.entries = [asdict(e) for e in entries]
     finally:
         shutdown_pool()
         shutil.rmtree(root.staging / "runs" / run_id, ignore_errors=True)

@@ -450,3 +450,30 @@ def test_backfill_user_errors_are_one_line(
     assert err.startswith("newsflow: error: ") and message in err and "Traceback" not in err
     assert main(["backfill", "nope", "--start", "2024-01-01", "--end", "2024-01-02", "--config", str(cfg)]) == 2
     assert "unknown source(s): nope" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_runs_of_one_source_take_turns(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from warehouse.atomic import locked
+
+    corpus = tmp_path / "corpus"
+    write_article(corpus, "a", "2024-05-01T08:00:00Z")
+    cfg, data = make_config(tmp_path, corpus), tmp_path / "data"
+    root = DataRoot(data)
+    cmd = [sys.executable, "-m", "flows.cli", "run", "bf", "--config", str(cfg), "--data", str(data), "--json"]
+    log = tmp_path / "run.err"
+    with locked(root.source_lock("bf")), open(log, "wb") as err:  # as a backfill of bf would hold it
+        proc = subprocess.Popen(cmd, cwd=REPO, env=_api_env(), stdout=subprocess.PIPE, stderr=err)
+        deadline = time.monotonic() + 120
+        while b"waiting for it to finish" not in log.read_bytes():
+            assert proc.poll() is None and time.monotonic() < deadline, "the run did not wait for the source lock"
+            time.sleep(0.1)
+        time.sleep(1.0)
+        assert proc.poll() is None and not root.articles.exists()
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, log.read_text()[-2000:]
+    assert json.loads(out)["sources"][0]["written"] == 1

@@ -117,6 +117,10 @@ class DataRoot:
         """The single Parquet file of a partition."""
         return self.articles / partition.relpath / PARTITION_FILE
 
+    def source_lock(self, source: str) -> Path:
+        """The lock file a run holds while it works on a source (ingest, backfill, re-normalisation)."""
+        return self.locks / validate_source(source) / "source.lock"
+
     def lock_file(self, partition: Partition) -> Path:
         """The lock file serialising writers of a partition."""
         return self.locks / partition.source / f"{partition.period}.lock"
