@@ -22,6 +22,7 @@ from flows.config import SourceConfig
 from flows.discover import Candidate, Plan
 from flows.fetch import Fetcher, FetchPolicy, FetchResult
 from flows.ingest import BatchResult
+from flows.renormalize import stored_candidate
 from normalizers.dispatch import normalizer_for
 from normalizers.feeds import Discovery, Entry, FeedError, normalize_url, parse_feed, parse_url_list
 from warehouse.layout import DataRoot, Partition
@@ -330,22 +331,7 @@ def plan_http_backfill(
         for key, s in sorted(states.items()):
             if key in listed or s.status != "written" or not s.partition or not s.raw_sha256:
                 continue
-            fetches = [f for f in store.fetches(src.name, key) if f.raw_sha256 == s.raw_sha256]
-            last_fetch = fetches[-1] if fetches else None
-            placed.setdefault(Partition.parse(s.partition).period, []).append(
-                Candidate(
-                    rel=key,
-                    path="",
-                    size=s.size,
-                    mtime_ns=s.mtime_ns,
-                    sidecar=None,
-                    sidecar_sig="",
-                    prev=s,
-                    raw_sha256=s.raw_sha256,
-                    uri=last_fetch.final_url if last_fetch else key,
-                    content_type=last_fetch.headers.get("content-type") if last_fetch else None,
-                )
-            )
+            placed.setdefault(Partition.parse(s.partition).period, []).append(stored_candidate(store, src.name, s))
     return build_plan(src, root, first, last, placed, rejected, redo, newest_first)
 
 

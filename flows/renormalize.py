@@ -18,7 +18,7 @@ from warehouse.layout import DataRoot, Partition
 from warehouse.raw import RawStore
 from warehouse.state import FileState
 
-__all__ = ["plan_renormalize"]
+__all__ = ["plan_renormalize", "stored_candidate"]
 
 
 def _in_range(state: FileState, start: date | None, end: date | None) -> bool:
@@ -41,6 +41,25 @@ def outdated(src: SourceConfig, states: dict[str, FileState], start: date | None
     ]
 
 
+def stored_candidate(store: RawStore, source: str, state: FileState) -> Candidate:
+    """A fetched document to normalise again from its body in the raw store, as its last fetch served it."""
+    fetches = [f for f in store.fetches(source, state.path) if f.raw_sha256 == state.raw_sha256]
+    last = fetches[-1] if fetches else None
+    return Candidate(
+        rel=state.path,
+        path="",
+        size=state.size,
+        mtime_ns=state.mtime_ns,
+        sidecar=None,
+        sidecar_sig="",
+        prev=state,
+        # A body missing from the raw store fails to read and is quarantined (read_error).
+        raw_sha256=state.raw_sha256 or "0" * 64,
+        uri=last.final_url if last else state.path,
+        content_type=last.headers.get("content-type") if last else None,
+    )
+
+
 def plan_renormalize(
     src: SourceConfig, root: DataRoot, states: dict[str, FileState], start: date | None = None, end: date | None = None
 ) -> Plan:
@@ -49,24 +68,7 @@ def plan_renormalize(
     todo: list[Candidate] = []
     if src.kind in HTTP_KINDS:
         with RawStore(root) as store:
-            for s in chosen:
-                fetches = [f for f in store.fetches(src.name, s.path) if f.raw_sha256 == s.raw_sha256]
-                last = fetches[-1] if fetches else None
-                # A body missing from the raw store fails to read and is quarantined (read_error).
-                todo.append(
-                    Candidate(
-                        rel=s.path,
-                        path="",
-                        size=s.size,
-                        mtime_ns=s.mtime_ns,
-                        sidecar=None,
-                        sidecar_sig="",
-                        prev=s,
-                        raw_sha256=s.raw_sha256 or "0" * 64,
-                        uri=last.final_url if last else s.path,
-                        content_type=last.headers.get("content-type") if last else None,
-                    )
-                )
+            todo.extend(stored_candidate(store, src.name, s) for s in chosen)
     else:
         assert src.path is not None
         found = {f[0]: f for f in discover_files(src)}
