@@ -252,8 +252,8 @@ def _serve(args: argparse.Namespace) -> int:
     console = Console()
     from flows.serve import LocalServer
 
-    # A service manager stops `serve` with SIGTERM: shut down as for Ctrl-C (pause the
-    # schedules, stop the local server) instead of dying on the spot.
+    # A service manager stops `serve` with SIGTERM: until the serving loop takes it over
+    # (serve_until_stopped), shut down as for Ctrl-C, so the local server is stopped.
     signal.signal(signal.SIGTERM, _interrupt)
     with contextlib.ExitStack() as stack:
         if os.environ.get("PREFECT_API_URL"):
@@ -269,9 +269,7 @@ def _serve(args: argparse.Namespace) -> int:
 
             stack.enter_context(temporary_settings(updates={PREFECT_API_URL: server.api_url}))
             console.print(f"Prefect UI: {server.ui_url}")
-        from prefect import serve
-
-        from flows.serve import deployments
+        from flows.serve import deployments, serve_until_stopped
 
         served = deployments(cfg, cfg_path, root)
         for dep in served:
@@ -281,7 +279,7 @@ def _serve(args: argparse.Namespace) -> int:
             "trigger a backfill: prefect deployment run 'backfill/newsflow-backfill' "
             "-p source=SOURCE -p start=YYYY-MM-DD -p end=YYYY-MM-DD   (Ctrl-C stops serving)"
         )
-        serve(*served, print_starting_message=False, limit=args.limit)
+        serve_until_stopped(served, limit=args.limit)
     return 0
 
 

@@ -24,7 +24,14 @@ from typing import Any
 from flows.config import Config
 from flows.errors import UserError
 
-__all__ = ["BACKFILL_DEPLOYMENT", "RENORMALIZE_DEPLOYMENT", "LocalServer", "deployments", "source_deployment"]
+__all__ = [
+    "BACKFILL_DEPLOYMENT",
+    "RENORMALIZE_DEPLOYMENT",
+    "LocalServer",
+    "deployments",
+    "serve_until_stopped",
+    "source_deployment",
+]
 
 BACKFILL_DEPLOYMENT = "newsflow-backfill"
 RENORMALIZE_DEPLOYMENT = "newsflow-renormalize"
@@ -111,6 +118,32 @@ class LocalServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def serve_until_stopped(served: list[Any], limit: int | None = None) -> None:
+    """Serve deployments until Ctrl-C or SIGTERM; either way the schedules are paused on the way out.
+
+    What `prefect.serve` does, with one change: Prefect 3.8's runner answers SIGTERM by
+    exiting on the spot (its stop coroutine is never awaited), which cut the pausing
+    of schedules short. Here SIGTERM cancels the runner's task, as asyncio does for
+    SIGINT, so its clean-up runs in full.
+    """
+    import asyncio
+
+    from prefect.runner import Runner
+
+    async def main() -> None:
+        runner = Runner(pause_on_shutdown=True, limit=limit)
+        for dep in served:
+            await runner.aadd_deployment(dep)
+        task = asyncio.ensure_future(runner.start())
+        await asyncio.sleep(0)  # start() installs its SIGTERM handler first thing; replace it
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):  # a stop, not a failure
+            await task
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
 
 
 def _exec_tied_to(parent: int, argv: list[str]) -> None:
