@@ -158,6 +158,8 @@ def _wait_registered(proc: subprocess.Popen[bytes], log: Path, port: int) -> Non
 def _local_env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env["PREFECT_HOME"] = str(tmp / "prefect-home")  # its own server database
+    # serve's default; set here because an in-process CLI test may have left WARNING in os.environ
+    env["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "INFO"
     return env
 
 
