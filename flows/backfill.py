@@ -350,7 +350,7 @@ def _record_state(
 ) -> None:
     """Save the unit's outcomes; forget inputs that left the partition, so the next ingest places them."""
     with StateStore(root.state) as store:
-        placed = {p for p, _aid, key in store.placements(src.name) if key == part.key}
+        placed = store.paths_in(src.name, part.key)
         done = {s.path for s in keep}
         store.save(keep)
         store.delete(src.name, sorted((placed - done) | {s.path for s in moved}))

@@ -135,6 +135,13 @@ class StateStore:
             self._db.executemany("DELETE FROM files WHERE source = ? AND path = ?", rows)
         return len(rows)
 
+    def paths_in(self, source: str, partition: str) -> set[str]:
+        """Paths of `source` whose written article lives in `partition`."""
+        rows = self._db.execute(
+            "SELECT path FROM files WHERE source = ? AND partition = ? AND status = 'written'", (source, partition)
+        )
+        return {p for (p,) in rows}
+
     def placements(self, source: str) -> list[tuple[str, str, str]]:
         """`(path, article_id, partition)` of every file of `source` whose article is written."""
         rows = self._db.execute(
