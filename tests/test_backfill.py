@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from helpers import files_source_config
 
 from flows.backfill import (
     BackfillPlan,
@@ -43,19 +44,7 @@ def write_article(folder: Path, stem: str, published: str | None, extra: str = "
 
 
 def make_config(tmp: Path, corpus: Path) -> Path:
-    cfg = tmp / "sources.toml"
-    cfg.write_text(
-        f"""
-[sources.bf]
-path = "{corpus}"
-[[sources.bf.rules]]
-name = "tag"
-kind = "byline"
-match = '[THAE]/\\s*\\S.{{0,60}}'
-""",
-        encoding="utf-8",
-    )
-    return cfg
+    return files_source_config(tmp, "bf", corpus)
 
 
 def backfill(cfg: Path, root: DataRoot, start: str, end: str, redo: str = "none", run_id: str = "bf-1") -> BackfillPlan:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+from helpers import files_source_config
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = (REPO / "samples" / "anha" / "000_db5c100688d27208.txt").read_text(encoding="utf-8")
@@ -33,19 +34,7 @@ def _write_corpus(folder: Path, version: int) -> None:
 
 
 def _config(tmp: Path, corpus: Path) -> Path:
-    cfg = tmp / "sources.toml"
-    cfg.write_text(
-        f"""
-[sources.killtest]
-path = "{corpus}"
-[[sources.killtest.rules]]
-name = "tag"
-kind = "byline"
-match = '[THAE]/\\s*\\S.{{0,60}}'
-""",
-        encoding="utf-8",
-    )
-    return cfg
+    return files_source_config(tmp, "killtest", corpus)
 
 
 def _cmd(cfg: Path, data: Path) -> list[str]:
