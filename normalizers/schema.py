@@ -7,10 +7,11 @@ so the contract is written exactly once.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-__all__ = ["SCHEMA_VERSION", "Article", "Section", "Stripped", "text_parts"]
+__all__ = ["SCHEMA_VERSION", "Article", "Section", "Stripped", "content_hash", "text_parts"]
 
 # Bump when a field is added, removed or changes meaning; readers can branch on it.
 SCHEMA_VERSION = 2  # 2: extraction, modified_at, site_name, description, tags, image_url, warnings
@@ -141,3 +142,8 @@ def text_parts(lede: str | None, sections: tuple[Section, ...] | list[Section]) 
             parts.append(section.heading)
         parts.extend(section.paragraphs)
     return parts
+
+
+def content_hash(title: str | None, text: str) -> str:
+    """`Article.content_hash`: SHA-256 (hex) of the title and the clean text, the same for every normaliser."""
+    return hashlib.sha256(f"{title or ''}\n\n{text}".encode()).hexdigest()

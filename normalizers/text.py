@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from normalizers.errors import Rejection, RejectReason
 from normalizers.meta import MONTHS, Sidecar, SidecarError, SourceMeta, article_id, sidecar_of
 from normalizers.profile import SourceProfile
-from normalizers.schema import Article, Section, Stripped, text_parts
+from normalizers.schema import Article, Section, Stripped, content_hash, text_parts
 
 __all__ = ["NAME", "VERSION", "normalize_text"]
 
@@ -165,7 +165,7 @@ def _normalize(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Article 
         # Every part is whitespace-folded and non-empty, so words = spaces + parts (str.count
         # is ~30x faster than splitting the body).
         word_count=body.count(" ") + len(parts),
-        content_hash=hashlib.sha256(f"{title or ''}\n\n{body}".encode()).hexdigest(),
+        content_hash=content_hash(title, body),
         raw_sha256=hashlib.sha256(raw).hexdigest(),
         normalizer=NAME,
         normalizer_version=VERSION,

@@ -26,7 +26,7 @@ from normalizers.html.metadata import PageMeta, extract_metadata, parse_date, sp
 from normalizers.language import detect_language, normalize_language_tag
 from normalizers.meta import Sidecar, SidecarError, SourceMeta, article_id, canonical_url, clean_authors, sidecar_of
 from normalizers.profile import SourceProfile
-from normalizers.schema import Article, Section, Stripped, text_parts
+from normalizers.schema import Article, Section, Stripped, content_hash, text_parts
 
 __all__ = ["NAME", "VERSION", "normalize_html"]
 
@@ -219,7 +219,7 @@ def _assemble(
         date_source=date_source,
         language=language,
         word_count=len(body.split()),
-        content_hash=hashlib.sha256(f"{title or ''}\n\n{body}".encode()).hexdigest(),
+        content_hash=content_hash(title, body),
         raw_sha256=hashlib.sha256(raw).hexdigest(),
         normalizer=NAME,
         normalizer_version=VERSION,
