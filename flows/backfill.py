@@ -122,7 +122,7 @@ def resolve_batch(src: SourceConfig, root: DataRoot, items: Sequence[Candidate])
                 out.append((None, result.reason.value))
             else:
                 assert result.published_at is not None
-                out.append((f"{result.published_at.year:04d}-{result.published_at.month:02d}", None))
+                out.append((Partition.of(src.name, result.published_at).period, None))
     finally:
         if store is not None:
             store.close()
@@ -201,7 +201,7 @@ def build_plan(
                 period,
                 items,
                 inputs,
-                partition_rows(root, Partition(src.name, *map(int, period.split("-")))),
+                partition_rows(root, Partition.parse(f"{src.name}/{period}")),
                 choose(prior, inputs, redo),
                 prior.status if prior else None,
             )
@@ -269,7 +269,7 @@ def run_unit(
     article that came here from another month is deleted there.
     """
     started = datetime.now(UTC)
-    part = Partition(src.name, *map(int, unit.period.split("-")))
+    part = Partition.parse(f"{src.name}/{unit.period}")
     versions = {normalizer_for(src.format, c.rel)[1] for c in unit.items} or {normalizer_for(src.format, "")[1]}
 
     def entry(status: str, error: str | None = None, **counts: int) -> LedgerEntry:
@@ -307,7 +307,7 @@ def run_unit(
         here = [s for s in merged.states if s.status == "written" and s.partition == part.key]
         moved = [s for s in merged.states if s.status == "written" and s.partition != part.key]
         written = upsert_partition(root, part, [Path(p) for p in merged.spills.get(part.key, [])], replace=True)
-        _delete_elsewhere(root, part, unit.items, {s.path: s for s in here})
+        _delete_elsewhere(root, part, unit.items, {s.path for s in here})
         write_quarantine(root, src.name, f"{run_id}-{unit.period}", merged.quarantined)
         _record_state(root, src, part, unit, here + [s for s in merged.states if s.status == "quarantined"], moved)
         return entry(
@@ -326,15 +326,18 @@ def run_unit(
                 os.unlink(p)
 
 
-def _delete_elsewhere(root: DataRoot, part: Partition, items: Sequence[Candidate], here: dict[str, FileState]) -> None:
-    """Remove the old copy of each article that moved into `part` from the partition that held it."""
+def _delete_elsewhere(root: DataRoot, part: Partition, items: Sequence[Candidate], here: set[str]) -> None:
+    """Remove the old copy of each article that moved into `part` (its path in `here`) from the month that held it."""
     stale: dict[str, set[str]] = {}
     for c in items:
-        prev, now = c.prev, here.get(c.rel)
-        if prev is None or prev.article_id is None or prev.partition in (None, part.key):
-            continue
-        if now is not None:  # written here now: its copy in the other month is stale
-            assert prev.partition is not None
+        prev = c.prev
+        # Written here now, and held by another month before: that copy is stale.
+        if (
+            c.rel in here
+            and prev is not None
+            and prev.article_id is not None
+            and prev.partition not in (None, part.key)
+        ):
             stale.setdefault(prev.partition, set()).add(prev.article_id)
     for key, ids in sorted(stale.items()):
         upsert_partition(root, Partition.parse(key), (), ids)

@@ -39,7 +39,7 @@ from flows.renormalize import plan_renormalize
 from flows.workers import default_workers, map_in_pool, run_in_pool, shutdown_pool
 from warehouse.atomic import locked
 from warehouse.errors import LockTimeout, TransientError
-from warehouse.layout import DataRoot
+from warehouse.layout import DataRoot, Partition
 from warehouse.ledger import LedgerEntry, write_ledger
 from warehouse.state import StateStore
 from warehouse.writer import PartitionWrite, clean_stale_spills
@@ -361,7 +361,7 @@ def _ledger_renormalize(
         [
             LedgerEntry(
                 source=src.name,
-                partition=w.partition.split("/", 1)[1],
+                partition=Partition.parse(w.partition).period,
                 kind="renormalize",
                 status="completed",
                 run_id=run_id,
@@ -555,16 +555,17 @@ def _run_units(
 
     report()
     entries: list[LedgerEntry] = []
-    running: dict[Any, Unit] = {}
+    running: list[Any] = []
     while todo or running:
         while todo and len(running) < limit:
             unit = todo.popleft()
-            fut = backfill_unit_task.with_options(task_run_name=f"backfill-{unit.period}").submit(
-                _opaque(src), _opaque(root), run_id, _opaque(unit), workers, window, _opaque(on_batch)
+            running.append(
+                backfill_unit_task.with_options(task_run_name=f"backfill-{unit.period}").submit(
+                    _opaque(src), _opaque(root), run_id, _opaque(unit), workers, window, _opaque(on_batch)
+                )
             )
-            running[fut] = unit
         fut = next(as_completed(list(running)))
-        running.pop(fut)
+        running.remove(fut)
         entries.append(fut.result())
         with lock:
             counts["units"] += 1

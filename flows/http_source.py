@@ -305,7 +305,7 @@ def plan_http_backfill(
             if prev is not None and prev.status == "written" and prev.partition:
                 period = Partition.parse(prev.partition).period
             elif when is not None:
-                period = f"{when.year:04d}-{when.month:02d}"
+                period = Partition.of(src.name, when).period
             else:
                 rejected["undated"] += 1
                 continue
