@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 from flows.backfill import REDO_CHOICES, BackfillPlan, Unit, build_plan, stored_states, whole_months
 from flows.config import SourceConfig
@@ -97,20 +98,27 @@ async def _fetch_source(src: SourceConfig, root: DataRoot, run_id: str, previous
                 Candidate(
                     rel=key,
                     path="",
-                    size=len(result.body),
-                    mtime_ns=int(result.fetched_at.timestamp() * 1e9),  # a page's last-resort date
                     sidecar=None,
                     sidecar_sig="",
                     prev=prev,
-                    raw_sha256=sha,
-                    uri=result.final_url,
-                    content_type=result.headers.get("content-type"),
                     hint_title=entry.title,
                     hint_published_at=entry.published_at,
+                    **_body_fields(result, sha),
                 )
             )
     plan = Plan(src.name, len(entries), new, changed, unchanged, tuple(todo))
     return FetchOutcome(plan, early, deferred)
+
+
+def _body_fields(result: FetchResult, sha: str) -> dict[str, Any]:
+    """The candidate fields a fetched body gives: size, fetch time (a page's last-resort date), digest, URL, type."""
+    return {
+        "size": len(result.body),
+        "mtime_ns": int(result.fetched_at.timestamp() * 1e9),
+        "raw_sha256": sha,
+        "uri": result.final_url,
+        "content_type": result.headers.get("content-type"),
+    }
 
 
 def _validators(state: UrlState | None) -> dict[str, str | None]:
@@ -370,21 +378,17 @@ async def _fetch_unit(src: SourceConfig, root: DataRoot, run_id: str, unit: Unit
                 early.states.append(_quarantined(src, cand.rel, run_id))
                 continue
             if sha:
-                size, mtime_ns = len(result.body), int(result.fetched_at.timestamp() * 1e9)
-            elif cand.prev is not None:  # the stored body: its size and fetch time as the state has them
-                size, mtime_ns = cand.prev.size, cand.prev.mtime_ns
-            else:
-                size, mtime_ns = 0, int(((state.fetched_at if state else None) or now).timestamp() * 1e9)
-            items.append(
-                dataclasses.replace(
-                    cand,
-                    size=size,
-                    mtime_ns=mtime_ns,
-                    sidecar_sig="",
-                    raw_sha256=body_sha,
-                    uri=result.final_url if sha else (cand.uri or cand.rel),
-                    content_type=result.headers.get("content-type") if sha else None,
-                )
-            )
+                fields = _body_fields(result, sha)
+            else:  # no body this time: the stored one, its size and fetch time as the state has them
+                assert state is not None  # body_sha came from it
+                prev = cand.prev
+                fields = {
+                    "size": prev.size if prev else 0,
+                    "mtime_ns": prev.mtime_ns if prev else int((state.fetched_at or now).timestamp() * 1e9),
+                    "raw_sha256": body_sha,
+                    "uri": cand.uri or cand.rel,
+                    "content_type": None,
+                }
+            items.append(dataclasses.replace(cand, sidecar_sig="", **fields))
     items.sort(key=lambda c: c.rel)
     return dataclasses.replace(unit, items=tuple(items)), early
