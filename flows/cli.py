@@ -200,15 +200,14 @@ def _backfill(args: argparse.Namespace) -> int:
     cfg_path, root = config_path(args.config), data_root(args.data)
     from flows.config import load_config
 
-    cfg = load_config(cfg_path)
-    cfg.select([args.source])
+    (src,) = load_config(cfg_path).select([args.source])
     if args.end < args.start:
         raise UserError(f"--end {args.end} is before --start {args.start}")
     if args.max_concurrency < 1:
         raise UserError("--max-concurrency must be at least 1")
     console = Console()
     if args.dry_run:
-        return _backfill_plan(args, cfg_path, root, console)
+        return _backfill_plan(args, src, root, console)
     with _prefect_session(args.workers):
         from flows.flow import backfill
 
@@ -287,16 +286,14 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _backfill_plan(args: argparse.Namespace, cfg_path: Path, root: Path, console: Any) -> int:
+def _backfill_plan(args: argparse.Namespace, src: Any, root: Path, console: Any) -> int:
     """`backfill --dry-run`: plan (normalising unplaced files in the pool) and print; nothing is written."""
     apply_prefect_defaults()
     from flows.backfill import describe
-    from flows.config import load_config
     from flows.flow import plan_backfill_task
     from flows.workers import default_workers, shutdown_pool
     from warehouse.layout import DataRoot
 
-    src = load_config(cfg_path).select([args.source])[0]
     try:
         plan = plan_backfill_task.fn(
             src,
