@@ -16,13 +16,12 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from flows.config import Config
 from flows.errors import UserError
+from flows.server import die_with_parent, healthy
 
 __all__ = [
     "BACKFILL_DEPLOYMENT",
@@ -93,12 +92,8 @@ class LocalServer:
                 raise UserError(
                     f"the Prefect server exited during start-up (code {self._proc.returncode}); see {self.log}"
                 )
-            try:
-                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
+            if healthy(self.api_url):
+                return
             time.sleep(0.25)
         raise UserError(f"the Prefect server did not answer within {self.startup_timeout:.0f} s; see {self.log}")
 
@@ -147,14 +142,8 @@ def serve_until_stopped(served: list[Any], limit: int | None = None) -> None:
 
 
 def _exec_tied_to(parent: int, argv: list[str]) -> None:
-    """Become `argv`, asking the kernel to SIGTERM it when `parent` dies, even by SIGKILL (Linux)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1  # survives exec for a program that is not set-uid
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-    if os.getppid() != parent:  # the parent died before the request above took effect
-        sys.exit(1)
+    """Become `argv`, which the kernel stops when `parent` dies (the death signal survives exec)."""
+    die_with_parent(parent)
     os.execv(argv[0], argv)
 
 

@@ -24,7 +24,7 @@ from types import TracebackType
 
 from flows.errors import UserError
 
-__all__ = ["TemporaryServer", "configured_api_url"]
+__all__ = ["TemporaryServer", "configured_api_url", "die_with_parent", "healthy"]
 
 _PORT_IN_USE = 3  # uvicorn's exit code when it cannot bind
 
@@ -103,12 +103,8 @@ class TemporaryServer:
                 continue
             if code is not None:
                 raise UserError(f"the temporary Prefect server exited with code {code} during start-up")
-            try:
-                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        return self.api_url
-            except (urllib.error.URLError, OSError):
-                pass
+            if healthy(self.api_url):
+                return self.api_url
             time.sleep(0.05)
         self.stop()
         raise UserError(f"the temporary Prefect server did not start within {self.startup_timeout:.0f} s")
@@ -146,7 +142,16 @@ class TemporaryServer:
         self.stop()
 
 
-def _die_with_parent(parent: int) -> None:
+def healthy(api_url: str) -> bool:
+    """True when the Prefect API at `api_url` answers its health check."""
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def die_with_parent(parent: int) -> None:
     """Have the kernel stop this process when `parent` dies (Linux), so a killed run leaves no server behind."""
     if sys.platform.startswith("linux"):
         import ctypes
@@ -162,7 +167,7 @@ def _die_with_parent(parent: int) -> None:
 def _serve(argv: list[str]) -> None:
     """Run Prefect's API app under uvicorn, as `python -m uvicorn` would (the server process's entry)."""
     port, parent = argv
-    _die_with_parent(int(parent))
+    die_with_parent(int(parent))
     import uvicorn
 
     uvicorn.main(
