@@ -192,7 +192,7 @@ def upsert_partition(
         keep, new_ids = _keep_rows(spills, deleted)
         drop = pa.array(sorted(new_ids | deleted), pa.string())
         deleted_ids = pa.array(sorted(deleted), pa.string())
-        new_id_set = pa.array(sorted(new_ids), pa.string())
+        new_id_set = pa.array(sorted(new_ids), pa.string()) if replace else None  # only a rebuild counts against it
         before = kept_rows = removed = upserted = 0
         root.staging.mkdir(parents=True, exist_ok=True)
         staged = root.staging / f"{_stage_prefix(partition)}{os.getpid()}.{uuid.uuid4().hex}.parquet"
@@ -203,7 +203,7 @@ def upsert_partition(
                 for batch in pq.ParquetFile(str(target)).iter_batches(batch_size=ROW_GROUP_ROWS, columns=columns):
                     before += batch.num_rows
                     ids = batch.column("article_id")
-                    if replace:
+                    if new_id_set is not None:
                         removed += batch.num_rows - (pc.sum(pc.is_in(ids, value_set=new_id_set)).as_py() or 0)
                         continue
                     if len(deleted_ids):
