@@ -778,3 +778,29 @@ def test_state_store_round_trip(tmp_path: Path) -> None:
     with StateStore(tmp_path / "state") as again:
         assert again.load("wire")["a.txt"] == newer
         assert len(again.load("wire")) == 3
+
+
+def test_state_stores_opened_together_on_a_new_folder_all_work(tmp_path: Path) -> None:
+    # Parallel backfill units on an empty data root create the database together;
+    # SQLite fails one of them at once ("database is locked") unless openers take turns.
+    errors: list[str] = []
+    for trial in range(20):
+        folder = tmp_path / f"t{trial}" / "state"
+        start = threading.Barrier(4)
+
+        def save(k: int, folder: Path = folder, start: threading.Barrier = start) -> None:
+            try:
+                start.wait()
+                with StateStore(folder) as store:
+                    store.save([_state(f"p{k}.txt")])
+            except Exception as exc:  # collected: an exception in a thread would otherwise vanish
+                errors.append(repr(exc))
+
+        threads = [threading.Thread(target=save, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with StateStore(folder) as store:
+            assert sorted(store.load("wire")) == [f"p{k}.txt" for k in range(4)]
+    assert errors == []

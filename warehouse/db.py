@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from warehouse.atomic import locked
+
 __all__ = ["open_db"]
 
 
@@ -14,8 +16,17 @@ def open_db(path: Path, schema: str) -> sqlite3.Connection:
     WAL lets readers go on while one writer commits; the 60 s timeout makes concurrent
     runs (different sources, several fetch tasks) wait for the writer instead of failing.
     """
-    db = sqlite3.connect(path, timeout=60, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.executescript(schema)
+    # Switching a new database to WAL takes an exclusive lock and SQLite reports
+    # "database is locked" at once, without its busy wait, when two connections
+    # create the file together (parallel backfill units on an empty data root):
+    # openers take turns through a file lock instead.
+    with locked(path.with_name(path.name + ".open-lock"), timeout=60):
+        db = sqlite3.connect(path, timeout=60, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(schema)
+        except BaseException:
+            db.close()
+            raise
     return db
