@@ -13,10 +13,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.errors import UserError
 from flows.settings import apply_prefect_defaults, config_path, data_root
+
+if TYPE_CHECKING:  # the CLI imports its modules lazily, so that `--help` and user errors are quick
+    from concurrent.futures import Future
+
+    from flows.config import SourceConfig
+    from flows.discover import Listing
 
 __all__ = ["main"]
 
@@ -118,11 +124,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 @contextlib.contextmanager
-def _prefect_session(workers: int) -> Iterator[Any]:
+def _prefect_session(workers: int, list_early: Sequence[SourceConfig] = ()) -> Iterator[Any]:
     """Everything a flow run from the command line needs; yields the console.
 
     A temporary Prefect API server (unless one is configured), the worker pool started
-    early, and a progress bar fed by the flow's callback.
+    early, and a progress bar fed by the flow's callback. The folders of the `files`
+    sources in `list_early` are listed by a worker while the server starts (an ingest
+    takes the listing if it gets the source's lock at once).
     """
     from rich.console import Console
 
@@ -138,12 +146,16 @@ def _prefect_session(workers: int) -> Iterator[Any]:
 
         stack.callback(shutdown_pool)
         prestart(workers or default_workers(), warm_up)
+        early = _list_early(workers or default_workers(), list_early)
         if server is not None and configured_api_url():
             # A Prefect profile or prefect.toml names a server after all: use that one.
             server.stop()
             server = None
         console = Console(stderr=True)
-        from flows.flow import set_progress
+        from flows.flow import set_early_listings, set_progress
+
+        set_early_listings(early)
+        stack.callback(set_early_listings, {})
 
         if server is not None:
             stack.enter_context(server.in_use())
@@ -159,6 +171,18 @@ def _prefect_session(workers: int) -> Iterator[Any]:
         yield console
 
 
+def _list_early(workers: int, sources: Sequence[SourceConfig]) -> dict[str, tuple[SourceConfig, Future[Listing]]]:
+    """Start a listing of each `files` source's folder in the worker pool (none without a pool)."""
+    from flows.discover import discover_files
+    from flows.workers import submit_in_pool
+
+    early = {}
+    for src in sources:
+        if src.kind == "files" and (listing := submit_in_pool(workers, discover_files, src)) is not None:
+            early[src.name] = (src, listing)
+    return early
+
+
 def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -166,8 +190,8 @@ def _run(args: argparse.Namespace) -> int:
     from flows.config import load_config
 
     cfg = load_config(cfg_path)  # fail fast on config errors, before Prefect starts
-    cfg.select(args.sources)
-    with _prefect_session(args.workers):
+    selected = cfg.select(args.sources)
+    with _prefect_session(args.workers, list_early=selected if args.command == "run" else ()):
         from flows.flow import ingest, renormalize
 
         if args.command == "renormalize":

@@ -14,7 +14,11 @@ from flows.config import SourceConfig
 from flows.errors import ConfigError
 from warehouse.state import FileState
 
-__all__ = ["Candidate", "Plan", "discover_files", "plan_files", "sidecar_name"]
+__all__ = ["Candidate", "Listing", "Plan", "discover_files", "plan_files", "sidecar_name"]
+
+# What a walk of a source folder finds: `(rel, path, size, mtime_ns, sidecar, sidecar_sig)`
+# per file, sorted by `rel`.
+Listing = list[tuple[str, str, int, int, str | None, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +59,7 @@ def sidecar_name(name: str) -> str:
     return base.rsplit(".", 1)[0] + ".json"
 
 
-def discover_files(src: SourceConfig) -> list[tuple[str, str, int, int, str | None, str]]:
+def discover_files(src: SourceConfig) -> Listing:
     """Walk the source folder (hidden entries skipped) and stat matching files, sorted by path.
 
     Returns plain tuples `(rel, path, size, mtime_ns, sidecar, sidecar_sig)`: on a no-op
@@ -66,7 +70,7 @@ def discover_files(src: SourceConfig) -> list[tuple[str, str, int, int, str | No
     root = src.path
     if not root.is_dir():
         raise ConfigError(f"source {src.name}: folder {root} does not exist")
-    found: list[tuple[str, str, int, int, str | None, str]] = []
+    found: Listing = []
     # One compiled pattern and plain string paths: this loop runs once per file, and
     # pathlib objects cost more than the stat call itself (measured on 100k files).
     matches = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in src.include)).match
@@ -104,13 +108,15 @@ def plan_files(
     known: Mapping[str, tuple[int, int, str]],
     force: bool = False,
     previous: Callable[[list[str]], Mapping[str, FileState]] | None = None,
+    listing: Listing | None = None,
 ) -> Plan:
     """Split discovered files into new, changed and unchanged against the stored state.
 
     `known` maps path to the stored (size, mtime_ns, sidecar signature); `previous`
-    fetches the full stored state of the changed paths (only those are needed).
+    fetches the full stored state of the changed paths (only those are needed);
+    `listing` is a `discover_files` result already made (else the folder is walked now).
     """
-    files = discover_files(src)
+    files = discover_files(src) if listing is None else listing
     todo: list[Candidate] = []
     new = changed = 0
     for rel, path, size, mtime_ns, sidecar, sig in files:

@@ -8,7 +8,8 @@ import threading
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from prefect.utilities.annotations import quote
 
 from flows.backfill import BackfillPlan, Unit, describe, plan_files_backfill, resolve_batch, run_unit
 from flows.config import HTTP_KINDS, SourceConfig, load_config
-from flows.discover import Candidate, Plan, plan_files
+from flows.discover import Candidate, Listing, Plan, plan_files
 from flows.http_source import FetchOutcome, fetch_source
 from flows.ingest import (
     BatchResult,
@@ -44,7 +45,16 @@ from warehouse.ledger import LedgerEntry, write_ledger
 from warehouse.state import StateStore
 from warehouse.writer import PartitionWrite, clean_stale_spills
 
-__all__ = ["BackfillFailed", "BackfillSummary", "RunSummary", "backfill", "ingest", "renormalize", "set_progress"]
+__all__ = [
+    "BackfillFailed",
+    "BackfillSummary",
+    "RunSummary",
+    "backfill",
+    "ingest",
+    "renormalize",
+    "set_early_listings",
+    "set_progress",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -89,11 +99,15 @@ def _thin_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
 
 
 @_thin_task("discover")
-def discover_task(src: SourceConfig, root: DataRoot, force: bool) -> Plan:
-    """Find the source's files and diff them against the state."""
+def discover_task(src: SourceConfig, root: DataRoot, force: bool, listing: Listing | None = None) -> Plan:
+    """Find the source's files (or take the listing made ahead) and diff them against the state."""
     with StateStore(root.state) as store:
         return plan_files(
-            src, store.stat_index(src.name), force=force, previous=lambda paths: store.get(src.name, paths)
+            src,
+            store.stat_index(src.name),
+            force=force,
+            previous=lambda paths: store.get(src.name, paths),
+            listing=listing,
         )
 
 
@@ -227,21 +241,55 @@ SOURCE_LOCK_TIMEOUT_S = 24 * 3600.0
 
 
 @contextlib.contextmanager
-def _source_lock(root: DataRoot, source: str) -> Iterator[None]:
+def _source_lock(root: DataRoot, source: str) -> Iterator[bool]:
     """Hold the source's run lock: runs of one source (ingest, backfill, re-normalisation) take turns.
 
     A backfill plans from the inputs and state as they are, then replaces whole months;
     an ingest writing the same months meanwhile could have its new rows replaced away.
+    Yields whether the lock was free at once (False: this run waited for another).
     """
     path = root.source_lock(source)
     held = contextlib.ExitStack()
+    free = True
     try:
         held.enter_context(locked(path, timeout=0))
     except LockTimeout:
         get_run_logger().warning("%s: another run holds %s; waiting for it to finish", source, path)
         held.enter_context(locked(path, timeout=SOURCE_LOCK_TIMEOUT_S))
+        free = False
     with held:
-        yield
+        yield free
+
+
+# Folder listings the CLI has a worker make while Prefect's server starts (the run
+# would otherwise walk the folder only once the flow run began, with a core idle):
+# process-local like the progress callback, source name -> (its config, the listing).
+_early: dict[str, tuple[SourceConfig, Future[Listing]]] = {}
+
+
+def set_early_listings(listings: Mapping[str, tuple[SourceConfig, Future[Listing]]]) -> None:
+    """Install (or clear, with {}) folder listings of `files` sources started before the flow run."""
+    _early.clear()
+    _early.update(listings)
+
+
+def _early_listing(src: SourceConfig, fresh: bool) -> Listing | None:
+    """The listing made ahead for `src` if it is of the same folder and still current, else None (walk now).
+
+    It is not current when the run waited for the source lock: another run may have
+    changed the folder's files (and their state) meanwhile.
+    """
+    entry = _early.pop(src.name, None)
+    if entry is None:
+        return None
+    made_for, listing = entry
+    if not fresh or (made_for.path, made_for.include) != (src.path, src.include):
+        listing.cancel()
+        return None
+    try:
+        return listing.result()
+    except Exception:  # the walk in the discover task meets the same error and reports it
+        return None
 
 
 def _run_sources(
@@ -264,9 +312,10 @@ def _run_sources(
     clean_stale_spills(root)
     try:
         for src in cfg.select(sources):
-            with _source_lock(root, src.name):
+            with _source_lock(root, src.name) as fresh:
+                listing = _early_listing(src, fresh) if window is None else None
                 summary.sources.append(
-                    _ingest_source(src, root, run_id, force, batch_size, workers, _progress, window=window)
+                    _ingest_source(src, root, run_id, force, batch_size, workers, _progress, window, listing)
                 )
     finally:
         shutdown_pool()
@@ -284,8 +333,12 @@ def _ingest_source(
     workers: int,
     progress: Progress | None,
     window: tuple[str | None, str | None] | None = None,
+    listing: Listing | None = None,
 ) -> SourceSummary:
-    """One source through the stages; with `window` (start, end days), re-normalise outdated rows instead."""
+    """One source through the stages; with `window` (start, end days), re-normalise outdated rows instead.
+
+    `listing` is the source folder's listing if one was made ahead of the run.
+    """
     log = get_run_logger()
     t0 = time.monotonic()
     started = datetime.now(UTC)
@@ -299,7 +352,7 @@ def _ingest_source(
         fetched = fetch_task(_opaque(src), _opaque(root), run_id)
         plan, early, deferred = fetched.plan, fetched.early, fetched.deferred
     else:
-        plan = discover_task(_opaque(src), _opaque(root), force)
+        plan = discover_task(_opaque(src), _opaque(root), force, _opaque(listing))
     log.info("%s: %d found, %d to process (%.1f s)", src.name, plan.discovered, len(plan.todo), time.monotonic() - t0)
     summary = SourceSummary(src.name, plan.discovered, plan.new, plan.changed, plan.unchanged, deferred=deferred)
     batches = [list(plan.todo[i : i + batch_size]) for i in range(0, len(plan.todo), batch_size)]

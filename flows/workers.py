@@ -13,10 +13,10 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import ParamSpec, TypeVar
 
-__all__ = ["default_workers", "map_in_pool", "prestart", "run_in_pool", "shutdown_pool"]
+__all__ = ["default_workers", "map_in_pool", "prestart", "run_in_pool", "shutdown_pool", "submit_in_pool"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -43,6 +43,13 @@ def run_in_pool(workers: int, fn: Callable[P, R], *args: P.args, **kwargs: P.kwa
     if workers <= 1:
         return fn(*args, **kwargs)
     return _get_pool(workers).submit(fn, *args, **kwargs).result()
+
+
+def submit_in_pool(workers: int, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Future[R] | None:
+    """Start `fn` in the shared pool without waiting; None when there is no pool (workers <= 1)."""
+    if workers <= 1:
+        return None
+    return _get_pool(workers).submit(fn, *args, **kwargs)
 
 
 def map_in_pool(workers: int, fn: Callable[..., R], calls: list[tuple[object, ...]]) -> list[R]:

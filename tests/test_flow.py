@@ -119,3 +119,70 @@ def test_only_transient_errors_are_retried() -> None:
     assert not _transient(None, None, failed(ValueError("bad input")))
     assert not _transient(None, None, failed(OSError("disk full")))
     assert not _transient(None, None, Completed(data=1))
+
+
+def _article(folder: Path, stem: str, day: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stem}.txt").write_text(f"Title {stem}\n\n{day}, QAMISHLO - Lede of {stem}.\n\nBody of {stem}.\n")
+
+
+def test_ingest_takes_the_listing_made_ahead_while_it_is_current(tmp_path: Path) -> None:
+    from concurrent.futures import Future
+
+    from flows.config import load_config
+    from flows.discover import Listing, discover_files
+    from flows.flow import ingest, set_early_listings
+    from helpers import files_source_config
+
+    corpus = tmp_path / "corpus"
+    _article(corpus, "a", "2024-03-01")
+    _article(corpus, "b", "2024-03-02")
+    cfg = files_source_config(tmp_path, "early", corpus)
+    data = tmp_path / "data"
+    src = load_config(cfg).sources["early"]
+
+    def ahead(listing: Listing | BaseException, made_for: object = src) -> None:
+        fut: Future[Listing] = Future()
+        if isinstance(listing, BaseException):
+            fut.set_exception(listing)
+        else:
+            fut.set_result(listing)
+        set_early_listings({"early": (made_for, fut)})  # type: ignore[dict-item]
+
+    # Listed before the run began; c.txt arrives after: this run works from the listing,
+    # the next one finds c.txt.
+    ahead(discover_files(src))
+    _article(corpus, "c", "2024-03-03")
+    first = ingest(config=str(cfg), data=str(data), workers=1)
+    assert (first.sources[0].discovered, first.sources[0].written) == (2, 2)
+    second = ingest(config=str(cfg), data=str(data), workers=1)  # nothing installed: it walks
+    assert (second.sources[0].discovered, second.sources[0].new, second.sources[0].unchanged) == (3, 1, 2)
+
+    # A listing of another folder, or one that failed, is not used: the run walks.
+    (tmp_path / "other").mkdir()
+    other = load_config(files_source_config(tmp_path / "other", "early", tmp_path / "elsewhere")).sources["early"]
+    ahead([], made_for=other)
+    assert ingest(config=str(cfg), data=str(data), workers=1).sources[0].discovered == 3
+    ahead(OSError("gone"))
+    assert ingest(config=str(cfg), data=str(data), workers=1).sources[0].discovered == 3
+
+
+def test_a_listing_made_ahead_is_dropped_when_the_run_waited_for_the_source(tmp_path: Path) -> None:
+    from concurrent.futures import Future
+
+    from flows.config import load_config
+    from flows.discover import Listing
+    from flows.flow import _early_listing, set_early_listings
+    from helpers import files_source_config
+
+    src = load_config(files_source_config(tmp_path, "s", tmp_path / "corpus")).sources["s"]
+    pending: Future[Listing] = Future()
+    set_early_listings({"s": (src, pending)})
+    # Another run held the source: it may have changed the files since the listing.
+    assert _early_listing(src, fresh=False) is None
+    assert pending.cancelled()
+    assert _early_listing(src, fresh=True) is None  # taken once only
+    done: Future[Listing] = Future()
+    done.set_result([("a.txt", "/corpus/a.txt", 1, 2, None, "")])
+    set_early_listings({"s": (src, done)})
+    assert _early_listing(src, fresh=True) == [("a.txt", "/corpus/a.txt", 1, 2, None, "")]
