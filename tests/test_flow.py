@@ -129,10 +129,11 @@ def _article(folder: Path, stem: str, day: str) -> None:
 def test_ingest_takes_the_listing_made_ahead_while_it_is_current(tmp_path: Path) -> None:
     from concurrent.futures import Future
 
+    from helpers import files_source_config
+
     from flows.config import load_config
     from flows.discover import Listing, discover_files
     from flows.flow import ingest, set_early_listings
-    from helpers import files_source_config
 
     corpus = tmp_path / "corpus"
     _article(corpus, "a", "2024-03-01")
@@ -170,10 +171,11 @@ def test_ingest_takes_the_listing_made_ahead_while_it_is_current(tmp_path: Path)
 def test_a_listing_made_ahead_is_dropped_when_the_run_waited_for_the_source(tmp_path: Path) -> None:
     from concurrent.futures import Future
 
+    from helpers import files_source_config
+
     from flows.config import load_config
     from flows.discover import Listing
     from flows.flow import _early_listing, set_early_listings
-    from helpers import files_source_config
 
     src = load_config(files_source_config(tmp_path, "s", tmp_path / "corpus")).sources["s"]
     pending: Future[Listing] = Future()
