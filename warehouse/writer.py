@@ -43,9 +43,12 @@ __all__ = [
 # (8,192 put the 100k-file benchmark's main process near 450 MB; 4,096 keeps it lower).
 ROW_GROUP_ROWS = 4096
 COMPRESSION = "zstd"
-# Spills hold each article's text about twice (text, lede/sections): LZ4 cuts the bytes
-# written to, and flushed from, the page cache by ~3x for little CPU.
-_SPILL_OPTIONS = ipc.IpcWriteOptions(compression="lz4")
+# Spills are uncompressed: they live minutes, and the write stage memory-maps them with
+# no decoding. LZ4 made them ~2.7x smaller but cost ~22 us of CPU per article between
+# compressing and decompressing (~40 -> ~28 us spilling, ~40 -> ~27 us writing, measured
+# on the benchmark's articles), ~1 s of a 100k-file run. The price is staging space:
+# ~11 KB per article of a run, until the run ends (see docs/operations.md).
+_SPILL_OPTIONS = ipc.IpcWriteOptions(compression=None)
 
 
 @dataclass(frozen=True, slots=True)
