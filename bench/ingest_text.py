@@ -51,7 +51,8 @@ run's tree already sums to ~590 MB (Prefect's client in the main process, Prefec
 server, two idle workers), so the tree sum is printed with its growth over the empty
 run, the memory the N files actually add. Before every step that reads the corpus,
 the bench reads it once, so all steps start with the files in the page cache (this
-machine's page cache does not keep a just-written 400 MB corpus until it is used).
+machine's page cache does not keep a just-written 400 MB corpus until it is used),
+and then syncs, so no step pays for writing back what an earlier step left dirty.
 
 The script exits 0 whatever the figures and checks say: it reports, it is not a test.
 """
@@ -648,6 +649,10 @@ def run_bench(n: int, workdir: Path, workers: int | None, repeat: int) -> None:
     for kind, name, argv in plan:
         if kind != "empty":
             _warm_cache(corpus_dir)
+        # Write back what earlier steps (and the corpus build) left dirty in the page
+        # cache: the kernel otherwise flushes it 30 s later, in the middle of whichever
+        # step is running then, on the cores that step is measured on.
+        os.sync()
         print(f"running {name} ...", flush=True)
         step = measure(name, kind, argv, env, logs)
         steps.append(step)
