@@ -200,3 +200,32 @@ def test_stray_whitespace_and_controls_in_articles(doc, inserts) -> None:
             assert para == " ".join(para.split())
         for field in (result.title, result.lede, result.byline):
             assert field is None or field == " ".join(field.split())
+
+
+_SPACES = [chr(c) for c in range(0x3001) if chr(c).isspace()]
+_ASCII_SPACES = [c for c in _SPACES if c.isascii()]
+
+
+@SETTINGS
+@given(
+    text=st.text(alphabet=st.sampled_from([*_ASCII_SPACES, " ", "a", "b", "\x00"]), max_size=80)
+    | st.text(alphabet=st.sampled_from([*_SPACES, " ", " ", "a", "b", "é", "”", "\u200b", "\x00"]), max_size=80)
+)
+def test_lines_are_folded_exactly_where_they_hold_odd_whitespace(text: str) -> None:
+    # The fast paths in _blocks (which lines to fold) must give what folding every line gives.
+    from normalizers.text import _blocks
+
+    expected: list[list[tuple[int, str]]] = []
+    current: list[tuple[int, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        folded = " ".join(line.split())
+        if folded:
+            current.append((number, folded))
+        elif current:
+            expected.append(current)
+            current = []
+    if current:
+        expected.append(current)
+    if len(expected) == 1:
+        expected = [[line] for line in expected[0]]
+    assert _blocks(text) == expected
