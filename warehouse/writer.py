@@ -141,7 +141,7 @@ class SpillBuffer:
 
 
 def _read_spill(path: Path, columns: list[str] | None = None) -> pa.Table:
-    """A spill's rows; with `columns`, only those are read and decompressed."""
+    """A spill's rows (memory-mapped, not copied); with `columns`, only those columns."""
     options = None
     if columns:
         options = ipc.IpcReadOptions(included_fields=[STORED_SCHEMA.get_field_index(c) for c in columns])
