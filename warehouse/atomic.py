@@ -7,12 +7,17 @@ import errno
 import fcntl
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from warehouse.errors import LockTimeout
 
-__all__ = ["fsync_dir", "locked", "publish"]
+__all__ = ["fsync_dir", "locked", "publish", "publish_table"]
 
 
 def fsync_dir(path: Path) -> None:
@@ -35,6 +40,17 @@ def publish(staged: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(staged, target)
     fsync_dir(target.parent)
+
+
+def publish_table(table: pa.Table, staging: Path, target: Path, kind: str, **options: Any) -> None:
+    """Write `table` as Parquet at `target` atomically: staged in `staging` (named after `kind`), then published.
+
+    `options` go to `pyarrow.parquet.write_table` (compression...).
+    """
+    staging.mkdir(parents=True, exist_ok=True)
+    staged = staging / f"{kind}.{os.getpid()}.{uuid.uuid4().hex}.parquet"
+    pq.write_table(table, str(staged), **options)
+    publish(staged, target)
 
 
 @contextlib.contextmanager

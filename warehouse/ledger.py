@@ -8,7 +8,6 @@ shared file, so concurrent backfills cannot lose each other's records, and
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,9 +15,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from warehouse.atomic import publish
+from warehouse.atomic import publish_table
 from warehouse.layout import DataRoot, validate_source
 from warehouse.schema import arrow_schema, records_to_table
 
@@ -60,10 +58,7 @@ def write_ledger(root: DataRoot, entries: Sequence[LedgerEntry]) -> list[Path]:
         folder = root.runs / f"source={entry.source}"
         stamp = entry.finished_at.strftime("%Y%m%dT%H%M%S%f")
         target = folder / f"{stamp}-{entry.partition}-{uuid.uuid4().hex[:12]}.parquet"
-        root.staging.mkdir(parents=True, exist_ok=True)
-        staged = root.staging / f"ledger.{os.getpid()}.{uuid.uuid4().hex}.parquet"
-        pq.write_table(records_to_table([entry], LedgerEntry, LEDGER_SCHEMA), str(staged))
-        publish(staged, target)
+        publish_table(records_to_table([entry], LedgerEntry, LEDGER_SCHEMA), root.staging, target, "ledger")
         paths.append(target)
     return paths
 

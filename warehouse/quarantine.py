@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
-from warehouse.atomic import publish
+from warehouse.atomic import publish_table
 from warehouse.layout import DataRoot, validate_source
 from warehouse.schema import arrow_schema, records_to_table
 
@@ -40,10 +36,8 @@ def write_quarantine(root: DataRoot, source: str, run_id: str, records: Sequence
         return None
     validate_source(source)
     target = root.quarantine / f"source={source}" / f"{_safe(run_id)}.parquet"
-    root.staging.mkdir(parents=True, exist_ok=True)
-    staged = root.staging / f"quarantine.{os.getpid()}.{uuid.uuid4().hex}.parquet"
-    pq.write_table(records_to_table(records, QuarantineRecord, QUARANTINE_SCHEMA), str(staged), compression="zstd")
-    publish(staged, target)
+    table = records_to_table(records, QuarantineRecord, QUARANTINE_SCHEMA)
+    publish_table(table, root.staging, target, "quarantine", compression="zstd")
     return target
 
 
