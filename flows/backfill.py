@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from flows.config import HTTP_KINDS, SourceConfig
 from flows.discover import Candidate, discover_files
-from flows.ingest import BatchResult, merge_batches, normalize_input, read_input
+from flows.ingest import BatchResult, in_batches, merge_batches, normalize_input, read_input
 from normalizers.dispatch import normalizer_for
 from normalizers.errors import Rejection
 from normalizers.schema import SCHEMA_VERSION
@@ -58,8 +58,6 @@ __all__ = [
 ]
 
 REDO_CHOICES = ("none", "failed", "all")
-# Inputs per normalise call inside a unit (the same trade-off as ingest's batches).
-UNIT_BATCH = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,9 +295,8 @@ def run_unit(
     spills: list[str] = []
     try:
         results = [early] if early is not None else []
-        for i in range(0, len(unit.items), UNIT_BATCH):
-            batch = list(unit.items[i : i + UNIT_BATCH])
-            results.append(normalise(batch, f"bf{unit.period}-{i // UNIT_BATCH:05d}"))
+        for i, batch in enumerate(in_batches(unit.items)):
+            results.append(normalise(batch, f"bf{unit.period}-{i:05d}"))
             if on_batch:
                 on_batch(len(batch))
         merged = merge_batches(results)

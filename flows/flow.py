@@ -28,10 +28,12 @@ from flows.config import HTTP_KINDS, SourceConfig, load_config
 from flows.discover import Candidate, Listing, Plan, plan_files
 from flows.http_source import FetchOutcome, fetch_source
 from flows.ingest import (
+    BATCH_SIZE,
     BatchResult,
     SourceSummary,
     assign_partitions,
     finish_source,
+    in_batches,
     merge_batches,
     process_batch,
     write_partition,
@@ -58,13 +60,6 @@ __all__ = [
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-# Documents per normalise task. A task costs tens of ms of Prefect bookkeeping (client
-# and server) while an article costs ~0.2 ms, so batches are large: on 100k files,
-# 5,000 ran the normalise phase faster than 2,000 (fewer task runs competing with the
-# workers for the 2 cores). Memory does not grow with it: a worker holds what
-# `warehouse.writer.SpillBuffer` bounds and spills the rest.
-BATCH_SIZE = 5000
 
 
 def _opaque(value: R) -> R:
@@ -355,7 +350,7 @@ def _ingest_source(
         plan = discover_task(_opaque(src), _opaque(root), force, _opaque(listing))
     log.info("%s: %d found, %d to process (%.1f s)", src.name, plan.discovered, len(plan.todo), time.monotonic() - t0)
     summary = SourceSummary(src.name, plan.discovered, plan.new, plan.changed, plan.unchanged, deferred=deferred)
-    batches = [list(plan.todo[i : i + batch_size]) for i in range(0, len(plan.todo), batch_size)]
+    batches = in_batches(plan.todo, batch_size)
     if progress:
         progress(f"normalise {src.name}", 0, len(plan.todo))
     futures = {
@@ -505,8 +500,7 @@ def plan_backfill_task(
         return plan_http_backfill(src, root, first, last, redo, newest_first, dry_run)
 
     def resolve(items: list[Candidate]) -> list[tuple[str | None, str | None]]:
-        chunks = [items[i : i + BATCH_SIZE] for i in range(0, len(items), BATCH_SIZE)]
-        results = map_in_pool(workers, resolve_batch, [(src, root, chunk) for chunk in chunks])
+        results = map_in_pool(workers, resolve_batch, [(src, root, chunk) for chunk in in_batches(items)])
         return [r for chunk in results for r in chunk]
 
     return plan_files_backfill(src, root, first, last, redo, resolve, newest_first)
