@@ -46,6 +46,7 @@ __all__ = [
     "BackfillPlan",
     "Unit",
     "build_plan",
+    "check_redo",
     "choose",
     "describe",
     "fingerprint",
@@ -100,6 +101,12 @@ def month_range(start: date, end: date) -> list[str]:
     return months
 
 
+def check_redo(redo: str) -> None:
+    """Raise ValueError unless `redo` is one of REDO_CHOICES (checked before any planning work)."""
+    if redo not in REDO_CHOICES:
+        raise ValueError(f"redo must be one of {', '.join(REDO_CHOICES)}, not {redo!r}")
+
+
 def whole_months(start: date, end: date) -> tuple[date, date]:
     """The first day of `start`'s month and the last day of `end`'s."""
     return start.replace(day=1), end.replace(day=calendar.monthrange(end.year, end.month)[1])
@@ -145,8 +152,7 @@ def plan_files_backfill(
     the current normaliser, keeps the month the state records; every other file is
     normalised (through `resolve`, which runs `resolve_batch` over the worker pool).
     """
-    if redo not in REDO_CHOICES:
-        raise ValueError(f"redo must be one of {', '.join(REDO_CHOICES)}, not {redo!r}")
+    check_redo(redo)
     first, last = whole_months(start, end)
     states = stored_states(root, src.name)
     placed: dict[str, list[Candidate]] = {}

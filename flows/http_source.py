@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from flows.backfill import REDO_CHOICES, BackfillPlan, Unit, build_plan, stored_states, whole_months
+from flows.backfill import BackfillPlan, Unit, build_plan, check_redo, stored_states, whole_months
 from flows.config import SourceConfig
 from flows.discover import Candidate, Plan
 from flows.fetch import Fetcher, FetchPolicy, FetchResult
@@ -294,8 +294,7 @@ def plan_http_backfill(
     A stored row whose URL is no longer listed is rebuilt from the raw store, so a feed
     that dropped old items does not empty old months.
     """
-    if redo not in REDO_CHOICES:
-        raise ValueError(f"redo must be one of {', '.join(REDO_CHOICES)}, not {redo!r}")
+    check_redo(redo)
     first, last = whole_months(start, end)
     states = stored_states(root, src.name)
     window = dataclasses.replace(src, fetch=dataclasses.replace(src.fetch, since=first, until=last))
