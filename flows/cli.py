@@ -27,25 +27,36 @@ if TYPE_CHECKING:  # the CLI imports its modules lazily, so that `--help` and us
 __all__ = ["main"]
 
 
+# Options several commands take, spelled once.
+_SHARED: dict[str, dict[str, Any]] = {
+    "--config": {"help": "config file (default: $NEWSFLOW_CONFIG or ./sources.toml)"},
+    "--data": {"help": "data root (default: $NEWSFLOW_DATA or ./data)"},
+    "--workers": {"type": int, "default": 0, "help": "normaliser processes (default: one per core)"},
+}
+
+
+def _shared(parser: argparse.ArgumentParser, *names: str) -> None:
+    """Add the named shared options to a command's parser."""
+    for name in names:
+        parser.add_argument(name, **_SHARED[name])
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="newsflow", description="Turn news article files into a clean Parquet corpus.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="ingest sources into the data root (a Prefect flow run)")
     run.add_argument("sources", nargs="*", metavar="SOURCE", help="sources to run (default: all)")
-    run.add_argument("--config", help="config file (default: $NEWSFLOW_CONFIG or ./sources.toml)")
-    run.add_argument("--data", help="data root (default: $NEWSFLOW_DATA or ./data)")
+    _shared(run, "--config", "--data")
     run.add_argument("--force", action="store_true", help="re-process every file, changed or not")
-    run.add_argument("--workers", type=int, default=0, help="normaliser processes (default: one per core)")
+    _shared(run, "--workers")
     run.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
     ren = sub.add_parser("renormalize", help="rebuild rows an older normaliser version wrote (no fetching)")
     ren.add_argument("sources", nargs="*", metavar="SOURCE", help="sources to rebuild (default: all)")
     ren.add_argument("--start", type=_day, help="first day (YYYY-MM-DD) of the partitions to rebuild")
     ren.add_argument("--end", type=_day, help="last day (YYYY-MM-DD) of the partitions to rebuild")
-    ren.add_argument("--config", help="config file (default: $NEWSFLOW_CONFIG or ./sources.toml)")
-    ren.add_argument("--data", help="data root (default: $NEWSFLOW_DATA or ./data)")
-    ren.add_argument("--workers", type=int, default=0, help="normaliser processes (default: one per core)")
+    _shared(ren, "--config", "--data", "--workers")
     ren.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
     bf = sub.add_parser("backfill", help="rebuild a source's partitions (months) over a date range; resumable")
@@ -63,32 +74,28 @@ def _parser() -> argparse.ArgumentParser:
         help="partitions already done on the same inputs: skip them (none), re-run failed ones, or redo all",
     )
     bf.add_argument("--newest-first", action="store_true", help="rebuild the latest month first")
-    bf.add_argument("--config", help="config file (default: $NEWSFLOW_CONFIG or ./sources.toml)")
-    bf.add_argument("--data", help="data root (default: $NEWSFLOW_DATA or ./data)")
-    bf.add_argument("--workers", type=int, default=0, help="normaliser processes (default: one per core)")
+    _shared(bf, "--config", "--data", "--workers")
     bf.add_argument("--json", action="store_true", help="print the plan or the ledger entries as JSON")
 
     sv = sub.add_parser("serve", help="serve the deployments (scheduled sources, backfill, renormalize) on Prefect")
-    sv.add_argument("--config", help="config file (default: $NEWSFLOW_CONFIG or ./sources.toml)")
-    sv.add_argument("--data", help="data root (default: $NEWSFLOW_DATA or ./data)")
+    _shared(sv, "--config", "--data")
     sv.add_argument("--port", type=int, default=4200, help="port of the local Prefect server (default 4200)")
     sv.add_argument("--limit", type=int, help="flow runs at once on this machine (default: no limit)")
 
     norm = sub.add_parser("normalize", help="normalise files and print the records (writes nothing)")
     norm.add_argument("paths", nargs="+", metavar="PATH")
     norm.add_argument("--source", help="source profile to apply (default: the configured source holding the file)")
-    norm.add_argument("--config", help="config file (default: $NEWSFLOW_CONFIG or ./sources.toml)")
+    _shared(norm, "--config")
     norm.add_argument("--format", choices=("jsonl", "pretty"), default="pretty")
     norm.add_argument("--explain", action="store_true", help="list each removed span and the rule that removed it")
 
     query = sub.add_parser("query", help="run SQL over the views `articles`, `quarantine` and `runs` (DuckDB)")
     query.add_argument("sql")
-    query.add_argument("--data", help="data root (default: $NEWSFLOW_DATA or ./data)")
+    _shared(query, "--data")
     query.add_argument("--format", choices=("table", "csv", "jsonl"), default="table")
 
     src = sub.add_parser("sources", help="list configured sources and their state")
-    src.add_argument("--config", help="config file (default: $NEWSFLOW_CONFIG or ./sources.toml)")
-    src.add_argument("--data", help="data root (default: $NEWSFLOW_DATA or ./data)")
+    _shared(src, "--config", "--data")
     return p
 
 
