@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import operator
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flows.config import SourceConfig
 from flows.errors import ConfigError
@@ -39,6 +41,14 @@ class Candidate:
     content_type: str | None = None
     hint_title: str | None = None
     hint_published_at: datetime | None = None
+
+    def __reduce__(self) -> tuple[type[Candidate], tuple[Any, ...]]:
+        # Batches go to worker processes as pickles of 5,000 of these: the fields as a
+        # tuple, not the default dataclass state dict, pickle ~2.5x faster (see FileState).
+        return (Candidate, _CANDIDATE_FIELDS(self))
+
+
+_CANDIDATE_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(Candidate)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,3 +151,34 @@ def test_an_auto_source_ingests_html_and_text_side_by_side(tmp_path: Path) -> No
     # normaliser's version is what the state compares for pages).
     again = _run(cfg, root, "run-2")
     assert (again.unchanged, again.written, again.quarantined) == (4, 0, 0)
+
+
+def test_candidates_and_states_cross_to_worker_processes_unchanged() -> None:
+    """Batches travel as pickles; the compact field-tuple form must restore every field."""
+    import pickle
+    from datetime import UTC, datetime
+
+    from flows.discover import Candidate
+    from warehouse.state import FileState
+
+    prev = FileState(
+        "anha", "a/b.txt", 12, 3_000_000_001, "4:5", "ab" * 32, "cd" * 16, "anha/2024-03", "written", "1.0.0", "r1"
+    )
+    cand = Candidate(
+        "a/b.txt",
+        "/in/a/b.txt",
+        13,
+        3_000_000_002,
+        "/in/a/b.json",
+        "4:6",
+        prev,
+        None,
+        "https://x.org/a",
+        "text/html",
+        "Title",
+        datetime(2024, 3, 1, 12, tzinfo=UTC),
+    )
+    for value in (prev, cand, [cand, cand], Candidate("r", "p", 1, 2, None, "")):
+        copy = pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        assert copy == value
+    assert pickle.loads(pickle.dumps(cand)).prev == prev
