@@ -16,7 +16,18 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import ParamSpec, TypeVar
 
-__all__ = ["default_workers", "map_in_pool", "prestart", "run_in_pool", "shutdown_pool", "submit_in_pool"]
+from flows.errors import UserError
+
+__all__ = [
+    "DEFAULT_WORKER_NICE",
+    "default_workers",
+    "map_in_pool",
+    "prestart",
+    "run_in_pool",
+    "shutdown_pool",
+    "submit_in_pool",
+    "worker_nice",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -32,7 +43,10 @@ def _get_pool(workers: int) -> ProcessPoolExecutor:
         if _pool is None or _pool_size != workers:
             _shutdown()
             _pool = ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(worker_nice(),),
             )
             _pool_size = workers
         return _pool
@@ -81,9 +95,36 @@ def prestart(workers: int, warm_up: Callable[[], None]) -> None:
 WORKER_GC_THRESHOLD = (100_000, 50, 100)
 
 
-def _start_worker() -> None:
+# How much workers lower their CPU priority (nice increment; NEWSFLOW_WORKER_NICE, 0 =
+# none). The pool keeps every core busy, while the command's own process and Prefect's
+# server do short pieces of work that the run waits on (start-up, task-state changes,
+# handing out the next batch): yielding to them shortens the run. Measured on the
+# 100k-file benchmark with 2 cores: the temporary server was up ~0.5 s sooner
+# (3.0-3.5 s instead of 3.5-4.3 s) because the workers' imports and listing no longer
+# competed with it. Lower priority is also the polite default for bulk work on a
+# shared machine; set 0 where newsflow should compete on equal terms.
+DEFAULT_WORKER_NICE = 10
+
+
+def worker_nice() -> int:
+    """The workers' nice increment: NEWSFLOW_WORKER_NICE, else DEFAULT_WORKER_NICE."""
+    value = os.environ.get("NEWSFLOW_WORKER_NICE", "").strip()
+    if not value:
+        return DEFAULT_WORKER_NICE
+    try:
+        nice = int(value)
+    except ValueError:
+        raise UserError(f"NEWSFLOW_WORKER_NICE must be a whole number from 0 to 19, not {value!r}") from None
+    if not 0 <= nice <= 19:
+        raise UserError(f"NEWSFLOW_WORKER_NICE must be from 0 to 19, not {nice}")
+    return nice
+
+
+def _start_worker(nice: int) -> None:
     """Run once in each worker process when it starts."""
     gc.set_threshold(*WORKER_GC_THRESHOLD)
+    if nice and hasattr(os, "nice"):
+        os.nice(nice)
 
 
 def shutdown_pool() -> None:
