@@ -154,8 +154,13 @@ def read_capped(path: str, expected: int, cap: int) -> bytes:
     """
     fd = os.open(path, os.O_RDONLY)
     try:
-        chunks = [os.read(fd, min(expected + 1, cap))]
+        first = min(expected + 1, cap)
+        chunks = [os.read(fd, first)]
         total = len(chunks[0])
+        if total < first:
+            # A regular file reads short only at its end: skip the read that would
+            # return b"" to say so (one syscall of ~8 per article).
+            return chunks[0]
         while chunks[-1] and total < cap:
             chunks.append(os.read(fd, min(1 << 20, cap - total)))
             total += len(chunks[-1])

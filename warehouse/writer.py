@@ -49,6 +49,7 @@ COMPRESSION = "zstd"
 # on the benchmark's articles), ~1 s of a 100k-file run. The price is staging space:
 # ~11 KB per article of a run, until the run ends (see docs/operations.md).
 _SPILL_OPTIONS = ipc.IpcWriteOptions(compression=None)
+_SPILL_BUFFER = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,13 @@ def write_spill(root: DataRoot, run_id: str, partition: Partition, name: str, ta
     path = folder / f"{name}.arrow"
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     stored = table.drop_columns([c for c in PARTITION_COLUMNS if c in table.column_names])
-    with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, STORED_SCHEMA, options=_SPILL_OPTIONS) as writer:
+    # Buffered: the IPC writer writes each column buffer (offsets, validity, data) on
+    # its own, ~100 writes per record batch; unbuffered they cost ~4 us of system time
+    # per article row (measured on the benchmark's spills: 11.4 -> 6.6-8.2 us a row).
+    with (
+        pa.output_stream(str(tmp), compression=None, buffer_size=_SPILL_BUFFER) as sink,
+        ipc.new_file(sink, STORED_SCHEMA, options=_SPILL_OPTIONS) as writer,
+    ):
         writer.write_table(stored.cast(STORED_SCHEMA))
     os.replace(tmp, path)
     return path
