@@ -107,6 +107,8 @@ def test_read_capped_reads_whole_files_up_to_the_cap(tmp_path: Path) -> None:
     assert read_capped(str(path), len(data), len(data) + 1) == data
     # The file grew since it was stat-ed: read on to the end.
     assert read_capped(str(path), 10, len(data) + 1) == data
+    # It shrank: the short read is the whole file.
+    assert read_capped(str(path), len(data) + 500, len(data) * 2) == data
     # Larger than the cap: exactly `cap` bytes, so the caller can tell it is too large.
     assert read_capped(str(path), len(data), 1000) == data[:1000]
     assert read_capped(str(path), 10, 1000) == data[:1000]
