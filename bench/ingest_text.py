@@ -8,10 +8,10 @@ What it does
    `<stem>.json` sidecar (url + published_at), a third a dateline at the start of the
    lede ("QAMISHLO, 12 March 2024 - ..."), the rest neither (date from the file mtime).
    Dates are spread over 24 months, so the run writes ~24 partitions.
-2. Runs, each as its own subprocess, in this order:
+2. Runs, each as its own subprocess, in this order (one round; `--repeat R` runs R):
    - `empty run`: `newsflow run` over a source whose folder is empty (separate config
      and data dir): the fixed cost of a run (interpreter, Prefect start-up, flow run);
-   - `full run`: `newsflow run` over the N files into WORKDIR/data;
+   - `full run`: `newsflow run` over the N files into WORKDIR/data (emptied first);
    - `no-op re-run`: the same command again; it must write nothing (checked on its
      `--json` summary: written == 0, unchanged == N);
    - `naive`: one single-threaded Python process that walks the files, reads them,
@@ -39,11 +39,13 @@ A process that lives less than 50 ms between two samples can be missed. The peak
 RSS of each process of the full run's tree is listed under the table.
 
 Every `newsflow run` pays the start-up of a temporary Prefect server, which varies by
-several seconds from run to run; "no-op re-run minus empty run" is a difference of two
-such runs, so with one run each it is mostly noise. `--repeat R` measures both R times,
-in (empty, no-op) pairs, and judges the median difference (use 3 or more when that
-figure matters). `CPU s` (user + system time of the run's processes) helps tell more
-work from more waiting when wall times move.
+several seconds from run to run, and the machine's speed drifts over minutes (the
+same full run has taken 27 s of CPU in one round and 34 s in the next); "no-op re-run
+minus empty run" is a difference of two such runs, so with one run each it is mostly
+noise. Each ratio and difference is therefore taken within a round, between runs made
+seconds apart, and `--repeat R` judges the median over R rounds (use 3 or more when
+the figures matter). `CPU s` (user + system time of the run's processes) helps tell
+more work from more waiting when wall times move.
 
 Targets (PASS/FAIL lines): full run / naive <= 2.5x; no-op re-run minus empty run
 <= 1.5 s (the per-run cost of skipping N unchanged files); peak RSS <= 500 MB, judged
@@ -587,16 +589,22 @@ def _report(n: int, steps: list[Step]) -> None:
     print()
     wall = {k: _median([s.seconds for s in steps if s.kind == k]) for k in ("full", "naive")}
     full = next(s for s in steps if s.kind == "full")
-    print(f"full run: {n / wall['full']:,.0f} files/s (naive: {n / wall['naive']:,.0f} files/s)")
-    ratio = wall["full"] / wall["naive"]
-    print(f"full run / naive:          {ratio:7.2f} x   target <= {TARGET_RATIO} x   {_verdict(ratio <= TARGET_RATIO)}")
-    # A run's Prefect start-up alone varies by seconds, and drifts over minutes, so
-    # with --repeat each no-op run is compared with the empty run measured next to it
-    # and the median of those differences is judged.
+    print(f"full run: {n / wall['full']:,.0f} files/s (naive: {n / wall['naive']:,.0f} files/s), medians")
+    fulls = [s.seconds for s in steps if s.kind == "full"]
+    naives = [s.seconds for s in steps if s.kind == "naive"]
+    ratios = [a / b for a, b in zip(fulls, naives, strict=True)]
+    ratio = _median(ratios)
+    how = f" (median of {len(ratios)} rounds: {', '.join(f'{r:.2f}' for r in ratios)})" if len(ratios) > 1 else ""
+    print(
+        f"full run / naive:          {ratio:7.2f} x   target <= {TARGET_RATIO} x   "
+        f"{_verdict(ratio <= TARGET_RATIO)}{how}"
+    )
+    # A run's Prefect start-up alone varies by seconds, and drifts over minutes: each
+    # no-op run is compared with the empty run of its round.
     empties = [s.seconds for s in steps if s.kind == "empty"]
     noops = [s.seconds for s in steps if s.kind == "noop"]
     noop_cost = _median([b - a for a, b in zip(empties, noops, strict=True)])
-    how = f" (median of {len(noops)} pairs)" if len(noops) > 1 else ""
+    how = f" (median of {len(noops)} rounds)" if len(noops) > 1 else ""
     print(
         f"no-op re-run - empty run:  {noop_cost:7.2f} s   target <= {TARGET_NOOP_S} s   "
         f"{_verdict(noop_cost <= TARGET_NOOP_S)}{how}"
@@ -645,20 +653,25 @@ def run_bench(n: int, workdir: Path, workers: int | None, repeat: int) -> None:
     naive_out = str(workdir / "naive" / "articles.parquet")
     naive_cmd = [_python(), me, "_naive", str(corpus_dir), naive_out]
 
-    def numbered(name: str) -> list[str]:
-        return [name] if repeat == 1 else [f"{name} {i}/{repeat}" for i in range(1, repeat + 1)]
-
-    empties, noops = numbered("empty run"), numbered("no-op re-run")
-    # The brief's order (empty, full, no-op, naive); repeats come as (empty, no-op)
-    # pairs after the first no-op, so slow drift in start-up time hits both alike.
-    # The no-op command is the full run's command again: every file is now unchanged.
-    plan = [("empty", empties[0], empty_cmd), ("full", "full run", full_cmd)]
-    plan.append(("noop", noops[0], full_cmd))
-    for empty_name, noop_name in zip(empties[1:], noops[1:], strict=True):
-        plan += [("empty", empty_name, empty_cmd), ("noop", noop_name, full_cmd)]
-    plan.append(("naive", "naive", naive_cmd))
+    # Rounds in the brief's order (empty, full, no-op, naive). The machine's speed drifts
+    # over minutes, so each full run is judged against the naive run of its own round
+    # and each no-op re-run against its round's empty run; with --repeat R the medians
+    # of the R ratios and differences are judged. The no-op command is the full run's
+    # command again (every file is now unchanged); each round's full run starts from an
+    # empty data root.
+    plan: list[tuple[str, str, list[str]]] = []
+    for i in range(1, repeat + 1):
+        tag = "" if repeat == 1 else f" {i}/{repeat}"
+        plan += [
+            ("empty", f"empty run{tag}", empty_cmd),
+            ("full", f"full run{tag}", full_cmd),
+            ("noop", f"no-op re-run{tag}", full_cmd),
+            ("naive", f"naive{tag}", naive_cmd),
+        ]
     steps: list[Step] = []
     for kind, name, argv in plan:
+        if kind == "full":
+            shutil.rmtree(data, ignore_errors=True)
         if kind != "empty":
             _warm_cache(corpus_dir)
         # Write back what earlier steps (and the corpus build) left dirty in the page
@@ -714,8 +727,8 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat",
         type=int,
         default=1,
-        help="measure the empty run and the no-op re-run R times each, in pairs"
-        " (default 1; start-up time varies by seconds between runs)",
+        help="measure R rounds of (empty run, full run, no-op re-run, naive) and judge the medians"
+        " (default 1; the machine's speed and Prefect's start-up time vary between runs)",
     )
     args = p.parse_args(args_in)
     if args.files < 1 or args.repeat < 1:
