@@ -131,13 +131,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 @contextlib.contextmanager
-def _prefect_session(workers: int, list_early: Sequence[SourceConfig] = ()) -> Iterator[Any]:
+def _prefect_session(
+    workers: int, list_early: Sequence[SourceConfig] = (), ahead_into: Path | None = None, force: bool = False
+) -> Iterator[Any]:
     """Everything a flow run from the command line needs; yields the console.
 
     A temporary Prefect API server (unless one is configured), the worker pool started
     early, and a progress bar fed by the flow's callback. The folders of the `files`
     sources in `list_early` are listed by a worker while the server starts (an ingest
-    takes the listing if it gets the source's lock at once).
+    takes the listing if it gets the source's lock at once); with `ahead_into` (the
+    data root of an ingest), the first batch per worker is normalised meanwhile too.
     """
     from rich.console import Console
 
@@ -172,6 +175,15 @@ def _prefect_session(workers: int, list_early: Sequence[SourceConfig] = ()) -> I
 
         set_early_listings(early)
         stack.callback(set_early_listings, {})
+        if server is not None and ahead_into is not None:
+            # The server's start-up keeps one core busy for seconds while this process
+            # only waits and the workers have finished the listing: the first batches
+            # are normalised meanwhile (the flow adopts them if its plan agrees).
+            from flows.flow import discard_batches_ahead, start_batches_ahead
+            from warehouse.layout import DataRoot
+
+            start_batches_ahead(DataRoot(ahead_into), force, workers or default_workers())
+            stack.callback(discard_batches_ahead)
 
         if server is not None:
             stack.enter_context(server.in_use())
@@ -220,7 +232,13 @@ def _run(args: argparse.Namespace) -> int:
 
     cfg = load_config(cfg_path)  # fail fast on config errors, before Prefect starts
     selected = cfg.select(args.sources)
-    with _prefect_session(args.workers, list_early=selected if args.command == "run" else ()):
+    ingest_run = args.command == "run"
+    with _prefect_session(
+        args.workers,
+        list_early=selected if ingest_run else (),
+        ahead_into=root if ingest_run else None,
+        force=ingest_run and args.force,
+    ):
         from flows.flow import ingest, renormalize
 
         if args.command == "renormalize":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import threading
 import time
@@ -31,6 +32,7 @@ from flows.ingest import (
     BATCH_SIZE,
     BatchResult,
     SourceSummary,
+    adopt_batch,
     assign_partitions,
     finish_source,
     in_batches,
@@ -39,7 +41,7 @@ from flows.ingest import (
     write_partition,
 )
 from flows.renormalize import plan_renormalize
-from flows.workers import default_workers, map_in_pool, run_in_pool, shutdown_pool
+from flows.workers import default_workers, map_in_pool, run_in_pool, shutdown_pool, submit_in_pool
 from warehouse.atomic import locked
 from warehouse.errors import LockTimeout, TransientError
 from warehouse.layout import DataRoot, Partition
@@ -52,10 +54,12 @@ __all__ = [
     "BackfillSummary",
     "RunSummary",
     "backfill",
+    "discard_batches_ahead",
     "ingest",
     "renormalize",
     "set_early_listings",
     "set_progress",
+    "start_batches_ahead",
 ]
 
 P = ParamSpec("P")
@@ -128,9 +132,25 @@ def _day(value: str | None) -> date | None:
 
 @_thin_task("normalize-batch")
 def normalize_task(
-    src: SourceConfig, root: DataRoot, run_id: str, name: str, items: list[Candidate], workers: int, force: bool
+    src: SourceConfig,
+    root: DataRoot,
+    run_id: str,
+    name: str,
+    items: list[Candidate],
+    workers: int,
+    force: bool,
+    ahead: Ahead | None = None,
 ) -> BatchResult:
-    """Normalise one batch of documents (in a worker process) and spill it."""
+    """Normalise one batch of documents (in a worker process) and spill it, or adopt it if normalised ahead."""
+    if ahead is not None:
+        try:
+            made = ahead.result.result()
+            adopted = run_in_pool(workers, adopt_batch, root, made, ahead.stage, run_id, name)
+        except Exception as exc:  # the batch is simply normalised again
+            get_run_logger().warning("%s: the batch normalised ahead is not usable (%s); normalising it now", name, exc)
+        else:
+            get_run_logger().info("%s: normalised ahead, while Prefect's server started", name)
+            return adopted
     return run_in_pool(workers, process_batch, src, root, run_id, name, items, force)
 
 
@@ -287,6 +307,76 @@ def _early_listing(src: SourceConfig, fresh: bool) -> Listing | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class Ahead:
+    """One batch of a source that the pool normalised before the flow run existed.
+
+    `process_batch` ran it under the stand-in run id `stage` (its spills are in that
+    staging folder); the flow adopts it (`adopt_batch`) only for the same config, data
+    root, --force and exactly these inputs.
+    """
+
+    made_for: SourceConfig
+    root: Path
+    force: bool
+    items: tuple[Candidate, ...]
+    stage: str
+    result: Future[BatchResult]
+
+
+# Batches normalised ahead, per source name: the CLI starts them on the early listing
+# while Prefect's server starts up, when a core would otherwise be idle.
+_ahead: dict[str, list[Ahead]] = {}
+
+
+def start_batches_ahead(root: DataRoot, force: bool, workers: int) -> None:
+    """Have the pool normalise the first batch per worker of each early-listed source, before the flow run.
+
+    Planned like the discover task plans (the listing against the state as it is now);
+    the flow takes a batch over only if its own plan has the same batch, and normalises
+    it itself otherwise. Without a pool (workers <= 1) nothing is started.
+    """
+    discard_batches_ahead()
+    for name, (src, listing) in _early.items():
+        try:
+            found = listing.result()
+            with StateStore(root.state) as store:
+                previous = functools.partial(store.get, src.name)
+                plan = plan_files(src, store.stat_index(src.name), force=force, previous=previous, listing=found)
+        except Exception:  # the flow's own discovery meets the same error and reports it
+            continue
+        for i, batch in enumerate(in_batches(plan.todo)[: max(workers, 0)]):
+            stage = f"ahead-{uuid.uuid4().hex}"  # one staging folder per batch: each is adopted or dropped alone
+            future = submit_in_pool(workers, process_batch, src, root, stage, f"b{i:06d}", batch, force)
+            if future is None:
+                break
+            _ahead.setdefault(name, []).append(Ahead(src, root.root, force, tuple(batch), stage, future))
+
+
+def discard_batches_ahead(entries: list[Ahead] | None = None) -> None:
+    """Drop batches normalised ahead that no run took over (all of them without `entries`); their spills go."""
+    if entries is None:
+        entries = [a for group in _ahead.values() for a in group]
+        _ahead.clear()
+    for a in entries:
+        a.result.cancel()
+        # A batch still running removes its folder when it is done.
+        a.result.add_done_callback(functools.partial(_remove_stage, DataRoot(a.root), a.stage))
+
+
+def _remove_stage(root: DataRoot, stage: str, _done: object) -> None:
+    shutil.rmtree(root.staging / "runs" / stage, ignore_errors=True)
+
+
+def _batches_ahead(src: SourceConfig, root: DataRoot, force: bool, usable: bool) -> list[Ahead]:
+    """The batches normalised ahead for `src` if this run can take them over, else [] (and they are dropped)."""
+    entries = _ahead.pop(src.name, [])
+    if usable and all(a.made_for == src and a.root == root.root and a.force == force for a in entries):
+        return entries
+    discard_batches_ahead(entries)
+    return []
+
+
 def _run_sources(
     sources: list[str] | None,
     config: str,
@@ -313,6 +403,7 @@ def _run_sources(
                     _ingest_source(src, root, run_id, force, batch_size, workers, _progress, window, listing)
                 )
     finally:
+        discard_batches_ahead()  # of sources not run (not selected, or the run failed first)
         shutdown_pool()
     summary.seconds = time.monotonic() - started
     create_markdown_artifact(key=artifact, markdown=summary.markdown(), description=f"newsflow {artifact}")
@@ -353,8 +444,22 @@ def _ingest_source(
     batches = in_batches(plan.todo, batch_size)
     if progress:
         progress(f"normalise {src.name}", 0, len(plan.todo))
+    # Only a run that took the early listing (same folder, its lock free at once) can
+    # take over batches planned from that listing.
+    ahead = _batches_ahead(src, root, force, usable=listing is not None)
+    taken = [a if i < len(batches) and a.items == tuple(batches[i]) else None for i, a in enumerate(ahead)]
+    discard_batches_ahead([a for a, t in zip(ahead, taken, strict=True) if t is None])
     futures = {
-        normalize_task.submit(_opaque(src), _opaque(root), run_id, f"b{i:06d}", _opaque(batch), workers, force): i
+        normalize_task.submit(
+            _opaque(src),
+            _opaque(root),
+            run_id,
+            f"b{i:06d}",
+            _opaque(batch),
+            workers,
+            force,
+            _opaque(taken[i] if i < len(taken) else None),
+        ): i
         for i, batch in enumerate(batches)
     }
     results: dict[int, BatchResult] = {}

@@ -31,9 +31,9 @@ from normalizers.schema import Article
 from warehouse.layout import DataRoot, Partition
 from warehouse.quarantine import QuarantineRecord, write_quarantine
 from warehouse.raw import RawStore
-from warehouse.schema import articles_to_table
+from warehouse.schema import articles_to_table, stamp_run
 from warehouse.state import FileState, StateStore
-from warehouse.writer import PartitionWrite, SpillBuffer, upsert_partition
+from warehouse.writer import PartitionWrite, SpillBuffer, read_spill, upsert_partition, write_spill
 
 __all__ = [
     "BATCH_SIZE",
@@ -41,6 +41,7 @@ __all__ = [
     "BatchResult",
     "SourceSummary",
     "TimeBudget",
+    "adopt_batch",
     "assign_partitions",
     "finish_source",
     "in_batches",
@@ -243,6 +244,32 @@ def process_batch(
         raw_store.close()
     out.spills = buffer.finish()
     return out
+
+
+def adopt_batch(root: DataRoot, made: BatchResult, stage: str, run_id: str, batch_name: str) -> BatchResult:
+    """A batch `process_batch` normalised under the stand-in run id `stage`, made run `run_id`'s own.
+
+    Its spills are written again into the run's staging folder with the run's id and
+    time on every row (~0.1 s for 5,000 articles, against ~0.7 s to normalise them),
+    its state and quarantine rows get the run's id, and `stage`'s folder is removed.
+    """
+    now = datetime.now(UTC)
+    spills: dict[str, list[str]] = {}
+    for key, paths in made.spills.items():
+        part = Partition.parse(key)
+        for i, path in enumerate(paths):
+            table = stamp_run(read_spill(Path(path)), run_id, now)
+            spills.setdefault(key, []).append(str(write_spill(root, run_id, part, f"{batch_name}-{i}", table)))
+            del table  # unmaps the old spill
+    shutil.rmtree(root.staging / "runs" / stage, ignore_errors=True)
+    return BatchResult(
+        spills=spills,
+        deletes=made.deletes,
+        states=[dataclasses.replace(s, run_id=run_id) for s in made.states],
+        quarantined=[dataclasses.replace(q, run_id=run_id) for q in made.quarantined],
+        articles=made.articles,
+        unchanged=made.unchanged,
+    )
 
 
 def read_input(

@@ -168,6 +168,62 @@ def test_ingest_takes_the_listing_made_ahead_while_it_is_current(tmp_path: Path)
     assert ingest(config=str(cfg), data=str(data), workers=1).sources[0].discovered == 3
 
 
+def test_ingest_adopts_batches_normalised_ahead_only_when_its_plan_agrees(tmp_path: Path) -> None:
+    from concurrent.futures import Future
+
+    from helpers import files_source_config
+
+    import flows.flow
+    from flows.config import load_config
+    from flows.discover import Listing, discover_files
+    from flows.flow import ingest, set_early_listings, start_batches_ahead
+    from warehouse.layout import DataRoot
+    from warehouse.state import StateStore
+
+    corpus = tmp_path / "corpus"
+    for stem, day in (("a", "2024-03-01"), ("b", "2024-03-02"), ("c", "2024-04-03")):
+        _article(corpus, stem, day)
+    cfg = files_source_config(tmp_path, "early", corpus)
+    data = tmp_path / "data"
+    src = load_config(cfg).sources["early"]
+
+    def normalise_ahead(force: bool) -> None:
+        listing: Future[Listing] = Future()
+        listing.set_result(discover_files(src))
+        set_early_listings({"early": (src, listing)})
+        start_batches_ahead(DataRoot(data), force, 2)
+        (batch,) = flows.flow._ahead["early"]  # 3 files: one batch
+        batch.result.result()  # normalised and spilled before the run begins
+
+    def stages() -> list[Path]:
+        return sorted((data / ".staging" / "runs").glob("ahead-*"))
+
+    normalise_ahead(force=False)
+    assert len(stages()) == 1
+    # Gone before the run: only a run that takes the batch over (and does not read the
+    # file again) can still write its article.
+    (corpus / "a.txt").unlink()
+    first = ingest(config=str(cfg), data=str(data), workers=2)
+    assert (first.sources[0].written, first.sources[0].quarantined) == (3, 0)
+    assert first.sources[0].partitions == ["early/2024-03", "early/2024-04"]
+    assert stages() == []
+    run_ids = duckdb.sql(
+        f"SELECT DISTINCT run_id FROM read_parquet('{data}/articles/**/*.parquet', hive_partitioning=true)"
+    ).fetchall()
+    assert run_ids == [(first.run_id,)]
+    with StateStore(data / "state") as store:
+        assert {s.run_id for s in store.load("early").values()} == {first.run_id}
+
+    # Made with --force for a run without it (its plan then holds only the new file):
+    # dropped, its spills removed, and the run normalises what its own plan says.
+    _article(corpus, "d", "2024-04-04")
+    normalise_ahead(force=True)
+    second = ingest(config=str(cfg), data=str(data), workers=2)
+    assert (second.sources[0].new, second.sources[0].written, second.sources[0].quarantined) == (1, 1, 0)
+    assert stages() == []
+    assert sorted(row[2] for row in _rows(data)) == ["Title a", "Title b", "Title c", "Title d"]
+
+
 def test_a_listing_made_ahead_is_dropped_when_the_run_waited_for_the_source(tmp_path: Path) -> None:
     from concurrent.futures import Future
 

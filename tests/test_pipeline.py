@@ -184,3 +184,30 @@ def test_candidates_and_states_cross_to_worker_processes_unchanged() -> None:
         copy = pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
         assert copy == value
     assert pickle.loads(pickle.dumps(cand)).prev == prev
+
+
+def test_a_batch_normalised_ahead_becomes_the_runs_own(tmp_path: Path) -> None:
+    """`adopt_batch`: the spills move into the run's folder with its id and time on every row."""
+    from flows.ingest import adopt_batch
+    from warehouse.writer import read_spill
+
+    cfg, root = _config(tmp_path), DataRoot(tmp_path / "data")
+    _article(tmp_path, "a", "https://x.org/a", "2024-03-01T10:00:00Z", "A")
+    _article(tmp_path, "b", None, "2024-04-01T10:00:00Z", "B")
+    (tmp_path / "src" / "empty.txt").write_bytes(b"")
+    src = load_config(cfg).sources["s"]
+    made = process_batch(src, root, "ahead-1", "b000000", list(plan_files(src, {}).todo))
+    assert (root.staging / "runs" / "ahead-1").is_dir()
+
+    adopted = adopt_batch(root, made, "ahead-1", "run-9", "b000000")
+    assert not (root.staging / "runs" / "ahead-1").exists()
+    assert sorted(adopted.spills) == sorted(made.spills) == ["s/2024-03", "s/2024-04"]
+    for paths in adopted.spills.values():
+        for path in paths:
+            assert Path(path).parent.parent.parent.name == "run-9"
+            table = read_spill(Path(path))
+            assert set(table.column("run_id").to_pylist()) == {"run-9"}
+            assert None not in table.column("ingested_at").to_pylist()
+    assert {s.run_id for s in adopted.states} == {"run-9"}
+    assert [q.run_id for q in adopted.quarantined] == ["run-9"]
+    assert (adopted.articles, len(adopted.states)) == (made.articles, len(made.states)) == (2, 3)

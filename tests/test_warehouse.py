@@ -431,7 +431,7 @@ def test_spill_buffer_bounds_memory_and_keeps_every_row(
         i
         for paths in spills.values()
         for p in paths
-        for i in writer._read_spill(Path(p), ["article_id"]).column(0).to_pylist()
+        for i in writer.read_spill(Path(p), ["article_id"]).column(0).to_pylist()
     ]
     assert sorted(ids) == sorted(a.article_id for a in articles)
 

@@ -33,6 +33,7 @@ __all__ = [
     "SpillBuffer",
     "clean_stale_spills",
     "read_partition",
+    "read_spill",
     "upsert_partition",
     "write_spill",
 ]
@@ -147,7 +148,7 @@ class SpillBuffer:
         self._bytes = 0
 
 
-def _read_spill(path: Path, columns: list[str] | None = None) -> pa.Table:
+def read_spill(path: Path, columns: list[str] | None = None) -> pa.Table:
     """A spill's rows (memory-mapped, not copied); with `columns`, only those columns."""
     options = None
     if columns:
@@ -168,7 +169,7 @@ def _keep_rows(spills: Sequence[Path], exclude: set[str]) -> tuple[list[list[int
     last: dict[str, tuple[int, int]] = {}
     sizes = []
     for si, path in enumerate(spills):
-        ids = _read_spill(path, ["article_id"]).column(0).to_pylist()
+        ids = read_spill(path, ["article_id"]).column(0).to_pylist()
         sizes.append(len(ids))
         for ri, aid in enumerate(ids):
             if aid not in exclude:
@@ -225,7 +226,7 @@ def upsert_partition(
             for path, rows in zip(spills, keep, strict=True):
                 if rows == []:
                     continue
-                table = _read_spill(path)
+                table = read_spill(path)
                 if rows is not None:
                     table = table.take(rows)
                 writer.add(table)
