@@ -148,6 +148,7 @@ def normalize_task(
             adopted = run_in_pool(workers, adopt_batch, root, made, ahead.stage, run_id, name)
         except Exception as exc:  # the batch is simply normalised again
             get_run_logger().warning("%s: the batch normalised ahead is not usable (%s); normalising it now", name, exc)
+            _remove_stage(root, ahead.stage, None)
         else:
             get_run_logger().info("%s: normalised ahead, while Prefect's server started", name)
             return adopted

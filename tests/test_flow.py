@@ -224,6 +224,38 @@ def test_ingest_adopts_batches_normalised_ahead_only_when_its_plan_agrees(tmp_pa
     assert sorted(row[2] for row in _rows(data)) == ["Title a", "Title b", "Title c", "Title d"]
 
 
+def test_a_batch_ahead_that_failed_is_normalised_by_the_run_and_its_folder_removed(tmp_path: Path) -> None:
+    from concurrent.futures import Future
+
+    from helpers import files_source_config
+
+    import flows.flow
+    from flows.config import load_config
+    from flows.discover import Listing, discover_files, plan_files
+    from flows.flow import Ahead, ingest, set_early_listings
+    from flows.ingest import BatchResult
+
+    corpus = tmp_path / "corpus"
+    _article(corpus, "a", "2024-03-01")
+    cfg = files_source_config(tmp_path, "early", corpus)
+    data = tmp_path / "data"
+    src = load_config(cfg).sources["early"]
+    listing: Future[Listing] = Future()
+    listing.set_result(discover_files(src))
+    set_early_listings({"early": (src, listing)})
+    failed: Future[BatchResult] = Future()
+    failed.set_exception(OSError("disk full"))
+    stage = data / ".staging" / "runs" / "ahead-failed"
+    stage.mkdir(parents=True)
+    (stage / "part.arrow").write_bytes(b"half a spill")
+    items = tuple(plan_files(src, {}).todo)
+    flows.flow._ahead["early"] = [Ahead(src, data, False, items, "ahead-failed", failed)]
+
+    summary = ingest(config=str(cfg), data=str(data), workers=1)
+    assert (summary.sources[0].written, summary.sources[0].quarantined) == (1, 0)
+    assert not stage.exists()
+
+
 def test_a_listing_made_ahead_is_dropped_when_the_run_waited_for_the_source(tmp_path: Path) -> None:
     from concurrent.futures import Future
 
