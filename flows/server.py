@@ -11,6 +11,7 @@ settings file), nothing is started and that server is used.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import os
@@ -22,6 +23,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from types import TracebackType
+from typing import Any
 
 from flows.errors import UserError
 
@@ -132,7 +134,7 @@ class TemporaryServer:
             return
         self._process.terminate()
         try:
-            self._process.wait(timeout=5)
+            self._process.wait(timeout=DRAIN_TIMEOUT_S + 5)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
@@ -185,8 +187,73 @@ def _serve(argv: list[str]) -> None:
     app = create_app()
     gc.enable()
     gc.freeze()
-    # Exits with uvicorn's STARTUP_FAILURE (3) when it cannot bind, as `uvicorn.main` does.
-    uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="error", lifespan="on")
+    config = uvicorn.Config(app, host="127.0.0.1", port=int(port), log_level="error", lifespan="on")
+    server = _make_draining_server()(config)
+    server.run()
+    if not server.started:  # as `uvicorn.run` does: STARTUP_FAILURE (3), e.g. the port was taken
+        sys.exit(_PORT_IN_USE)
+
+
+# How long a stopping server waits for Prefect's event consumers to record what the
+# clients sent before it shuts them down.
+DRAIN_TIMEOUT_S = 5.0
+
+
+def _make_draining_server() -> type:
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        """uvicorn's server that, asked to stop, first lets Prefect's event consumers catch up.
+
+        The command stops its server right after its flow run: the run's last task-run
+        events may still wait in the server's in-memory broker, and Prefect's shutdown
+        cancels the consumers mid-write (the records are lost and a traceback is printed).
+        """
+
+        async def on_tick(self, counter: int) -> bool:
+            _note_idle_consumers()
+            result: bool = await super().on_tick(counter)
+            return result
+
+        async def main_loop(self) -> None:
+            await super().main_loop()
+            deadline = time.monotonic() + DRAIN_TIMEOUT_S
+            while time.monotonic() < deadline and not _broker_idle():
+                await asyncio.sleep(0.02)
+
+    return DrainingServer
+
+
+# Per broker subscription, the most consumers ever seen waiting on it at once: when all
+# of them wait again and its queue is empty, nothing of it is in flight.
+_waiting: dict[int, int] = {}
+
+
+def _subscriptions() -> list[Any]:
+    """Prefect's in-memory broker subscriptions ([] if this Prefect has no such broker)."""
+    try:
+        from prefect.server.utilities.messaging.memory import Topic
+
+        return [sub for topic in list(Topic._topics.values()) for sub in list(topic._subscriptions)]
+    except (ImportError, AttributeError):
+        return []
+
+
+def _note_idle_consumers() -> None:
+    for sub in _subscriptions():
+        getters = len(getattr(sub._queue, "_getters", ()))
+        _waiting[id(sub)] = max(_waiting.get(id(sub), 0), getters)
+
+
+def _broker_idle() -> bool:
+    """True when no subscription has a queued message or a consumer busy with one."""
+    try:
+        return all(
+            sub._queue.empty() and len(getattr(sub._queue, "_getters", ())) >= _waiting.get(id(sub), 0)
+            for sub in _subscriptions()
+        )
+    except AttributeError:  # another Prefect's broker: do not wait
+        return True
 
 
 if __name__ == "__main__":

@@ -125,3 +125,44 @@ def test_startup_timeout_is_a_clear_error() -> None:
         server.wait_ready()
     assert server.pid is None
     assert not _alive(pid)  # stopped, not left running
+
+
+def test_a_stopping_server_records_every_task_run_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stopped right after a flow run, the server still records all its task runs, without a traceback."""
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    script = (
+        "from prefect import flow, task\n"
+        "from prefect.runtime import flow_run\n"
+        "from prefect.task_runners import ThreadPoolTaskRunner\n"
+        "from flows.server import TemporaryServer\n"
+        "@task\n"
+        "def one(i): return i\n"
+        "@flow(task_runner=ThreadPoolTaskRunner(max_workers=8))\n"
+        "def many():\n"
+        "    [f.result() for f in [one.submit(i) for i in range(80)]]\n"
+        "    return flow_run.get_id()\n"
+        "with TemporaryServer() as server, server.in_use():\n"
+        "    print(many())\n"
+    )
+    env = _env(PREFECT_HOME=str(home), PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL="WARNING")
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, env=env, timeout=300, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr and "Error flushing" not in out.stderr, out.stderr
+    run_id = out.stdout.split()[-1]
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    async def states() -> list[str]:
+        async with get_client() as client:
+            runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+            return [r.state.type.value if r.state else "none" for r in runs]
+
+    monkeypatch.setenv("PREFECT_HOME", str(home))  # a new server on the same database
+    with TemporaryServer() as server, temporary_settings(updates={PREFECT_API_URL: server.wait_ready()}):
+        found = asyncio.run(states())
+    assert sorted(found) == ["COMPLETED"] * 80
