@@ -7,6 +7,7 @@ spills; `finish_source` records quarantine and state. Each stage can re-run alon
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import hashlib
@@ -398,6 +399,8 @@ def finish_source(
     with StateStore(root.state) as store:
         store.save(merged.states)
     shutil.rmtree(root.staging / "runs" / run_id / src.name, ignore_errors=True)
+    with contextlib.suppress(OSError):  # the run's folder, once its last source's spills are gone
+        (root.staging / "runs" / run_id).rmdir()
     summary.unchanged += merged.unchanged
     summary.changed -= merged.unchanged  # touched files whose bytes were identical
     summary.quarantined = len(merged.quarantined)
