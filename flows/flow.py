@@ -366,7 +366,7 @@ def discard_batches_ahead(entries: list[Ahead] | None = None) -> None:
 
 
 def _remove_stage(root: DataRoot, stage: str, _done: object) -> None:
-    shutil.rmtree(root.staging / "runs" / stage, ignore_errors=True)
+    shutil.rmtree(root.spills(stage), ignore_errors=True)
 
 
 def _batches_ahead(src: SourceConfig, root: DataRoot, force: bool, usable: bool) -> list[Ahead]:
@@ -668,7 +668,7 @@ def backfill(
                 summary.entries = [asdict(e) for e in entries]
     finally:
         shutdown_pool()
-        shutil.rmtree(root.staging / "runs" / run_id, ignore_errors=True)
+        shutil.rmtree(root.spills(run_id), ignore_errors=True)
     summary.seconds = time.monotonic() - started
     create_markdown_artifact(key="backfill-summary", markdown=summary.markdown(), description="newsflow backfill")
     failed = summary.failed()

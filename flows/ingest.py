@@ -262,7 +262,7 @@ def adopt_batch(root: DataRoot, made: BatchResult, stage: str, run_id: str, batc
             table = stamp_run(read_spill(Path(path)), run_id, now)
             spills.setdefault(key, []).append(str(write_spill(root, run_id, part, f"{batch_name}-{i}", table)))
             del table  # unmaps the old spill
-    shutil.rmtree(root.staging / "runs" / stage, ignore_errors=True)
+    shutil.rmtree(root.spills(stage), ignore_errors=True)
     return BatchResult(
         spills=spills,
         deletes=made.deletes,
@@ -398,9 +398,9 @@ def finish_source(
     write_quarantine(root, src.name, run_id, merged.quarantined)
     with StateStore(root.state) as store:
         store.save(merged.states)
-    shutil.rmtree(root.staging / "runs" / run_id / src.name, ignore_errors=True)
+    shutil.rmtree(root.spills(run_id) / src.name, ignore_errors=True)
     with contextlib.suppress(OSError):  # the run's folder, once its last source's spills are gone
-        (root.staging / "runs" / run_id).rmdir()
+        root.spills(run_id).rmdir()
     summary.unchanged += merged.unchanged
     summary.changed -= merged.unchanged  # touched files whose bytes were identical
     summary.quarantined = len(merged.quarantined)

@@ -109,6 +109,15 @@ class DataRoot:
         return self.root / ".staging"
 
     @property
+    def spill_runs(self) -> Path:
+        """Spill folders, one per run (or per batch normalised ahead of a run), under staging."""
+        return self.staging / "runs"
+
+    def spills(self, run_id: str) -> Path:
+        """The spill folder of run `run_id`: removed when the run ends, or by `clean_stale_spills`."""
+        return self.spill_runs / run_id
+
+    @property
     def locks(self) -> Path:
         """Lock files, one per partition."""
         return self.root / ".locks"

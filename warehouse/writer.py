@@ -66,7 +66,7 @@ class PartitionWrite:
 
 def write_spill(root: DataRoot, run_id: str, partition: Partition, name: str, table: pa.Table) -> Path:
     """Write one batch's rows for `partition` as an Arrow IPC spill file; returns its path."""
-    folder = root.staging / "runs" / run_id / partition.source / partition.period
+    folder = root.spills(run_id) / partition.source / partition.period
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.arrow"
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -326,7 +326,7 @@ def clean_stale_spills(root: DataRoot, max_age_s: float = 86_400.0) -> int:
     A live run refreshes nothing in its folder after writing a batch, so the age
     threshold must exceed the longest run; a day is far beyond any run seen.
     """
-    runs = root.staging / "runs"
+    runs = root.spill_runs
     if not runs.is_dir():
         return 0
     cutoff = time.time() - max_age_s
