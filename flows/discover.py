@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import operator
 import os
 import re
@@ -14,9 +15,10 @@ from typing import Any
 
 from flows.config import SourceConfig
 from flows.errors import ConfigError
-from warehouse.state import FileState
+from warehouse.layout import DataRoot
+from warehouse.state import FileState, StateStore
 
-__all__ = ["Candidate", "Listing", "Plan", "discover_files", "plan_files", "sidecar_name"]
+__all__ = ["Candidate", "Listing", "Plan", "discover_files", "plan_files", "plan_source", "sidecar_name"]
 
 # What a walk of a source folder finds: `(rel, path, size, mtime_ns, sidecar, sidecar_sig)`
 # per file, sorted by `rel`.
@@ -142,3 +144,10 @@ def plan_files(
         prev = previous([c.rel for c in todo if c.rel in known])
         todo = [dataclasses.replace(c, prev=prev.get(c.rel)) for c in todo]
     return Plan(src.name, len(files), new, changed, len(files) - new - changed, tuple(todo))
+
+
+def plan_source(src: SourceConfig, root: DataRoot, force: bool = False, listing: Listing | None = None) -> Plan:
+    """`plan_files` against the source's stored state under `root` (what a run's discovery does)."""
+    with StateStore(root.state) as store:
+        previous = functools.partial(store.get, src.name)
+        return plan_files(src, store.stat_index(src.name), force=force, previous=previous, listing=listing)

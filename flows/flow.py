@@ -26,7 +26,7 @@ from prefect.utilities.annotations import quote
 
 from flows.backfill import BackfillPlan, Unit, describe, plan_files_backfill, resolve_batch, run_unit
 from flows.config import HTTP_KINDS, SourceConfig, load_config
-from flows.discover import Candidate, Listing, Plan, plan_files
+from flows.discover import Candidate, Listing, Plan, plan_source
 from flows.http_source import FetchOutcome, fetch_source
 from flows.ingest import (
     BATCH_SIZE,
@@ -100,14 +100,7 @@ def _thin_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
 @_thin_task("discover")
 def discover_task(src: SourceConfig, root: DataRoot, force: bool, listing: Listing | None = None) -> Plan:
     """Find the source's files (or take the listing made ahead) and diff them against the state."""
-    with StateStore(root.state) as store:
-        return plan_files(
-            src,
-            store.stat_index(src.name),
-            force=force,
-            previous=lambda paths: store.get(src.name, paths),
-            listing=listing,
-        )
+    return plan_source(src, root, force, listing)
 
 
 @_thin_task("fetch")
@@ -340,10 +333,7 @@ def start_batches_ahead(root: DataRoot, force: bool, workers: int) -> None:
     discard_batches_ahead()
     for name, (src, listing) in _early.items():
         try:
-            found = listing.result()
-            with StateStore(root.state) as store:
-                previous = functools.partial(store.get, src.name)
-                plan = plan_files(src, store.stat_index(src.name), force=force, previous=previous, listing=found)
+            plan = plan_source(src, root, force, listing.result())
         except Exception:  # the flow's own discovery meets the same error and reports it
             continue
         for i, batch in enumerate(in_batches(plan.todo)[: max(workers, 0)]):
