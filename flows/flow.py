@@ -311,7 +311,7 @@ class Ahead:
     """
 
     made_for: SourceConfig
-    root: Path
+    root: DataRoot
     force: bool
     items: tuple[Candidate, ...]
     stage: str
@@ -341,7 +341,7 @@ def start_batches_ahead(root: DataRoot, force: bool, workers: int) -> None:
             future = submit_in_pool(workers, process_batch, src, root, stage, f"b{i:06d}", batch, force)
             if future is None:
                 break
-            _ahead.setdefault(name, []).append(Ahead(src, root.root, force, tuple(batch), stage, future))
+            _ahead.setdefault(name, []).append(Ahead(src, root, force, tuple(batch), stage, future))
 
 
 def discard_batches_ahead(entries: list[Ahead] | None = None) -> None:
@@ -352,7 +352,7 @@ def discard_batches_ahead(entries: list[Ahead] | None = None) -> None:
     for a in entries:
         a.result.cancel()
         # A batch still running removes its folder when it is done.
-        a.result.add_done_callback(functools.partial(_remove_stage, DataRoot(a.root), a.stage))
+        a.result.add_done_callback(functools.partial(_remove_stage, a.root, a.stage))
 
 
 def _remove_stage(root: DataRoot, stage: str, _done: object) -> None:
@@ -362,7 +362,7 @@ def _remove_stage(root: DataRoot, stage: str, _done: object) -> None:
 def _batches_ahead(src: SourceConfig, root: DataRoot, force: bool, usable: bool) -> list[Ahead]:
     """The batches normalised ahead for `src` if this run can take them over, else [] (and they are dropped)."""
     entries = _ahead.pop(src.name, [])
-    if usable and all(a.made_for == src and a.root == root.root and a.force == force for a in entries):
+    if usable and all(a.made_for == src and a.root == root and a.force == force for a in entries):
         return entries
     discard_batches_ahead(entries)
     return []

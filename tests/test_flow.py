@@ -235,6 +235,7 @@ def test_a_batch_ahead_that_failed_is_normalised_by_the_run_and_its_folder_remov
     from flows.discover import Listing, discover_files, plan_files
     from flows.flow import Ahead, ingest, set_early_listings
     from flows.ingest import BatchResult
+    from warehouse.layout import DataRoot
 
     corpus = tmp_path / "corpus"
     _article(corpus, "a", "2024-03-01")
@@ -250,7 +251,7 @@ def test_a_batch_ahead_that_failed_is_normalised_by_the_run_and_its_folder_remov
     stage.mkdir(parents=True)
     (stage / "part.arrow").write_bytes(b"half a spill")
     items = tuple(plan_files(src, {}).todo)
-    flows.flow._ahead["early"] = [Ahead(src, data, False, items, "ahead-failed", failed)]
+    flows.flow._ahead["early"] = [Ahead(src, DataRoot(data), False, items, "ahead-failed", failed)]
 
     summary = ingest(config=str(cfg), data=str(data), workers=1)
     assert (summary.sources[0].written, summary.sources[0].quarantined) == (1, 0)
