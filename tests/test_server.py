@@ -53,7 +53,7 @@ def test_run_starts_and_stops_its_own_server(corpus: Path, tmp_path: Path) -> No
     # to a server stopped too early.
     assert "Starting temporary server" not in out.stderr
     assert "Error logging to API" not in out.stderr
-    assert "Traceback" not in out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
 
 
 def test_run_uses_the_configured_server(corpus: Path, tmp_path: Path) -> None:
@@ -166,3 +166,25 @@ def test_a_stopping_server_records_every_task_run_first(tmp_path: Path, monkeypa
     with TemporaryServer() as server, temporary_settings(updates={PREFECT_API_URL: server.wait_ready()}):
         found = asyncio.run(states())
     assert sorted(found) == ["COMPLETED"] * 80
+
+
+def _environ(pid: int) -> dict[str, str]:
+    """The environment `pid` was exec-ed with (until then, a forked child shows its parent's)."""
+    deadline = time.monotonic() + 30
+    while b"flows.server" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+        assert time.monotonic() < deadline, "the server process never started"
+        time.sleep(0.01)
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+
+
+def test_the_temporary_server_batches_task_run_records_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    batch = "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE"
+    interval = "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL"
+    monkeypatch.delenv(batch, raising=False)
+    monkeypatch.setenv(interval, "2")
+    with TemporaryServer() as server:
+        assert server.pid is not None
+        env = _environ(server.pid)
+    assert env[batch] == "100"
+    assert env[interval] == "2"  # the operator's setting wins
