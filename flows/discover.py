@@ -18,7 +18,7 @@ from flows.errors import ConfigError
 from warehouse.layout import DataRoot
 from warehouse.state import FileState, StateStore
 
-__all__ = ["Candidate", "Listing", "Plan", "discover_files", "plan_files", "plan_source", "sidecar_name"]
+__all__ = ["Candidate", "Listing", "Plan", "PlanAhead", "discover_files", "plan_files", "plan_source", "sidecar_name"]
 
 # What a walk of a source folder finds: `(rel, path, size, mtime_ns, sidecar, sidecar_sig)`
 # per file, sorted by `rel`.
@@ -151,3 +151,38 @@ def plan_source(src: SourceConfig, root: DataRoot, force: bool = False, listing:
     with StateStore(root.state) as store:
         previous = functools.partial(store.get, src.name)
         return plan_files(src, store.stat_index(src.name), force=force, previous=previous, listing=listing)
+
+
+class PlanAhead:
+    """`plan_source` made before the flow run, which the run takes over if the state has not changed since.
+
+    The state database stays open in between: SQLite's `data_version` then tells
+    whether any other connection, of any process, committed meanwhile (a run of
+    another command, or of this one's own tasks).
+    """
+
+    def __init__(self, src: SourceConfig, root: DataRoot, force: bool, listing: Listing) -> None:
+        self.src, self.root, self.force = src, root, force
+        self._store = StateStore(root.state, any_thread=True)  # the flow's task may run in another thread
+        self._open = True
+        try:
+            self._version = self._store.data_version()
+            previous = functools.partial(self._store.get, src.name)
+            self.plan = plan_files(src, self._store.stat_index(src.name), force, previous, listing)
+        except BaseException:
+            self._store.close()
+            raise
+
+    def take(self, src: SourceConfig, root: DataRoot, force: bool) -> Plan | None:
+        """The plan if made for this source, root and `force` and the state is unchanged since, else None; closes."""
+        try:
+            if not self._open or (self.src, self.root, self.force) != (src, root, force):
+                return None
+            return self.plan if self._store.data_version() == self._version else None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the state database (taking the plan over is then no longer possible)."""
+        self._store.close()
+        self._open = False

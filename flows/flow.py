@@ -26,7 +26,7 @@ from prefect.utilities.annotations import quote
 
 from flows.backfill import BackfillPlan, Unit, describe, plan_files_backfill, resolve_batch, run_unit
 from flows.config import HTTP_KINDS, SourceConfig, load_config
-from flows.discover import Candidate, Listing, Plan, plan_source
+from flows.discover import Candidate, Listing, Plan, PlanAhead, plan_source
 from flows.http_source import FetchOutcome, fetch_source
 from flows.ingest import (
     BATCH_SIZE,
@@ -98,8 +98,16 @@ def _thin_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
 
 
 @_thin_task("discover")
-def discover_task(src: SourceConfig, root: DataRoot, force: bool, listing: Listing | None = None) -> Plan:
-    """Find the source's files (or take the listing made ahead) and diff them against the state."""
+def discover_task(
+    src: SourceConfig, root: DataRoot, force: bool, listing: Listing | None = None, planned: PlanAhead | None = None
+) -> Plan:
+    """Find the source's files (or take the listing made ahead) and diff them against the state.
+
+    A plan made ahead from that listing is taken over when the state is unchanged since.
+    """
+    if planned is not None and (plan := planned.take(src, root, force)) is not None:
+        get_run_logger().info("%s: the plan made while Prefect's server started still holds", src.name)
+        return plan
     return plan_source(src, root, force, listing)
 
 
@@ -318,25 +326,29 @@ class Ahead:
     result: Future[BatchResult]
 
 
-# Batches normalised ahead, per source name: the CLI starts them on the early listing
-# while Prefect's server starts up, when a core would otherwise be idle.
+# Batches normalised ahead, and the plans they came from, per source name: the CLI
+# starts them on the early listing while Prefect's server starts up, when a core
+# would otherwise be idle.
 _ahead: dict[str, list[Ahead]] = {}
+_planned: dict[str, PlanAhead] = {}
 
 
 def start_batches_ahead(root: DataRoot, force: bool, workers: int) -> None:
     """Have the pool normalise the first batch per worker of each early-listed source, before the flow run.
 
     Planned like the discover task plans (the listing against the state as it is now);
-    the flow takes a batch over only if its own plan has the same batch, and normalises
-    it itself otherwise. Without a pool (workers <= 1) nothing is started.
+    the discover task takes that plan over if the state is unchanged, and the flow
+    takes a batch over only if its plan has the same batch, and normalises it itself
+    otherwise. Without a pool (workers <= 1) nothing is started.
     """
     discard_batches_ahead()
     for name, (src, listing) in _early.items():
         try:
-            plan = plan_source(src, root, force, listing.result())
+            planned = PlanAhead(src, root, force, listing.result())
         except Exception:  # the flow's own discovery meets the same error and reports it
             continue
-        for i, batch in enumerate(in_batches(plan.todo)[: max(workers, 0)]):
+        _planned[name] = planned
+        for i, batch in enumerate(in_batches(planned.plan.todo)[: max(workers, 0)]):
             stage = f"ahead-{uuid.uuid4().hex}"  # one staging folder per batch: each is adopted or dropped alone
             future = submit_in_pool(workers, process_batch, src, root, stage, f"b{i:06d}", batch, force)
             if future is None:
@@ -345,10 +357,16 @@ def start_batches_ahead(root: DataRoot, force: bool, workers: int) -> None:
 
 
 def discard_batches_ahead(entries: list[Ahead] | None = None) -> None:
-    """Drop batches normalised ahead that no run took over (all of them without `entries`); their spills go."""
+    """Drop batches normalised ahead that no run took over (all of them, and the plans, without `entries`).
+
+    Their spills go.
+    """
     if entries is None:
         entries = [a for group in _ahead.values() for a in group]
         _ahead.clear()
+        for planned in _planned.values():
+            planned.close()
+        _planned.clear()
     for a in entries:
         a.result.cancel()
         # A batch still running removes its folder when it is done.
@@ -429,14 +447,18 @@ def _ingest_source(
         fetched = fetch_task(_opaque(src), _opaque(root), run_id)
         plan, early, deferred = fetched.plan, fetched.early, fetched.deferred
     else:
-        plan = discover_task(_opaque(src), _opaque(root), force, _opaque(listing))
+        # Only a run that took the early listing (same folder, its lock free at once) can
+        # take over the plan made from it, and the batches normalised from that plan.
+        planned = _planned.pop(src.name, None)
+        if planned is not None and listing is None:
+            planned.close()
+            planned = None
+        plan = discover_task(_opaque(src), _opaque(root), force, _opaque(listing), _opaque(planned))
     log.info("%s: %d found, %d to process (%.1f s)", src.name, plan.discovered, len(plan.todo), time.monotonic() - t0)
     summary = SourceSummary(src.name, plan.discovered, plan.new, plan.changed, plan.unchanged, deferred=deferred)
     batches = in_batches(plan.todo, batch_size)
     if progress:
         progress(f"normalise {src.name}", 0, len(plan.todo))
-    # Only a run that took the early listing (same folder, its lock free at once) can
-    # take over batches planned from that listing.
     ahead = _batches_ahead(src, root, force, usable=listing is not None)
     taken = [a if i < len(batches) and a.items == tuple(batches[i]) else None for i, a in enumerate(ahead)]
     discard_batches_ahead([a for a, t in zip(ahead, taken, strict=True) if t is None])

@@ -207,6 +207,7 @@ def test_ingest_adopts_batches_normalised_ahead_only_when_its_plan_agrees(tmp_pa
     assert (first.sources[0].written, first.sources[0].quarantined) == (3, 0)
     assert first.sources[0].partitions == ["early/2024-03", "early/2024-04"]
     assert stages() == []
+    assert flows.flow._planned == {}  # the plan made ahead was taken over (its database closed)
     assert list((data / ".staging" / "runs").iterdir()) == []  # nothing of the run is left behind
     run_ids = duckdb.sql(
         f"SELECT DISTINCT run_id FROM read_parquet('{data}/articles/**/*.parquet', hive_partitioning=true)"

@@ -211,3 +211,40 @@ def test_a_batch_normalised_ahead_becomes_the_runs_own(tmp_path: Path) -> None:
     assert {s.run_id for s in adopted.states} == {"run-9"}
     assert [q.run_id for q in adopted.quarantined] == ["run-9"]
     assert (adopted.articles, len(adopted.states)) == (made.articles, len(made.states)) == (2, 3)
+
+
+def test_a_plan_made_ahead_holds_only_while_nothing_else_commits_to_the_state(tmp_path: Path) -> None:
+    """`PlanAhead`: taken over as made, unless the state changed since or it was made for other settings."""
+    import dataclasses
+    import subprocess
+    import sys
+
+    from flows.discover import PlanAhead, discover_files, plan_source
+
+    cfg, root = _config(tmp_path), DataRoot(tmp_path / "data")
+    _article(tmp_path, "a", "https://x.org/a", "2024-03-01T10:00:00Z", "A")
+    _article(tmp_path, "b", None, "2024-04-01T10:00:00Z", "B")
+    src = load_config(cfg).sources["s"]
+    _run(cfg, root, "run-1")
+    (tmp_path / "src" / "b.txt").write_text(SEED.replace("Kado:", "Kado changed:", 1), encoding="utf-8")
+    listing = discover_files(src)
+
+    planned = PlanAhead(src, root, False, listing)
+    plan = planned.take(src, root, False)
+    assert plan is not None and plan == plan_source(src, root, False, listing)
+    assert [(c.rel, c.prev is not None) for c in plan.todo] == [("b.txt", True)]
+    assert planned.take(src, root, False) is None  # taken once; the database is closed
+
+    assert PlanAhead(src, root, False, listing).take(src, root, True) is None
+    other = dataclasses.replace(src, include=("*.md",))
+    assert PlanAhead(src, root, False, listing).take(other, root, False) is None
+
+    # Another process commits to the state in between: the plan may be stale.
+    planned = PlanAhead(src, root, False, listing)
+    forget = (
+        "import sys\nfrom pathlib import Path\nfrom warehouse.state import StateStore\n"
+        "with StateStore(Path(sys.argv[1])) as store: store.delete('s', ['a.txt'])\n"
+    )
+    subprocess.run([sys.executable, "-c", forget, str(root.state)], check=True, cwd=Path(__file__).parent.parent)
+    assert planned.take(src, root, False) is None
+    assert [c.rel for c in plan_source(src, root, False, listing).todo] == ["a.txt", "b.txt"]

@@ -66,10 +66,10 @@ class StateStore:
 
     FILE = "newsflow.sqlite"
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, any_thread: bool = False) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / self.FILE
-        self._db = open_db(self.path, _SCHEMA)
+        self._db = open_db(self.path, _SCHEMA, any_thread=any_thread)
 
     def close(self) -> None:
         """Close the database."""
@@ -80,6 +80,11 @@ class StateStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def data_version(self) -> int:
+        """A number that changes when another connection (of any process) commits to the database."""
+        row = self._db.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
 
     def load(self, source: str) -> dict[str, FileState]:
         """All known files of a source, by path."""
