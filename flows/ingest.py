@@ -367,12 +367,16 @@ def assign_partitions(root: DataRoot, source: str, merged: BatchResult) -> None:
     placed += [(s.path, s.article_id, s.partition) for s in merged.states if s.status == "written"]
     placed.sort()
     winner: dict[str, str] = {}
-    holders: dict[str, set[str]] = defaultdict(set)
+    # Only articles placed in more than one partition need a set of them: one set per
+    # article cost ~0.1 s per 100k files, on the path to the first partition write.
+    spread: dict[str, set[str]] = {}
     for _path, aid, part in placed:
         if aid is not None and part is not None:
+            before = winner.get(aid)
+            if before is not None and before != part:
+                spread.setdefault(aid, {before}).add(part)
             winner[aid] = part
-            holders[aid].add(part)
-    for aid, parts in holders.items():
+    for aid, parts in spread.items():
         for part in parts - {winner[aid]}:
             merged.deletes.setdefault(part, []).append(aid)
     # A file whose article moved away asked for a delete; never delete an article from
