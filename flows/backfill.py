@@ -309,7 +309,8 @@ def run_unit(
         spills = [p for paths in merged.spills.values() for p in paths]
         here = [s for s in merged.states if s.status == "written" and s.partition == part.key]
         moved = [s for s in merged.states if s.status == "written" and s.partition != part.key]
-        written = upsert_partition(root, part, [Path(p) for p in merged.spills.get(part.key, [])], replace=True)
+        spilled = [Path(p) for p in merged.spills.get(part.key, [])]
+        written = upsert_partition(root, part, spilled, replace=True, run_id=run_id)
         _delete_elsewhere(root, part, unit.items, {s.path for s in here})
         write_quarantine(root, src.name, f"{run_id}-{unit.period}", merged.quarantined)
         _record_state(root, src, part, unit, here + [s for s in merged.states if s.status == "quarantined"], moved)

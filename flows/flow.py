@@ -146,7 +146,8 @@ def normalize_task(
     if ahead is not None:
         try:
             made = ahead.result.result()
-            adopted = run_in_pool(workers, adopt_batch, root, made, ahead.stage, run_id, name)
+            # Here, not in the pool: it only moves files, and would wait there behind the batches queued.
+            adopted = adopt_batch(root, made, ahead.stage, run_id)
         except Exception as exc:  # the batch is simply normalised again
             get_run_logger().warning("%s: the batch normalised ahead is not usable (%s); normalising it now", name, exc)
             _remove_stage(root, ahead.stage, None)
@@ -157,9 +158,11 @@ def normalize_task(
 
 
 @_thin_task("write-partition")
-def write_task(root: DataRoot, key: str, spills: list[str], deletes: list[str], workers: int) -> PartitionWrite:
+def write_task(
+    root: DataRoot, key: str, spills: list[str], deletes: list[str], run_id: str, workers: int
+) -> PartitionWrite:
     """Atomically rebuild one partition (in a worker process: encoding Parquet is CPU work too)."""
-    return run_in_pool(workers, write_partition, root, key, spills, deletes)
+    return run_in_pool(workers, write_partition, root, key, spills, deletes, run_id)
 
 
 @_thin_task("finish-source")
@@ -491,7 +494,12 @@ def _ingest_source(
         f.result()
         for f in [
             write_task.submit(
-                _opaque(root), k, _opaque(merged.spills.get(k, [])), _opaque(merged.deletes.get(k, [])), workers
+                _opaque(root),
+                k,
+                _opaque(merged.spills.get(k, [])),
+                _opaque(merged.deletes.get(k, [])),
+                run_id,
+                workers,
             )
             for k in keys
         ]

@@ -59,7 +59,7 @@ def test_query_over_written_data(tmp_path: Path, capsys: pytest.CaptureFixture[s
     src = load_config(REPO / "sources.toml").sources["wire"]
     plan = plan_files(src, {})
     merged = merge_batches([process_batch(src, root, "run-1", "b0", list(plan.todo))])
-    writes = [write_partition(root, k, v, []) for k, v in merged.spills.items()]
+    writes = [write_partition(root, k, v, [], "run-1") for k, v in merged.spills.items()]
     finish_source(root, src, "run-1", merged, writes, SourceSummary("wire"))
 
     sql = "SELECT count(*) AS n, min(year) > 2000 AS typed FROM articles"

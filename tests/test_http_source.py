@@ -254,7 +254,7 @@ def _run(cfg: Path, root: DataRoot, name: str, run_id: str) -> SourceSummary:
     if merged.states:
         assign_partitions(root, name, merged)
     keys = sorted(set(merged.spills) | set(merged.deletes))
-    writes = [write_partition(root, k, merged.spills.get(k, []), merged.deletes.get(k, [])) for k in keys]
+    writes = [write_partition(root, k, merged.spills.get(k, []), merged.deletes.get(k, []), run_id) for k in keys]
     return finish_source(root, src, run_id, merged, writes, summary)
 
 
@@ -439,7 +439,7 @@ def test_renormalising_an_http_source_reads_the_raw_store_and_fetches_nothing(si
     merged = merge_batches([process_batch(src, root, "run-2", "b0", list(plan.todo))])
     assign_partitions(root, "site", merged)
     keys = sorted(merged.spills)
-    writes = [write_partition(root, k, merged.spills[k], merged.deletes.get(k, [])) for k in keys]
+    writes = [write_partition(root, k, merged.spills[k], merged.deletes.get(k, []), "run-2") for k in keys]
     summary = finish_source(root, src, "run-2", merged, writes, SourceSummary("site", 2, 0, 2, 0))
     assert (summary.written, summary.quarantined) == (2, 0)
     assert not _Site.hits  # nothing was fetched

@@ -48,7 +48,7 @@ def _run(cfg: Path, root: DataRoot, run_id: str) -> SourceSummary:
     if merged.states:
         assign_partitions(root, "s", merged)
     keys = sorted(set(merged.spills) | set(merged.deletes))
-    writes = [write_partition(root, k, merged.spills.get(k, []), merged.deletes.get(k, [])) for k in keys]
+    writes = [write_partition(root, k, merged.spills.get(k, []), merged.deletes.get(k, []), run_id) for k in keys]
     return finish_source(root, src, run_id, merged, writes, summary)
 
 
@@ -187,7 +187,7 @@ def test_candidates_and_states_cross_to_worker_processes_unchanged() -> None:
 
 
 def test_a_batch_normalised_ahead_becomes_the_runs_own(tmp_path: Path) -> None:
-    """`adopt_batch`: the spills move into the run's folder with its id and time on every row."""
+    """`adopt_batch`: the spills move into the run's folder, and are written with its id and time."""
     from flows.ingest import adopt_batch
     from warehouse.writer import read_spill
 
@@ -198,19 +198,27 @@ def test_a_batch_normalised_ahead_becomes_the_runs_own(tmp_path: Path) -> None:
     src = load_config(cfg).sources["s"]
     made = process_batch(src, root, "ahead-1", "b000000", list(plan_files(src, {}).todo))
     assert (root.staging / "runs" / "ahead-1").is_dir()
+    ids = {
+        key: [read_spill(Path(p), ["article_id"]).column(0).to_pylist() for p in paths]
+        for key, paths in made.spills.items()
+    }
 
-    adopted = adopt_batch(root, made, "ahead-1", "run-9", "b000000")
+    adopted = adopt_batch(root, made, "ahead-1", "run-9")
     assert not (root.staging / "runs" / "ahead-1").exists()
     assert sorted(adopted.spills) == sorted(made.spills) == ["s/2024-03", "s/2024-04"]
-    for paths in adopted.spills.values():
-        for path in paths:
-            assert Path(path).parent.parent.parent.name == "run-9"
-            table = read_spill(Path(path))
-            assert set(table.column("run_id").to_pylist()) == {"run-9"}
-            assert None not in table.column("ingested_at").to_pylist()
+    for key, paths in adopted.spills.items():
+        assert all(Path(p).is_relative_to(root.spills("run-9")) for p in paths)
+        assert [read_spill(Path(p), ["article_id"]).column(0).to_pylist() for p in paths] == ids[key]
     assert {s.run_id for s in adopted.states} == {"run-9"}
     assert [q.run_id for q in adopted.quarantined] == ["run-9"]
     assert (adopted.articles, len(adopted.states)) == (made.articles, len(made.states)) == (2, 3)
+
+    for key, paths in adopted.spills.items():
+        write_partition(root, key, paths, [], "run-9")
+    stamped = duckdb.sql(
+        f"SELECT DISTINCT run_id, ingested_at IS NULL FROM read_parquet('{root.articles}/**/*.parquet')"
+    ).fetchall()
+    assert stamped == [("run-9", False)]
 
 
 def test_a_plan_made_ahead_holds_only_while_nothing_else_commits_to_the_state(tmp_path: Path) -> None:

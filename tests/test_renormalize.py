@@ -24,7 +24,7 @@ def _stages(cfg: Path, root: DataRoot, name: str, run_id: str, plan: Plan) -> So
     if merged.states:
         assign_partitions(root, name, merged)
     keys = sorted(set(merged.spills) | set(merged.deletes))
-    writes = [write_partition(root, k, merged.spills.get(k, []), merged.deletes.get(k, [])) for k in keys]
+    writes = [write_partition(root, k, merged.spills.get(k, []), merged.deletes.get(k, []), run_id) for k in keys]
     return finish_source(root, src, run_id, merged, writes, summary)
 
 

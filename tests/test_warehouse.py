@@ -387,6 +387,24 @@ def test_upsert_replaces_by_article_id(root: DataRoot, articles: list[Article]) 
     assert _texts(root, part) == {art.article_id: "new text"}
 
 
+def test_upsert_stamps_the_spilled_rows_with_the_run_and_keeps_old_rows_stamps(
+    root: DataRoot, articles: list[Article]
+) -> None:
+    art = _one(articles)
+    part = _partition(art)
+    other = dataclasses.replace(art, article_id="0" * 32, run_id=None, ingested_at=None)
+    upsert_partition(root, part, [_spill(root, part, "a", [art])])  # written as spilled: RUN, INGESTED
+    later = datetime(2025, 1, 2, 3, 4, tzinfo=UTC)
+    upsert_partition(root, part, [_spill(root, part, "b", [other])], run_id="run-2", ingested_at=later)
+    upsert_partition(root, part, [_spill(root, part, "c", [other])], run_id="run-3")  # at the time of writing
+    table = read_partition(root, part)
+    ids, rows = table.column("article_id").to_pylist(), table.select(["run_id", "ingested_at"]).to_pylist()
+    stamps = dict(zip(ids, rows, strict=True))
+    assert stamps[art.article_id] == {"run_id": RUN, "ingested_at": INGESTED}
+    assert stamps[other.article_id]["run_id"] == "run-3"
+    assert stamps[other.article_id]["ingested_at"] > later
+
+
 def test_small_spills_make_full_row_groups(
     root: DataRoot, articles: list[Article], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -413,7 +431,7 @@ def test_spill_buffer_bounds_memory_and_keeps_every_row(
 
     parts = sorted({_partition(a) for a in articles})
     # Under its byte budget a batch makes one spill per partition ...
-    buffer = SpillBuffer(root, "run-b", "b0", INGESTED)
+    buffer = SpillBuffer(root, "run-b", "b0")
     for a in articles:
         buffer.add(_partition(a), a)
     spills = buffer.finish()
@@ -422,7 +440,7 @@ def test_spill_buffer_bounds_memory_and_keeps_every_row(
     # ... and over it, spills early (here after every 3 articles), losing nothing.
     monkeypatch.setattr(SpillBuffer, "HOLD_ARTICLES", 3)
     monkeypatch.setattr(SpillBuffer, "SPILL_BYTES", 1)
-    buffer = SpillBuffer(root, "run-c", "b0", INGESTED)
+    buffer = SpillBuffer(root, "run-c", "b0")
     for a in articles:
         buffer.add(_partition(a), a)
     spills = buffer.finish()

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -86,6 +86,10 @@ def write_spill(root: DataRoot, run_id: str, partition: Partition, name: str, ta
 class SpillBuffer:
     """One batch's rows per partition, held in bounded memory and spilled as few files.
 
+    Rows are spilled as the articles carry them: `upsert_partition` stamps the run's
+    id and time when it writes them, so a batch normalised ahead of its run becomes
+    the run's own by moving its files.
+
     Articles are held as objects (~36 KB each) only until HOLD_ARTICLES of them are
     waiting; they are then converted to Arrow (~9 KB each) per partition. When the
     Arrow rows reach SPILL_BYTES, every partition's rows go to one spill file each.
@@ -98,8 +102,8 @@ class SpillBuffer:
     HOLD_ARTICLES = 1000
     SPILL_BYTES = 64 * 2**20
 
-    def __init__(self, root: DataRoot, run_id: str, batch_name: str, ingested_at: datetime) -> None:
-        self._root, self._run_id, self._batch, self._now = root, run_id, batch_name, ingested_at
+    def __init__(self, root: DataRoot, run_id: str, batch_name: str) -> None:
+        self._root, self._run_id, self._batch = root, run_id, batch_name
         self._objects: dict[Partition, list[Article]] = {}
         self._held = 0
         self._tables: dict[Partition, list[pa.Table]] = {}
@@ -128,7 +132,7 @@ class SpillBuffer:
         held = [(part, articles) for part, articles in self._objects.items() if articles]
         if not held:
             return
-        table = stamp_run(articles_to_table(a for _, articles in held for a in articles), self._run_id, self._now)
+        table = articles_to_table(a for _, articles in held for a in articles)
         offset = 0
         for part, articles in held:
             piece = table.slice(offset, len(articles))
@@ -187,15 +191,21 @@ def upsert_partition(
     delete_ids: Collection[str] = (),
     lock_timeout: float = 600.0,
     replace: bool = False,
+    run_id: str | None = None,
+    ingested_at: datetime | None = None,
 ) -> PartitionWrite:
     """Replace rows of `partition` by article_id with the spilled rows, atomically.
 
     Ids in `delete_ids` are removed, from the old rows and from the spills alike (an
     article that now lives in another partition). With `replace`, no old row is kept:
     the partition becomes exactly the spilled rows (a backfill's rebuild), and old rows
-    not among them count as removed. The new file is staged outside the dataset,
-    fsynced and renamed over the old one under the partition lock.
+    not among them count as removed. With `run_id`, the spilled rows get it and
+    `ingested_at` (default: now); without, they are written as spilled. The new file
+    is staged outside the dataset, fsynced and renamed over the old one under the
+    partition lock.
     """
+    if run_id is not None and ingested_at is None:
+        ingested_at = datetime.now(UTC)
     target = root.partition_file(partition)
     with locked(root.lock_file(partition), timeout=lock_timeout):
         _clean_stale_stages(root, partition)
@@ -229,6 +239,9 @@ def upsert_partition(
                 table = read_spill(path)
                 if rows is not None:
                     table = table.take(rows)
+                if run_id is not None:
+                    assert ingested_at is not None
+                    table = stamp_run(table, run_id, ingested_at)
                 writer.add(table)
                 upserted += table.num_rows
                 del table
