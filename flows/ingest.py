@@ -200,7 +200,8 @@ def process_batch(
     now = datetime.now(UTC)
     out = BatchResult()
     buffer = SpillBuffer(root, run_id, batch_name)
-    partitions: dict[tuple[int, int], Partition] = {}  # validated once per month, not per article
+    # Validated, and its key formatted, once per month, not per article.
+    partitions: dict[tuple[int, int], tuple[Partition, str]] = {}
     raw_store: RawStore | None = None
     for cand in items:
         prev = cand.prev
@@ -236,10 +237,14 @@ def process_batch(
             continue
         assert result.published_at is not None
         month = (result.published_at.year, result.published_at.month)
-        part = partitions.get(month) or partitions.setdefault(month, Partition(src.name, *month))
+        placed = partitions.get(month)
+        if placed is None:
+            part = Partition(src.name, *month)
+            placed = partitions[month] = (part, part.key)
+        part, key = placed
         buffer.add(part, result)
-        out.states.append(_state(src, cand, result.raw_sha256, result.article_id, part.key, "written", run_id))
-        _forget(out, prev, result.article_id, part.key)
+        out.states.append(_state(src, cand, result.raw_sha256, result.article_id, key, "written", run_id))
+        _forget(out, prev, result.article_id, key)
         out.articles += 1
     if raw_store is not None:
         raw_store.close()
