@@ -47,7 +47,7 @@ from warehouse.errors import LockTimeout, TransientError
 from warehouse.layout import DataRoot, Partition
 from warehouse.ledger import LedgerEntry, write_ledger
 from warehouse.state import StateStore
-from warehouse.writer import PartitionWrite, clean_stale_spills
+from warehouse.writer import PartitionWrite, clean_stale_staging
 
 __all__ = [
     "BackfillFailed",
@@ -406,7 +406,7 @@ def _run_sources(
     root = DataRoot(Path(data))
     workers = workers or default_workers()
     summary = RunSummary(run_id=run_id, data=str(root.root))
-    clean_stale_spills(root)
+    clean_stale_staging(root)
     try:
         for src in cfg.select(sources):
             with _source_lock(root, src.name) as fresh:

@@ -586,6 +586,31 @@ def test_stale_staged_file_is_removed_on_next_upsert(root: DataRoot, articles: l
     assert not [p for p in root.staging.iterdir() if p.name.startswith(prefix)]
 
 
+def test_what_dead_processes_left_in_staging_goes_once_a_day_old(root: DataRoot) -> None:
+    from warehouse.writer import clean_stale_staging
+
+    day_old = time.time() - 86_400 - 60
+    old, fresh = [], []
+    for name in ("run-dead", "ahead-dead", "run-live"):
+        folder = root.spills(name) / "wire" / "2024-03"
+        folder.mkdir(parents=True)
+        (folder / "b000000-0.arrow").write_bytes(b"rows")
+        (old if name.endswith("dead") else fresh).append(root.spills(name))
+    (root.staging / "raw").mkdir()
+    for name in ("quarantine.1.a.parquet", "ledger.1.b.parquet", "wire.2024-03.1.c.parquet", "raw/ab.1.d.gz"):
+        (root.staging / name).write_bytes(b"half-written")
+        old.append(root.staging / name)
+    (root.staging / "quarantine.2.e.parquet").write_bytes(b"being written")
+    fresh.append(root.staging / "quarantine.2.e.parquet")
+    for path in old:
+        os.utime(path, (day_old, day_old))
+
+    assert clean_stale_staging(root) == len(old)
+    assert [p for p in old if p.exists()] == []
+    assert all(p.exists() for p in fresh)
+    assert clean_stale_staging(root) == 0
+
+
 def test_only_partition_files_ever_appear_under_articles(root: DataRoot, articles: list[Article]) -> None:
     _write(root, articles)
     art = _one(articles)

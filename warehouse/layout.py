@@ -114,7 +114,7 @@ class DataRoot:
         return self.staging / "runs"
 
     def spills(self, run_id: str) -> Path:
-        """The spill folder of run `run_id`: removed when the run ends, or by `clean_stale_spills`."""
+        """The spill folder of run `run_id`: removed when the run ends, or by `clean_stale_staging`."""
         return self.spill_runs / run_id
 
     @property

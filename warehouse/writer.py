@@ -8,6 +8,7 @@ means a partition is rewritten once per run however many batches touched it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -31,7 +32,7 @@ from warehouse.schema import ARTICLE_SCHEMA, PARTITION_COLUMNS, STORED_SCHEMA, a
 __all__ = [
     "PartitionWrite",
     "SpillBuffer",
-    "clean_stale_spills",
+    "clean_stale_staging",
     "read_partition",
     "read_spill",
     "upsert_partition",
@@ -333,19 +334,29 @@ def read_partition(root: DataRoot, partition: Partition) -> pa.Table:
     )
 
 
-def clean_stale_spills(root: DataRoot, max_age_s: float = 86_400.0) -> int:
-    """Delete spill folders of runs that died more than `max_age_s` ago; returns how many.
+def clean_stale_staging(root: DataRoot, max_age_s: float = 86_400.0) -> int:
+    """Delete what dead processes left in staging more than `max_age_s` ago; returns how many entries.
 
-    A live run refreshes nothing in its folder after writing a batch, so the age
-    threshold must exceed the longest run; a day is far beyond any run seen.
+    That is spill folders of runs (and of batches normalised ahead) and staged files:
+    partition, quarantine and ledger Parquet files in `.staging/`, raw-store objects in
+    `.staging/raw/`. A live writer keeps writing to its staged file and a live run
+    publishes or removes its spills when it ends, so the age threshold must only exceed
+    the longest run; a day is far beyond any run seen. A killed partition writer's file
+    goes sooner: the next writer of that partition removes it under the lock.
     """
-    runs = root.spill_runs
-    if not runs.is_dir():
-        return 0
     cutoff = time.time() - max_age_s
     removed = 0
-    for entry in os.scandir(runs):
-        if entry.is_dir() and entry.stat().st_mtime < cutoff:
-            shutil.rmtree(entry.path, ignore_errors=True)
-            removed += 1
+    if root.spill_runs.is_dir():
+        for entry in os.scandir(root.spill_runs):
+            if entry.is_dir(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed += 1
+    for folder in (root.staging, root.staging / "raw"):
+        if not folder.is_dir():
+            continue
+        for entry in os.scandir(folder):
+            if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                with contextlib.suppress(FileNotFoundError):  # another run's clean-up got there first
+                    os.unlink(entry.path)
+                removed += 1
     return removed
