@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     bf.add_argument("--max-concurrency", type=int, default=2, help="partitions rebuilt at once (default 2)")
     bf.add_argument(
         "--redo",
+        # flows.backfill.REDO_CHOICES, spelled out so that `--help` does not import pyarrow
+        # (a test holds the two equal).
         choices=("none", "failed", "all"),
         default="none",
         help="partitions already done on the same inputs: skip them (none), re-run failed ones, or redo all",

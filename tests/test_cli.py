@@ -104,3 +104,14 @@ def test_user_errors_are_one_line_without_traceback(tmp_path: Path, argv: list[s
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("newsflow: error:") and message in lines[0], proc.stderr
+
+
+def test_the_backfill_redo_choices_are_the_backfills_own() -> None:
+    import argparse
+
+    from flows.backfill import REDO_CHOICES
+    from flows.cli import _parser
+
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    redo = next(a for a in sub.choices["backfill"]._actions if a.dest == "redo")
+    assert tuple(redo.choices or ()) == REDO_CHOICES
