@@ -7,11 +7,21 @@ import unicodedata
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flows.config import load_config
 from normalizers import Article, Rejection, RejectReason, SourceMeta, SourceProfile, normalize_text
+
+# Hypothesis warns when the global `random` state changes while it draws an example. In
+# a full test session the strategies below are not the ones drawing: once a flow test has
+# run, Prefect's events client keeps a websocket open in its event-loop thread, and the
+# `websockets` library draws each keepalive ping's payload from the global `random`
+# (`random.getrandbits(32)`), at any moment. That warning is the only one ignored here.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module inside strategies:hypothesis.errors.HypothesisDeprecationWarning"
+)
 
 REPO = Path(__file__).resolve().parent.parent
 ANHA = load_config(REPO / "sources.toml").sources["anha"].profile
