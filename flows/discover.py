@@ -149,8 +149,12 @@ def plan_files(
 def plan_source(src: SourceConfig, root: DataRoot, force: bool = False, listing: Listing | None = None) -> Plan:
     """`plan_files` against the source's stored state under `root` (what a run's discovery does)."""
     with StateStore(root.state) as store:
-        previous = functools.partial(store.get, src.name)
-        return plan_files(src, store.stat_index(src.name), force=force, previous=previous, listing=listing)
+        return _plan_in(store, src, force, listing)
+
+
+def _plan_in(store: StateStore, src: SourceConfig, force: bool, listing: Listing | None) -> Plan:
+    previous = functools.partial(store.get, src.name)
+    return plan_files(src, store.stat_index(src.name), force=force, previous=previous, listing=listing)
 
 
 class PlanAhead:
@@ -167,8 +171,7 @@ class PlanAhead:
         self._open = True
         try:
             self._version = self._store.data_version()
-            previous = functools.partial(self._store.get, src.name)
-            self.plan = plan_files(src, self._store.stat_index(src.name), force, previous, listing)
+            self.plan = _plan_in(self._store, src, force, listing)
         except BaseException:
             self._store.close()
             raise
