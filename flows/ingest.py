@@ -32,7 +32,7 @@ from normalizers.schema import Article
 from warehouse.layout import DataRoot, Partition
 from warehouse.quarantine import QuarantineRecord, write_quarantine
 from warehouse.raw import RawStore
-from warehouse.schema import articles_to_table
+from warehouse.schema import articles_to_table, skip_pandas_probe
 from warehouse.state import FileState, StateStore
 from warehouse.writer import PartitionWrite, SpillBuffer, upsert_partition
 
@@ -127,24 +127,26 @@ class SourceSummary:
 
 
 def warm_up() -> None:
-    """Pay one-time import costs in a worker before its first batch (pyarrow loads its pandas shim lazily)."""
-    articles_to_table([])
-    _freeze_imports()
+    """Pay one-time costs in a pool worker before its first batch."""
+    _prepare_worker()
 
 
-def _freeze_imports() -> None:
-    """In a pool worker, move everything alive now (modules, caches) out of the cyclic GC's sight.
+def _prepare_worker() -> None:
+    """Once in a pool worker: spare pyarrow its pandas import, load the rest, and take it out of the GC's sight.
 
-    Later collections then only walk objects made since, not the import graph. Done
-    once per worker; the main process is left alone (its Prefect objects come and go).
+    After `gc.freeze()`, collections only walk objects made since, not the import
+    graph. The main process is left alone (its Prefect objects come and go, and it may
+    hand pandas objects to pyarrow in tests and other callers).
     """
-    global _frozen
-    if not _frozen and multiprocessing.parent_process() is not None:
+    global _prepared
+    if not _prepared and multiprocessing.parent_process() is not None:
+        _prepared = True
+        skip_pandas_probe()
+        articles_to_table([])  # pyarrow's and the schema's lazy set-up
         gc.freeze()
-        _frozen = True
 
 
-_frozen = False
+_prepared = False
 
 
 def read_capped(path: str, expected: int, cap: int) -> bytes:
@@ -196,7 +198,7 @@ def process_batch(
     A file whose bytes, sidecar and normaliser are unchanged since its last run is only
     re-stamped in the state, unless `force` is set.
     """
-    _freeze_imports()
+    _prepare_worker()
     now = datetime.now(UTC)
     out = BatchResult()
     buffer = SpillBuffer(root, run_id, batch_name)
