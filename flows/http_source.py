@@ -388,6 +388,6 @@ async def _fetch_unit(src: SourceConfig, root: DataRoot, run_id: str, unit: Unit
                     "uri": cand.uri or cand.rel,
                     "content_type": None,
                 }
-            items.append(dataclasses.replace(cand, sidecar_sig="", **fields))
+            items.append(cand._replace(sidecar_sig="", **fields))
     items.sort(key=lambda c: c.rel)
     return dataclasses.replace(unit, items=tuple(items)), early

@@ -228,7 +228,7 @@ def process_batch(
         ):
             # Touched but identical: nothing to redo, just remember the new stat facts.
             out.unchanged += 1
-            out.states.append(dataclasses.replace(prev, size=cand.size, mtime_ns=cand.mtime_ns, run_id=run_id))
+            out.states.append(prev._replace(size=cand.size, mtime_ns=cand.mtime_ns, run_id=run_id))
             continue
         result = normalize_input(src, cand, raw, sidecar)
         if isinstance(result, Rejection):
@@ -273,7 +273,7 @@ def adopt_batch(root: DataRoot, made: BatchResult, stage: str, run_id: str) -> B
     return BatchResult(
         spills=spills,
         deletes=made.deletes,
-        states=[dataclasses.replace(s, run_id=run_id) for s in made.states],
+        states=[s._replace(run_id=run_id) for s in made.states],
         quarantined=[dataclasses.replace(q, run_id=run_id) for q in made.quarantined],
         articles=made.articles,
         unchanged=made.unchanged,

@@ -805,7 +805,7 @@ def _state(path: str, status: str = "written", **changes) -> FileState:
         normalizer_version="1.0.0",
         run_id=RUN,
     )
-    return dataclasses.replace(base, **changes)
+    return base._replace(**changes)
 
 
 def test_state_store_round_trip(tmp_path: Path) -> None:

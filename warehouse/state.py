@@ -6,21 +6,25 @@ row by row and read by key, which is what a B-tree is for.
 
 from __future__ import annotations
 
-import dataclasses
-import operator
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple
 
 from warehouse.db import open_db
 
 __all__ = ["FileState", "StateStore"]
 
 
-@dataclass(frozen=True, slots=True)
-class FileState:
-    """The last processed version of one input file and where its output went."""
+class FileState(NamedTuple):
+    """The last processed version of one input file and where its output went.
+
+    Immutable like the other records, but a named tuple rather than a frozen dataclass:
+    100k of these are made in the workers, pickled back in batches and written as
+    database rows at the end of a run, on the path every run waits on. A tuple is built
+    in ~0.27 us against ~1.25 us (a frozen dataclass sets each field through
+    `object.__setattr__`), unpickles ~3x faster, and its fields are in the table's
+    column order, so a state is its own row.
+    """
 
     source: str
     path: str
@@ -34,14 +38,6 @@ class FileState:
     normalizer_version: str | None
     run_id: str
 
-    def __reduce__(self) -> tuple[type[FileState], tuple[Any, ...]]:
-        # Batches send 5,000 of these back from a worker process at a time. The default
-        # dataclass pickle (a state dict per object) cost ~4 us per object each way; the
-        # fields as a tuple ~1.5 us (5,000 states: 44 -> 15 ms dumped and loaded).
-        return (FileState, _FILE_STATE_FIELDS(self))
-
-
-_FILE_STATE_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(FileState)))
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -117,23 +113,7 @@ class StateStore:
 
     def save(self, states: Iterable[FileState]) -> int:
         """Insert or replace file states in one transaction; returns how many."""
-        # Explicit tuples: dataclasses.astuple deep-copies every field (4 s per 100k rows).
-        rows = [
-            (
-                s.source,
-                s.path,
-                s.size,
-                s.mtime_ns,
-                s.sidecar,
-                s.raw_sha256,
-                s.article_id,
-                s.partition,
-                s.status,
-                s.normalizer_version,
-                s.run_id,
-            )
-            for s in states
-        ]
+        rows = states if isinstance(states, list) else list(states)
         if not rows:
             return 0
         with self._db:  # one transaction: all of a run's outcomes land together or not at all
