@@ -44,10 +44,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy
 
-## bench: benchmarks (prints figures; see BENCHMARKS.md)
+## bench: benchmarks (prints figures; see BENCHMARKS.md); e.g. make bench BENCH_ARGS="--repeat 3"
 bench: $(STAMP)
 	@$(BYTECODE)
-	$(BIN)/python bench/ingest_text.py
+	$(BIN)/python bench/ingest_text.py $(BENCH_ARGS)
 
 ## bench-deps: add the optional extractors bench/extraction.py compares against
 bench-deps: $(STAMP)
