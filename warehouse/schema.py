@@ -176,6 +176,8 @@ def skip_pandas_probe() -> None:
     sys.meta_path.insert(0, finder)
     try:
         pa.array([""], pa.string())
+    except Exception:  # a pyarrow that does not take a missing pandas quietly: carry on as before
+        return
     finally:
         sys.meta_path.remove(finder)
 
