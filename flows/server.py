@@ -29,7 +29,7 @@ from flows.errors import UserError
 
 __all__ = ["TemporaryServer", "configured_api_url", "die_with_parent", "healthy"]
 
-_PORT_IN_USE = 3  # uvicorn's exit code when it cannot bind
+_STARTUP_FAILURE = 3  # uvicorn's exit code when its start-up fails
 
 # Prefect's task-run recorder writes each task-run event in its own transaction by
 # default: ~28 ms of the server's CPU per task run, taken from the workers on a small
@@ -54,10 +54,20 @@ def configured_api_url() -> str | None:
     return str(url) if url else None
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _bound_socket() -> socket.socket:
+    """A TCP socket bound to a free port on 127.0.0.1, for the server to listen on.
+
+    Bound here and handed to the server process, rather than a free port probed here and
+    bound there: another process could take the port in between, and uvicorn would
+    fail only after Prefect's services had started (with a traceback of theirs).
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _drain_clients() -> None:
@@ -90,7 +100,6 @@ class TemporaryServer:
 
     def start(self) -> str:
         """Launch the server without waiting for it; returns its API URL."""
-        self.port = _free_port()
         env = {
             **os.environ,
             # The values Prefect's own ephemeral server runs with: no UI, ephemeral
@@ -101,25 +110,22 @@ class TemporaryServer:
         }
         for name, value in _RECORDER_BATCHING.items():
             env.setdefault(name, value)
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "flows.server", str(self.port), str(os.getpid())],
-            env=env,
-            stdin=subprocess.DEVNULL,
-        )
+        with _bound_socket() as sock:  # the server process holds its own copy
+            self.port = int(sock.getsockname()[1])
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "flows.server", str(sock.fileno()), str(os.getpid())],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                pass_fds=(sock.fileno(),),
+            )
         return self.api_url
 
     def wait_ready(self) -> str:
         """Block until the server answers its health check; returns its API URL (read it after this)."""
         deadline = time.monotonic() + self.startup_timeout
-        restarted = False
         while time.monotonic() < deadline:
             assert self._process is not None
             code = self._process.poll()
-            if code == _PORT_IN_USE and not restarted:
-                # Another process took the port between our probe and uvicorn's bind.
-                restarted = True
-                self.start()
-                continue
             if code is not None:
                 raise UserError(f"the temporary Prefect server exited with code {code} during start-up")
             if healthy(self.api_url):
@@ -189,9 +195,10 @@ def die_with_parent(parent: int) -> None:
 
 
 def _serve(argv: list[str]) -> None:
-    """Run Prefect's API app under uvicorn, as `python -m uvicorn --factory` would (the server process's entry)."""
-    port, parent = argv
+    """Run Prefect's API app under uvicorn on the socket the parent bound (the server process's entry)."""
+    fd, parent = argv
     die_with_parent(int(parent))
+    sock = socket.socket(fileno=int(fd))
     # The server's start-up is nearly all imports and app building, and every run waits
     # for it. They allocate ~450k objects and no garbage worth collecting; with the
     # cyclic GC off meanwhile they took 2.3-2.5 s instead of 2.9 s (measured here).
@@ -203,11 +210,12 @@ def _serve(argv: list[str]) -> None:
     app = create_app()
     gc.enable()
     gc.freeze()
-    config = uvicorn.Config(app, host="127.0.0.1", port=int(port), log_level="error", lifespan="on")
+    host, port = sock.getsockname()[:2]
+    config = uvicorn.Config(app, host=host, port=port, log_level="error", lifespan="on")
     server = _make_draining_server()(config)
-    server.run()
-    if not server.started:  # as `uvicorn.run` does: STARTUP_FAILURE (3), e.g. the port was taken
-        sys.exit(_PORT_IN_USE)
+    server.run(sockets=[sock])
+    if not server.started:  # as `uvicorn.run` does
+        sys.exit(_STARTUP_FAILURE)
 
 
 # How long a stopping server waits for Prefect's event consumers to record what the

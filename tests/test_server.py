@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -54,6 +55,16 @@ def test_run_starts_and_stops_its_own_server(corpus: Path, tmp_path: Path) -> No
     assert "Starting temporary server" not in out.stderr
     assert "Error logging to API" not in out.stderr
     assert "Traceback" not in out.stderr, out.stderr
+
+
+def test_the_temporary_server_holds_its_port_from_the_start() -> None:
+    # The port is bound before the server process starts, so no other process can take
+    # it during the seconds the server spends importing Prefect.
+    with TemporaryServer() as server:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other, pytest.raises(OSError):
+            other.bind(("127.0.0.1", server.port))
+        url = server.wait_ready()
+        assert url == f"http://127.0.0.1:{server.port}/api"
 
 
 def test_run_uses_the_configured_server(corpus: Path, tmp_path: Path) -> None:
