@@ -15,13 +15,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from flows.config import Config
 from flows.errors import UserError
-from flows.server import die_with_parent, healthy
+from flows.server import die_with_parent, wait_healthy
 
 __all__ = [
     "BACKFILL_DEPLOYMENT",
@@ -85,17 +84,15 @@ class LocalServer:
         return self
 
     def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            assert self._proc is not None
-            if self._proc.poll() is not None:
-                raise UserError(
-                    f"the Prefect server exited during start-up (code {self._proc.returncode}); see {self.log}"
-                )
-            if healthy(self.api_url):
-                return
-            time.sleep(0.25)
-        raise UserError(f"the Prefect server did not answer within {self.startup_timeout:.0f} s; see {self.log}")
+        assert self._proc is not None
+        try:
+            code = wait_healthy(self._proc, self.api_url, self.startup_timeout, interval=0.25)
+        except TimeoutError:
+            raise UserError(
+                f"the Prefect server did not answer within {self.startup_timeout:.0f} s; see {self.log}"
+            ) from None
+        if code is not None:
+            raise UserError(f"the Prefect server exited during start-up (code {code}); see {self.log}")
 
     def stop(self, grace: float = 20.0) -> None:
         """Stop the server's process group: SIGTERM, then SIGKILL after `grace` seconds."""

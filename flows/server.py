@@ -27,7 +27,7 @@ from typing import Any
 
 from flows.errors import UserError
 
-__all__ = ["TemporaryServer", "configured_api_url", "die_with_parent", "healthy"]
+__all__ = ["TemporaryServer", "configured_api_url", "die_with_parent", "healthy", "wait_healthy"]
 
 _STARTUP_FAILURE = 3  # uvicorn's exit code when its start-up fails
 
@@ -122,17 +122,15 @@ class TemporaryServer:
 
     def wait_ready(self) -> str:
         """Block until the server answers its health check; returns its API URL (read it after this)."""
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            assert self._process is not None
-            code = self._process.poll()
-            if code is not None:
-                raise UserError(f"the temporary Prefect server exited with code {code} during start-up")
-            if healthy(self.api_url):
-                return self.api_url
-            time.sleep(0.05)
-        self.stop()
-        raise UserError(f"the temporary Prefect server did not start within {self.startup_timeout:.0f} s")
+        assert self._process is not None
+        try:
+            code = wait_healthy(self._process, self.api_url, self.startup_timeout, interval=0.05)
+        except TimeoutError:
+            self.stop()
+            raise UserError(f"the temporary Prefect server did not start within {self.startup_timeout:.0f} s") from None
+        if code is not None:
+            raise UserError(f"the temporary Prefect server exited with code {code} during start-up")
+        return self.api_url
 
     @contextlib.contextmanager
     def in_use(self) -> Iterator[str]:
@@ -170,6 +168,22 @@ class TemporaryServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def wait_healthy(process: subprocess.Popen[bytes], api_url: str, timeout: float, interval: float) -> int | None:
+    """Poll until the server at `api_url` answers (None) or its `process` exits first (its exit code).
+
+    Raises TimeoutError when neither happens within `timeout` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = process.poll()
+        if code is not None:
+            return code
+        if healthy(api_url):
+            return None
+        time.sleep(interval)
+    raise TimeoutError(f"{api_url} did not answer within {timeout:.0f} s")
 
 
 def healthy(api_url: str) -> bool:
