@@ -113,6 +113,11 @@ class DataRoot:
         """Spill folders, one per run (or per batch normalised ahead of a run), under staging."""
         return self.staging / "runs"
 
+    @property
+    def raw_staging(self) -> Path:
+        """Raw-store objects being written, under staging."""
+        return self.staging / "raw"
+
     def spills(self, run_id: str) -> Path:
         """The spill folder of run `run_id`: removed when the run ends, or by `clean_stale_staging`."""
         return self.spill_runs / run_id

@@ -104,7 +104,7 @@ class RawStore:
     def __init__(self, root: DataRoot, read_only: bool = False) -> None:
         self.folder = root.root / "raw"
         self.objects = self.folder / "objects"
-        self._staging = root.staging / "raw"
+        self._staging = root.raw_staging
         self.read_only = read_only
         index = self.folder / "index.sqlite"
         if read_only:

@@ -351,7 +351,7 @@ def clean_stale_staging(root: DataRoot, max_age_s: float = 86_400.0) -> int:
             if entry.is_dir(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
                 shutil.rmtree(entry.path, ignore_errors=True)
                 removed += 1
-    for folder in (root.staging, root.staging / "raw"):
+    for folder in (root.staging, root.raw_staging):
         if not folder.is_dir():
             continue
         for entry in os.scandir(folder):
