@@ -29,7 +29,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from flows.config import HTTP_KINDS, SourceConfig
-from flows.discover import Candidate, discover_files
+from flows.discover import Candidate, candidate, discover_files
 from flows.ingest import BatchResult, in_batches, merge_batches, normalize_input, read_input
 from normalizers.dispatch import normalizer_for
 from normalizers.errors import Rejection
@@ -158,9 +158,13 @@ def plan_files_backfill(
     placed: dict[str, list[Candidate]] = {}
     rejected: Counter[str] = Counter()
     unknown: list[Candidate] = []
-    for rel, path, size, mtime_ns, sidecar, sig in discover_files(src):
+    for listed in discover_files(src):
+        rel, _path, size, mtime_ns, _sidecar, sig, problem = listed
         prev = states.get(rel)
-        cand = Candidate(rel, path, size, mtime_ns, sidecar, sig, prev=prev)
+        cand = candidate(listed, prev)
+        if problem is not None:  # gives no article; the next ingest quarantines it
+            rejected[problem[0]] += 1
+            continue
         if (
             prev is not None
             and (prev.size, prev.mtime_ns, prev.sidecar) == (size, mtime_ns, sig)

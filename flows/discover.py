@@ -2,25 +2,44 @@
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import functools
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from flows.config import SourceConfig
 from flows.errors import ConfigError
+from flows.files import InputProblem, check_regular, real_root, resolve_link, safe_name, valid_mtime_ns
+from normalizers.errors import RejectReason
 from warehouse.layout import DataRoot
 from warehouse.state import FileState, StateStore
 
-__all__ = ["Candidate", "Listing", "Plan", "PlanAhead", "discover_files", "plan_files", "plan_source", "sidecar_name"]
+__all__ = [
+    "Candidate",
+    "ListedFile",
+    "Listing",
+    "Plan",
+    "PlanAhead",
+    "candidate",
+    "discover_files",
+    "plan_files",
+    "plan_source",
+    "sidecar_name",
+]
 
-# What a walk of a source folder finds: `(rel, path, size, mtime_ns, sidecar, sidecar_sig)`
-# per file, sorted by `rel`.
-Listing = list[tuple[str, str, int, int, str | None, str]]
+# What a walk of a source folder finds, sorted by `rel`: per file
+# `(rel, path, size, mtime_ns, sidecar, sidecar_sig, problem)`. `problem` is None for a
+# readable input, else `(reason, message)`: the entry is an input all the same (it is
+# quarantined with that reason), with size and mtime 0 and `sidecar_sig` "!reason", so
+# the state recognises the same problem on the next run instead of reporting it again.
+ListedFile = tuple[str, str, int, int, str | None, str, tuple[str, str] | None]
+Listing = list[ListedFile]
 
 
 class Candidate(NamedTuple):
@@ -44,6 +63,8 @@ class Candidate(NamedTuple):
     content_type: str | None = None
     hint_title: str | None = None
     hint_published_at: datetime | None = None
+    # An entry of the folder that is not a readable input: (reason, message), quarantined as such.
+    problem: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,17 +85,27 @@ def sidecar_name(name: str) -> str:
     return base.rsplit(".", 1)[0] + ".json"
 
 
+def candidate(listed: ListedFile, prev: FileState | None = None) -> Candidate:
+    """The candidate of one listed file."""
+    rel, path, size, mtime_ns, sidecar, sig, problem = listed
+    return Candidate(rel, path, size, mtime_ns, sidecar, sig, prev=prev, problem=problem)
+
+
 def discover_files(src: SourceConfig) -> Listing:
     """Walk the source folder (hidden entries skipped) and stat matching files, sorted by path.
 
-    Returns plain tuples `(rel, path, size, mtime_ns, sidecar, sidecar_sig)`: on a no-op
-    run almost all of them are discarded, so no object is built per file.
+    Returns plain tuples (see `Listing`): on a no-op run almost all of them are
+    discarded, so no object is built per file. An entry that cannot be an input (a
+    link leading outside the folder or nowhere, a FIFO, a name that is not UTF-8, a
+    folder past PATH_MAX...) is listed with its problem rather than stopping the walk.
+    Raises `ConfigError` only when the source folder itself cannot be listed.
     """
     if src.path is None:
         raise ConfigError(f"source {src.name}: no folder to scan (kind {src.kind})")
     root = src.path
     if not root.is_dir():
         raise ConfigError(f"source {src.name}: folder {root} does not exist")
+    real = real_root(root)
     found: Listing = []
     # One compiled pattern and plain string paths: this loop runs once per file, and
     # pathlib objects cost more than the stat call itself (measured on 100k files).
@@ -83,29 +114,102 @@ def discover_files(src: SourceConfig) -> Listing:
     stack = [str(root)]
     while stack:
         folder = stack.pop()
-        with os.scandir(folder) as it:
-            entries = [e for e in it if not e.name.startswith(".")]
+        try:
+            with os.scandir(folder) as it:
+                entries = [e for e in it if not e.name.startswith(".")]
+        except OSError as exc:
+            if folder == str(root):
+                raise ConfigError(f"source {src.name}: cannot list folder {root}: {exc.strerror}") from None
+            found.append(_problem(folder, folder[prefix:], _listing_problem(exc, "folder")))
+            continue
         names = {e.name for e in entries}
         for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-                continue
-            if not matches(entry.name) or not entry.is_file():
-                continue
-            st = entry.stat()
-            side = sidecar_name(entry.name)
-            sidecar, sig = None, ""
-            if side != entry.name and side in names:
-                sidecar = os.path.join(folder, side)
-                try:
-                    sst = os.stat(sidecar)
-                    sig = f"{sst.st_size}:{sst.st_mtime_ns}"
-                except OSError:
-                    sidecar = None
             rel = entry.path[prefix:].replace(os.sep, "/")
-            found.append((rel, entry.path, st.st_size, st.st_mtime_ns, sidecar, sig))
+            if entry.is_dir(follow_symlinks=False):
+                if _is_utf8(entry.name):
+                    stack.append(entry.path)
+                else:
+                    found.append(_problem(entry.path, rel, _bad_name("folder", rel)))
+                continue
+            if not matches(entry.name):
+                continue
+            try:
+                if not _is_utf8(rel):
+                    raise _bad_name("file", rel)
+                st = _input_stat(entry, real)
+                sidecar, sig = _sidecar(folder, entry.name, names, real)
+            except InputProblem as problem:
+                found.append(_problem(entry.path, rel, problem))
+                continue
+            found.append((rel, entry.path, st.st_size, st.st_mtime_ns, sidecar, sig, None))
     found.sort()
     return found
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes, kept by Python as lone surrogates
+        return False
+    return True
+
+
+def _bad_name(what: str, rel: str) -> InputProblem:
+    return InputProblem(RejectReason.BAD_FILE_NAME, f"{what} name is not valid UTF-8: {safe_name(rel)!r}")
+
+
+def _problem(path: str, rel: str, problem: InputProblem) -> ListedFile:
+    return (safe_name(rel), path, 0, 0, None, f"!{problem.reason.value}", (problem.reason.value, problem.message))
+
+
+def _listing_problem(exc: OSError, what: str) -> InputProblem:
+    """The problem of a folder (or file) the walk could not read."""
+    if exc.errno == errno.ENAMETOOLONG:
+        return InputProblem(RejectReason.PATH_TOO_LONG, f"{what} path is longer than the system allows; not listed")
+    return InputProblem(RejectReason.READ_ERROR, f"cannot list {what}: {exc.strerror}")
+
+
+def _input_stat(entry: os.DirEntry[str], real: str) -> os.stat_result:
+    """The stat of a matching entry if it can be an input (a regular file inside the root), else `InputProblem`."""
+    try:
+        if entry.is_symlink():
+            st = os.stat(resolve_link(entry.path, real, "file"))
+        else:
+            st = entry.stat(follow_symlinks=False)
+    except OSError as exc:
+        raise _listing_problem(exc, "file") from None
+    check_regular(st, "file")
+    if not valid_mtime_ns(st.st_mtime_ns):
+        raise InputProblem(
+            RejectReason.BAD_MTIME,
+            f"modification time is in year {_year(st.st_mtime_ns)}, which no real file has (touch the file)",
+        )
+    return st
+
+
+def _year(ns: int) -> int:
+    """The calendar year of a time in nanoseconds since 1970, also past the years `datetime` holds."""
+    try:
+        return datetime.fromtimestamp(ns / 1e9, UTC).year
+    except (OverflowError, ValueError, OSError):
+        return 1970 + int(ns / 1e9 / 31_556_952)  # the mean Gregorian year, in seconds
+
+
+def _sidecar(folder: str, name: str, names: set[str], real: str) -> tuple[str | None, str]:
+    """The file's sidecar path and signature (`size:mtime_ns`), or (None, ""); `InputProblem` if it is unusable."""
+    side = sidecar_name(name)
+    if side == name or side not in names:
+        return None, ""
+    path = os.path.join(folder, side)
+    what = f"sidecar {side}"
+    try:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            st = os.stat(resolve_link(path, real, what))
+    except OSError as exc:
+        raise _listing_problem(exc, what) from None
+    check_regular(st, what)
+    return path, f"{st.st_size}:{st.st_mtime_ns}"
 
 
 def plan_files(
@@ -124,15 +228,16 @@ def plan_files(
     files = discover_files(src) if listing is None else listing
     todo: list[Candidate] = []
     new = changed = 0
-    for rel, path, size, mtime_ns, sidecar, sig in files:
-        stat = known.get(rel)
-        if stat is None:
+    for listed in files:
+        rel, _path, size, mtime_ns, _sidecar, sig, _problem = listed
+        facts = known.get(rel)
+        if facts is None:
             new += 1
-        elif force or stat != (size, mtime_ns, sig):
+        elif force or facts != (size, mtime_ns, sig):
             changed += 1
         else:
             continue
-        todo.append(Candidate(rel, path, size, mtime_ns, sidecar, sig))
+        todo.append(candidate(listed))
     if changed and previous is not None:
         prev = previous([c.rel for c in todo if c.rel in known])
         todo = [c._replace(prev=prev.get(c.rel)) for c in todo]

@@ -15,7 +15,6 @@ import multiprocessing
 import os
 import shutil
 import time
-import urllib.parse
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import TypeVar
 
 from flows.config import SourceConfig
 from flows.discover import Candidate
+from flows.files import InputProblem, file_uri, read_confined, real_root
 from normalizers.dispatch import normalize, normalizer_for
 from normalizers.errors import Rejection, RejectReason
 from normalizers.meta import SourceMeta
@@ -49,7 +49,6 @@ __all__ = [
     "merge_batches",
     "normalize_input",
     "process_batch",
-    "read_capped",
     "read_input",
     "warm_up",
     "write_partition",
@@ -149,39 +148,10 @@ def _prepare_worker() -> None:
 _prepared = False
 
 
-def read_capped(path: str, expected: int, cap: int) -> bytes:
-    """Read a file's bytes, at most `cap`; `expected` (its stat size) sizes the first read.
-
-    Asking for the expected size rather than the cap matters: `read(5_000_001)` on a 5 KB
-    file allocates and shrinks a 5 MB buffer, which cost ~70 us per file against ~7 us.
-    A file that grew since it was stat-ed is read on, in chunks, up to the cap.
-    """
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        first = min(expected + 1, cap)
-        chunks = [os.read(fd, first)]
-        total = len(chunks[0])
-        if total < first:
-            # A regular file reads short only at its end: skip the read that would
-            # return b"" to say so (one syscall of ~8 per article).
-            return chunks[0]
-        while chunks[-1] and total < cap:
-            chunks.append(os.read(fd, min(1 << 20, cap - total)))
-            total += len(chunks[-1])
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
-def _file_uri(path: str) -> str:
-    """`file://` URI of an absolute path (what Path.as_uri gives, without building a Path)."""
-    return "file://" + urllib.parse.quote(path)
-
-
 def _quarantine(
     src: str, cand: Candidate, raw_sha: str | None, rej: Rejection, run_id: str, now: datetime
 ) -> QuarantineRecord:
-    uri = cand.uri or _file_uri(cand.path)
+    uri = cand.uri or file_uri(cand.path)
     return QuarantineRecord(src, uri, raw_sha, rej.reason.value, rej.message, run_id, now)
 
 
@@ -205,14 +175,16 @@ def process_batch(
     # Validated, and its key formatted, once per month, not per article.
     partitions: dict[tuple[int, int], tuple[Partition, str]] = {}
     raw_store: RawStore | None = None
+    folder = real_root(src.path) if src.path is not None else ""
     for cand in items:
         prev = cand.prev
         if cand.raw_sha256 is not None:
             raw_store = raw_store or RawStore(root)
-        loaded = read_input(src, cand, raw_store)
+        loaded = read_input(src, cand, raw_store, folder)
         if isinstance(loaded, Rejection):
             out.quarantined.append(_quarantine(src.name, cand, None, loaded, run_id, now))
             out.states.append(_state(src, cand, None, None, None, "quarantined", run_id))
+            _forget(out, prev, None, None)
             continue
         raw, sidecar = loaded
         # Hashed here only when the unchanged check needs it: an article carries the
@@ -281,16 +253,32 @@ def adopt_batch(root: DataRoot, made: BatchResult, stage: str, run_id: str) -> B
 
 
 def read_input(
-    src: SourceConfig, cand: Candidate, raw_store: RawStore | None
+    src: SourceConfig, cand: Candidate, raw_store: RawStore | None, folder: str | None = None
 ) -> tuple[bytes, bytes | None] | Rejection:
-    """An input's bytes and sidecar bytes (from its file, or the raw store), or why they cannot be read."""
+    """An input's bytes and sidecar bytes (from its file, or the raw store), or why they cannot be read.
+
+    A file is read only if it is a regular file inside `folder` (the source root with
+    its links resolved; computed here when not given), and so is its sidecar.
+    """
+    if cand.problem is not None:
+        reason, message = cand.problem
+        return Rejection(RejectReason(reason), message)
     try:
         if cand.raw_sha256 is not None:
             assert raw_store is not None, "a fetched document needs the raw store"
             return raw_store.get(cand.raw_sha256), None
-        raw = read_capped(cand.path, cand.size, src.profile.max_bytes + 1)
-        sidecar = None if cand.sidecar is None else read_capped(cand.sidecar, 4096, src.profile.max_bytes + 1)
+        if folder is None:
+            assert src.path is not None, "a file input needs its source folder"
+            folder = real_root(src.path)
+        cap = src.profile.max_bytes + 1
+        raw = read_confined(cand.path, folder, cand.size, cap)
+        sidecar = None
+        if cand.sidecar is not None:
+            what = f"sidecar {os.path.basename(cand.sidecar)}"
+            sidecar = read_confined(cand.sidecar, folder, 4096, cap, what=what)
         return raw, sidecar
+    except InputProblem as exc:
+        return Rejection(exc.reason, exc.message)
     except (OSError, ValueError) as exc:  # ValueError: a corrupt raw-store object
         return Rejection(RejectReason.READ_ERROR, str(exc))
 
@@ -301,7 +289,7 @@ def normalize_input(src: SourceConfig, cand: Candidate, raw: bytes, sidecar: byt
         when = cand.mtime_ns / 1e9  # for a fetched page: its fetch time
         meta = SourceMeta(src.name, cand.uri, cand.rel, when, None, cand.hint_title, cand.hint_published_at)
     else:
-        meta = SourceMeta(src.name, _file_uri(cand.path), cand.rel, cand.mtime_ns / 1e9, sidecar)
+        meta = SourceMeta(src.name, file_uri(cand.path), cand.rel, cand.mtime_ns / 1e9, sidecar)
     try:
         budget = TimeBudget(DOCUMENT_TIME_BUDGET_S)
         result = normalize(raw, meta, src.profile, src.format, cand.content_type, budget=budget)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 
 from flows.config import HTTP_KINDS, SourceConfig
-from flows.discover import Candidate, Plan, discover_files
+from flows.discover import Candidate, Plan, candidate, discover_files
 from normalizers.dispatch import normalizer_for
 from warehouse.layout import DataRoot, Partition
 from warehouse.raw import RawStore
@@ -74,8 +74,7 @@ def plan_renormalize(
         found = {f[0]: f for f in discover_files(src)}
         for s in chosen:
             if s.path in found:
-                rel, path, size, mtime_ns, sidecar, sig = found[s.path]
-                todo.append(Candidate(rel, path, size, mtime_ns, sidecar, sig, prev=s))
+                todo.append(candidate(found[s.path], s))
             else:  # gone since: reading fails and the document is quarantined (read_error)
                 todo.append(Candidate(s.path, str(src.path / s.path), s.size, s.mtime_ns, None, "", prev=s))
     return Plan(src.name, len(chosen), 0, len(todo), 0, tuple(todo))

@@ -36,6 +36,13 @@ class RejectReason(StrEnum):
     TIMEOUT = "timeout"
     READ_ERROR = "read_error"
     INTERNAL_ERROR = "internal_error"
+    # Found by the pipeline before any normaliser sees the input (flows.files):
+    OUTSIDE_ROOT = "outside_root"  # a link (or a sidecar link) resolving outside the source folder
+    NOT_REGULAR_FILE = "not_regular_file"  # a FIFO, socket or device: never opened
+    BROKEN_LINK = "broken_link"  # a dangling symbolic link or a link loop
+    BAD_FILE_NAME = "bad_file_name"  # a file or folder name that is not valid UTF-8
+    PATH_TOO_LONG = "path_too_long"  # a path past the system's limit (PATH_MAX)
+    BAD_MTIME = "bad_mtime"  # a modification time no real file has (before 1678 or after 2262)
 
 
 @dataclass(frozen=True, slots=True)

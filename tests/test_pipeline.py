@@ -96,24 +96,6 @@ def test_an_article_whose_date_changes_moves_partition(tmp_path: Path) -> None:
     assert not (root.articles / "source=s" / "year=2024" / "month=01" / "part-0.parquet").exists()
 
 
-def test_read_capped_reads_whole_files_up_to_the_cap(tmp_path: Path) -> None:
-    from flows.ingest import read_capped
-
-    path = tmp_path / "f.txt"
-    path.write_bytes(b"")
-    assert read_capped(str(path), 0, 100) == b""
-    data = bytes(range(256)) * 8000  # 2 MB: several chunks
-    path.write_bytes(data)
-    assert read_capped(str(path), len(data), len(data) + 1) == data
-    # The file grew since it was stat-ed: read on to the end.
-    assert read_capped(str(path), 10, len(data) + 1) == data
-    # It shrank: the short read is the whole file.
-    assert read_capped(str(path), len(data) + 500, len(data) * 2) == data
-    # Larger than the cap: exactly `cap` bytes, so the caller can tell it is too large.
-    assert read_capped(str(path), len(data), 1000) == data[:1000]
-    assert read_capped(str(path), 10, 1000) == data[:1000]
-
-
 def test_a_file_over_max_bytes_is_quarantined_as_too_large(tmp_path: Path) -> None:
     cfg, root = _config(tmp_path), DataRoot(tmp_path / "data")
     cfg.write_text('[sources.s]\npath = "src"\nmax_bytes = 2000\n', encoding="utf-8")
