@@ -9,8 +9,8 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,14 +31,17 @@ __all__ = ["main"]
 _SHARED: dict[str, dict[str, Any]] = {
     "--config": {"help": "config file (default: $NEWSFLOW_CONFIG or ./sources.toml)"},
     "--data": {"help": "data root (default: $NEWSFLOW_DATA or ./data)"},
-    "--workers": {"type": int, "default": 0, "help": "normaliser processes (default: one per core)"},
+    "--workers": {"type": "positive", "default": None, "help": "normaliser processes (default: one per core)"},
 }
 
 
 def _shared(parser: argparse.ArgumentParser, *names: str) -> None:
     """Add the named shared options to a command's parser."""
     for name in names:
-        parser.add_argument(name, **_SHARED[name])
+        options = dict(_SHARED[name])
+        if options.get("type") == "positive":
+            options["type"] = _positive
+        parser.add_argument(name, **options)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     bf.add_argument(
         "--dry-run", action="store_true", help="print the plan (partitions, items, rows replaced); write nothing"
     )
-    bf.add_argument("--max-concurrency", type=int, default=2, help="partitions rebuilt at once (default 2)")
+    bf.add_argument("--max-concurrency", type=_positive, default=2, help="partitions rebuilt at once (default 2)")
     bf.add_argument(
         "--redo",
         # flows.backfill.REDO_CHOICES, spelled out so that `--help` does not import pyarrow
@@ -81,24 +84,51 @@ def _parser() -> argparse.ArgumentParser:
 
     sv = sub.add_parser("serve", help="serve the deployments (scheduled sources, backfill, renormalize) on Prefect")
     _shared(sv, "--config", "--data")
-    sv.add_argument("--port", type=int, default=4200, help="port of the local Prefect server (default 4200)")
-    sv.add_argument("--limit", type=int, help="flow runs at once on this machine (default: no limit)")
+    sv.add_argument("--port", type=_port, default=4200, help="port of the local Prefect server (default 4200)")
+    sv.add_argument("--limit", type=_positive, help="flow runs at once on this machine (default: no limit)")
 
-    norm = sub.add_parser("normalize", help="normalise files and print the records (writes nothing)")
-    norm.add_argument("paths", nargs="+", metavar="PATH")
+    norm = sub.add_parser("normalize", help="normalise files (or the files of folders) and print the records")
+    norm.add_argument("paths", nargs="+", metavar="PATH", help="files, or folders whose matching files are taken")
     norm.add_argument("--source", help="source profile to apply (default: the configured source holding the file)")
     _shared(norm, "--config")
-    norm.add_argument("--format", choices=("jsonl", "pretty"), default="pretty")
+    norm.add_argument(
+        "--format", choices=("jsonl", "pretty"), help="output (default: pretty on a terminal, jsonl otherwise)"
+    )
     norm.add_argument("--explain", action="store_true", help="list each removed span and the rule that removed it")
 
     query = sub.add_parser("query", help="run SQL over the views `articles`, `quarantine` and `runs` (DuckDB)")
     query.add_argument("sql")
     _shared(query, "--data")
-    query.add_argument("--format", choices=("table", "csv", "jsonl"), default="table")
+    query.add_argument(
+        "--format",
+        choices=("table", "csv", "jsonl"),
+        help="output (default: table on a terminal, csv otherwise); list and struct cells are JSON in csv",
+    )
 
     src = sub.add_parser("sources", help="list configured sources and their state")
     _shared(src, "--config", "--data")
+    src.add_argument("--check", action="store_true", help="check each source's folder or URL list; exit 2 on a problem")
+    src.add_argument("--json", action="store_true", help="print the sources as JSON")
     return p
+
+
+def _positive(value: str) -> int:
+    """Argparse type: a whole number of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
+def _port(value: str) -> int:
+    """Argparse type: a TCP port."""
+    number = _positive(value)
+    if number > 65535:
+        raise argparse.ArgumentTypeError(f"{number} is not a TCP port (1-65535)")
+    return number
 
 
 def _day(value: str) -> str:
@@ -111,7 +141,20 @@ def _day(value: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `newsflow` command."""
+    started = time.monotonic()
     args = _parser().parse_args(argv)
+    args.started = started
+    try:
+        return _command(args)
+    except BrokenPipeError:
+        # The reader went away (`newsflow query ... | head`): stop quietly, as a shell
+        # tool killed by SIGPIPE does. Output still buffered would fail again at exit.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+
+
+def _command(args: argparse.Namespace) -> int:
     try:
         if args.command in ("run", "renormalize"):
             return _run(args)
@@ -127,6 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"newsflow: error: {exc}", file=sys.stderr)
         return 2
+    except _RunCrashed as exc:
+        print(f"newsflow: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("newsflow: interrupted", file=sys.stderr)
         return 130
@@ -149,6 +195,8 @@ def _prefect_session(
     apply_prefect_defaults()
     from flows.server import TemporaryServer, configured_api_url
 
+    if os.environ.get("PREFECT_API_URL"):
+        _check_api(os.environ["PREFECT_API_URL"], "PREFECT_API_URL")
     with contextlib.ExitStack() as stack:
         # The server's start-up is the longest step before work can begin: launch it
         # before importing anything heavy, unless the environment names a server.
@@ -159,10 +207,11 @@ def _prefect_session(
         stack.callback(shutdown_pool)
         prestart(workers or default_workers(), warm_up)
         early = _list_early(workers or default_workers(), list_early)
-        if server is not None and configured_api_url():
+        if server is not None and (url := configured_api_url()):
             # A Prefect profile or prefect.toml names a server after all: use that one.
             server.stop()
             server = None
+            _check_api(url, "the Prefect profile's PREFECT_API_URL")
         console = Console(stderr=True)
         # Importing Prefect's client allocates a few hundred thousand long-lived objects;
         # the cyclic GC would walk them repeatedly for nothing, on the core the server
@@ -201,6 +250,30 @@ def _prefect_session(
         yield console
 
 
+def _check_api(url: str, origin: str) -> None:
+    """Raise a `UserError` unless the Prefect API at `url` answers its health check."""
+    from flows.server import healthy
+
+    if not healthy(url.rstrip("/")):
+        raise UserError(
+            f"the Prefect API at {url} (from {origin}) does not answer: start that server, "
+            "or unset PREFECT_API_URL to let newsflow start a temporary one"
+        )
+
+
+def _writable_data_root(root: Path) -> Path:
+    """`root`, created if missing; a `UserError` when it cannot be created or written."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"data root {root}: cannot create it: {exc.strerror or exc}") from None
+    if not root.is_dir():
+        raise UserError(f"data root {root} is not a folder")
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise UserError(f"data root {root} is not writable")
+    return root
+
+
 def _import_engine_extras() -> None:
     """Import now what Prefect's engine imports at a process's first flow call.
 
@@ -227,16 +300,18 @@ def _list_early(workers: int, sources: Sequence[SourceConfig]) -> dict[str, tupl
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     cfg_path, root = config_path(args.config), data_root(args.data)
     from flows.config import load_config
 
     cfg = load_config(cfg_path)  # fail fast on config errors, before Prefect starts
     selected = cfg.select(args.sources)
+    if args.command == "renormalize" and args.start and args.end and args.end < args.start:
+        raise UserError(f"--end {args.end} is before --start {args.start}")
+    _writable_data_root(root)
     ingest_run = args.command == "run"
+    workers = args.workers or 0
     with _prefect_session(
-        args.workers,
+        workers,
         list_early=selected if ingest_run else (),
         ahead_into=root if ingest_run else None,
         force=ingest_run and args.force,
@@ -244,44 +319,71 @@ def _run(args: argparse.Namespace) -> int:
         from flows.flow import ingest, renormalize
 
         if args.command == "renormalize":
-            summary = renormalize(
+            state = renormalize(
                 sources=args.sources or None,
                 start=args.start,
                 end=args.end,
                 config=str(cfg_path),
                 data=str(root),
-                workers=args.workers,
+                workers=workers,
+                return_state=True,
             )
         else:
-            summary = ingest(
+            state = ingest(
                 sources=args.sources or None,
                 config=str(cfg_path),
                 data=str(root),
                 force=args.force,
-                workers=args.workers,
+                workers=workers,
+                return_state=True,
             )
+    summary = _run_summary(state)
+    seconds = time.monotonic() - args.started
     if args.json:
-        print(json.dumps(summary.as_dict(), indent=2))
-        return 0
-    _print_summary(Console(), summary, root)
-    return 0
+        print(json.dumps({**summary.as_dict(), "wall_seconds": round(seconds, 3)}, indent=2))
+    else:
+        _print_summary(_console(), summary, root, seconds)
+    failed = [s for s in summary.sources if s.error]
+    for s in failed:
+        print(f"newsflow: error: {s.error}", file=sys.stderr)
+    if any(not s.user_error for s in failed):
+        return 1
+    return 2 if failed else 0
+
+
+def _run_summary(state: Any) -> Any:
+    """The `RunSummary` of a finished ingest or re-normalisation flow run (also of one where sources failed)."""
+    from flows.flow import RunFailed
+
+    if state.is_completed():
+        return state.result()
+    outcome = state.result(raise_on_failure=False)
+    if isinstance(outcome, RunFailed):
+        return outcome.summary
+    if isinstance(outcome, UserError):
+        raise outcome
+    raise _RunCrashed(f"the run {state.type.value.lower()}: {state.message or outcome}")
+
+
+class _RunCrashed(Exception):
+    """A flow run that ended without a summary (a fault, not a user mistake)."""
 
 
 def _backfill(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     cfg_path, root = config_path(args.config), data_root(args.data)
-    from flows.config import load_config
+    from flows.config import load_config, source_problem
 
     (src,) = load_config(cfg_path).select([args.source])
     if args.end < args.start:
         raise UserError(f"--end {args.end} is before --start {args.start}")
-    if args.max_concurrency < 1:
-        raise UserError("--max-concurrency must be at least 1")
-    console = Console()
+    problem = source_problem(src)
+    if problem is not None:
+        raise UserError(problem)
+    console = _console()
     if args.dry_run:
         return _backfill_plan(args, src, root, console)
-    with _prefect_session(args.workers):
+    _writable_data_root(root)
+    with _prefect_session(args.workers or 0):
         from flows.flow import backfill
 
         state = backfill(
@@ -293,7 +395,7 @@ def _backfill(args: argparse.Namespace) -> int:
             newest_first=args.newest_first,
             config=str(cfg_path),
             data=str(root),
-            workers=args.workers,
+            workers=args.workers or 0,
             return_state=True,
         )
     from warehouse.layout import DataRoot
@@ -312,17 +414,23 @@ def _backfill(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     cfg_path, root = config_path(args.config), data_root(args.data)
     from flows.config import load_config
 
     cfg = load_config(cfg_path)
+    _writable_data_root(root)
+    if os.environ.get("PREFECT_API_URL"):
+        _check_api(os.environ["PREFECT_API_URL"], "PREFECT_API_URL")
     # Served runs log to this terminal: an operator watches them start and end here.
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO")
     apply_prefect_defaults()
-    console = Console()
+    console = _console()
+    from flows.config import source_problem
     from flows.serve import LocalServer
+
+    for src in cfg.sources.values():
+        if (problem := source_problem(src)) is not None:
+            console.print(f"newsflow: warning: {problem}; its runs will fail until it is fixed", markup=False)
 
     # A service manager stops `serve` with SIGTERM: until the serving loop takes it over
     # (serve_until_stopped), shut down as for Ctrl-C, so the local server is stopped.
@@ -384,15 +492,13 @@ def _backfill_plan(args: argparse.Namespace, src: Any, root: Path, console: Any)
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
-    from rich.table import Table
-
     title = f"backfill plan for {plan.source}: {data['start']} .. {data['end']} (whole months)"
-    table = Table(title=f"{title}; dry run, nothing written", title_justify="left")
-    for col in ("partition", "items", "rows now", "action", "last backfill"):
-        table.add_column(col, justify="left" if col in ("partition", "action") else "right")
-    for u in data["units"]:
-        table.add_row(u["partition"], str(u["items"]), str(u["rows"]), u["action"], u["last"] or "-")
-    console.print(table)
+    _table(
+        console,
+        f"{title}; dry run, nothing written",
+        [("partition", False), ("items", True), ("rows now", True), ("action", False), ("last backfill", False)],
+        [[u["partition"], str(u["items"]), str(u["rows"]), u["action"], u["last"] or "-"] for u in data["units"]],
+    )
     run = [u for u in plan.units if u.action == "run"]
     console.print(
         f"{len(run)} of {len(plan.units)} partitions to rebuild ({sum(len(u.items) for u in run)} items, "
@@ -412,50 +518,93 @@ def _backfill_plan(args: argparse.Namespace, src: Any, root: Path, console: Any)
 
 def _print_entries(console: Any, source: str, run_id: str, entries: list[dict[str, Any]]) -> None:
     """The ledger entries of one backfill run as a table."""
-    from rich.table import Table
-
-    table = Table(title=f"newsflow backfill {source} {run_id}", title_justify="left")
-    cols = ("partition", "status", "items", "rows_before", "written", "removed", "quarantined", "moved")
-    for col in cols:
-        table.add_column(col.replace("_", " "), justify="left" if col in ("partition", "status") else "right")
-    for e in sorted(entries, key=lambda e: e["partition"]):
-        table.add_row(*(str(e[c]) for c in cols))
-    console.print(table)
     if not entries:
-        console.print("nothing to rebuild: every partition in the range completed before on the same inputs")
+        console.print(
+            f"newsflow backfill {source} {run_id}: nothing to rebuild: every partition in the range "
+            "completed before on the same inputs (--redo all rebuilds them)",
+            markup=False,
+        )
+        return
+    cols = ("partition", "status", "items", "rows_before", "written", "removed", "quarantined", "moved")
+    _table(
+        console,
+        f"newsflow backfill {source} {run_id}",
+        [(c.replace("_", " "), c not in ("partition", "status")) for c in cols],
+        [[str(e[c]) for c in cols] for e in sorted(entries, key=lambda e: e["partition"])],
+    )
     for e in entries:
         if e["error"]:
-            console.print(f"{e['partition']} failed: {e['error']}")
+            console.print(f"{e['partition']} failed: {e['error']}", markup=False)
 
 
 _COUNTERS = ("discovered", "new", "changed", "unchanged", "written", "superseded", "quarantined", "deferred")
 
 
-def _print_summary(console: Any, summary: Any, root: Path) -> None:
+def _print_summary(console: Any, summary: Any, root: Path, seconds: float) -> None:
     """The run summary: one row per source, totals, reasons, partitions touched."""
-    from rich.table import Table
-
-    table = Table(title=f"newsflow run {summary.run_id} ({summary.seconds:.1f} s)", title_justify="left")
-    table.add_column("source")
-    for name in _COUNTERS:
-        table.add_column(name, justify="right")
-    table.add_column("partitions", justify="right")
-    for s in summary.sources:
-        table.add_row(s.source, *(str(getattr(s, c)) for c in _COUNTERS), str(len(s.partitions)))
-    table.add_row(
-        "total",
-        *(str(summary.total(c)) for c in _COUNTERS),
-        str(sum(len(s.partitions) for s in summary.sources)),
-        style="bold",
+    rows = [
+        [s.source, *(str(getattr(s, c)) for c in _COUNTERS), str(len(s.partitions)), "failed" if s.error else "ok"]
+        for s in summary.sources
+    ]
+    rows.append(
+        [
+            "total",
+            *(str(summary.total(c)) for c in _COUNTERS),
+            str(sum(len(s.partitions) for s in summary.sources)),
+            "",
+        ]
     )
-    console.print(table)
+    _table(
+        console,
+        f"newsflow run {summary.run_id} ({seconds:.1f} s)",
+        [("source", False), *((c, True) for c in _COUNTERS), ("partitions", True), ("status", False)],
+        rows,
+        total=True,
+    )
     for s in summary.sources:
         if s.reasons:
-            console.print(f"quarantined in {s.source}: " + ", ".join(f"{r} {n}" for r, n in s.reasons.items()))
+            line = f"quarantined in {s.source}: " + ", ".join(f"{r} {n}" for r, n in s.reasons.items())
+            console.print(line, markup=False)
         if s.partitions:
-            console.print(f"partitions written in {s.source}: {_compact(s.partitions)}")
-    console.print(f"Parquet: {root / 'articles'}/source=*/year=*/month=*/part-0.parquet")
-    console.print(f'Quarantine: {root / "quarantine"}   Query: newsflow query "SELECT count(*) FROM articles"')
+            console.print(f"partitions written in {s.source}: {_compact(s.partitions)}", markup=False)
+    console.print(f"Parquet: {root / 'articles'}/source=*/year=*/month=*/part-0.parquet", markup=False)
+    console.print(f"Quarantine: {root / 'quarantine'}", markup=False)
+    console.print('Query: newsflow query "SELECT source, count(*) FROM articles GROUP BY ALL"', markup=False)
+
+
+def _console(stderr: bool = False) -> Any:
+    """A rich console that never breaks a line itself: a long path or command stays one line to copy."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, soft_wrap=True)
+
+
+def _table(
+    console: Any, title: str, columns: list[tuple[str, bool]], rows: list[list[str]], total: bool = False
+) -> None:
+    """Print a table: boxed on a terminal (cells wrap, never cut), plain aligned columns otherwise.
+
+    `columns` are (name, right-aligned); with `total`, the last row is a total (bold on a terminal).
+    """
+    if console.is_terminal:
+        from rich.table import Table
+
+        table = Table(title=title, title_justify="left")
+        for name, right in columns:
+            table.add_column(name, justify="right" if right else "left", overflow="fold", min_width=len(name))
+        for i, row in enumerate(rows):
+            table.add_row(*row, style="bold" if total and i == len(rows) - 1 else None)
+        console.print(table)
+        return
+    # Piped or redirected: every cell whole, columns aligned by spaces, no box drawing,
+    # so `grep`, `awk` and a log reader see the values as they are.
+    cells = [[name for name, _ in columns], *rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    out = [title]
+    for row in cells:
+        parts = [c.rjust(w) if right else c.ljust(w) for c, w, (_, right) in zip(row, widths, columns, strict=True)]
+        out.append("  ".join(parts).rstrip())
+    console.file.write("\n".join(out) + "\n")
 
 
 def _compact(keys: list[str], limit: int = 12) -> str:
@@ -496,52 +645,84 @@ class _progress_bar:
 
 
 def _normalize(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from flows.config import load_config
-    from flows.discover import sidecar_name
-    from flows.ingest import DOCUMENT_TIME_BUDGET_S, TimeBudget
-    from normalizers.dispatch import normalize
+    from flows.discover import candidate, discover_files, list_file
+    from flows.files import real_root
+    from flows.ingest import normalize_input, read_input
     from normalizers.errors import Rejection
-    from normalizers.meta import SourceMeta
-    from normalizers.profile import SourceProfile
 
     cfg_file = config_path(args.config)
     cfg = load_config(cfg_file) if cfg_file.exists() or args.config else None
+    fmt = args.format or ("pretty" if sys.stdout.isatty() else "jsonl")
+    if cfg is None and args.source:
+        raise UserError(f"--source {args.source}: no config file at {cfg_file}")
+    chosen = cfg.select([args.source])[0] if cfg is not None and args.source else None
     status = 0
     for raw_path in args.paths:
-        path = Path(raw_path).resolve()
-        src = None
-        if cfg is not None:
-            if args.source:
-                src = cfg.select([args.source])[0]
-            else:
-                src = next((s for s in cfg.sources.values() if s.path and path.is_relative_to(s.path)), None)
-        elif args.source:
-            raise UserError(f"--source {args.source}: no config file at {cfg_file}")
-        profile = src.profile if src else SourceProfile(name=args.source or "local")
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise UserError(f"{raw_path}: cannot read: {exc.strerror}") from exc
-        sidecar_path = path.parent / sidecar_name(path.name)
-        sidecar = sidecar_path.read_bytes() if sidecar_path != path and sidecar_path.exists() else None
-        key = path.relative_to(src.path).as_posix() if src and src.path and path.is_relative_to(src.path) else path.name
-        meta = SourceMeta(profile.name, path.as_uri(), key, path.stat().st_mtime, sidecar)
-        result = normalize(raw, meta, profile, src.format if src else "auto", budget=TimeBudget(DOCUMENT_TIME_BUDGET_S))
-        if isinstance(result, Rejection):
-            print(f"newsflow: {raw_path}: rejected ({result.reason.value}): {result.message}", file=sys.stderr)
-            status = 1
-            continue
-        record = _jsonable(asdict(result))
-        if args.format == "jsonl":
-            print(json.dumps(record, ensure_ascii=False))
+        path = Path(raw_path).absolute()
+        if not path.exists() and not path.is_symlink():
+            raise UserError(f"{raw_path}: cannot read: no such file or folder")
+        src = chosen or _source_holding(cfg, path)
+        if src is None:
+            src = _local_source(args.source or "local", path)
+        # A folder's files are those its source includes, listed as a run lists them.
+        if path.is_dir():
+            folder = dataclasses.replace(src, path=path)
+            listing = discover_files(folder)
+            root = real_root(path)
         else:
-            _pretty(raw_path, record, explain=args.explain)
-        if args.explain and args.format == "jsonl":
-            if result.normalizer == "html":
-                print(f"# {raw_path}: path {result.extraction}", file=sys.stderr)
-            for s in result.stripped:
-                print(f"# {raw_path}:{s.line}: removed {s.kind} by rule {s.rule!r}: {s.text!r}", file=sys.stderr)
+            root = real_root(path.parent)
+            listing = [list_file(str(path), root)]
+        # Keys relative to the source's folder, as a run gives them (article ids depend on them).
+        within = path if path.is_dir() else path.parent
+        prefix = within.relative_to(src.path).as_posix() if src.path and within.is_relative_to(src.path) else "."
+        for listed in listing:
+            cand = candidate(listed)
+            if prefix != ".":
+                cand = cand._replace(rel=f"{prefix}/{cand.rel}")
+            shown = os.path.join(raw_path, listed[0]) if path.is_dir() else raw_path
+            loaded = read_input(src, cand, None, root)
+            result = loaded if isinstance(loaded, Rejection) else normalize_input(src, cand, *loaded)
+            if isinstance(result, Rejection):
+                print(f"newsflow: {shown}: rejected ({result.reason.value}): {result.message}", file=sys.stderr)
+                status = 1
+                continue
+            record = _jsonable(dataclasses.asdict(result))
+            if fmt == "jsonl":
+                print(json.dumps(record, ensure_ascii=False))
+            else:
+                _pretty(shown, record, explain=args.explain)
+            if args.explain and fmt == "jsonl":
+                if result.normalizer == "html":
+                    print(f"# {shown}: path {result.extraction}", file=sys.stderr)
+                for s in result.stripped:
+                    print(f"# {shown}:{s.line}: removed {s.kind} by rule {s.rule!r}: {s.text!r}", file=sys.stderr)
     return status
+
+
+def _source_holding(cfg: Any, path: Path) -> Any:
+    """The configured `files` source whose folder holds `path`, if any."""
+    if cfg is None:
+        return None
+    return next((s for s in cfg.sources.values() if s.kind == "files" and s.path and path.is_relative_to(s.path)), None)
+
+
+def _local_source(name: str, path: Path) -> Any:
+    """A source for files outside every configured one: default profile, format picked by extension."""
+    from flows.config import SourceConfig
+    from normalizers.profile import SourceProfile
+
+    return SourceConfig(
+        name=name,
+        kind="files",
+        path=path if path.is_dir() else path.parent,
+        include=("*.txt", "*.html", "*.htm", "*.html.gz", "*.htm.gz"),
+        format="auto",
+        description="",
+        profile=SourceProfile(name=name),
+    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -558,8 +739,10 @@ def _pretty(label: str, record: dict[str, Any], explain: bool) -> None:
     from rich.console import Console
     from rich.panel import Panel
     from rich.table import Table
+    from rich.text import Text
 
-    console = Console()
+    # Article text is data, never markup: a paragraph reading "[bold]" prints as is.
+    console = Console(soft_wrap=True)
     meta = Table.grid(padding=(0, 2))
     for key in (
         "article_id",
@@ -580,22 +763,22 @@ def _pretty(label: str, record: dict[str, Any], explain: bool) -> None:
         "warnings",
     ):
         if record.get(key) not in (None, [], ()):
-            meta.add_row(f"[bold]{key}[/]", str(record[key]))
-    console.print(Panel(meta, title=label))
-    console.print("[bold]lede[/]", record["lede"], "", sep="\n")
+            meta.add_row(Text(key, style="bold"), Text(str(record[key])))
+    console.print(Panel(meta, title=Text(label)))
+    console.print(Text("lede", style="bold"), Text(record["lede"] or ""), "", sep="\n")
     for section in record["sections"]:
         if section["heading"]:
-            console.print(f"[bold]## {section['heading']}[/]", "", sep="\n")
+            console.print(Text(f"## {section['heading']}", style="bold"), "", sep="\n")
         for paragraph in section["paragraphs"]:
-            console.print(paragraph, "", sep="\n")
+            console.print(Text(paragraph), "", sep="\n")
     if explain:
         if record["normalizer"] == "html":
             how = "the source's CSS selectors" if record["extraction"] == "profile" else "generic extraction"
-            console.print(f"[bold]path[/] {record['extraction']} ({how})")
-        console.print("[bold]removed[/]" if record["stripped"] else "[bold]removed[/] nothing")
+            console.print(Text.assemble(("path", "bold"), f" {record['extraction']} ({how})"))
+        console.print(Text("removed" if record["stripped"] else "removed nothing", style="bold"))
         for s in record["stripped"]:
             where = f"line {s['line']}" if s["line"] else "block"
-            console.print(f"  {where}: {s['kind']} by [cyan]{s['rule']}[/]: {s['text']!r}")
+            console.print(Text.assemble(f"  {where}: {s['kind']} by ", (s["rule"], "cyan"), f": {s['text']!r}"))
 
 
 def _query(args: argparse.Namespace) -> int:
@@ -611,18 +794,32 @@ def _query(args: argparse.Namespace) -> int:
         raise UserError(f"query failed: {str(exc).splitlines()[0]}") from exc
     if rel is None:
         return 0
-    if args.format == "table":
+    fmt = args.format or ("table" if sys.stdout.isatty() else "csv")
+    if fmt == "table":
         rel.show(max_width=200, max_rows=100)
-    elif args.format == "csv":
+    elif fmt == "csv":
         import csv
 
-        writer = csv.writer(sys.stdout)
+        writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(rel.columns)
-        writer.writerows(rel.fetchall())
+        for batch in rel.to_arrow_reader(10_000):  # streamed: a large result is never held whole
+            writer.writerows([_csv_cell(v) for v in row.values()] for row in batch.to_pylist())
     else:
-        for row in rel.fetchall():
-            print(json.dumps(_jsonable(dict(zip(rel.columns, row, strict=True))), ensure_ascii=False, default=str))
+        for batch in rel.to_arrow_reader(10_000):
+            for row in batch.to_pylist():
+                print(json.dumps(_jsonable(row), ensure_ascii=False, default=str))
     return 0
+
+
+def _csv_cell(value: Any) -> Any:
+    """A CSV cell: lists, structs and maps as JSON (not Python reprs), times in ISO 8601, booleans as true/false."""
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(_jsonable(value), ensure_ascii=False, default=str)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
 
 
 def _shown(path: Path) -> str:
@@ -634,42 +831,90 @@ def _shown(path: Path) -> str:
 
 
 def _sources(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
-    from flows.config import load_config
+    from flows.config import load_config, source_problem
     from warehouse.layout import DataRoot
+    from warehouse.ledger import latest_entries
     from warehouse.state import StateStore
 
     cfg = load_config(config_path(args.config))
     root = DataRoot(data_root(args.data))
     counts = {}
-    if root.state.is_dir():
+    if (root.state / StateStore.FILE).is_file():
         with StateStore(root.state) as store:
             counts = store.counts()
-    from warehouse.ledger import latest_entries
-
-    table = Table(
-        "source", "kind", "format", "path", "include", "rules", "schedule", "files written", "quarantined", "backfilled"
-    )
+    listed: list[dict[str, Any]] = []
     for s in cfg.sources.values():
         c = counts.get(s.name, {})
         done = latest_entries(root, s.name, kind="backfill")
         failed = sum(e.status == "failed" for e in done.values())
-        table.add_row(
-            s.name,
-            s.kind,
-            s.format,
-            _shown(s.path) if s.path else ", ".join(s.urls),
-            ", ".join(s.include),
-            str(len(s.profile.rules)),
-            f"{s.schedule.cron} ({s.schedule.timezone})" if s.schedule else "-",
-            str(c.get("written", 0)),
-            str(c.get("quarantined", 0)),
-            f"{len(done) - failed} months" + (f", {failed} failed" if failed else "") if done else "-",
+        listed.append(
+            {
+                "source": s.name,
+                "kind": s.kind,
+                "format": s.format,
+                "where": str(s.path) if s.path else list(s.urls),
+                "include": list(s.include),
+                "rules": len(s.profile.rules),
+                "schedule": {"cron": s.schedule.cron, "timezone": s.schedule.timezone} if s.schedule else None,
+                "written": c.get("written", 0),
+                "quarantined": c.get("quarantined", 0),
+                "backfilled_months": len(done) - failed,
+                "backfill_failed_months": failed,
+                "problem": source_problem(s),
+            }
         )
-    Console().print(table)
+    if args.json:
+        print(json.dumps(listed, indent=2))
+    else:
+        _table(
+            _console(),
+            f"sources in {_shown(cfg.path)}",
+            [
+                ("source", False),
+                ("kind", False),
+                ("format", False),
+                ("path or url", False),
+                ("include", False),
+                ("rules", True),
+                ("schedule", False),
+                ("written", True),
+                ("quarantined", True),
+                ("backfilled", False),
+                ("status", False),
+            ],
+            [
+                [
+                    e["source"],
+                    e["kind"],
+                    e["format"],
+                    _shown(Path(e["where"])) if isinstance(e["where"], str) else ", ".join(e["where"]),
+                    ", ".join(e["include"]),
+                    str(e["rules"]),
+                    f"{e['schedule']['cron']} ({e['schedule']['timezone']})" if e["schedule"] else "-",
+                    str(e["written"]),
+                    str(e["quarantined"]),
+                    _backfilled(e["backfilled_months"], e["backfill_failed_months"]),
+                    "ok" if e["problem"] is None else "PROBLEM",
+                ]
+                for e in listed
+            ],
+        )
+    problems = [e["problem"] for e in listed if e["problem"]]
+    if args.check:
+        for problem in problems:
+            print(f"newsflow: error: {problem}", file=sys.stderr)
+        if not problems:
+            print(f"newsflow: {len(listed)} sources checked: every folder and URL list is there", file=sys.stderr)
+        return 2 if problems else 0
+    for problem in problems:
+        print(f"newsflow: warning: {problem}", file=sys.stderr)
     return 0
+
+
+def _backfilled(done: int, failed: int) -> str:
+    if not done and not failed:
+        return "-"
+    return f"{done} months" + (f", {failed} failed" if failed else "")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from normalizers.profile import SourceProfile
 from warehouse.errors import PartitionError
 from warehouse.layout import validate_source
 
-__all__ = ["HTTP_KINDS", "Config", "FetchSettings", "Schedule", "SourceConfig", "load_config"]
+__all__ = ["HTTP_KINDS", "Config", "FetchSettings", "Schedule", "SourceConfig", "load_config", "source_problem"]
 
 KINDS = ("files", "rss", "sitemap", "urls")
 # Kinds whose documents are fetched over HTTP (discovered from a feed, a sitemap or a URL list).
@@ -112,6 +113,29 @@ class Config:
             known = ", ".join(self.sources) or "none"
             raise ConfigError(f"unknown source(s): {', '.join(unknown)} (configured: {known})")
         return [self.sources[n] for n in names]
+
+
+def source_problem(src: SourceConfig) -> str | None:
+    """What keeps a source from running as configured (a missing folder or URL list), or None.
+
+    Checked by each run before the source's work starts, and by `newsflow sources --check`.
+    """
+    if src.path is None:
+        return None
+    where = f"source {src.name}: "
+    if src.kind == "files":
+        if not src.path.exists():
+            return where + f"folder {src.path} does not exist (check `path` in the config)"
+        if not src.path.is_dir():
+            return where + f"{src.path} is not a folder (check `path` in the config)"
+        if not os.access(src.path, os.R_OK | os.X_OK):
+            return where + f"folder {src.path} is not readable"
+        return None
+    if not src.path.is_file():
+        return where + f"URL list {src.path} does not exist or is not a file (check `path` in the config)"
+    if not os.access(src.path, os.R_OK):
+        return where + f"URL list {src.path} is not readable"
+    return None
 
 
 def load_config(path: Path) -> Config:

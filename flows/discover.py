@@ -8,7 +8,7 @@ import functools
 import os
 import re
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -28,6 +28,7 @@ __all__ = [
     "PlanAhead",
     "candidate",
     "discover_files",
+    "list_file",
     "plan_files",
     "plan_source",
     "sidecar_name",
@@ -178,6 +179,11 @@ def _input_stat(entry: os.DirEntry[str], real: str) -> os.stat_result:
             st = entry.stat(follow_symlinks=False)
     except OSError as exc:
         raise _listing_problem(exc, "file") from None
+    return _usable(st)
+
+
+def _usable(st: os.stat_result) -> os.stat_result:
+    """`st` if it is the stat of a regular file with a possible modification time, else `InputProblem`."""
     check_regular(st, "file")
     if not valid_mtime_ns(st.st_mtime_ns):
         raise InputProblem(
@@ -195,7 +201,28 @@ def _year(ns: int) -> int:
         return 1970 + int(ns / 1e9 / 31_556_952)  # the mean Gregorian year, in seconds
 
 
-def _sidecar(folder: str, name: str, names: set[str], real: str) -> tuple[str | None, str]:
+def list_file(path: str, root: str) -> ListedFile:
+    """The listing entry of one file named by its path (what the walk lists for it); `root` is its resolved folder."""
+    folder, name = os.path.split(path)
+    rel = name
+    try:
+        if not _is_utf8(path):
+            raise _bad_name("file", path)
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            st = os.stat(resolve_link(path, root, "file"))
+        _usable(st)
+        side = sidecar_name(name)
+        present = {side} if os.path.lexists(os.path.join(folder, side)) else set()
+        sidecar, sig = _sidecar(folder, name, present, root)
+    except OSError as exc:
+        return _problem(path, rel, _listing_problem(exc, "file"))
+    except InputProblem as problem:
+        return _problem(path, rel, problem)
+    return (rel, path, st.st_size, st.st_mtime_ns, sidecar, sig, None)
+
+
+def _sidecar(folder: str, name: str, names: Container[str], real: str) -> tuple[str | None, str]:
     """The file's sidecar path and signature (`size:mtime_ns`), or (None, ""); `InputProblem` if it is unusable."""
     side = sidecar_name(name)
     if side == name or side not in names:

@@ -21,12 +21,14 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
+from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from flows.backfill import BackfillPlan, Unit, describe, plan_files_backfill, resolve_batch, run_unit
-from flows.config import HTTP_KINDS, SourceConfig, load_config
+from flows.config import HTTP_KINDS, SourceConfig, load_config, source_problem
 from flows.discover import Candidate, Listing, Plan, PlanAhead, plan_source
+from flows.errors import UserError
 from flows.http_source import FetchOutcome, fetch_source
 from flows.ingest import (
     BATCH_SIZE,
@@ -52,6 +54,7 @@ from warehouse.writer import PartitionWrite, clean_stale_staging
 __all__ = [
     "BackfillFailed",
     "BackfillSummary",
+    "RunFailed",
     "RunSummary",
     "backfill",
     "discard_batches_ahead",
@@ -199,6 +202,10 @@ class RunSummary:
             parts = ", ".join(s.partitions) or "-"
             lines.append(f"| {s.source} | " + " | ".join(str(getattr(s, c)) for c in cols) + f" | {parts} |")
         lines.append("| **total** | " + " | ".join(str(self.total(c)) for c in cols) + " | |")
+        for s in self.sources:
+            if s.error:
+                lines.append("")
+                lines.append(f"**{s.source} failed**: {s.error}")
         reasons = {f"{s.source}:{r}": n for s in self.sources for r, n in s.reasons.items()}
         if reasons:
             lines.append("")
@@ -409,17 +416,54 @@ def _run_sources(
     clean_stale_staging(root)
     try:
         for src in cfg.select(sources):
-            with _source_lock(root, src.name) as fresh:
-                listing = _early_listing(src, fresh) if window is None else None
-                summary.sources.append(
-                    _ingest_source(src, root, run_id, force, batch_size, workers, _progress, window, listing)
-                )
+            summary.sources.append(_one_source(src, root, run_id, force, batch_size, workers, window))
     finally:
         discard_batches_ahead()  # of sources not run (not selected, or the run failed first)
         shutdown_pool()
     summary.seconds = time.monotonic() - started
     create_markdown_artifact(key=artifact, markdown=summary.markdown(), description=f"newsflow {artifact}")
+    failed = [s for s in summary.sources if s.error]
+    if failed:
+        # A returned state is the flow run's final state: the run shows as failed (in the
+        # UI, to `serve` and to callers) without a traceback for what is one line to fix.
+        message = "; ".join(str(s.error) for s in failed)
+        return cast(RunSummary, Failed(message=message, data=RunFailed(summary)))
     return summary
+
+
+def _one_source(
+    src: SourceConfig,
+    root: DataRoot,
+    run_id: str,
+    force: bool,
+    batch_size: int,
+    workers: int,
+    window: tuple[str | None, str | None] | None,
+) -> SourceSummary:
+    """One source of a run; a failure is the source's own (recorded in its summary), never the other sources'."""
+    try:
+        problem = source_problem(src)
+        if problem is not None:
+            raise UserError(problem)
+        with _source_lock(root, src.name) as fresh:
+            listing = _early_listing(src, fresh) if window is None else None
+            return _ingest_source(src, root, run_id, force, batch_size, workers, _progress, window, listing)
+    except UserError as exc:  # one line to fix: in the run's state message and summary, not a logged traceback
+        return SourceSummary(src.name, error=str(exc), user_error=True)
+    except Exception as exc:
+        get_run_logger().exception("source %s failed", src.name)
+        return SourceSummary(src.name, error=f"source {src.name} failed: {type(exc).__name__}: {exc}")
+
+
+class RunFailed(Exception):
+    """Some sources of a run failed; `summary` holds every source's outcome (the others ran)."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        super().__init__("; ".join(str(s.error) for s in summary.sources if s.error))
+        self.summary = summary
+
+    def __reduce__(self) -> tuple[type[RunFailed], tuple[RunSummary]]:
+        return (RunFailed, (self.summary,))
 
 
 def _ingest_source(

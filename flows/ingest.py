@@ -115,6 +115,10 @@ class SourceSummary:
     deferred: int = 0  # HTTP sources: not fetched this run (retry later, or past the per-run page cap)
     partitions: list[str] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
+    # Why the source did not run to its end (its counts are then partial): one line, and
+    # whether the user can fix it (a missing folder) or it is a fault to report.
+    error: str | None = None
+    user_error: bool = False
 
     def reconciles(self) -> bool:
         """Every discovered input ended as unchanged, written, superseded, quarantined or deferred."""

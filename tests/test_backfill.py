@@ -421,22 +421,17 @@ def test_the_dry_run_prints_the_plan_and_writes_nothing(
     assert not data.exists()
 
 
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        (["--start", "2024-03-01", "--end", "2024-02-01"], "--end 2024-02-01 is before --start 2024-03-01"),
-        (["--start", "2024-03-01", "--end", "2024-04-01", "--max-concurrency", "0"], "at least 1"),
-    ],
-)
-def test_backfill_user_errors_are_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
-) -> None:
+def test_backfill_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from flows.cli import main
 
     cfg = make_config(tmp_path, tmp_path)
+    extra = ["--start", "2024-03-01", "--end", "2024-02-01"]
     assert main(["backfill", "bf", "--config", str(cfg), "--data", str(tmp_path / "d"), *extra]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("newsflow: error: ") and message in err and "Traceback" not in err
+    assert err.startswith("newsflow: error: ") and "--end 2024-02-01 is before --start 2024-03-01" in err
+    with pytest.raises(SystemExit) as exited:  # argparse's own usage error
+        main(["backfill", "bf", "--start", "2024-03-01", "--end", "2024-04-01", "--max-concurrency", "0"])
+    assert exited.value.code == 2 and "--max-concurrency: must be at least 1" in capsys.readouterr().err
     assert main(["backfill", "nope", "--start", "2024-01-01", "--end", "2024-01-02", "--config", str(cfg)]) == 2
     assert "unknown source(s): nope" in capsys.readouterr().err
 

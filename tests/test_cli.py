@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from flows.cli import main
@@ -27,7 +28,7 @@ def test_normalize_jsonl_prints_one_record_per_file(capsys: pytest.CaptureFixtur
 
 
 def test_normalize_explain_lists_removed_spans_and_rules(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["normalize", str(SEED), "--config", str(REPO / "sources.toml"), "--explain"])
+    code = main(["normalize", str(SEED), "--config", str(REPO / "sources.toml"), "--explain", "--format", "pretty"])
     out = capsys.readouterr().out
     assert code == 0
     assert "anha-staff-tag" in out and "'T/ Satt.'" in out
@@ -115,3 +116,210 @@ def test_the_backfill_redo_choices_are_the_backfills_own() -> None:
     sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
     redo = next(a for a in sub.choices["backfill"]._actions if a.dest == "redo")
     assert tuple(redo.choices or ()) == REDO_CHOICES
+
+
+# --- One clear line for every user mistake; output for people and for pipes ----------------------
+
+
+def _newsflow(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """The `newsflow` command in a subprocess, stdout and stderr captured (so neither is a terminal)."""
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+    )
+
+
+def _harness_env() -> dict[str, str]:
+    """The environment of a command that uses the session's Prefect test server."""
+    import os
+
+    from prefect.settings import PREFECT_API_URL
+
+    return {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+
+
+def _one_error_line(proc: subprocess.CompletedProcess[str], message: str) -> None:
+    assert "Traceback" not in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("newsflow: error:")]
+    assert len(errors) == 1 and message in errors[0], proc.stderr
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_source_with_a_mistyped_path_is_reported_and_the_others_run(tmp_path: Path) -> None:
+    cfg = tmp_path / "sources.toml"
+    name = "a-source-whose-long-name-a-narrow-table-would-cut"
+    cfg.write_text(
+        f'[sources.{name}]\npath = "{REPO / "samples" / "anha"}"\n[sources.typo]\npath = "{tmp_path / "anhaa"}"\n',
+        encoding="utf-8",
+    )
+    proc = _newsflow(["run", "--config", str(cfg), "--data", str(tmp_path / "data")], tmp_path, _harness_env())
+    assert proc.returncode == 2, proc.stderr
+    _one_error_line(proc, f"source typo: folder {tmp_path / 'anhaa'} does not exist")
+    lines = proc.stdout.splitlines()
+    # Piped: plain, complete columns (no box drawing, nothing cut), and commands on one line.
+    assert not any(ch in proc.stdout for ch in "…┃│━")
+    row = next(line.split() for line in lines if line.startswith(name))
+    assert row[0] == name and row[5] == "1" and row[-1] == "ok"
+    assert next(line.split() for line in lines if line.startswith("typo"))[-1] == "failed"
+    assert 'Query: newsflow query "SELECT source, count(*) FROM articles GROUP BY ALL"' in lines
+    got = duckdb.sql(f"SELECT source FROM read_parquet('{tmp_path}/data/articles/**/*.parquet', hive_partitioning=1)")
+    assert got.fetchall() == [(name,)]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_run_json_reports_the_commands_wall_time_beside_the_flows(tmp_path: Path) -> None:
+    cfg = tmp_path / "sources.toml"
+    cfg.write_text(f'[sources.anha]\npath = "{REPO / "samples" / "anha"}"\n', encoding="utf-8")
+    proc = _newsflow(["run", "--json", "--config", str(cfg), "--data", str(tmp_path / "d")], tmp_path, _harness_env())
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["wall_seconds"] > summary["seconds"] > 0
+
+
+def test_a_data_root_that_cannot_be_created_is_one_line(tmp_path: Path) -> None:
+    proc = _newsflow(["run", "--config", str(REPO / "sources.toml"), "--data", "/proc/newsflow-data"], tmp_path)
+    assert proc.returncode == 2
+    _one_error_line(proc, "data root /proc/newsflow-data: cannot create it")
+
+
+def test_a_prefect_api_that_is_down_is_one_line(tmp_path: Path) -> None:
+    import os
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
+    for command in (["run"], ["serve"]):
+        args = [*command, "--config", str(REPO / "sources.toml"), "--data", str(tmp_path / "data")]
+        proc = _newsflow(args, tmp_path, env)
+        assert proc.returncode == 2
+        _one_error_line(proc, f"the Prefect API at http://127.0.0.1:{port}/api (from PREFECT_API_URL) does not answer")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["renormalize", "--start", "2024-03-01", "--end", "2024-01-01"], "--end 2024-01-01 is before --start"),
+        (["backfill", "wire", "--start", "2024-03-01", "--end", "2024-01-01"], "--end 2024-01-01 is before --start"),
+    ],
+)
+def test_reversed_ranges_are_refused(tmp_path: Path, argv: list[str], message: str) -> None:
+    proc = _newsflow([*argv, "--config", str(REPO / "sources.toml"), "--data", str(tmp_path)], tmp_path)
+    assert proc.returncode == 2
+    _one_error_line(proc, message)
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "two"])
+def test_workers_must_be_a_positive_number(tmp_path: Path, value: str) -> None:
+    proc = _newsflow(["run", "--workers", value, "--config", str(REPO / "sources.toml")], tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "argument --workers:" in proc.stderr.splitlines()[-1]
+
+
+def test_sources_check_names_the_paths_that_do_not_exist(tmp_path: Path) -> None:
+    cfg = tmp_path / "sources.toml"
+    cfg.write_text(
+        f'[sources.ok]\npath = "{REPO / "samples" / "anha"}"\n[sources.gone]\npath = "missing"\n'
+        '[sources.list]\nkind = "urls"\npath = "urls.txt"\nfetch = { contact = "mailto:data@example.org" }\n',
+        encoding="utf-8",
+    )
+    proc = _newsflow(["sources", "--check", "--config", str(cfg), "--data", str(tmp_path / "data")], tmp_path)
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("newsflow: error:")]
+    assert errors == [
+        f"newsflow: error: source gone: folder {tmp_path / 'missing'} does not exist (check `path` in the config)",
+        f"newsflow: error: source list: URL list {tmp_path / 'urls.txt'} does not exist or is not a file "
+        "(check `path` in the config)",
+    ]
+    (tmp_path / "missing").mkdir()
+    (tmp_path / "urls.txt").write_text("https://example.org/a\n", encoding="utf-8")
+    proc = _newsflow(["sources", "--check", "--config", str(cfg), "--data", str(tmp_path / "data")], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_sources_as_json_and_as_plain_columns_when_piped(tmp_path: Path) -> None:
+    proc = _newsflow(["sources", "--json", "--config", str(REPO / "sources.toml"), "--data", str(tmp_path)], tmp_path)
+    assert proc.returncode == 0
+    listed = {s["source"]: s for s in json.loads(proc.stdout)}
+    assert listed["anha"]["where"] == str(REPO / "samples" / "anha") and listed["anha"]["problem"] is None
+    proc = _newsflow(["sources", "--config", str(REPO / "sources.toml"), "--data", str(tmp_path)], tmp_path)
+    assert not any(ch in proc.stdout for ch in "…┃│━")
+    header = proc.stdout.splitlines()[1].split()
+    assert header[:3] == ["source", "kind", "format"] and header[-1] == "status"
+
+
+def test_a_broken_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "query", "SELECT * FROM range(2000000)", "--data", str(tmp_path / "data")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == b"range\n"  # csv: stdout is a pipe
+    proc.stdout.close()  # what `| head -1` does
+    err = proc.stderr.read().decode()
+    assert proc.wait(120) == 141
+    assert err == ""
+
+
+def test_csv_cells_are_json_not_python_reprs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import csv
+    import io
+
+    (tmp_path / "data").mkdir()
+    sql = "SELECT ['Chris Davies', 'A. N. Other'] AS authors, {'rule': 'x', 'line': 3} AS s, true AS b, NULL AS n"
+    assert main(["query", sql, "--data", str(tmp_path / "data"), "--format", "csv"]) == 0
+    (header, row) = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert header == ["authors", "s", "b", "n"]
+    assert json.loads(row[0]) == ["Chris Davies", "A. N. Other"]
+    assert json.loads(row[1]) == {"rule": "x", "line": 3}
+    assert row[2:] == ["true", ""]
+
+
+def test_normalize_takes_a_folders_files_and_prints_jsonl_into_a_pipe(tmp_path: Path) -> None:
+    proc = _newsflow(["normalize", str(REPO / "samples" / "wire") + "/", "--config", str(REPO / "sources.toml")], REPO)
+    assert proc.returncode == 1  # the folder holds four broken files, each reported
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(records) == 20 and {r["source"] for r in records} == {"wire"}
+    assert sum("rejected (" in line for line in proc.stderr.splitlines()) == 4
+    # The same article ids as a run gives them: keys relative to the source's folder.
+    from flows.config import load_config
+    from flows.discover import discover_files
+    from normalizers.meta import article_id
+
+    wire = load_config(REPO / "sources.toml").sources["wire"]
+    keys = {rel for rel, *_ in discover_files(wire)}
+    assert {r["article_id"] for r in records if r["url"] is None} <= {article_id("wire", None, k) for k in keys}
+
+
+def test_pretty_output_prints_article_text_that_looks_like_markup(tmp_path: Path) -> None:
+    story = tmp_path / "story.txt"
+    story.write_text("Title [/bold] here\n\nA lede with [red]brackets[/] and [/link] in it.\n", encoding="utf-8")
+    proc = _newsflow(["normalize", str(story), "--format", "pretty"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "A lede with [red]brackets[/] and [/link] in it." in proc.stdout
+
+
+def test_html_explain_lists_only_removals_that_removed_text(tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    body = "".join(
+        f"<p>Paragraph {i} of a story long enough to be the article, with several words.</p>" for i in range(8)
+    )
+    page.write_text(
+        f"<html><head><title>A story</title></head><body><nav><a href='/'>Home</a></nav>"
+        f"<div class='ad'></div><article>{body}</article><div class='ad-slot'><span></span></div></body></html>",
+        encoding="utf-8",
+    )
+    proc = _newsflow(["normalize", str(page), "--explain", "--format", "pretty"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert ": ''" not in proc.stdout and ': ""' not in proc.stdout

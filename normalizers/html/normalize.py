@@ -202,6 +202,7 @@ def _assemble(
             line=0,
         )
         for d in found.dropped
+        if d.text  # an element with no text removed nothing from the text
     )
     path = "profile" if found.path == "profile" else "generic"
     return Article(
