@@ -435,6 +435,7 @@ def _serve(args: argparse.Namespace) -> int:
     # A service manager stops `serve` with SIGTERM: until the serving loop takes it over
     # (serve_until_stopped), shut down as for Ctrl-C, so the local server is stopped.
     signal.signal(signal.SIGTERM, _interrupt)
+    log: Path | None = None
     with contextlib.ExitStack() as stack:
         if os.environ.get("PREFECT_API_URL"):
             console.print(f"Prefect API: {os.environ['PREFECT_API_URL']} (from PREFECT_API_URL)")
@@ -449,18 +450,39 @@ def _serve(args: argparse.Namespace) -> int:
 
             stack.enter_context(temporary_settings(updates={PREFECT_API_URL: server.api_url}))
             console.print(f"Prefect UI: {server.ui_url}")
-        from flows.serve import deployments, serve_until_stopped
+        from flows.serve import ScheduleWatch, deployments, serve_until_stopped
 
         served = deployments(cfg, cfg_path, root)
         for dep in served:
-            when = ", ".join(f"{s.schedule.cron} ({s.schedule.timezone})" for s in dep.schedules or []) or "on demand"
-            console.print(f"  {dep.flow_name}/{dep.name}: {when}")
+            when = ", ".join(_schedule_text(s.schedule) for s in dep.schedules or []) or "on demand"
+            console.print(f"  {dep.flow_name}/{dep.name}: {when}", markup=False)
         console.print(
             "trigger a backfill: prefect deployment run 'backfill/newsflow-backfill' "
-            "-p source=SOURCE -p start=YYYY-MM-DD -p end=YYYY-MM-DD   (Ctrl-C stops serving)"
+            "-p source=SOURCE -p start=YYYY-MM-DD -p end=YYYY-MM-DD   (Ctrl-C stops serving)",
+            markup=False,
         )
+        # What `serve` started is watched: a scheduler that creates no runs, runs that
+        # never start, errors in the server's log: each is one line on this terminal.
+        warn = _console(stderr=True)
+        watch = ScheduleWatch(
+            [f"{dep.flow_name}/{dep.name}" for dep in served if dep.schedules],
+            lambda line: warn.print(f"newsflow: warning: {line}", markup=False),
+            log=log,
+        )
+        watch.start()
+        stack.callback(watch.stop)
         serve_until_stopped(served, limit=args.limit)
     return 0
+
+
+def _schedule_text(schedule: Any) -> str:
+    """A Prefect deployment schedule as `serve` lists it: the cron and zone, or the interval."""
+    from flows.config import duration_text
+
+    if getattr(schedule, "cron", None):
+        return f"{schedule.cron} ({schedule.timezone})"
+    interval = getattr(schedule, "interval", None)
+    return f"every {duration_text(interval.total_seconds())}" if interval is not None else str(schedule)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -855,7 +877,12 @@ def _sources(args: argparse.Namespace) -> int:
                 "where": str(s.path) if s.path else list(s.urls),
                 "include": list(s.include),
                 "rules": len(s.profile.rules),
-                "schedule": {"cron": s.schedule.cron, "timezone": s.schedule.timezone} if s.schedule else None,
+                "schedule": (
+                    {"cron": s.schedule.cron, "interval": s.schedule.interval, "timezone": s.schedule.timezone}
+                    if s.schedule
+                    else None
+                ),
+                "schedule_text": s.schedule.describe() if s.schedule else "-",
                 "written": c.get("written", 0),
                 "quarantined": c.get("quarantined", 0),
                 "backfilled_months": len(done) - failed,
@@ -890,7 +917,7 @@ def _sources(args: argparse.Namespace) -> int:
                     _shown(Path(e["where"])) if isinstance(e["where"], str) else ", ".join(e["where"]),
                     ", ".join(e["include"]),
                     str(e["rules"]),
-                    f"{e['schedule']['cron']} ({e['schedule']['timezone']})" if e["schedule"] else "-",
+                    e["schedule_text"],
                     str(e["written"]),
                     str(e["quarantined"]),
                     _backfilled(e["backfilled_months"], e["backfill_failed_months"]),

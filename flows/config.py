@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +17,17 @@ from normalizers.profile import SourceProfile
 from warehouse.errors import PartitionError
 from warehouse.layout import validate_source
 
-__all__ = ["HTTP_KINDS", "Config", "FetchSettings", "Schedule", "SourceConfig", "load_config", "source_problem"]
+__all__ = [
+    "HTTP_KINDS",
+    "Config",
+    "FetchSettings",
+    "Schedule",
+    "SourceConfig",
+    "duration_text",
+    "load_config",
+    "parse_duration",
+    "source_problem",
+]
 
 KINDS = ("files", "rss", "sitemap", "urls")
 # Kinds whose documents are fetched over HTTP (discovered from a feed, a sitemap or a URL list).
@@ -75,10 +86,47 @@ class FetchSettings:
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
-    """`[sources.NAME.schedule]`: when `newsflow serve` runs the source."""
+    """`[sources.NAME.schedule]`: when `newsflow serve` runs the source: a cron, or an interval."""
 
-    cron: str  # five-field cron, e.g. "0 */6 * * *"
+    cron: str | None  # five-field cron, e.g. "0 */6 * * *"
     timezone: str  # IANA zone the cron is read in (default: the source's timezone)
+    interval: float | None = None  # seconds between runs (`interval = "90m"`), for what no cron says
+
+    def describe(self) -> str:
+        """`0 6 * * * (Europe/Berlin)` or `every 1h30m`."""
+        if self.cron is not None:
+            return f"{self.cron} ({self.timezone})"
+        return f"every {duration_text(self.interval or 0)}"
+
+
+# `interval` units: "90s", "15m", "6h", "1d", or combined ("1h30m").
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds of a duration: a positive number (seconds) or text such as "90s", "15m", "1h30m"; None if invalid."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if value > 0 else None
+    if not isinstance(value, str):
+        return None
+    m = _DURATION.fullmatch(value.strip().lower().replace(" ", ""))
+    if m is None or not any(m.groups()):
+        return None
+    seconds = sum(int(g or 0) * unit for g, (_, unit) in zip(m.groups(), _UNITS, strict=True))
+    return float(seconds) if seconds > 0 else None
+
+
+def duration_text(seconds: float) -> str:
+    """`1h30m` for 5400 seconds."""
+    rest, out = int(seconds), ""
+    for name, unit in _UNITS:
+        if rest >= unit:
+            out += f"{rest // unit}{name}"
+            rest %= unit
+    return out or f"{seconds}s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,14 +269,29 @@ def _source(path: Path, name: str, block: dict[str, Any], defaults: dict[str, An
 
 
 def _schedule(where: str, data: Any, default_tz: str) -> Schedule | None:
-    """Validate a `[sources.NAME.schedule]` table (cron, timezone) the way Prefect will read it."""
+    """Validate a `[sources.NAME.schedule]` table (a cron and time zone, or an interval) as Prefect will read it."""
     if data is None:
         return None
     if isinstance(data, str):
         data = {"cron": data}
-    if not isinstance(data, dict) or set(data) - {"cron", "timezone"} or not isinstance(data.get("cron"), str):
-        raise ConfigError(f'{where}.schedule: expected {{ cron = "0 6 * * *", timezone = "Europe/Berlin" }}')
+    usage = f'{where}.schedule: expected {{ cron = "0 6 * * *", timezone = "Europe/Berlin" }} or {{ interval = "15m" }}'
+    if not isinstance(data, dict) or set(data) - {"cron", "timezone", "interval"}:
+        raise ConfigError(usage)
+    if ("cron" in data) == ("interval" in data):
+        raise ConfigError(f"{usage} (one of cron and interval)")
     tz = data.get("timezone", default_tz)
+    if "interval" in data:
+        seconds = parse_duration(data["interval"])
+        if seconds is None:
+            raise ConfigError(
+                f"{where}.schedule.interval: {data['interval']!r} is not a duration "
+                '(seconds, or text such as "90s", "15m", "6h", "1d", "1h30m")'
+            )
+        if not isinstance(tz, str):
+            raise ConfigError(f"{where}.schedule.timezone: expected a time zone name")
+        return Schedule(None, tz, seconds)
+    if not isinstance(data.get("cron"), str):
+        raise ConfigError(usage)
     # Prefect's own schedule model, imported only when a schedule is configured: it
     # is what the deployment will hold, so anything it accepts runs as written.
     from prefect.client.schemas.schedules import CronSchedule

@@ -9,14 +9,21 @@ until it answers, and stops it on exit.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flows.config import Config
 from flows.errors import UserError
@@ -26,6 +33,8 @@ __all__ = [
     "BACKFILL_DEPLOYMENT",
     "RENORMALIZE_DEPLOYMENT",
     "LocalServer",
+    "LogErrors",
+    "ScheduleWatch",
     "deployments",
     "serve_until_stopped",
     "source_deployment",
@@ -138,6 +147,173 @@ def serve_until_stopped(served: list[Any], limit: int | None = None) -> None:
         asyncio.run(main())
 
 
+# A server log line that reports an error: Prefect's own format ("12:00:01.234 | ERROR   |
+# prefect.server.services.scheduler - message") or uvicorn's ("ERROR:    message").
+_LOG_ERROR = re.compile(
+    r"^\S+ \| (?:ERROR|CRITICAL)\s*\| (?P<logger>\S+) - (?P<message>.*)$|^ERROR:\s+(?P<uvicorn>.*)$"
+)
+# The same logger's errors are reported again at most this often (a failing service
+# logs on every loop; one line per loop would bury the terminal).
+_REPEAT_AFTER_S = 600.0
+
+
+class LogErrors:
+    """Reads the lines a server appends to its log and picks out the errors, one summary line per source of them."""
+
+    def __init__(self, log: Path, start_at_end: bool = True) -> None:
+        self.log = log
+        self._offset = log.stat().st_size if start_at_end and log.exists() else 0
+        self._partial = b""
+        self._said: dict[str, float] = {}
+
+    def new_errors(self, now: float) -> list[str]:
+        """One line per logger that logged errors since the last call (and not reported in the last 10 minutes)."""
+        try:
+            with open(self.log, "rb") as fh:
+                fh.seek(self._offset)
+                chunk = fh.read(4 * 1024 * 1024)
+        except OSError:
+            return []
+        self._offset += len(chunk)
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()
+        found: dict[str, str] = {}
+        for raw in lines:
+            m = _LOG_ERROR.match(raw.decode("utf-8", "replace").rstrip())
+            if m is None:
+                continue
+            who = m.group("logger") or "uvicorn"
+            found.setdefault(who, (m.group("message") or m.group("uvicorn") or "").strip())
+        out = []
+        for who, message in found.items():
+            if now - self._said.get(who, -_REPEAT_AFTER_S) >= _REPEAT_AFTER_S:
+                self._said[who] = now
+                out.append(f"the Prefect server logged errors ({who}: {_short(message)}); see {self.log}")
+        return out
+
+
+def _short(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class ScheduleWatch(threading.Thread):
+    """Watches what `serve` started and says, in one line each, what has gone wrong.
+
+    - the server's services logged errors (read from the server's log, when `serve` started the server);
+    - a scheduled deployment has no run at all a while after it was registered: the
+      server's scheduler is not creating runs;
+    - a scheduled run is overdue and has not started: nothing is picking it up.
+
+    `grace` is how long a healthy scheduler and runner may take (their loop times with
+    some margin): only a run later than that is reported.
+    """
+
+    def __init__(
+        self,
+        scheduled: list[str],
+        say: Callable[[str], None],
+        log: Path | None = None,
+        grace: float | None = None,
+        every: float | None = None,
+    ) -> None:
+        super().__init__(name="newsflow-serve-watch", daemon=True)
+        self.scheduled, self.say = scheduled, say
+        self.grace = default_grace() if grace is None else grace
+        self.every = every if every is not None else min(15.0, max(1.0, self.grace / 4))
+        self.where = f"see {log}" if log is not None else "see the Prefect server's log"
+        self._log = LogErrors(log) if log is not None else None
+        self._seen: dict[str, float] = {}  # deployment -> when this watch first found it registered
+        self._said: set[str] = set()
+        self._stop_event = threading.Event()
+        # Checks run in a copy of the starting thread's context: Prefect's settings (the
+        # API URL `serve` set) live in context variables, which a new thread does not inherit.
+        self._context = contextvars.copy_context()
+
+    def stop(self) -> None:
+        """End the watch (it is a daemon thread: it never holds `serve` up)."""
+        self._stop_event.set()
+
+    def run(self) -> None:
+        """Check every `every` seconds until stopped; a failing check is retried, never fatal."""
+        while not self._stop_event.wait(self.every):
+            try:
+                for line in self._context.run(self.check, time.monotonic(), datetime.now(UTC)):
+                    self.say(line)
+            except Exception as exc:  # the API may be briefly unreachable; the watch goes on
+                key = f"error:{type(exc).__name__}"
+                if key not in self._said:
+                    self._said.add(key)
+                    self.say(f"could not check the schedules ({type(exc).__name__}: {_short(str(exc))}); {self.where}")
+
+    def check(self, now: float, wall: datetime) -> list[str]:
+        """The problems found now, each reported once."""
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import (
+            DeploymentFilter,
+            DeploymentFilterId,
+            FlowRunFilter,
+            FlowRunFilterExpectedStartTime,
+            FlowRunFilterState,
+            FlowRunFilterStateType,
+        )
+        from prefect.client.schemas.objects import StateType
+        from prefect.exceptions import ObjectNotFound
+
+        out = self._log.new_errors(now) if self._log is not None else []
+        with get_client(sync_client=True) as client:
+            for name in self.scheduled:
+                try:
+                    dep = client.read_deployment_by_name(name)
+                except ObjectNotFound:
+                    continue  # not registered yet
+                first = self._seen.setdefault(name, now)
+                if now - first < self.grace or dep.paused:
+                    continue
+                only = DeploymentFilter(id=DeploymentFilterId(any_=[dep.id]))
+                if not client.read_flow_runs(deployment_filter=only, limit=1):
+                    out += self._once(
+                        f"missing:{name}",
+                        f"no run of {name} has been scheduled {self.grace:.0f} s after it was registered: "
+                        f"the server's scheduler is not creating runs; {self.where}",
+                    )
+                    continue
+                late = client.read_flow_runs(
+                    deployment_filter=only,
+                    flow_run_filter=FlowRunFilter(
+                        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+                        # Validated as the API would: Prefect's own datetime type from a plain one.
+                        expected_start_time=FlowRunFilterExpectedStartTime.model_validate(
+                            {"before_": wall - timedelta(seconds=self.grace)}
+                        ),
+                    ),
+                    limit=5,
+                )
+                for run in late:
+                    due = run.expected_start_time
+                    when = due.astimezone().strftime("%H:%M:%S") if due else "?"
+                    out += self._once(
+                        f"late:{run.id}",
+                        f"scheduled run {run.name} of {name} was due at {when} and has not started; {self.where}",
+                    )
+        return out
+
+    def _once(self, key: str, line: str) -> list[str]:
+        if key in self._said:
+            return []
+        self._said.add(key)
+        return [line]
+
+
+def default_grace() -> float:
+    """How long a healthy server and runner may take to create and start a due run: their loops, with margin."""
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    loop = float(settings.server.services.scheduler.loop_seconds)
+    poll = float(settings.runner.poll_frequency)
+    return 2 * loop + poll + 10
+
+
 def _exec_tied_to(parent: int, argv: list[str]) -> None:
     """Become `argv`, which the kernel stops when `parent` dies (the death signal survives exec)."""
     die_with_parent(parent)
@@ -151,7 +327,7 @@ def deployments(cfg: Config, config: Path, data: Path) -> list[Any]:
     and write the same data root whatever their working directory.
     """
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
-    from prefect.schedules import Cron
+    from prefect.schedules import Cron, Interval
     from prefect.types.entrypoint import EntrypointType
 
     from flows.flow import backfill, ingest, renormalize
@@ -166,7 +342,17 @@ def deployments(cfg: Config, config: Path, data: Path) -> list[Any]:
     out = [
         ingest.to_deployment(
             name=source_deployment(src.name),
-            schedule=Cron(src.schedule.cron, timezone=src.schedule.timezone),
+            schedule=(
+                Cron(src.schedule.cron, timezone=src.schedule.timezone)
+                if src.schedule.cron is not None
+                else Interval(
+                    timedelta(seconds=src.schedule.interval or 0),
+                    # A fixed anchor, so runs keep their times across restarts of `serve`
+                    # ("6h" runs at 00:00, 06:00, ... in the schedule's zone).
+                    anchor_date=datetime(2000, 1, 1, tzinfo=ZoneInfo(src.schedule.timezone)),
+                    timezone=src.schedule.timezone,
+                )
+            ),
             parameters={"sources": [src.name], **paths},
             concurrency_limit=one,
             description=f"Ingest source {src.name} ({src.kind}) on its schedule.",

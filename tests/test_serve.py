@@ -229,3 +229,144 @@ def test_serve_uses_the_server_named_by_prefect_api_url(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(60)
+
+
+# --- Schedules fire, and `serve` says when they do not ------------------------------------------
+
+
+def _fast_loops(env: dict[str, str]) -> dict[str, str]:
+    """Prefect's own settings for a server scheduler and a runner that loop every second (not every minute)."""
+    return {
+        **env,
+        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+    }
+
+
+def _scheduled_config(tmp: Path) -> Path:
+    cfg = tmp / "sources.toml"
+    cfg.write_text(
+        f'[sources.wire]\npath = "{REPO / "samples" / "wire"}"\n[sources.wire.schedule]\ninterval = "20s"\n',
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def _stop(proc: subprocess.Popen[bytes], log: Path) -> str:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return log.read_text(errors="replace")
+
+
+def test_a_scheduled_run_is_created_by_the_servers_scheduler_run_by_serve_and_lands(tmp_path: Path) -> None:
+    """The path a user takes: `newsflow serve` with a schedule, and nothing else."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    cfg, data, port = _scheduled_config(tmp_path), tmp_path / "data", _free_port()
+    proc, log = _start_serve(tmp_path, cfg, data, port, _fast_loops(_local_env(tmp_path)))
+    done = None
+    try:
+        _wait_registered(proc, log, port)
+        deadline = time.monotonic() + 240
+        with (
+            temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}),
+            get_client(sync_client=True) as client,
+        ):
+            dep = client.read_deployment_by_name("ingest/newsflow-wire")
+            while done is None:
+                assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+                assert time.monotonic() < deadline, "no scheduled run completed: " + log.read_text()[-3000:]
+                runs = client.read_flow_runs(deployment_filter=_only(dep.id))
+                done = next((r for r in runs if r.state is not None and r.state.is_completed()), None)
+                if done is None:
+                    time.sleep(1)
+    finally:
+        text = _stop(proc, log)
+    assert done.auto_scheduled, "the run was not created by the server's scheduler"
+    assert done.parameters["sources"] == ["wire"]
+    rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{data}/articles/**/*.parquet')").fetchall()
+    assert rows == [(20,)]
+    assert "newsflow: warning" not in text, text[-3000:]
+
+
+def _only(deployment_id: object) -> object:
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    return DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+
+
+def test_serve_says_in_one_line_when_the_scheduler_creates_no_run(tmp_path: Path) -> None:
+    cfg, port = _scheduled_config(tmp_path), _free_port()
+    env = _fast_loops(_local_env(tmp_path)) | {"PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"}
+    proc, log = _start_serve(tmp_path, cfg, tmp_path / "data", port, env)
+    server_log = tmp_path / "prefect-home" / "server.log"
+    expected = "newsflow: warning: no run of ingest/newsflow-wire has been scheduled"
+    try:
+        _wait_registered(proc, log, port)
+        deadline = time.monotonic() + 180
+        while expected not in log.read_text(errors="replace"):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+            time.sleep(0.5)
+    finally:
+        text = _stop(proc, log)
+    (line,) = [x for x in text.splitlines() if x.startswith(expected)]
+    assert line.endswith(f"see {server_log}")
+
+
+SCHEDULER_FAILURE = (
+    "01:12:00.101 | INFO    | prefect.server.services.scheduler - Scheduled 0 runs.\n"
+    "01:12:01.512 | ERROR   | prefect.server.services.scheduler - Unexpected error in: InvalidRequestError("
+    '"Can\'t evaluate bulk DML statement; please supply a bulk_dml decorated function")\n'
+    "Traceback (most recent call last):\n"
+    '  File "/x/prefect/server/services/base.py", line 242, in start\n'
+    "    await self.run_once()\n"
+    "sqlalchemy.exc.InvalidRequestError: Can't evaluate bulk DML statement; "
+    "please supply a bulk_dml decorated function\n"
+)
+
+
+def test_server_log_errors_become_one_line_per_service_and_repeat_at_most_every_ten_minutes(tmp_path: Path) -> None:
+    from flows.serve import LogErrors
+
+    log = tmp_path / "server.log"
+    log.write_text("01:00:00.000 | ERROR   | prefect.server.old - before serve started\n", encoding="utf-8")
+    errors = LogErrors(log)
+    assert errors.new_errors(0.0) == []  # what was there before is not news
+    cut = SCHEDULER_FAILURE.index("Unexpected")  # the server may be mid-line when the log is read
+    with open(log, "a", encoding="utf-8") as out:
+        out.write(SCHEDULER_FAILURE[:cut])
+    assert errors.new_errors(1.0) == []
+    with open(log, "a", encoding="utf-8") as out:
+        out.write(SCHEDULER_FAILURE[cut:])
+    (line,) = errors.new_errors(2.0)
+    assert line.startswith("the Prefect server logged errors (prefect.server.services.scheduler: Unexpected error in:")
+    assert line.endswith(f"; see {log}") and "\n" not in line
+    with open(log, "a", encoding="utf-8") as out:
+        out.write(SCHEDULER_FAILURE * 3)
+    assert errors.new_errors(60.0) == []  # the same service failing on every loop: said once
+    with open(log, "a", encoding="utf-8") as out:
+        out.write(SCHEDULER_FAILURE + "ERROR:    Exception in ASGI application\n")
+    assert [x.split(" (")[1].split(":")[0] for x in errors.new_errors(700.0)] == [
+        "prefect.server.services.scheduler",
+        "uvicorn",
+    ]
+
+
+def test_an_interval_schedule_is_a_duration(tmp_path: Path) -> None:
+    for text, seconds in (('"90s"', 90.0), ('"15m"', 900.0), ('"1h30m"', 5400.0), ("3600", 3600.0)):
+        cfg = tmp_path / "sources.toml"
+        cfg.write_text(f'[sources.x]\npath = "/tmp"\nschedule = {{ interval = {text} }}\n', encoding="utf-8")
+        schedule = load_config(cfg).sources["x"].schedule
+        assert schedule is not None and (schedule.cron, schedule.interval) == (None, seconds)
+    for bad in ('"soon"', "0", '"-5m"', '{ interval = "1h", cron = "0 * * * *" }'):
+        cfg.write_text(f'[sources.x]\npath = "/tmp"\nschedule = {{ interval = {bad} }}\n', encoding="utf-8")
+        if bad.startswith("{"):
+            cfg.write_text(f'[sources.x]\npath = "/tmp"\nschedule = {bad}\n', encoding="utf-8")
+        with pytest.raises(ConfigError, match=r"sources\.x\.schedule"):
+            load_config(cfg)
