@@ -119,10 +119,11 @@ def resolve_batch(src: SourceConfig, root: DataRoot, items: Sequence[Candidate])
     """
     out: list[tuple[str | None, str | None]] = []
     store = RawStore(root) if any(c.raw_sha256 for c in items) else None
+    now = datetime.now(UTC)  # the time of ingest, as process_batch reads it: once per batch
     try:
         for cand in items:
             loaded = read_input(src, cand, store)
-            result = loaded if isinstance(loaded, Rejection) else normalize_input(src, cand, *loaded)
+            result = loaded if isinstance(loaded, Rejection) else normalize_input(src, cand, *loaded, as_of=now)
             if isinstance(result, Rejection):
                 out.append((None, result.reason.value))
             else:

@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -681,6 +681,7 @@ def _normalize(args: argparse.Namespace) -> int:
     if cfg is None and args.source:
         raise UserError(f"--source {args.source}: no config file at {cfg_file}")
     chosen = cfg.select([args.source])[0] if cfg is not None and args.source else None
+    now = datetime.now(UTC)  # the time of ingest, as a run would judge the dates
     status = 0
     for raw_path in args.paths:
         path = Path(raw_path).absolute()
@@ -706,7 +707,7 @@ def _normalize(args: argparse.Namespace) -> int:
                 cand = cand._replace(rel=f"{prefix}/{cand.rel}")
             shown = os.path.join(raw_path, listed[0]) if path.is_dir() else raw_path
             loaded = read_input(src, cand, None, root)
-            result = loaded if isinstance(loaded, Rejection) else normalize_input(src, cand, *loaded)
+            result = loaded if isinstance(loaded, Rejection) else normalize_input(src, cand, *loaded, as_of=now)
             if isinstance(result, Rejection):
                 print(f"newsflow: {shown}: rejected ({result.reason.value}): {result.message}", file=sys.stderr)
                 status = 1

@@ -43,6 +43,7 @@ _SOURCE_KEYS = {
     "format",
     "description",
     "language",
+    "encoding",
     "timezone",
     "title_line",
     "max_bytes",
@@ -65,7 +66,7 @@ _FETCH_KEYS = {
     "allow_private_for",
     "allow_private",
 }
-_DEFAULT_KEYS = {"language", "timezone", "title_line", "max_bytes", "default_rules", "rules"}
+_DEFAULT_KEYS = {"language", "encoding", "timezone", "title_line", "max_bytes", "default_rules", "rules"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -206,7 +206,7 @@ def process_batch(
             out.unchanged += 1
             out.states.append(prev._replace(size=cand.size, mtime_ns=cand.mtime_ns, run_id=run_id))
             continue
-        result = normalize_input(src, cand, raw, sidecar)
+        result = normalize_input(src, cand, raw, sidecar, as_of=now)
         if isinstance(result, Rejection):
             raw_sha = raw_sha or hashlib.sha256(raw).hexdigest()
             out.quarantined.append(_quarantine(src.name, cand, raw_sha, result, run_id, now))
@@ -287,13 +287,19 @@ def read_input(
         return Rejection(RejectReason.READ_ERROR, str(exc))
 
 
-def normalize_input(src: SourceConfig, cand: Candidate, raw: bytes, sidecar: bytes | None) -> Article | Rejection:
-    """Normalise one input's bytes with the source's normaliser; never raises, and an article has a date."""
+def normalize_input(
+    src: SourceConfig, cand: Candidate, raw: bytes, sidecar: bytes | None, *, as_of: datetime | None
+) -> Article | Rejection:
+    """Normalise one input's bytes with the source's normaliser; never raises, and an article has a date.
+
+    `as_of` is the time of ingest (the batch's start, read once by the caller): a date
+    more than a day after it is not taken for a publication date. None skips that check.
+    """
     if cand.uri is not None:
         when = cand.mtime_ns / 1e9  # for a fetched page: its fetch time
-        meta = SourceMeta(src.name, cand.uri, cand.rel, when, None, cand.hint_title, cand.hint_published_at)
+        meta = SourceMeta(src.name, cand.uri, cand.rel, when, None, cand.hint_title, cand.hint_published_at, as_of)
     else:
-        meta = SourceMeta(src.name, file_uri(cand.path), cand.rel, cand.mtime_ns / 1e9, sidecar)
+        meta = SourceMeta(src.name, file_uri(cand.path), cand.rel, cand.mtime_ns / 1e9, sidecar, as_of=as_of)
     try:
         budget = TimeBudget(DOCUMENT_TIME_BUDGET_S)
         result = normalize(raw, meta, src.profile, src.format, cand.content_type, budget=budget)

@@ -22,7 +22,17 @@ from typing import Literal
 import charset_normalizer
 from charset_normalizer.md import mess_ratio
 
-__all__ = ["WHATWG_LABELS", "Decoded", "EncodingSource", "decode_html", "lookup_label", "prescan_meta_charset"]
+from normalizers.common import sniff_bom
+
+__all__ = [
+    "WHATWG_LABELS",
+    "Decoded",
+    "EncodingSource",
+    "decode_html",
+    "detect_encoding",
+    "lookup_label",
+    "prescan_meta_charset",
+]
 
 EncodingSource = Literal["header", "bom", "meta", "detected", "default"]
 
@@ -98,6 +108,20 @@ WHATWG_LABELS: dict[str, str] = {
     label: codecs.lookup(codec).name for codec, labels in _CODEC_LABELS.items() for label in labels
 }
 
+# When charset-normalizer scores several codecs exactly alike (same mess, same language
+# coherence: Western text decodes to equally plausible letters in cp1250, cp1252, cp1257
+# and cp1258, yet "ñ" and "ã" exist only in cp1252), it lists them in its own trial
+# order (cp1250 first). The codec more of the web uses wins such a tie instead: the
+# legacy encodings roughly in order of W3Techs' usage survey (2024); unlisted ones rank last.
+_TIE_ORDER = tuple(
+    codecs.lookup(name).name
+    for name in (
+        "utf-8", "cp1252", "latin-1", "cp1251", "shift_jis", "cp932", "euc_jp", "gb2312", "gbk", "gb18030",
+        "euc_kr", "cp949", "iso8859-2", "cp1250", "big5", "iso8859-15", "cp1256", "iso8859-9", "cp1254",
+        "cp1253", "iso8859-7", "cp1255", "koi8-r", "cp874", "cp1257", "cp1258",
+    )
+)  # fmt: skip
+
 # Codecs charset-normalizer may name -> the browser superset we decode with instead.
 _DETECTED_SUPERSETS = {
     codecs.lookup(narrow).name: codecs.lookup(wide).name
@@ -115,11 +139,6 @@ _DETECTED_SUPERSETS = {
     )
 }
 
-_BOMS = (
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
 _UTF8 = codecs.lookup("utf-8").name
 _UTF16 = frozenset({codecs.lookup("utf-16-le").name, codecs.lookup("utf-16-be").name})
 
@@ -159,14 +178,15 @@ def lookup_label(label: str | None) -> str | None:
 def decode_html(raw: bytes, content_type: str | None = None) -> Decoded:
     """Decode an HTML page: BOM, then Content-Type charset, then `<meta>`, then detection, then UTF-8."""
     warnings: list[str] = []
-    for bom, codec in _BOMS:
-        if raw.startswith(bom):
-            # A BOM wins over every label, as in browsers; bad bytes after it become U+FFFD.
-            body = raw[len(bom) :]
-            text, clean = _decode(body, codec)
-            if not clean:
-                warnings.append(f"bytes invalid in {codec} after its byte-order mark replaced with U+FFFD")
-            return Decoded(text, codec, "bom", tuple(warnings))
+    bom = sniff_bom(raw)
+    if bom is not None:
+        # A BOM wins over every label, as in browsers; bad bytes after it become U+FFFD.
+        # (Browsers know no UTF-32; its mark is unambiguous enough to honour all the same.)
+        codec, body = bom
+        text, clean = _decode(body, codec)
+        if not clean:
+            warnings.append(f"bytes invalid in {codec} after its byte-order mark replaced with U+FFFD")
+        return Decoded(text, codec, "bom", tuple(warnings))
 
     declared: list[tuple[EncodingSource, str]] = []
     header_label = _charset_from_content_type(content_type) if content_type else None
@@ -262,7 +282,7 @@ def _detect(raw: bytes, warnings: list[str]) -> Decoded:
         return Decoded(raw.decode("utf-8"), "utf-8", "detected", tuple(warnings))
     except UnicodeDecodeError:
         pass
-    guess = _guess(_sample(raw))
+    guess = detect_encoding(raw)
     if guess is not None:
         return _decode_detected(raw, guess, warnings)
     warnings.append("encoding not declared and not detected; decoded as UTF-8 with U+FFFD")
@@ -277,14 +297,21 @@ def _decode_detected(raw: bytes, codec: str, warnings: list[str]) -> Decoded:
     return Decoded(text, codec, "detected", tuple(warnings))
 
 
+def detect_encoding(raw: bytes) -> str | None:
+    """The codec charset detection finds for `raw` (from its first DETECT_BYTES), as its browser superset; or None."""
+    return _guess(_sample(raw))
+
+
 def _guess(sample: bytes) -> str | None:
     """charset-normalizer's best codec for `sample`, widened to the browser superset."""
     # preemptive_behaviour=False: do not let an in-document <meta> label decide; we only
     # get here when the labels were absent or not believable.
-    best = charset_normalizer.from_bytes(sample, preemptive_behaviour=False).best()
+    matches = charset_normalizer.from_bytes(sample, preemptive_behaviour=False)
+    best = matches.best()
     if best is None:
         return None
-    name = codecs.lookup(best.encoding).name
+    tied = [codecs.lookup(m.encoding).name for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
+    name = min(tied, key=lambda codec: _TIE_ORDER.index(codec) if codec in _TIE_ORDER else len(_TIE_ORDER))
     wider = _DETECTED_SUPERSETS.get(name)
     if wider is not None:
         try:

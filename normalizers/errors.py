@@ -29,6 +29,8 @@ class RejectReason(StrEnum):
     EMPTY = "empty"
     BINARY = "binary"
     INVALID_UTF8 = "invalid_utf8"
+    INVALID_ENCODING = "invalid_encoding"
+    TRUNCATED = "truncated"
     TOO_LARGE = "too_large"
     NO_BODY = "no_body"
     BAD_SIDECAR = "bad_sidecar"

@@ -10,12 +10,17 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from normalizers.common import CONTROLS, clean_line
+from normalizers.language import normalize_language_tag
+
 __all__ = [
+    "HTTP_SCHEMES",
     "MONTHS",
     "Sidecar",
     "SidecarError",
     "SourceMeta",
     "article_id",
+    "article_url",
     "canonical_url",
     "clean_authors",
     "parse_sidecar",
@@ -56,6 +61,11 @@ class SourceMeta:
     the source root; for fetched pages, the normalised URL) and is what `article_id`
     falls back to without a URL. `mtime` is the file's modification time (epoch
     seconds), the last resort for a date.
+
+    `as_of` is the time of ingest (aware; naive is read as UTC): a date later than a day
+    after it is not a publication or modification date and is passed over with a
+    warning. Normalisers read no clock, so the caller says when "now" is; None skips the
+    check.
     """
 
     source: str
@@ -67,17 +77,19 @@ class SourceMeta:
     # itself says nothing (a sidecar, by contrast, overrides the document).
     hint_title: str | None = None
     hint_published_at: datetime | None = None
+    as_of: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Sidecar:
-    """Metadata hints from a `<name>.json` file next to the document."""
+    """Metadata hints from a `<name>.json` file next to the document, and what was dropped from them."""
 
     url: str | None = None
     title: str | None = None
     published_at: datetime | None = None
     language: str | None = None
     authors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 class SidecarError(ValueError):
@@ -117,16 +129,23 @@ def parse_sidecar(raw: bytes, tz: str = "UTC") -> Sidecar:
         raise SidecarError("sidecar authors must be a string or a list of strings")
     language = _opt_str(data, "language")
     title = _opt_str(data, "title")
-    try:
-        clean_url = canonical_url(url) if url else None
-    except ValueError as exc:
-        raise SidecarError(f"sidecar url {url!r} is not a valid URL: {exc}") from exc
+    warnings: list[str] = []
+    clean_url = None
+    if url:
+        try:
+            clean_url = article_url(url)
+        except ValueError as exc:
+            warnings.append(f"sidecar url {url!r} dropped: {exc}")
+    code = normalize_language_tag(language)
+    if language and code is None:
+        warnings.append(f"sidecar language {language!r} is not a language code; ignored")
     return Sidecar(
         url=clean_url,
-        title=" ".join(title.split()) if title else None,
+        title=clean_line(title or "") or None,
         published_at=when,
-        language=language.split("-")[0].split("_")[0].lower() if language else None,
+        language=code,
         authors=clean_authors(authors),
+        warnings=tuple(warnings),
     )
 
 
@@ -150,10 +169,10 @@ def _opt_str(data: dict[str, Any], key: str) -> str | None:
 
 
 def clean_authors(names: tuple[str, ...]) -> tuple[str, ...]:
-    """Trim, collapse whitespace, drop a leading 'By' and duplicates, keep order."""
+    """Clean (`clean_line`), drop a leading 'By' and duplicates, keep order."""
     seen: dict[str, None] = {}
     for name in names:
-        words = name.split()
+        words = clean_line(name).split()
         if words and words[0].lower() == "by":
             words = words[1:]
         clean = " ".join(words)
@@ -173,6 +192,33 @@ def canonical_url(url: str) -> str:
     """Lower-case scheme and host, drop the fragment and surrounding whitespace."""
     parts = urllib.parse.urlsplit(url.strip())
     return urllib.parse.urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, ""))
+
+
+HTTP_SCHEMES = frozenset({"http", "https"})
+
+
+def article_url(url: str) -> str:
+    """`url` spelled as `canonical_url` does; raises ValueError (saying why) unless absolute http(s) with a host.
+
+    The one test of "can this be an article's URL", for a sidecar's url, a page's
+    canonical link, og:url and image, and the URL a page was fetched from: a
+    `javascript:`, `file:`, `data:` or relative URL is never an article's address.
+    """
+    text = url.strip()
+    if CONTROLS.search(text):
+        raise ValueError("it contains control characters")
+    try:
+        parts = urllib.parse.urlsplit(text)
+        _port = parts.port  # raises on a port that is not a number in 0..65535
+    except ValueError as exc:  # unbalanced IPv6 brackets, a bad port
+        raise ValueError(f"it is not a valid URL ({exc})") from exc
+    if not parts.scheme:
+        raise ValueError("it is relative (no scheme)")
+    if parts.scheme.lower() not in HTTP_SCHEMES:
+        raise ValueError("only http(s) URLs are article URLs")
+    if not parts.hostname:
+        raise ValueError("it has no host")
+    return canonical_url(text)
 
 
 def article_id(source: str, url: str | None, key: str) -> str:

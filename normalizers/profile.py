@@ -7,6 +7,7 @@ full-match), so a body paragraph that merely mentions "other news" never matches
 
 from __future__ import annotations
 
+import codecs
 import re
 import zoneinfo
 from collections.abc import Mapping
@@ -14,8 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from normalizers.errors import ProfileError
+from normalizers.language import ISO_639_1, normalize_language_tag
 
-__all__ = ["DEFAULT_RULES", "HtmlSelectors", "Rule", "SourceProfile"]
+__all__ = ["AUTO_ENCODING", "DEFAULT_RULES", "HtmlSelectors", "Rule", "SourceProfile"]
+
+# `encoding = "auto"`: UTF-8 when the bytes are valid UTF-8, else what charset detection finds.
+AUTO_ENCODING = "auto"
 
 _KINDS = ("byline", "chrome")
 _WHERE = ("tail", "head", "any")
@@ -114,11 +119,17 @@ def _check_selector(where: str, value: Any) -> None:
 
 @dataclass(frozen=True, slots=True)
 class SourceProfile:
-    """Everything a normaliser may know about a source besides the document itself."""
+    """Everything a normaliser may know about a source besides the document itself.
+
+    `encoding` is how the text normaliser decodes a file without a byte-order mark: a
+    Python codec name (normalised, e.g. `cp1251`) or `auto`. HTML pages carry their own
+    charset and ignore it.
+    """
 
     name: str
     language: str | None = None
     timezone: str = "UTC"
+    encoding: str = "utf-8"
     title_line: bool = True
     max_bytes: int = 5_000_000
     rules: tuple[Rule, ...] = DEFAULT_RULES
@@ -147,23 +158,27 @@ class SourceProfile:
         """Build a profile from a config mapping (a `[sources.NAME]` block) and the `[defaults]`."""
         merged: dict[str, Any] = {**(defaults or {}), **data}
         where = f"sources.{name}"
-        language = merged.get("language")
-        if language is not None and (not isinstance(language, str) or not language):
-            raise ProfileError(f"{where}.language: expected a language code such as 'en'")
+
+        def key(option: str) -> str:
+            """Where a merged value came from, for error messages: the source's block or `[defaults]`."""
+            return f"{where}.{option}" if option in data or option not in (defaults or {}) else f"defaults.{option}"
+
+        language = _language(key("language"), merged.get("language"))
+        encoding = _encoding(key("encoding"), merged.get("encoding", "utf-8"))
         tz = merged.get("timezone", "UTC")
         try:
             zoneinfo.ZoneInfo(str(tz))
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ProfileError(f"{where}.timezone: unknown time zone {tz!r}") from exc
+            raise ProfileError(f"{key('timezone')}: unknown time zone {tz!r}") from exc
         max_bytes = merged.get("max_bytes", 5_000_000)
         if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
-            raise ProfileError(f"{where}.max_bytes: expected a positive integer")
+            raise ProfileError(f"{key('max_bytes')}: expected a positive integer")
         title_line = merged.get("title_line", True)
         if not isinstance(title_line, bool):
-            raise ProfileError(f"{where}.title_line: expected true or false")
+            raise ProfileError(f"{key('title_line')}: expected true or false")
         default_rules = merged.get("default_rules", True)
         if not isinstance(default_rules, bool):
-            raise ProfileError(f"{where}.default_rules: expected true or false")
+            raise ProfileError(f"{key('default_rules')}: expected true or false")
         rules: list[Rule] = []
         if default_rules:
             rules.extend(DEFAULT_RULES)
@@ -175,13 +190,46 @@ class SourceProfile:
         return cls(
             name=name,
             html=html,
-            language=language.lower() if isinstance(language, str) else None,
+            language=language,
             timezone=str(tz),
+            encoding=encoding,
             title_line=title_line,
             max_bytes=max_bytes,
             rules=tuple(rules),
             options={k: v for k, v in data.items() if k not in ("rules", "html")},
         )
+
+
+def _language(where: str, value: Any) -> str | None:
+    """A source's `language`: an ISO 639-1 code (any case), stored lower-case; ProfileError otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.lower() in ISO_639_1:
+        return value.lower()
+    # A name or a longer tag ("english", "en-US", "eng") has an obvious code to suggest.
+    hint = normalize_language_tag(value) if isinstance(value, str) else None
+    suggestion = f'; did you mean "{hint}"?' if hint else ""
+    raise ProfileError(f'{where}: {value!r} is not an ISO 639-1 language code (two letters, such as "en"){suggestion}')
+
+
+def _encoding(where: str, value: Any) -> str:
+    """A source's `encoding`: `auto`, or a text codec Python knows, by its normalised name; ProfileError otherwise."""
+    if not isinstance(value, str) or not value.strip():
+        raise ProfileError(f'{where}: expected an encoding name such as "utf-8" or "cp1251", or "auto"')
+    if value.strip().lower() == AUTO_ENCODING:
+        return AUTO_ENCODING
+    try:
+        name = codecs.lookup(value.strip()).name
+        # bytes.decode raises LookupError for codecs that do not turn bytes into text
+        # (base64, rot13); empty bytes would skip the check.
+        b"    ".decode(name)
+    except UnicodeDecodeError:
+        pass  # a text codec all the same
+    except LookupError as exc:
+        raise ProfileError(
+            f'{where}: unknown text encoding {value!r} (a codec name such as "cp1251" or "shift_jis", or "auto")'
+        ) from exc
+    return name
 
 
 # Patterns that cannot be joined into one alternation: numbered or named back-references

@@ -65,7 +65,12 @@ class Article:
     )
     source: str = field(metadata=_doc("Source name from sources.toml; also the `source=` partition key."))
     source_uri: str = field(metadata=_doc("Where the raw document was read from (a `file://` URI or an http(s) URL)."))
-    url: str | None = field(metadata=_doc("Article URL (scheme and host lower-cased, fragment removed), if known."))
+    url: str | None = field(
+        metadata=_doc(
+            "Article URL, if known: always http(s) with a host (scheme and host lower-cased, fragment removed); "
+            "any other URL a sidecar or page gives is dropped with a warning."
+        )
+    )
     title: str | None = field(metadata=_doc("Headline."))
     lede: str | None = field(metadata=_doc("The opening paragraph."))
     sections: tuple[Section, ...] = field(
@@ -89,7 +94,8 @@ class Article:
             "Evidence behind `published_at`: `sidecar`; for text `dateline`; for HTML `profile` (the source's "
             "date selector), `jsonld`, `meta`, `time` (a `<time>` element), `url` (a date in the URL path) or "
             "`feed` (the feed or sitemap entry's date); then `mtime` (file modification time), `fetched` (when "
-            "a fetched page was fetched) or `none`."
+            "a fetched page was fetched) or `none`. Evidence dated more than a day after the time of ingest is "
+            "passed over for the next, with a warning."
         )
     )
     language: str | None = field(metadata=_doc("ISO 639-1 language code (lower case), if known."))
@@ -120,8 +126,9 @@ class Article:
     warnings: tuple[str, ...] = field(
         default=(),
         metadata=_doc(
-            "Problems met that did not stop normalisation: a wrong charset label, input cut at a size or tag "
-            "cap, extraction stopped at its time or work bound."
+            "Problems met that did not stop normalisation: a wrong charset label or a detected encoding, input "
+            "cut at a size or tag cap, extraction stopped at its time or work bound, a URL or language code "
+            "that is not one dropped, a date in the future passed over."
         ),
     )
     ingested_at: datetime | None = field(

@@ -13,24 +13,36 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from normalizers.common import LAYOUT_FREE_CONTROLS, DateEvidence, epoch_to_utc, pick_date, sniff_bom
 from normalizers.errors import Rejection, RejectReason
 from normalizers.meta import MONTHS, Sidecar, SidecarError, SourceMeta, article_id, sidecar_of
-from normalizers.profile import SourceProfile
+from normalizers.profile import AUTO_ENCODING, SourceProfile
 from normalizers.schema import Article, Section, Stripped, content_hash, text_parts
 
 __all__ = ["NAME", "VERSION", "normalize_text"]
 
 NAME = "text"
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1.0: `encoding`, warnings (sidecar url and language, future dates), BOMs
 
-_BOM = b"\xef\xbb\xbf"
-# C0/C1 control characters other than tab, newline and form feed carry no text; they
-# become spaces. The byte set lets the common clean file skip the regex entirely.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\x80-\x9f]")
+_UTF8 = "utf-8"
+# Control characters carry no text. Every string this normaliser outputs is either cut
+# from the decoded document, which one pass of `LAYOUT_FREE_CONTROLS` (controls become
+# spaces) and `_blocks` (line breaks become structure, tab and other whitespace are
+# folded) clean as a whole, or comes from the sidecar, cleaned by `clean_line` there:
+# `clean_line` on every output string again cost ~20 % of the normaliser's time.
+# The byte set lets the common clean UTF-8 file skip the regex pass entirely.
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
+# The same C0 set as characters, for text decoded from another encoding.
+_C0_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+# Appended to the invalid-UTF-8 message: the way out for a source in another encoding.
+_ENCODING_HINT = (
+    "if the source's files are in another encoding, set `encoding` for it in sources.toml: a codec name such as "
+    '"cp1251", "shift_jis" or "gb18030", or "auto" to detect it'
+)
 
 # A text with more than this share of control characters is binary, not an article.
 # 1 % tolerates the odd stray control byte in real dumps; binaries run far higher.
@@ -76,53 +88,105 @@ def normalize_text(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Arti
         return Rejection(RejectReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
 
 
-def decode_text(raw: bytes, max_bytes: int) -> str | Rejection:
-    """Decode UTF-8 article bytes, or say why they are not an article."""
-    decoded = _decode(raw, max_bytes)
+def decode_text(raw: bytes, max_bytes: int, encoding: str = _UTF8) -> str | Rejection:
+    """Decode article bytes (a byte-order mark, else `encoding` or `auto`), or say why they are not an article."""
+    decoded = _decode(raw, max_bytes, encoding)
     return decoded if isinstance(decoded, Rejection) else decoded[0]
 
 
-def _decode(raw: bytes, max_bytes: int) -> tuple[str, int] | Rejection:
-    """`decode_text`, also returning how many C0 control bytes the text holds."""
+# (text, whether it may hold control characters, warnings)
+_Decoded = tuple[str, bool, tuple[str, ...]]
+
+
+def _decode(raw: bytes, max_bytes: int, encoding: str) -> _Decoded | Rejection:
+    """`decode_text`, also saying whether the text needs the control-character pass, and what it warns about."""
     if len(raw) > max_bytes:
         return Rejection(RejectReason.TOO_LARGE, f"{len(raw)} bytes exceeds the {max_bytes}-byte limit")
-    data = raw[len(_BOM) :] if raw.startswith(_BOM) else raw
+    # A byte-order mark wins over the source's encoding: it is the file saying what it is.
+    bom = sniff_bom(raw)
+    codec, data = bom if bom is not None else (encoding, raw)
+    skipped = len(raw) - len(data)
     if not data.strip():
         return Rejection(RejectReason.EMPTY, "file is empty or only whitespace")
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        return Rejection(RejectReason.BINARY, f"NUL byte at offset {nul}: not a text file")
+    if codec in (_UTF8, AUTO_ENCODING):
+        nul = data.find(b"\x00")
+        if nul >= 0:
+            return Rejection(RejectReason.BINARY, f"NUL byte at offset {nul + skipped}: not a text file")
+        try:
+            text = data.decode(_UTF8)
+        except UnicodeDecodeError as exc:
+            if codec == AUTO_ENCODING:
+                return _decode_detected(data, skipped, exc)
+            bad = data[exc.start : exc.start + 4]
+            return Rejection(
+                RejectReason.INVALID_UTF8,
+                f"invalid UTF-8 at byte {exc.start + skipped} ({bad!r}): {exc.reason}; {_ENCODING_HINT}",
+            )
+        # Counting on bytes is a C-speed scan; C1 controls (2 bytes in UTF-8) are rare enough
+        # to be found by the regex pass in `_normalize` only when present.
+        controls = len(data) - len(data.translate(None, _CONTROL_BYTES))
+        return _checked(text, controls, bool(controls) or b"\xc2" in data, ())
     try:
-        text = data.decode("utf-8")
+        text = data.decode(codec)
     except UnicodeDecodeError as exc:
         bad = data[exc.start : exc.start + 4]
         return Rejection(
-            RejectReason.INVALID_UTF8,
-            f"invalid UTF-8 at byte {exc.start + len(raw) - len(data)} ({bad!r}): {exc.reason}",
+            RejectReason.INVALID_ENCODING, f"invalid {codec} at byte {exc.start + skipped} ({bad!r}): {exc.reason}"
         )
-    # Counting on bytes is a C-speed scan; C1 controls (2 bytes in UTF-8) are rare enough
-    # to be found by the regex pass in `_normalize` only when present.
+    return _checked_decoded(text, ())
+
+
+def _decode_detected(data: bytes, skipped: int, error: UnicodeDecodeError) -> _Decoded | Rejection:
+    """`encoding = "auto"` for bytes that are not UTF-8: the encoding charset detection finds, with a warning."""
+    # Imported here: charset-normalizer loads only for the files of `auto` sources that need it.
+    from normalizers.encoding import detect_encoding
+
+    codec = detect_encoding(data)
+    if codec is None:
+        return Rejection(
+            RejectReason.INVALID_ENCODING,
+            f"not UTF-8 (invalid at byte {error.start + skipped}: {error.reason}) and charset detection found no "
+            "encoding for it; set the source's `encoding` to the files' codec",
+        )
+    warnings = [f"not UTF-8: decoded as {codec}, the encoding charset detection found"]
+    try:
+        text = data.decode(codec)
+    except UnicodeDecodeError as exc:
+        # Detection saw only the start of a long file; its tail disagrees in places.
+        warnings.append(f"bytes invalid in {codec} from byte {exc.start + skipped} on replaced with U+FFFD")
+        text = data.decode(codec, errors="replace")
+    return _checked_decoded(text, tuple(warnings))
+
+
+def _checked_decoded(text: str, warnings: tuple[str, ...]) -> _Decoded | Rejection:
+    """The binary checks on text decoded from an encoding other than UTF-8 (whose bytes were not scanned)."""
+    nul = text.find("\x00")
+    if nul >= 0:
+        return Rejection(RejectReason.BINARY, f"NUL character at character {nul}: not a text file")
+    return _checked(text, len(_C0_CONTROL.findall(text)), True, warnings)
+
+
+def _checked(text: str, controls: int, scan: bool, warnings: tuple[str, ...]) -> _Decoded | Rejection:
+    """Reject decoded text that is blank or binary; else hand it on."""
     if not text.strip():  # Unicode whitespace only (NBSP, ideographic space...)
         return Rejection(RejectReason.EMPTY, "file is empty or only whitespace")
-    controls = len(data) - len(data.translate(None, _CONTROL_BYTES))
     if controls > _MAX_CONTROL_SHARE * len(text):
         return Rejection(RejectReason.BINARY, f"{controls} control characters in {len(text)}: not a text file")
-    return text, controls
+    return text, scan, warnings
 
 
 def _normalize(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Article | Rejection:
     sidecar = sidecar_of(meta, profile.timezone)
     if isinstance(sidecar, SidecarError):
         return Rejection(RejectReason.BAD_SIDECAR, str(sidecar))
-    decoded = _decode(raw, profile.max_bytes)
+    decoded = _decode(raw, profile.max_bytes, profile.encoding)
     if isinstance(decoded, Rejection):
         return decoded
-    text, controls = decoded
+    text, scan, decode_warnings = decoded
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
-    # C0 controls were counted on bytes; C1 controls need a 0xC2 lead byte in UTF-8.
-    if (controls or b"\xc2" in raw) and _CONTROL.search(text):
-        text = _CONTROL.sub(" ", text)
+    if scan and LAYOUT_FREE_CONTROLS.search(text):
+        text = LAYOUT_FREE_CONTROLS.sub(" ", text)
     blocks = _blocks(text)
     stripped: list[Stripped] = []
     _strip_edges(blocks, profile, stripped)
@@ -146,7 +210,7 @@ def _normalize(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Article 
 
     stripped.sort(key=lambda s: s.line)
     byline = "; ".join(s.text for s in stripped if s.kind == "byline") or None
-    published_at, date_source = _date(sidecar, lede, meta, profile)
+    date = pick_date(_dates(sidecar, lede, meta, profile), meta.as_of)
     url = sidecar.url
     return Article(
         article_id=article_id(meta.source, url, meta.key),
@@ -159,8 +223,8 @@ def _normalize(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Article 
         text=body,
         byline=byline,
         authors=sidecar.authors,
-        published_at=published_at,
-        date_source=date_source,
+        published_at=date.when,
+        date_source=date.source,
         language=sidecar.language or profile.language,
         # Every part is whitespace-folded and non-empty, so words = spaces + parts (str.count
         # is ~30x faster than splitting the body).
@@ -170,6 +234,7 @@ def _normalize(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Article 
         normalizer=NAME,
         normalizer_version=VERSION,
         stripped=tuple(stripped),
+        warnings=(*sidecar.warnings, *decode_warnings, *date.warnings),
     )
 
 
@@ -268,16 +333,11 @@ def _sections(paragraphs: list[str], single_line: list[bool]) -> list[Section]:
     return sections
 
 
-def _date(sidecar: Sidecar, lede: str, meta: SourceMeta, profile: SourceProfile) -> tuple[datetime | None, str]:
-    """Best evidence for the publication time: sidecar, then dateline, then file mtime."""
-    if sidecar.published_at is not None:
-        return sidecar.published_at, "sidecar"
-    found = dateline(lede, profile.timezone)
-    if found is not None:
-        return found, "dateline"
-    if meta.mtime is not None:
-        return datetime.fromtimestamp(meta.mtime, tz=UTC), "mtime"
-    return None, "none"
+def _dates(sidecar: Sidecar, lede: str, meta: SourceMeta, profile: SourceProfile) -> Iterator[DateEvidence]:
+    """Evidence for the publication time, best first: sidecar, dateline, file mtime (computed as it is reached)."""
+    yield "sidecar", sidecar.published_at
+    yield "dateline", dateline(lede, profile.timezone)
+    yield "mtime", epoch_to_utc(meta.mtime)
 
 
 def dateline(lede: str, tz: str = "UTC") -> datetime | None:

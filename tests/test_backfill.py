@@ -123,6 +123,20 @@ def test_the_plan_places_files_by_their_article_month_with_edges_and_empty_month
     assert not root.root.exists()  # planning writes nothing
 
 
+def test_the_plan_judges_future_dates_as_the_run_does(tmp_path: Path) -> None:
+    # A sidecar dated 2999 is no publication date: the plan, like the run, places the file by its mtime.
+    corpus = tmp_path / "corpus"
+    path = write_article(corpus, "future", "2999-01-01T00:00:00Z")
+    february = 1_707_998_400  # 2024-02-15 12:00 UTC
+    os.utime(path, (february, february))
+    src = load_config(make_config(tmp_path, corpus)).sources["bf"]
+    root = DataRoot(tmp_path / "data")
+    plan = plan_files_backfill(
+        src, root, date(2024, 1, 1), date(2024, 3, 31), "none", lambda items: resolve_batch(src, root, items)
+    )
+    assert {u.period: [c.rel for c in u.items] for u in plan.units if u.items} == {"2024-02": ["future.txt"]}
+
+
 def _entry(status: str, inputs: str) -> LedgerEntry:
     from datetime import UTC, datetime
 

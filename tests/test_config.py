@@ -233,3 +233,46 @@ def test_default_rules_must_be_a_boolean(tmp_path: Path) -> None:
     path = _write(tmp_path, GOOD_SOURCE + 'default_rules = "false"\n')
     with pytest.raises(ConfigError, match="default_rules"):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("block", "needles"),
+    [
+        ('language = "english"', ["sources.x.language", "'english'", "ISO 639-1", 'did you mean "en"']),
+        ('language = "en-US"', ["sources.x.language", "'en-US'", 'did you mean "en"']),
+        ('language = "xx"', ["sources.x.language", "'xx'"]),
+        ('language = ""', ["sources.x.language"]),
+        ("language = 7", ["sources.x.language"]),
+        ('encoding = "klingon-8"', ["sources.x.encoding", "'klingon-8'", '"auto"']),
+        ('encoding = "base64"', ["sources.x.encoding", "'base64'"]),  # a codec, but not bytes -> text
+        ('encoding = ""', ["sources.x.encoding"]),
+        ("encoding = 1251", ["sources.x.encoding"]),
+    ],
+)
+def test_language_and_encoding_are_checked_with_one_clear_error(tmp_path: Path, block: str, needles: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(_write(tmp_path, GOOD_SOURCE + block + "\n"))
+    message = str(info.value)
+    assert "\n" not in message
+    for needle in needles:
+        assert needle in message
+
+
+def test_a_bad_language_in_defaults_is_reported_there(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"defaults\.language: 'English' is not an ISO 639-1"):
+        load_config(_write(tmp_path, '[defaults]\nlanguage = "English"\n' + GOOD_SOURCE))
+
+
+def test_encoding_names_are_normalised_and_defaults_apply(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[defaults]\nencoding = "Windows-1251"\n'
+        + GOOD_SOURCE
+        + '[sources.y]\npath = "in"\nencoding = "AUTO"\n'
+        + '[sources.z]\npath = "in"\nencoding = "Shift_JIS"\nlanguage = "JA"\n',
+    )
+    sources = load_config(path).sources
+    assert [sources[n].profile.encoding for n in "xyz"] == ["cp1251", "auto", "shift_jis"]
+    assert sources["z"].profile.language == "ja"
+    plain = load_config(_write(tmp_path, GOOD_SOURCE)).sources["x"].profile
+    assert (plain.encoding, plain.language) == ("utf-8", None)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import importlib.util
 import json
 import sys
 import time
+import unicodedata
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -281,3 +284,205 @@ def test_random_and_mutated_html_never_raises(tokens: list[str], noise: bytes) -
         page[:cut] + noise + page[cut:], SourceMeta("x", "file:///g.html", "g.html", mtime=1.7e9), PROFILE
     )
     assert isinstance(result, Article | Rejection)
+
+
+# --- encodings the bytes do not show at a glance -------------------------------------------------
+
+RUSSIAN = "Москва — столица России. Это длинный абзац текста статьи о городе и его жителях, с запятыми. " * 3
+
+
+def _russian_page(head: str = "") -> str:
+    return (
+        f"<html><head>{head}<title>Новости</title></head><body><article><h1>Новости</h1>"
+        f"<p>{RUSSIAN}</p><p>{RUSSIAN}</p></article></body></html>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("bom", "codec"),
+    [
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+        (codecs.BOM_UTF32_LE, "utf-32-le"),
+        (codecs.BOM_UTF32_BE, "utf-32-be"),
+    ],
+)
+def test_a_utf16_or_utf32_page_with_a_byte_order_mark_is_read(bom: bytes, codec: str) -> None:
+    raw = bom + _russian_page('<meta charset="utf-8">').encode(codec)
+    assert raw.count(b"\x00") > len(raw) // 20  # what the check on the bytes used to reject as binary
+    art = normalize_html(raw, SourceMeta("x", "file:///u.html", "u.html", mtime=1.7e9), PROFILE)
+    assert isinstance(art, Article), art
+    assert art.text == f"{RUSSIAN.strip()}\n\n{RUSSIAN.strip()}"
+    assert art.title == "Новости" and art.language == "ru"
+    assert gzip.decompress(gzip.compress(raw)) == raw
+    zipped = normalize_html(gzip.compress(raw), SourceMeta("x", "file:///u.html.gz", "u.html.gz", mtime=1.7e9), PROFILE)
+    assert isinstance(zipped, Article) and zipped.text == art.text
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_a_utf16_page_declared_by_its_content_type_is_read(codec: str) -> None:
+    raw = _russian_page().encode(codec)
+    meta = SourceMeta("x", "https://news.example.com/u", "https://news.example.com/u", mtime=1.7e9)
+    # "utf-16" is the WHATWG label for little-endian UTF-16.
+    label = "utf-16" if codec == "utf-16-le" else "utf-16be"
+    art = normalize_html(raw, meta, PROFILE, f"text/html; charset={label}")
+    assert isinstance(art, Article), art
+    assert RUSSIAN.strip() in art.text
+
+
+def test_a_utf16_page_of_control_characters_is_still_binary() -> None:
+    raw = codecs.BOM_UTF16_LE + ("<p>" + "\x01\x02\x03\x04" * 500 + "</p>").encode("utf-16-le")
+    result = normalize_html(raw, SourceMeta("x", "file:///b.html", "b.html", mtime=1.7e9), PROFILE)
+    assert isinstance(result, Rejection) and result.reason is RejectReason.BINARY
+
+
+# --- gzip: truncated, several members ------------------------------------------------------------
+
+
+def _fixture_page() -> bytes:
+    return gzip.decompress((FIXTURES / "panarmenian.html.gz").read_bytes())
+
+
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.9, -8])
+def test_a_truncated_gzip_page_is_quarantined_as_truncated(keep: float) -> None:
+    whole = (FIXTURES / "panarmenian.html.gz").read_bytes()
+    # Cut inside the deflate data, or (-8) just before the trailer's CRC and length.
+    cut = whole[: int(len(whole) * keep)] if keep > 0 else whole[: int(keep)]
+    result = normalize_html(cut, SourceMeta("x", "file:///t.html.gz", "t.html.gz", mtime=1.7e9), PROFILE)
+    assert isinstance(result, Rejection), result
+    assert result.reason is RejectReason.TRUNCATED
+    assert "truncated" in result.message
+
+
+def test_gzip_members_one_after_another_decode_whole() -> None:
+    page = _fixture_page()
+    half = len(page) // 2
+    members = gzip.compress(page[:half]) + gzip.compress(page[half:])
+    meta = SourceMeta("x", "file:///m.html.gz", "m.html.gz", mtime=1.7e9)
+    whole = normalize_html(gzip.compress(page), meta, PROFILE)
+    split = normalize_html(members, meta, PROFILE)
+    assert isinstance(whole, Article) and isinstance(split, Article), split
+    assert split.text == whole.text and split.warnings == whole.warnings
+    padded = normalize_html(members + b"\x00" * 512, meta, PROFILE)
+    assert isinstance(padded, Article) and padded.text == whole.text and padded.warnings == whole.warnings
+    trailing = normalize_html(members + b"junk", meta, PROFILE)
+    assert isinstance(trailing, Article) and trailing.text == whole.text
+    assert any("trailing" in w for w in trailing.warnings)
+    cut_second = normalize_html(members[:-20], meta, PROFILE)
+    assert isinstance(cut_second, Rejection) and cut_second.reason is RejectReason.TRUNCATED
+
+
+# --- article URLs -------------------------------------------------------------------------------
+
+_BODY = "".join(f"<p>Paragraph {i} of the story, with enough words, commas, and length to count.</p>" for i in range(6))
+
+
+def _page_with(head: str, body: str = _BODY) -> bytes:
+    return f"<html><head>{head}</head><body><article><h1>Headline</h1>{body}</article></body></html>".encode()
+
+
+@pytest.mark.parametrize("bad", ["javascript:alert(document.domain)", "file:///etc/passwd", "data:text/html,x"])
+def test_a_canonical_link_that_is_not_an_article_url_is_dropped_with_a_warning(bad: str) -> None:
+    fetched = "https://news.example.com/story?utm_source=feed"
+    meta = SourceMeta("x", fetched, fetched, mtime=1.7e9)
+    art = normalize_html(_page_with(f'<link rel="canonical" href="{bad}">'), meta, PROFILE)
+    assert isinstance(art, Article), art
+    assert art.url == "https://news.example.com/story"  # the fetched URL, without tracking parameters
+    assert any("canonical link" in w and repr(bad) in w for w in art.warnings)
+    og = _page_with(f'<link rel="canonical" href="{bad}"><meta property="og:url" content="https://a.example/og">')
+    art = normalize_html(og, meta, PROFILE)
+    assert isinstance(art, Article) and art.url == "https://a.example/og"
+    art = normalize_html(_page_with(f'<meta property="og:url" content="{bad}">'), meta, PROFILE)
+    assert isinstance(art, Article) and art.url == "https://news.example.com/story"
+    assert any("og:url" in w for w in art.warnings)
+
+
+def test_a_sidecar_url_that_is_not_an_article_url_is_dropped_for_pages_too() -> None:
+    sidecar = json.dumps({"url": "javascript:alert(1)"}).encode()
+    head = '<link rel="canonical" href="https://a.example/c">'
+    art = normalize_html(_page_with(head), SourceMeta("x", "file:///s.html", "s.html", 1.7e9, sidecar), PROFILE)
+    assert isinstance(art, Article), art
+    assert art.url == "https://a.example/c"
+    assert any("sidecar url 'javascript:alert(1)'" in w for w in art.warnings)
+    local = normalize_html(_page_with(""), SourceMeta("x", "file:///s.html", "s.html", 1.7e9, sidecar), PROFILE)
+    assert isinstance(local, Article) and local.url is None  # a file's own location is no article URL
+
+
+# --- dates from the future ----------------------------------------------------------------------
+
+AS_OF = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def _dated_page(head: str, body: str = "", sidecar: bytes | None = None, mtime: float = 1.7e9) -> Article:
+    meta = SourceMeta("x", "file:///d.html", "d.html", mtime, sidecar, as_of=AS_OF)
+    art = normalize_html(_page_with(head, _BODY + body), meta, PROFILE)
+    assert isinstance(art, Article), art
+    return art
+
+
+def _ld(**fields: object) -> str:
+    return f'<script type="application/ld+json">{json.dumps({"@type": "NewsArticle", **fields})}</script>'
+
+
+def test_a_future_page_date_falls_back_to_the_next_evidence() -> None:
+    meta_tag = '<meta property="article:published_time" content="2024-05-30T08:00:00Z">'
+    art = _dated_page(_ld(datePublished="2099-01-01T00:00:00Z") + meta_tag)
+    assert (art.published_at, art.date_source) == (datetime(2024, 5, 30, 8, tzinfo=UTC), "meta")
+    (warning,) = art.warnings
+    assert "2099-01-01" in warning and "jsonld" in warning
+    # Every page date in the future: the next evidence after the page is the file's mtime.
+    future_meta = '<meta property="article:published_time" content="2030-01-01T00:00:00Z">'
+    art = _dated_page(_ld(datePublished="2099-01-01T00:00:00Z") + future_meta, '<time datetime="2031-01-01">x</time>')
+    assert (art.published_at, art.date_source) == (datetime.fromtimestamp(1.7e9, UTC), "mtime")
+    assert [w.split(" from ")[1].split()[0] for w in art.warnings] == ["jsonld", "meta", "time"]
+
+
+def test_a_future_sidecar_date_falls_back_to_the_page() -> None:
+    sidecar = json.dumps({"published_at": "2999-12-31T00:00:00Z"}).encode()
+    art = _dated_page(_ld(datePublished="2024-05-01T00:00:00Z"), sidecar=sidecar)
+    assert (art.published_at, art.date_source) == (datetime(2024, 5, 1, tzinfo=UTC), "jsonld")
+    assert any("2999-12-31" in w and "sidecar" in w for w in art.warnings)
+
+
+def test_a_future_modification_date_is_dropped_with_a_warning() -> None:
+    head = _ld(datePublished="2024-05-01T00:00:00Z", dateModified="2099-01-01T00:00:00Z")
+    art = _dated_page(head + '<meta property="article:modified_time" content="2024-05-02T00:00:00Z">')
+    assert art.modified_at == datetime(2024, 5, 2, tzinfo=UTC)
+    assert any("modification date 2099-01-01" in w for w in art.warnings)
+    art = _dated_page(_ld(datePublished="2024-05-01T00:00:00Z", dateModified="2099-01-01T00:00:00Z"))
+    assert art.modified_at is None
+
+
+def test_a_future_file_time_is_no_date_either() -> None:
+    art = _dated_page("", mtime=datetime(2030, 1, 1, tzinfo=UTC).timestamp())
+    assert (art.published_at, art.date_source) == (None, "none")
+    assert any("mtime" in w for w in art.warnings)
+
+
+# --- control characters -------------------------------------------------------------------------
+
+
+def test_no_control_character_reaches_any_field_of_a_page() -> None:
+    # json.dumps writes the ESC as \\u001b, which JSON-LD parsing turns back into ESC.
+    jsonld = _ld(author={"@type": "Person", "name": "Jane\x1b Doe"})
+    head = (
+        "<title>Bell\x07 and escape\x1b[0m in a title</title>"
+        '<meta name="description" content="A summary&#27; with &#x9d;controls">'
+        '<meta property="og:site_name" content="Site&#x81;Name">'
+        '<meta name="keywords" content="one&#7;, two\x1b">' + jsonld
+    )
+    body = (
+        "<p>Escape \x1b[31m sequences, a bell \x07, a &#27; reference, &#x9b; C1 and\x7f DEL inside a long "
+        "paragraph, with commas.</p><pre>line one\nline\ttwo</pre>"
+        "<p>Joiners stay: \u0915\u094d\u200d\u0937 and \u0645\u200c\u06cc, in a paragraph long enough to count.</p>"
+    )
+    art = normalize_html(_page_with(head, _BODY + body), SourceMeta("x", "file:///c.html", "c.html", 1.7e9), PROFILE)
+    assert isinstance(art, Article), art
+    strings = [art.title, art.lede, art.text, art.byline, art.description, art.site_name, *art.authors, *art.tags]
+    strings += [s.heading for s in art.sections] + [p for s in art.sections for p in s.paragraphs]
+    for text in filter(None, strings):
+        assert not any(unicodedata.category(c) == "Cc" for c in text.replace("\n\n", "")), repr(text)
+    assert "\u200d" in art.text and "\u200c" in art.text
+    assert "line one line two" in art.text
+    assert art.title == "Bell and escape [0m in a title"
+    assert art.authors == ("Jane Doe",) and art.tags == ("one", "two")

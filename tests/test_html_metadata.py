@@ -53,9 +53,8 @@ def test_jsonld_gives_every_field() -> None:
     assert got == PageMeta(
         title="Markets fall as rates rise",
         authors=("Jane Doe", "John Roe"),
-        published_at=datetime(2024, 3, 15, 9, 30, tzinfo=UTC),
-        modified_at=datetime(2024, 3, 16, 8, 0, tzinfo=UTC),
-        date_source="jsonld",
+        dates=(("jsonld", datetime(2024, 3, 15, 9, 30, tzinfo=UTC)),),
+        modified_dates=(("jsonld", datetime(2024, 3, 16, 8, 0, tzinfo=UTC)),),
         language="en",
         canonical_url=None,
         site_name="Example News",
@@ -412,3 +411,47 @@ def test_random_markup_never_raises(junk: str, url: str | None) -> None:
     script = f'<script type="application/ld+json">{junk}</script><link rel=canonical href="{junk}">'
     got = extract_metadata(LexborHTMLParser(head + script + junk), url)
     assert isinstance(got, PageMeta)
+
+
+def test_every_page_date_is_kept_in_order_of_evidence() -> None:
+    # A caller that rejects the first (a date in the future) falls back to the next.
+    url = "https://example.com/2021/02/03/story"
+    head = (
+        ld({"@type": "NewsArticle", "datePublished": "2099-01-01T00:00:00Z", "dateModified": "2098-01-01"})
+        + '<meta property="article:published_time" content="2022-01-01T00:00:00Z">'
+        + '<meta name="date" content="not a date"><meta name="pubdate" content="2022-01-02">'
+        + '<meta property="article:modified_time" content="2022-01-05">'
+    )
+    got = meta(head, '<article><time datetime="2023-01-01T00:00:00Z">1 Jan</time></article>', url)
+    assert got.dates == (
+        ("jsonld", datetime(2099, 1, 1, tzinfo=UTC)),
+        ("meta", datetime(2022, 1, 1, tzinfo=UTC)),
+        ("meta", datetime(2022, 1, 2, tzinfo=UTC)),
+        ("time", datetime(2023, 1, 1, tzinfo=UTC)),  # once per selector that matches it
+        ("time", datetime(2023, 1, 1, tzinfo=UTC)),
+        ("url", datetime(2021, 2, 3, tzinfo=UTC)),
+    )
+    assert (got.published_at, got.date_source) == (datetime(2099, 1, 1, tzinfo=UTC), "jsonld")
+    assert got.modified_dates == (
+        ("jsonld", datetime(2098, 1, 1, tzinfo=UTC)),
+        ("meta", datetime(2022, 1, 5, tzinfo=UTC)),
+    )
+
+
+def test_time_selectors_all_narrow_the_last_one() -> None:
+    # _published runs the <time> selectors only when the last (every dated <time>) matches.
+    from normalizers.html.metadata import TIME_FALLBACK_SELECTORS, TIME_PUBLISHED_SELECTORS
+
+    assert TIME_FALLBACK_SELECTORS[-1] == "time[datetime]"
+    for selector in (*TIME_PUBLISHED_SELECTORS, *TIME_FALLBACK_SELECTORS):
+        assert selector.split()[-1].startswith("time[") and selector.endswith("[datetime]"), selector
+
+
+def test_canonical_urls_that_are_not_article_urls_are_reported() -> None:
+    head = '<link rel="canonical" href="javascript:void(0)"><meta property="og:url" content="file:///etc/passwd">'
+    got = meta(head)
+    assert got.canonical_url is None
+    assert len(got.warnings) == 2
+    assert "canonical link 'javascript:void(0)'" in got.warnings[0] and "og:url 'file:///etc/passwd'" in got.warnings[1]
+    # A good canonical link: og:url is not looked at, and nothing is reported.
+    assert meta('<link rel="canonical" href="/a"><meta property="og:url" content="javascript:x">').warnings == ()

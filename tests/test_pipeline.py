@@ -238,3 +238,20 @@ def test_a_plan_made_ahead_holds_only_while_nothing_else_commits_to_the_state(tm
     subprocess.run([sys.executable, "-c", forget, str(root.state)], check=True, cwd=Path(__file__).parent.parent)
     assert planned.take(src, root, False) is None
     assert [c.rel for c in plan_source(src, root, False, listing).todo] == ["a.txt", "b.txt"]
+
+
+def test_the_batch_judges_dates_against_its_start_time(tmp_path: Path) -> None:
+    # process_batch passes the time it started as the time of ingest: a sidecar dated 2999
+    # is not a publication date, and the article falls back to its file's mtime.
+    cfg, root = _config(tmp_path), DataRoot(tmp_path / "data")
+    _article(tmp_path, "a", "https://example.org/future", "2999-01-01T00:00:00Z", "A")
+    march = 1_709_640_000  # 2024-03-05 12:00 UTC
+    os.utime(tmp_path / "src" / "a.txt", (march, march))
+    summary = _run(cfg, root, "r1")
+    assert summary.written == 1 and summary.reconciles()
+    assert [(y, m) for _t, y, m in _rows(root)] == [(2024, 3)]
+    ((date_source, warnings),) = duckdb.sql(
+        f"SELECT date_source, warnings FROM read_parquet('{root.articles}/**/*.parquet')"
+    ).fetchall()
+    assert date_source == "mtime"
+    assert len(warnings) == 1 and "2999-01-01" in warnings[0] and "sidecar" in warnings[0]

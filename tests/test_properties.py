@@ -1,11 +1,14 @@
-"""Properties of the text normaliser over generated input (hypothesis)."""
+"""Properties of the normalisers over generated input (hypothesis)."""
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
 import json
 import unicodedata
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,6 +16,7 @@ from hypothesis import strategies as st
 
 from flows.config import load_config
 from normalizers import Article, Rejection, RejectReason, SourceMeta, SourceProfile, normalize_text
+from normalizers.html.normalize import normalize_html
 
 # Hypothesis warns when the global `random` state changes while it draws an example. In
 # a full test session the strategies below are not the ones drawing: once a flow test has
@@ -82,8 +86,33 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+# The time of ingest the generated documents are judged against (sidecar dates reach 9999).
+AS_OF = datetime(2024, 6, 1, tzinfo=UTC)
+
+
 def _meta(sidecar: bytes | None = None, key: str = "doc.txt") -> SourceMeta:
-    return SourceMeta("anha", f"file:///data/{key}", key, 1_700_000_000.0, sidecar)
+    return SourceMeta("anha", f"file:///data/{key}", key, 1_700_000_000.0, sidecar, as_of=AS_OF)
+
+
+def _strings(value: Any, name: str) -> list[tuple[str, str]]:
+    """Every string in an output value, with the field it sits in (`sections[].paragraphs`...)."""
+    if isinstance(value, str):
+        return [(name, value)]
+    if isinstance(value, tuple | list):
+        return [pair for item in value for pair in _strings(item, f"{name}[]")]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [
+            pair for f in dataclasses.fields(value) for pair in _strings(getattr(value, f.name), f"{name}.{f.name}")
+        ]
+    return []
+
+
+def _assert_no_control_characters(article: Article) -> None:
+    """No C0, DEL or C1 control character in any output string; `text` alone has its blank-line separators."""
+    for name, value in _strings(article, "article"):
+        text = value.replace("\n\n", "") if name == "article.text" else value
+        bad = [c for c in text if unicodedata.category(c) == "Cc"]
+        assert not bad, (name, value)
 
 
 def _check_outcome(result: Article | Rejection) -> None:
@@ -96,9 +125,12 @@ def _check_outcome(result: Article | Rejection) -> None:
         assert result.text.strip()
         assert result.word_count == len(result.text.split())
         assert unicodedata.is_normalized("NFC", result.text)
+        _assert_no_control_characters(result)
+        assert result.url is None or result.url.startswith(("http://", "https://"))
         if result.published_at is not None:
             assert result.published_at.utcoffset() is not None
             assert not result.published_at.utcoffset()
+            assert result.published_at <= AS_OF.replace(day=2)
 
 
 @SETTINGS
@@ -239,3 +271,44 @@ def test_lines_are_folded_exactly_where_they_hold_odd_whitespace(text: str) -> N
     if len(expected) == 1:
         expected = [[line] for line in expected[0]]
     assert _blocks(text) == expected
+
+
+# --- HTML ---------------------------------------------------------------------------------------
+
+PAGES = SourceProfile(name="pages")
+_html_tokens = st.sampled_from(
+    [
+        "<p>", "</p>", "<h2>", "</h2>", "<pre>", "</pre>", "<br>", "<li>", "<div>", "</div>", "<article>",
+        "<title>", "</title>", "<h1>", "</h1>", '<meta name="description" content="', '<meta name="keywords" content="',
+        '<meta property="og:site_name" content="', '<meta name="author" content="', '">',
+        '<link rel="canonical" href="', '<script type="application/ld+json">{"@type": "NewsArticle", "author": "',
+        '", "datePublished": "2999-01-01"}</script>', "&#27;", "&#x9d;", "&#x81;", "&#7;", "&#0;", "&#x85;",
+        "javascript:alert(1)", "file:///etc/passwd", "https://example.com/a",
+        "Words of a real paragraph, with commas, and enough length to count as text. ",
+    ]
+)  # fmt: skip
+_html_parts = st.one_of(_html_tokens, _odd, st.text(max_size=20), st.sampled_from(["\x1b[31m", "\u200d", "\u200c"]))
+
+
+def _page_meta(sidecar: bytes | None = None) -> SourceMeta:
+    return SourceMeta("pages", "file:///data/p.html", "p.html", 1_700_000_000.0, sidecar, as_of=AS_OF)
+
+
+@SETTINGS
+@given(raw=st.binary(max_size=2000), sidecar=sidecars)
+def test_html_arbitrary_bytes_never_raise_nor_leak_controls(raw: bytes, sidecar: bytes | None) -> None:
+    _check_outcome(normalize_html(raw, _page_meta(sidecar), PAGES))
+
+
+@SETTINGS
+@given(
+    parts=st.lists(_html_parts, max_size=120),
+    sidecar=st.none() | sidecar_json,
+    codec=st.sampled_from(["utf-8", "utf-16", "gzip"]),
+)
+def test_html_controls_never_reach_an_output_string(parts: list[str], sidecar: bytes | None, codec: str) -> None:
+    page = "".join(parts)
+    raw = (
+        gzip.compress(page.encode("utf-8", "surrogatepass")) if codec == "gzip" else page.encode(codec, "surrogatepass")
+    )
+    _check_outcome(normalize_html(raw, _page_meta(sidecar), PAGES))

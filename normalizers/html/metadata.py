@@ -14,18 +14,20 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from normalizers.common import clean_line
 from normalizers.language import normalize_language_tag
-from normalizers.meta import MONTHS, clean_authors, to_utc
-from normalizers.meta import canonical_url as tidy_url
+from normalizers.meta import MONTHS, article_url, clean_authors, to_utc
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     from selectolax.lexbor import LexborHTMLParser
 
-__all__ = ["DateSource", "PageMeta", "date_from_url", "extract_metadata", "parse_date", "split_byline"]
+__all__ = ["DateSource", "PageDate", "PageMeta", "date_from_url", "extract_metadata", "parse_date", "split_byline"]
 
 DateSource = Literal["jsonld", "meta", "time", "url"]
+# One dated piece of evidence on a page: where it was found, and the date.
+PageDate = tuple[DateSource, datetime]
 
 # --- Heuristics (data) -------------------------------------------------------------------
 # Meta keys are the lower-cased `property`, `name` or `itemprop` of a <meta content=...>.
@@ -199,19 +201,40 @@ _BYLINE_SPLIT = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class PageMeta:
-    """What a page says about itself: title, authors, dates, language, URLs, tags."""
+    """What a page says about itself: title, authors, dates, language, URLs, tags.
+
+    `dates` and `modified_dates` hold every publication and modification date the page
+    gives, best evidence first, so a caller that rejects one (a date in the future) can
+    fall back to the next; `published_at`, `date_source` and `modified_at` are the first.
+    `warnings` says which canonical URLs were not article URLs.
+    """
 
     title: str | None = None
     authors: tuple[str, ...] = ()
-    published_at: datetime | None = None
-    modified_at: datetime | None = None
-    date_source: DateSource | None = None
+    dates: tuple[PageDate, ...] = ()
+    modified_dates: tuple[PageDate, ...] = ()
     language: str | None = None
     canonical_url: str | None = None
     site_name: str | None = None
     description: str | None = None
     tags: tuple[str, ...] = ()
     image_url: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def published_at(self) -> datetime | None:
+        """The best-evidenced publication date."""
+        return self.dates[0][1] if self.dates else None
+
+    @property
+    def date_source(self) -> DateSource | None:
+        """The evidence behind `published_at`."""
+        return self.dates[0][0] if self.dates else None
+
+    @property
+    def modified_at(self) -> datetime | None:
+        """The best-evidenced modification date."""
+        return self.modified_dates[0][1] if self.modified_dates else None
 
 
 def extract_metadata(tree: LexborHTMLParser, url: str | None = None) -> PageMeta:
@@ -233,21 +256,26 @@ def extract_metadata(tree: LexborHTMLParser, url: str | None = None) -> PageMeta
         if name
     ]
     site_name = site_names[0] if site_names else None
-    canonical = _first_url(base, _canonical_links(tree)) or _first_url(base, metas.get("og:url", []))
-    published, date_source = _published(tree, metas, article, (url, canonical))
-    modified = _first_date([_text(article.get("dateModified"))]) or _first_date(_all(metas, MODIFIED_META))
+    rejected: list[str] = []
+    canonical = _first_url(base, _canonical_links(tree), rejected, "canonical link") or _first_url(
+        base, metas.get("og:url", []), rejected, "og:url"
+    )
+    modified: list[PageDate] = [
+        *_dates("jsonld", [_text(article.get("dateModified"))]),
+        *_dates("meta", _all(metas, MODIFIED_META)),
+    ]
     return PageMeta(
         title=_title(tree, metas, article, site_name),
         authors=_authors(tree, metas, article, site_names),
-        published_at=published,
-        modified_at=modified,
-        date_source=date_source,
+        dates=_published(tree, metas, article, (url, canonical)),
+        modified_dates=tuple(modified),
         language=_language(tree, metas, article),
         canonical_url=canonical,
         site_name=site_name,
         description=_first(metas, DESCRIPTION_META) or _text(article.get("description")),
         tags=_tags(metas, article),
         image_url=_first_url(base, [*_all(metas, IMAGE_META), *_jsonld_images(article.get("image"))]),
+        warnings=tuple(rejected),
     )
 
 
@@ -314,33 +342,22 @@ def _parse_english(text: str) -> datetime | None:
     return None
 
 
-def _first_date(values: Iterable[str | None]) -> datetime | None:
-    for value in values:
-        when = parse_date(value)
-        if when is not None:
-            return when
-    return None
+def _dates(source: DateSource, values: Iterable[str | None]) -> list[PageDate]:
+    """The values that parse as dates, in order, labelled with their evidence."""
+    return [(source, when) for value in values if (when := parse_date(value)) is not None]
 
 
 def _published(
     tree: LexborHTMLParser, metas: dict[str, list[str]], article: dict[str, Any], urls: tuple[str | None, ...]
-) -> tuple[datetime | None, DateSource | None]:
-    """Publication date and which evidence gave it: JSON-LD, then meta, then `<time>`, then the URL."""
-    when = _first_date([_text(article.get("datePublished"))])
-    if when is not None:
-        return when, "jsonld"
-    when = _first_date(_all(metas, PUBLISHED_META))
-    if when is not None:
-        return when, "meta"
-    for selector in (*TIME_PUBLISHED_SELECTORS, *TIME_FALLBACK_SELECTORS):
-        when = _first_date(node.attributes.get("datetime") for node in tree.css(selector))
-        if when is not None:
-            return when, "time"
-    for candidate in urls:
-        when = date_from_url(candidate)
-        if when is not None:
-            return when, "url"
-    return None, None
+) -> tuple[PageDate, ...]:
+    """Every publication date the page gives, best evidence first: JSON-LD, meta, `<time>`, the URL."""
+    found = [*_dates("jsonld", [_text(article.get("datePublished"))]), *_dates("meta", _all(metas, PUBLISHED_META))]
+    # The selectors are subsets of the last one: a page without any dated <time> (most) needs one query.
+    if tree.css_first(TIME_FALLBACK_SELECTORS[-1]) is not None:
+        for selector in (*TIME_PUBLISHED_SELECTORS, *TIME_FALLBACK_SELECTORS):
+            found += _dates("time", (node.attributes.get("datetime") for node in tree.css(selector)))
+    found += [("url", when) for candidate in urls if (when := date_from_url(candidate)) is not None]
+    return tuple(found)
 
 
 def date_from_url(url: str | None) -> datetime | None:
@@ -539,30 +556,32 @@ def _base_url(tree: LexborHTMLParser, url: str | None) -> str | None:
     href = node.attributes.get("href") if node is not None else None
     if not href:
         return url
-    resolved = _resolve(url, href)
-    return resolved or url
+    try:
+        return _resolve(url, href)
+    except ValueError:
+        return url
 
 
-def _first_url(base: str | None, candidates: Iterable[str | None]) -> str | None:
+def _first_url(
+    base: str | None, candidates: Iterable[str | None], rejected: list[str] | None = None, what: str = ""
+) -> str | None:
+    """The first candidate that resolves to an article URL; the others go to `rejected` (when given) as warnings."""
     for candidate in candidates:
-        resolved = _resolve(base, candidate)
-        if resolved is not None:
-            return resolved
+        if not candidate:
+            continue
+        try:
+            return _resolve(base, candidate)
+        except ValueError as exc:
+            if rejected is not None:
+                rejected.append(f"page {what} {candidate[:200]!r} dropped: {exc}")
     return None
 
 
-def _resolve(base: str | None, href: str | None) -> str | None:
-    """`href` made absolute against `base`; None unless it is an http(s) URL with a host."""
-    if not href or len(href) > MAX_FIELD_CHARS:
-        return None
-    try:
-        absolute = urllib.parse.urljoin(base or "", href.strip())
-        parts = urllib.parse.urlsplit(absolute)
-        if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
-            return None
-        return tidy_url(absolute)
-    except ValueError:  # malformed IPv6 host, bad port
-        return None
+def _resolve(base: str | None, href: str) -> str:
+    """`href` made absolute against `base`, as an article URL (`meta.article_url`); ValueError otherwise."""
+    if len(href) > MAX_FIELD_CHARS:
+        raise ValueError(f"it is longer than {MAX_FIELD_CHARS} characters")
+    return article_url(urllib.parse.urljoin(base or "", href.strip()))
 
 
 # --- JSON-LD -----------------------------------------------------------------------------
@@ -678,7 +697,7 @@ def _text(value: Any) -> str | None:
 
 
 def _clean(text: str) -> str:
-    return _WS.sub(" ", text[:MAX_FIELD_CHARS]).strip()
+    return clean_line(text[:MAX_FIELD_CHARS])
 
 
 def _fold(text: str) -> str:

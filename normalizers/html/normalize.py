@@ -12,19 +12,21 @@ import gzip
 import hashlib
 import unicodedata
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from selectolax.lexbor import LexborHTMLParser
 
 from normalizers.bounds import Budget, Unlimited
+from normalizers.common import DateEvidence, clean_line, epoch_to_utc, pick_date
 from normalizers.encoding import decode_html
 from normalizers.errors import Rejection, RejectReason
 from normalizers.feeds import normalize_url
 from normalizers.html.extract import Block, Extraction, extract, parse_html
 from normalizers.html.metadata import PageMeta, extract_metadata, parse_date, split_byline
 from normalizers.language import detect_language, normalize_language_tag
-from normalizers.meta import Sidecar, SidecarError, SourceMeta, article_id, canonical_url, clean_authors, sidecar_of
+from normalizers.meta import Sidecar, SidecarError, SourceMeta, article_id, article_url, clean_authors, sidecar_of
 from normalizers.profile import SourceProfile
 from normalizers.schema import Article, Section, Stripped, content_hash, text_parts
 
@@ -33,7 +35,7 @@ __all__ = ["NAME", "VERSION", "normalize_html"]
 # Bump VERSION when the output changes for some input: re-normalisation targets rows
 # whose normalizer_version differs. normalizers.dispatch names the same pair.
 NAME = "html"
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1.0: UTF-16/32 pages, truncated gzip, no control characters, article URLs, future dates
 
 # Bounds (principle 8: hostile input is expected). A real article page is 50 KB-2 MB of
 # HTML; the caps leave room for the largest while keeping a worst case to ~1 s of work.
@@ -47,10 +49,12 @@ MAX_CHARS = 10_000_000
 # a few thousand tags (the largest of the 181 AEB pages has 3,229), so 200,000 leaves
 # ample room.
 MAX_TAGS = 200_000
-# Share of C0 control characters (other than tab/CR/LF/FF) above which the bytes are a
-# binary file, not a page; NUL bytes inside a page are dropped instead.
+# Share of C0 control characters (other than tab/CR/LF/FF) in the decoded text above
+# which the input is a binary file, not a page; NUL characters inside a page are dropped
+# instead. Counted on the text, not the bytes: a UTF-16 page is half NUL bytes.
 _MAX_CONTROL_SHARE = 0.05
-_CONTROLS = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20)])
+_CONTROL_CHECK_CHARS = 65_536
+_BINARY_CONTROLS = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20)])
 _GZIP_MAGIC = b"\x1f\x8b"
 
 _CHROME, _BYLINE = "chrome", "byline"
@@ -78,52 +82,80 @@ def normalize_html(
         return unpacked
     budget = budget or Unlimited()
     decoded = decode_html(unpacked.data, content_type)
-    warnings = [*unpacked.warnings, *decoded.warnings]
+    warnings = [*sidecar.warnings, *unpacked.warnings, *decoded.warnings]
     text = decoded.text
+    if not text.strip():
+        return Rejection(RejectReason.EMPTY, "file is empty or only whitespace")
+    head = text[:_CONTROL_CHECK_CHARS]
+    # Counted on the UTF-8 bytes of the text: a C-speed scan, and C0 characters are single bytes there.
+    encoded = head.encode("utf-8", "surrogatepass")
+    controls = len(encoded) - len(encoded.translate(None, _BINARY_CONTROLS))
+    if controls > _MAX_CONTROL_SHARE * len(head):
+        return Rejection(
+            RejectReason.BINARY, f"{controls} control characters in the first {len(head)}: not an HTML page"
+        )
     if len(text) > MAX_CHARS:
         warnings.append(f"page cut at {MAX_CHARS} characters (was {len(text)})")
         text = text[:MAX_CHARS]
     if "\x00" in text:
+        warnings.append("NUL characters removed")
         text = text.replace("\x00", "")
     if text.count("<") > MAX_TAGS:
         cut = _nth(text, "<", MAX_TAGS)
         warnings.append(f"page cut at its {MAX_TAGS}th tag (character {cut} of {len(text)})")
         text = text[:cut]
     tree = parse_html(text)
-    url_hint = sidecar.url or _http_url(meta.source_uri)
-    page = extract_metadata(tree, url_hint)
+    fetched = _fetched_url(meta.source_uri, warnings)
+    page = extract_metadata(tree, sidecar.url or fetched)
     picked = _picked(tree, profile)  # before extraction, which removes nodes from the tree
     html = profile.html
     found = extract(tree, body_selector=html.body, remove_selectors=html.remove, budget=budget)
     if found.truncated:
         warnings.append("extraction stopped at its time or work bound; the text may be incomplete")
-    return _assemble(raw, meta, profile, sidecar, page, picked, found, warnings)
+    return _assemble(raw, meta, profile, sidecar, page, picked, found, fetched, warnings)
 
 
 def _unpack(raw: bytes, max_bytes: int) -> _Bytes | Rejection:
-    """Size cap, gzip, emptiness and binary checks on the raw bytes."""
-    warnings: list[str] = []
+    """Size cap and gzip: the page's bytes, or why there are none."""
     if len(raw) > max_bytes:
         return Rejection(RejectReason.TOO_LARGE, f"{len(raw)} bytes exceeds the {max_bytes}-byte limit")
-    data = raw
-    if raw.startswith(_GZIP_MAGIC):
-        # Stream-decompress with a cap: a small bomb must not expand into memory first.
+    if not raw.startswith(_GZIP_MAGIC):
+        return _Bytes(raw, ())
+    return _gunzip(raw)
+
+
+def _gunzip(raw: bytes) -> _Bytes | Rejection:
+    """Decompress every member of a gzip file, with a cap; a stream cut short is `truncated`, not a page."""
+    warnings: list[str] = []
+    parts: list[bytes] = []
+    size = 0
+    rest = raw
+    # A gzip file may hold several members one after the other (`cat a.gz b.gz`); each
+    # needs its own decompressor, which stops at its member's end.
+    while rest:
         inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         try:
-            data = inflater.decompress(raw, MAX_DECOMPRESSED + 1)
+            # Stream-decompress with a cap: a small bomb must not expand into memory first.
+            part = inflater.decompress(rest, MAX_DECOMPRESSED + 1 - size)
         except (zlib.error, gzip.BadGzipFile) as exc:
             return Rejection(RejectReason.BINARY, f"gzip data is corrupt: {exc}")
-        if len(data) > MAX_DECOMPRESSED:
+        size += len(part)
+        parts.append(part)
+        if size > MAX_DECOMPRESSED:
             return Rejection(RejectReason.TOO_LARGE, f"gzip page expands past {MAX_DECOMPRESSED} bytes")
-    if not data.strip():
-        return Rejection(RejectReason.EMPTY, "file is empty or only whitespace")
-    head = data[:65536]
-    controls = len(head) - len(head.translate(None, _CONTROLS))
-    if controls > _MAX_CONTROL_SHARE * len(head):
-        return Rejection(RejectReason.BINARY, f"{controls} control bytes in the first {len(head)}: not an HTML page")
-    if b"\x00" in data:
-        warnings.append("NUL bytes removed")
-    return _Bytes(data, tuple(warnings))
+        if not inflater.eof:
+            return Rejection(
+                RejectReason.TRUNCATED,
+                f"gzip data ends before its end marker ({len(raw)} bytes gave {size} bytes of page): "
+                "the file is truncated (an interrupted download or copy?)",
+            )
+        rest = inflater.unused_data
+        if rest and not rest.startswith(_GZIP_MAGIC):
+            # Zero padding (tape and block devices) is what gzip itself ignores silently.
+            if rest.strip(b"\x00"):
+                warnings.append(f"{len(rest)} bytes of trailing data after the gzip stream ignored")
+            break
+    return _Bytes(b"".join(parts), tuple(warnings))
 
 
 def _nth(text: str, needle: str, n: int) -> int:
@@ -134,8 +166,20 @@ def _nth(text: str, needle: str, n: int) -> int:
     return index
 
 
-def _http_url(uri: str) -> str | None:
-    return uri if uri.startswith(("http://", "https://")) else None
+def _is_fetched(uri: str) -> bool:
+    """The document was fetched over HTTP (its source URI is a URL, not a `file://` path)."""
+    return uri.startswith(("http://", "https://"))
+
+
+def _fetched_url(uri: str, warnings: list[str]) -> str | None:
+    """The URL a fetched page came from, as an article URL (no tracking parameters); None for a file."""
+    if not _is_fetched(uri):
+        return None
+    try:
+        return normalize_url(article_url(uri))
+    except ValueError as exc:
+        warnings.append(f"fetched URL {uri!r} dropped: {exc}")
+        return None
 
 
 def _assemble(
@@ -146,22 +190,27 @@ def _assemble(
     page: PageMeta,
     picked: _Picked,
     found: Extraction,
+    fetched: str | None,
     warnings: list[str],
 ) -> Article | Rejection:
-    """Build the record from the extraction and the metadata, in the schema's terms."""
-    title = picked.title or page.title or sidecar.title or meta.hint_title
-    title = _nfc(title) if title else None
-    blocks = [b for b in found.blocks if b.text]
+    """Build the record from the extraction and the metadata, in the schema's terms.
+
+    Every string that goes out passes `_clean` (NFC, then `common.clean_line`): no
+    control character, no line break or whitespace run inside a field; metadata
+    strings come cleaned by the same function from `metadata`.
+    """
+    title = _clean(picked.title or page.title or sidecar.title or meta.hint_title or "") or None
+    blocks = [Block(b.kind, text, b.level) for b in found.blocks if (text := _clean(b.text))]
     # `text` is the article without its title: drop the headline where the body repeats it.
     while blocks and title and _same(blocks[0].text, title):
         blocks = blocks[1:]
-    lede = _nfc(found.lede) if found.lede else None
+    lede = _clean(found.lede or "") or None
     if lede is None:
         first = next((i for i, b in enumerate(blocks) if b.kind != "heading"), None)
         if first is not None and all(b.kind == "heading" for b in blocks[:first]):
-            lede = _nfc(blocks[first].text)
+            lede = blocks[first].text
             blocks = blocks[:first] + blocks[first + 1 :]
-    elif blocks and _nfc(blocks[0].text) == lede:
+    elif blocks and blocks[0].text == lede:
         blocks = blocks[1:]
     sections = _sections(blocks)
     if lede is None and not sections:
@@ -172,19 +221,16 @@ def _assemble(
     parts = text_parts(lede, sections)
     body = "\n\n".join(parts)
 
-    bylines = tuple(_nfc(b) for b in found.bylines)
+    bylines = tuple(line for b in found.bylines if (line := _clean(b)))
     from_bylines = tuple(name for b in bylines for name in split_byline(b, [page.site_name or ""]))
     authors = sidecar.authors or clean_authors(picked.authors) or page.authors or clean_authors(from_bylines)
-    published_at, date_source = _date(sidecar, page, picked, meta)
-    # The page's canonical link, else the URL it was fetched from (normalised: no
-    # tracking parameters), so two spellings of one article get one article_id.
-    fetched = _http_url(meta.source_uri)
-    url = sidecar.url or (canonical_url(page.canonical_url) if page.canonical_url else None)
-    if url is None and fetched is not None:
-        try:
-            url = normalize_url(fetched)
-        except ValueError:
-            url = None
+    published = pick_date(_dates(sidecar, page, picked, meta), meta.as_of)
+    modified = pick_date(page.modified_dates, meta.as_of, "modification date")
+    warnings += [*page.warnings, *published.warnings, *modified.warnings]
+    # The sidecar's URL, else the page's canonical link (or og:url), else the URL it was
+    # fetched from, so two spellings of one article get one article_id. Each is an
+    # article URL (`meta.article_url`) or was dropped with a warning.
+    url = sidecar.url or page.canonical_url or fetched
     language = sidecar.language
     if language is None:
         declared, detected = normalize_language_tag(page.language), detect_language(body)
@@ -195,14 +241,9 @@ def _assemble(
             warnings.append(f"page declares language {declared!r}; its text reads as {detected!r}")
         language = detected or declared or profile.language
     stripped = tuple(
-        Stripped(
-            rule=d.reason,
-            kind=_BYLINE if d.reason.startswith("byline") else _CHROME,
-            text=d.text,
-            line=0,
-        )
+        Stripped(rule=d.reason, kind=_BYLINE if d.reason.startswith("byline") else _CHROME, text=text, line=0)
         for d in found.dropped
-        if d.text  # an element with no text removed nothing from the text
+        if (text := _clean(d.text))  # an element with no text removed nothing from the text
     )
     path = "profile" if found.path == "profile" else "generic"
     return Article(
@@ -216,8 +257,8 @@ def _assemble(
         text=body,
         byline="; ".join(bylines) or None,
         authors=authors,
-        published_at=published_at,
-        date_source=date_source,
+        published_at=published.when,
+        date_source=published.source,
         language=language,
         word_count=len(body.split()),
         content_hash=content_hash(title, body),
@@ -226,7 +267,7 @@ def _assemble(
         normalizer_version=VERSION,
         stripped=stripped,
         extraction=path,
-        modified_at=page.modified_at,
+        modified_at=modified.when,
         site_name=page.site_name,
         description=page.description,
         tags=page.tags,
@@ -235,8 +276,11 @@ def _assemble(
     )
 
 
-def _nfc(text: str) -> str:
-    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+def _clean(text: str) -> str:
+    """An output string: NFC, then `clean_line` (no control characters, whitespace folded)."""
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    return clean_line(text)
 
 
 def _same(a: str, b: str) -> bool:
@@ -253,9 +297,9 @@ def _sections(blocks: list[Block]) -> list[Section]:
         if block.kind == "heading":
             if heading is not None or paragraphs:
                 out.append(Section(heading, tuple(paragraphs)))
-            heading, paragraphs = _nfc(block.text), []
+            heading, paragraphs = block.text, []
         else:
-            paragraphs.append(_nfc(block.text))
+            paragraphs.append(block.text)
     if heading is not None or paragraphs:
         out.append(Section(heading, tuple(paragraphs)))
     return out
@@ -290,23 +334,17 @@ def _selected_texts(tree: LexborHTMLParser, selector: str | None) -> tuple[str, 
         return ()
     out = []
     for node in tree.css(selector):
-        text = " ".join((node.text(deep=True, separator=" ") or "").split())
+        text = clean_line(node.text(deep=True, separator=" ") or "")
         if text:
             out.append(text)
     return tuple(out)
 
 
-def _date(sidecar: Sidecar, page: PageMeta, picked: _Picked, meta: SourceMeta) -> tuple[datetime | None, str]:
-    """Best evidence first: sidecar, the profile's date selector, the page's metadata, file time."""
-    if sidecar.published_at is not None:
-        return sidecar.published_at, "sidecar"
-    if picked.published_at is not None:
-        return picked.published_at, "profile"
-    if page.published_at is not None:
-        return page.published_at, page.date_source or "meta"
-    if meta.hint_published_at is not None:
-        return meta.hint_published_at, "feed"
-    if meta.mtime is not None:
-        # For a fetched page the pipeline passes the fetch time (a file's is its mtime).
-        return datetime.fromtimestamp(meta.mtime, UTC), "fetched" if _http_url(meta.source_uri) else "mtime"
-    return None, "none"
+def _dates(sidecar: Sidecar, page: PageMeta, picked: _Picked, meta: SourceMeta) -> Iterator[DateEvidence]:
+    """Evidence for the publication time, best first: sidecar, profile selector, the page's own, feed, file time."""
+    yield "sidecar", sidecar.published_at
+    yield "profile", picked.published_at
+    yield from page.dates
+    yield "feed", meta.hint_published_at
+    # For a fetched page the pipeline passes the fetch time (a file's is its mtime).
+    yield "fetched" if _is_fetched(meta.source_uri) else "mtime", epoch_to_utc(meta.mtime)

@@ -1,0 +1,101 @@
+"""The parts both normalisers share: output cleaning, date evidence, article URLs, byte-order marks."""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from normalizers.common import FUTURE_TOLERANCE, DateEvidence, clean_line, epoch_to_utc, pick_date, sniff_bom
+from normalizers.meta import article_url
+
+AS_OF = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("plain text", "plain text"),
+        ("  runs \t of\n whitespace ", "runs of whitespace"),
+        ("esc\x1b[0m bell\x07 nul\x00 del\x7f", "esc [0m bell nul del"),
+        ("c1\x85nel \x9bcsi \x80", "c1 nel csi"),
+        ("\x00\x01\x1f", ""),
+        # Format characters are text: joiners (Devanagari, Persian), bidi marks, soft hyphen.
+        (
+            "\u0915\u094d\u200d\u0937 \u0645\u200c\u06cc \u200fabc\u00ad",
+            "\u0915\u094d\u200d\u0937 \u0645\u200c\u06cc \u200fabc\u00ad",
+        ),
+        ("nbsp\u00a0and\u2028line separator", "nbsp and line separator"),
+    ],
+)
+def test_clean_line(raw: str, clean: str) -> None:
+    assert clean_line(raw) == clean
+    assert clean_line(clean) == clean
+
+
+def test_pick_date_reads_evidence_only_as_far_as_needed() -> None:
+    read: list[str] = []
+
+    def evidence() -> Iterator[DateEvidence]:
+        for name, when in [("a", None), ("b", AS_OF), ("c", AS_OF - timedelta(days=1))]:
+            read.append(name)
+            yield name, when
+
+    assert pick_date(evidence(), AS_OF) == pick_date(evidence(), None)
+    assert pick_date(evidence(), AS_OF).source == "b"
+    assert read == ["a", "b"] * 3
+
+
+def test_pick_date_passes_over_future_dates_with_one_warning_each() -> None:
+    future = AS_OF + FUTURE_TOLERANCE + timedelta(seconds=1)
+    evidence: list[DateEvidence] = [("sidecar", future), ("meta", future), ("meta", future), ("mtime", AS_OF)]
+    picked = pick_date(evidence, AS_OF)
+    assert (picked.when, picked.source) == (AS_OF, "mtime")
+    assert len(picked.warnings) == 2
+    assert all(future.isoformat() in w and "2024-06-01T12:00:00+00:00" in w for w in picked.warnings)
+    assert "from sidecar" in picked.warnings[0] and "from meta" in picked.warnings[1]
+    # The tolerance is inclusive; a naive time of ingest is read as UTC.
+    edge = AS_OF + FUTURE_TOLERANCE
+    assert pick_date([("x", edge)], AS_OF.replace(tzinfo=None)).when == edge
+    assert pick_date([("x", future)], AS_OF, "modification date").warnings[0].startswith("modification date ")
+    alone = pick_date([("x", future)], AS_OF)
+    assert (alone.when, alone.source, len(alone.warnings)) == (None, "none", 1)
+
+
+def test_epoch_to_utc() -> None:
+    assert epoch_to_utc(0) == datetime(1970, 1, 1, tzinfo=UTC)
+    assert epoch_to_utc(None) is None
+    assert epoch_to_utc(1e20) is None
+    assert epoch_to_utc(float("nan")) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "result"),
+    [
+        (" HTTPS://News.Example.COM/a/B?x=1#frag ", "https://news.example.com/a/B?x=1"),
+        ("http://user@example.com:8080/p", "http://user@example.com:8080/p"),
+        ("javascript:alert(1)", "only http(s)"),
+        ("JavaScript://example.com/%0Aalert(1)", "only http(s)"),
+        ("file:///etc/passwd", "only http(s)"),
+        ("mailto:desk@example.com", "only http(s)"),
+        ("//example.com/a", "relative"),
+        ("http://", "no host"),
+        ("http://example.com:99999/", "not a valid URL"),
+        ("http://example.com/\x00", "control characters"),
+    ],
+)
+def test_article_url(url: str, result: str) -> None:
+    if result.startswith("http"):
+        assert article_url(url) == result
+    else:
+        with pytest.raises(ValueError, match=result.replace("(", r"\(").replace(")", r"\)")):
+            article_url(url)
+
+
+def test_sniff_bom() -> None:
+    assert sniff_bom(codecs.BOM_UTF32_LE + b"x") == ("utf-32-le", b"x")  # not UTF-16-LE and a NUL
+    assert sniff_bom(codecs.BOM_UTF16_LE + b"x") == ("utf-16-le", b"x")
+    assert sniff_bom(codecs.BOM_UTF8 + b"x") == ("utf-8", b"x")
+    assert sniff_bom(b"x") is None
