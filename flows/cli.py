@@ -432,7 +432,7 @@ _COUNTERS = ("discovered", "new", "changed", "unchanged", "written", "superseded
 
 
 def _print_summary(console: Any, summary: Any, root: Path) -> None:
-    """The run summary: one row per source, totals, reasons, partitions touched."""
+    """The run summary: one row per source, totals, reasons (quarantined, deferred), notes, partitions touched."""
     from rich.table import Table
 
     table = Table(title=f"newsflow run {summary.run_id} ({summary.seconds:.1f} s)", title_justify="left")
@@ -452,6 +452,10 @@ def _print_summary(console: Any, summary: Any, root: Path) -> None:
     for s in summary.sources:
         if s.reasons:
             console.print(f"quarantined in {s.source}: " + ", ".join(f"{r} {n}" for r, n in s.reasons.items()))
+        if s.deferrals:
+            console.print(f"deferred in {s.source}: " + ", ".join(f"{r} {n}" for r, n in s.deferrals.items()))
+        for note in s.notes:
+            console.print(f"note on {s.source}: {note}", markup=False)
         if s.partitions:
             console.print(f"partitions written in {s.source}: {_compact(s.partitions)}")
     console.print(f"Parquet: {root / 'articles'}/source=*/year=*/month=*/part-0.parquet")

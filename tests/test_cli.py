@@ -115,3 +115,19 @@ def test_the_backfill_redo_choices_are_the_backfills_own() -> None:
     sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
     redo = next(a for a in sub.choices["backfill"]._actions if a.dest == "redo")
     assert tuple(redo.choices or ()) == REDO_CHOICES
+
+
+def test_the_run_summary_prints_deferrals_with_reasons_and_notes(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from flows.cli import _print_summary
+    from flows.flow import RunSummary
+    from flows.ingest import SourceSummary
+
+    news = SourceSummary("news", discovered=2, deferred=2, deferrals={"max_pages": 1, "robots_unavailable": 1})
+    news.notes = ["https://x.example/feed.xml lists [100000] entries"]  # brackets: not rich markup
+    console = Console(record=True, width=200)
+    _print_summary(console, RunSummary("run-1", str(tmp_path), sources=[news]), tmp_path)
+    text = console.export_text()
+    assert "deferred in news: max_pages 1, robots_unavailable 1" in text
+    assert "note on news: https://x.example/feed.xml lists [100000] entries" in text
