@@ -563,7 +563,7 @@ _COUNTERS = ("discovered", "new", "changed", "unchanged", "written", "superseded
 
 
 def _print_summary(console: Any, summary: Any, root: Path, seconds: float) -> None:
-    """The run summary: one row per source, totals, reasons, partitions touched."""
+    """The run summary: one row per source, totals, reasons (quarantined, deferred), notes, partitions touched."""
     rows = [
         [s.source, *(str(getattr(s, c)) for c in _COUNTERS), str(len(s.partitions)), "failed" if s.error else "ok"]
         for s in summary.sources
@@ -587,6 +587,11 @@ def _print_summary(console: Any, summary: Any, root: Path, seconds: float) -> No
         if s.reasons:
             line = f"quarantined in {s.source}: " + ", ".join(f"{r} {n}" for r, n in s.reasons.items())
             console.print(line, markup=False)
+        if s.deferrals:
+            line = f"deferred in {s.source}: " + ", ".join(f"{r} {n}" for r, n in s.deferrals.items())
+            console.print(line, markup=False)
+        for note in s.notes:
+            console.print(f"note on {s.source}: {note}", markup=False)
         if s.partitions:
             console.print(f"partitions written in {s.source}: {_compact(s.partitions)}", markup=False)
     console.print(f"Parquet: {root / 'articles'}/source=*/year=*/month=*/part-0.parquet", markup=False)

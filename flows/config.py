@@ -81,7 +81,7 @@ class FetchSettings:
     max_pages: int = 10_000  # pages fetched per run; the rest wait for the next run
     since: date | None = None  # ignore feed/sitemap entries dated before this day
     until: date | None = None  # ... and after this day (inclusive range)
-    allow_private_for: tuple[str, ...] = ()  # "host:port" endpoints allowed although private
+    allow_private_for: tuple[str, ...] = ()  # "address:port" or "name:port" endpoints allowed although private
     allow_private: bool = False  # every private address allowed (an intranet source)
 
 

@@ -206,10 +206,16 @@ class RunSummary:
             if s.error:
                 lines.append("")
                 lines.append(f"**{s.source} failed**: {s.error}")
-        reasons = {f"{s.source}:{r}": n for s in self.sources for r, n in s.reasons.items()}
-        if reasons:
-            lines.append("")
-            lines.append("Quarantined by reason: " + ", ".join(f"{k} {v}" for k, v in reasons.items()))
+        for label, counts in (
+            ("Quarantined", {f"{s.source}:{r}": n for s in self.sources for r, n in s.reasons.items()}),
+            ("Deferred", {f"{s.source}:{r}": n for s in self.sources for r, n in s.deferrals.items()}),
+        ):
+            if counts:
+                lines.append("")
+                lines.append(f"{label} by reason: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        notes = [f"- {s.source}: {note}" for s in self.sources for note in s.notes]
+        if notes:
+            lines += ["", "Notes:", *notes]
         lines.append("")
         lines.append(f"Run `{self.run_id}` in {self.seconds:.1f} s; data under `{self.data}`.")
         return "\n".join(lines)
@@ -487,12 +493,11 @@ def _ingest_source(
     # quote(): Prefect would otherwise walk every Candidate / FileState in these inputs
     # looking for futures (measured: 25 s of CPU per 100k files).
     early: BatchResult | None = None
-    deferred = 0
     if window is not None:
         plan = renormalize_task(_opaque(src), _opaque(root), *window)
     elif src.kind in HTTP_KINDS:
         fetched = fetch_task(_opaque(src), _opaque(root), run_id)
-        plan, early, deferred = fetched.plan, fetched.early, fetched.deferred
+        plan, early = fetched.plan, fetched.early
     else:
         # Only a run that took the early listing (same folder, its lock free at once) can
         # take over the plan made from it, and the batches normalised from that plan.
@@ -502,7 +507,7 @@ def _ingest_source(
             planned = None
         plan = discover_task(_opaque(src), _opaque(root), force, _opaque(listing), _opaque(planned))
     log.info("%s: %d found, %d to process (%.1f s)", src.name, plan.discovered, len(plan.todo), time.monotonic() - t0)
-    summary = SourceSummary(src.name, plan.discovered, plan.new, plan.changed, plan.unchanged, deferred=deferred)
+    summary = SourceSummary(src.name, plan.discovered, plan.new, plan.changed, plan.unchanged)
     batches = in_batches(plan.todo, batch_size)
     if progress:
         progress(f"normalise {src.name}", 0, len(plan.todo))

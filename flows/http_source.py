@@ -4,16 +4,24 @@
 returns a `Plan` whose candidates point at raw-store objects, so the rest of the
 pipeline (normalise in batches, write partitions, record state) is the one files use,
 and a `BatchResult` holding what fetching alone decided: quarantined URLs (refused,
-HTTP errors, unreadable feeds) with their state rows. Every fetched body goes to the
-raw store before it is normalised; re-normalising never fetches.
+HTTP errors, unreadable feeds) with their state rows, deferrals by reason, and notes
+(entries a long feed left out). Every fetched body goes to the raw store before it is
+normalised; re-normalising never fetches.
+
+Accounting, so that the run summary reconciles: every listed entry is one discovered
+input, and so is every listing document (feed, sitemap, child sitemap, URL list) that
+gives no entries because it failed: refused, an HTTP error or unreadable, it counts as
+new (changed, if fetched in an earlier run) and quarantined; deferred, as deferred. A
+listing document that is read is not an input of its own: its entries are.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,6 +41,8 @@ from warehouse.state import FileState
 
 __all__ = ["FetchOutcome", "fetch_source", "fetch_unit", "plan_http_backfill", "policy_for"]
 
+log = logging.getLogger(__name__)
+
 # Child sitemaps followed from a sitemap index per run (each can list 50,000 URLs).
 MAX_CHILD_SITEMAPS = 200
 _KEPT_HEADERS = ("content-type", "etag", "last-modified", "content-encoding")
@@ -44,7 +54,23 @@ class FetchOutcome:
 
     plan: Plan
     early: BatchResult
-    deferred: int
+
+
+@dataclass(slots=True)
+class _Listing:
+    """A source's entries, and its listing documents that gave none (see the module's accounting)."""
+
+    entries: list[tuple[str, Entry]] = field(default_factory=list)
+    failed_new: int = 0  # quarantined, never fetched before
+    failed_seen: int = 0  # quarantined, fetched in an earlier run
+    deferred: int = 0
+
+    def failed(self, fetched_before: bool) -> None:
+        """Count one quarantined document."""
+        if fetched_before:
+            self.failed_seen += 1
+        else:
+            self.failed_new += 1
 
 
 def policy_for(src: SourceConfig) -> FetchPolicy:
@@ -72,11 +98,11 @@ async def _fetch_source(src: SourceConfig, root: DataRoot, run_id: str, previous
     early = BatchResult()
     with RawStore(root) as store:
         async with Fetcher(policy_for(src)) as fetcher:
-            entries = await _discover(src, store, fetcher, early, run_id, now)
-            due, deferred = _due(src, store, entries, now)
+            listing = await _discover(src, store, fetcher, early, run_id, now)
+            due = _due(src, store, listing.entries, now, early)
             results = await asyncio.gather(*(fetcher.fetch(e.url, **_validators(state)) for _, e, state in due))
         todo: list[Candidate] = []
-        new = changed = unchanged = 0
+        new, changed, unchanged = listing.failed_new, listing.failed_seen, 0
         for (key, entry, state), result in zip(due, results, strict=True):
             prev = previous.get(key)
             sha = _record(store, src.name, key, result, state)
@@ -84,7 +110,7 @@ async def _fetch_source(src: SourceConfig, root: DataRoot, run_id: str, previous
                 unchanged += 1
                 continue
             if result.outcome == "deferred":
-                deferred += 1
+                _defer(early, result.reason)
                 continue
             if prev is None:
                 new += 1
@@ -106,8 +132,15 @@ async def _fetch_source(src: SourceConfig, root: DataRoot, run_id: str, previous
                     **_body_fields(result, sha),
                 )
             )
-    plan = Plan(src.name, len(entries), new, changed, unchanged, tuple(todo))
-    return FetchOutcome(plan, early, deferred)
+    discovered = len(listing.entries) + listing.failed_new + listing.failed_seen + listing.deferred
+    plan = Plan(src.name, discovered, new, changed, unchanged, tuple(todo))
+    return FetchOutcome(plan, early)
+
+
+def _defer(early: BatchResult, reason: str | None) -> None:
+    """Count one deferred input under its reason."""
+    key = reason or "deferred"
+    early.deferrals[key] = early.deferrals.get(key, 0) + 1
 
 
 def _body_fields(result: FetchResult, sha: str) -> dict[str, Any]:
@@ -142,8 +175,13 @@ async def _discover(
     run_id: str,
     now: datetime,
     record: bool = True,
-) -> list[tuple[str, Entry]]:
-    """The source's entries: from its feed, its sitemap (index) or its URL list; problems are quarantined."""
+) -> _Listing:
+    """The source's entries: from its feed, its sitemap (index) or its URL list.
+
+    A document that cannot be read is quarantined (or deferred) and counted in the
+    listing; one that lists more than `MAX_ENTRIES` leaves a note in `early`.
+    """
+    listing = _Listing()
     if src.kind == "urls" and not src.urls:
         assert src.path is not None
         try:
@@ -152,8 +190,12 @@ async def _discover(
             early.quarantined.append(
                 QuarantineRecord(src.name, src.path.as_uri(), None, "read_error", str(exc), run_id, now)
             )
-            return []
-        return _unique(_entries(src, parse_url_list(listed)))
+            listing.failed(fetched_before=False)
+            return listing
+        found = parse_url_list(listed)
+        _note_omitted(early, src.path.as_uri(), found)
+        listing.entries = _unique(_entries(src, found))
+        return listing
     docs = list(src.urls)
     entries: list[Entry] = []
     seen_docs: set[str] = set()
@@ -162,17 +204,30 @@ async def _discover(
         if url in seen_docs:
             continue
         seen_docs.add(url)
-        body = await _document(src, store, fetcher, url, early, run_id, now, record)
+        body, fetched_before = await _document(src, store, fetcher, url, early, listing, run_id, now, record)
         if body is None:
             continue
         try:
             found = parse_url_list(body, url) if src.kind == "urls" else parse_feed(body, url)
         except FeedError as exc:
             early.quarantined.append(QuarantineRecord(src.name, url, None, f"feed_{exc.reason}", str(exc), run_id, now))
+            listing.failed(fetched_before)
             continue
+        _note_omitted(early, url, found)
         entries.extend(_entries(src, found))
         docs.extend(s.url for s in found.sitemaps if _recent(src, s))
-    return _unique(entries)
+    listing.entries = _unique(entries)
+    return listing
+
+
+def _note_omitted(early: BatchResult, url: str, found: Discovery) -> None:
+    """Say, in the run summary and the log, how many entries a long document left out."""
+    if found.omitted:
+        kept = len(found.entries) + len(found.sitemaps)
+        total, left = kept + found.omitted, found.omitted
+        note = f"{url} lists {total} entries: {kept} kept (newest first, undated last), {left} left out"
+        log.warning("%s", note)
+        early.notes.append(note)
 
 
 async def _document(
@@ -181,26 +236,35 @@ async def _document(
     fetcher: Fetcher,
     url: str,
     early: BatchResult,
+    listing: _Listing,
     run_id: str,
     now: datetime,
     record: bool = True,
-) -> bytes | None:
-    """A feed or sitemap body, fetched conditionally; a 304 re-reads the stored copy.
+) -> tuple[bytes | None, bool]:
+    """A feed or sitemap body (fetched conditionally; a 304 re-reads the stored copy), and if it was fetched before.
 
-    Without `record` (a dry run) the fetch and its body are not kept in the raw store.
+    A document that brings no body is counted in `listing`: deferred (robots.txt
+    unavailable, the server asks to wait), or quarantined with its reason. Without
+    `record` (a dry run) the fetch and its body are not kept in the raw store.
     """
     key = normalize_url(url)
     state = store.url_state(src.name, key)
+    fetched_before = state is not None
     result = await fetcher.fetch(url, **_validators(state))
     sha = _record(store, src.name, key, result, state) if record else None
     if result.outcome == "not_modified" and state is not None and state.raw_sha256:
-        return store.get(state.raw_sha256)
+        return store.get(state.raw_sha256), fetched_before
     if sha is not None:
-        return store.get(sha)
+        return store.get(sha), fetched_before
     if not record and result.ok:
-        return result.body
-    early.quarantined.append(_refused(src, url, result, run_id, now))
-    return None
+        return result.body, fetched_before
+    if result.outcome == "deferred":
+        _defer(early, result.reason)
+        listing.deferred += 1
+    else:
+        early.quarantined.append(_refused(src, url, result, run_id, now))
+        listing.failed(fetched_before)
+    return None, fetched_before
 
 
 def _record(store: RawStore, source: str, key: str, result: FetchResult, prev: UrlState | None) -> str | None:
@@ -234,7 +298,7 @@ def _entries(src: SourceConfig, found: Discovery) -> list[Entry]:
 def _recent(src: SourceConfig, entry: Entry) -> bool:
     """False for an entry dated outside the source's `since`..`until` days (undated entries are kept)."""
     since, until = src.fetch.since, src.fetch.until
-    when = entry.published_at or entry.modified_at
+    when = entry.when
     if when is None:
         return True
     if since is not None and when < datetime.combine(since, time(), UTC):
@@ -254,22 +318,24 @@ def _unique(entries: list[Entry]) -> list[tuple[str, Entry]]:
 
 
 def _due(
-    src: SourceConfig, store: RawStore, entries: list[tuple[str, Entry]], now: datetime
-) -> tuple[list[tuple[str, Entry, UrlState | None]], int]:
+    src: SourceConfig, store: RawStore, entries: list[tuple[str, Entry]], now: datetime, early: BatchResult
+) -> list[tuple[str, Entry, UrlState | None]]:
     """Entries to fetch this run, with their stored state: not deferred to later, at most `max_pages`.
 
-    Also returns how many wait. Each URL's state is read once here and used for the
+    The others are counted in `early` as deferred: "not_due" (an earlier run was told
+    to wait) or "max_pages". Each URL's state is read once here and used for the
     conditional GET and for recording the fetch.
     """
     due: list[tuple[str, Entry, UrlState | None]] = []
-    waiting = 0
     for key, e in entries:
         state = store.url_state(src.name, key)
-        if (state and state.next_fetch_at and state.next_fetch_at > now) or len(due) >= src.fetch.max_pages:
-            waiting += 1
+        if state and state.next_fetch_at and state.next_fetch_at > now:
+            _defer(early, "not_due")
+        elif len(due) >= src.fetch.max_pages:
+            _defer(early, "max_pages")
         else:
             due.append((key, e, state))
-    return due, waiting
+    return due
 
 
 def _quarantined(src: SourceConfig, key: str, run_id: str) -> FileState:
@@ -300,15 +366,16 @@ def plan_http_backfill(
     window = dataclasses.replace(src, fetch=dataclasses.replace(src.fetch, since=first, until=last))
     problems = BatchResult()
     with RawStore(root, read_only=dry_run) as store:
-        entries = asyncio.run(_discover_only(window, store, problems, record=not dry_run))
+        entries = asyncio.run(_discover_only(window, store, problems, record=not dry_run)).entries
         placed: dict[str, list[Candidate]] = {}
         rejected: Counter[str] = Counter(q.reason for q in problems.quarantined)
+        rejected.update({f"deferred_{reason}": n for reason, n in problems.deferrals.items()})
         listed: set[str] = set()
         for key, entry in entries:
             prev = states.get(key)
             # A URL already stored is placed by the month its row has (its article's own
             # date); a new one by its feed or sitemap date, the best evidence before fetching.
-            when = entry.published_at or entry.modified_at
+            when = entry.when
             if prev is not None and prev.status == "written" and prev.partition:
                 period = Partition.parse(prev.partition).period
             elif when is not None:
@@ -342,9 +409,7 @@ def plan_http_backfill(
     return build_plan(src, root, first, last, placed, rejected, redo, newest_first)
 
 
-async def _discover_only(
-    src: SourceConfig, store: RawStore, problems: BatchResult, record: bool
-) -> list[tuple[str, Entry]]:
+async def _discover_only(src: SourceConfig, store: RawStore, problems: BatchResult, record: bool) -> _Listing:
     async with Fetcher(policy_for(src)) as fetcher:
         return await _discover(src, store, fetcher, problems, "plan", datetime.now(UTC), record)
 

@@ -90,7 +90,11 @@ class TimeBudget:
 
 @dataclass(slots=True)
 class BatchResult:
-    """What one batch produced: spill files per partition, outcomes, state rows."""
+    """What one batch produced: spill files per partition, outcomes, state rows.
+
+    `deferrals` (inputs left for a later run, by reason) and `notes` (what an operator
+    should read, e.g. entries a long feed left out) come from fetching HTTP sources.
+    """
 
     spills: dict[str, list[str]] = field(default_factory=dict)
     deletes: dict[str, list[str]] = field(default_factory=dict)
@@ -98,11 +102,19 @@ class BatchResult:
     quarantined: list[QuarantineRecord] = field(default_factory=list)
     articles: int = 0
     unchanged: int = 0
+    deferrals: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class SourceSummary:
-    """Counts for one source in one run; they reconcile (see `reconciles`)."""
+    """Counts for one source in one run; they reconcile (see `reconciles`).
+
+    An input is a file, a listed URL, or (HTTP sources) a feed, sitemap or URL list
+    that gave no entries because it failed: quarantined (`reasons`, counted as new or
+    changed) or deferred (`deferrals`). `notes` are what the run wants an operator to
+    read, such as entries a long feed left out.
+    """
 
     source: str
     discovered: int = 0
@@ -114,18 +126,21 @@ class SourceSummary:
     quarantined: int = 0
     deferred: int = 0  # HTTP sources: not fetched this run (retry later, or past the per-run page cap)
     partitions: list[str] = field(default_factory=list)
-    reasons: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)  # quarantined inputs by reason
+    deferrals: dict[str, int] = field(default_factory=dict)  # deferred inputs by reason
+    notes: list[str] = field(default_factory=list)
     # Why the source did not run to its end (its counts are then partial): one line, and
     # whether the user can fix it (a missing folder) or it is a fault to report.
     error: str | None = None
     user_error: bool = False
 
     def reconciles(self) -> bool:
-        """Every discovered input ended as unchanged, written, superseded, quarantined or deferred."""
+        """Every discovered input ended as unchanged, written, superseded, quarantined or deferred (with a reason)."""
         processed = self.new + self.changed
         return (
             self.discovered == processed + self.unchanged + self.deferred
             and processed == self.written + self.superseded + self.quarantined
+            and self.deferred == sum(self.deferrals.values())
         )
 
 
@@ -253,6 +268,8 @@ def adopt_batch(root: DataRoot, made: BatchResult, stage: str, run_id: str) -> B
         quarantined=[dataclasses.replace(q, run_id=run_id) for q in made.quarantined],
         articles=made.articles,
         unchanged=made.unchanged,
+        deferrals=made.deferrals,
+        notes=made.notes,
     )
 
 
@@ -354,6 +371,9 @@ def merge_batches(results: Sequence[BatchResult]) -> BatchResult:
         merged.quarantined.extend(r.quarantined)
         merged.articles += r.articles
         merged.unchanged += r.unchanged
+        for reason, n in r.deferrals.items():
+            merged.deferrals[reason] = merged.deferrals.get(reason, 0) + n
+        merged.notes.extend(r.notes)
     return merged
 
 
@@ -415,6 +435,9 @@ def finish_source(
     summary.unchanged += merged.unchanged
     summary.changed -= merged.unchanged  # touched files whose bytes were identical
     summary.quarantined = len(merged.quarantined)
+    summary.deferred = sum(merged.deferrals.values())
+    summary.deferrals = dict(sorted(merged.deferrals.items()))
+    summary.notes = list(merged.notes)
     summary.written = sum(w.upserted for w in writes)
     summary.superseded = merged.articles - summary.written
     summary.partitions = sorted(w.partition for w in writes)

@@ -323,3 +323,19 @@ def test_html_explain_lists_only_removals_that_removed_text(tmp_path: Path) -> N
     proc = _newsflow(["normalize", str(page), "--explain", "--format", "pretty"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert ": ''" not in proc.stdout and ': ""' not in proc.stdout
+
+
+def test_the_run_summary_prints_deferrals_with_reasons_and_notes(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from flows.cli import _print_summary
+    from flows.flow import RunSummary
+    from flows.ingest import SourceSummary
+
+    news = SourceSummary("news", discovered=2, deferred=2, deferrals={"max_pages": 1, "robots_unavailable": 1})
+    news.notes = ["https://x.example/feed.xml lists [100000] entries"]  # brackets: not rich markup
+    console = Console(record=True, width=200)
+    _print_summary(console, RunSummary("run-1", str(tmp_path), sources=[news]), tmp_path, 1.0)
+    text = console.export_text()
+    assert "deferred in news: max_pages 1, robots_unavailable 1" in text
+    assert "note on news: https://x.example/feed.xml lists [100000] entries" in text

@@ -376,12 +376,39 @@ def test_broken_gzip_is_malformed(raw: bytes) -> None:
 # --- Limits -------------------------------------------------------------------------------
 
 
-def test_too_many_entries() -> None:
+def _rss_items(*items: tuple[str, str | None]) -> bytes:
+    """An RSS feed of (path, pubDate or None) items on news.example.com."""
+    dated = {path: f"<pubDate>{when}</pubDate>" if when else "" for path, when in items}
+    body = "".join(f"<item><link>https://news.example.com/{path}</link>{date}</item>" for path, date in dated.items())
+    return f"<rss version='2.0'><channel>{body}</channel></rss>".encode()
+
+
+def test_a_feed_past_the_cap_keeps_its_newest_entries_in_document_order() -> None:
+    doc = _rss_items(
+        ("undated-1", None),
+        ("jan", "Mon, 01 Jan 2024 00:00:00 GMT"),
+        ("mar-a", "Fri, 01 Mar 2024 00:00:00 GMT"),
+        ("undated-2", None),
+        ("feb", "Thu, 01 Feb 2024 00:00:00 GMT"),
+        ("mar-b", "Fri, 01 Mar 2024 00:00:00 GMT"),  # ties with mar-a: document order decides
+    )
+    assert [u.rsplit("/", 1)[1] for u in urls(parse_feed(doc, max_entries=2))] == ["mar-a", "mar-b"]
+    found = parse_feed(doc, max_entries=5)
+    assert [u.rsplit("/", 1)[1] for u in urls(found)] == ["undated-1", "jan", "mar-a", "feb", "mar-b"]
+    assert found.omitted == 1  # undated entries go before any dated one
+    assert parse_feed(doc, max_entries=6).omitted == 0
+
+
+def test_the_cap_counts_entries_not_elements() -> None:
     doc = b"<urlset>" + b"<url><loc>https://a.example/x</loc></url>" * 11 + b"</urlset>"
-    assert len(parse_feed(doc, max_entries=11).entries) == 1  # duplicates, but within the limit
-    with pytest.raises(FeedError) as caught:
-        parse_feed(doc, max_entries=10)
-    assert caught.value.reason == "too_large"
+    found = parse_feed(doc, max_entries=1)  # eleven <url>, one entry (the rest are duplicates)
+    assert (len(found.entries), found.omitted, len(found.skipped)) == (1, 0, 10)
+
+
+def test_a_sitemap_index_past_the_cap_keeps_its_newest_sitemaps() -> None:
+    found = parse_feed(SITEMAP_INDEX, "https://www.example.com/sitemap.xml", max_entries=1)
+    assert [s.url for s in found.sitemaps] == ["https://www.example.com/sitemap-news.xml"]  # lastmod 2024-03-05
+    assert (found.entries, found.omitted) == ((), 1)
 
 
 def test_too_many_elements(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -571,10 +598,9 @@ def test_url_list_without_base_and_latin1() -> None:
     assert found.skipped == ("line 2: relative URL 'relative' without a base URL",)
 
 
-def test_url_list_too_many() -> None:
-    with pytest.raises(FeedError) as caught:
-        parse_url_list(b"https://a.example/1\nhttps://a.example/2\n", max_entries=1)
-    assert caught.value.reason == "too_large"
+def test_url_list_past_the_cap_keeps_its_first_urls() -> None:
+    found = parse_url_list(b"https://a.example/1\nhttps://a.example/2\nhttps://a.example/3\n", max_entries=2)
+    assert (urls(found), found.omitted) == (["https://a.example/1", "https://a.example/2"], 1)
 
 
 # --- normalize_url ------------------------------------------------------------------------

@@ -16,13 +16,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
 from flows.errors import ConfigError
 from flows.fetch import Fetcher, FetchPolicy, FetchResult, UnsafeURL, check_url, is_forbidden, parse_host_address
-from flows.fetch.safety import resolve
+from flows.fetch.safety import PRIVATE_NAMES, ascii_host, resolve
 
 MB = 1024 * 1024
 LAST_MODIFIED = "Wed, 01 Jan 2025 00:00:00 GMT"
@@ -104,6 +104,10 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(302, Location="http://169.254.169.254/latest/meta-data/")
         elif path == "/to-decimal":
             self._reply(302, Location="http://2130706433/")
+        elif path == "/to":  # ?host=...: a redirect to that host, UTF-8 as a server may send it
+            host = parse_qs(urlsplit(self.path).query)["host"][0]
+            location = f"http://{host}/latest/meta-data/".encode()
+            self.wfile.write(b"HTTP/1.1 302 Found\r\nLocation: " + location + b"\r\nContent-Length: 0\r\n\r\n")
         elif path == "/etag":
             if self.headers.get("If-None-Match") == '"v1"':
                 self._reply(304, ETag='"v1"')
@@ -341,6 +345,142 @@ def test_redirect_to_private_address_is_refused(site: str, path: str) -> None:
     r, took = fetch_one(policy, f"{site}{path}")
     assert (r.outcome, r.reason) == ("refused", "private_address")  # ...where it points is not
     assert took < 5
+
+
+@pytest.fixture()
+def target() -> Iterator[Server]:
+    """A second server on 127.0.0.1 that no policy allows: it must never be asked anything."""
+    srv = Server(("127.0.0.1", 0), Handler)
+    srv.hits, srv.starts, srv.sent = {}, [], {}
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+# Spellings of 127.0.0.1 and names of this machine or a private network, as a redirect's
+# Location may carry them; "{port}" is the unallowed target server's port.
+PRIVATE_REDIRECTS = [
+    "0177.0.0.1:{port}",
+    "127.000.000.001:{port}",
+    "１２７.０.０.１:{port}",  # full-width digits
+    "１２７。０。０。１:{port}",  # ideographic full stops
+    "１２７．０．０．１:{port}",  # full-width full stops
+    "０１７７.0.0.1:{port}",  # full-width octal: 127, not 177
+    "０ｘ７ｆ.１:{port}",
+    "２１３０７０６４３３:{port}",
+    "①②⑦.0.0.1:{port}",
+    "127.0.0.1%2e:{port}",
+    "LOCALHOST.:{port}",
+    "localhost:{port}",
+    "Ⓛocalhost:{port}",
+    "news.localhost:{port}",
+    "localhost.localdomain:{port}",
+    "printer.local",
+    "router.home.arpa",
+    "metadata.google.internal",
+    "[::ffff:127.0.0.1]:{port}",
+]
+
+
+@pytest.mark.parametrize("host", PRIVATE_REDIRECTS)
+def test_redirect_to_a_private_address_in_any_spelling_is_refused_for_good(
+    site: str, target: Server, host: str
+) -> None:
+    r, took = fetch_one(only_this_server(site), f"{site}/to?host={quote(host.format(port=target.server_address[1]))}")
+    # Final, with the reason the quarantine shows as fetch_private_address: never
+    # deferred (which would ask again as if the refusal were transient).
+    assert (r.outcome, r.reason, r.retry_at) == ("refused", "private_address", None), r.message
+    assert not target.hits  # no request reached the target
+    assert took < 5
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "１２７.０.０.１",
+        "１２７。０。０。１",
+        "０１７７.0.0.1",
+        "0177.0.0.1",
+        "127.000.000.001",
+        "①②⑦.0.0.1",
+        "127.0.0.1%2e",
+    ],
+)
+def test_hosts_are_read_as_a_browser_reads_them(host: str) -> None:
+    assert parse_host_address(host) == ipaddress.IPv4Address("127.0.0.1")
+    with pytest.raises(UnsafeURL) as err:
+        check_url(f"http://{host}/")
+    assert err.value.reason == "private_address"
+
+
+def test_a_host_ending_in_a_number_that_is_no_address_is_refused() -> None:
+    # Arabic-Indic digits are digits to str.isdigit, not to IDNA: "xn--9hbcp.0.0.1".
+    assert parse_host_address("١٢٧.0.0.1") is None
+    for url in ("http://١٢٧.0.0.1/", "http://1.2.3.256/", "http://08.1.1.1/", "http://a.0x7g.1/", "http://0x+7f.1/"):
+        with pytest.raises(UnsafeURL) as err:
+            check_url(url)
+        assert err.value.reason == "bad_url", url
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "localhost",
+        "LOCALHOST.",
+        "a.b.localhost",
+        "ｌｏｃａｌｈｏｓｔ",
+        "localhost.localdomain",
+        "ip6-localhost",
+        "nas.local",
+        "printer.home.arpa",
+        "metadata.google.internal",
+        "wiki.corp",
+        "box.lan",
+    ],
+)
+def test_private_names_are_refused_before_any_lookup(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_lookup(*args: object, **kw: object) -> object:
+        raise AssertionError(f"looked up {args[0]!r}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_lookup)
+    with pytest.raises(UnsafeURL) as err:
+        check_url(f"http://{name}/")
+    assert err.value.reason == "private_address"
+    with pytest.raises(UnsafeURL) as err:
+        resolve(ascii_host(name), 80, allow_private=False)
+    assert err.value.reason == "private_address"
+
+
+def test_private_names_are_data_with_reasons() -> None:
+    assert all(name == name.lower().strip(".") and why for name, why in PRIVATE_NAMES)
+    for name in ("localhost.example.com", "mylocal", "internal.example.org", "example.com"):
+        check_url(f"http://{name}/")  # only the name itself and names under it are private
+
+
+def test_a_private_name_may_be_allowed_by_its_endpoint() -> None:
+    assert check_url("http://localhost:8080/", allow_private=True) == "http://localhost:8080/"
+    assert check_url("http://localhost:8080/", allow_private_for={"localhost:8080"}) == "http://localhost:8080/"
+    with pytest.raises(UnsafeURL):
+        check_url("http://localhost:8081/", allow_private_for={"localhost:8080"})
+
+
+def test_the_name_checked_is_the_name_looked_up(site: str, server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An IDN host is looked up in the ASCII form `check_url` gave, not re-encoded by other rules."""
+    asked: list[str] = []
+    real = socket.getaddrinfo
+
+    def resolver(host: str, port: object, *args: Any, **kw: Any) -> Any:
+        asked.append(host)  # every name is this test's server: nothing leaves the machine
+        return real("127.0.0.1", port, *args, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    port = urlsplit(site).port
+    # IDNA 2008 "faß" (xn--fa-hia); Python's resolver codec (IDNA 2003) would ask for "fass".
+    r, _ = fetch_one(only_this_server(site), f"http://xn--fa-hia.example:{port}/page")
+    assert r.outcome == "ok"
+    assert set(asked) == {"xn--fa-hia.example"}
 
 
 def test_private_endpoint_allowance_is_exact(site: str) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -154,12 +157,20 @@ def _once_then_ok(status: int, **headers: str) -> Any:
 def _redirect(target: str) -> Any:
     def reply(h: _Site, base: str) -> None:
         h.hits.append((h.path, 302))
-        h.send_response(302)
-        h.send_header("Location", target.format(base=base))
-        h.send_header("Content-Length", "0")
-        h.end_headers()
+        # Written raw: http.server sends headers as Latin-1, a server may send UTF-8.
+        location = target.format(base=base).encode()
+        h.wfile.write(b"HTTP/1.0 302 Found\r\nLocation: " + location + b"\r\nContent-Length: 0\r\n\r\n")
 
     return reply
+
+
+# Redirects to this machine in spellings a browser reads as 127.0.0.1 or as a private name.
+_PRIVATE_REDIRECTS = {
+    "/p/octal": "http://0177.0.0.1/",
+    "/p/zeros": "http://127.000.000.001/",
+    "/p/full-width": "http://１２７.０.０.１/",
+    "/p/localhost": "http://LOCALHOST./",
+}
 
 
 _HOSTILE: dict[str, Any] = {
@@ -187,6 +198,16 @@ _HOSTILE: dict[str, Any] = {
         "application/rss+xml",
     ),
     "/laughs.xml": lambda h, base: h._send(200, _LAUGHS, "application/rss+xml"),
+    "/private-redirects.xml": lambda h, base: h._send(
+        200,
+        (
+            "<?xml version='1.0'?><rss version='2.0'><channel>"
+            + "".join(f"<item><link>{base}{p}</link></item>" for p in _PRIVATE_REDIRECTS)
+            + "</channel></rss>"
+        ).encode(),
+        "application/rss+xml",
+    ),
+    **{path: _redirect(target) for path, target in _PRIVATE_REDIRECTS.items()},
     "/h/drip": _drip,
     "/h/huge": _huge,
     "/h/bomb": lambda h, base: (
@@ -249,7 +270,7 @@ def _run(cfg: Path, root: DataRoot, name: str, run_id: str) -> SourceSummary:
         previous = store.load(name)
     fetched = fetch_source(src, root, run_id, previous)
     plan = fetched.plan
-    summary = SourceSummary(name, plan.discovered, plan.new, plan.changed, plan.unchanged, deferred=fetched.deferred)
+    summary = SourceSummary(name, plan.discovered, plan.new, plan.changed, plan.unchanged)
     merged = merge_batches([fetched.early, process_batch(src, root, run_id, "b0", list(plan.todo))])
     if merged.states:
         assign_partitions(root, name, merged)
@@ -316,10 +337,34 @@ def test_a_source_of_a_private_address_is_refused_without_its_allowance(site: in
     )
     root = DataRoot(tmp_path / "data")
     summary = _run(cfg, root, "site", "run-1")
-    assert (summary.discovered, summary.written) == (0, 0)
+    # The refused feed is the run's one input, and it ended quarantined.
+    assert (summary.discovered, summary.new, summary.written, summary.quarantined) == (1, 1, 0, 1)
+    assert summary.reconciles()
     quarantine = duckdb.sql(f"SELECT reason, source_uri FROM read_parquet('{root.quarantine}/**/*.parquet')").fetchall()
     assert quarantine == [("fetch_private_address", f"http://127.0.0.1:{site}/feed.xml")]
     assert not _Site.hits  # nothing was sent
+    again = _run(cfg, root, "site", "run-2")  # a refusal is final: quarantined again, never deferred
+    assert (again.discovered, again.changed, again.quarantined, again.deferred) == (1, 1, 1, 0)
+    assert again.reconciles()
+
+
+def test_redirects_to_private_addresses_in_any_spelling_are_quarantined_not_deferred(site: int, tmp_path: Path) -> None:
+    cfg = tmp_path / "sources.toml"
+    cfg.write_text(
+        f'[sources.p]\nkind = "rss"\nurl = "http://127.0.0.1:{site}/private-redirects.xml"\n[sources.p.fetch]\n'
+        f'contact = "ops@example.org"\ndelay = 0\nallow_private_for = ["127.0.0.1:{site}"]\n',
+        encoding="utf-8",
+    )
+    root = DataRoot(tmp_path / "data")
+    for run in ("run-1", "run-2"):
+        summary = _run(cfg, root, "p", run)
+        assert (summary.discovered, summary.quarantined, summary.deferred) == (4, 4, 0), run
+        assert summary.reasons == {"fetch_private_address": 4} and summary.reconciles()
+        with RawStore(root) as raw:
+            for path in _PRIVATE_REDIRECTS:
+                state = raw.url_state("p", f"http://127.0.0.1:{site}{path}")
+                assert state is not None and (state.last_outcome, state.next_fetch_at) == ("refused", None)
+    assert sorted(p for p, _ in _Site.hits if p.startswith("/p/")) == sorted([*_PRIVATE_REDIRECTS] * 2)
 
 
 def test_http_source_config_errors(tmp_path: Path) -> None:
@@ -386,7 +431,8 @@ def test_hostile_pages_end_quarantined_or_deferred_with_reasons_within_their_bou
     assert not [p for p, _ in _Site.hits if p == "/h/tomorrow"]
     # A feed with entity declarations (billion laughs) is refused with a reason.
     lol = _run(cfg, root, "lol", "run-1")
-    assert (lol.discovered, lol.reasons) == (0, {"feed_entities": 1})
+    assert (lol.discovered, lol.new, lol.quarantined, lol.reasons) == (1, 1, 1, {"feed_entities": 1})
+    assert lol.reconciles()
 
 
 def test_one_article_reached_through_two_feeds_and_two_spellings_is_one_row(site: int, tmp_path: Path) -> None:
@@ -491,3 +537,193 @@ def test_a_backfill_of_a_sitemap_source_places_new_urls_by_sitemap_date_and_keep
     entry = run_unit(src, root, "bf-2", fetched, normalise, ("2019-11-01", "2019-11-30"), None, early)
     assert (entry.status, entry.written, entry.removed) == ("completed", 2, 0)
     assert sorted(status for path, status in _Site.hits if path.startswith("/news/")) == [304, 304]
+
+
+class _RobotsServer(ThreadingHTTPServer):
+    """A one-feed site whose robots.txt is `mode`: "drip" (a byte at a time), "loop" (redirects) or "ok"."""
+
+    daemon_threads = True
+
+    def __init__(self, mode: str) -> None:
+        super().__init__(("127.0.0.1", 0), _RobotsSite)
+        self.mode = mode
+        self.hits: list[str] = []
+        self.stop = threading.Event()  # ends a drip when the test is done
+
+
+class _RobotsSite(BaseHTTPRequestHandler):
+    server: _RobotsServer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _send(self, status: int, body: bytes, ctype: str, **headers: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        srv = self.server
+        srv.hits.append(self.path)
+        base = f"http://127.0.0.1:{srv.server_address[1]}"
+        if self.path.startswith("/robots") and srv.mode == "loop":
+            other = "/robots-2.txt" if self.path == "/robots.txt" else "/robots.txt"
+            return self._send(302, b"", "text/plain", Location=other)
+        if self.path == "/robots.txt" and srv.mode == "drip":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            with contextlib.suppress(OSError):  # the client gave up: the point of the test
+                while not srv.stop.wait(0.05):
+                    self.wfile.write(b"#")
+                    self.wfile.flush()
+            return None
+        if self.path == "/robots.txt":
+            return self._send(200, b"User-agent: *\nAllow: /\n", "text/plain")
+        if self.path == "/feed.xml":
+            item = f"<item><link>{base}/news/ap.html</link><pubDate>Tue, 19 Nov 2019 10:00:00 GMT</pubDate></item>"
+            feed = f"<rss version='2.0'><channel>{item}</channel></rss>".encode()
+            return self._send(200, feed, "application/rss+xml")
+        if self.path == "/news/ap.html":
+            return self._send(200, PAGES["ap"], "text/html; charset=utf-8")
+        return self._send(404, b"not found", "text/plain")
+
+
+@contextlib.contextmanager
+def _robots_site(mode: str) -> Iterator[_RobotsServer]:
+    server = _RobotsServer(mode)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.stop.set()
+        server.shutdown()
+        server.server_close()
+
+
+def _one_feed_config(tmp: Path, name: str, port: int, extra: str = "timeout = 1\n") -> Path:
+    cfg = tmp / "sources.toml"
+    cfg.write_text(
+        f'[sources.{name}]\nkind = "rss"\nurl = "http://127.0.0.1:{port}/feed.xml"\n[sources.{name}.fetch]\n'
+        f'contact = "ops@example.org"\ndelay = 0\nallow_private_for = ["127.0.0.1:{port}"]\n{extra}',
+        encoding="utf-8",
+    )
+    return cfg
+
+
+@pytest.mark.parametrize("mode", ["drip", "loop"])
+def test_a_robots_txt_that_drips_or_loops_defers_the_source_for_this_run(mode: str, tmp_path: Path) -> None:
+    root = DataRoot(tmp_path / "data")
+    with _robots_site(mode) as server:
+        cfg = _one_feed_config(tmp_path, "slow", server.server_address[1])
+        first = _run(cfg, root, "slow", "run-1")
+        # Deferred with its reason, not quarantined: nothing is wrong with the feed itself.
+        assert (first.discovered, first.deferred, first.quarantined, first.written) == (1, 1, 0, 0)
+        assert (first.deferrals, first.reasons) == ({"robots_unavailable": 1}, {})
+        assert first.reconciles()
+        assert "/feed.xml" not in server.hits and not root.quarantine.exists()
+        server.mode = "ok"  # the site is mended: the next run fetches the source
+        second = _run(cfg, root, "slow", "run-2")
+        assert (second.discovered, second.written, second.deferred) == (1, 1, 0)
+        assert second.reconciles()
+
+
+class _BigFeed(BaseHTTPRequestHandler):
+    """A feed of 100,000 items, oldest first, and the page every item points to."""
+
+    feed = b""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body, ctype = (self.feed, "application/rss+xml") if self.path == "/feed.xml" else (PAGES["ap"], "text/html")
+        if self.path == "/robots.txt":
+            body, ctype = b"", "text/plain"
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_a_feed_of_100_000_entries_keeps_the_newest_notes_the_rest_and_goes_on(tmp_path: Path) -> None:
+    from normalizers.feeds import MAX_ENTRIES
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BigFeed)
+    port = server.server_address[1]
+    start, step = datetime(2000, 1, 1, 16, tzinfo=UTC), timedelta(hours=8)  # three a day, to 2091
+    _BigFeed.feed = (
+        "<rss version='2.0'><channel>"
+        + "".join(
+            f"<item><link>http://127.0.0.1:{port}/news/ap.html?n={i}</link>"
+            f"<pubDate>{format_datetime(start + i * step, usegmt=True)}</pubDate></item>"
+            for i in range(100_000)
+        )
+        + "</channel></rss>"
+    ).encode()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        # Only the last day's entries are in range: they are among the newest 50,000 kept.
+        last_day = (start + 99_999 * step).date()
+        cfg = _one_feed_config(tmp_path, "big", port, f"timeout = 30\nmax_bytes = 50000000\nsince = {last_day}\n")
+        summary = _run(cfg, DataRoot(tmp_path / "data"), "big", "run-1")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert summary.discovered == 3 and summary.reasons == {}  # no feed_too_large
+    assert summary.written + summary.superseded == summary.discovered and summary.reconciles()
+    url = f"http://127.0.0.1:{port}/feed.xml"
+    assert summary.notes == [
+        f"{url} lists 100000 entries: {MAX_ENTRIES} kept (newest first, undated last), {100_000 - MAX_ENTRIES} left out"
+    ]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_ingest_flow_counts_failed_and_deferred_feeds_so_its_summary_reconciles(site: int, tmp_path: Path) -> None:
+    from flows.flow import ingest
+
+    base = f"http://127.0.0.1:{site}"
+    allowed = f'contact = "ops@example.org"\ndelay = 0\ntimeout = 1\nallow_private_for = ["127.0.0.1:{site}"]\n'
+    with _robots_site("loop") as robots:
+        cfg = tmp_path / "sources.toml"
+        cfg.write_text(
+            # Only input: a feed on a private address (no allowance).
+            f'[sources.refused]\nkind = "rss"\nurl = "{base}/feed.xml"\n'
+            '[sources.refused.fetch]\ncontact = "ops@example.org"\ndelay = 0\n'
+            f'[sources.gone]\nkind = "rss"\nurl = "{base}/missing.xml"\n[sources.gone.fetch]\n{allowed}'
+            f'[sources.lol]\nkind = "rss"\nurl = "{base}/laughs.xml"\n[sources.lol.fetch]\n{allowed}'
+            f'[sources.slow]\nkind = "rss"\nurl = "http://127.0.0.1:{robots.server_address[1]}/feed.xml"\n'
+            f"[sources.slow.fetch]\n{allowed.replace(str(site), str(robots.server_address[1]))}",
+            encoding="utf-8",
+        )
+        summary = ingest(config=str(cfg), data=str(tmp_path / "data"), workers=1)
+    by = {s.source: s for s in summary.sources}
+    counts = ("discovered", "new", "quarantined", "deferred", "written")
+    assert {name: tuple(getattr(s, c) for c in counts) for name, s in by.items()} == {
+        "refused": (1, 1, 1, 0, 0),
+        "gone": (1, 1, 1, 0, 0),
+        "lol": (1, 1, 1, 0, 0),
+        "slow": (1, 0, 0, 1, 0),
+    }
+    assert (by["refused"].reasons, by["gone"].reasons, by["lol"].reasons) == (
+        {"fetch_private_address": 1},
+        {"fetch_http_404": 1},
+        {"feed_entities": 1},
+    )
+    assert by["slow"].deferrals == {"robots_unavailable": 1}
+    assert all(s.reconciles() for s in summary.sources)
+    assert (summary.total("discovered"), summary.total("quarantined"), summary.total("deferred")) == (4, 3, 1)
+    text = summary.markdown()
+    assert "refused:fetch_private_address 1" in text and "Deferred by reason: slow:robots_unavailable 1" in text
+
+
+def test_a_deferral_without_a_reason_does_not_reconcile() -> None:
+    assert not SourceSummary("s", discovered=1, deferred=1).reconciles()
+    assert SourceSummary("s", discovered=1, deferred=1, deferrals={"robots_unavailable": 1}).reconciles()

@@ -5,8 +5,10 @@ robots.txt (fetched once per origin), waits its turn for the host (one request a
 time per host, `per_host_delay_s` or the robots Crawl-delay between request starts,
 a global cap on requests in flight), then sends a GET whose connection goes to an
 address that was checked. Redirects are followed one hop at a time, each hop checked
-again. Retries (connect errors, 429, 5xx) back off exponentially with full jitter or
-as long as `Retry-After` asks; longer than `retry_after_cap_s` and the URL is deferred.
+again: the raw Location goes to `check_url`, so a refused hop is a final "refused"
+("private_address"), never a network error. Retries (connect errors, 429, 5xx) back
+off exponentially with full jitter or as long as `Retry-After` asks; longer than
+`retry_after_cap_s` and the URL is deferred.
 
 Every limit holds against a hostile server: `total_deadline_s` bounds one exchange
 (headers and body, so a slow drip cannot hold it), bodies are decoded here under a
@@ -68,9 +70,10 @@ CONTACT = re.compile(r"https?://|@|contact", re.IGNORECASE)
 class FetchPolicy:
     """How politely and how defensively to fetch; the defaults suit a public crawl.
 
-    `allow_private_for` holds exact endpoints (`"127.0.0.1:8080"`, `"[::1]:8080"`) that
-    may be contacted although private, for a local test server or an intranet source;
-    `allow_private` opens every private address (only unspecified and multicast stay shut).
+    `allow_private_for` holds exact endpoints (`"127.0.0.1:8080"`, `"[::1]:8080"`,
+    `"localhost:8080"`) that may be contacted although private, for a local test server
+    or an intranet source; `allow_private` opens every private address and name (only
+    unspecified and multicast stay shut).
     """
 
     user_agent: str = DEFAULT_USER_AGENT
@@ -238,7 +241,9 @@ class _PinnedTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Resolve and check the host, then send to the first checked address that accepts."""
         url = request.url
-        host = url.host
+        # The ASCII host `check_url` produced: `url.host` would be its IDNA-decoded form,
+        # which the resolver re-encodes by other rules ("xn--fa-hia.de" is not "fass.de").
+        host = url.raw_host.decode("ascii")
         port = url.port or DEFAULT_PORTS[url.scheme]
         addrs = await aresolve(host, port, self._policy.allow_private, self._policy.allow_private_for)
         pool = self._pools.get(host)
@@ -299,20 +304,20 @@ class Fetcher:
     def __init__(self, policy: FetchPolicy | None = None) -> None:
         self.policy = policy or FetchPolicy()
         p = self.policy
-        self._client = httpx.AsyncClient(
-            transport=_PinnedTransport(p),
-            follow_redirects=False,
-            trust_env=False,  # an environment proxy would connect to addresses we never checked
-            timeout=httpx.Timeout(
-                connect=p.connect_timeout_s, read=p.read_timeout_s, write=p.read_timeout_s, pool=p.total_deadline_s
-            ),
-            headers={
-                "User-Agent": p.user_agent,
-                # Only what _BoundedDecoder can inflate under a budget.
-                "Accept-Encoding": "gzip, deflate",
-                "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.5",
-            },
+        # Requests go to the transport itself, not through an httpx.AsyncClient: a client
+        # parses every Location header its own way before we see it, and one it cannot
+        # parse ("http://0177.0.0.1/") became a network error, so a refused redirect was
+        # deferred. Here the raw header reaches `check_url`, the one parser of hosts.
+        self._transport = _PinnedTransport(p)
+        self._timeout = httpx.Timeout(
+            connect=p.connect_timeout_s, read=p.read_timeout_s, write=p.read_timeout_s, pool=p.total_deadline_s
         )
+        self._headers = {
+            "User-Agent": p.user_agent,
+            # Only what _BoundedDecoder can inflate under a budget.
+            "Accept-Encoding": "gzip, deflate",
+            "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.5",
+        }
         self._semaphore = asyncio.Semaphore(p.global_concurrency)
         self._gates: dict[str, _HostGate] = {}
         self._robots: dict[str, Protego | _Exchange] = {}  # origin -> rules, or the outcome of all its URLs
@@ -326,7 +331,7 @@ class Fetcher:
 
     async def aclose(self) -> None:
         """Close all connections."""
-        await self._client.aclose()
+        await self._transport.aclose()
 
     async def fetch_many(self, urls: Iterable[str]) -> list[FetchResult]:
         """Fetch every URL concurrently under the policy's limits; results in input order."""
@@ -526,13 +531,17 @@ class Fetcher:
             return _settled("deferred", "read_timeout", f"no data for {p.read_timeout_s} s", retry_at=_soon())
         except httpx.TransportError as exc:
             return _settled("deferred", "network", str(exc) or type(exc).__name__, retry_at=_soon())
+        except httpx.InvalidURL as exc:  # a URL check_url let through that httpx cannot send
+            return _settled("refused", "bad_url", str(exc))
         except zlib.error as exc:
             return _settled("error", "decoding", f"corrupt compressed body: {exc}")
 
     async def _send(self, url: str, headers: Mapping[str, str], *, robots: bool) -> _Exchange:
         p = self.policy
-        request = self._client.build_request("GET", url, headers=headers)
-        response = await self._client.send(request, stream=True)
+        request = httpx.Request(
+            "GET", url, headers=self._headers | dict(headers), extensions={"timeout": self._timeout.as_dict()}
+        )
+        response = await self._transport.handle_async_request(request)
         try:
             status = response.status_code
             kept = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}

@@ -1,14 +1,24 @@
 """Which URLs and addresses the fetcher may contact (SSRF guard); pure except `resolve`.
 
-A URL is checked twice: `check_url` before anything is sent (scheme, credentials, IP
-literals in every spelling `inet_aton` accepts), and `resolve` when connecting, where
-every address a name resolves to must pass `is_forbidden` and the connection then goes
-to one of those checked addresses (no DNS-rebinding window).
+A URL is checked twice: `check_url` before anything is sent (scheme, credentials, the
+host as a browser reads it, private names), and `resolve` when connecting, where every
+address a name resolves to must pass `is_forbidden` and the connection then goes to one
+of those checked addresses (no DNS-rebinding window).
 
-`allow_private_for` names exact endpoints (`"127.0.0.1:8080"`, `"[::1]:8080"`) that may
-be contacted although private: the same address on another port, and every other
-private address, stay refused. Tests use it to reach their own server while checking
-that redirects to 169.254.169.254 or 127.0.0.1:80 are refused.
+A host is read once, by `ascii_host`, the way the WHATWG URL standard does: percent-
+decoded, IDNA-mapped (full-width digits and dots, ideographic full stops, case) to
+ASCII, then parsed as an IPv4 number in every spelling `inet_aton` accepts
+(`0177.0.0.1`, `127.000.000.001`, `0x7f.1`, `2130706433`). `check_url` returns the URL
+with that host, and the fetcher contacts exactly it: no later parser sees another one.
+
+Names that stand for this machine or a private network (`PRIVATE_NAMES`: `localhost`,
+`*.local`, `*.internal`...) are refused before any lookup, like their addresses.
+
+`allow_private_for` names exact endpoints (`"127.0.0.1:8080"`, `"[::1]:8080"`, or a
+name, `"localhost:8080"`) that may be contacted although private: the same address on
+another port, and every other private address, stay refused. Tests use it to reach
+their own server while checking that redirects to 169.254.169.254 or 127.0.0.1:80 are
+refused.
 """
 
 from __future__ import annotations
@@ -18,17 +28,21 @@ import ipaddress
 import socket
 import string
 from collections.abc import Collection
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 __all__ = [
+    "PRIVATE_NAMES",
     "IPAddress",
     "UnsafeURL",
     "aresolve",
+    "ascii_host",
     "check_address",
+    "check_name",
     "check_url",
     "endpoint",
     "is_forbidden",
     "parse_host_address",
+    "private_name",
     "resolve",
 ]
 
@@ -84,7 +98,29 @@ IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
 
+# Names that stand for this machine or a private network whatever DNS would answer, as
+# (name, why): the name itself and every name under it are refused before any lookup
+# (reason "private_address"), as their addresses would be. A resolver may answer them
+# from /etc/hosts, mDNS or a split-horizon zone, none of which is the public web.
+PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
+    ("localhost", "loopback: RFC 6761 6.3 reserves localhost and *.localhost"),
+    ("localhost.localdomain", "loopback: the /etc/hosts alias many Linux distributions ship"),
+    ("ip6-localhost", "loopback: Debian's /etc/hosts alias of ::1"),
+    ("ip6-loopback", "loopback: Debian's /etc/hosts alias of ::1"),
+    ("local", "link-local: multicast DNS names (RFC 6762)"),
+    ("home.arpa", "home network: RFC 8375"),
+    ("internal", "private use: reserved by ICANN (2024); cloud metadata such as metadata.google.internal"),
+    ("intranet", "private use by convention (RFC 6762 appendix G)"),
+    ("private", "private use by convention (RFC 6762 appendix G)"),
+    ("corp", "private use by convention (RFC 6762 appendix G); never delegated"),
+    ("home", "private use by convention (RFC 6762 appendix G); never delegated"),
+    ("lan", "private use by convention (RFC 6762 appendix G)"),
+)
+
 HOST_CHARS = frozenset(string.ascii_lowercase + string.digits + ".-_")
+DEC_DIGITS = frozenset(string.digits)
+OCT_DIGITS = frozenset(string.octdigits)
+HEX_DIGITS = frozenset(string.hexdigits)
 
 
 class UnsafeURL(ValueError):
@@ -97,22 +133,52 @@ class UnsafeURL(ValueError):
 
 
 def _ipv4_part(part: str) -> int | None:
-    """One dot-separated number as `inet_aton` reads it: 0x hex, leading-0 octal, decimal."""
+    """One dot-separated number as `inet_aton` reads it: 0x hex, leading-0 octal, decimal; None if not one."""
+    if part[:2] == "0x":
+        digits, base, allowed = part[2:] or "0", 16, HEX_DIGITS
+    elif len(part) > 1 and part.startswith("0"):
+        digits, base, allowed = part[1:], 8, OCT_DIGITS
+    else:
+        digits, base, allowed = part, 10, DEC_DIGITS
+    # Checked digit by digit: int() would also take signs, "_" and non-ASCII digits.
+    return int(digits, base) if set(digits) <= allowed else None
+
+
+def ascii_host(host: str) -> str:
+    """A URL host as it is contacted: percent-decoded, IDNA-mapped to lower-case ASCII, without IPv6 brackets.
+
+    Full-width digits, full stops and letters, circled digits and the like map to their
+    ASCII forms here ("１２７。０。０。１" is "127.0.0.1"), as in a browser. Raises
+    `UnsafeURL("bad_url")` for a host that maps to nothing valid.
+    """
     try:
-        if part[:2].lower() == "0x":
-            return int(part[2:] or "0", 16)
-        if len(part) > 1 and part.startswith("0"):
-            return int(part[1:], 8)
-        return int(part, 10) if part.isdigit() else None
-    except ValueError:
-        return None
+        host = unquote(host.strip(), errors="strict").lower()
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        return host if host.isascii() else host.encode("idna").decode("ascii").lower()
+    except UnicodeError:  # undecodable percent-escapes, an empty or over-long label
+        raise UnsafeURL("bad_url", f"bad host name {host!r}") from None
+
+
+def _ends_in_a_number(host: str) -> bool:
+    """True when the last label is numeric: the WHATWG parser then reads the host as IPv4 or rejects it."""
+    labels = host.split(".")
+    if len(labels) > 1 and labels[-1] == "":
+        labels.pop()
+    last = labels[-1]
+    return bool(last) and (set(last) <= DEC_DIGITS or (last[:2] == "0x" and set(last[2:]) <= HEX_DIGITS))
 
 
 def parse_host_address(host: str) -> IPAddress | None:
-    """The IP address a URL host denotes, in any legacy numeric spelling; None for a name."""
-    host = host.strip().lower()
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
+    """The IP address a URL host denotes, in any legacy numeric spelling; None for a name.
+
+    The host is read as `ascii_host` reads it, so full-width and other IDNA-mapped
+    spellings of a number are that number.
+    """
+    try:
+        host = ascii_host(host)
+    except UnsafeURL:
+        return None
     if ":" in host:
         try:
             return ipaddress.IPv6Address(host)
@@ -135,6 +201,15 @@ def parse_host_address(host: str) -> IPAddress | None:
     for i, v in enumerate(head):
         value += v << (8 * (3 - i))
     return ipaddress.IPv4Address(value)
+
+
+def private_name(host: str) -> str | None:
+    """Why the host name `host` (ASCII, as `ascii_host` gives it) is private, or None."""
+    name = host.rstrip(".")
+    for private, why in PRIVATE_NAMES:
+        if name == private or name.endswith("." + private):
+            return why
+    return None
 
 
 def _embedded_ipv4(addr: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, str] | None:
@@ -179,8 +254,25 @@ def check_address(addr: IPAddress, port: int, allow_private: bool, allow_private
         raise UnsafeURL("private_address", f"{endpoint(addr, port)} is not a public address ({why})")
 
 
+def check_name(host: str, port: int, allow_private: bool, allow_private_for: Collection[str] = ()) -> bool:
+    """Raise `UnsafeURL("private_address")` for a private name; True when the name's endpoint is allowed.
+
+    `allow_private_for` may name an endpoint by its name ("localhost:8080"); every address
+    that name resolves to is then allowed on that port.
+    """
+    allowed = allow_private or f"{host}:{port}" in allow_private_for
+    why = private_name(host)
+    if why is not None and not allowed:
+        raise UnsafeURL("private_address", f"{host} is a private name ({why})")
+    return allowed
+
+
 def check_url(url: str, allow_private: bool = False, *, allow_private_for: Collection[str] = ()) -> str:
-    """Validate a URL before it is requested; returns it canonical (IP hosts in dotted form, no fragment)."""
+    """Validate a URL before it is requested; returns it canonical (the host as `ascii_host` reads it, no fragment).
+
+    An IP host comes back in dotted (or compressed IPv6) form, a name in lower-case
+    ASCII: that URL, not `url`, is what may be sent.
+    """
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -191,24 +283,24 @@ def check_url(url: str, allow_private: bool = False, *, allow_private_for: Colle
         raise UnsafeURL("scheme", f"only http and https URLs are fetched, not {scheme or 'no scheme'!r}")
     if "@" in parts.netloc:
         raise UnsafeURL("credentials", "URLs with user:password@ are not fetched")
-    raw_host = parts.hostname or ""
+    raw_host = parts.hostname or ""  # urlsplit has removed IPv6 brackets and lower-cased it
     if not raw_host:
         raise UnsafeURL("bad_url", f"URL has no host: {url!r}")
-    addr = parse_host_address(raw_host)  # urlsplit has already removed IPv6 brackets
-    if addr is None and ":" in raw_host:
-        raise UnsafeURL("bad_url", f"bad IPv6 address in {url!r}")
     if port is None:
         port = DEFAULT_PORTS[scheme]
+    host = ascii_host(raw_host)
+    addr = parse_host_address(host)
+    if addr is None and ":" in host:
+        raise UnsafeURL("bad_url", f"bad IPv6 address in {url!r}")
     if addr is not None:
         check_address(addr, port, allow_private, allow_private_for)
         host = f"[{addr.compressed}]" if addr.version == 6 else str(addr)
     else:
-        try:
-            host = raw_host.encode("idna").decode("ascii").lower() if not raw_host.isascii() else raw_host.lower()
-        except UnicodeError:
-            raise UnsafeURL("bad_url", f"bad host name {raw_host!r}") from None
         if not set(host) <= HOST_CHARS or host.startswith(".") or ".." in host:
             raise UnsafeURL("bad_url", f"bad host name {raw_host!r}")
+        if _ends_in_a_number(host):  # "1.2.3.256", "0x7g.1": not an address, and no name either
+            raise UnsafeURL("bad_url", f"host {raw_host!r} ends in a number but is not an IPv4 address")
+        check_name(host, port, allow_private, allow_private_for)
     netloc = host if port == DEFAULT_PORTS[scheme] else f"{host}:{port}"
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
 
@@ -222,6 +314,8 @@ def resolve(host: str, port: int, allow_private: bool, allow_private_for: Collec
     if literal is not None:
         found = [literal]
     else:
+        host = ascii_host(host)
+        allow_private = check_name(host, port, allow_private, allow_private_for)
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         found = []
         for info in infos:
