@@ -339,3 +339,14 @@ def test_the_run_summary_prints_deferrals_with_reasons_and_notes(tmp_path: Path)
     text = console.export_text()
     assert "deferred in news: max_pages 1, robots_unavailable 1" in text
     assert "note on news: https://x.example/feed.xml lists [100000] entries" in text
+
+
+def test_a_backfill_with_nothing_to_rebuild_prints_one_line_not_an_empty_table(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from flows.cli import _print_entries
+
+    console = Console(record=True, width=200)
+    _print_entries(console, "wire", "run-1", [])
+    (line,) = console.export_text().splitlines()
+    assert line.startswith("newsflow backfill wire run-1: nothing to rebuild")

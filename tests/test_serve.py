@@ -163,55 +163,6 @@ def _local_env(tmp: Path) -> dict[str, str]:
     return env
 
 
-def test_serve_starts_a_local_server_and_runs_a_backfill_triggered_with_parameters(tmp_path: Path) -> None:
-    from prefect.deployments import run_deployment
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    cfg, data, port = _config(tmp_path), tmp_path / "data", _free_port()
-    proc, log = _start_serve(tmp_path, cfg, data, port, _local_env(tmp_path))
-    try:
-        _wait_registered(proc, log, port)
-        assert f"Prefect UI: http://127.0.0.1:{port}" in log.read_text()
-        with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
-            run = run_deployment(
-                "backfill/newsflow-backfill",
-                parameters={"source": "wire", "start": "2018-01-01", "end": "2018-04-30"},
-                timeout=240,
-            )
-        assert run.state is not None and run.state.is_completed(), _failures(data) or log.read_text()[-3000:]
-        articles = f"read_parquet('{data}/articles/**/*.parquet', hive_partitioning = true)"
-        got = duckdb.sql(f"SELECT month::INTEGER, count(*) FROM {articles} GROUP BY ALL ORDER BY ALL").fetchall()
-        assert got == [(1, 1), (2, 1), (4, 1)]  # the sample wire articles of 2018-01..04
-        ledger = duckdb.sql(f"SELECT partition, status, run_id FROM read_parquet('{data}/runs/**/*.parquet')")
-        assert sorted(r[:2] for r in ledger.fetchall()) == [(f"2018-0{m}", "completed") for m in (1, 2, 3, 4)]
-        assert {r[2] for r in ledger.fetchall()} == {str(run.id)}
-    finally:
-        proc.send_signal(signal.SIGTERM)  # what a service manager sends
-        try:
-            assert proc.wait(60) == 0, log.read_text()[-3000:]
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    assert "All deployments have been paused" in log.read_text()
-    assert not _port_open(port), "the local Prefect server outlived serve"
-
-
-def test_a_killed_serve_leaves_no_server_behind(tmp_path: Path) -> None:
-    cfg, port = _config(tmp_path), _free_port()
-    proc, log = _start_serve(tmp_path, cfg, tmp_path / "data", port, _local_env(tmp_path))
-    deadline = time.monotonic() + 240
-    while "Prefect UI:" not in log.read_text(errors="replace"):
-        assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
-        time.sleep(0.2)
-    assert _port_open(port)
-    proc.kill()
-    proc.wait()
-    deadline = time.monotonic() + 30
-    while _port_open(port) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not _port_open(port), "the Prefect server outlived a SIGKILLed serve"
-
-
 @pytest.mark.usefixtures("prefect_harness")
 def test_serve_uses_the_server_named_by_prefect_api_url(tmp_path: Path) -> None:
     from prefect.settings import PREFECT_API_URL
@@ -263,35 +214,54 @@ def _stop(proc: subprocess.Popen[bytes], log: Path) -> str:
     return log.read_text(errors="replace")
 
 
-def test_a_scheduled_run_is_created_by_the_servers_scheduler_run_by_serve_and_lands(tmp_path: Path) -> None:
-    """The path a user takes: `newsflow serve` with a schedule, and nothing else."""
+def test_serve_runs_a_schedule_and_a_triggered_backfill_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """The path a user takes: `newsflow serve` with a schedule; a backfill triggered from Prefect; SIGTERM."""
     from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     cfg, data, port = _scheduled_config(tmp_path), tmp_path / "data", _free_port()
     proc, log = _start_serve(tmp_path, cfg, data, port, _fast_loops(_local_env(tmp_path)))
     done = None
+    backfilled = tmp_path / "backfilled"  # its own data root (a parameter), apart from the scheduled runs'
     try:
         _wait_registered(proc, log, port)
-        deadline = time.monotonic() + 240
-        with (
-            temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}),
-            get_client(sync_client=True) as client,
-        ):
-            dep = client.read_deployment_by_name("ingest/newsflow-wire")
-            while done is None:
-                assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
-                assert time.monotonic() < deadline, "no scheduled run completed: " + log.read_text()[-3000:]
-                runs = client.read_flow_runs(deployment_filter=_only(dep.id))
-                done = next((r for r in runs if r.state is not None and r.state.is_completed()), None)
-                if done is None:
-                    time.sleep(1)
+        assert f"Prefect UI: http://127.0.0.1:{port}" in log.read_text()
+        with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
+            backfill = run_deployment(
+                "backfill/newsflow-backfill",
+                parameters={"source": "wire", "start": "2018-01-01", "end": "2018-04-30", "data": str(backfilled)},
+                timeout=240,
+            )
+            deadline = time.monotonic() + 240
+            with get_client(sync_client=True) as client:
+                dep = client.read_deployment_by_name("ingest/newsflow-wire")
+                while done is None:
+                    assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+                    assert time.monotonic() < deadline, "no scheduled run completed: " + log.read_text()[-3000:]
+                    runs = client.read_flow_runs(deployment_filter=_only(dep.id))
+                    done = next((r for r in runs if r.state is not None and r.state.is_completed()), None)
+                    if done is None:
+                        time.sleep(1)
     finally:
         text = _stop(proc, log)
+    # The scheduled run: created by the server's scheduler, run by serve, its Parquet landed.
     assert done.auto_scheduled, "the run was not created by the server's scheduler"
     assert done.parameters["sources"] == ["wire"]
     rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{data}/articles/**/*.parquet')").fetchall()
     assert rows == [(20,)]
+    # The backfill, with the parameters it was given.
+    assert backfill.state is not None and backfill.state.is_completed(), _failures(backfilled) or text[-3000:]
+    articles = f"read_parquet('{backfilled}/articles/**/*.parquet', hive_partitioning = true)"
+    got = duckdb.sql(f"SELECT month::INTEGER, count(*) FROM {articles} GROUP BY ALL ORDER BY ALL").fetchall()
+    assert got == [(1, 1), (2, 1), (4, 1)]  # the sample wire articles of 2018-01..04
+    ledger = duckdb.sql(f"SELECT partition, status, run_id FROM read_parquet('{backfilled}/runs/**/*.parquet')")
+    assert sorted(r[:2] for r in ledger.fetchall()) == [(f"2018-0{m}", "completed") for m in (1, 2, 3, 4)]
+    assert {r[2] for r in ledger.fetchall()} == {str(backfill.id)}
+    # SIGTERM (what a service manager sends): schedules paused, the server stopped, nothing to warn about.
+    assert proc.returncode == 0, text[-3000:]
+    assert "All deployments have been paused" in text
+    assert not _port_open(port), "the local Prefect server outlived serve"
     assert "newsflow: warning" not in text, text[-3000:]
 
 
@@ -301,7 +271,7 @@ def _only(deployment_id: object) -> object:
     return DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
 
 
-def test_serve_says_in_one_line_when_the_scheduler_creates_no_run(tmp_path: Path) -> None:
+def test_serve_says_when_the_scheduler_creates_no_run_and_a_killed_serve_leaves_no_server(tmp_path: Path) -> None:
     cfg, port = _scheduled_config(tmp_path), _free_port()
     env = _fast_loops(_local_env(tmp_path)) | {"PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"}
     proc, log = _start_serve(tmp_path, cfg, tmp_path / "data", port, env)
@@ -313,10 +283,19 @@ def test_serve_says_in_one_line_when_the_scheduler_creates_no_run(tmp_path: Path
         while expected not in log.read_text(errors="replace"):
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
             time.sleep(0.5)
+        (line,) = [x for x in log.read_text(errors="replace").splitlines() if x.startswith(expected)]
+        assert line.endswith(f"see {server_log}")
+        assert _port_open(port)
+        proc.kill()  # SIGKILL: no clean-up of serve's own runs; the kernel stops the server
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while _port_open(port) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _port_open(port), "the Prefect server outlived a SIGKILLed serve"
     finally:
-        text = _stop(proc, log)
-    (line,) = [x for x in text.splitlines() if x.startswith(expected)]
-    assert line.endswith(f"see {server_log}")
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 SCHEDULER_FAILURE = (
