@@ -450,9 +450,17 @@ def _serve(args: argparse.Namespace) -> int:
 
             stack.enter_context(temporary_settings(updates={PREFECT_API_URL: server.api_url}))
             console.print(f"Prefect UI: {server.ui_url}")
-        from flows.serve import ScheduleWatch, deployments, serve_until_stopped
+        from datetime import UTC, datetime
+
+        from flows.serve import ScheduleWatch, deployments, release_stale_runs, serve_until_stopped
 
         served = deployments(cfg, cfg_path, root)
+        warn = _console(stderr=True)
+        # Runs an earlier serve left pending or running would hold their deployment's one
+        # slot for good: every later scheduled run would be cancelled.
+        names = [f"{dep.flow_name}/{dep.name}" for dep in served]
+        for line in release_stale_runs(names, own_server=log is not None, now=datetime.now(UTC)):
+            warn.print(f"newsflow: {line}", markup=False)
         for dep in served:
             when = ", ".join(_schedule_text(s.schedule) for s in dep.schedules or []) or "on demand"
             console.print(f"  {dep.flow_name}/{dep.name}: {when}", markup=False)
@@ -463,7 +471,6 @@ def _serve(args: argparse.Namespace) -> int:
         )
         # What `serve` started is watched: a scheduler that creates no runs, runs that
         # never start, errors in the server's log: each is one line on this terminal.
-        warn = _console(stderr=True)
         watch = ScheduleWatch(
             [f"{dep.flow_name}/{dep.name}" for dep in served if dep.schedules],
             lambda line: warn.print(f"newsflow: warning: {line}", markup=False),

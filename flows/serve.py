@@ -36,6 +36,7 @@ __all__ = [
     "LogErrors",
     "ScheduleWatch",
     "deployments",
+    "release_stale_runs",
     "serve_until_stopped",
     "source_deployment",
 ]
@@ -225,6 +226,7 @@ class ScheduleWatch(threading.Thread):
         self._seen: dict[str, float] = {}  # deployment -> when this watch first found it registered
         self._said: set[str] = set()
         self._stop_event = threading.Event()
+        self._since = datetime.now(UTC)
         # Checks run in a copy of the starting thread's context: Prefect's settings (the
         # API URL `serve` set) live in context variables, which a new thread does not inherit.
         self._context = contextvars.copy_context()
@@ -248,18 +250,11 @@ class ScheduleWatch(threading.Thread):
     def check(self, now: float, wall: datetime) -> list[str]:
         """The problems found now, each reported once."""
         from prefect.client.orchestration import get_client
-        from prefect.client.schemas.filters import (
-            DeploymentFilter,
-            DeploymentFilterId,
-            FlowRunFilter,
-            FlowRunFilterExpectedStartTime,
-            FlowRunFilterState,
-            FlowRunFilterStateType,
-        )
         from prefect.client.schemas.objects import StateType
         from prefect.exceptions import ObjectNotFound
 
         out = self._log.new_errors(now) if self._log is not None else []
+        overdue = wall - timedelta(seconds=self.grace)
         with get_client(sync_client=True) as client:
             for name in self.scheduled:
                 try:
@@ -269,31 +264,37 @@ class ScheduleWatch(threading.Thread):
                 first = self._seen.setdefault(name, now)
                 if now - first < self.grace or dep.paused:
                     continue
-                only = DeploymentFilter(id=DeploymentFilterId(any_=[dep.id]))
-                if not client.read_flow_runs(deployment_filter=only, limit=1):
+                if not client.read_flow_runs(deployment_filter=_only(dep.id), limit=1):
                     out += self._once(
                         f"missing:{name}",
                         f"no run of {name} has been scheduled {self.grace:.0f} s after it was registered: "
                         f"the server's scheduler is not creating runs; {self.where}",
                     )
                     continue
-                late = client.read_flow_runs(
-                    deployment_filter=only,
-                    flow_run_filter=FlowRunFilter(
-                        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
-                        # Validated as the API would: Prefect's own datetime type from a plain one.
-                        expected_start_time=FlowRunFilterExpectedStartTime.model_validate(
-                            {"before_": wall - timedelta(seconds=self.grace)}
-                        ),
-                    ),
-                    limit=5,
-                )
-                for run in late:
-                    due = run.expected_start_time
-                    when = due.astimezone().strftime("%H:%M:%S") if due else "?"
+                for run in _runs(client, dep.id, [StateType.SCHEDULED], expected_before=overdue):
                     out += self._once(
                         f"late:{run.id}",
-                        f"scheduled run {run.name} of {name} was due at {when} and has not started; {self.where}",
+                        f"scheduled run {run.name} of {name} was due at {_clock(run.expected_start_time)} "
+                        f"and has not started; {self.where}",
+                    )
+                for run in _runs(client, dep.id, [StateType.PENDING]):
+                    if run.state is not None and run.state.timestamp < overdue:
+                        out += self._once(
+                            f"pending:{run.id}",
+                            f"run {run.name} of {name} has been pending since {_clock(run.state.timestamp)} and "
+                            f"holds the deployment's one run slot: later runs are cancelled until it ends; "
+                            f"{self.where}",
+                        )
+                cancelled = [
+                    run
+                    for run in _runs(client, dep.id, [StateType.CANCELLED], expected_after=self._since)
+                    if run.state is not None and (run.state.message or "").startswith(_LIMIT_REACHED)
+                ]
+                if len(cancelled) >= _CANCELLED_IN_A_ROW:
+                    out += self._once(
+                        f"cancelled:{name}:{cancelled[0].id}",
+                        f"{len(cancelled)} scheduled runs of {name} were cancelled because an earlier run still "
+                        f"held its slot; {self.where}",
                     )
         return out
 
@@ -302,6 +303,93 @@ class ScheduleWatch(threading.Thread):
             return []
         self._said.add(key)
         return [line]
+
+
+# The message Prefect gives a run cancelled by its deployment's concurrency limit, and
+# how many such runs since `serve` started make a warning (one can be a slow run).
+_LIMIT_REACHED = "Deployment concurrency limit reached"
+_CANCELLED_IN_A_ROW = 2
+# A run the runner took stays PENDING for seconds while its process starts; one pending
+# this long was left behind by a runner that stopped (or was killed) mid-submission.
+STALE_PENDING_S = 600.0
+
+
+def _only(deployment_id: Any) -> Any:
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    return DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+
+
+def _runs(
+    client: Any,
+    deployment_id: Any,
+    states: list[Any],
+    expected_before: datetime | None = None,
+    expected_after: datetime | None = None,
+) -> list[Any]:
+    """Flow runs of one deployment in the given state types (and expected start window), at most 50."""
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterExpectedStartTime,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+
+    window: dict[str, datetime] = {}
+    if expected_before is not None:
+        window["before_"] = expected_before
+    if expected_after is not None:
+        window["after_"] = expected_after
+    flow_runs = FlowRunFilter(
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=states)),
+        # Validated as the API would: Prefect's own datetime type from plain ones.
+        expected_start_time=FlowRunFilterExpectedStartTime.model_validate(window) if window else None,
+    )
+    runs: list[Any] = client.read_flow_runs(deployment_filter=_only(deployment_id), flow_run_filter=flow_runs, limit=50)
+    return runs
+
+
+def _clock(when: datetime | None) -> str:
+    return when.astimezone().strftime("%H:%M:%S") if when else "?"
+
+
+def release_stale_runs(names: list[str], own_server: bool, now: datetime) -> list[str]:
+    """Mark as crashed the runs of these deployments that nothing will finish; one line per run.
+
+    A `serve` stopped (or killed) while its runner was submitting a run leaves that run
+    PENDING for good, holding its deployment's concurrency slot: every later scheduled
+    run is then cancelled. Before serving, such runs are ended as crashed, which frees
+    the slot. On a server `serve` started itself, no other runner can be working on its
+    deployments, so every pending, running or cancelling run is left over; on a shared
+    server only a run pending for longer than `STALE_PENDING_S` is.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Crashed
+
+    out = []
+    unfinished = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
+    with get_client(sync_client=True) as client:
+        for name in names:
+            try:
+                dep = client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                continue  # first time served
+            for run in _runs(client, dep.id, unfinished):
+                state = run.state
+                if state is None:
+                    continue
+                stale = own_server or (
+                    state.type == StateType.PENDING and (now - state.timestamp).total_seconds() > STALE_PENDING_S
+                )
+                if not stale:
+                    continue
+                message = f"left {state.type.value.lower()} by an earlier `newsflow serve` that stopped"
+                # Forced: the transition is made as asked, and Prefect's rules still free the slot.
+                client.set_flow_run_state(run.id, Crashed(message=message), force=True)
+                out.append(f"run {run.name} of {name} was {message}; marked crashed so later runs are not held back")
+    return out
 
 
 def default_grace() -> float:

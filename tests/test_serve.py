@@ -186,10 +186,19 @@ def test_serve_uses_the_server_named_by_prefect_api_url(tmp_path: Path) -> None:
 
 
 def _fast_loops(env: dict[str, str]) -> dict[str, str]:
-    """Prefect's own settings for a server scheduler and a runner that loop every second (not every minute)."""
+    """Prefect's own settings for a server scheduler and a runner that loop every second (not every minute).
+
+    The scheduler keeps only two runs ahead (not a hundred), so its service loop inserts
+    runs all through the test: a loop that fails (as prefect 3.8.8 with SQLAlchemy 2.1
+    did, while the deployment's first runs still came) shows in the server's log, which
+    `serve` reports and the tests assert it does not.
+    """
     return {
         **env,
         "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_MIN_RUNS": "1",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_MAX_RUNS": "2",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_MIN_SCHEDULED_TIME": "0:00:30",
         "PREFECT_RUNNER_POLL_FREQUENCY": "1",
     }
 
@@ -219,10 +228,12 @@ def test_serve_runs_a_schedule_and_a_triggered_backfill_then_stops_cleanly_on_si
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.states import Pending, Scheduled
 
     cfg, data, port = _scheduled_config(tmp_path), tmp_path / "data", _free_port()
     proc, log = _start_serve(tmp_path, cfg, data, port, _fast_loops(_local_env(tmp_path)))
-    done = None
+    done = stuck = None
+    stuck_name = ""
     backfilled = tmp_path / "backfilled"  # its own data root (a parameter), apart from the scheduled runs'
     try:
         _wait_registered(proc, log, port)
@@ -243,6 +254,11 @@ def test_serve_runs_a_schedule_and_a_triggered_backfill_then_stops_cleanly_on_si
                     done = next((r for r in runs if r.state is not None and r.state.is_completed()), None)
                     if done is None:
                         time.sleep(1)
+                # What a serve stopped while its runner was submitting a run leaves behind: a
+                # run that took the deployment's slot (PENDING) and will never start.
+                run = client.create_flow_run_from_deployment(dep.id, state=Scheduled())
+                client.set_flow_run_state(run.id, Pending())
+                stuck, stuck_name = run.id, run.name
     finally:
         text = _stop(proc, log)
     # The scheduled run: created by the server's scheduler, run by serve, its Parquet landed.
@@ -262,6 +278,37 @@ def test_serve_runs_a_schedule_and_a_triggered_backfill_then_stops_cleanly_on_si
     assert proc.returncode == 0, text[-3000:]
     assert "All deployments have been paused" in text
     assert not _port_open(port), "the local Prefect server outlived serve"
+    assert "newsflow: warning" not in text, text[-3000:]
+    assert stuck is not None
+
+    # Restarted, serve ends the run its predecessor left pending (it held the deployment's
+    # one slot, so every later scheduled run would have been cancelled), and runs go on.
+    port = _free_port()
+    proc, log = _start_serve(tmp_path, cfg, data, port, _fast_loops(_local_env(tmp_path)))
+    later = None
+    try:
+        deadline = time.monotonic() + 240
+        released = f"newsflow: run {stuck_name} of ingest/newsflow-wire was left pending by an earlier"
+        while released not in log.read_text(errors="replace"):  # said before serving starts
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+            time.sleep(0.2)
+        with (
+            temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}),
+            get_client(sync_client=True) as client,
+        ):
+            name = "ingest/newsflow-wire"
+            assert client.read_flow_run(stuck).state.is_crashed()
+            while later is None:
+                assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+                assert time.monotonic() < deadline, "no scheduled run after the restart: " + log.read_text()[-3000:]
+                runs = client.read_flow_runs(deployment_filter=_only(client.read_deployment_by_name(name).id))
+                later = next(
+                    (r for r in runs if r.state is not None and r.state.is_completed() and r.id != done.id), None
+                )
+                if later is None:
+                    time.sleep(1)
+    finally:
+        text = _stop(proc, log)
     assert "newsflow: warning" not in text, text[-3000:]
 
 
@@ -349,3 +396,27 @@ def test_an_interval_schedule_is_a_duration(tmp_path: Path) -> None:
             cfg.write_text(f'[sources.x]\npath = "/tmp"\nschedule = {bad}\n', encoding="utf-8")
         with pytest.raises(ConfigError, match=r"sources\.x\.schedule"):
             load_config(cfg)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_watch_reports_a_run_that_holds_the_slot_and_the_runs_it_cancels(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelled, Pending, Scheduled
+
+    from flows.serve import ScheduleWatch
+
+    with get_client(sync_client=True) as client:
+        flow_id = client.create_flow_from_name("watched")
+        dep_id = client.create_deployment(flow_id, "every-minute", entrypoint="flows.flow:ingest")
+        holder = client.create_flow_run_from_deployment(dep_id, state=Scheduled())
+        client.set_flow_run_state(holder.id, Pending())
+        watch = ScheduleWatch(["watched/every-minute"], print, grace=0)
+        for _ in range(2):  # what Prefect does to the scheduled runs that find the slot taken
+            run = client.create_flow_run_from_deployment(dep_id, state=Scheduled())
+            client.set_flow_run_state(run.id, Cancelled(message="Deployment concurrency limit reached."), force=True)
+        lines = watch.check(0.0, datetime.now(UTC))
+    assert any(f"run {holder.name} of watched/every-minute has been pending since" in x for x in lines), lines
+    assert any("2 scheduled runs of watched/every-minute were cancelled" in x for x in lines), lines
+    assert watch.check(1.0, datetime.now(UTC)) == []  # each said once
