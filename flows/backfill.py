@@ -42,6 +42,7 @@ from warehouse.state import FileState, StateStore
 from warehouse.writer import upsert_partition
 
 __all__ = [
+    "MAX_MONTHS",
     "REDO_CHOICES",
     "BackfillPlan",
     "Unit",
@@ -69,7 +70,7 @@ class Unit:
     items: tuple[Candidate, ...]
     inputs: str  # fingerprint of the items (and the normaliser and schema versions)
     rows: int  # rows the partition holds now (what a run replaces)
-    action: str  # "run", "skip" (completed before on the same inputs) or "skip-failed"
+    action: str  # "run", "skip" (completed before on the same inputs), "skip-failed" or "empty" (nothing there)
     last: str | None = None  # status of the last backfill of this partition, if any
 
 
@@ -89,10 +90,18 @@ class BackfillPlan:
         return [u for u in self.units if u.action == "run"]
 
 
+# The widest range one backfill takes: a hundred years of months (a wider one is a typo
+# more often than a plan, and its plan alone would list every month).
+MAX_MONTHS = 1200
+
+
 def month_range(start: date, end: date) -> list[str]:
-    """The months `YYYY-MM` from `start`'s to `end`'s, inclusive."""
+    """The months `YYYY-MM` from `start`'s to `end`'s, inclusive (at most `MAX_MONTHS`)."""
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
+    span = (end.year - start.year) * 12 + end.month - start.month + 1
+    if span > MAX_MONTHS:
+        raise ValueError(f"{start} .. {end} spans {span} months; a backfill takes at most {MAX_MONTHS} (100 years)")
     months = []
     year, month = start.year, start.month
     while (year, month) <= (end.year, end.month):
@@ -205,16 +214,11 @@ def build_plan(
         items = tuple(sorted(placed.get(period, []), key=lambda c: c.rel))
         inputs = fingerprint(src, items)
         prior = latest.get(period)
-        units.append(
-            Unit(
-                period,
-                items,
-                inputs,
-                partition_rows(root, Partition.parse(f"{src.name}/{period}")),
-                choose(prior, inputs, redo),
-                prior.status if prior else None,
-            )
-        )
+        rows = partition_rows(root, Partition.parse(f"{src.name}/{period}"))
+        # A month with no inputs and no rows has nothing to rebuild: it is not run, and
+        # leaves no ledger entry (a wide range is mostly such months).
+        action = "empty" if not items and rows == 0 else choose(prior, inputs, redo)
+        units.append(Unit(period, items, inputs, rows, action, prior.status if prior else None))
     return BackfillPlan(src.name, first, last, tuple(units), outside, dict(sorted(rejected.items())))
 
 

@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,7 @@ __all__ = ["main"]
 _SHARED: dict[str, dict[str, Any]] = {
     "--config": {"help": "config file (default: $NEWSFLOW_CONFIG or ./sources.toml)"},
     "--data": {"help": "data root (default: $NEWSFLOW_DATA or ./data)"},
-    "--workers": {"type": "positive", "default": None, "help": "normaliser processes (default: one per core)"},
+    "--workers": {"type": "workers", "default": None, "help": "normaliser processes (default: one per core)"},
 }
 
 
@@ -39,8 +39,8 @@ def _shared(parser: argparse.ArgumentParser, *names: str) -> None:
     """Add the named shared options to a command's parser."""
     for name in names:
         options = dict(_SHARED[name])
-        if options.get("type") == "positive":
-            options["type"] = _positive
+        if options.get("type") == "workers":
+            options["type"] = _workers
         parser.add_argument(name, **options)
 
 
@@ -110,6 +110,15 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--check", action="store_true", help="check each source's folder or URL list; exit 2 on a problem")
     src.add_argument("--json", action="store_true", help="print the sources as JSON")
     return p
+
+
+def _workers(value: str) -> int:
+    """Argparse type: a number of worker processes, 1 to four per core (normalising is CPU work)."""
+    number = _positive(value)
+    most = 4 * (os.cpu_count() or 1)
+    if number > most:
+        raise argparse.ArgumentTypeError(f"at most {most} (four per core), not {number}")
+    return number
 
 
 def _positive(value: str) -> int:
@@ -254,23 +263,32 @@ def _check_api(url: str, origin: str) -> None:
     """Raise a `UserError` unless the Prefect API at `url` answers its health check."""
     from flows.server import healthy
 
+    if not url.startswith(("http://", "https://")):
+        raise UserError(f"PREFECT_API_URL {url!r} (from {origin}) is not an http(s) URL such as http://host:4200/api")
     if not healthy(url.rstrip("/")):
         raise UserError(
-            f"the Prefect API at {url} (from {origin}) does not answer: start that server, "
-            "or unset PREFECT_API_URL to let newsflow start a temporary one"
+            f"the Prefect API at {url} (from {origin}) does not answer as a Prefect API: start that server "
+            "(the URL ends in /api), or unset PREFECT_API_URL to let newsflow start a temporary one"
         )
 
 
 def _writable_data_root(root: Path) -> Path:
     """`root`, created if missing; a `UserError` when it cannot be created or written."""
+    import tempfile
+
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"data root {root}: cannot create it: {exc.strerror or exc}") from None
     if not root.is_dir():
         raise UserError(f"data root {root} is not a folder")
-    if not os.access(root, os.W_OK | os.X_OK):
-        raise UserError(f"data root {root} is not writable")
+    # Asked of the file system itself: permission bits say nothing of /proc or a read-only mount.
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".newsflow-probe-", dir=root)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"data root {root} is not writable: {exc.strerror or exc}") from None
     return root
 
 
@@ -376,6 +394,12 @@ def _backfill(args: argparse.Namespace) -> int:
     (src,) = load_config(cfg_path).select([args.source])
     if args.end < args.start:
         raise UserError(f"--end {args.end} is before --start {args.start}")
+    from flows.backfill import month_range
+
+    try:
+        month_range(date.fromisoformat(args.start), date.fromisoformat(args.end))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     problem = source_problem(src)
     if problem is not None:
         raise UserError(problem)
@@ -526,8 +550,15 @@ def _backfill_plan(args: argparse.Namespace, src: Any, root: Path, console: Any)
         console,
         f"{title}; dry run, nothing written",
         [("partition", False), ("items", True), ("rows now", True), ("action", False), ("last backfill", False)],
-        [[u["partition"], str(u["items"]), str(u["rows"]), u["action"], u["last"] or "-"] for u in data["units"]],
+        [
+            [u["partition"], str(u["items"]), str(u["rows"]), u["action"], u["last"] or "-"]
+            for u in data["units"]
+            if u["action"] != "empty"
+        ],
     )
+    empty = [u.period for u in plan.units if u.action == "empty"]
+    if empty:
+        console.print(f"{len(empty)} months with no inputs and no rows: nothing to rebuild there", markup=False)
     run = [u for u in plan.units if u.action == "run"]
     console.print(
         f"{len(run)} of {len(plan.units)} partitions to rebuild ({sum(len(u.items) for u in run)} items, "
@@ -707,6 +738,10 @@ def _normalize(args: argparse.Namespace) -> int:
             folder = dataclasses.replace(src, path=path)
             listing = discover_files(folder)
             root = real_root(path)
+            if not listing:
+                globs = " ".join(folder.include)
+                print(f"newsflow: {_printable(raw_path)}: no files matching {globs}", file=sys.stderr)
+                status = 1
         else:
             root = real_root(path.parent)
             listing = [list_file(str(path), root)]
@@ -717,7 +752,8 @@ def _normalize(args: argparse.Namespace) -> int:
             cand = candidate(listed)
             if prefix != ".":
                 cand = cand._replace(rel=f"{prefix}/{cand.rel}")
-            shown = os.path.join(raw_path, listed[0]) if path.is_dir() else raw_path
+            # File names are untrusted: a name holding escape sequences must not drive the terminal.
+            shown = _printable(os.path.join(raw_path, listed[0]) if path.is_dir() else raw_path)
             loaded = read_input(src, cand, None, root)
             result = loaded if isinstance(loaded, Rejection) else normalize_input(src, cand, *loaded, as_of=now)
             if isinstance(result, Rejection):
@@ -735,6 +771,16 @@ def _normalize(args: argparse.Namespace) -> int:
                 for s in result.stripped:
                     print(f"# {shown}:{s.line}: removed {s.kind} by rule {s.rule!r}: {s.text!r}", file=sys.stderr)
     return status
+
+
+def _printable(text: str) -> str:
+    """`text` with control characters, bidi controls and undecodable bytes shown as escapes, never sent as is."""
+    from flows.files import safe_name
+
+    text = safe_name(text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def _source_holding(cfg: Any, path: Path) -> Any:
@@ -761,8 +807,11 @@ def _local_source(name: str, path: Path) -> Any:
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
+    """Plain JSON data: times in ISO 8601, intervals and bytes as `_json_default` writes them."""
+    if isinstance(value, datetime | date):
         return value.isoformat()
+    if _is_interval(value) or isinstance(value, bytes | timedelta):
+        return _json_default(value)
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -817,6 +866,8 @@ def _pretty(label: str, record: dict[str, Any], explain: bool) -> None:
 
 
 def _query(args: argparse.Namespace) -> int:
+    import duckdb
+
     from warehouse.query import QueryError, connect
 
     root = data_root(args.data)
@@ -830,31 +881,87 @@ def _query(args: argparse.Namespace) -> int:
     if rel is None:
         return 0
     fmt = args.format or ("table" if sys.stdout.isatty() else "csv")
+    try:
+        _print_result(rel, fmt)
+    except duckdb.Error as exc:  # raised while the query runs: a cast, an error() call...
+        raise UserError(f"query failed: {str(exc).splitlines()[0]}") from exc
+    return 0
+
+
+# Rows a `table` prints (the rest is a count); csv and jsonl print them all, streamed.
+_TABLE_ROWS = 100
+
+
+def _print_result(rel: Any, fmt: str) -> None:
+    """Print a DuckDB relation as a table, CSV or JSON lines."""
+    reader = rel.to_arrow_reader(10_000)  # streamed: a large result is never held whole
     if fmt == "table":
-        rel.show(max_width=200, max_rows=100)
+        rows: list[list[str]] = []
+        more = False
+        for batch in reader:
+            for row in batch.to_pylist():
+                if len(rows) == _TABLE_ROWS:
+                    more = True
+                    break
+                rows.append([_cell_text(v) for v in row.values()])
+            if more:
+                break
+        title = f"first {_TABLE_ROWS} rows (--format csv prints all)" if more else f"{len(rows)} rows"
+        _table(_console(), title, [(c, False) for c in rel.columns], rows)
     elif fmt == "csv":
         import csv
 
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(rel.columns)
-        for batch in rel.to_arrow_reader(10_000):  # streamed: a large result is never held whole
+        for batch in reader:
             writer.writerows([_csv_cell(v) for v in row.values()] for row in batch.to_pylist())
     else:
-        for batch in rel.to_arrow_reader(10_000):
+        for batch in reader:
             for row in batch.to_pylist():
-                print(json.dumps(_jsonable(row), ensure_ascii=False, default=str))
-    return 0
+                print(json.dumps(_jsonable(row), ensure_ascii=False, default=_json_default))
+
+
+def _cell_text(value: Any) -> str:
+    """A table cell: NULL for a missing value, else what CSV holds."""
+    if value is None:
+        return "NULL"
+    return str(_csv_cell(value))
 
 
 def _csv_cell(value: Any) -> Any:
     """A CSV cell: lists, structs and maps as JSON (not Python reprs), times in ISO 8601, booleans as true/false."""
-    if isinstance(value, list | tuple | dict):
-        return json.dumps(_jsonable(value), ensure_ascii=False, default=str)
+    if isinstance(value, list | dict) or (isinstance(value, tuple) and not _is_interval(value)):
+        return json.dumps(_jsonable(value), ensure_ascii=False, default=_json_default)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime | date):
         return value.isoformat()
-    return value
+    return _json_default(value) if isinstance(value, bytes | timedelta) or _is_interval(value) else value
+
+
+def _is_interval(value: Any) -> bool:
+    """A DuckDB INTERVAL as Arrow gives it: (months, days, nanoseconds)."""
+    return type(value).__name__ == "MonthDayNano"
+
+
+def _json_default(value: Any) -> Any:
+    """JSON for what the json module does not know: bytes as hex, intervals and durations in ISO 8601."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, timedelta):
+        return _iso_duration(0, value.days, value.seconds * 1_000_000_000 + value.microseconds * 1000)
+    if _is_interval(value):
+        months, days, nanoseconds = value
+        return _iso_duration(months, days, nanoseconds)
+    return str(value)
+
+
+def _iso_duration(months: int, days: int, nanoseconds: int) -> str:
+    """An ISO 8601 duration: P1M2DT3.5S."""
+    seconds = nanoseconds / 1e9
+    date_part = (f"{months}M" if months else "") + (f"{days}D" if days else "")
+    time_part = f"T{seconds:g}S" if seconds else ""
+    return "P" + (date_part + time_part or "T0S")
 
 
 def _shown(path: Path) -> str:

@@ -161,7 +161,7 @@ class Config:
         if unknown:
             known = ", ".join(self.sources) or "none"
             raise ConfigError(f"unknown source(s): {', '.join(unknown)} (configured: {known})")
-        return [self.sources[n] for n in names]
+        return [self.sources[n] for n in dict.fromkeys(names)]  # a name given twice runs once
 
 
 def source_problem(src: SourceConfig) -> str | None:

@@ -187,11 +187,13 @@ def wait_healthy(process: subprocess.Popen[bytes], api_url: str, timeout: float,
 
 
 def healthy(api_url: str) -> bool:
-    """True when the Prefect API at `api_url` answers its health check."""
+    """True when the Prefect API at `api_url` answers its health check (a JSON `true`, as Prefect's does)."""
+    if not api_url.startswith(("http://", "https://")):
+        return False
     try:
         with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
+            return bool(response.status == 200 and response.read(64).strip() == b"true")
+    except (urllib.error.URLError, OSError, ValueError):  # ValueError: a URL urllib cannot use
         return False
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from flows.errors import UserError
+
 __all__ = ["apply_prefect_defaults", "config_path", "data_root"]
 
 
@@ -20,9 +22,21 @@ def apply_prefect_defaults(home: Path | None = None) -> None:
 
 def data_root(cli_value: str | None) -> Path:
     """--data, else NEWSFLOW_DATA, else ./data."""
-    return Path(cli_value or os.environ.get("NEWSFLOW_DATA") or "data").resolve()
+    return _chosen(cli_value, "--data", "NEWSFLOW_DATA", "data")
 
 
 def config_path(cli_value: str | None) -> Path:
     """--config, else NEWSFLOW_CONFIG, else ./sources.toml."""
-    return Path(cli_value or os.environ.get("NEWSFLOW_CONFIG") or "sources.toml").resolve()
+    return _chosen(cli_value, "--config", "NEWSFLOW_CONFIG", "sources.toml")
+
+
+def _chosen(cli_value: str | None, option: str, variable: str, default: str) -> Path:
+    """The path an option, else an environment variable, else the default names; an empty value is a mistake."""
+    if cli_value is not None:
+        if not cli_value.strip():
+            raise UserError(f"{option} is empty: give a path")
+        return Path(cli_value).resolve()
+    env = os.environ.get(variable)
+    if env is not None and not env.strip():
+        raise UserError(f"{variable} is set but empty: give a path or unset it")
+    return Path(env or default).resolve()

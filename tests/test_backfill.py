@@ -115,7 +115,7 @@ def test_the_plan_places_files_by_their_article_month_with_edges_and_empty_month
     }
     assert plan.outside == 2  # April and December
     assert plan.rejected == {"empty": 1}
-    assert [u.action for u in plan.units] == ["run", "run", "run"]
+    assert [u.action for u in plan.units] == ["run", "run", "empty"]  # March: no inputs, no rows
     newest = plan_files_backfill(
         src, root, date(2024, 1, 15), date(2024, 3, 2), "none", lambda items: resolve_batch(src, root, items), True
     )
@@ -427,11 +427,12 @@ def test_the_dry_run_prints_the_plan_and_writes_nothing(
     assert (plan["start"], plan["end"], plan["outside"]) == ("2024-02-01", "2024-03-31", 1)
     assert [(u["partition"], u["items"], u["rows"], u["action"]) for u in plan["units"]] == [
         ("2024-02", 1, 0, "run"),
-        ("2024-03", 0, 0, "run"),
+        ("2024-03", 0, 0, "empty"),  # no inputs and no rows: nothing to rebuild
     ]
     assert main([*argv, "--dry-run", "--workers", "1"]) == 0
     out = capsys.readouterr().out
-    assert "2 of 2 partitions to rebuild (1 items, replacing 0 rows); 1 items dated outside the range" in out
+    assert "1 of 2 partitions to rebuild (1 items, replacing 0 rows); 1 items dated outside the range" in out
+    assert "1 months with no inputs and no rows: nothing to rebuild there" in out
     assert not data.exists()
 
 

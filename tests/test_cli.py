@@ -350,3 +350,125 @@ def test_a_backfill_with_nothing_to_rebuild_prints_one_line_not_an_empty_table(t
     _print_entries(console, "wire", "run-1", [])
     (line,) = console.export_text().splitlines()
     assert line.startswith("newsflow backfill wire run-1: nothing to rebuild")
+
+
+# --- More mistakes and outputs a tester tried ----------------------------------------------------
+
+
+def test_a_data_root_the_file_system_refuses_is_one_line(tmp_path: Path) -> None:
+    proc = _newsflow(["run", "--config", str(REPO / "sources.toml"), "--data", "/proc"], tmp_path)
+    assert proc.returncode == 2
+    _one_error_line(proc, "data root /proc is not writable")
+
+
+def test_empty_paths_are_mistakes_not_defaults(tmp_path: Path) -> None:
+    for args in (["run", "--data", ""], ["run", "--config", ""], ["sources", "--config", " "]):
+        proc = _newsflow(args, tmp_path)
+        assert proc.returncode == 2
+        _one_error_line(proc, "is empty: give a path")
+
+
+def test_a_prefect_api_url_that_is_no_url_or_no_prefect_is_one_line(tmp_path: Path) -> None:
+    import http.server
+    import os
+    import threading
+
+    (tmp_path / "health").write_text("ok\n", encoding="utf-8")  # a web server that is not Prefect
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, directory=str(tmp_path), **kwargs)  # type: ignore[arg-type]
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for url, message in (
+            ("not-a-url", "PREFECT_API_URL 'not-a-url' (from PREFECT_API_URL) is not an http(s) URL"),
+            (f"http://127.0.0.1:{server.server_address[1]}", "does not answer as a Prefect API"),
+        ):
+            env = {**os.environ, "PREFECT_API_URL": url}
+            proc = _newsflow(
+                ["run", "--config", str(REPO / "sources.toml"), "--data", str(tmp_path / "d")], tmp_path, env
+            )
+            assert proc.returncode == 2
+            _one_error_line(proc, message)
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize("sql", ["SELECT 'a'::int", "SELECT error('boom')", "SELECT 1 WHERE 'abc'::int = 1"])
+def test_errors_raised_while_a_query_runs_are_one_line(tmp_path: Path, sql: str) -> None:
+    (tmp_path / "data").mkdir()
+    proc = _newsflow(["query", sql, "--data", str(tmp_path / "data")], tmp_path)
+    assert proc.returncode == 2
+    _one_error_line(proc, "query failed:")
+
+
+def test_workers_are_capped_at_four_per_core(tmp_path: Path) -> None:
+    import os
+
+    most = 4 * (os.cpu_count() or 1)
+    proc = _newsflow(["run", "--workers", str(most + 1), "--config", str(REPO / "sources.toml")], tmp_path)
+    assert proc.returncode == 2 and f"--workers: at most {most} (four per core)" in proc.stderr
+
+
+def test_a_source_named_twice_runs_once() -> None:
+    from flows.config import load_config
+
+    cfg = load_config(REPO / "sources.toml")
+    assert [s.name for s in cfg.select(["wire", "anha", "wire"])] == ["wire", "anha"]
+
+
+def test_normalize_shows_hostile_file_names_escaped_and_says_when_a_folder_has_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "evil\x1b]0;PWNED\x07\u202ename.txt").write_text("Title\n\nA paragraph of text.\n", encoding="utf-8")
+    proc = _newsflow(["normalize", str(folder)], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout + proc.stderr and "\x07" not in proc.stdout + proc.stderr
+    (tmp_path / "empty").mkdir()
+    proc = _newsflow(["normalize", str(tmp_path / "empty")], tmp_path)
+    assert proc.returncode == 1 and "no files matching" in proc.stderr
+
+
+def test_a_piped_query_table_is_plain_and_whole_and_csv_cells_are_never_reprs(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    sql = "SELECT 'x'::blob AS b, INTERVAL 1 DAY AS i, repeat('long text ', 30) AS t, NULL AS n"
+    proc = _newsflow(["query", sql, "--data", str(tmp_path / "data"), "--format", "table"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert not any(ch in proc.stdout for ch in "…┃│━─")
+    assert ("long text " * 30).strip() in proc.stdout and "NULL" in proc.stdout
+    proc = _newsflow(["query", sql, "--data", str(tmp_path / "data"), "--format", "csv"], tmp_path)
+    assert proc.stdout.splitlines()[1].startswith("78,P1D,long text")
+    proc = _newsflow(["query", sql, "--data", str(tmp_path / "data"), "--format", "jsonl"], tmp_path)
+    assert json.loads(proc.stdout) == {"b": "78", "i": "P1D", "t": "long text " * 30, "n": None}
+
+
+def test_a_backfill_range_is_at_most_a_hundred_years_and_empty_months_are_not_run(tmp_path: Path) -> None:
+    proc = _newsflow(
+        [
+            "backfill",
+            "wire",
+            "--start",
+            "0001-01-01",
+            "--end",
+            "9999-12-31",
+            "--dry-run",
+            "--config",
+            str(REPO / "sources.toml"),
+        ],
+        tmp_path,
+    )
+    assert proc.returncode == 2
+    _one_error_line(proc, "spans 119988 months; a backfill takes at most 1200 (100 years)")
+    args = ["backfill", "wire", "--start", "2000-01-01", "--end", "2019-12-31", "--dry-run", "--json"]
+    proc = _newsflow([*args, "--config", str(REPO / "sources.toml"), "--data", str(tmp_path / "d")], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    units = json.loads(proc.stdout)["units"]
+    assert len(units) == 240
+    run = {u["partition"] for u in units if u["action"] == "run"}
+    assert run and all(u["items"] > 0 for u in units if u["action"] == "run")
+    assert {u["action"] for u in units if u["partition"] not in run} == {"empty"}
