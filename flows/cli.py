@@ -676,7 +676,7 @@ def _normalize(args: argparse.Namespace) -> int:
 
     from flows.config import load_config
     from flows.discover import candidate, discover_files, list_file
-    from flows.files import real_root
+    from flows.files import printable, real_root
     from flows.ingest import normalize_input, read_input
     from normalizers.errors import Rejection
 
@@ -710,7 +710,7 @@ def _normalize(args: argparse.Namespace) -> int:
             cand = candidate(listed)
             if prefix != ".":
                 cand = cand._replace(rel=f"{prefix}/{cand.rel}")
-            shown = os.path.join(raw_path, listed[0]) if path.is_dir() else raw_path
+            shown = printable(os.path.join(raw_path, listed[0]) if path.is_dir() else raw_path)
             loaded = read_input(src, cand, None, root)
             result = loaded if isinstance(loaded, Rejection) else normalize_input(src, cand, *loaded, as_of=now)
             if isinstance(result, Rejection):
