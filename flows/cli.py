@@ -714,7 +714,7 @@ def _normalize(args: argparse.Namespace) -> int:
 
     from flows.config import load_config
     from flows.discover import candidate, discover_files, list_file
-    from flows.files import real_root
+    from flows.files import printable, real_root
     from flows.ingest import normalize_input, read_input
     from normalizers.errors import Rejection
 
@@ -740,7 +740,7 @@ def _normalize(args: argparse.Namespace) -> int:
             root = real_root(path)
             if not listing:
                 globs = " ".join(folder.include)
-                print(f"newsflow: {_printable(raw_path)}: no files matching {globs}", file=sys.stderr)
+                print(f"newsflow: {printable(raw_path)}: no files matching {globs}", file=sys.stderr)
                 status = 1
         else:
             root = real_root(path.parent)
@@ -753,7 +753,7 @@ def _normalize(args: argparse.Namespace) -> int:
             if prefix != ".":
                 cand = cand._replace(rel=f"{prefix}/{cand.rel}")
             # File names are untrusted: a name holding escape sequences must not drive the terminal.
-            shown = _printable(os.path.join(raw_path, listed[0]) if path.is_dir() else raw_path)
+            shown = printable(os.path.join(raw_path, listed[0]) if path.is_dir() else raw_path)
             loaded = read_input(src, cand, None, root)
             result = loaded if isinstance(loaded, Rejection) else normalize_input(src, cand, *loaded, as_of=now)
             if isinstance(result, Rejection):
@@ -771,16 +771,6 @@ def _normalize(args: argparse.Namespace) -> int:
                 for s in result.stripped:
                     print(f"# {shown}:{s.line}: removed {s.kind} by rule {s.rule!r}: {s.text!r}", file=sys.stderr)
     return status
-
-
-def _printable(text: str) -> str:
-    """`text` with control characters, bidi controls and undecodable bytes shown as escapes, never sent as is."""
-    from flows.files import safe_name
-
-    text = safe_name(text)
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def _source_holding(cfg: Any, path: Path) -> Any:

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flows.errors import ConfigError
 from normalizers.errors import ProfileError
-from normalizers.profile import SourceProfile
+from normalizers.meta import article_url
+from normalizers.profile import SourceProfile, check_timezone
 from warehouse.errors import PartitionError
 from warehouse.layout import validate_source
 
 __all__ = [
+    "FETCH_LIMITS",
     "HTTP_KINDS",
+    "INTERVAL_LIMITS",
     "Config",
     "FetchSettings",
     "Schedule",
@@ -67,6 +72,21 @@ _FETCH_KEYS = {
     "allow_private",
 }
 _DEFAULT_KEYS = {"language", "encoding", "timezone", "title_line", "max_bytes", "default_rules", "rules"}
+# The numbers of `[sources.NAME.fetch]`: (type, least, most). A value outside is a slip (a
+# unit, a digit too many), never a setting; NaN and infinity would fail far from the config,
+# in int() or in a timer.
+FETCH_LIMITS: dict[str, tuple[type[int] | type[float], int, int]] = {
+    # Seconds between requests to one host: 0 for an intranet source, at most an hour.
+    "delay": (float, 0, 3600),
+    # Seconds per request, body included: under a second, TLS set-up alone may not finish.
+    "timeout": (float, 1, 3600),
+    # Requests in flight over all hosts: more is a load test, not a crawl.
+    "concurrency": (int, 1, 256),
+    # Decoded body size: a body is held in memory whole (1 KiB to 1 GiB).
+    "max_bytes": (int, 1024, 2**30),
+    # Pages fetched per run.
+    "max_pages": (int, 1, 10_000_000),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +119,21 @@ class Schedule:
             return f"{self.cron} ({self.timezone})"
         return f"every {duration_text(self.interval or 0)}"
 
+    def anchor(self) -> datetime:
+        """Midnight, 1 January 2000, in the schedule's zone: what interval runs are counted from."""
+        # Fixed, so runs keep their times across restarts of `serve` ("6h": 00:00, 06:00, ...).
+        return datetime(2000, 1, 1, tzinfo=ZoneInfo(self.timezone))
 
-# `interval` units: "90s", "15m", "6h", "1d", or combined ("1h30m").
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+# `interval` units: "90s", "15m", "6h", "1d", or combined ("1h30m"); numbers of up to twelve
+# digits, far past any interval allowed (int() of thousands of digits raises).
+_DURATION = re.compile(r"(?:(\d{1,12})d)?(?:(\d{1,12})h)?(?:(\d{1,12})m)?(?:(\d{1,12})s)?")
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+# Seconds an interval schedule may have. At least 10 s: Prefect's scheduler creates the
+# runs ahead of time, and a shorter interval floods it (and the run history) with runs
+# that cannot start before the previous ends. At most 366 days: what runs less often than
+# yearly is run by hand, and Prefect's schedule arithmetic overflows far beyond.
+INTERVAL_LIMITS = (10.0, 366 * 86400.0)
 
 
 def parse_duration(value: Any) -> float | None:
@@ -110,7 +141,12 @@ def parse_duration(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value) if value > 0 else None
+        if not value > 0:  # NaN too: every comparison with it is false
+            return None
+        try:
+            return float(value)
+        except OverflowError:  # an integer past what a float holds: as good as infinite
+            return math.inf
     if not isinstance(value, str):
         return None
     m = _DURATION.fullmatch(value.strip().lower().replace(" ", ""))
@@ -190,7 +226,8 @@ def source_problem(src: SourceConfig) -> str | None:
 def load_config(path: Path) -> Config:
     """Read and validate a config file; raises `ConfigError` with the offending key."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: editors on Windows start a UTF-8 file with a byte-order mark, which TOML does not allow.
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: config file not found (use --config or NEWSFLOW_CONFIG)") from exc
     except (OSError, UnicodeDecodeError) as exc:
@@ -238,6 +275,12 @@ def _source(path: Path, name: str, block: dict[str, Any], defaults: dict[str, An
         if not (urls and web) and not (kind == "urls" and not urls and isinstance(raw_path, str) and raw_path):
             need = "an http(s) `url` or a list of them (or, for kind urls, a local `path` to a URL list)"
             raise ConfigError(f"{where}.url: {kind} sources need {need}")
+        for i, u in enumerate(urls):
+            try:
+                article_url(u)  # the one test of an http(s) URL with a host, as for every article URL
+            except ValueError as exc:
+                key = f"{where}.url" if isinstance(url, str) else f"{where}.url[{i}]"
+                raise ConfigError(f"{key}: {u!r} is not a URL to fetch: {exc}") from exc
     elif not isinstance(raw_path, str) or not raw_path:
         raise ConfigError(f"{where}.path: a folder is required")
     fetch = _fetch_settings(where, block.get("fetch", {}))
@@ -281,29 +324,49 @@ def _schedule(where: str, data: Any, default_tz: str) -> Schedule | None:
     if ("cron" in data) == ("interval" in data):
         raise ConfigError(f"{usage} (one of cron and interval)")
     tz = data.get("timezone", default_tz)
-    if "interval" in data:
-        seconds = parse_duration(data["interval"])
-        if seconds is None:
-            raise ConfigError(
-                f"{where}.schedule.interval: {data['interval']!r} is not a duration "
-                '(seconds, or text such as "90s", "15m", "6h", "1d", "1h30m")'
-            )
-        if not isinstance(tz, str):
-            raise ConfigError(f"{where}.schedule.timezone: expected a time zone name")
-        return Schedule(None, tz, seconds)
-    if not isinstance(data.get("cron"), str):
-        raise ConfigError(usage)
-    # Prefect's own schedule model, imported only when a schedule is configured: it
-    # is what the deployment will hold, so anything it accepts runs as written.
-    from prefect.client.schemas.schedules import CronSchedule
+    # Prefect's own schedule models, imported only when a schedule is configured: they are
+    # what the deployment will hold, so anything they accept runs as written.
+    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
     from pydantic import ValidationError
 
     try:
+        if "interval" in data:
+            schedule = Schedule(None, _zone(where, tz), _interval(where, data["interval"]))
+            span = timedelta(seconds=schedule.interval or 0)
+            IntervalSchedule(interval=span, anchor_date=schedule.anchor(), timezone=schedule.timezone)
+            return schedule
+        if not isinstance(data.get("cron"), str):
+            raise ConfigError(usage)
         CronSchedule(cron=data["cron"], timezone=tz)
     except ValidationError as exc:
         reason = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
         raise ConfigError(f"{where}.schedule: {reason}") from exc
     return Schedule(data["cron"], str(tz))
+
+
+def _interval(where: str, value: Any) -> float:
+    """An interval schedule's seconds, within `INTERVAL_LIMITS`; ConfigError otherwise."""
+    seconds = parse_duration(value)
+    if seconds is None:
+        raise ConfigError(
+            f"{where}.schedule.interval: {value!r} is not a duration "
+            '(seconds, or text such as "90s", "15m", "6h", "1d", "1h30m")'
+        )
+    least, most = INTERVAL_LIMITS
+    if not least <= seconds <= most:
+        raise ConfigError(
+            f"{where}.schedule.interval: {value!r} is not between {duration_text(least)} and {duration_text(most)} "
+            "(shorter floods the scheduler with runs; what runs less than once a year is run by hand)"
+        )
+    return seconds
+
+
+def _zone(where: str, value: Any) -> str:
+    """A schedule's time zone, if Python knows it (`Schedule.anchor` reads it); ConfigError otherwise."""
+    try:
+        return check_timezone(f"{where}.schedule.timezone", value)
+    except ProfileError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def _fetch_settings(where: str, data: Any) -> FetchSettings:
@@ -314,13 +377,14 @@ def _fetch_settings(where: str, data: Any) -> FetchSettings:
     if bad:
         raise ConfigError(f"{where}.fetch: unknown key(s): {', '.join(sorted(bad))}")
     out: dict[str, Any] = {}
-    numbers = {"delay": float, "timeout": float, "concurrency": int, "max_bytes": int, "max_pages": int}
-    for key, kind in numbers.items():
+    for key, (kind, least, most) in FETCH_LIMITS.items():
         if key in data:
             value = data[key]
-            wrong = isinstance(value, bool) or not isinstance(value, int | float)
-            if wrong or value < 0 or (kind is int and (value < 1 or value != int(value))):
-                raise ConfigError(f"{where}.fetch.{key}: expected a positive number")
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            # Comparisons first: they hold for NaN (false), infinity and integers past the floats.
+            if not (number and least <= value <= most) or (kind is int and isinstance(value, float) and value % 1):
+                what = "a whole number" if kind is int else "a number"
+                raise ConfigError(f"{where}.fetch.{key}: expected {what} from {least} to {most}, not {value!r}")
             out[key] = kind(value)
     if "contact" in data:
         if not isinstance(data["contact"], str) or not data["contact"].strip():

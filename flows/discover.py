@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from flows.config import SourceConfig
 from flows.errors import ConfigError
-from flows.files import InputProblem, check_regular, real_root, resolve_link, safe_name, valid_mtime_ns
+from flows.files import InputProblem, check_regular, printable, real_root, resolve_link, safe_name, valid_mtime_ns
 from normalizers.errors import RejectReason
 from warehouse.layout import DataRoot
 from warehouse.state import FileState, StateStore
@@ -156,7 +156,7 @@ def _is_utf8(name: str) -> bool:
 
 
 def _bad_name(what: str, rel: str) -> InputProblem:
-    return InputProblem(RejectReason.BAD_FILE_NAME, f"{what} name is not valid UTF-8: {safe_name(rel)!r}")
+    return InputProblem(RejectReason.BAD_FILE_NAME, f"{what} name is not valid UTF-8: '{printable(rel)}'")
 
 
 def _problem(path: str, rel: str, problem: InputProblem) -> ListedFile:
@@ -228,7 +228,7 @@ def _sidecar(folder: str, name: str, names: Container[str], real: str) -> tuple[
     if side == name or side not in names:
         return None, ""
     path = os.path.join(folder, side)
-    what = f"sidecar {side}"
+    what = f"sidecar {printable(side)}"
     try:
         st = os.lstat(path)
         if stat.S_ISLNK(st.st_mode):

@@ -7,19 +7,27 @@ input or as an `InputProblem` with a stable reason code, and nothing outside the
 source's root is ever opened.
 
 Links inside the root are followed; the check is made twice: when the folder is
-listed (`check_entry`, so the run's plan already says what is wrong), and when a file
+listed (`resolve_link`, so the run's plan already says what is wrong), and when a file
 is opened (`read_confined`, which checks what the open descriptor *is*: a regular
 file, located inside the root), so a file swapped for a link or a FIFO in between is
 refused too.
+
+Whoever writes the folder reads the quarantine reasons, so no reason may depend on what
+exists outside the root: a link is resolved within the root one step at a time, and a
+link that leads outside is `outside_root` whether or not its target exists; nothing
+outside the root is looked at, and no message names where outside it leads. Messages
+show names as `printable` text: a file name is untrusted input too.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import urllib.parse
 
+from normalizers.common import UNSHOWABLE
 from normalizers.errors import RejectReason
 
 __all__ = [
@@ -27,6 +35,7 @@ __all__ = [
     "check_regular",
     "file_uri",
     "inside",
+    "printable",
     "read_confined",
     "real_root",
     "resolve_link",
@@ -71,6 +80,25 @@ def safe_name(path: str) -> str:
     return path
 
 
+def printable(text: str) -> str:
+    r"""`text` safe to put in a message: bytes that are not UTF-8 and control and bidi characters as backslash escapes.
+
+    A terminal runs the escape sequences a file name can hold (`\x1b]0;title\x07` sets the
+    window title, `\x1b[2J` clears the screen) when a quarantine message is printed or
+    queried, and bidi controls reorder what is shown; escaped, each shows as what it is.
+    Escaping twice changes nothing, so a message may pass through here again.
+    """
+    text = safe_name(text)
+    if UNSHOWABLE.search(text) is None:
+        return text
+    return UNSHOWABLE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def file_uri(path: str) -> str:
     """`file://` URI of an absolute path, percent-encoding its bytes (so a name that is not UTF-8 still has one)."""
     return "file://" + urllib.parse.quote(os.fsencode(path))
@@ -93,25 +121,78 @@ def size_text(size: int) -> str:
     return f"{value / 1000:.1f} TB"
 
 
+# Links followed in one resolution: the kernel's own limit (Linux MAXSYMLINKS), so a chain
+# the system would open is followed, and a loop ends.
+_MAX_LINKS = 40
+
+
 def resolve_link(path: str, root: str, what: str) -> str:
-    """Where the symbolic link `path` finally points, if inside `root`; else raise `InputProblem`."""
-    try:
-        real = os.path.realpath(path, strict=True)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise InputProblem(RejectReason.BROKEN_LINK, f"{what} is a symbolic link loop") from None
-        if exc.errno == errno.ENOENT:
-            target = _readlink(path)
-            raise InputProblem(RejectReason.BROKEN_LINK, f"{what} links to {target}, which does not exist") from None
-        raise InputProblem(RejectReason.READ_ERROR, f"{what}: {exc.strerror}") from None
-    if not inside(real, root):
-        raise InputProblem(RejectReason.OUTSIDE_ROOT, f"{what} links to {safe_name(real)}, outside the source folder")
-    return real
+    """Where the symbolic link `path` finally points, if inside `root`; else raise `InputProblem`.
+
+    Containment is decided before existence: the link is resolved one component at a time
+    against `root`, looking only at paths inside it (`lstat`, `readlink`), so a link that
+    leads outside is `outside_root` whatever exists there, and never tells which paths
+    outside the root exist. A step up out of the root, or an absolute target not under
+    it, is outside, even on a way back in. A target missing inside the root is
+    `broken_link`, as is a loop.
+    """
+    folder = os.path.realpath(os.path.dirname(path))  # the folder holding the link: listed from the root
+    if not inside(folder, root):
+        raise _outside(what)
+    base = root.rstrip(os.sep) or os.sep
+    parts = [p for p in folder[len(base) :].split(os.sep) if p]  # the components below the root
+    todo = [os.path.basename(path)]  # components still to resolve, the next one last
+    links, missing = 0, False
+    while todo:
+        name = todo.pop()
+        if name in ("", "."):
+            continue
+        if name == "..":
+            if not parts:
+                raise _outside(what)
+            parts.pop()
+            continue
+        parts.append(name)
+        if missing:
+            continue  # below a missing component nothing exists: only where the rest leads still counts
+        current = os.path.join(base, *parts)
+        try:
+            st = os.lstat(current)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                missing = True
+                continue
+            if exc.errno == errno.ENAMETOOLONG:
+                raise InputProblem(RejectReason.PATH_TOO_LONG, f"{what}: the path it links to is too long") from None
+            raise InputProblem(RejectReason.READ_ERROR, f"{what}: {exc.strerror}") from None
+        if not stat.S_ISLNK(st.st_mode):
+            continue
+        links += 1
+        if links > _MAX_LINKS:
+            raise InputProblem(RejectReason.BROKEN_LINK, f"{what} is a symbolic link loop")
+        try:
+            target = os.readlink(current)
+        except OSError as exc:
+            raise InputProblem(RejectReason.READ_ERROR, f"{what}: {exc.strerror}") from None
+        parts.pop()  # the link's own name: its target takes its place, read from the link's folder
+        if os.path.isabs(target):
+            if not inside(target, base):  # by its text: where an outside path leads is never looked up
+                raise _outside(what)
+            parts, target = [], target[len(base) :]
+        todo.extend(reversed(target.split(os.sep)))
+    if missing:
+        raise InputProblem(RejectReason.BROKEN_LINK, f"{what} links to {_readlink(path)}, which does not exist")
+    return os.path.join(base, *parts)
+
+
+def _outside(what: str) -> InputProblem:
+    """The one problem of a path leading outside the root: no word of where, nor of whether that exists."""
+    return InputProblem(RejectReason.OUTSIDE_ROOT, f"{what} leads outside the source folder")
 
 
 def _readlink(path: str) -> str:
     try:
-        return safe_name(os.readlink(path))
+        return printable(os.readlink(path))
     except OSError:
         return "a missing file"
 
@@ -153,6 +234,10 @@ def read_confined(path: str, root: str, expected: int, cap: int, what: str = "fi
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
+        # Changed since it was listed into a link, or below a folder changed into one: where
+        # it leads is told before whether its target exists (see the module docstring).
+        if os.path.islink(path) or not inside(os.path.realpath(os.path.dirname(path)), root):
+            resolve_link(path, root, what)
         if exc.errno == errno.ELOOP:
             raise InputProblem(RejectReason.BROKEN_LINK, f"{what} is a symbolic link loop") from None
         if exc.errno == errno.ENAMETOOLONG:
@@ -161,10 +246,8 @@ def read_confined(path: str, root: str, expected: int, cap: int, what: str = "fi
     try:
         st = os.fstat(fd)
         check_regular(st, what)
-        where = _opened_path(fd, path)
-        if not inside(where, root):
-            where = safe_name(where)
-            raise InputProblem(RejectReason.OUTSIDE_ROOT, f"{what} resolves to {where}, outside the source folder")
+        if not inside(_opened_path(fd, path), root):
+            raise _outside(what)
         if st.st_size >= cap:
             raise InputProblem(
                 RejectReason.TOO_LARGE,

@@ -30,6 +30,7 @@ from flows.backfill import BackfillPlan, Unit, build_plan, check_redo, stored_st
 from flows.config import SourceConfig
 from flows.discover import Candidate, Plan
 from flows.fetch import Fetcher, FetchPolicy, FetchResult
+from flows.files import printable
 from flows.ingest import BatchResult
 from flows.renormalize import stored_candidate
 from normalizers.dispatch import normalizer_for
@@ -163,7 +164,7 @@ def _validators(state: UrlState | None) -> dict[str, str | None]:
 
 def _refused(src: SourceConfig, url: str, result: FetchResult, run_id: str, now: datetime) -> QuarantineRecord:
     """The quarantine record of a URL whose fetch brought no body."""
-    message = result.message or f"{result.outcome} ({result.status})"
+    message = printable(result.message or f"{result.outcome} ({result.status})")
     return QuarantineRecord(src.name, url, None, f"fetch_{result.reason or result.outcome}", message, run_id, now)
 
 
@@ -188,7 +189,7 @@ async def _discover(
             listed = Path(src.path).read_bytes()
         except OSError as exc:
             early.quarantined.append(
-                QuarantineRecord(src.name, src.path.as_uri(), None, "read_error", str(exc), run_id, now)
+                QuarantineRecord(src.name, src.path.as_uri(), None, "read_error", printable(str(exc)), run_id, now)
             )
             listing.failed(fetched_before=False)
             return listing
@@ -210,7 +211,8 @@ async def _discover(
         try:
             found = parse_url_list(body, url) if src.kind == "urls" else parse_feed(body, url)
         except FeedError as exc:
-            early.quarantined.append(QuarantineRecord(src.name, url, None, f"feed_{exc.reason}", str(exc), run_id, now))
+            message = printable(str(exc))
+            early.quarantined.append(QuarantineRecord(src.name, url, None, f"feed_{exc.reason}", message, run_id, now))
             listing.failed(fetched_before)
             continue
         _note_omitted(early, url, found)

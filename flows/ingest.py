@@ -24,7 +24,7 @@ from typing import TypeVar
 
 from flows.config import SourceConfig
 from flows.discover import Candidate
-from flows.files import InputProblem, file_uri, read_confined, real_root
+from flows.files import InputProblem, file_uri, printable, read_confined, real_root
 from normalizers.dispatch import normalize, normalizer_for
 from normalizers.errors import Rejection, RejectReason
 from normalizers.meta import SourceMeta
@@ -171,7 +171,9 @@ def _quarantine(
     src: str, cand: Candidate, raw_sha: str | None, rej: Rejection, run_id: str, now: datetime
 ) -> QuarantineRecord:
     uri = cand.uri or file_uri(cand.path)
-    return QuarantineRecord(src, uri, raw_sha, rej.reason.value, rej.message, run_id, now)
+    # Stored `printable` whatever built the message (a normaliser quoting the document, a
+    # listing quoting a name): escaping twice changes nothing.
+    return QuarantineRecord(src, uri, raw_sha, rej.reason.value, printable(rej.message), run_id, now)
 
 
 def process_batch(
@@ -295,7 +297,7 @@ def read_input(
         raw = read_confined(cand.path, folder, cand.size, cap)
         sidecar = None
         if cand.sidecar is not None:
-            what = f"sidecar {os.path.basename(cand.sidecar)}"
+            what = f"sidecar {printable(os.path.basename(cand.sidecar))}"
             sidecar = read_confined(cand.sidecar, folder, 4096, cap, what=what)
         return raw, sidecar
     except InputProblem as exc:

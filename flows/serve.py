@@ -23,7 +23,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flows.config import Config
 from flows.errors import UserError
@@ -435,9 +434,7 @@ def deployments(cfg: Config, config: Path, data: Path) -> list[Any]:
                 if src.schedule.cron is not None
                 else Interval(
                     timedelta(seconds=src.schedule.interval or 0),
-                    # A fixed anchor, so runs keep their times across restarts of `serve`
-                    # ("6h" runs at 00:00, 06:00, ... in the schedule's zone).
-                    anchor_date=datetime(2000, 1, 1, tzinfo=ZoneInfo(src.schedule.timezone)),
+                    anchor_date=src.schedule.anchor(),  # fixed: runs keep their times across restarts
                     timezone=src.schedule.timezone,
                 )
             ),

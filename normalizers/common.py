@@ -13,49 +13,100 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 __all__ = [
+    "BIDI_CONTROL_CHARS",
     "BOMS",
-    "CONTROLS",
+    "EARLIEST_DATE",
     "FUTURE_TOLERANCE",
     "LAYOUT_FREE_CONTROLS",
+    "UNSHOWABLE",
     "DateEvidence",
     "DatePick",
+    "Implausible",
+    "clean_layout",
     "clean_line",
     "epoch_to_utc",
     "pick_date",
     "sniff_bom",
+    "unrepresentable",
 ]
 
 # --- Output cleaning -----------------------------------------------------------------------
 
-# Unicode category Cc: C0 controls, DEL and C1 controls. None of them is text; format
-# characters (Cf: ZWJ, ZWNJ, bidi marks, soft hyphen) are, and scripts need them, so
-# they are not in the class.
-CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# What no output string holds:
+# - Unicode category Cc (C0 controls, DEL, C1 controls): no text. Each becomes a space (it
+#   may stand between two words).
+# - The bidirectional embedding, override and isolate controls (LRE, RLE, PDF, LRO, RLO;
+#   LRI, RLI, FSI, PDI). They are format characters (Cf) like the ones kept below, but each
+#   opens or closes a directional run that reorders what follows it on screen, up to the end
+#   of the paragraph when unbalanced: text that reads differently from what it is ("Trojan
+#   Source", `invoice<RLO>fdp.exe` shown as `invoiceexe.pdf`), a field whose reversal spills
+#   into the next one. They are removed, not made spaces: they take no room in the text.
+# Other format characters are kept, because scripts need them and none reorders its
+# neighbours: ZWJ and ZWNJ (Indic conjuncts, Persian), the implicit marks LRM, RLM and ALM
+# (they only settle the direction of the neutral characters next to them), the soft
+# hyphen, the word joiner.
+BIDI_CONTROL_CHARS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+# Both: one scan says whether a string needs cleaning.
+UNSHOWABLE = re.compile(f"[\x00-\x1f\x7f-\x9f{BIDI_CONTROL_CHARS}]")
 # The same but tab, LF, FF and CR, which plain text uses for layout: a whole-document
 # pass with it, before lines are split and folded, cleans every line at once.
-LAYOUT_FREE_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+LAYOUT_FREE_CONTROLS = re.compile(f"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f{BIDI_CONTROL_CHARS}]")
+# str.translate tables (one C-speed pass): controls become spaces, bidi controls go.
+_TO_SPACE = {c: " " for c in (*range(0x00, 0x20), *range(0x7F, 0xA0))}
+_BIDI_GONE = dict.fromkeys(map(ord, BIDI_CONTROL_CHARS))
+_LINE_TABLE: dict[int, str | None] = {**_TO_SPACE, **_BIDI_GONE}
+_LAYOUT_TABLE: dict[int, str | None] = {**{c: " " for c in _TO_SPACE if chr(c) not in "\t\n\f\r"}, **_BIDI_GONE}
 
 
 def clean_line(text: str) -> str:
-    """`text` as one clean line: control characters and whitespace runs become one space, ends trimmed."""
+    """`text` as one line: controls and whitespace runs become one space, bidi controls go, ends trimmed."""
     if text.isprintable():
-        # No control character and no whitespace but U+0020: the common case costs one C-speed scan.
+        # No control or format character and no whitespace but U+0020: the common case costs one C-speed scan.
         if "  " not in text and not text.startswith(" ") and not text.endswith(" "):
             return text
         return " ".join(text.split())
-    return " ".join(CONTROLS.sub(" ", text).split())
+    return " ".join(text.translate(_LINE_TABLE).split())
+
+
+def clean_layout(text: str) -> str:
+    """`text` with control characters made spaces and bidi controls removed, but its tabs and line breaks kept."""
+    return text.translate(_LAYOUT_TABLE)
 
 
 # --- Dates ---------------------------------------------------------------------------------
 
-# (evidence name, date or None): what one piece of evidence says about a date.
-DateEvidence = tuple[str, datetime | None]
+
+@dataclass(frozen=True, slots=True)
+class Implausible:
+    """A date some evidence gives that no article has: `value` as a warning shows it, `reason` why it is not used.
+
+    Evidence that knows its own plausible range (a web page's dates, a date past the years
+    a timestamp holds) gives this instead of a date, so `pick_date` passes it over with a
+    warning only when it gets that far, like any other rejected date.
+    """
+
+    value: str
+    reason: str
+
+
+# (evidence name, date, implausible date or None): what one piece of evidence says about a date.
+DateEvidence = tuple[str, datetime | Implausible | None]
 
 # A date later than the time of ingest plus this is not a publication (or modification)
 # date but a placeholder (2999-12-31), a typo or a wrong time zone. A day, not zero: a
 # page dated in its own zone's "tomorrow" (UTC+14 is a day ahead of UTC-10) and clocks
 # that disagree by minutes are real; a date beyond that is not.
 FUTURE_TOLERANCE = timedelta(days=1)
+
+# No evidence dates an article before this. The minimum dates systems write where a date
+# is missing all lie before it: 0001-01-01 (.NET, Go, many ORMs), 1582-10-15 (the Gregorian
+# reform, UUID time), 1601-01-01 (Windows file times), 1753-01-01 (SQL Server's datetime).
+# After it, real dates begin: digitised newspaper archives, the oldest news this pipeline
+# is expected to ingest, are mostly from the 19th century on. Placeholders after 1800
+# (1900-01-01, 1970-01-01) are real dates of real archives, so no floor can tell them
+# apart. Evidence that knows better keeps a stricter floor of its own (a web page's
+# metadata: `normalizers.html.metadata.MIN_YEAR`).
+EARLIEST_DATE = datetime(1800, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,28 +119,40 @@ class DatePick:
 
 
 def pick_date(evidence: Iterable[DateEvidence], as_of: datetime | None, what: str = "publication date") -> DatePick:
-    """The first evidence with a date not later than `as_of` + `FUTURE_TOLERANCE` (any date, without `as_of`).
+    """The first evidence with a plausible date: not before `EARLIEST_DATE`, not after `as_of` + `FUTURE_TOLERANCE`.
+
+    Without `as_of`, no date is too late.
 
     Evidence is read in order and only as far as needed, so a lazy iterable pays for
     later evidence only when earlier evidence is missing or rejected. Each rejected date
-    gets a warning naming its value and its evidence. A naive `as_of` is read as UTC.
+    (implausible, too early, or in the future) gets a warning naming its value and its
+    evidence. A naive `as_of` is read as UTC.
     """
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
     warnings: list[str] = []
-    rejected: set[tuple[str, datetime]] = set()
+    rejected: set[tuple[str, str]] = set()
     for source, when in evidence:
         if when is None:
             continue
-        if as_of is None or when <= as_of + FUTURE_TOLERANCE:
+        if isinstance(when, Implausible):
+            value, reason = when.value, when.reason
+        elif when < EARLIEST_DATE:
+            value, reason = when.isoformat(), f"is before {EARLIEST_DATE.year}, earlier than any news"
+        elif as_of is None or when <= as_of + FUTURE_TOLERANCE:
             return DatePick(when, source, tuple(warnings))
-        if (source, when) not in rejected:  # the same value twice (two meta tags) warns once
-            rejected.add((source, when))
-            warnings.append(
-                f"{what} {when.isoformat()} from {source} is more than a day after the time of ingest "
-                f"({as_of.isoformat(timespec='seconds')}); not used"
-            )
+        else:
+            value = when.isoformat()
+            reason = f"is more than a day after the time of ingest ({as_of.isoformat(timespec='seconds')})"
+        if (source, value) not in rejected:  # the same value twice (two meta tags) warns once
+            rejected.add((source, value))
+            warnings.append(f"{what} {value} from {source} {reason}; not used")
     return DatePick(None, "none", tuple(warnings))
+
+
+def unrepresentable(text: str) -> Implausible:
+    """A date written validly but outside the years 1 to 9999 once in UTC (`+10000-01-01`, `9999-12-31T23:59-05:00`)."""
+    return Implausible(repr(text[:100]), "is outside the years 1 to 9999 that a date in UTC can have")
 
 
 def epoch_to_utc(seconds: float | None) -> datetime | None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from normalizers.common import CONTROLS, clean_line
+from normalizers.common import UNSHOWABLE, Implausible, clean_line, unrepresentable
 from normalizers.language import normalize_language_tag
 
 __all__ = [
@@ -82,11 +82,15 @@ class SourceMeta:
 
 @dataclass(frozen=True, slots=True)
 class Sidecar:
-    """Metadata hints from a `<name>.json` file next to the document, and what was dropped from them."""
+    """Metadata hints from a `<name>.json` file next to the document, and what was dropped from them.
+
+    `published_at` is `Implausible` for a valid ISO 8601 date that no timestamp holds once
+    in UTC (`9999-12-31T23:59:59-05:00`): the date evidence passes it over with a warning.
+    """
 
     url: str | None = None
     title: str | None = None
-    published_at: datetime | None = None
+    published_at: datetime | Implausible | None = None
     language: str | None = None
     authors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -112,12 +116,16 @@ def parse_sidecar(raw: bytes, tz: str = "UTC") -> Sidecar:
         raise SidecarError("sidecar must be a JSON object")
     url = _opt_str(data, "url")
     published = _opt_str(data, "published_at")
-    when: datetime | None = None
+    when: datetime | Implausible | None = None
     if published:
         try:
-            when = to_utc(datetime.fromisoformat(published), tz)
-        except (ValueError, OverflowError) as exc:  # OverflowError: year 1 or 9999 shifted past the range
+            stated = datetime.fromisoformat(published)
+        except ValueError as exc:
             raise SidecarError(f"sidecar published_at {published!r} is not an ISO-8601 date") from exc
+        try:
+            when = to_utc(stated, tz)
+        except OverflowError:  # year 1 or 9999 shifted past the range: well written, but no date to use
+            when = unrepresentable(published)
     authors_raw = data.get("authors", data.get("author"))
     if authors_raw is None:
         authors: tuple[str, ...] = ()
@@ -205,7 +213,7 @@ def article_url(url: str) -> str:
     `javascript:`, `file:`, `data:` or relative URL is never an article's address.
     """
     text = url.strip()
-    if CONTROLS.search(text):
+    if UNSHOWABLE.search(text):
         raise ValueError("it contains control characters")
     try:
         parts = urllib.parse.urlsplit(text)

@@ -17,10 +17,27 @@ from typing import Any
 from normalizers.errors import ProfileError
 from normalizers.language import ISO_639_1, normalize_language_tag
 
-__all__ = ["AUTO_ENCODING", "DEFAULT_RULES", "HtmlSelectors", "Rule", "SourceProfile"]
+__all__ = [
+    "AUTO_ENCODING",
+    "DEFAULT_RULES",
+    "NOT_CHARACTER_SETS",
+    "HtmlSelectors",
+    "Rule",
+    "SourceProfile",
+    "check_timezone",
+]
 
 # `encoding = "auto"`: UTF-8 when the bytes are valid UTF-8, else what charset detection finds.
 AUTO_ENCODING = "auto"
+# Codecs Python lists as text encodings that are no character set a file is written in
+# (by their normalised names): host-name encodings (idna, punycode), Python string-literal
+# escapes (unicode-escape, raw-unicode-escape), `undefined` (fails on every input),
+# `charmap` (an internal helper), and Windows' mbcs and oem, whose meaning depends on the
+# machine, so a normaliser reading them would not be pure. Codecs that do not turn bytes
+# into text at all (base64, rot13, zlib) are refused by trying them.
+NOT_CHARACTER_SETS = frozenset(
+    {"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined", "charmap", "mbcs", "oem"}
+)
 
 _KINDS = ("byline", "chrome")
 _WHERE = ("tail", "head", "any")
@@ -165,11 +182,7 @@ class SourceProfile:
 
         language = _language(key("language"), merged.get("language"))
         encoding = _encoding(key("encoding"), merged.get("encoding", "utf-8"))
-        tz = merged.get("timezone", "UTC")
-        try:
-            zoneinfo.ZoneInfo(str(tz))
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ProfileError(f"{key('timezone')}: unknown time zone {tz!r}") from exc
+        tz = check_timezone(key("timezone"), merged.get("timezone", "UTC"))
         max_bytes = merged.get("max_bytes", 5_000_000)
         if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
             raise ProfileError(f"{key('max_bytes')}: expected a positive integer")
@@ -191,7 +204,7 @@ class SourceProfile:
             name=name,
             html=html,
             language=language,
-            timezone=str(tz),
+            timezone=tz,
             encoding=encoding,
             title_line=title_line,
             max_bytes=max_bytes,
@@ -212,23 +225,38 @@ def _language(where: str, value: Any) -> str | None:
     raise ProfileError(f'{where}: {value!r} is not an ISO 639-1 language code (two letters, such as "en"){suggestion}')
 
 
+def check_timezone(where: str, value: Any) -> str:
+    """`value` if it names an IANA time zone Python knows; ProfileError otherwise."""
+    if not isinstance(value, str) or not value:
+        raise ProfileError(f'{where}: expected a time zone name such as "Europe/Berlin"')
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "Europe" is a folder
+        raise ProfileError(f"{where}: unknown time zone {value!r}") from exc
+    return value
+
+
 def _encoding(where: str, value: Any) -> str:
-    """A source's `encoding`: `auto`, or a text codec Python knows, by its normalised name; ProfileError otherwise."""
+    """A source's `encoding`: `auto`, or a character set Python knows (its normalised name); ProfileError otherwise."""
     if not isinstance(value, str) or not value.strip():
         raise ProfileError(f'{where}: expected an encoding name such as "utf-8" or "cp1251", or "auto"')
     if value.strip().lower() == AUTO_ENCODING:
         return AUTO_ENCODING
+    hint = '(a codec name such as "cp1251" or "shift_jis", or "auto")'
     try:
         name = codecs.lookup(value.strip()).name
+    except LookupError as exc:
+        raise ProfileError(f"{where}: unknown text encoding {value!r} {hint}") from exc
+    if name in NOT_CHARACTER_SETS:
+        raise ProfileError(f"{where}: {value!r} is a Python codec, not the character set of a text file {hint}")
+    try:
         # bytes.decode raises LookupError for codecs that do not turn bytes into text
         # (base64, rot13); empty bytes would skip the check.
         b"    ".decode(name)
     except UnicodeDecodeError:
-        pass  # a text codec all the same
-    except LookupError as exc:
-        raise ProfileError(
-            f'{where}: unknown text encoding {value!r} (a codec name such as "cp1251" or "shift_jis", or "auto")'
-        ) from exc
+        pass  # a character set all the same (UTF-32 reads four spaces as one invalid character)
+    except (LookupError, UnicodeError) as exc:
+        raise ProfileError(f"{where}: {value!r} is not a text encoding {hint}") from exc
     return name
 
 

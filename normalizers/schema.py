@@ -94,8 +94,9 @@ class Article:
             "Evidence behind `published_at`: `sidecar`; for text `dateline`; for HTML `profile` (the source's "
             "date selector), `jsonld`, `meta`, `time` (a `<time>` element), `url` (a date in the URL path) or "
             "`feed` (the feed or sitemap entry's date); then `mtime` (file modification time), `fetched` (when "
-            "a fetched page was fetched) or `none`. Evidence dated more than a day after the time of ingest is "
-            "passed over for the next, with a warning."
+            "a fetched page was fetched) or `none`. Evidence with an implausible date (before 1800; for a page's "
+            "own dates outside 1995-2100) or one more than a day after the time of ingest is passed over for the "
+            "next, with a warning."
         )
     )
     language: str | None = field(metadata=_doc("ISO 639-1 language code (lower case), if known."))
@@ -128,7 +129,7 @@ class Article:
         metadata=_doc(
             "Problems met that did not stop normalisation: a wrong charset label or a detected encoding, input "
             "cut at a size or tag cap, extraction stopped at its time or work bound, a URL or language code "
-            "that is not one dropped, a date in the future passed over."
+            "that is not one dropped, an implausible or future date passed over."
         ),
     )
     ingested_at: datetime | None = field(

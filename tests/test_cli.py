@@ -44,6 +44,18 @@ def test_normalize_reports_rejections_and_fails(capsys: pytest.CaptureFixture[st
     assert "rejected (invalid_utf8)" in captured.err
 
 
+def test_normalize_shows_names_and_link_targets_escaped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A terminal would set its title and clear the screen on these names.
+    (tmp_path / "evil\x1b]0;PWNED\x07\x1b[2Jname.txt").write_bytes(b"")
+    (tmp_path / "dang.txt").symlink_to("nowhere\x1b[2J.txt")
+    code = main(["normalize", str(tmp_path), "--config", str(REPO / "sources.toml"), "--format", "jsonl"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "\x1b" not in err and "\x07" not in err
+    assert "evil\\x1b]0;PWNED\\x07\\x1b[2Jname.txt: rejected (empty)" in err
+    assert "dang.txt: rejected (broken_link): file links to nowhere\\x1b[2J.txt, which does not exist" in err
+
+
 def test_normalize_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["normalize", str(SEED), "--config", str(REPO / "sources.toml"), "--format", "jsonl"]) == 0

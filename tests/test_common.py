@@ -8,7 +8,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from normalizers.common import FUTURE_TOLERANCE, DateEvidence, clean_line, epoch_to_utc, pick_date, sniff_bom
+from normalizers.common import (
+    EARLIEST_DATE,
+    FUTURE_TOLERANCE,
+    DateEvidence,
+    Implausible,
+    clean_layout,
+    clean_line,
+    epoch_to_utc,
+    pick_date,
+    sniff_bom,
+)
 from normalizers.meta import article_url
 
 AS_OF = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -28,11 +38,34 @@ AS_OF = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
             "\u0915\u094d\u200d\u0937 \u0645\u200c\u06cc \u200fabc\u00ad",
         ),
         ("nbsp\u00a0and\u2028line separator", "nbsp and line separator"),
+        # Bidi embeddings, overrides and isolates reorder what follows them: removed, taking no room.
+        ("invoice\u202ecod.exe\u202c and \u2066isolated\u2069", "invoicecod.exe and isolated"),
+        ("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069", ""),
+        # ... but the implicit marks (LRM, RLM, ALM) and the word joiner are text.
+        ("\u200eabc\u200f \u061cx\u2060y", "\u200eabc\u200f \u061cx\u2060y"),
     ],
 )
 def test_clean_line(raw: str, clean: str) -> None:
     assert clean_line(raw) == clean
     assert clean_line(clean) == clean
+
+
+def test_clean_layout_keeps_line_breaks_and_tabs() -> None:
+    assert clean_layout("a\tb\nc\r\nd\x0ce\x0bf\x1bg\x85h\u202ei\u2069j") == "a\tb\nc\r\nd\x0ce f g hij"
+
+
+def test_pick_date_passes_over_dates_before_the_floor_and_implausible_ones() -> None:
+    early = EARLIEST_DATE - timedelta(microseconds=1)
+    odd = Implausible("'+10000-01-01'", "is outside the years 1 to 9999")
+    evidence: list[DateEvidence] = [("sidecar", early), ("meta", odd), ("meta", odd), ("mtime", EARLIEST_DATE)]
+    for as_of in (AS_OF, None):  # a floor, not a clock rule
+        picked = pick_date(evidence, as_of)
+        assert (picked.when, picked.source) == (EARLIEST_DATE, "mtime")
+        assert picked.warnings == (
+            "publication date 1799-12-31T23:59:59.999999+00:00 from sidecar is before 1800, earlier than any news; "
+            "not used",
+            "publication date '+10000-01-01' from meta is outside the years 1 to 9999; not used",
+        )
 
 
 def test_pick_date_reads_evidence_only_as_far_as_needed() -> None:
@@ -84,6 +117,7 @@ def test_epoch_to_utc() -> None:
         ("http://", "no host"),
         ("http://example.com:99999/", "not a valid URL"),
         ("http://example.com/\x00", "control characters"),
+        ("http://example.com/\u202egpj.exe", "control characters"),
     ],
 )
 def test_article_url(url: str, result: str) -> None:

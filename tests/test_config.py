@@ -276,3 +276,118 @@ def test_encoding_names_are_normalised_and_defaults_apply(tmp_path: Path) -> Non
     assert sources["z"].profile.language == "ja"
     plain = load_config(_write(tmp_path, GOOD_SOURCE)).sources["x"].profile
     assert (plain.encoding, plain.language) == ("utf-8", None)
+
+
+# --- values that load but would fail later -----------------------------------------------------
+
+HTTP_SOURCE = '[sources.s]\nkind = "rss"\nurl = "https://news.example.org/feed.xml"\n'
+BIG = "9" * 400  # TOML integers have no size limit in Python's reader
+
+
+def _config_error(tmp_path: Path, text: str) -> str:
+    """The one-line message of the ConfigError loading `text` raises."""
+    with pytest.raises(ConfigError) as info:
+        load_config(_write(tmp_path, text))
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("codec", ["undefined", "punycode", "idna", "rot13", "base64", "raw_unicode_escape", "charmap"])
+def test_an_encoding_must_be_a_character_set(tmp_path: Path, codec: str) -> None:
+    # Each is a codec Python knows; none turns a file's bytes into its text (punycode and
+    # undefined raised UnicodeError in the profile, a traceback rather than a config error).
+    message = _config_error(tmp_path, GOOD_SOURCE + f'encoding = "{codec}"\n')
+    assert f"sources.x.encoding: '{codec}'" in message
+
+
+@pytest.mark.parametrize("zone", ["Europe", "", "Nope/Zone", "../etc/passwd", "a" * 300])
+def test_a_time_zone_that_is_not_one_is_a_config_error(tmp_path: Path, zone: str) -> None:
+    # "Europe" is a folder of the zone database: ZoneInfo raised IsADirectoryError.
+    assert "sources.x.timezone" in _config_error(tmp_path, GOOD_SOURCE + f'timezone = "{zone}"\n')
+
+
+@pytest.mark.parametrize(
+    ("setting", "key"),
+    [
+        ("max_pages = inf", "max_pages"),  # OverflowError in int()
+        ("max_bytes = nan", "max_bytes"),  # ValueError in int()
+        ("delay = nan", "delay"),  # loaded, then compared with nothing
+        ("delay = inf", "delay"),
+        ("delay = 86400", "delay"),
+        ("timeout = 0", "timeout"),  # loaded: every request timed out at once
+        ("timeout = -inf", "timeout"),
+        ("concurrency = 1e300", "concurrency"),  # loaded as a 301-digit integer
+        ("concurrency = 0", "concurrency"),
+        ("concurrency = 2.5", "concurrency"),
+        ("concurrency = true", "concurrency"),
+        (f"max_pages = {BIG}", "max_pages"),
+        ("max_bytes = 100", "max_bytes"),
+        ('max_bytes = "10MB"', "max_bytes"),
+    ],
+)
+def test_fetch_numbers_must_be_finite_and_within_their_bounds(tmp_path: Path, setting: str, key: str) -> None:
+    message = _config_error(tmp_path, HTTP_SOURCE + f'fetch = {{ contact = "ops@example.org", {setting} }}\n')
+    assert f"sources.s.fetch.{key}: expected " in message and " from " in message
+
+
+def test_fetch_numbers_at_their_bounds_load(tmp_path: Path) -> None:
+    fetch = "delay = 0, timeout = 1, concurrency = 256.0, max_bytes = 1024, max_pages = 10000000"
+    config = load_config(_write(tmp_path, HTTP_SOURCE + f'fetch = {{ contact = "ops@example.org", {fetch} }}\n'))
+    settings = config.sources["s"].fetch
+    assert (settings.delay, settings.timeout, settings.concurrency) == (0.0, 1.0, 256)
+    assert isinstance(settings.concurrency, int) and (settings.max_bytes, settings.max_pages) == (1024, 10_000_000)
+
+
+@pytest.mark.parametrize(
+    ("url", "key", "why"),
+    [
+        ('"http://"', "sources.s.url", "no host"),
+        ('"https:///feed.xml"', "sources.s.url", "no host"),
+        ('"http://example.org:99999/feed"', "sources.s.url", "not a valid URL"),
+        ('["https://example.org/a.xml", "http://"]', "sources.s.url[1]", "no host"),
+    ],
+)
+def test_a_url_to_fetch_needs_a_host(tmp_path: Path, url: str, key: str, why: str) -> None:
+    text = f'[sources.s]\nkind = "rss"\nurl = {url}\nfetch = {{ contact = "ops@example.org" }}\n'
+    message = _config_error(tmp_path, text)
+    assert message.startswith(f"{tmp_path / 'sources.toml'}: {key}: ") and why in message
+
+
+@pytest.mark.parametrize(
+    ("schedule", "key"),
+    [
+        ("{ interval = inf }", "interval"),  # OverflowError in duration_text
+        ("{ interval = nan }", "interval"),
+        ('{ interval = "99999999999d" }', "interval"),  # OverflowError in timedelta, in serve
+        ("{ interval = 1e300 }", "interval"),  # ... and a 300-digit schedule in `sources`
+        (f"{{ interval = {BIG} }}", "interval"),
+        (f'{{ interval = "{BIG}s" }}', "interval"),
+        ('{ interval = "367d" }', "interval"),
+        ('{ interval = "5s" }', "interval"),
+        ("{ interval = 0.5 }", "interval"),
+        ('{ interval = "1m", timezone = "Nope/Zone" }', "timezone"),  # ZoneInfoNotFoundError in serve
+        ('{ interval = "1m", timezone = "Europe" }', "timezone"),
+        ('{ interval = "1m", timezone = "" }', "timezone"),
+        ('{ interval = "1m", timezone = 5 }', "timezone"),
+    ],
+)
+def test_an_interval_schedule_is_checked_when_the_config_loads(tmp_path: Path, schedule: str, key: str) -> None:
+    message = _config_error(tmp_path, GOOD_SOURCE + f"schedule = {schedule}\n")
+    assert f"sources.x.schedule.{key}: " in message
+
+
+def test_interval_schedules_at_their_bounds_load(tmp_path: Path) -> None:
+    for interval, seconds in (('"10s"', 10.0), ('"366d"', 366 * 86400.0), ("10", 10.0)):
+        config = load_config(
+            _write(tmp_path, GOOD_SOURCE + f'schedule = {{ interval = {interval}, timezone = "Asia/Tokyo" }}\n')
+        )
+        schedule = config.sources["x"].schedule
+        assert schedule is not None and (schedule.interval, schedule.timezone) == (seconds, "Asia/Tokyo")
+        assert schedule.anchor().utcoffset() is not None
+
+
+def test_a_byte_order_mark_before_the_config_is_read_past(tmp_path: Path) -> None:
+    path = tmp_path / "sources.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + GOOD_SOURCE.encode())
+    assert list(load_config(path).sources) == ["x"]

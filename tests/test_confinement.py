@@ -19,8 +19,9 @@ import pytest
 
 from flows.config import load_config
 from flows.discover import candidate, discover_files
-from flows.files import read_confined
+from flows.files import printable, read_confined
 from flows.ingest import process_batch
+from normalizers.common import UNSHOWABLE
 from warehouse.layout import DataRoot
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,6 +86,17 @@ def _bad_name(src: Path) -> None:
         out.write(SEED.read_bytes())
 
 
+# A link target and names a terminal would run: set the window title, clear the screen, colour.
+ESCAPES = "nowhere\x1b]0;PWNED\x07\x1b[2J.txt"
+COLOURED = "s\x1b[31m"
+
+
+def _out_and_back_in(src: Path, out: Path, via: str) -> None:
+    """A link whose absolute target passes outside the folder and comes back to good.txt inside it."""
+    (out / "exists").mkdir(exist_ok=True)
+    (src / f"{via}.txt").symlink_to(f"{out}/{via}/../../src/good.txt")
+
+
 def _year_2400(src: Path) -> None:
     shutil.copy(SEED, src / "future.txt")
     os.utime(src / "future.txt", ns=(13_569_465_600 * 10**9, 13_569_465_600 * 10**9))
@@ -120,6 +132,39 @@ CASES: dict[str, tuple[Callable[[Path, Path], None], str, str]] = {
     "path past PATH_MAX": (lambda src, out: _deep_folder(src), "path_too_long", "d" * 200),
     "name not UTF-8": (lambda src, out: _bad_name(src), "bad_file_name", "caf%E9-%FF.txt"),
     "mtime in 2400": (lambda src, out: _year_2400(src), "bad_mtime", "future.txt"),
+    # Containment before existence: a link out of the folder is outside_root whether its target exists or not.
+    "link outside to nothing": (
+        lambda src, out: (src / "probe.txt").symlink_to(out / "absent.txt"),
+        "outside_root",
+        "probe.txt",
+    ),
+    "relative link climbing out to nothing": (
+        lambda src, out: (src / "up.txt").symlink_to(os.path.relpath(out / "absent.txt", src)),
+        "outside_root",
+        "up.txt",
+    ),
+    "sidecar link outside to nothing": (
+        lambda src, out: (shutil.copy(SEED, src / "story.txt"), (src / "story.json").symlink_to(out / "absent.json")),
+        "outside_root",
+        "story.txt",
+    ),
+    "out and back in, outside folder exists": (
+        lambda src, out: _out_and_back_in(src, out, "exists"),
+        "outside_root",
+        "exists.txt",
+    ),
+    "out and back in, outside folder missing": (
+        lambda src, out: _out_and_back_in(src, out, "absent"),
+        "outside_root",
+        "absent.txt",
+    ),
+    # Names and link targets are shown escaped in messages.
+    "escapes in a dangling link": (lambda src, out: (src / "dang.txt").symlink_to(ESCAPES), "broken_link", "dang.txt"),
+    "escapes in a sidecar name": (
+        lambda src, out: (shutil.copy(SEED, src / f"{COLOURED}.txt"), _fifo(src / f"{COLOURED}.json")),
+        "not_regular_file",
+        "s%1B%5B31m.txt",
+    ),
 }
 
 
@@ -139,11 +184,30 @@ def test_each_bad_entry_is_one_quarantined_input_and_the_run_completes(
     (summary,) = first.sources  # type: ignore[attr-defined]
     assert summary.written == 1, summary  # good.txt
     assert summary.reconciles()
-    got = [(r, uri) for r, uri, _ in _quarantine(data)]
+    quarantined = _quarantine(data)
+    got = [(r, uri) for r, uri, _ in quarantined]
     for i, (case, (_, reason, name)) in enumerate(CASES.items()):
         mine = [(r, uri.rsplit("/", 1)[1]) for r, uri in got if f"/case{i:02d}/" in uri]
         assert {r for r, _ in mine} == {reason} and (reason, name) in mine, (case, got)
     assert summary.quarantined == len(got) == summary.discovered - 1
+    messages = {uri.split("/src/", 1)[1]: message for _, uri, message in quarantined}
+    assert not [m for m in messages.values() if UNSHOWABLE.search(m) or str(outside) in m], messages
+    case = {name: f"case{i:02d}" for i, name in enumerate(CASES)}
+    # Whether an outside target exists changes nothing in what the quarantine says.
+    assert messages[f"{case['link outside']}/link.txt"] == messages[f"{case['link outside to nothing']}/probe.txt"]
+    assert (
+        messages[f"{case['out and back in, outside folder exists']}/exists.txt"]
+        == "file leads outside the source folder"
+    )
+    assert messages[f"{case['escapes in a dangling link']}/dang.txt"] == (
+        "file links to nowhere\\x1b]0;PWNED\\x07\\x1b[2J.txt, which does not exist"
+    )
+    assert (
+        messages[f"{case['escapes in a sidecar name']}/s%1B%5B31m.txt"]
+        == "sidecar s\\x1b[31m.json is a FIFO, not a regular file"
+    )
+    bad_name = case["name not UTF-8"]  # shown once escaped, not repr() of the escaped text
+    assert messages[f"{bad_name}/caf%E9-%FF.txt"] == f"file name is not valid UTF-8: '{bad_name}/caf\\xe9-\\xff.txt'"
     assert SECRET not in _everything_written(data)
     assert "secret.example" not in _everything_written(data)
     assert not (data / ".staging" / "runs").exists() or not any((data / ".staging" / "runs").iterdir())
@@ -215,3 +279,91 @@ def test_read_confined_reads_whole_files_up_to_the_cap(tmp_path: Path) -> None:
     # The listed size only sizes the first read: a file that grew or shrank since is read whole.
     for expected in (len(data), 10, len(data) + 500, 0):
         assert read_confined(str(path), str(tmp_path), expected, len(data) + 1) == data
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "{out}/secret.txt",
+        "{out}/absent.txt",
+        "{out}/absent/deeper/file.txt",
+        "../outside/secret.txt",
+        "../outside/absent.txt",
+        "missing/../../outside/secret.txt",  # a step out below a missing folder: still out
+        "{out}/../src/good.txt",  # out and back in: the way leads outside
+        "{out}/absent/../../src/good.txt",
+    ],
+)
+def test_a_link_out_of_the_folder_is_outside_root_whatever_exists_there(
+    site: tuple[Path, Path, Path], target: str
+) -> None:
+    cfg, src, outside = site
+    (src / "link.txt").symlink_to(target.format(out=outside))
+    listed = {rel: problem for rel, *_, problem in discover_files(load_config(cfg).sources["s"])}
+    assert listed == {"good.txt": None, "link.txt": ("outside_root", "file leads outside the source folder")}
+
+
+@pytest.mark.parametrize(
+    ("target", "problem"),
+    [
+        ("good.txt", None),
+        ("sub/../good.txt", None),
+        ("./sub/./alias.txt", None),  # a link to a link
+        ("absent.txt", ("broken_link", "file links to absent.txt, which does not exist")),
+        ("absent/../good.txt", ("broken_link", "file links to absent/../good.txt, which does not exist")),
+        ("good.txt/x", ("broken_link", "file links to good.txt/x, which does not exist")),
+        ("loop.txt", ("broken_link", "file is a symbolic link loop")),
+        ("sub", ("not_regular_file", "file is a directory, not a regular file")),
+    ],
+)
+def test_a_link_inside_the_folder_is_followed_step_by_step(
+    site: tuple[Path, Path, Path], target: str, problem: tuple[str, str] | None
+) -> None:
+    cfg, src, _ = site
+    (src / "sub").mkdir()
+    (src / "sub" / "alias.txt").symlink_to(Path("..") / "good.txt")
+    (src / "loop.txt").symlink_to("loop.txt")
+    (src / "link.txt").symlink_to(target)
+    listed = {rel: problem for rel, *_, problem in discover_files(load_config(cfg).sources["s"])}
+    assert listed["link.txt"] == problem
+
+
+def test_an_absolute_link_to_inside_the_folder_is_followed(site: tuple[Path, Path, Path]) -> None:
+    cfg, src, _ = site
+    source = load_config(cfg).sources["s"]
+    assert source.path is not None
+    (src / "link.txt").symlink_to(source.path / "good.txt")
+    listed = {rel: problem for rel, *_, problem in discover_files(source)}
+    assert listed == {"good.txt": None, "link.txt": None}
+
+
+def test_a_file_swapped_for_a_link_to_a_missing_outside_path_is_outside_root_too(
+    site: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    cfg, src, outside = site
+    source = load_config(cfg).sources["s"]
+    listing = discover_files(source)
+    results = []
+    for target in (outside / "secret.txt", outside / "absent.txt"):
+        (src / "good.txt").unlink()
+        (src / "good.txt").symlink_to(target)
+        batch = process_batch(source, DataRoot(tmp_path / "data"), "r1", "b0", [candidate(f) for f in listing])
+        ((record),) = batch.quarantined
+        results.append((record.reason, record.message))
+    assert results == [("outside_root", "file leads outside the source folder")] * 2
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("plain name.txt", "plain name.txt"),
+        ("nowhere\x1b]0;PWNED\x07\x1b[2J.txt", "nowhere\\x1b]0;PWNED\\x07\\x1b[2J.txt"),
+        ("c1\x9b31m del\x7f", "c1\\x9b31m del\\x7f"),
+        ("txt.\u202eexe", "txt.\\u202eexe"),
+        (os.fsdecode(b"caf\xe9.txt"), "caf\\xe9.txt"),  # bytes that are not UTF-8
+        ("caf\u00e9 \u200d ok", "caf\u00e9 \u200d ok"),  # text is text
+    ],
+)
+def test_printable_escapes_what_a_terminal_would_act_on_once(text: str, shown: str) -> None:
+    assert printable(text) == shown
+    assert printable(shown) == shown

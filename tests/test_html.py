@@ -459,6 +459,61 @@ def test_a_future_file_time_is_no_date_either() -> None:
     assert any("mtime" in w for w in art.warnings)
 
 
+# --- implausible dates --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("head", "body", "evidence", "value"),
+    [
+        ('<meta property="article:published_time" content="2999-01-01T00:00:00Z">', "", "meta", "2999-01-01"),
+        ('<meta property="article:published_time" content="9999-12-31">', "", "meta", "9999-12-31"),
+        ('<meta property="article:published_time" content="+10000-01-01">', "", "meta", "+10000-01-01"),
+        ('<meta property="article:published_time" content="0001-01-01">', "", "meta", "0001-01-01"),
+        ('<meta name="date" content="1970-01-01T00:00:00Z">', "", "meta", "1970-01-01"),
+        ("", '<time datetime="9999-12-31T23:59:59-05:00">x</time>', "time", "9999-12-31T23:59:59-05:00"),
+        ('<link rel="canonical" href="https://example.com/2999/01/01/story">', "", "url", "2999-01-01"),
+    ],
+    ids=["meta-2999", "meta-9999", "meta-10000", "meta-0001", "meta-1970", "time-9999-offset", "url-2999"],
+)
+def test_implausible_page_dates_are_passed_over_with_a_warning(head: str, body: str, evidence: str, value: str) -> None:
+    art = _dated_page(head, body)
+    assert (art.published_at, art.date_source) == (datetime.fromtimestamp(1.7e9, UTC), "mtime")
+    (warning,) = art.warnings
+    assert value in warning and f"from {evidence} " in warning, warning
+
+
+def test_an_implausible_jsonld_date_falls_back_to_the_next_page_date() -> None:
+    meta_tag = '<meta property="article:published_time" content="2024-05-30T08:00:00Z">'
+    art = _dated_page(_ld(datePublished="2999-01-01T00:00:00Z") + meta_tag)
+    assert (art.published_at, art.date_source) == (datetime(2024, 5, 30, 8, tzinfo=UTC), "meta")
+    (warning,) = art.warnings
+    assert "2999-01-01" in warning and "from jsonld" in warning and "1995 to 2100" in warning
+    # A plausible date first: the implausible ones after it are never reached, so never reported.
+    art = _dated_page(meta_tag + '<meta name="date" content="0001-01-01">')
+    assert (art.date_source, art.warnings) == ("meta", ())
+
+
+def test_implausible_profile_and_modification_dates_are_reported() -> None:
+    profile = SourceProfile(name="pages", html=HtmlSelectors(date="span.when"))
+    meta = SourceMeta("x", "file:///d.html", "d.html", 1.7e9, as_of=AS_OF)
+    head = _ld(datePublished="2024-05-01T00:00:00Z", dateModified="0001-01-01T00:00:00")
+    raw = _page_with(head, '<span class="when">1 January 1066</span>' + _BODY)
+    art = normalize_html(raw, meta, profile)
+    assert isinstance(art, Article), art
+    assert (art.published_at, art.date_source, art.modified_at) == (datetime(2024, 5, 1, tzinfo=UTC), "jsonld", None)
+    assert len(art.warnings) == 2
+    assert "publication date 1066-01-01" in art.warnings[0] and "from profile" in art.warnings[0]
+    assert "modification date 0001-01-01" in art.warnings[1] and "from jsonld" in art.warnings[1]
+
+
+def test_a_sidecar_date_before_1800_falls_back_to_the_page() -> None:
+    sidecar = json.dumps({"published_at": "1600-01-01"}).encode()
+    art = _dated_page(_ld(datePublished="2024-05-01T00:00:00Z"), sidecar=sidecar)
+    assert (art.published_at, art.date_source) == (datetime(2024, 5, 1, tzinfo=UTC), "jsonld")
+    (warning,) = art.warnings
+    assert "1600-01-01" in warning and "from sidecar" in warning and "before 1800" in warning
+
+
 # --- control characters -------------------------------------------------------------------------
 
 
@@ -486,3 +541,26 @@ def test_no_control_character_reaches_any_field_of_a_page() -> None:
     assert "line one line two" in art.text
     assert art.title == "Bell and escape [0m in a title"
     assert art.authors == ("Jane Doe",) and art.tags == ("one", "two")
+
+
+def test_bidi_controls_reach_no_field_of_a_page_and_joiners_and_marks_stay() -> None:
+    rlo, pdf, lri, pdi = "\u202e", "\u202c", "\u2066", "\u2069"
+    head = (
+        f"<title>Title {rlo}reversed{pdf}</title>"
+        f'<meta name="description" content="A summary{rlo} with an override">'
+        f'<meta property="og:site_name" content="Site{lri}Name{pdi}">'
+        f'<meta name="keywords" content="one{rlo}, two">' + _ld(author={"@type": "Person", "name": f"Jane {rlo}Doe"})
+    )
+    body = (
+        f"<p>The lede has an {rlo}RTL override{pdf} and an {lri}isolate{pdi}, in a paragraph long enough.</p>"
+        "<p>Marks stay: \u200fabc\u200e and joiners \u0915\u094d\u200d\u0937 \u0645\u200c\u06cc, long enough.</p>"
+        + _BODY
+    )
+    art = normalize_html(_page_with(head, body), SourceMeta("x", "file:///b.html", "b.html", 1.7e9), PROFILE)
+    assert isinstance(art, Article), art
+    strings = [art.title, art.lede, art.text, art.byline, art.description, art.site_name, *art.authors, *art.tags]
+    for text in filter(None, strings):
+        assert not set(text) & set(f"{rlo}{pdf}{lri}{pdi}\u202a\u202b\u202d\u2067\u2068"), repr(text)
+    assert art.lede == "The lede has an RTL override and an isolate, in a paragraph long enough."
+    assert (art.description, art.site_name, art.authors) == ("A summary with an override", "SiteName", ("Jane Doe",))
+    assert "\u200fabc\u200e" in art.text and "\u200d" in art.text and "\u200c" in art.text

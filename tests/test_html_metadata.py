@@ -10,7 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
-from normalizers.html.metadata import PageMeta, date_from_url, extract_metadata, parse_date, split_byline
+from normalizers.common import Implausible
+from normalizers.html.metadata import (
+    PageMeta,
+    date_from_url,
+    extract_metadata,
+    parse_date,
+    read_date,
+    split_byline,
+)
 
 URL = "https://news.example.com/world/story-123"
 
@@ -201,6 +209,46 @@ def test_date_from_url(url: str | None, expected: datetime | None) -> None:
 )
 def test_parse_date(value: str | None, expected: datetime | None) -> None:
     assert parse_date(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("1970-01-01T00:00:00Z", "1970-01-01T00:00:00+00:00"),
+        ("2150-01-01", "2150-01-01T00:00:00+00:00"),
+        ("March 5, 0001", "0001-03-05T00:00:00+00:00"),
+        ("0001-01-01T00:00:00+14:00", "'0001-01-01T00:00:00+14:00'"),  # before year 1 in UTC
+        ("9999-12-31T23:59:59-05:00", "'9999-12-31T23:59:59-05:00'"),  # after year 9999 in UTC
+        ("+10000-01-01", "'+10000-01-01'"),  # ISO 8601 expanded years, as JavaScript writes them
+        ("+010000-01-01T00:00:00.000Z", "'+010000-01-01T00:00:00.000Z'"),
+        ("-000001-01-01T00:00:00Z", "'-000001-01-01T00:00:00Z'"),
+    ],
+)
+def test_read_date_says_which_dates_are_implausible(value: str, shown: str) -> None:
+    got = read_date(value)
+    assert isinstance(got, Implausible) and got.value == shown
+    assert parse_date(value) is None
+
+
+def test_read_date_reads_expanded_years_in_range_and_leaves_non_dates_alone() -> None:
+    assert read_date("+002024-03-15T10:30:00Z") == datetime(2024, 3, 15, 10, 30, tzinfo=UTC)
+    assert read_date("2024-03-15") == parse_date("2024-03-15") == datetime(2024, 3, 15, tzinfo=UTC)
+    assert read_date("soon") is None and read_date("+1-01-01") is None and read_date(None) is None
+
+
+def test_implausible_page_dates_are_kept_as_evidence_but_never_the_first_date() -> None:
+    head = (
+        '<meta property="article:published_time" content="2999-01-01">'
+        '<meta name="date" content="2024-03-05"><meta property="article:modified_time" content="0001-01-01">'
+    )
+    got = meta(head, "", "https://example.com/2999/01/01/story")
+    assert [(source, type(when).__name__) for source, when in got.dates] == [
+        ("meta", "Implausible"),
+        ("meta", "datetime"),
+        ("url", "Implausible"),
+    ]
+    assert (got.published_at, got.date_source, got.modified_at) == (datetime(2024, 3, 5, tzinfo=UTC), "meta", None)
+    assert isinstance(got.modified_dates[0][1], Implausible)
 
 
 def test_parse_date_reads_naive_values_in_the_given_zone() -> None:

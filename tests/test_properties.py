@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from flows.config import load_config
 from normalizers import Article, Rejection, RejectReason, SourceMeta, SourceProfile, normalize_text
+from normalizers.common import EARLIEST_DATE
 from normalizers.html.normalize import normalize_html
 
 # Hypothesis warns when the global `random` state changes while it draws an example. In
@@ -72,12 +73,16 @@ _sidecar_value = {
 sidecar_json = st.fixed_dictionaries({}, optional=_sidecar_value).map(lambda d: json.dumps(d).encode())
 sidecars = st.one_of(st.none(), sidecar_json, st.binary(max_size=200))
 
-# Whitespace, line breaks and control characters of every kind.
+# Bidi embedding, override and isolate controls: never in output (they reorder text on screen).
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Whitespace, line breaks, control characters of every kind, bidi controls, and the format
+# characters that are text (marks, joiners).
 _odd = st.sampled_from(
     [
         "\x00", "\x01", "\x07", "\x08", "\t", "\n", "\x0b", "\x0c", "\r", "\r\n", "\x1b", "\x1c",
         "\x1f", "\x7f", "\x85", "\x9f", "\xa0", "\u1680", "\u2000", "\u200b", "\u2028", "\u2029",
-        "\u202f", "\u3000", "\ufeff", "\ufffd", " ",
+        "\u202f", "\u3000", "\ufeff", "\ufffd", " ", *sorted(BIDI_CONTROLS), "\u200c", "\u200d", "\u200e",
+        "\u200f", "\u061c",
     ]
 )  # fmt: skip
 
@@ -108,10 +113,10 @@ def _strings(value: Any, name: str) -> list[tuple[str, str]]:
 
 
 def _assert_no_control_characters(article: Article) -> None:
-    """No C0, DEL or C1 control character in any output string; `text` alone has its blank-line separators."""
+    """No C0, DEL, C1 or bidi control character in any output string; `text` alone has its blank-line separators."""
     for name, value in _strings(article, "article"):
         text = value.replace("\n\n", "") if name == "article.text" else value
-        bad = [c for c in text if unicodedata.category(c) == "Cc"]
+        bad = [c for c in text if unicodedata.category(c) == "Cc" or c in BIDI_CONTROLS]
         assert not bad, (name, value)
 
 
@@ -130,7 +135,7 @@ def _check_outcome(result: Article | Rejection) -> None:
         if result.published_at is not None:
             assert result.published_at.utcoffset() is not None
             assert not result.published_at.utcoffset()
-            assert result.published_at <= AS_OF.replace(day=2)
+            assert EARLIEST_DATE <= result.published_at <= AS_OF.replace(day=2)
 
 
 @SETTINGS
@@ -287,7 +292,12 @@ _html_tokens = st.sampled_from(
         "Words of a real paragraph, with commas, and enough length to count as text. ",
     ]
 )  # fmt: skip
-_html_parts = st.one_of(_html_tokens, _odd, st.text(max_size=20), st.sampled_from(["\x1b[31m", "\u200d", "\u200c"]))
+_html_parts = st.one_of(
+    _html_tokens,
+    _odd,
+    st.text(max_size=20),
+    st.sampled_from(["\x1b[31m", "\u200d", "\u200c", "&#x202e;", "&#8236;", "&#x2067;"]),
+)
 
 
 def _page_meta(sidecar: bytes | None = None) -> SourceMeta:

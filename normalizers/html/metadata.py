@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from normalizers.common import clean_line
+from normalizers.common import Implausible, clean_line, unrepresentable
 from normalizers.language import normalize_language_tag
 from normalizers.meta import MONTHS, article_url, clean_authors, to_utc
 
@@ -23,11 +23,21 @@ if TYPE_CHECKING:
 
     from selectolax.lexbor import LexborHTMLParser
 
-__all__ = ["DateSource", "PageDate", "PageMeta", "date_from_url", "extract_metadata", "parse_date", "split_byline"]
+__all__ = [
+    "DateSource",
+    "PageDate",
+    "PageMeta",
+    "date_from_url",
+    "extract_metadata",
+    "parse_date",
+    "read_date",
+    "split_byline",
+]
 
 DateSource = Literal["jsonld", "meta", "time", "url"]
-# One dated piece of evidence on a page: where it was found, and the date.
-PageDate = tuple[DateSource, datetime]
+# One dated piece of evidence on a page: where it was found, and the date (or the
+# implausible date, for a warning when the caller gets that far).
+PageDate = tuple[DateSource, datetime | Implausible]
 
 # --- Heuristics (data) -------------------------------------------------------------------
 # Meta keys are the lower-cased `property`, `name` or `itemprop` of a <meta content=...>.
@@ -160,8 +170,12 @@ ROLE_WORDS = ROLE_HEADS | {
     "and",
 }
 
-# Dates outside this range are typos, placeholders (1970-01-01, 0001-01-01) or far future.
+# A web page's own dates outside this range are typos, placeholders (1970-01-01,
+# 0001-01-01, 2999-12-31) or far future: the first news sites went online in 1994, so no
+# page metadata dates an article earlier. Stricter than the floor all evidence shares
+# (`common.EARLIEST_DATE`), which must admit archives of older news.
 MIN_YEAR, MAX_YEAR = 1995, 2100
+_OUTSIDE_WEB_ERA = f"is outside the years {MIN_YEAR} to {MAX_YEAR} a web page's own date can give"
 # Bounds on hostile input.
 MAX_JSONLD_SCRIPTS = 32
 MAX_JSONLD_CHARS = 1_000_000
@@ -184,8 +198,12 @@ _MONTH_FIRST = re.compile(r"([a-z]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})"
 _DAY_FIRST = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?\.?\s+([a-z]+)\.?,?\s+(\d{4})" + _TIME, re.IGNORECASE)
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 _SLASH_DATE = re.compile(r"\d{4}/\d{2}/\d{2}(?!\d)")
-# /2024/03/15/, /2024-03-15-slug, /20240315/ in a URL path.
-_URL_DATE = re.compile(r"(?<![0-9])((?:19|20|21)\d{2})([/_-]?)(\d{2})\2(\d{2})(?![0-9])")
+# ISO 8601's expanded years, signed and of more than four digits as JavaScript's
+# toISOString writes them: "+010000-01-01T00:00:00.000Z", "-000001-01-01", "+002024-03-15".
+_EXPANDED_YEAR = re.compile(r"([+-]\d{4,12})(-\d{2}-\d{2}(?![0-9]).*)")
+# /2024/03/15/, /2024-03-15-slug, /20240315/ in a URL path. Years 1000-2999 are read, so a
+# URL dated outside MIN_YEAR..MAX_YEAR (/2999/01/01/) is reported rather than skipped.
+_URL_DATE = re.compile(r"(?<![0-9])([12]\d{3})([/_-]?)(\d{2})\2(\d{2})(?![0-9])")
 _URL_DATE_DELIMITERS = "/-_."
 _WS = re.compile(r"\s+")
 _EMAIL = re.compile(r"\S+@\S+\.\S+")
@@ -205,7 +223,9 @@ class PageMeta:
 
     `dates` and `modified_dates` hold every publication and modification date the page
     gives, best evidence first, so a caller that rejects one (a date in the future) can
-    fall back to the next; `published_at`, `date_source` and `modified_at` are the first.
+    fall back to the next; a date outside MIN_YEAR..MAX_YEAR is there as `Implausible`, so
+    the caller can say it passed it over. `published_at`, `date_source` and `modified_at`
+    are the first plausible ones.
     `warnings` says which canonical URLs were not article URLs.
     """
 
@@ -223,18 +243,18 @@ class PageMeta:
 
     @property
     def published_at(self) -> datetime | None:
-        """The best-evidenced publication date."""
-        return self.dates[0][1] if self.dates else None
+        """The best-evidenced plausible publication date."""
+        return next((when for _, when in self.dates if isinstance(when, datetime)), None)
 
     @property
     def date_source(self) -> DateSource | None:
         """The evidence behind `published_at`."""
-        return self.dates[0][0] if self.dates else None
+        return next((source for source, when in self.dates if isinstance(when, datetime)), None)
 
     @property
     def modified_at(self) -> datetime | None:
-        """The best-evidenced modification date."""
-        return self.modified_dates[0][1] if self.modified_dates else None
+        """The best-evidenced plausible modification date."""
+        return next((when for _, when in self.modified_dates if isinstance(when, datetime)), None)
 
 
 def extract_metadata(tree: LexborHTMLParser, url: str | None = None) -> PageMeta:
@@ -284,11 +304,23 @@ def extract_metadata(tree: LexborHTMLParser, url: str | None = None) -> PageMeta
 
 def parse_date(value: str | None, tz: str = "UTC") -> datetime | None:
     """Parse an ISO 8601, RFC 2822 or 'March 5, 2024' date to UTC (naive ones read in `tz`); None outside 1995..2100."""
+    when = read_date(value, tz)
+    return when if isinstance(when, datetime) else None
+
+
+def read_date(value: str | None, tz: str = "UTC") -> datetime | Implausible | None:
+    """`parse_date`, but a date outside 1995..2100 (or past the years a timestamp holds) is `Implausible`, not None."""
     if not value:
         return None
     text = _WS.sub(" ", value).strip()[:100]
     if not text:
         return None
+    expanded = _EXPANDED_YEAR.fullmatch(text)
+    if expanded is not None:
+        year = int(expanded.group(1))
+        if not 1 <= year <= 9999:
+            return unrepresentable(text)
+        text = f"{year:04d}{expanded.group(2)}"
     when = _parse_iso(text) or _parse_rfc2822(text) or _parse_english(text)
     if when is None:
         return None
@@ -297,8 +329,8 @@ def parse_date(value: str | None, tz: str = "UTC") -> datetime | None:
         # caller has one, else UTC, which keeps the result deterministic and off by hours at most.
         when = to_utc(when, tz)
     except OverflowError:  # year 1 or 9999 shifted past the representable range
-        return None
-    return when if MIN_YEAR <= when.year <= MAX_YEAR else None
+        return unrepresentable(text)
+    return when if MIN_YEAR <= when.year <= MAX_YEAR else Implausible(when.isoformat(), _OUTSIDE_WEB_ERA)
 
 
 def _parse_iso(text: str) -> datetime | None:
@@ -343,8 +375,8 @@ def _parse_english(text: str) -> datetime | None:
 
 
 def _dates(source: DateSource, values: Iterable[str | None]) -> list[PageDate]:
-    """The values that parse as dates, in order, labelled with their evidence."""
-    return [(source, when) for value in values if (when := parse_date(value)) is not None]
+    """The values that read as dates (plausible or not), in order, labelled with their evidence."""
+    return [(source, when) for value in values if (when := read_date(value)) is not None]
 
 
 def _published(
@@ -356,18 +388,25 @@ def _published(
     if tree.css_first(TIME_FALLBACK_SELECTORS[-1]) is not None:
         for selector in (*TIME_PUBLISHED_SELECTORS, *TIME_FALLBACK_SELECTORS):
             found += _dates("time", (node.attributes.get("datetime") for node in tree.css(selector)))
-    found += [("url", when) for candidate in urls if (when := date_from_url(candidate)) is not None]
+    found += [("url", when) for candidate in urls if (when := _url_date(candidate)) is not None]
     return tuple(found)
 
 
 def date_from_url(url: str | None) -> datetime | None:
-    """A calendar date in a URL path (/2024/03/15/, /2024-03-15-, /20240315/), at midnight UTC."""
+    """A calendar date in a URL path (/2024/03/15/, /2024-03-15-, /20240315/) in 1995..2100, at midnight UTC."""
+    when = _url_date(url)
+    return when if isinstance(when, datetime) else None
+
+
+def _url_date(url: str | None) -> datetime | Implausible | None:
+    """The first plausible date in a URL path, else the first implausible one, else None."""
     if not url:
         return None
     try:
         path = urllib.parse.urlsplit(url).path
     except ValueError:
         return None
+    implausible: Implausible | None = None
     for match in _URL_DATE.finditer(path):
         start, end = match.span()
         before = path[start - 1] if start else "/"
@@ -381,7 +420,8 @@ def date_from_url(url: str | None) -> datetime | None:
             continue
         if MIN_YEAR <= when.year <= MAX_YEAR:
             return when
-    return None
+        implausible = implausible or Implausible(when.isoformat(), _OUTSIDE_WEB_ERA)
+    return implausible
 
 
 # --- Title -------------------------------------------------------------------------------

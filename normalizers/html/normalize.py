@@ -19,12 +19,12 @@ from datetime import datetime
 from selectolax.lexbor import LexborHTMLParser
 
 from normalizers.bounds import Budget, Unlimited
-from normalizers.common import DateEvidence, clean_line, epoch_to_utc, pick_date
+from normalizers.common import DateEvidence, Implausible, clean_line, epoch_to_utc, pick_date
 from normalizers.encoding import decode_html
 from normalizers.errors import Rejection, RejectReason
 from normalizers.feeds import normalize_url
 from normalizers.html.extract import Block, Extraction, extract, parse_html
-from normalizers.html.metadata import PageMeta, extract_metadata, parse_date, split_byline
+from normalizers.html.metadata import PageMeta, extract_metadata, read_date, split_byline
 from normalizers.language import detect_language, normalize_language_tag
 from normalizers.meta import Sidecar, SidecarError, SourceMeta, article_id, article_url, clean_authors, sidecar_of
 from normalizers.profile import SourceProfile
@@ -35,7 +35,10 @@ __all__ = ["NAME", "VERSION", "normalize_html"]
 # Bump VERSION when the output changes for some input: re-normalisation targets rows
 # whose normalizer_version differs. normalizers.dispatch names the same pair.
 NAME = "html"
-VERSION = "1.1.0"  # 1.1.0: UTF-16/32 pages, truncated gzip, no control characters, article URLs, future dates
+# 1.1.0: UTF-16/32 pages, truncated gzip, no control characters, article URLs, future dates.
+# 1.2.0: no bidi controls in output; implausible dates (outside 1995..2100, before 1800 in a
+# sidecar, past year 9999) passed over with a warning.
+VERSION = "1.2.0"
 
 # Bounds (principle 8: hostile input is expected). A real article page is 50 KB-2 MB of
 # HTML; the caps leave room for the largest while keeping a worst case to ~1 s of work.
@@ -311,20 +314,22 @@ class _Picked:
 
     title: str | None = None
     authors: tuple[str, ...] = ()
-    published_at: datetime | None = None
+    published_at: datetime | Implausible | None = None  # Implausible: only implausible dates matched
 
 
 def _picked(tree: LexborHTMLParser, profile: SourceProfile) -> _Picked:
     html = profile.html
     titles = _selected_texts(tree, html.title)
-    when = None
+    when: datetime | Implausible | None = None
     if html.date:
         for node in tree.css(html.date):
             attrs = node.attributes
             value = attrs.get("datetime") or attrs.get("content") or node.text(deep=True)
-            when = parse_date(value, profile.timezone)
-            if when is not None:
+            found = read_date(value, profile.timezone)
+            if isinstance(found, datetime):
+                when = found
                 break
+            when = when or found  # the first implausible one, for the warning, unless a plausible one follows
     return _Picked(titles[0] if titles else None, _selected_texts(tree, html.author), when)
 
 
