@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -233,6 +234,23 @@ _HOSTILE: dict[str, Any] = {
         h.end_headers(),
     ),
     "/h/cp1251": lambda h, base: h._send(200, _CP1251, "text/html; charset=utf-8"),
+    "/odd-answers.xml": lambda h, base: h._send(
+        200,
+        (
+            "<?xml version='1.0'?><rss version='2.0'><channel>"
+            + "".join(f"<item><link>{base}{p}</link></item>" for p in ("/h/always-304", "/h/centuries"))
+            + "</channel></rss>"
+        ).encode(),
+        "application/rss+xml",
+    ),
+    "/h/always-304": lambda h, base: h._send(304),
+    "/h/centuries": lambda h, base: (
+        h.hits.append((h.path, 503)),
+        h.send_response(503),
+        h.send_header("Retry-After", "99999999999999999999"),
+        h.send_header("Content-Length", "0"),
+        h.end_headers(),
+    ),
 }
 
 
@@ -433,6 +451,25 @@ def test_hostile_pages_end_quarantined_or_deferred_with_reasons_within_their_bou
     lol = _run(cfg, root, "lol", "run-1")
     assert (lol.discovered, lol.new, lol.quarantined, lol.reasons) == (1, 1, 1, {"feed_entities": 1})
     assert lol.reconciles()
+
+
+def test_an_unsolicited_304_is_quarantined_and_a_retry_after_of_centuries_deferred_for_a_week(
+    site: int, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = _one_feed_config(tmp_path, "odd", site).read_text(encoding="utf-8").replace("/feed.xml", "/odd-answers.xml")
+    (tmp_path / "sources.toml").write_text(cfg, encoding="utf-8")
+    root = DataRoot(tmp_path / "data")
+    before = datetime.now(UTC)
+    summary = _run(tmp_path / "sources.toml", root, "odd", "run-1")
+    # A 304 to a request that sent no validators is no "unchanged": nothing was ever stored.
+    assert (summary.discovered, summary.new, summary.unchanged, summary.quarantined) == (2, 1, 0, 1)
+    assert summary.reasons == {"fetch_unsolicited_304": 1}
+    assert summary.deferrals == {"retry_after_too_long": 1} and summary.reconciles()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no "failed unexpectedly"
+    with RawStore(root) as raw:
+        state = raw.url_state("odd", f"http://127.0.0.1:{site}/h/centuries")
+    assert state is not None and state.next_fetch_at is not None
+    assert before + timedelta(days=6) < state.next_fetch_at < datetime.now(UTC) + timedelta(days=7, minutes=1)
 
 
 def test_one_article_reached_through_two_feeds_and_two_spellings_is_one_row(site: int, tmp_path: Path) -> None:

@@ -8,7 +8,9 @@ address that was checked. Redirects are followed one hop at a time, each hop che
 again: the raw Location goes to `check_url`, so a refused hop is a final "refused"
 ("private_address"), never a network error. Retries (connect errors, 429, 5xx) back
 off exponentially with full jitter or as long as `Retry-After` asks; longer than
-`retry_after_cap_s` and the URL is deferred.
+`retry_after_cap_s` and the URL is deferred, for at most `MAX_RETRY_AFTER_S` (a server
+asking for centuries is asked again next week). A 304 is "not_modified" only as the
+answer to a conditional request; to any other request it is an error.
 
 Every limit holds against a hostile server: `total_deadline_s` bounds one exchange
 (headers and body, so a slow drip cannot hold it), bodies are decoded here under a
@@ -38,7 +40,15 @@ from protego import Protego
 from flows.errors import ConfigError
 from flows.fetch.safety import DEFAULT_PORTS, UnsafeURL, aresolve, check_url
 
-__all__ = ["DEFAULT_CONTENT_TYPES", "DEFAULT_USER_AGENT", "FetchPolicy", "FetchResult", "Fetcher", "Outcome"]
+__all__ = [
+    "DEFAULT_CONTENT_TYPES",
+    "DEFAULT_USER_AGENT",
+    "MAX_RETRY_AFTER_S",
+    "FetchPolicy",
+    "FetchResult",
+    "Fetcher",
+    "Outcome",
+]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +72,10 @@ DEFAULT_CONTENT_TYPES = frozenset(
 # Response headers kept on a FetchResult.
 KEPT_HEADERS = ("content-type", "etag", "last-modified", "content-encoding", "retry-after", "location")
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# The longest a URL is deferred for a Retry-After: a server may ask for 10**20 seconds or a
+# date in the year 9999, and neither should retire a URL for good (nor overflow a datetime).
+# A week: longer than any maintenance window a news site announces, short enough to notice.
+MAX_RETRY_AFTER_S = 7 * 24 * 3600.0
 # A user agent must say how to reach its operator: a URL, an e-mail address or "contact".
 CONTACT = re.compile(r"https?://|@|contact", re.IGNORECASE)
 
@@ -278,15 +292,19 @@ class _PinnedTransport(httpx.AsyncBaseTransport):
 
 
 def _retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header (delay-seconds or HTTP-date), or None."""
+    """Seconds to wait from a Retry-After header (delay-seconds or HTTP-date), or None if unreadable.
+
+    The value is the server's, unbounded (`inf` for a number too long for a float):
+    whoever turns it into a time caps it first.
+    """
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit() alone accepts "²", which float() refuses
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: a year of 20 digits
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -409,6 +427,15 @@ class Fetcher:
                 current = target
                 continue
             if status == 304:
+                if not headers:
+                    # Nothing was asked to be compared with: "unchanged" would count a page never stored.
+                    return result(
+                        current,
+                        "error",
+                        ex,
+                        reason="unsolicited_304",
+                        message="HTTP 304 Not Modified to a request without If-None-Match or If-Modified-Since",
+                    )
                 return result(current, "not_modified", ex)
             if 200 <= status < 300:
                 return result(current, "ok", ex)
@@ -494,12 +521,14 @@ class Fetcher:
             now = datetime.now(UTC)
             if ex.retry_after is not None:
                 if ex.retry_after > p.retry_after_cap_s:
+                    retry_at = now + timedelta(seconds=min(ex.retry_after, MAX_RETRY_AFTER_S))
+                    asks = f"server asks to wait {ex.retry_after:.0f} s"
                     return dataclasses.replace(
                         ex,
                         outcome="deferred",
                         reason="retry_after_too_long",
-                        message=f"server asks to wait {ex.retry_after:.0f} s",
-                        retry_at=now + timedelta(seconds=ex.retry_after),
+                        message=f"{asks}; asked again after {retry_at:%Y-%m-%d %H:%M} UTC",
+                        retry_at=retry_at,
                     )
                 wait = ex.retry_after
             else:
