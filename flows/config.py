@@ -19,6 +19,7 @@ from warehouse.layout import validate_source
 
 __all__ = [
     "HTTP_KINDS",
+    "LISTING_MAX_BYTES",
     "Config",
     "FetchSettings",
     "Schedule",
@@ -61,11 +62,16 @@ _FETCH_KEYS = {
     "timeout",
     "max_bytes",
     "max_pages",
+    "max_listing_bytes",
     "since",
     "until",
     "allow_private_for",
     "allow_private",
 }
+# Feeds, sitemaps and URL lists are parsed up to `normalizers.feeds.MAX_BYTES` (the
+# sitemaps protocol's 50 MB), so fetching one larger is pointless; written out here (a
+# test holds the two equal) because importing the parser would slow every CLI start.
+LISTING_MAX_BYTES = 50_000_000
 _DEFAULT_KEYS = {"language", "encoding", "timezone", "title_line", "max_bytes", "default_rules", "rules"}
 
 
@@ -77,8 +83,9 @@ class FetchSettings:
     delay: float = 1.0  # seconds between requests to one host (robots.txt Crawl-delay may raise it)
     concurrency: int = 8  # requests in flight over all hosts
     timeout: float = 60.0  # seconds per request, body included
-    max_bytes: int = 10 * 1024 * 1024  # decoded body size cap
-    max_pages: int = 10_000  # pages fetched per run; the rest wait for the next run
+    max_bytes: int = 10 * 1024 * 1024  # decoded body size cap of a page
+    max_listing_bytes: int = LISTING_MAX_BYTES  # ... of a feed, sitemap or URL list (at most LISTING_MAX_BYTES)
+    max_pages: int = 10_000  # pages fetched per run, never fetched and newest first; the rest wait for the next run
     since: date | None = None  # ignore feed/sitemap entries dated before this day
     until: date | None = None  # ... and after this day (inclusive range)
     allow_private_for: tuple[str, ...] = ()  # "address:port" or "name:port" endpoints allowed although private
@@ -314,7 +321,14 @@ def _fetch_settings(where: str, data: Any) -> FetchSettings:
     if bad:
         raise ConfigError(f"{where}.fetch: unknown key(s): {', '.join(sorted(bad))}")
     out: dict[str, Any] = {}
-    numbers = {"delay": float, "timeout": float, "concurrency": int, "max_bytes": int, "max_pages": int}
+    numbers = {
+        "delay": float,
+        "timeout": float,
+        "concurrency": int,
+        "max_bytes": int,
+        "max_listing_bytes": int,
+        "max_pages": int,
+    }
     for key, kind in numbers.items():
         if key in data:
             value = data[key]
@@ -322,6 +336,11 @@ def _fetch_settings(where: str, data: Any) -> FetchSettings:
             if wrong or value < 0 or (kind is int and (value < 1 or value != int(value))):
                 raise ConfigError(f"{where}.fetch.{key}: expected a positive number")
             out[key] = kind(value)
+    if out.get("max_listing_bytes", 0) > LISTING_MAX_BYTES:
+        raise ConfigError(
+            f"{where}.fetch.max_listing_bytes: at most {LISTING_MAX_BYTES} (feeds, sitemaps and URL lists are "
+            "read up to that size)"
+        )
     if "contact" in data:
         if not isinstance(data["contact"], str) or not data["contact"].strip():
             raise ConfigError(f"{where}.fetch.contact: expected a URL or e-mail address")

@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from flows.backfill import BackfillPlan, Unit, build_plan, check_redo, stored_states, whole_months
 from flows.config import SourceConfig
@@ -33,7 +33,7 @@ from flows.fetch import Fetcher, FetchPolicy, FetchResult
 from flows.ingest import BatchResult
 from flows.renormalize import stored_candidate
 from normalizers.dispatch import normalizer_for
-from normalizers.feeds import Discovery, Entry, FeedError, normalize_url, parse_feed, parse_url_list
+from normalizers.feeds import Discovery, Entry, FeedError, normalize_url, parse_feed, parse_url_list, recency_key
 from warehouse.layout import DataRoot, Partition
 from warehouse.quarantine import QuarantineRecord
 from warehouse.raw import FetchRecord, RawStore, UrlState
@@ -154,16 +154,27 @@ def _body_fields(result: FetchResult, sha: str) -> dict[str, Any]:
     }
 
 
-def _validators(state: UrlState | None) -> dict[str, str | None]:
+class _Validators(TypedDict):
+    """The conditional-GET keywords of `Fetcher.fetch`."""
+
+    etag: str | None
+    last_modified: str | None
+
+
+def _validators(state: UrlState | None) -> _Validators:
     """Conditional-GET validators of the stored copy (none when no body is stored), as `fetch` keywords."""
     if state is None or not state.raw_sha256:
         return {"etag": None, "last_modified": None}
     return {"etag": state.etag, "last_modified": state.last_modified}
 
 
-def _refused(src: SourceConfig, url: str, result: FetchResult, run_id: str, now: datetime) -> QuarantineRecord:
-    """The quarantine record of a URL whose fetch brought no body."""
+def _refused(
+    src: SourceConfig, url: str, result: FetchResult, run_id: str, now: datetime, limit: str = "max_bytes"
+) -> QuarantineRecord:
+    """The quarantine record of a URL whose fetch brought no body; `limit` names the size setting that applied."""
     message = result.message or f"{result.outcome} ({result.status})"
+    if result.reason == "too_large":
+        message += f" (the limit is [sources.{src.name}.fetch] {limit})"
     return QuarantineRecord(src.name, url, None, f"fetch_{result.reason or result.outcome}", message, run_id, now)
 
 
@@ -250,7 +261,7 @@ async def _document(
     key = normalize_url(url)
     state = store.url_state(src.name, key)
     fetched_before = state is not None
-    result = await fetcher.fetch(url, **_validators(state))
+    result = await fetcher.fetch(url, max_bytes=src.fetch.max_listing_bytes, **_validators(state))
     sha = _record(store, src.name, key, result, state) if record else None
     if result.outcome == "not_modified" and state is not None and state.raw_sha256:
         return store.get(state.raw_sha256), fetched_before
@@ -262,7 +273,7 @@ async def _document(
         _defer(early, result.reason)
         listing.deferred += 1
     else:
-        early.quarantined.append(_refused(src, url, result, run_id, now))
+        early.quarantined.append(_refused(src, url, result, run_id, now, limit="max_listing_bytes"))
         listing.failed(fetched_before)
     return None, fetched_before
 
@@ -322,13 +333,17 @@ def _due(
 ) -> list[tuple[str, Entry, UrlState | None]]:
     """Entries to fetch this run, with their stored state: not deferred to later, at most `max_pages`.
 
+    Under the page cap, URLs never fetched come first, so a listing longer than the cap
+    is worked through over the runs instead of re-checking the same pages each run;
+    within each group the newest entries (undated after dated, then listing order).
     The others are counted in `early` as deferred: "not_due" (an earlier run was told
     to wait) or "max_pages". Each URL's state is read once here and used for the
     conditional GET and for recording the fetch.
     """
+    stated = [(key, e, store.url_state(src.name, key)) for key, e in entries]
+    stated.sort(key=lambda s: (s[2] is not None, *recency_key(s[1])))  # stable: listing order breaks ties
     due: list[tuple[str, Entry, UrlState | None]] = []
-    for key, e in entries:
-        state = store.url_state(src.name, key)
+    for key, e, state in stated:
         if state and state.next_fetch_at and state.next_fetch_at > now:
             _defer(early, "not_due")
         elif len(due) >= src.fetch.max_pages:

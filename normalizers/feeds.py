@@ -45,6 +45,7 @@ __all__ = [
     "normalize_url",
     "parse_feed",
     "parse_url_list",
+    "recency_key",
 ]
 
 Kind = Literal["rss", "atom", "urlset", "sitemapindex", "urls"]
@@ -227,6 +228,12 @@ def parse_url_list(raw: bytes, base_url: str | None = None, max_entries: int = M
             continue
         out.add(f"line {number}", line, base_url, Entry(url="", source="urls"))
     return out.discovery("urls")
+
+
+def recency_key(entry: Entry) -> tuple[bool, float]:
+    """Sort key putting the newest entries first and undated ones last (a stable sort keeps ties in order)."""
+    when = entry.when
+    return (when is None, -when.timestamp() if when is not None else 0.0)
 
 
 def normalize_url(url: str) -> str:
@@ -453,8 +460,7 @@ def _newest(entries: list[Entry], limit: int) -> list[Entry]:
         return entries
 
     def rank(index: int) -> tuple[bool, float, int]:
-        when = entries[index].when
-        return (when is None, -when.timestamp() if when is not None else 0.0, index)
+        return (*recency_key(entries[index]), index)
 
     return [entries[i] for i in sorted(heapq.nsmallest(max(limit, 0), range(len(entries)), key=rank))]
 

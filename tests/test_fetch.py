@@ -197,7 +197,7 @@ FAST = FetchPolicy(
 )
 
 
-def run(policy: FetchPolicy, *urls: str, **kw: str) -> tuple[list[FetchResult], float]:
+def run(policy: FetchPolicy, *urls: str, **kw: Any) -> tuple[list[FetchResult], float]:
     """Fetch `urls` with a fresh fetcher; returns the results and the seconds it took."""
 
     async def go() -> list[FetchResult]:
@@ -211,7 +211,7 @@ def run(policy: FetchPolicy, *urls: str, **kw: str) -> tuple[list[FetchResult], 
     return results, time.monotonic() - start
 
 
-def fetch_one(policy: FetchPolicy, url: str, **kw: str) -> tuple[FetchResult, float]:
+def fetch_one(policy: FetchPolicy, url: str, **kw: Any) -> tuple[FetchResult, float]:
     results, took = run(policy, url, **kw)
     return results[0], took
 
@@ -332,6 +332,14 @@ def test_huge_content_length_is_refused_unread(site: str) -> None:
     r, took = fetch_one(replace(FAST, max_body_bytes=10), f"{site}/page")
     assert (r.outcome, r.reason) == ("refused", "too_large") and "Content-Length" in r.message
     assert took < 5
+
+
+def test_a_size_limit_given_with_the_url_replaces_the_policys(site: str) -> None:
+    small = replace(FAST, max_body_bytes=10)
+    r, _ = fetch_one(small, f"{site}/page", max_bytes=1000)  # a feed is allowed more than a page
+    assert r.outcome == "ok"
+    r, _ = fetch_one(FAST, f"{site}/page", max_bytes=10)
+    assert (r.outcome, r.reason, r.message) == ("refused", "too_large", "Content-Length 25 > 10 bytes")
 
 
 def test_gzip_bomb_stops_after_little(site: str) -> None:

@@ -355,11 +355,16 @@ class Fetcher:
         """Fetch every URL concurrently under the policy's limits; results in input order."""
         return list(await asyncio.gather(*(self.fetch(u) for u in urls)))
 
-    async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
-        """Fetch one URL, conditionally if `etag`/`last_modified` are given; never raises for the URL's sake."""
+    async def fetch(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None, max_bytes: int | None = None
+    ) -> FetchResult:
+        """Fetch one URL, conditionally if `etag`/`last_modified` are given; never raises for the URL's sake.
+
+        `max_bytes` replaces the policy's `max_body_bytes` for this URL (a feed is not a page).
+        """
         started = datetime.now(UTC)
         try:
-            result = await self._fetch(url, etag, last_modified)
+            result = await self._fetch(url, etag, last_modified, max_bytes)
         except Exception as exc:  # a bug here must not sink the other URLs of the run
             log.exception("fetch %s failed unexpectedly", url)
             result = FetchResult(url, url, "error", reason="internal", message=repr(exc), fetched_at=started)
@@ -373,7 +378,7 @@ class Fetcher:
         )
         return result
 
-    async def _fetch(self, url: str, etag: str | None, last_modified: str | None) -> FetchResult:
+    async def _fetch(self, url: str, etag: str | None, last_modified: str | None, max_bytes: int | None) -> FetchResult:
         p = self.policy
         headers: dict[str, str] = {}
         if etag:
@@ -403,7 +408,7 @@ class Fetcher:
             denied = await self._robots_denial(current)
             if denied is not None:
                 return result(current, denied.outcome or "refused", denied)
-            ex = await self._exchange(current, headers)
+            ex = await self._exchange(current, headers, max_bytes=max_bytes)
             if ex.outcome is not None:
                 return result(current, ex.outcome, ex)
             status = ex.status or 0
@@ -506,7 +511,9 @@ class Fetcher:
             return unavailable("robots_unavailable", f"HTTP {status}")
         return unavailable("robots_unavailable", "too many redirects")
 
-    async def _exchange(self, url: str, headers: Mapping[str, str], *, robots: bool = False) -> _Exchange:
+    async def _exchange(
+        self, url: str, headers: Mapping[str, str], *, robots: bool = False, max_bytes: int | None = None
+    ) -> _Exchange:
         """One request with its retries: a response to interpret, or a settled outcome."""
         p = self.policy
         gate = self._gate(url)
@@ -515,7 +522,7 @@ class Fetcher:
                 await gate.wait_turn()
                 async with self._semaphore:
                     gate.last_start = asyncio.get_running_loop().time()
-                    ex = await self._attempt(url, headers, robots=robots)
+                    ex = await self._attempt(url, headers, robots=robots, max_bytes=max_bytes)
             if not ex.retry:
                 return ex
             now = datetime.now(UTC)
@@ -540,12 +547,12 @@ class Fetcher:
             gate.not_before = max(gate.not_before, asyncio.get_running_loop().time() + wait)
         raise AssertionError("unreachable")
 
-    async def _attempt(self, url: str, headers: Mapping[str, str], *, robots: bool) -> _Exchange:
+    async def _attempt(self, url: str, headers: Mapping[str, str], *, robots: bool, max_bytes: int | None) -> _Exchange:
         """Send one GET and read its body, all within `total_deadline_s`."""
         p = self.policy
         try:
             async with asyncio.timeout(p.total_deadline_s):
-                return await self._send(url, headers, robots=robots)
+                return await self._send(url, headers, robots=robots, max_bytes=max_bytes)
         except TimeoutError:
             return _settled("refused", "deadline", f"no complete response within {p.total_deadline_s} s")
         except UnsafeURL as exc:
@@ -565,7 +572,7 @@ class Fetcher:
         except zlib.error as exc:
             return _settled("error", "decoding", f"corrupt compressed body: {exc}")
 
-    async def _send(self, url: str, headers: Mapping[str, str], *, robots: bool) -> _Exchange:
+    async def _send(self, url: str, headers: Mapping[str, str], *, robots: bool, max_bytes: int | None) -> _Exchange:
         p = self.policy
         request = httpx.Request(
             "GET", url, headers=self._headers | dict(headers), extensions={"timeout": self._timeout.as_dict()}
@@ -589,7 +596,7 @@ class Fetcher:
                     return _settled(
                         "refused", "content_type", f"content type {ctype or 'missing'!r}", status=status, headers=kept
                     )
-            limit = p.robots_max_bytes if robots else p.max_body_bytes
+            limit = p.robots_max_bytes if robots else p.max_body_bytes if max_bytes is None else max_bytes
             try:
                 body = await _read_body(response, limit, truncate=robots)
             except _TooLarge as exc:
