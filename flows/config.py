@@ -63,6 +63,7 @@ _FETCH_KEYS = {
     "max_bytes",
     "max_pages",
     "max_listing_bytes",
+    "max_sitemaps",
     "since",
     "until",
     "allow_private_for",
@@ -86,6 +87,7 @@ class FetchSettings:
     max_bytes: int = 10 * 1024 * 1024  # decoded body size cap of a page
     max_listing_bytes: int = LISTING_MAX_BYTES  # ... of a feed, sitemap or URL list (at most LISTING_MAX_BYTES)
     max_pages: int = 10_000  # pages fetched per run, never fetched and newest first; the rest wait for the next run
+    max_sitemaps: int = 200  # child sitemaps read per run (each can list 50,000 URLs); the rest wait
     since: date | None = None  # ignore feed/sitemap entries dated before this day
     until: date | None = None  # ... and after this day (inclusive range)
     allow_private_for: tuple[str, ...] = ()  # "address:port" or "name:port" endpoints allowed although private
@@ -328,6 +330,7 @@ def _fetch_settings(where: str, data: Any) -> FetchSettings:
         "max_bytes": int,
         "max_listing_bytes": int,
         "max_pages": int,
+        "max_sitemaps": int,
     }
     for key, kind in numbers.items():
         if key in data:

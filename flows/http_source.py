@@ -11,8 +11,9 @@ normalised; re-normalising never fetches.
 Accounting, so that the run summary reconciles: every listed entry is one discovered
 input, and so is every listing document (feed, sitemap, child sitemap, URL list) that
 gives no entries because it failed: refused, an HTTP error or unreadable, it counts as
-new (changed, if fetched in an earlier run) and quarantined; deferred, as deferred. A
-listing document that is read is not an input of its own: its entries are.
+new (changed, if fetched in an earlier run) and quarantined; deferred (by the server, or
+a child sitemap left for a later run by `max_sitemaps`), as deferred. A listing document
+that is read is not an input of its own: its entries are.
 """
 
 from __future__ import annotations
@@ -43,8 +44,6 @@ __all__ = ["FetchOutcome", "fetch_source", "fetch_unit", "plan_http_backfill", "
 
 log = logging.getLogger(__name__)
 
-# Child sitemaps followed from a sitemap index per run (each can list 50,000 URLs).
-MAX_CHILD_SITEMAPS = 200
 _KEPT_HEADERS = ("content-type", "etag", "last-modified", "content-encoding")
 
 
@@ -191,6 +190,10 @@ async def _discover(
 
     A document that cannot be read is quarantined (or deferred) and counted in the
     listing; one that lists more than `MAX_ENTRIES` leaves a note in `early`.
+
+    The source's own documents are always read; the child sitemaps of sitemap indexes,
+    level by level, up to `max_sitemaps` per run, in `_sitemap_order`. The others are
+    deferred ("max_sitemaps") and noted: a later run reads them before those it read now.
     """
     listing = _Listing()
     if src.kind == "urls" and not src.urls:
@@ -207,28 +210,73 @@ async def _discover(
         _note_omitted(early, src.path.as_uri(), found)
         listing.entries = _unique(_entries(src, found))
         return listing
-    docs = list(src.urls)
     entries: list[Entry] = []
-    seen_docs: set[str] = set()
-    while docs and len(seen_docs) < MAX_CHILD_SITEMAPS + len(src.urls):
-        url = docs.pop(0)
-        if url in seen_docs:
-            continue
-        seen_docs.add(url)
+
+    async def read(url: str) -> list[Entry]:
+        """Read one document into `entries`; returns the child sitemaps it lists."""
         body, fetched_before = await _document(src, store, fetcher, url, early, listing, run_id, now, record)
         if body is None:
-            continue
+            return []
         try:
             found = parse_url_list(body, url) if src.kind == "urls" else parse_feed(body, url)
         except FeedError as exc:
             early.quarantined.append(QuarantineRecord(src.name, url, None, f"feed_{exc.reason}", str(exc), run_id, now))
             listing.failed(fetched_before)
-            continue
+            return []
         _note_omitted(early, url, found)
         entries.extend(_entries(src, found))
-        docs.extend(s.url for s in found.sitemaps if _recent(src, s))
+        return [s for s in found.sitemaps if _recent(src, s)]
+
+    seen = set(src.urls)
+    children: list[Entry] = []
+    for url in dict.fromkeys(src.urls):
+        children += await read(url)
+    budget, found_children, deferred = src.fetch.max_sitemaps, 0, 0
+    while children:
+        fresh: dict[str, Entry] = {}  # the first listing of each child not seen before
+        for child in children:
+            if child.url not in seen:
+                fresh.setdefault(child.url, child)
+        seen.update(fresh)
+        ordered = _sitemap_order(src, store, list(fresh.values()))
+        now_read, later = ordered[:budget], ordered[budget:]
+        budget -= len(now_read)
+        found_children += len(fresh)
+        deferred += len(later)
+        for _ in later:
+            _defer(early, "max_sitemaps")
+        listing.deferred += len(later)
+        children = []
+        for child in now_read:
+            children += await read(child.url)
+    if deferred:
+        note = (
+            f"{found_children} child sitemaps listed, {found_children - deferred} read this run (max_sitemaps = "
+            f"{src.fetch.max_sitemaps}), {deferred} deferred to later runs (those never read or changed first)"
+        )
+        log.warning("%s", note)
+        early.notes.append(note)
     listing.entries = _unique(entries)
     return listing
+
+
+def _sitemap_order(src: SourceConfig, store: RawStore, children: list[Entry]) -> list[Entry]:
+    """Child sitemaps in the order a run reads them, so that every one is read within a few runs.
+
+    First those never read or whose `lastmod` is after our last read of them (or that
+    give none: they may have changed), then those known unchanged; in each group the
+    least recently read first (never read before read), then the newest `lastmod`. A
+    sitemap read this run goes to the back of its group, so a run reads what the runs
+    before it left: no child waits for ever, however many the index lists.
+    """
+
+    def rank(child: Entry) -> tuple[bool, bool, float, bool, float]:
+        state = store.url_state(src.name, normalize_url(child.url))
+        last = state.fetched_at if state is not None else None
+        unchanged = last is not None and child.modified_at is not None and child.modified_at <= last
+        return (unchanged, last is not None, last.timestamp() if last else 0.0, *recency_key(child))
+
+    return sorted(children, key=rank)  # stable: the index's order breaks ties
 
 
 def _note_omitted(early: BatchResult, url: str, found: Discovery) -> None:

@@ -781,6 +781,49 @@ def test_the_page_cap_takes_urls_never_fetched_first_newest_first_and_undated_la
     assert fetched[2] == ["/news/u0", "/news/u1", "/news/d5"]  # the last never fetched, then the newest re-check
 
 
+def _sitemap(tag: str, items: list[tuple[str, datetime | None]]) -> tuple[bytes, str]:
+    """A sitemap index (`tag` "sitemap") or urlset (`tag` "url") of (loc, lastmod or None)."""
+    root = "sitemapindex" if tag == "sitemap" else "urlset"
+    body = "".join(
+        f"<{tag}><loc>{loc}</loc>" + (f"<lastmod>{when.isoformat()}</lastmod>" if when else "") + f"</{tag}>"
+        for loc, when in items
+    )
+    return f"<{root} xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>{body}</{root}>".encode(), "application/xml"
+
+
+def test_child_sitemaps_past_the_cap_are_deferred_noted_and_read_by_later_runs(docsite: int, tmp_path: Path) -> None:
+    base = f"http://127.0.0.1:{docsite}"
+    day = datetime(2024, 3, 1, tzinfo=UTC)
+    names = ["today"] + [f"s{i}" for i in range(7)]
+    # An index that lists itself and a child index, which lists eight sitemaps of one page each:
+    # "today" changes all the time, s0..s6 were written on days 1..7 and not since.
+    _DocSite.docs["/index.xml"] = _sitemap("sitemap", [(f"{base}/index.xml", None), (f"{base}/child-index.xml", None)])
+    for i in range(7):
+        _DocSite.docs[f"/s{i}.xml"] = _sitemap("url", [(f"{base}/news/s{i}", day + timedelta(days=i))])
+    _DocSite.docs["/today.xml"] = _sitemap("url", [(f"{base}/news/today", None)])
+    cfg = _source_config(tmp_path, "map", "sitemap", "/index.xml", docsite, "max_sitemaps = 4\n")
+    root = DataRoot(tmp_path / "data")
+    read = []
+    for run in range(4):
+        lastmods = [datetime.now(UTC) + timedelta(hours=1)] + [day + timedelta(days=i) for i in range(7)]
+        _DocSite.docs["/child-index.xml"] = _sitemap(
+            "sitemap", [(f"{base}/{n}.xml", when) for n, when in zip(names, lastmods, strict=True)]
+        )
+        summary = _run(cfg, root, "map", f"run-{run}")
+        # The child index and three sitemaps are read (4); five wait, counted as deferred inputs.
+        assert (summary.discovered, summary.deferrals) == (3 + 5, {"max_sitemaps": 5}) and summary.reconciles()
+        assert summary.notes == [
+            "9 child sitemaps listed, 4 read this run (max_sitemaps = 4), 5 deferred to later runs "
+            "(those never read or changed first)"
+        ]
+        read.append([p.removeprefix("/").removesuffix(".xml") for p in _DocSite.hits if p.startswith(("/s", "/t"))])
+        _DocSite.hits.clear()
+    assert read[0] == ["today", "s6", "s5"]  # never read: newest lastmod first
+    assert read[1] == ["s4", "s3", "s2"]  # never read before read: not the same three again
+    assert read[2] == ["s1", "s0", "today"]  # then those changed since they were read
+    assert read[3] == ["today", "s6", "s5"]  # then the least recently read of the unchanged ones
+
+
 def test_a_listing_or_page_over_its_size_limit_is_quarantined_naming_the_setting(site: int, tmp_path: Path) -> None:
     pages_small = _one_feed_config(tmp_path, "site", site, "max_bytes = 300\n")
     summary = _run(pages_small, DataRoot(tmp_path / "a"), "site", "run-1")
