@@ -5,7 +5,8 @@ returns a `Plan` whose candidates point at raw-store objects, so the rest of the
 pipeline (normalise in batches, write partitions, record state) is the one files use,
 and a `BatchResult` holding what fetching alone decided: quarantined URLs (refused,
 HTTP errors, unreadable feeds) with their state rows, deferrals by reason, and notes
-(entries a long feed left out). Every fetched body goes to the raw store before it is
+(entries a long feed left out, entries without a usable URL, child sitemaps left for
+later). Every fetched body goes to the raw store before it is
 normalised; re-normalising never fetches.
 
 Accounting, so that the run summary reconciles: every listed entry is one discovered
@@ -45,6 +46,9 @@ __all__ = ["FetchOutcome", "fetch_source", "fetch_unit", "plan_http_backfill", "
 log = logging.getLogger(__name__)
 
 _KEPT_HEADERS = ("content-type", "etag", "last-modified", "content-encoding")
+# Entries without a usable URL quoted in a document's note (the note gives the count):
+# enough to see what is wrong, while a hostile feed's million bad items stay one short line.
+QUOTED_SKIPS = 5
 
 
 @dataclass(slots=True)
@@ -207,6 +211,7 @@ async def _discover(
             listing.failed(fetched_before=False)
             return listing
         found = parse_url_list(listed)
+        _note_skipped(early, src.path.as_uri(), found)
         _note_omitted(early, src.path.as_uri(), found)
         listing.entries = _unique(_entries(src, found))
         return listing
@@ -223,6 +228,7 @@ async def _discover(
             early.quarantined.append(QuarantineRecord(src.name, url, None, f"feed_{exc.reason}", str(exc), run_id, now))
             listing.failed(fetched_before)
             return []
+        _note_skipped(early, url, found)
         _note_omitted(early, url, found)
         entries.extend(_entries(src, found))
         return [s for s in found.sitemaps if _recent(src, s)]
@@ -277,6 +283,21 @@ def _sitemap_order(src: SourceConfig, store: RawStore, children: list[Entry]) ->
         return (unchanged, last is not None, last.timestamp() if last else 0.0, *recency_key(child))
 
     return sorted(children, key=rank)  # stable: the index's order breaks ties
+
+
+def _note_skipped(early: BatchResult, url: str, found: Discovery) -> None:
+    """Say, in the run summary and the log, how many entries of a document had no usable http(s) URL, and why.
+
+    They are not inputs (there is nothing to fetch or to key a state on), so they are
+    noted rather than quarantined: a note per document and run, however many there are.
+    """
+    if found.skipped:
+        quoted = "; ".join(found.skipped[:QUOTED_SKIPS])
+        more = len(found.skipped) - QUOTED_SKIPS
+        note = f"{url}: {len(found.skipped)} entries skipped, no usable http(s) URL: {quoted}"
+        note += f"; and {more} more" if more > 0 else ""
+        log.warning("%s", note)
+        early.notes.append(note)
 
 
 def _note_omitted(early: BatchResult, url: str, found: Discovery) -> None:

@@ -824,6 +824,41 @@ def test_child_sitemaps_past_the_cap_are_deferred_noted_and_read_by_later_runs(d
     assert read[3] == ["today", "s6", "s5"]  # then the least recently read of the unchanged ones
 
 
+def test_url_list_lines_and_feed_items_without_a_usable_url_are_counted_in_a_note(docsite: int, tmp_path: Path) -> None:
+    base = f"http://127.0.0.1:{docsite}"
+    listed = tmp_path / "list.txt"
+    listed.write_text(
+        f"{base}/a/10\n\n# comment\n{base}/a/11\nfile:///etc/shadow\n  {base}/a/12  \njavascript:alert(1)\n"
+        f"not a url\n/relative\n{base}/a/10\n",
+        encoding="utf-8",
+    )
+    cfg = tmp_path / "sources.toml"
+    cfg.write_text(
+        f'[sources.list]\nkind = "urls"\npath = "list.txt"\n[sources.list.fetch]\ncontact = "ops@example.org"\n'
+        f'delay = 0\nallow_private_for = ["127.0.0.1:{docsite}"]\n',
+        encoding="utf-8",
+    )
+    summary = _run(cfg, DataRoot(tmp_path / "data"), "list", "run-1")
+    assert summary.discovered == 3 and summary.reconciles()  # the last line repeats the first: one input
+    assert summary.notes == [
+        f"{listed.as_uri()}: 4 entries skipped, no usable http(s) URL: "
+        "line 5: not an http(s) URL: 'file:///etc/shadow'; line 7: not an http(s) URL: 'javascript:alert(1)'; "
+        "line 8: not a single URL: 'not a url'; line 9: relative URL '/relative' without a base URL"
+    ]
+
+    # A feed: items with no link, or one that is no http(s) URL; past five, the rest are counted.
+    bad = ["", "javascript:alert(1)", "mailto:x@example.org", "file:///etc/passwd", "data:,x", "ftp://x/y", "about:x"]
+    feed = _rss([(f"{base}/a/1", None)] + [(link, None) for link in bad])
+    _DocSite.docs["/feed.xml"] = (feed, "application/rss+xml")
+    summary = _run(_one_feed_config(tmp_path, "feed", docsite), DataRoot(tmp_path / "data"), "feed", "run-1")
+    assert summary.discovered == 1 and summary.reconciles()
+    assert summary.notes == [
+        f"{base}/feed.xml: 7 entries skipped, no usable http(s) URL: item 2: no URL; "
+        "item 3: not an http(s) URL: 'javascript:alert(1)'; item 4: not an http(s) URL: 'mailto:x@example.org'; "
+        "item 5: not an http(s) URL: 'file:///etc/passwd'; item 6: not an http(s) URL: 'data:,x'; and 2 more"
+    ]
+
+
 def test_a_listing_or_page_over_its_size_limit_is_quarantined_naming_the_setting(site: int, tmp_path: Path) -> None:
     pages_small = _one_feed_config(tmp_path, "site", site, "max_bytes = 300\n")
     summary = _run(pages_small, DataRoot(tmp_path / "a"), "site", "run-1")
