@@ -6,8 +6,8 @@ pipeline (normalise in batches, write partitions, record state) is the one files
 and a `BatchResult` holding what fetching alone decided: quarantined URLs (refused,
 HTTP errors, unreadable feeds) with their state rows, deferrals by reason, and notes
 (entries a long feed left out, entries without a usable URL, child sitemaps left for
-later). Every fetched body goes to the raw store before it is
-normalised; re-normalising never fetches.
+later). Every fetched body goes to the raw store before it is normalised;
+re-normalising never fetches.
 
 Accounting, so that the run summary reconciles: every listed entry is one discovered
 input, and so is every listing document (feed, sitemap, child sitemap, URL list) that
