@@ -24,6 +24,7 @@ __all__ = [
     "FETCH_LIMITS",
     "HTTP_KINDS",
     "INTERVAL_LIMITS",
+    "LISTING_MAX_BYTES",
     "Config",
     "FetchSettings",
     "Schedule",
@@ -66,11 +67,17 @@ _FETCH_KEYS = {
     "timeout",
     "max_bytes",
     "max_pages",
+    "max_listing_bytes",
+    "max_sitemaps",
     "since",
     "until",
     "allow_private_for",
     "allow_private",
 }
+# Feeds, sitemaps and URL lists are parsed up to `normalizers.feeds.MAX_BYTES` (the
+# sitemaps protocol's 50 MB), so fetching one larger is pointless; written out here (a
+# test holds the two equal) because importing the parser would slow every CLI start.
+LISTING_MAX_BYTES = 50_000_000
 _DEFAULT_KEYS = {"language", "encoding", "timezone", "title_line", "max_bytes", "default_rules", "rules"}
 # The numbers of `[sources.NAME.fetch]`: (type, least, most). A value outside is a slip (a
 # unit, a digit too many), never a setting; NaN and infinity would fail far from the config,
@@ -82,10 +89,14 @@ FETCH_LIMITS: dict[str, tuple[type[int] | type[float], int, int]] = {
     "timeout": (float, 1, 3600),
     # Requests in flight over all hosts: more is a load test, not a crawl.
     "concurrency": (int, 1, 256),
-    # Decoded body size: a body is held in memory whole (1 KiB to 1 GiB).
-    "max_bytes": (int, 1024, 2**30),
+    # Decoded body size: a body is held in memory whole (at most 1 GiB).
+    "max_bytes": (int, 1, 2**30),
     # Pages fetched per run.
     "max_pages": (int, 1, 10_000_000),
+    # Decoded size of a feed, sitemap or URL list: up to what the parser reads.
+    "max_listing_bytes": (int, 1, LISTING_MAX_BYTES),
+    # Child sitemaps read per run; the rest are deferred to later runs.
+    "max_sitemaps": (int, 1, 100_000),
 }
 
 
@@ -97,8 +108,10 @@ class FetchSettings:
     delay: float = 1.0  # seconds between requests to one host (robots.txt Crawl-delay may raise it)
     concurrency: int = 8  # requests in flight over all hosts
     timeout: float = 60.0  # seconds per request, body included
-    max_bytes: int = 10 * 1024 * 1024  # decoded body size cap
-    max_pages: int = 10_000  # pages fetched per run; the rest wait for the next run
+    max_bytes: int = 10 * 1024 * 1024  # decoded body size cap of a page
+    max_listing_bytes: int = LISTING_MAX_BYTES  # ... of a feed, sitemap or URL list (at most LISTING_MAX_BYTES)
+    max_pages: int = 10_000  # pages fetched per run, never fetched and newest first; the rest wait for the next run
+    max_sitemaps: int = 200  # child sitemaps read per run (each can list 50,000 URLs); the rest wait
     since: date | None = None  # ignore feed/sitemap entries dated before this day
     until: date | None = None  # ... and after this day (inclusive range)
     allow_private_for: tuple[str, ...] = ()  # "address:port" or "name:port" endpoints allowed although private

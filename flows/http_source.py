@@ -5,14 +5,16 @@ returns a `Plan` whose candidates point at raw-store objects, so the rest of the
 pipeline (normalise in batches, write partitions, record state) is the one files use,
 and a `BatchResult` holding what fetching alone decided: quarantined URLs (refused,
 HTTP errors, unreadable feeds) with their state rows, deferrals by reason, and notes
-(entries a long feed left out). Every fetched body goes to the raw store before it is
-normalised; re-normalising never fetches.
+(entries a long feed left out, entries without a usable URL, child sitemaps left for
+later). Every fetched body goes to the raw store before it is normalised;
+re-normalising never fetches.
 
 Accounting, so that the run summary reconciles: every listed entry is one discovered
 input, and so is every listing document (feed, sitemap, child sitemap, URL list) that
 gives no entries because it failed: refused, an HTTP error or unreadable, it counts as
-new (changed, if fetched in an earlier run) and quarantined; deferred, as deferred. A
-listing document that is read is not an input of its own: its entries are.
+new (changed, if fetched in an earlier run) and quarantined; deferred (by the server, or
+a child sitemap left for a later run by `max_sitemaps`), as deferred. A listing document
+that is read is not an input of its own: its entries are.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from flows.backfill import BackfillPlan, Unit, build_plan, check_redo, stored_states, whole_months
 from flows.config import SourceConfig
@@ -34,7 +36,7 @@ from flows.files import printable
 from flows.ingest import BatchResult
 from flows.renormalize import stored_candidate
 from normalizers.dispatch import normalizer_for
-from normalizers.feeds import Discovery, Entry, FeedError, normalize_url, parse_feed, parse_url_list
+from normalizers.feeds import Discovery, Entry, FeedError, normalize_url, parse_feed, parse_url_list, recency_key
 from warehouse.layout import DataRoot, Partition
 from warehouse.quarantine import QuarantineRecord
 from warehouse.raw import FetchRecord, RawStore, UrlState
@@ -44,9 +46,10 @@ __all__ = ["FetchOutcome", "fetch_source", "fetch_unit", "plan_http_backfill", "
 
 log = logging.getLogger(__name__)
 
-# Child sitemaps followed from a sitemap index per run (each can list 50,000 URLs).
-MAX_CHILD_SITEMAPS = 200
 _KEPT_HEADERS = ("content-type", "etag", "last-modified", "content-encoding")
+# Entries without a usable URL quoted in a document's note (the note gives the count):
+# enough to see what is wrong, while a hostile feed's million bad items stay one short line.
+QUOTED_SKIPS = 5
 
 
 @dataclass(slots=True)
@@ -155,16 +158,27 @@ def _body_fields(result: FetchResult, sha: str) -> dict[str, Any]:
     }
 
 
-def _validators(state: UrlState | None) -> dict[str, str | None]:
+class _Validators(TypedDict):
+    """The conditional-GET keywords of `Fetcher.fetch`."""
+
+    etag: str | None
+    last_modified: str | None
+
+
+def _validators(state: UrlState | None) -> _Validators:
     """Conditional-GET validators of the stored copy (none when no body is stored), as `fetch` keywords."""
     if state is None or not state.raw_sha256:
         return {"etag": None, "last_modified": None}
     return {"etag": state.etag, "last_modified": state.last_modified}
 
 
-def _refused(src: SourceConfig, url: str, result: FetchResult, run_id: str, now: datetime) -> QuarantineRecord:
-    """The quarantine record of a URL whose fetch brought no body."""
+def _refused(
+    src: SourceConfig, url: str, result: FetchResult, run_id: str, now: datetime, limit: str = "max_bytes"
+) -> QuarantineRecord:
+    """The quarantine record of a URL whose fetch brought no body; `limit` names the size setting that applied."""
     message = printable(result.message or f"{result.outcome} ({result.status})")
+    if result.reason == "too_large":
+        message += f" (the limit is [sources.{src.name}.fetch] {limit})"
     return QuarantineRecord(src.name, url, None, f"fetch_{result.reason or result.outcome}", message, run_id, now)
 
 
@@ -181,6 +195,10 @@ async def _discover(
 
     A document that cannot be read is quarantined (or deferred) and counted in the
     listing; one that lists more than `MAX_ENTRIES` leaves a note in `early`.
+
+    The source's own documents are always read; the child sitemaps of sitemap indexes,
+    level by level, up to `max_sitemaps` per run, in `_sitemap_order`. The others are
+    deferred ("max_sitemaps") and noted: a later run reads them before those it read now.
     """
     listing = _Listing()
     if src.kind == "urls" and not src.urls:
@@ -194,32 +212,94 @@ async def _discover(
             listing.failed(fetched_before=False)
             return listing
         found = parse_url_list(listed)
+        _note_skipped(early, src.path.as_uri(), found)
         _note_omitted(early, src.path.as_uri(), found)
         listing.entries = _unique(_entries(src, found))
         return listing
-    docs = list(src.urls)
     entries: list[Entry] = []
-    seen_docs: set[str] = set()
-    while docs and len(seen_docs) < MAX_CHILD_SITEMAPS + len(src.urls):
-        url = docs.pop(0)
-        if url in seen_docs:
-            continue
-        seen_docs.add(url)
+
+    async def read(url: str) -> list[Entry]:
+        """Read one document into `entries`; returns the child sitemaps it lists."""
         body, fetched_before = await _document(src, store, fetcher, url, early, listing, run_id, now, record)
         if body is None:
-            continue
+            return []
         try:
             found = parse_url_list(body, url) if src.kind == "urls" else parse_feed(body, url)
         except FeedError as exc:
             message = printable(str(exc))
             early.quarantined.append(QuarantineRecord(src.name, url, None, f"feed_{exc.reason}", message, run_id, now))
             listing.failed(fetched_before)
-            continue
+            return []
+        _note_skipped(early, url, found)
         _note_omitted(early, url, found)
         entries.extend(_entries(src, found))
-        docs.extend(s.url for s in found.sitemaps if _recent(src, s))
+        return [s for s in found.sitemaps if _recent(src, s)]
+
+    seen = set(src.urls)
+    children: list[Entry] = []
+    for url in dict.fromkeys(src.urls):
+        children += await read(url)
+    budget, found_children, deferred = src.fetch.max_sitemaps, 0, 0
+    while children:
+        fresh: dict[str, Entry] = {}  # the first listing of each child not seen before
+        for child in children:
+            if child.url not in seen:
+                fresh.setdefault(child.url, child)
+        seen.update(fresh)
+        ordered = _sitemap_order(src, store, list(fresh.values()))
+        now_read, later = ordered[:budget], ordered[budget:]
+        budget -= len(now_read)
+        found_children += len(fresh)
+        deferred += len(later)
+        for _ in later:
+            _defer(early, "max_sitemaps")
+        listing.deferred += len(later)
+        children = []
+        for child in now_read:
+            children += await read(child.url)
+    if deferred:
+        note = (
+            f"{found_children} child sitemaps listed, {found_children - deferred} read this run (max_sitemaps = "
+            f"{src.fetch.max_sitemaps}), {deferred} deferred to later runs (those never read or changed first)"
+        )
+        log.warning("%s", note)
+        early.notes.append(note)
     listing.entries = _unique(entries)
     return listing
+
+
+def _sitemap_order(src: SourceConfig, store: RawStore, children: list[Entry]) -> list[Entry]:
+    """Child sitemaps in the order a run reads them, so that every one is read within a few runs.
+
+    First those never read or whose `lastmod` is after our last read of them (or that
+    give none: they may have changed), then those known unchanged; in each group the
+    least recently read first (never read before read), then the newest `lastmod`. A
+    sitemap read this run goes to the back of its group, so a run reads what the runs
+    before it left: no child waits for ever, however many the index lists.
+    """
+
+    def rank(child: Entry) -> tuple[bool, bool, float, bool, float]:
+        state = store.url_state(src.name, normalize_url(child.url))
+        last = state.fetched_at if state is not None else None
+        unchanged = last is not None and child.modified_at is not None and child.modified_at <= last
+        return (unchanged, last is not None, last.timestamp() if last else 0.0, *recency_key(child))
+
+    return sorted(children, key=rank)  # stable: the index's order breaks ties
+
+
+def _note_skipped(early: BatchResult, url: str, found: Discovery) -> None:
+    """Say, in the run summary and the log, how many entries of a document had no usable http(s) URL, and why.
+
+    They are not inputs (there is nothing to fetch or to key a state on), so they are
+    noted rather than quarantined: a note per document and run, however many there are.
+    """
+    if found.skipped:
+        quoted = "; ".join(found.skipped[:QUOTED_SKIPS])
+        more = len(found.skipped) - QUOTED_SKIPS
+        note = f"{url}: {len(found.skipped)} entries skipped, no usable http(s) URL: {quoted}"
+        note += f"; and {more} more" if more > 0 else ""
+        log.warning("%s", note)
+        early.notes.append(note)
 
 
 def _note_omitted(early: BatchResult, url: str, found: Discovery) -> None:
@@ -252,7 +332,7 @@ async def _document(
     key = normalize_url(url)
     state = store.url_state(src.name, key)
     fetched_before = state is not None
-    result = await fetcher.fetch(url, **_validators(state))
+    result = await fetcher.fetch(url, max_bytes=src.fetch.max_listing_bytes, **_validators(state))
     sha = _record(store, src.name, key, result, state) if record else None
     if result.outcome == "not_modified" and state is not None and state.raw_sha256:
         return store.get(state.raw_sha256), fetched_before
@@ -264,7 +344,7 @@ async def _document(
         _defer(early, result.reason)
         listing.deferred += 1
     else:
-        early.quarantined.append(_refused(src, url, result, run_id, now))
+        early.quarantined.append(_refused(src, url, result, run_id, now, limit="max_listing_bytes"))
         listing.failed(fetched_before)
     return None, fetched_before
 
@@ -324,13 +404,17 @@ def _due(
 ) -> list[tuple[str, Entry, UrlState | None]]:
     """Entries to fetch this run, with their stored state: not deferred to later, at most `max_pages`.
 
+    Under the page cap, URLs never fetched come first, so a listing longer than the cap
+    is worked through over the runs instead of re-checking the same pages each run;
+    within each group the newest entries (undated after dated, then listing order).
     The others are counted in `early` as deferred: "not_due" (an earlier run was told
     to wait) or "max_pages". Each URL's state is read once here and used for the
     conditional GET and for recording the fetch.
     """
+    stated = [(key, e, store.url_state(src.name, key)) for key, e in entries]
+    stated.sort(key=lambda s: (s[2] is not None, *recency_key(s[1])))  # stable: listing order breaks ties
     due: list[tuple[str, Entry, UrlState | None]] = []
-    for key, e in entries:
-        state = store.url_state(src.name, key)
+    for key, e, state in stated:
         if state and state.next_fetch_at and state.next_fetch_at > now:
             _defer(early, "not_due")
         elif len(due) >= src.fetch.max_pages:

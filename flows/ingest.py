@@ -113,7 +113,7 @@ class SourceSummary:
     An input is a file, a listed URL, or (HTTP sources) a feed, sitemap or URL list
     that gave no entries because it failed: quarantined (`reasons`, counted as new or
     changed) or deferred (`deferrals`). `notes` are what the run wants an operator to
-    read, such as entries a long feed left out.
+    read, such as entries a long feed left out or listed entries with no usable URL.
     """
 
     source: str

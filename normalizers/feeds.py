@@ -2,9 +2,10 @@
 
 Pure: bytes in, data out. XML goes through defusedxml with DTDs and entity declarations
 refused (billion laughs, XXE), gzip is inflated under a size cap, the element count is
-bounded, and every entry that is not kept is named in `Discovery.skipped`. A document
-listing more than `max_entries` entries is not refused: the newest are kept and
-`Discovery.omitted` counts the rest. Errors:
+bounded, and every entry that is not kept is accounted for: `Discovery.skipped` names
+those with no usable http(s) URL and why, `Discovery.duplicates` those repeating an
+earlier entry's URL. A document listing more than `max_entries` entries is not
+refused: the newest are kept and `Discovery.omitted` counts the rest. Errors:
 
     ValueError
     └── FeedError   the whole document is unusable; `reason` is a stable code:
@@ -45,6 +46,7 @@ __all__ = [
     "normalize_url",
     "parse_feed",
     "parse_url_list",
+    "recency_key",
 ]
 
 Kind = Literal["rss", "atom", "urlset", "sitemapindex", "urls"]
@@ -166,16 +168,19 @@ class Discovery:
     """What one discovery document yields.
 
     `entries` are articles in document order, de-duplicated by `normalize_url`; `sitemaps`
-    are the children of a sitemap index; `skipped` says why each dropped entry was dropped;
-    `notes` name values ignored on kept entries (a date that is not a date); `omitted`
-    counts the valid entries (or child sitemaps) left out past `max_entries`: the oldest,
-    undated ones before any dated one.
+    are the children of a sitemap index; `skipped` names each entry dropped for want of a
+    usable http(s) URL, and why ("line 5: not an http(s) URL: 'file:///etc/shadow'");
+    `duplicates` each entry dropped because an earlier one has its URL; `notes` name
+    values ignored on kept entries (a date that is not a date); `omitted` counts the valid
+    entries (or child sitemaps) left out past `max_entries`: the oldest, undated ones
+    before any dated one.
     """
 
     kind: Kind
     entries: tuple[Entry, ...] = ()
     sitemaps: tuple[Entry, ...] = ()
     skipped: tuple[str, ...] = ()
+    duplicates: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     omitted: int = 0
 
@@ -227,6 +232,12 @@ def parse_url_list(raw: bytes, base_url: str | None = None, max_entries: int = M
             continue
         out.add(f"line {number}", line, base_url, Entry(url="", source="urls"))
     return out.discovery("urls")
+
+
+def recency_key(entry: Entry) -> tuple[bool, float]:
+    """Sort key putting the newest entries first and undated ones last (a stable sort keeps ties in order)."""
+    when = entry.when
+    return (when is None, -when.timestamp() if when is not None else 0.0)
 
 
 def normalize_url(url: str) -> str:
@@ -405,6 +416,7 @@ class _Collector:
         self.entries: list[Entry] = []
         self.seen: set[str] = set()
         self.skipped: list[str] = []
+        self.duplicates: list[str] = []
         self.notes: list[str] = []
 
     def add(self, where: str, href: str | None, base: str | None, entry: Entry) -> None:
@@ -415,13 +427,13 @@ class _Collector:
             self.skip(where, str(exc))
             return
         if key in self.seen:
-            self.skip(where, f"duplicate URL {_quote(url)}")
+            self.duplicates.append(f"{where}: duplicate URL {_quote(url)}")
             return
         self.seen.add(key)
         self.entries.append(dataclasses.replace(entry, url=url))
 
     def skip(self, where: str, problem: str) -> None:
-        """Record a dropped entry."""
+        """Record an entry dropped for want of a usable URL."""
         self.skipped.append(f"{where}: {problem}")
 
     def date(self, where: str, label: str, value: str | None) -> datetime | None:
@@ -442,6 +454,7 @@ class _Collector:
             kind=kind,
             entries=tuple(kept),
             skipped=tuple(self.skipped),
+            duplicates=tuple(self.duplicates),
             notes=tuple(self.notes),
             omitted=len(self.entries) - len(kept),
         )
@@ -453,8 +466,7 @@ def _newest(entries: list[Entry], limit: int) -> list[Entry]:
         return entries
 
     def rank(index: int) -> tuple[bool, float, int]:
-        when = entries[index].when
-        return (when is None, -when.timestamp() if when is not None else 0.0, index)
+        return (*recency_key(entries[index]), index)
 
     return [entries[i] for i in sorted(heapq.nsmallest(max(limit, 0), range(len(entries)), key=rank))]
 

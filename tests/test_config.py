@@ -322,7 +322,7 @@ def test_a_time_zone_that_is_not_one_is_a_config_error(tmp_path: Path, zone: str
         ("concurrency = 2.5", "concurrency"),
         ("concurrency = true", "concurrency"),
         (f"max_pages = {BIG}", "max_pages"),
-        ("max_bytes = 100", "max_bytes"),
+        ("max_bytes = 0", "max_bytes"),
         ('max_bytes = "10MB"', "max_bytes"),
     ],
 )

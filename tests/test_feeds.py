@@ -116,10 +116,10 @@ def test_rss_entries_dates_and_links() -> None:
     titles = [entry.title for entry in found.entries]
     assert titles[0] == "Markets & money: rates held"
     assert titles[1] == "Storm warning ’s issued"  # markup and the entity inside CDATA undone
-    assert len(found.skipped) == 4
+    assert len(found.skipped) == 3
     assert found.skipped[0].startswith("item 7: no URL")
-    assert "duplicate URL" in found.skipped[1] and found.skipped[1].startswith("item 9")
-    assert "mailto:" in found.skipped[2] and "javascript:" in found.skipped[3]
+    assert "mailto:" in found.skipped[1] and "javascript:" in found.skipped[2]
+    assert len(found.duplicates) == 1 and found.duplicates[0].startswith("item 9: duplicate URL")
     assert found.notes == ("item 6: pubDate 'yesterday-ish' is not a date (1995..2100), ignored",)
 
 
@@ -129,8 +129,8 @@ def test_rss_relative_link_without_base_is_skipped_not_dropped() -> None:
     assert any(
         reason.startswith("item 2: relative URL '/2024/03/05/storm' without a base URL") for reason in found.skipped
     )
-    # Every item ends somewhere: kept or skipped.
-    assert len(found.entries) + len(found.skipped) == RSS.count(b"<item>")
+    # Every item ends somewhere: kept, skipped or a duplicate.
+    assert len(found.entries) + len(found.skipped) + len(found.duplicates) == RSS.count(b"<item>")
 
 
 def test_rss_1_0_rdf() -> None:
@@ -350,7 +350,7 @@ def test_sitemap_index() -> None:
         Entry("https://www.example.com/sitemap-news.xml", modified_at=utc(2024, 3, 5, 10), source="sitemap"),
         Entry("https://www.example.com/sitemap-2024-02.xml.gz", modified_at=utc(2024, 3, 1), source="sitemap"),
     )
-    assert len(found.skipped) == 1 and "duplicate" in found.skipped[0]
+    assert found.skipped == () and len(found.duplicates) == 1 and "duplicate" in found.duplicates[0]
 
 
 def test_gzip_sitemap() -> None:
@@ -402,7 +402,7 @@ def test_a_feed_past_the_cap_keeps_its_newest_entries_in_document_order() -> Non
 def test_the_cap_counts_entries_not_elements() -> None:
     doc = b"<urlset>" + b"<url><loc>https://a.example/x</loc></url>" * 11 + b"</urlset>"
     found = parse_feed(doc, max_entries=1)  # eleven <url>, one entry (the rest are duplicates)
-    assert (len(found.entries), found.omitted, len(found.skipped)) == (1, 0, 10)
+    assert (len(found.entries), found.omitted, len(found.duplicates)) == (1, 0, 10)
 
 
 def test_a_sitemap_index_past_the_cap_keeps_its_newest_sitemaps() -> None:
@@ -586,10 +586,10 @@ def test_url_list() -> None:
         "https://news.example.com/ü",
     ]
     assert all(entry.source == "urls" for entry in found.entries)
-    assert [reason.split(":")[0] for reason in found.skipped] == ["line 7", "line 8", "line 9"]
+    assert [reason.split(":")[0] for reason in found.skipped] == ["line 7", "line 8"]
     assert "not an http(s) URL" in found.skipped[0]
     assert "not a single URL" in found.skipped[1]
-    assert "duplicate" in found.skipped[2]
+    assert found.duplicates == ("line 9: duplicate URL 'https://news.example.com/a?utm_campaign=list'",)
 
 
 def test_url_list_without_base_and_latin1() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import email.utils
 import ipaddress
 import itertools
+import logging
 import socket
 import threading
 import time
@@ -22,6 +23,7 @@ import pytest
 
 from flows.errors import ConfigError
 from flows.fetch import Fetcher, FetchPolicy, FetchResult, UnsafeURL, check_url, is_forbidden, parse_host_address
+from flows.fetch.client import MAX_RETRY_AFTER_S
 from flows.fetch.safety import PRIVATE_NAMES, ascii_host, resolve
 
 MB = 1024 * 1024
@@ -150,6 +152,10 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(429, Retry_After=when) if first else self._reply(200, b"<p>ok</p>")
         elif path == "/come-back-tomorrow":
             self._reply(503, Retry_After="86400")
+        elif path == "/retry-after":  # ?value=...: a 503 with that Retry-After
+            self._reply(503, Retry_After=parse_qs(urlsplit(self.path).query)["value"][0])
+        elif path == "/always-304":  # a 304 whatever was asked
+            self._reply(304)
         elif path == "/down":
             self._reply(503)
         elif path == "/slow":
@@ -191,7 +197,7 @@ FAST = FetchPolicy(
 )
 
 
-def run(policy: FetchPolicy, *urls: str, **kw: str) -> tuple[list[FetchResult], float]:
+def run(policy: FetchPolicy, *urls: str, **kw: Any) -> tuple[list[FetchResult], float]:
     """Fetch `urls` with a fresh fetcher; returns the results and the seconds it took."""
 
     async def go() -> list[FetchResult]:
@@ -205,7 +211,7 @@ def run(policy: FetchPolicy, *urls: str, **kw: str) -> tuple[list[FetchResult], 
     return results, time.monotonic() - start
 
 
-def fetch_one(policy: FetchPolicy, url: str, **kw: str) -> tuple[FetchResult, float]:
+def fetch_one(policy: FetchPolicy, url: str, **kw: Any) -> tuple[FetchResult, float]:
     results, took = run(policy, url, **kw)
     return results[0], took
 
@@ -274,6 +280,16 @@ def test_last_modified_round_trip(site: str) -> None:
     assert again.outcome == "not_modified"
 
 
+def test_a_304_to_an_unconditional_request_is_an_error(site: str) -> None:
+    r, _ = fetch_one(FAST, f"{site}/always-304")
+    assert (r.outcome, r.reason, r.status) == ("error", "unsolicited_304", 304)
+    assert "If-None-Match" in r.message
+    again, _ = fetch_one(FAST, f"{site}/always-304", etag='"v1"')  # asked conditionally: a 304 is an answer
+    assert (again.outcome, again.status) == ("not_modified", 304)
+    again, _ = fetch_one(FAST, f"{site}/always-304", last_modified=LAST_MODIFIED)
+    assert again.outcome == "not_modified"
+
+
 def test_not_found_is_a_final_error(site: str, server: Server) -> None:
     r, _ = fetch_one(FAST, f"{site}/missing")
     assert (r.outcome, r.reason, r.status) == ("error", "http_404", 404)
@@ -316,6 +332,14 @@ def test_huge_content_length_is_refused_unread(site: str) -> None:
     r, took = fetch_one(replace(FAST, max_body_bytes=10), f"{site}/page")
     assert (r.outcome, r.reason) == ("refused", "too_large") and "Content-Length" in r.message
     assert took < 5
+
+
+def test_a_size_limit_given_with_the_url_replaces_the_policys(site: str) -> None:
+    small = replace(FAST, max_body_bytes=10)
+    r, _ = fetch_one(small, f"{site}/page", max_bytes=1000)  # a feed is allowed more than a page
+    assert r.outcome == "ok"
+    r, _ = fetch_one(FAST, f"{site}/page", max_bytes=10)
+    assert (r.outcome, r.reason, r.message) == ("refused", "too_large", "Content-Length 25 > 10 bytes")
 
 
 def test_gzip_bomb_stops_after_little(site: str) -> None:
@@ -519,6 +543,44 @@ def test_retry_after_too_long_is_deferred(site: str, server: Server) -> None:
     assert (r.outcome, r.reason, r.status) == ("deferred", "retry_after_too_long", 503)
     assert r.retry_at is not None and r.retry_at >= before + timedelta(seconds=86000)
     assert server.hits["/come-back-tomorrow"] == 1 and took < 5
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["99999999999999999999", "9" * 400, "Fri, 31 Dec 9999 23:59:59 GMT", "Fri, 31 Dec 9999 23:59:59 -2359"],
+)
+def test_a_retry_after_of_centuries_defers_for_at_most_a_week(
+    site: str, server: Server, value: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = datetime.now(UTC)
+    r, took = fetch_one(FAST, f"{site}/retry-after?value={quote(value)}")
+    assert (r.outcome, r.reason, r.status) == ("deferred", "retry_after_too_long", 503), r.message
+    assert r.retry_at is not None
+    assert before + timedelta(days=6) < r.retry_at <= datetime.now(UTC) + timedelta(seconds=MAX_RETRY_AFTER_S)
+    assert server.hits[f"/retry-after?value={quote(value)}"] == 1 and took < 5
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.ERROR]  # no traceback, no "internal"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "soon",
+        "\N{SUPERSCRIPT TWO}",  # str.isdigit() says yes, float() says no
+        "-5",
+        "1.5",
+        "Wed, 21 Oct 99999999999999999999999 07:28:00 GMT",  # OverflowError in the date parser
+        "Wed, 21 Oct 2015 07:28:00 +9999",
+        "Wed, 99 Oct 2015 07:28:00 GMT",
+    ],
+)
+def test_an_unreadable_retry_after_is_ignored(
+    site: str, server: Server, value: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    r, took = fetch_one(FAST, f"{site}/retry-after?value={quote(value)}")
+    # As if there were no Retry-After: retried with backoff, then deferred for this run.
+    assert (r.outcome, r.reason, r.status) == ("deferred", "http_503", 503), r.message
+    assert server.hits[f"/retry-after?value={quote(value)}"] == FAST.max_retries + 1 and took < 5
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
 
 
 def test_retries_exhausted_is_deferred(site: str, server: Server) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -233,6 +234,23 @@ _HOSTILE: dict[str, Any] = {
         h.end_headers(),
     ),
     "/h/cp1251": lambda h, base: h._send(200, _CP1251, "text/html; charset=utf-8"),
+    "/odd-answers.xml": lambda h, base: h._send(
+        200,
+        (
+            "<?xml version='1.0'?><rss version='2.0'><channel>"
+            + "".join(f"<item><link>{base}{p}</link></item>" for p in ("/h/always-304", "/h/centuries"))
+            + "</channel></rss>"
+        ).encode(),
+        "application/rss+xml",
+    ),
+    "/h/always-304": lambda h, base: h._send(304),
+    "/h/centuries": lambda h, base: (
+        h.hits.append((h.path, 503)),
+        h.send_response(503),
+        h.send_header("Retry-After", "99999999999999999999"),
+        h.send_header("Content-Length", "0"),
+        h.end_headers(),
+    ),
 }
 
 
@@ -378,6 +396,11 @@ def test_http_source_config_errors(tmp_path: Path) -> None:
         ('[sources.s]\nkind = "rss"\nurl = "http://x/f"\n[sources.s.fetch]\nspeed = 1\n', "unknown key"),
         ('[sources.s]\nkind = "sitemap"\nurl = "http://x/f"\n[sources.s.fetch]\nsince = "soon"\n', "fetch.since"),
         ('[sources.s]\nkind = "rss"\nurl = "http://x/f"\n', "need a contact"),
+        (
+            '[sources.s]\nkind = "rss"\nurl = "http://x/f"\n[sources.s.fetch]\ncontact = "a@b.c"\n'
+            "max_listing_bytes = 50000001\n",
+            "fetch.max_listing_bytes: expected a whole number from 1 to 50000000",
+        ),
     ):
         cfg.write_text(text, encoding="utf-8")
         with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace(")", r"\)")):
@@ -433,6 +456,25 @@ def test_hostile_pages_end_quarantined_or_deferred_with_reasons_within_their_bou
     lol = _run(cfg, root, "lol", "run-1")
     assert (lol.discovered, lol.new, lol.quarantined, lol.reasons) == (1, 1, 1, {"feed_entities": 1})
     assert lol.reconciles()
+
+
+def test_an_unsolicited_304_is_quarantined_and_a_retry_after_of_centuries_deferred_for_a_week(
+    site: int, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = _one_feed_config(tmp_path, "odd", site).read_text(encoding="utf-8").replace("/feed.xml", "/odd-answers.xml")
+    (tmp_path / "sources.toml").write_text(cfg, encoding="utf-8")
+    root = DataRoot(tmp_path / "data")
+    before = datetime.now(UTC)
+    summary = _run(tmp_path / "sources.toml", root, "odd", "run-1")
+    # A 304 to a request that sent no validators is no "unchanged": nothing was ever stored.
+    assert (summary.discovered, summary.new, summary.unchanged, summary.quarantined) == (2, 1, 0, 1)
+    assert summary.reasons == {"fetch_unsolicited_304": 1}
+    assert summary.deferrals == {"retry_after_too_long": 1} and summary.reconciles()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no "failed unexpectedly"
+    with RawStore(root) as raw:
+        state = raw.url_state("odd", f"http://127.0.0.1:{site}/h/centuries")
+    assert state is not None and state.next_fetch_at is not None
+    assert before + timedelta(days=6) < state.next_fetch_at < datetime.now(UTC) + timedelta(days=7, minutes=1)
 
 
 def test_one_article_reached_through_two_feeds_and_two_spellings_is_one_row(site: int, tmp_path: Path) -> None:
@@ -607,14 +649,19 @@ def _robots_site(mode: str) -> Iterator[_RobotsServer]:
         server.server_close()
 
 
-def _one_feed_config(tmp: Path, name: str, port: int, extra: str = "timeout = 1\n") -> Path:
+def _source_config(tmp: Path, name: str, kind: str, path: str, port: int, extra: str = "timeout = 10\n") -> Path:
+    """A config of one source reading `path` on the test server at `port` (allowed although private)."""
     cfg = tmp / "sources.toml"
     cfg.write_text(
-        f'[sources.{name}]\nkind = "rss"\nurl = "http://127.0.0.1:{port}/feed.xml"\n[sources.{name}.fetch]\n'
+        f'[sources.{name}]\nkind = "{kind}"\nurl = "http://127.0.0.1:{port}{path}"\n[sources.{name}.fetch]\n'
         f'contact = "ops@example.org"\ndelay = 0\nallow_private_for = ["127.0.0.1:{port}"]\n{extra}',
         encoding="utf-8",
     )
     return cfg
+
+
+def _one_feed_config(tmp: Path, name: str, port: int, extra: str = "timeout = 1\n") -> Path:
+    return _source_config(tmp, name, "rss", "/feed.xml", port, extra)
 
 
 @pytest.mark.parametrize("mode", ["drip", "loop"])
@@ -634,16 +681,18 @@ def test_a_robots_txt_that_drips_or_loops_defers_the_source_for_this_run(mode: s
         assert second.reconciles()
 
 
-class _BigFeed(BaseHTTPRequestHandler):
-    """A feed of 100,000 items, oldest first, and the page every item points to."""
+class _DocSite(BaseHTTPRequestHandler):
+    """Listing documents the test sets (path -> body and type); every other path but robots.txt is a page."""
 
-    feed = b""
+    docs: ClassVar[dict[str, tuple[bytes, str]]] = {}
+    hits: ClassVar[list[str]] = []
 
     def log_message(self, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:
-        body, ctype = (self.feed, "application/rss+xml") if self.path == "/feed.xml" else (PAGES["ap"], "text/html")
+        self.hits.append(self.path)
+        body, ctype = self.docs.get(self.path, (PAGES["ap"], "text/html; charset=utf-8"))
         if self.path == "/robots.txt":
             body, ctype = b"", "text/plain"
         self.send_response(200)
@@ -653,36 +702,181 @@ class _BigFeed(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def test_a_feed_of_100_000_entries_keeps_the_newest_notes_the_rest_and_goes_on(tmp_path: Path) -> None:
-    from normalizers.feeds import MAX_ENTRIES
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _BigFeed)
-    port = server.server_address[1]
-    start, step = datetime(2000, 1, 1, 16, tzinfo=UTC), timedelta(hours=8)  # three a day, to 2091
-    _BigFeed.feed = (
-        "<rss version='2.0'><channel>"
-        + "".join(
-            f"<item><link>http://127.0.0.1:{port}/news/ap.html?n={i}</link>"
-            f"<pubDate>{format_datetime(start + i * step, usegmt=True)}</pubDate></item>"
-            for i in range(100_000)
-        )
-        + "</channel></rss>"
-    ).encode()
+@pytest.fixture()
+def docsite() -> Iterator[int]:
+    """A `_DocSite` on 127.0.0.1 with no documents yet; yields its port."""
+    _DocSite.docs, _DocSite.hits = {}, []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _DocSite)
+    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        # Only the last day's entries are in range: they are among the newest 50,000 kept.
-        last_day = (start + 99_999 * step).date()
-        cfg = _one_feed_config(tmp_path, "big", port, f"timeout = 30\nmax_bytes = 50000000\nsince = {last_day}\n")
-        summary = _run(cfg, DataRoot(tmp_path / "data"), "big", "run-1")
+        yield server.server_address[1]
     finally:
         server.shutdown()
         server.server_close()
-    assert summary.discovered == 3 and summary.reasons == {}  # no feed_too_large
-    assert summary.written + summary.superseded == summary.discovered and summary.reconciles()
-    url = f"http://127.0.0.1:{port}/feed.xml"
+
+
+def _rss(items: list[tuple[str, datetime | None]]) -> bytes:
+    """An RSS feed of (link, publication date or None) items, in that order."""
+    return (
+        "<rss version='2.0'><channel>"
+        + "".join(
+            f"<item><link>{link}</link>"
+            + (f"<pubDate>{format_datetime(when, usegmt=True)}</pubDate>" if when else "")
+            + "</item>"
+            for link, when in items
+        )
+        + "</channel></rss>"
+    ).encode()
+
+
+def _pages_hit() -> list[str]:
+    """The page paths the doc site served, in order, and forget them."""
+    pages = [p for p in _DocSite.hits if p != "/robots.txt" and p not in _DocSite.docs]
+    _DocSite.hits.clear()
+    return pages
+
+
+def test_a_feed_of_100_000_entries_over_the_page_size_cap_is_read_keeping_and_fetching_the_newest(
+    docsite: int, tmp_path: Path
+) -> None:
+    from flows.config import FetchSettings
+    from normalizers.feeds import MAX_ENTRIES
+
+    start, step = datetime(2000, 1, 1, 16, tzinfo=UTC), timedelta(hours=8)  # three a day, to 2091
+    feed = _rss([(f"http://127.0.0.1:{docsite}/news/ap.html?n={i}", start + i * step) for i in range(100_000)])
+    _DocSite.docs["/feed.xml"] = (feed, "application/rss+xml")
+    # Larger than a page may be: a feed has its own limit, the parser's (max_listing_bytes).
+    assert FetchSettings().max_bytes < len(feed) < FetchSettings().max_listing_bytes
+    cfg = _one_feed_config(tmp_path, "big", docsite, "timeout = 30\nmax_pages = 3\n")
+    summary = _run(cfg, DataRoot(tmp_path / "data"), "big", "run-1")
+    assert summary.reasons == {}  # no fetch_too_large, no feed_too_large
+    # The newest 50,000 are kept, and the page cap takes the newest of those.
+    assert sorted(_pages_hit()) == [f"/news/ap.html?n={i}" for i in (99_997, 99_998, 99_999)]
+    assert (summary.discovered, summary.deferrals) == (MAX_ENTRIES, {"max_pages": MAX_ENTRIES - 3})
+    assert summary.written + summary.superseded == 3 and summary.reconciles()
+    url = f"http://127.0.0.1:{docsite}/feed.xml"
     assert summary.notes == [
         f"{url} lists 100000 entries: {MAX_ENTRIES} kept (newest first, undated last), {100_000 - MAX_ENTRIES} left out"
     ]
+
+
+def test_the_page_cap_takes_urls_never_fetched_first_newest_first_and_undated_last(
+    docsite: int, tmp_path: Path
+) -> None:
+    base = f"http://127.0.0.1:{docsite}/news"
+    day = datetime(2024, 3, 1, 12, tzinfo=UTC)
+    # Listed undated first, then dated oldest first: the listing order is no guide.
+    items = [(f"{base}/u{i}", None) for i in range(2)] + [(f"{base}/d{i}", day + timedelta(days=i)) for i in range(6)]
+    _DocSite.docs["/feed.xml"] = (_rss(items), "application/rss+xml")
+    cfg = _one_feed_config(tmp_path, "capped", docsite, "max_pages = 3\n")
+    root = DataRoot(tmp_path / "data")
+    fetched = []
+    for run in ("run-1", "run-2", "run-3"):
+        summary = _run(cfg, root, "capped", run)
+        assert (summary.discovered, summary.deferrals) == (8, {"max_pages": 5}) and summary.reconciles()
+        fetched.append(_pages_hit())
+    assert fetched[0] == ["/news/d5", "/news/d4", "/news/d3"]
+    assert fetched[1] == ["/news/d2", "/news/d1", "/news/d0"]  # progress: not the same three again
+    assert fetched[2] == ["/news/u0", "/news/u1", "/news/d5"]  # the last never fetched, then the newest re-check
+
+
+def _sitemap(tag: str, items: list[tuple[str, datetime | None]]) -> tuple[bytes, str]:
+    """A sitemap index (`tag` "sitemap") or urlset (`tag` "url") of (loc, lastmod or None)."""
+    root = "sitemapindex" if tag == "sitemap" else "urlset"
+    body = "".join(
+        f"<{tag}><loc>{loc}</loc>" + (f"<lastmod>{when.isoformat()}</lastmod>" if when else "") + f"</{tag}>"
+        for loc, when in items
+    )
+    return f"<{root} xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>{body}</{root}>".encode(), "application/xml"
+
+
+def test_child_sitemaps_past_the_cap_are_deferred_noted_and_read_by_later_runs(docsite: int, tmp_path: Path) -> None:
+    base = f"http://127.0.0.1:{docsite}"
+    day = datetime(2024, 3, 1, tzinfo=UTC)
+    names = ["today"] + [f"s{i}" for i in range(7)]
+    # An index that lists itself and a child index, which lists eight sitemaps of one page each:
+    # "today" changes all the time, s0..s6 were written on days 1..7 and not since.
+    _DocSite.docs["/index.xml"] = _sitemap("sitemap", [(f"{base}/index.xml", None), (f"{base}/child-index.xml", None)])
+    for i in range(7):
+        _DocSite.docs[f"/s{i}.xml"] = _sitemap("url", [(f"{base}/news/s{i}", day + timedelta(days=i))])
+    _DocSite.docs["/today.xml"] = _sitemap("url", [(f"{base}/news/today", None)])
+    cfg = _source_config(tmp_path, "map", "sitemap", "/index.xml", docsite, "max_sitemaps = 4\n")
+    root = DataRoot(tmp_path / "data")
+    read = []
+    for run in range(4):
+        lastmods = [datetime.now(UTC) + timedelta(hours=1)] + [day + timedelta(days=i) for i in range(7)]
+        _DocSite.docs["/child-index.xml"] = _sitemap(
+            "sitemap", [(f"{base}/{n}.xml", when) for n, when in zip(names, lastmods, strict=True)]
+        )
+        summary = _run(cfg, root, "map", f"run-{run}")
+        # The child index and three sitemaps are read (4); five wait, counted as deferred inputs.
+        assert (summary.discovered, summary.deferrals) == (3 + 5, {"max_sitemaps": 5}) and summary.reconciles()
+        assert summary.notes == [
+            "9 child sitemaps listed, 4 read this run (max_sitemaps = 4), 5 deferred to later runs "
+            "(those never read or changed first)"
+        ]
+        read.append([p.removeprefix("/").removesuffix(".xml") for p in _DocSite.hits if p.startswith(("/s", "/t"))])
+        _DocSite.hits.clear()
+    assert read[0] == ["today", "s6", "s5"]  # never read: newest lastmod first
+    assert read[1] == ["s4", "s3", "s2"]  # never read before read: not the same three again
+    assert read[2] == ["s1", "s0", "today"]  # then those changed since they were read
+    assert read[3] == ["today", "s6", "s5"]  # then the least recently read of the unchanged ones
+
+
+def test_url_list_lines_and_feed_items_without_a_usable_url_are_counted_in_a_note(docsite: int, tmp_path: Path) -> None:
+    base = f"http://127.0.0.1:{docsite}"
+    listed = tmp_path / "list.txt"
+    listed.write_text(
+        f"{base}/a/10\n\n# comment\n{base}/a/11\nfile:///etc/shadow\n  {base}/a/12  \njavascript:alert(1)\n"
+        f"not a url\n/relative\n{base}/a/10\n",
+        encoding="utf-8",
+    )
+    cfg = tmp_path / "sources.toml"
+    cfg.write_text(
+        f'[sources.list]\nkind = "urls"\npath = "list.txt"\n[sources.list.fetch]\ncontact = "ops@example.org"\n'
+        f'delay = 0\nallow_private_for = ["127.0.0.1:{docsite}"]\n',
+        encoding="utf-8",
+    )
+    summary = _run(cfg, DataRoot(tmp_path / "data"), "list", "run-1")
+    assert summary.discovered == 3 and summary.reconciles()  # the last line repeats the first: one input
+    assert summary.notes == [
+        f"{listed.as_uri()}: 4 entries skipped, no usable http(s) URL: "
+        "line 5: not an http(s) URL: 'file:///etc/shadow'; line 7: not an http(s) URL: 'javascript:alert(1)'; "
+        "line 8: not a single URL: 'not a url'; line 9: relative URL '/relative' without a base URL"
+    ]
+
+    # A feed: items with no link, or one that is no http(s) URL; past five, the rest are counted.
+    bad = ["", "javascript:alert(1)", "mailto:x@example.org", "file:///etc/passwd", "data:,x", "ftp://x/y", "about:x"]
+    feed = _rss([(f"{base}/a/1", None)] + [(link, None) for link in bad])
+    _DocSite.docs["/feed.xml"] = (feed, "application/rss+xml")
+    summary = _run(_one_feed_config(tmp_path, "feed", docsite), DataRoot(tmp_path / "data"), "feed", "run-1")
+    assert summary.discovered == 1 and summary.reconciles()
+    assert summary.notes == [
+        f"{base}/feed.xml: 7 entries skipped, no usable http(s) URL: item 2: no URL; "
+        "item 3: not an http(s) URL: 'javascript:alert(1)'; item 4: not an http(s) URL: 'mailto:x@example.org'; "
+        "item 5: not an http(s) URL: 'file:///etc/passwd'; item 6: not an http(s) URL: 'data:,x'; and 2 more"
+    ]
+
+
+def test_a_listing_or_page_over_its_size_limit_is_quarantined_naming_the_setting(site: int, tmp_path: Path) -> None:
+    pages_small = _one_feed_config(tmp_path, "site", site, "max_bytes = 300\n")
+    summary = _run(pages_small, DataRoot(tmp_path / "a"), "site", "run-1")
+    # The feed (~800 bytes) is over the page limit but under its own: it is read, its pages are too large.
+    assert summary.reasons == {"fetch_too_large": 2, "fetch_http_404": 1, "fetch_robots": 1} and summary.reconciles()
+    feed_small = _one_feed_config(tmp_path, "site", site, "max_listing_bytes = 300\n")
+    summary = _run(feed_small, DataRoot(tmp_path / "b"), "site", "run-1")
+    assert (summary.discovered, summary.reasons) == (1, {"fetch_too_large": 1}) and summary.reconciles()
+    messages = {
+        name: duckdb.sql(
+            f"SELECT DISTINCT message FROM read_parquet('{tmp_path / name}/quarantine/**/*.parquet') "
+            "WHERE reason = 'fetch_too_large'"
+        ).fetchall()
+        for name in ("a", "b")
+    }
+    assert len(messages["a"]) == 2
+    assert all(m.endswith("> 300 bytes (the limit is [sources.site.fetch] max_bytes)") for (m,) in messages["a"])
+    assert messages["b"][0][0].endswith("> 300 bytes (the limit is [sources.site.fetch] max_listing_bytes)")
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -722,6 +916,13 @@ def test_the_ingest_flow_counts_failed_and_deferred_feeds_so_its_summary_reconci
     assert (summary.total("discovered"), summary.total("quarantined"), summary.total("deferred")) == (4, 3, 1)
     text = summary.markdown()
     assert "refused:fetch_private_address 1" in text and "Deferred by reason: slow:robots_unavailable 1" in text
+
+
+def test_the_listing_size_limit_is_the_parsers() -> None:
+    from flows.config import LISTING_MAX_BYTES
+    from normalizers.feeds import MAX_BYTES
+
+    assert LISTING_MAX_BYTES == MAX_BYTES
 
 
 def test_a_deferral_without_a_reason_does_not_reconcile() -> None:

@@ -8,7 +8,9 @@ address that was checked. Redirects are followed one hop at a time, each hop che
 again: the raw Location goes to `check_url`, so a refused hop is a final "refused"
 ("private_address"), never a network error. Retries (connect errors, 429, 5xx) back
 off exponentially with full jitter or as long as `Retry-After` asks; longer than
-`retry_after_cap_s` and the URL is deferred.
+`retry_after_cap_s` and the URL is deferred, for at most `MAX_RETRY_AFTER_S` (a server
+asking for centuries is asked again next week). A 304 is "not_modified" only as the
+answer to a conditional request; to any other request it is an error.
 
 Every limit holds against a hostile server: `total_deadline_s` bounds one exchange
 (headers and body, so a slow drip cannot hold it), bodies are decoded here under a
@@ -38,7 +40,15 @@ from protego import Protego
 from flows.errors import ConfigError
 from flows.fetch.safety import DEFAULT_PORTS, UnsafeURL, aresolve, check_url
 
-__all__ = ["DEFAULT_CONTENT_TYPES", "DEFAULT_USER_AGENT", "FetchPolicy", "FetchResult", "Fetcher", "Outcome"]
+__all__ = [
+    "DEFAULT_CONTENT_TYPES",
+    "DEFAULT_USER_AGENT",
+    "MAX_RETRY_AFTER_S",
+    "FetchPolicy",
+    "FetchResult",
+    "Fetcher",
+    "Outcome",
+]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +72,10 @@ DEFAULT_CONTENT_TYPES = frozenset(
 # Response headers kept on a FetchResult.
 KEPT_HEADERS = ("content-type", "etag", "last-modified", "content-encoding", "retry-after", "location")
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# The longest a URL is deferred for a Retry-After: a server may ask for 10**20 seconds or a
+# date in the year 9999, and neither should retire a URL for good (nor overflow a datetime).
+# A week: longer than any maintenance window a news site announces, short enough to notice.
+MAX_RETRY_AFTER_S = 7 * 24 * 3600.0
 # A user agent must say how to reach its operator: a URL, an e-mail address or "contact".
 CONTACT = re.compile(r"https?://|@|contact", re.IGNORECASE)
 
@@ -278,15 +292,19 @@ class _PinnedTransport(httpx.AsyncBaseTransport):
 
 
 def _retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header (delay-seconds or HTTP-date), or None."""
+    """Seconds to wait from a Retry-After header (delay-seconds or HTTP-date), or None if unreadable.
+
+    The value is the server's, unbounded (`inf` for a number too long for a float):
+    whoever turns it into a time caps it first.
+    """
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit() alone accepts "²", which float() refuses
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: a year of 20 digits
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -337,11 +355,16 @@ class Fetcher:
         """Fetch every URL concurrently under the policy's limits; results in input order."""
         return list(await asyncio.gather(*(self.fetch(u) for u in urls)))
 
-    async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
-        """Fetch one URL, conditionally if `etag`/`last_modified` are given; never raises for the URL's sake."""
+    async def fetch(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None, max_bytes: int | None = None
+    ) -> FetchResult:
+        """Fetch one URL, conditionally if `etag`/`last_modified` are given; never raises for the URL's sake.
+
+        `max_bytes` replaces the policy's `max_body_bytes` for this URL (a feed is not a page).
+        """
         started = datetime.now(UTC)
         try:
-            result = await self._fetch(url, etag, last_modified)
+            result = await self._fetch(url, etag, last_modified, max_bytes)
         except Exception as exc:  # a bug here must not sink the other URLs of the run
             log.exception("fetch %s failed unexpectedly", url)
             result = FetchResult(url, url, "error", reason="internal", message=repr(exc), fetched_at=started)
@@ -355,7 +378,7 @@ class Fetcher:
         )
         return result
 
-    async def _fetch(self, url: str, etag: str | None, last_modified: str | None) -> FetchResult:
+    async def _fetch(self, url: str, etag: str | None, last_modified: str | None, max_bytes: int | None) -> FetchResult:
         p = self.policy
         headers: dict[str, str] = {}
         if etag:
@@ -385,7 +408,7 @@ class Fetcher:
             denied = await self._robots_denial(current)
             if denied is not None:
                 return result(current, denied.outcome or "refused", denied)
-            ex = await self._exchange(current, headers)
+            ex = await self._exchange(current, headers, max_bytes=max_bytes)
             if ex.outcome is not None:
                 return result(current, ex.outcome, ex)
             status = ex.status or 0
@@ -409,6 +432,15 @@ class Fetcher:
                 current = target
                 continue
             if status == 304:
+                if not headers:
+                    # Nothing was asked to be compared with: "unchanged" would count a page never stored.
+                    return result(
+                        current,
+                        "error",
+                        ex,
+                        reason="unsolicited_304",
+                        message="HTTP 304 Not Modified to a request without If-None-Match or If-Modified-Since",
+                    )
                 return result(current, "not_modified", ex)
             if 200 <= status < 300:
                 return result(current, "ok", ex)
@@ -479,7 +511,9 @@ class Fetcher:
             return unavailable("robots_unavailable", f"HTTP {status}")
         return unavailable("robots_unavailable", "too many redirects")
 
-    async def _exchange(self, url: str, headers: Mapping[str, str], *, robots: bool = False) -> _Exchange:
+    async def _exchange(
+        self, url: str, headers: Mapping[str, str], *, robots: bool = False, max_bytes: int | None = None
+    ) -> _Exchange:
         """One request with its retries: a response to interpret, or a settled outcome."""
         p = self.policy
         gate = self._gate(url)
@@ -488,18 +522,20 @@ class Fetcher:
                 await gate.wait_turn()
                 async with self._semaphore:
                     gate.last_start = asyncio.get_running_loop().time()
-                    ex = await self._attempt(url, headers, robots=robots)
+                    ex = await self._attempt(url, headers, robots=robots, max_bytes=max_bytes)
             if not ex.retry:
                 return ex
             now = datetime.now(UTC)
             if ex.retry_after is not None:
                 if ex.retry_after > p.retry_after_cap_s:
+                    retry_at = now + timedelta(seconds=min(ex.retry_after, MAX_RETRY_AFTER_S))
+                    asks = f"server asks to wait {ex.retry_after:.0f} s"
                     return dataclasses.replace(
                         ex,
                         outcome="deferred",
                         reason="retry_after_too_long",
-                        message=f"server asks to wait {ex.retry_after:.0f} s",
-                        retry_at=now + timedelta(seconds=ex.retry_after),
+                        message=f"{asks}; asked again after {retry_at:%Y-%m-%d %H:%M} UTC",
+                        retry_at=retry_at,
                     )
                 wait = ex.retry_after
             else:
@@ -511,12 +547,12 @@ class Fetcher:
             gate.not_before = max(gate.not_before, asyncio.get_running_loop().time() + wait)
         raise AssertionError("unreachable")
 
-    async def _attempt(self, url: str, headers: Mapping[str, str], *, robots: bool) -> _Exchange:
+    async def _attempt(self, url: str, headers: Mapping[str, str], *, robots: bool, max_bytes: int | None) -> _Exchange:
         """Send one GET and read its body, all within `total_deadline_s`."""
         p = self.policy
         try:
             async with asyncio.timeout(p.total_deadline_s):
-                return await self._send(url, headers, robots=robots)
+                return await self._send(url, headers, robots=robots, max_bytes=max_bytes)
         except TimeoutError:
             return _settled("refused", "deadline", f"no complete response within {p.total_deadline_s} s")
         except UnsafeURL as exc:
@@ -536,7 +572,7 @@ class Fetcher:
         except zlib.error as exc:
             return _settled("error", "decoding", f"corrupt compressed body: {exc}")
 
-    async def _send(self, url: str, headers: Mapping[str, str], *, robots: bool) -> _Exchange:
+    async def _send(self, url: str, headers: Mapping[str, str], *, robots: bool, max_bytes: int | None) -> _Exchange:
         p = self.policy
         request = httpx.Request(
             "GET", url, headers=self._headers | dict(headers), extensions={"timeout": self._timeout.as_dict()}
@@ -560,7 +596,7 @@ class Fetcher:
                     return _settled(
                         "refused", "content_type", f"content type {ctype or 'missing'!r}", status=status, headers=kept
                     )
-            limit = p.robots_max_bytes if robots else p.max_body_bytes
+            limit = p.robots_max_bytes if robots else p.max_body_bytes if max_bytes is None else max_bytes
             try:
                 body = await _read_body(response, limit, truncate=robots)
             except _TooLarge as exc:
