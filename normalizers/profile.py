@@ -19,6 +19,7 @@ from normalizers.language import ISO_639_1, normalize_language_tag
 
 __all__ = [
     "AUTO_ENCODING",
+    "CUT_TO_END",
     "DEFAULT_RULES",
     "NOT_CHARACTER_SETS",
     "HtmlSelectors",
@@ -39,8 +40,11 @@ NOT_CHARACTER_SETS = frozenset(
     {"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined", "charmap", "mbcs", "oem"}
 )
 
+# `where = "cut-to-end"`: the rule matches a marker line (`Other news`) that introduces a
+# trailing list; the marker and every line after it are removed (the text normaliser guards it).
+CUT_TO_END = "cut-to-end"
 _KINDS = ("byline", "chrome")
-_WHERE = ("tail", "head", "any")
+_WHERE = ("tail", "head", "any", CUT_TO_END)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +53,9 @@ class Rule:
 
     `where` limits the rule to the contiguous run of matching lines at the end
     (`tail`) or start (`head`) of the document, or to stand-alone one-line blocks
-    anywhere (`any`).
+    anywhere (`any`); a `cut-to-end` rule matches a marker line near the end that
+    introduces a list (related headlines), and the marker and every line after it
+    are removed, each under the rule's name.
     """
 
     name: str
@@ -67,16 +73,18 @@ def _rule(name: str, kind: str, where: str, regex: str) -> Rule:
 
 
 # Chrome that any news dump may end with; kept deliberately narrow (whole-line,
-# short phrases) so they cannot eat a sentence. Sources may opt out.
+# short phrases) so they cannot eat a sentence. Sources may opt out. The markers that
+# introduce a list of links (`Other news`, `Most read`, `Read more`) cut to the end, so
+# the headlines under them go too; on their own at the end they go just the same.
 DEFAULT_RULES: tuple[Rule, ...] = (
     _rule(
         "related-links",
         "chrome",
-        "tail",
+        CUT_TO_END,
         r"(other|related|more|latest|recent|top|further) (news|stories|articles|coverage|reading)",
     ),
-    _rule("most-read", "chrome", "tail", r"most (read|popular|viewed)"),
-    _rule("read-more", "chrome", "tail", r"(read|see) (more|also)( news)?:?"),
+    _rule("most-read", "chrome", CUT_TO_END, r"most (read|popular|viewed)"),
+    _rule("read-more", "chrome", CUT_TO_END, r"(read|see) (more|also)( news)?:?"),
     _rule(
         "share-bar",
         "chrome",
@@ -156,17 +164,25 @@ class SourceProfile:
         init=False, repr=False, compare=False, default_factory=dict
     )
 
+    def has_rules(self, where: tuple[str, ...]) -> bool:
+        """True when some rule applies at one of the `where` positions."""
+        return bool(self._matcher(where)[1])
+
     def match(self, line: str, where: tuple[str, ...]) -> Rule | None:
-        """The first rule (in config order) for one of the `where` positions that matches the whole line."""
-        matcher = self._matchers.get(where)
-        if matcher is None:
-            matcher = self._matchers[where] = _combine(self.rules, where)
-        combined, chosen = matcher
+        """The first rule (the source's, then `[defaults]`', then built-in) at a `where` position matching the line."""
+        combined, chosen = self._matcher(where)
         if combined is None:
             return next((rule for rule in chosen if rule.matches(line)), None)
         found = combined.fullmatch(line)
         # The outermost group of the first alternative that matched closes last.
         return None if found is None else chosen[int(str(found.lastgroup)[2:])]
+
+    def _matcher(self, where: tuple[str, ...]) -> tuple[re.Pattern[str] | None, tuple[Rule, ...]]:
+        """The rules for the `where` positions and their joined pattern, made once per profile."""
+        matcher = self._matchers.get(where)
+        if matcher is None:
+            matcher = self._matchers[where] = _combine(self.rules, where)
+        return matcher
 
     @classmethod
     def from_mapping(
@@ -192,13 +208,15 @@ class SourceProfile:
         default_rules = merged.get("default_rules", True)
         if not isinstance(default_rules, bool):
             raise ProfileError(f"{key('default_rules')}: expected true or false")
+        # The first rule that matches a line names it, so the most specific come first: the
+        # source's own rules, then those of `[defaults]`, then the built-in ones. A source's
+        # rule for a line a built-in rule also matches (its own `Other news`) thus wins.
         rules: list[Rule] = []
-        if default_rules:
-            rules.extend(DEFAULT_RULES)
-        # Defaults' own rules come first, then the source's; both are data.
-        for origin, block in (("defaults", defaults or {}), (where, data)):
+        for origin, block in ((where, data), ("defaults", defaults or {})):
             for i, spec in enumerate(block.get("rules", ())):
                 rules.append(_parse_rule(f"{origin}.rules[{i}]", spec))
+        if default_rules:
+            rules.extend(DEFAULT_RULES)
         html = HtmlSelectors.from_mapping(f"{where}.html", data["html"]) if "html" in data else HtmlSelectors()
         return cls(
             name=name,

@@ -25,6 +25,7 @@ DEFAULT_SEED = REPO_ROOT.parent / "shared" / "data" / "seed"
 DEFAULT_OUT = REPO_ROOT / "samples"
 
 SEED_NAME = "000_db5c100688d27208.txt"
+RELATED_NAME = "001_related_headlines.txt"
 WIRE_COUNT = 20
 SIDECAR_COUNT = 14
 MIN_PARAGRAPHS = 4
@@ -506,6 +507,66 @@ LATIN1_TEXT = (
 )
 
 
+# A made-up article in the style of the ANHA seed (its events, names and quotes are invented),
+# ending as the agency's pages do: the translator's tag, `Other news` and related headlines
+# (also invented). Like the seed, it has no final newline.
+RELATED_TEXT = (
+    "Farmers in Qamishlo countryside fear losing wheat season as rains come late\n"
+    "\n"
+    "Farmers in the countryside of Qamishlo city in North and East Syria expressed their fear of "
+    "losing this year's wheat season, after the first rains came weeks later than usual, while "
+    "calling on the Economy and Agriculture Authority to provide diesel, seeds and fertilizers at "
+    "reduced prices before the sowing period ends\n"
+    "\n"
+    "The lands of the Jazira region depend for the most part on rain, and the delay of the first "
+    "rains of the season has left thousands of hectares unsown in the villages of Qamishlo "
+    "countryside, at a time when the prices of diesel and fertilizers have risen.\n"
+    "\n"
+    "Sowing delayed for a month\n"
+    "\n"
+    "In one of the villages east of Qamishlo, the farmer Xelil Mihemed, who owns 20 hectares of land, "
+    'said: "Every year we start sowing at the beginning of November, but this year the land was still '
+    "dry until the middle of December, and we could not plough it.”\n"
+    "\n"
+    'He added: "If the rains do not continue in the coming weeks, the seeds we put in the ground will '
+    "not sprout, and we will lose everything we spent on them.”\n"
+    "\n"
+    "High costs of diesel and fertilizers\n"
+    "\n"
+    "Farmers say that the cost of ploughing and sowing one hectare has almost doubled compared to "
+    "last season, because of the rise in the price of diesel on the free market and the scarcity of "
+    "fertilizers.\n"
+    "\n"
+    'Another farmer from the same village, who asked not to be named, said: "We received part of our '
+    "share of subsidised diesel, but it was not enough to plough all the land, so we had to buy the "
+    "rest at double the price.”\n"
+    "\n"
+    "Calls to support small farmers\n"
+    "\n"
+    "The farmers called on the Economy and Agriculture Authority in North and East Syria to increase "
+    "the quantities of subsidised diesel, to distribute improved seeds at reduced prices, and to "
+    "announce the purchase price of wheat early, so that farmers can plan their season.\n"
+    "\n"
+    'Xelil Mihemed concluded: "The small farmer is the one who bears the losses every time; we are '
+    "not asking for much, only for the support to arrive on time.”\n"
+    "\n"
+    "T/ Hsm.\n"
+    "\n"
+    "\n"
+    "Other news\n"
+    "\n"
+    "Hasakah water station resumes pumping after repairs to its generators\n"
+    "\n"
+    "Women's council in Kobani opens literacy courses in five villages\n"
+    "\n"
+    "Qamishlo municipality begins paving roads in the eastern neighbourhoods\n"
+    "\n"
+    "Derik hosts its annual book fair with dozens of publishing houses\n"
+    "\n"
+    "Teachers in Manbij prepare curricula for the new school year"
+)
+
+
 def write_file(path: Path, data: bytes, written: list[Path]) -> None:
     """Write bytes to a path and remember it."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -534,6 +595,14 @@ the repository root. The same inputs always give byte-identical output.
 - `anha/000_db5c100688d27208.txt`: a raw ANHA agency article (Hawar News
   Agency) as distributed with the project's source format. It has no sidecar on
   purpose: its publication date comes from the file's modification time.
+- `anha/{RELATED_NAME}`: an article written for this project in
+  the seed's style and layout (title line, lede, sub-headings, quotes, a
+  translator tag `T/ Hsm.`), ending as the agency's pages do: the tag, `Other
+  news`, then five related headlines. It is no agency text: its events, names,
+  quotes and headlines are invented. It exercises the `cut-to-end` rule
+  (`anha-other-news` in `sources.toml`), which removes the marker and the list
+  after it while the tag above them still goes to `byline`. No sidecar, like
+  the seed.
 - `wire/NNN_<id12>.txt`: {WIRE_COUNT} English news and blog articles. Each file is the
   page title, a blank line, then one paragraph per line with blank lines between
   them. `<id12>` is the first 12 hex digits of the page's benchmark id, and
@@ -560,11 +629,18 @@ the repository root. The same inputs always give byte-identical output.
   - `bad_sidecar.txt` / `bad_sidecar.json`: a valid article whose sidecar is
     truncated, invalid JSON.
 
+- `html/<name>.html.gz` with `html/<name>.json` (the page URL): three whole web
+  pages (two English, one Italian) from the same benchmark, gzip-compressed as
+  the benchmark distributes them, for the `pages` source (HTML extraction).
+  `scripts/make_html_fixtures.py` copies them, together with the eleven pages
+  under `tests/fixtures/html/` and their expectations.
+
 ## Attribution
 
-The article texts in `wire/` (title lines and paragraphs) come from the
-article-extraction-benchmark by Scrapinghub: the gold article bodies and page
-titles of its pages, released under the MIT licence. The licence is reproduced
+The article texts in `wire/` (title lines and paragraphs) and the pages in
+`html/` and `tests/fixtures/html/` come from the article-extraction-benchmark by
+Scrapinghub (its gold article bodies, page titles and page HTML), released under
+the MIT licence. The licence is reproduced
 below.
 
 ```
@@ -603,6 +679,7 @@ def build(aeb: Path, seed: Path, out: Path) -> list[Path]:
     clear_stale(out)
     written: list[Path] = []
     write_file(out / "anha" / SEED_NAME, (seed / SEED_NAME).read_bytes(), written)
+    write_file(out / "anha" / RELATED_NAME, RELATED_TEXT.encode("utf-8"), written)
 
     rows: list[tuple[str, str]] = []
     for i, sample in enumerate(wire):
@@ -652,7 +729,7 @@ def check(out: Path) -> int:
             except json.JSONDecodeError as exc:
                 print(f"ERROR {sidecar.name}: {exc}")
                 errors += 1
-        tail = "yes" if text.rstrip("\n").endswith("Other news") else "no"
+        tail = "yes" if "Other news" in text.splitlines() else "no"
         has = "bad" if sidecar.name == "bad_sidecar.json" else ("yes" if sidecar.exists() else "no")
         print(f"{rel:<32} {len(text.split()):>5} {has:<7} {published:<26} {tail}")
     bad = wire / "bad_sidecar.json"

@@ -14,6 +14,7 @@ from flows.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = REPO / "samples" / "anha" / "000_db5c100688d27208.txt"
+RELATED = REPO / "samples" / "anha" / "001_related_headlines.txt"
 
 
 def test_normalize_jsonl_prints_one_record_per_file(capsys: pytest.CaptureFixture[str]) -> None:
@@ -32,7 +33,51 @@ def test_normalize_explain_lists_removed_spans_and_rules(capsys: pytest.CaptureF
     out = capsys.readouterr().out
     assert code == 0
     assert "anha-staff-tag" in out and "'T/ Satt.'" in out
-    assert "related-links" in out and "'Other news'" in out
+    assert "anha-other-news" in out and "'Other news'" in out
+
+
+def test_normalize_explain_lists_each_line_cut_with_the_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The seed as the agency's pages end: the tag, `Other news`, then related headlines.
+    headlines = [
+        "Water station in Hasakah resumes pumping after repairs",
+        "Teachers in Manbij prepare for the new year",
+    ]
+    dump = tmp_path / "seed_with_headlines.txt"
+    dump.write_text(SEED.read_text(encoding="utf-8") + "\n\n" + "\n\n".join(headlines) + "\n", encoding="utf-8")
+    lines = dump.read_text(encoding="utf-8").splitlines()
+    args = ["normalize", str(dump), "--config", str(REPO / "sources.toml"), "--source", "anha", "--explain"]
+    assert main([*args, "--format", "pretty"]) == 0
+    out = capsys.readouterr().out
+    assert "removed nothing" not in out
+    for text, kind, rule in [
+        ("T/ Satt.", "byline", "anha-staff-tag"),
+        ("Other news", "chrome", "anha-other-news"),
+        *((h, "chrome", "anha-other-news") for h in headlines),
+    ]:
+        assert f"line {lines.index(text) + 1}: {kind} by {rule}: {text!r}" in out
+    body = out[out.index("lede") : out.index("removed")]
+    for text in ["T/ Satt.", "Other news", *headlines]:
+        assert text not in body
+    # With JSON lines on stdout, the explanation goes to stderr, one line per removed line.
+    assert main([*args, "--format", "jsonl"]) == 0
+    captured = capsys.readouterr()
+    record = json.loads(captured.out)
+    assert record["byline"] == "T/ Satt." and "Other news" not in record["text"]
+    explained = [line for line in captured.err.splitlines() if "anha-other-news" in line]
+    assert len(explained) == 1 + len(headlines)
+    assert explained[-1].endswith(f"removed chrome by rule 'anha-other-news': {headlines[-1]!r}")
+
+
+def test_normalize_explain_on_the_related_headlines_sample(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["normalize", str(RELATED), "--config", str(REPO / "sources.toml"), "--explain", "--format", "pretty"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "byline by anha-staff-tag: 'T/ Hsm.'" in out
+    assert out.count("chrome by anha-other-news") == 6  # the marker and five headlines
 
 
 def test_normalize_reports_rejections_and_fails(capsys: pytest.CaptureFixture[str]) -> None:
@@ -178,11 +223,11 @@ def test_a_source_with_a_mistyped_path_is_reported_and_the_others_run(tmp_path: 
     # Piped: plain, complete columns (no box drawing, nothing cut), and commands on one line.
     assert not any(ch in proc.stdout for ch in "…┃│━")
     row = next(line.split() for line in lines if line.startswith(name))
-    assert row[0] == name and row[5] == "1" and row[-1] == "ok"
+    assert row[0] == name and row[5] == "2" and row[-1] == "ok"  # the folder's two articles written
     assert next(line.split() for line in lines if line.startswith("typo"))[-1] == "failed"
     assert 'Query: newsflow query "SELECT source, count(*) FROM articles GROUP BY ALL"' in lines
     got = duckdb.sql(f"SELECT source FROM read_parquet('{tmp_path}/data/articles/**/*.parquet', hive_partitioning=1)")
-    assert got.fetchall() == [(name,)]
+    assert got.fetchall() == [(name,), (name,)]
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -50,13 +50,17 @@ def test_repo_config_sources(repo_config: Config) -> None:
         assert src.profile.name == name
         assert src.profile.language == "en"
         assert src.profile.timezone == "UTC"
-        # Built-in rules first, then the source's own.
-        assert src.profile.rules[: len(DEFAULT_RULES)] == DEFAULT_RULES
-    anha_rules = [r.name for r in repo_config.sources["anha"].profile.rules[len(DEFAULT_RULES) :]]
-    assert anha_rules == ["anha-staff-tag", "anha-agency-tag"]
-    wire_rules = [r.name for r in repo_config.sources["wire"].profile.rules[len(DEFAULT_RULES) :]]
+        # The source's own rules first (the first match names a line), then the built-in ones.
+        assert src.profile.rules[-len(DEFAULT_RULES) :] == DEFAULT_RULES
+    anha_rules = repo_config.sources["anha"].profile.rules[: -len(DEFAULT_RULES)]
+    assert [(r.name, r.where) for r in anha_rules] == [
+        ("anha-staff-tag", "tail"),
+        ("anha-agency-tag", "tail"),
+        ("anha-other-news", "cut-to-end"),
+    ]
+    wire_rules = [r.name for r in repo_config.sources["wire"].profile.rules[: -len(DEFAULT_RULES)]]
     assert wire_rules == ["desk-tag"]
-    agency = repo_config.sources["anha"].profile.rules[-1]
+    agency = anha_rules[1]
     assert agency.matches("ANHA")
     assert not agency.matches("anha")
 
@@ -105,8 +109,9 @@ match = "Subscribe now"
     assert src.include == ("*.text",)
     assert src.profile.timezone == "Europe/Berlin"
     assert src.profile.language == "en"
-    assert [r.name for r in src.profile.rules] == ["house-tag", "x-chrome"]
-    assert src.profile.rules[1].where == "any"
+    # The source's rules before those of [defaults]: the more specific is tried first.
+    assert [r.name for r in src.profile.rules] == ["x-chrome", "house-tag"]
+    assert src.profile.rules[0].where == "any"
 
 
 def test_select(repo_config: Config) -> None:

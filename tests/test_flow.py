@@ -29,7 +29,7 @@ def test_ingest_flow_runs_incrementally_and_reconciles(corpus: Path, tmp_path: P
     data = tmp_path / "data"
     first = ingest(config=str(corpus), data=str(data), workers=2)
     by = {s.source: s for s in first.sources}
-    assert by["anha"].written == 1 and by["anha"].quarantined == 0
+    assert by["anha"].written == 2 and by["anha"].quarantined == 0
     assert by["pages"].written == 3 and by["pages"].quarantined == 0
     assert by["wire"].discovered == 24
     assert by["wire"].written == 20
@@ -38,7 +38,7 @@ def test_ingest_flow_runs_incrementally_and_reconciles(corpus: Path, tmp_path: P
     assert all(s.reconciles() for s in first.sources)
     assert len(by["wire"].partitions) >= 5
     rows = _rows(data)
-    assert len(rows) == 24
+    assert len(rows) == 25
     quarantine = duckdb.sql(
         f"SELECT reason, count(*) FROM read_parquet('{data}/quarantine/**/*.parquet') GROUP BY ALL ORDER BY 1"
     ).fetchall()
@@ -59,7 +59,7 @@ def test_ingest_flow_runs_incrementally_and_reconciles(corpus: Path, tmp_path: P
     # A second run over unchanged files writes nothing.
     second = ingest(config=str(corpus), data=str(data), workers=1)
     assert second.total("written") == 0
-    assert second.total("unchanged") == 28
+    assert second.total("unchanged") == 29
     assert second.total("quarantined") == 0
     assert _rows(data) == rows
 
@@ -77,7 +77,7 @@ def test_ingest_flow_runs_incrementally_and_reconciles(corpus: Path, tmp_path: P
     assert wire_summary.unchanged == 23
     assert wire_summary.reconciles()
     after = _rows(data)
-    assert len(after) == 24
+    assert len(after) == 25
     changed = [a for a, b in zip(after, rows, strict=True) if a != b]
     assert len(changed) == 1 and "An added paragraph." in str(changed[0][3])
 

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from flows.config import load_config
 from normalizers import Article, Rejection, RejectReason, SourceMeta, SourceProfile, normalize_text
 from normalizers.common import EARLIEST_DATE
 from normalizers.html.normalize import normalize_html
+from normalizers.profile import CUT_TO_END
 
 # Hypothesis warns when the global `random` state changes while it draws an example. In
 # a full test session the strategies below are not the ones drawing: once a flow test has
@@ -247,6 +248,77 @@ def test_stray_whitespace_and_controls_in_articles(doc, inserts) -> None:
             assert para == " ".join(para.split())
         for field in (result.title, result.lede, result.byline):
             assert field is None or field == " ".join(field.split())
+
+
+# --- cut-to-end: a marker and the list of headlines after it -----------------------------------
+
+MARKERS = st.sampled_from(["Other news", "Related stories", "Most read", "Read more:"])
+# A headline: words without sentence punctuation.
+headlines = st.lists(words, min_size=1, max_size=10).map(" ".join)
+# Anything a line after a marker may be: headlines, prose, tags, share bars, markers, any text
+# (no control characters: a NUL would make the file binary; no line breaks or blank lines,
+# which would change how the file splits into paragraphs).
+list_lines = st.one_of(
+    headlines,
+    sentences,
+    st.sampled_from(["T/ Xyz.", "ANHA", "Share", "Other news", "Most read", "12 March 2024", "..."]),
+    st.text(alphabet=st.characters(exclude_categories=["Cc", "Cs", "Zl", "Zp"]), max_size=60).filter(str.strip),
+)
+_EVERY_RULE = ("tail", "head", "any", CUT_TO_END)
+
+
+@SETTINGS
+@given(
+    body=st.lists(st.one_of(paragraphs.map(" ".join), headlines), min_size=1, max_size=6),
+    at=st.integers(0),
+    marker=MARKERS,
+    after=st.lists(list_lines, max_size=12),
+    blank_lines=st.booleans(),
+    tight=st.booleans(),
+)
+def test_a_cut_never_removes_the_last_body_paragraph(body, at, marker, after, blank_lines, tight) -> None:
+    # A marker anywhere (before the lede too), any lines after it, then the rest of the body.
+    assume(all(ANHA.match(p, _EVERY_RULE) is None for p in body))
+    at %= len(body) + 1
+    sep = "\n\n" if blank_lines else "\n"
+    listed = ("\n" if tight else sep).join([marker, *after])
+    raw = sep.join(["Headline of the story", *body[:at], listed, *body[at:]]) + "\n"
+    result = normalize_text(raw.encode("utf-8"), _meta(), ANHA)
+    _check_outcome(result)
+    assert isinstance(result, Article), result
+    # A cut never takes the lede (the first line after the title, the marker itself when it
+    # comes first), so a body always stays; nothing above the marker goes, nor any prose after
+    # it (headlines after it, body or not, may go with the list).
+    assert nfc(body[0] if at else marker) in result.text
+    for paragraph in body[:at]:
+        assert nfc(paragraph) in result.text
+    for paragraph in body[at:]:
+        if paragraph.endswith("."):
+            assert nfc(paragraph) in result.text
+
+
+@SETTINGS
+@given(doc=documents(), marker=MARKERS, items=st.lists(headlines, max_size=10), tight=st.booleans())
+def test_a_list_of_headlines_after_an_article_changes_nothing_but_stripped(doc, marker, items, tight) -> None:
+    raw = doc[0]
+    assume(all(ANHA.match(h, ("tail", "any")) is None for h in items))
+    eol = "\r\n" if "\r\n" in raw else "\n"
+    blank_lines = eol * 2 in raw
+    # In a file with blank lines the list is a paragraph of its own, one headline per line or
+    # per paragraph; in one without, one per line.
+    sep = eol if tight or not blank_lines else eol * 2
+    listed = raw + (eol if blank_lines else "") + sep.join([marker, *items]) + eol
+    base = normalize_text(raw.encode("utf-8"), _meta(), ANHA)
+    result = normalize_text(listed.encode("utf-8"), _meta(), ANHA)
+    assert isinstance(base, Article) and isinstance(result, Article), (base, result)
+    assert (result.title, result.lede, result.sections, result.text, result.byline) == (
+        base.title,
+        base.lede,
+        base.sections,
+        base.text,
+        base.byline,
+    )
+    assert [s.text for s in result.stripped] == [*(s.text for s in base.stripped), marker, *map(nfc, items)]
 
 
 _SPACES = [chr(c) for c in range(0x3001) if chr(c).isspace()]

@@ -14,6 +14,7 @@ import pytest
 
 from flows.config import load_config
 from normalizers import (
+    DEFAULT_RULES,
     Article,
     ProfileError,
     Rejection,
@@ -23,9 +24,12 @@ from normalizers import (
     SourceProfile,
     normalize_text,
 )
+from normalizers.profile import CUT_TO_END
+from normalizers.text import _LIST_MAX_LINES
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = Path("samples/anha/000_db5c100688d27208.txt")
+RELATED = Path("samples/anha/001_related_headlines.txt")
 SEED_TITLE = "Kado: confirms timing of launching Turkish occupation attacks with ISIS insurgency"
 SEED_HEADINGS = [
     "Strong relationship between Turkey and ISIS",
@@ -131,7 +135,7 @@ def test_seed_tail_tag_goes_to_byline_and_chrome_is_dropped(seed: Article, seed_
     chrome_line = lines.index("Other news") + 1
     assert [(s.rule, s.kind, s.text, s.line) for s in seed.stripped] == [
         ("anha-staff-tag", "byline", "T/ Satt.", tag_line),
-        ("related-links", "chrome", "Other news", chrome_line),
+        ("anha-other-news", "chrome", "Other news", chrome_line),
     ]
     for f in dataclasses.fields(Article):
         if f.name != "stripped":
@@ -197,7 +201,7 @@ def test_other_news_in_the_middle_stays_trailing_is_stripped(anha: SourceProfile
     art = _article(raw, anha)
     assert art.text.count("Other news") == 1
     assert "Other news\n\nA body paragraph after the middle line." in art.text
-    assert [(s.rule, s.kind, s.text, s.line) for s in art.stripped] == [("related-links", "chrome", "Other news", 11)]
+    assert [(s.rule, s.kind, s.text, s.line) for s in art.stripped] == [("anha-other-news", "chrome", "Other news", 11)]
     assert art.byline is None
 
 
@@ -205,7 +209,188 @@ def test_trailing_other_news_alone_is_stripped(anha: SourceProfile) -> None:
     art = _article("Title\n\nLede paragraph.\n\nBody.\n\n\nOther news", anha)
     assert "Other news" not in art.text
     assert art.text == "Lede paragraph.\n\nBody."
-    assert [s.rule for s in art.stripped] == ["related-links"]
+    assert [s.rule for s in art.stripped] == ["anha-other-news"]
+
+
+# --- cut-to-end: a marker and the list of headlines after it ------------------------------------
+
+HEADLINES = [
+    "Water station in Hasakah resumes pumping after repairs",
+    "Women's council in Kobani opens literacy courses",
+    "Raqqa: farmers prepare for the cotton harvest",
+    "Who will rebuild the bridges of Deir ez-Zor?",
+]
+
+
+@pytest.mark.parametrize("sep", ["\n\n", "\n"], ids=["blank-lines", "no-blank-lines"])
+def test_seed_with_headlines_appended_cuts_them_and_keeps_the_tag(
+    seed: Article, seed_raw: bytes, anha: SourceProfile, sep: str
+) -> None:
+    # The agency's real pages: `T/ Satt.`, `Other news`, then the related headlines.
+    raw = seed_raw.decode() + sep + sep.join(HEADLINES) + "\n"
+    art = _article(raw, anha, source="anha", key=SEED.name)
+    lines = raw.splitlines()
+    assert art.byline == "T/ Satt."
+    assert [(s.rule, s.kind, s.text, s.line) for s in art.stripped] == [
+        ("anha-staff-tag", "byline", "T/ Satt.", lines.index("T/ Satt.") + 1),
+        *(("anha-other-news", "chrome", t, lines.index(t) + 1) for t in ["Other news", *HEADLINES]),
+    ]
+    # The same article as without the list: nothing of it in the text or a heading.
+    assert art.text == seed.text
+    assert art.sections == seed.sections
+    assert [s.heading for s in art.sections if s.heading] == SEED_HEADINGS
+    for line in ["T/ Satt.", "Other news", *HEADLINES]:
+        assert line not in art.text
+        assert all(line not in (s.heading or "") for s in art.sections)
+
+
+def test_related_headlines_sample(repo_root: Path, anha: SourceProfile) -> None:
+    raw = (repo_root / RELATED).read_bytes()
+    art = _article(raw, anha, source="anha", key=RELATED.name)
+    lines = raw.decode().splitlines()
+    listed = lines[lines.index("Other news") + 1 :]
+    headlines = [line for line in listed if line]
+    assert len(headlines) == 5
+    assert art.title == lines[0]
+    assert art.byline == "T/ Hsm."
+    assert [(s.rule, s.text) for s in art.stripped] == [
+        ("anha-staff-tag", "T/ Hsm."),
+        ("anha-other-news", "Other news"),
+        *(("anha-other-news", h) for h in headlines),
+    ]
+    assert [s.heading for s in art.sections if s.heading] == [
+        "Sowing delayed for a month",
+        "High costs of diesel and fertilizers",
+        "Calls to support small farmers",
+    ]
+    assert art.text.endswith("only for the support to arrive on time.”")
+    for line in ["Other news", *headlines]:
+        assert line not in art.text
+
+
+def test_a_marker_in_the_middle_with_prose_after_it_is_not_cut(anha: SourceProfile) -> None:
+    raw = (
+        "A title line\n\nThe lede paragraph.\n\nOther news\n\nA short line\n\n"
+        "The story goes on here, and this paragraph is prose.\n\nT/ Satt.\n"
+    )
+    art = _article(raw, anha)
+    assert art.text == (
+        "The lede paragraph.\n\nOther news\n\nA short line\n\nThe story goes on here, and this paragraph is prose."
+    )
+    assert [s.text for s in art.stripped] == ["T/ Satt."]
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        # a sentence ends the list
+        ["Water station resumes pumping", "The council said the work would take a week."],
+        # so does a comma or a closing quote after a full stop
+        ["Water station resumes pumping", "He said the station would reopen,"],
+        ["Water station resumes pumping", 'He added: "It will reopen.”'],
+        # two sentences in a short line are prose too
+        ["Work resumed. Nobody knows when it ends"],
+        # a long line is a paragraph
+        ["word " * 40 + "end"],
+    ],
+)
+def test_a_marker_is_not_cut_when_prose_follows(anha: SourceProfile, after: list[str]) -> None:
+    raw = "Title\n\nThe lede paragraph.\n\nOther news\n\n" + "\n\n".join(after) + "\n"
+    art = _article(raw, anha)
+    assert "Other news" in art.text
+    assert art.stripped == ()
+
+
+def test_a_list_longer_than_the_limit_is_not_cut(anha: SourceProfile) -> None:
+    items = [f"Headline number {i}" for i in range(_LIST_MAX_LINES)]
+    raw = "Title\n\nThe lede paragraph.\n\nOther news\n\n" + "\n\n".join(items) + "\n"
+    assert "Other news" in _article(raw, anha).text
+    shorter = "Title\n\nThe lede paragraph.\n\nOther news\n\n" + "\n\n".join(items[1:]) + "\n"
+    assert _article(shorter, anha).text == "The lede paragraph."
+
+
+def test_a_marker_is_not_cut_when_no_body_would_stay(anha: SourceProfile) -> None:
+    art = _article("Title\n\nOther news\n\nWater station resumes pumping\n", anha)
+    assert art.title == "Title"
+    assert art.text == "Other news\n\nWater station resumes pumping"
+    # Without a title line the marker may not be the first line either.
+    untitled = SourceProfile.from_mapping("x", {"title_line": False})
+    art = _article("Other news\n\nWater station resumes pumping\n", untitled)
+    assert art.text.startswith("Other news")
+    assert art.stripped == ()
+
+
+def test_a_marker_wrapped_inside_a_paragraph_is_not_cut(anha: SourceProfile) -> None:
+    raw = "Title\n\nThe lede paragraph.\n\nThe minister told reporters about the\nother news\nof the week\n"
+    art = _article(raw, anha)
+    assert art.text.endswith("about the other news of the week")
+    assert art.stripped == ()
+
+
+def test_a_marker_ending_the_tag_paragraph_is_cut(anha: SourceProfile) -> None:
+    raw = "Title\n\nThe lede paragraph.\n\nBody.\n\nT/ Satt.\nOther news\n\nWater station resumes pumping\n"
+    art = _article(raw, anha)
+    assert art.text == "The lede paragraph.\n\nBody."
+    assert art.byline == "T/ Satt."
+    assert [s.text for s in art.stripped] == ["T/ Satt.", "Other news", "Water station resumes pumping"]
+
+
+def test_tags_and_share_bars_below_the_list_are_stripped_in_turn(anha: SourceProfile) -> None:
+    raw = (
+        "Title\n\nThe lede paragraph.\n\nBody.\n\nT/ Satt.\n\nOther news\n\n"
+        "Water station resumes pumping\n\nANHA\n\nShare\n"
+    )
+    art = _article(raw, anha)
+    assert art.text == "The lede paragraph.\n\nBody."
+    assert art.byline == "T/ Satt.; ANHA"
+    assert [(s.rule, s.text) for s in art.stripped] == [
+        ("anha-staff-tag", "T/ Satt."),
+        ("anha-other-news", "Other news"),
+        ("anha-other-news", "Water station resumes pumping"),
+        ("anha-agency-tag", "ANHA"),
+        ("share-bar", "Share"),
+    ]
+
+
+def test_lines_under_a_second_marker_go_by_its_rule() -> None:
+    raw = (
+        "Title\n\nThe lede paragraph.\n\nBody.\n\nRelated stories\n\nWater station resumes pumping\n\n"
+        "Most read\n\nWomen's council opens literacy courses\n\n12 March 2024\n"
+    )
+    art = _article(raw, _plain())
+    assert art.text == "The lede paragraph.\n\nBody."
+    assert [(s.rule, s.text) for s in art.stripped] == [
+        ("related-links", "Related stories"),
+        ("related-links", "Water station resumes pumping"),
+        ("most-read", "Most read"),
+        ("most-read", "Women's council opens literacy courses"),
+        ("most-read", "12 March 2024"),
+    ]
+
+
+def test_the_built_in_list_markers_cut_to_the_end() -> None:
+    assert {r.name for r in DEFAULT_RULES if r.where == CUT_TO_END} == {"related-links", "most-read", "read-more"}
+    raw = "Title\n\nThe lede paragraph.\n\nBody.\n\nRead more:\n\nWater station resumes pumping\n"
+    art = _article(raw, _plain())
+    assert art.text == "The lede paragraph.\n\nBody."
+    assert [s.rule for s in art.stripped] == ["read-more", "read-more"]
+
+
+def test_a_cut_to_end_rule_is_a_config_block() -> None:
+    rule = {"name": "x-more", "kind": "chrome", "where": "cut-to-end", "match": "More from the desk"}
+    profile = SourceProfile.from_mapping("x", {"rules": [rule]})
+    raw = "Title\n\nThe lede paragraph.\n\nBody.\n\nMore from the desk\n\nWater station resumes pumping\n"
+    art = _article(raw, profile)
+    assert art.text == "The lede paragraph.\n\nBody."
+    assert [(s.rule, s.kind) for s in art.stripped] == [("x-more", "chrome"), ("x-more", "chrome")]
+    # The same line under a tail rule goes alone: the headline after it stays.
+    tail = SourceProfile.from_mapping("x", {"rules": [{**rule, "where": "tail"}], "default_rules": False})
+    assert _article(raw, tail).text.endswith("More from the desk\n\nWater station resumes pumping")
+
+
+def test_a_source_rule_wins_over_a_built_in_rule_for_the_same_line(anha: SourceProfile) -> None:
+    assert anha.match("Other news", (CUT_TO_END,)).name == "anha-other-news"
+    assert _plain().match("Other news", (CUT_TO_END,)).name == "related-links"
 
 
 # --- profiles: a new source is a config block -----------------------------------------------
@@ -640,7 +825,7 @@ def test_rules_with_back_references_and_named_groups_still_match_correctly() -> 
     assert profile.match("bye bye", ("tail",)).name == "echo"
     assert profile.match("bye now", ("tail",)) is None
     assert profile.match("By Jane", ("tail",)).name == "tag"
-    assert profile.match("Other news", ("tail",)).name == "related-links"  # built-ins come first
+    assert profile.match("Other news", (CUT_TO_END,)).name == "related-links"
     raw = b"Title\n\nLede paragraph.\n\nBy Jane\n\nbye bye\n"
     article = normalize_text(raw, _meta(), profile)
     assert isinstance(article, Article)
