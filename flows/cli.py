@@ -761,16 +761,43 @@ def _normalize(args: argparse.Namespace) -> int:
                 status = 1
                 continue
             record = _jsonable(dataclasses.asdict(result))
+            choice = _explained(src, cand, loaded, now) if args.explain and result.normalizer == "html" else []
             if fmt == "jsonl":
                 print(json.dumps(record, ensure_ascii=False))
             else:
-                _pretty(shown, record, explain=args.explain)
+                _pretty(shown, record, explain=args.explain, choice=choice)
             if args.explain and fmt == "jsonl":
-                if result.normalizer == "html":
-                    print(f"# {shown}: path {result.extraction}", file=sys.stderr)
+                for line in choice:
+                    print(f"# {shown}: {line}", file=sys.stderr)
                 for s in result.stripped:
                     print(f"# {shown}:{s.line}: removed {s.kind} by rule {s.rule!r}: {s.text!r}", file=sys.stderr)
     return status
+
+
+def _explained(src: Any, cand: Any, loaded: Any, now: datetime) -> list[str]:
+    """How the extraction chose a page's text: path, confidence, content root, candidates and why the root won."""
+    from flows.ingest import input_meta
+    from normalizers.errors import Rejection
+    from normalizers.html.normalize import explain_html
+
+    raw, sidecar = loaded
+    found = explain_html(raw, input_meta(src, cand, sidecar, now), src.profile, cand.content_type)
+    if isinstance(found, Rejection):
+        return []
+    how = "the source's CSS selectors" if found.path == "profile" else "generic extraction (a learned block model)"
+    lines = [f"path {found.path} ({how})", f"confidence {found.confidence:.2f}", f"content root {found.root}"]
+    for rank, c in enumerate(found.candidates, 1):
+        lines.append(
+            f"candidate {rank}: {c.path}: {c.share:.0%} of the expected article text, mean probability "
+            f"{c.mean_p:.2f}, {c.chars} characters"
+        )
+    if found.candidates:
+        best = found.candidates[0]
+        lines.append(
+            f"the root won: it holds {best.share:.0%} of the text the model took for article text "
+            f"(mean probability {best.mean_p:.2f})"
+        )
+    return lines
 
 
 def _source_holding(cfg: Any, path: Path) -> Any:
@@ -809,7 +836,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _pretty(label: str, record: dict[str, Any], explain: bool) -> None:
+def _pretty(label: str, record: dict[str, Any], explain: bool, choice: Sequence[str] = ()) -> None:
     from rich.console import Console
     from rich.panel import Panel
     from rich.table import Table
@@ -832,6 +859,7 @@ def _pretty(label: str, record: dict[str, Any], explain: bool) -> None:
         "normalizer",
         "normalizer_version",
         "extraction",
+        "extraction_confidence",
         "site_name",
         "tags",
         "warnings",
@@ -846,9 +874,9 @@ def _pretty(label: str, record: dict[str, Any], explain: bool) -> None:
         for paragraph in section["paragraphs"]:
             console.print(Text(paragraph), "", sep="\n")
     if explain:
-        if record["normalizer"] == "html":
-            how = "the source's CSS selectors" if record["extraction"] == "profile" else "generic extraction"
-            console.print(Text.assemble(("path", "bold"), f" {record['extraction']} ({how})"))
+        for line in choice:
+            name, _, rest = line.partition(" ")
+            console.print(Text.assemble((name, "bold"), f" {rest}"))
         console.print(Text("removed" if record["stripped"] else "removed nothing", style="bold"))
         for s in record["stripped"]:
             where = f"line {s['line']}" if s["line"] else "block"

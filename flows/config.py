@@ -53,6 +53,7 @@ _SOURCE_KEYS = {
     "timezone",
     "title_line",
     "max_bytes",
+    "min_confidence",
     "default_rules",
     "rules",
     "html",
@@ -78,7 +79,16 @@ _FETCH_KEYS = {
 # sitemaps protocol's 50 MB), so fetching one larger is pointless; written out here (a
 # test holds the two equal) because importing the parser would slow every CLI start.
 LISTING_MAX_BYTES = 50_000_000
-_DEFAULT_KEYS = {"language", "encoding", "timezone", "title_line", "max_bytes", "default_rules", "rules"}
+_DEFAULT_KEYS = {
+    "language",
+    "encoding",
+    "timezone",
+    "title_line",
+    "max_bytes",
+    "min_confidence",
+    "default_rules",
+    "rules",
+}
 # The numbers of `[sources.NAME.fetch]`: (type, least, most). A value outside is a slip (a
 # unit, a digit too many), never a setting; NaN and infinity would fail far from the config,
 # in int() or in a timer.

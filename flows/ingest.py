@@ -46,6 +46,7 @@ __all__ = [
     "assign_partitions",
     "finish_source",
     "in_batches",
+    "input_meta",
     "merge_batches",
     "normalize_input",
     "process_batch",
@@ -306,6 +307,14 @@ def read_input(
         return Rejection(RejectReason.READ_ERROR, str(exc))
 
 
+def input_meta(src: SourceConfig, cand: Candidate, sidecar: bytes | None, as_of: datetime | None) -> SourceMeta:
+    """What the normaliser is told about an input besides its bytes."""
+    if cand.uri is not None:
+        when = cand.mtime_ns / 1e9  # for a fetched page: its fetch time
+        return SourceMeta(src.name, cand.uri, cand.rel, when, None, cand.hint_title, cand.hint_published_at, as_of)
+    return SourceMeta(src.name, file_uri(cand.path), cand.rel, cand.mtime_ns / 1e9, sidecar, as_of=as_of)
+
+
 def normalize_input(
     src: SourceConfig, cand: Candidate, raw: bytes, sidecar: bytes | None, *, as_of: datetime | None
 ) -> Article | Rejection:
@@ -314,11 +323,7 @@ def normalize_input(
     `as_of` is the time of ingest (the batch's start, read once by the caller): a date
     more than a day after it is not taken for a publication date. None skips that check.
     """
-    if cand.uri is not None:
-        when = cand.mtime_ns / 1e9  # for a fetched page: its fetch time
-        meta = SourceMeta(src.name, cand.uri, cand.rel, when, None, cand.hint_title, cand.hint_published_at, as_of)
-    else:
-        meta = SourceMeta(src.name, file_uri(cand.path), cand.rel, cand.mtime_ns / 1e9, sidecar, as_of=as_of)
+    meta = input_meta(src, cand, sidecar, as_of)
     try:
         budget = TimeBudget(DOCUMENT_TIME_BUDGET_S)
         result = normalize(raw, meta, src.profile, src.format, cand.content_type, budget=budget)

@@ -37,6 +37,7 @@ class RejectReason(StrEnum):
     NO_DATE = "no_date"
     TIMEOUT = "timeout"
     READ_ERROR = "read_error"
+    EXTRACTION_FAILED = "extraction_failed"  # HTML: the extraction's confidence is below the source's min_confidence
     INTERNAL_ERROR = "internal_error"
     # Found by the pipeline before any normaliser sees the input (flows.files):
     OUTSIDE_ROOT = "outside_root"  # a link (or a sidecar link) resolving outside the source folder

@@ -1,9 +1,14 @@
-"""Rebuild tests/fixtures/html/ and samples/html/ from the article-extraction-benchmark.
+"""Rebuild tests/fixtures/html/ and samples/html/ from the development sets.
 
 The pages and gold texts come from Scrapinghub's article-extraction-benchmark (MIT
-licence; see samples/README.md). Run from the repo root with the benchmark folder:
+licence; see samples/README.md) and from the development split of the WCXB benchmark
+(Murrough Foley, CC-BY-4.0; see tests/fixtures/html/README.md). Run from the repo root:
 
-    python scripts/make_html_fixtures.py ../shared/data/aeb
+    python scripts/make_html_fixtures.py ../shared/data/aeb ../shared/data/wcxb-dev
+
+WCXB pages are kept as examples of kinds of page where extraction used to fail
+(`failure_kinds.json`): their expectations are WCXB's own `with` / `without` snippets
+and gold text, unchanged.
 
 For each chosen page it copies the gzip HTML and writes `expected.json` with the
 URL, the gold text, its two longest prose sentences (must be extracted) and
@@ -38,6 +43,17 @@ PAGES = {
     "remember8090": "20b2b64916b00b25203c9f1bf14248922f4d522f18328e9f876cce116df0083e",
     "panarmenian": "d90bda7ed14df19574f4ca8b1ccde5752a78f40058af1393e81cc99adb3e8756",
 }
+# WCXB pages, one or two per kind of page where generic extraction used to fail.
+FAILURE_KINDS = {
+    "wcxb-0383": ("0383", "newsletter platform (Substack): sign-up and 'Ready for more?' boxes around the post"),
+    "wcxb-0416": ("0416", "newsletter platform (Substack): 'No posts' archive widgets"),
+    "wcxb-4581": ("4581", "WordPress entry-content body; footer copyright and previous/next links"),
+    "wcxb-0289": ("0289", "WordPress body among many sidebar widgets"),
+    "wcxb-0007": ("0007", "sign-up prompt ('Please enter a valid email') before the article"),
+    "wcxb-0059": ("0059", "'Watch now' and course promotions inside the page"),
+    "wcxb-0362": ("0362", "disclaimer and copyright paragraphs closing the page"),
+    "wcxb-4416": ("4416", "article text inside an element marked hidden"),
+}
 # The sample corpus for `make run` gets three of them.
 SAMPLES = ("9to5mac", "foxnews", "remember8090")
 
@@ -70,6 +86,24 @@ def _chrome_lines(html: str, gold: str) -> list[str]:
     if len(found) <= 3:
         return found
     return [found[0], found[len(found) // 2], found[-1]]
+
+
+def failure_kinds(wcxb: Path) -> None:
+    """Copy the WCXB pages of FAILURE_KINDS and write failure_kinds.json."""
+    gold = json.loads((wcxb / "ground-truth.json").read_text(encoding="utf-8"))
+    out = {}
+    for name, (page_id, kind) in FAILURE_KINDS.items():
+        shutil.copy(wcxb / "html" / f"{page_id}.html.gz", FIXTURES / f"{name}.html.gz")
+        truth = gold[page_id]
+        out[name] = {
+            "id": page_id,
+            "kind": kind,
+            "url": truth["url"],
+            "gold": truth["articleBody"],
+            "must_contain": truth["with"],
+            "must_not_contain": truth["without"],
+        }
+    (FIXTURES / "failure_kinds.json").write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def main(aeb: Path) -> None:
@@ -109,3 +143,4 @@ def main(aeb: Path) -> None:
 
 if __name__ == "__main__":
     main(Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/aeb"))
+    failure_kinds(Path(sys.argv[2] if len(sys.argv) > 2 else "../shared/data/wcxb-dev"))

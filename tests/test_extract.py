@@ -1,295 +1,194 @@
-"""Unit tests of the generic main-text extractor on small hand-written pages."""
+"""The generic main-text extractor: segmentation, the learned decision on real pages, profiles, confidence, bounds."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import random
 import time
+from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
-from normalizers.html.extract import Block, Extraction, extract, extract_text, parse_html
+from normalizers.html.decide import PAGE_FEATURES, choose, page_features
+from normalizers.html.extract import Extraction, extract, extract_text, parse_html
+from normalizers.html.features import BLOCK_FEATURES, CONTEXT_FEATURES, block_features, context_features
+from normalizers.html.model import load_model
+from normalizers.html.segment import segment
+from normalizers.profile import DEFAULT_MIN_CONFIDENCE
 
-PARAS = [
-    "The council voted on Tuesday to repair the old bridge, a decision that ends three years of debate, "
-    "delays and rising costs for the town.",
-    "Engineers said the work, which starts in spring, will close the crossing for six months, and traffic "
-    "will be sent through the northern ring road.",
-    "Residents, many of whom had campaigned for a new bridge instead, said they were relieved that a decision "
-    "had finally been taken.",
-    "The repair is expected to cost four million, of which half will come from the regional budget, the mayor "
-    "told reporters after the vote.",
-]
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "html"
+EXPECTED = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))
 
 
-def page(article: str = "", *, before: str = "", after: str = "", head: str = "") -> str:
-    """A news page: site chrome around an <article> holding PARAS plus `article`."""
-    body = "".join(f"<p>{p}</p>" for p in PARAS)
-    return f"""<!doctype html><html><head><title>Bridge</title>{head}</head><body>
-    <header class="site-header"><nav class="main-nav"><ul><li><a href="/">Home</a></li>
-      <li><a href="/news">News</a></li><li><a href="/sport">Sport</a></li></ul></nav></header>
-    <div id="page"><main>{before}<article class="story"><h1>Town votes to repair bridge</h1>{body}{article}</article>
-    {after}</main>
-    <aside class="sidebar"><h3>Most read</h3>
-      <ul><li><a href="/a">Another story about something else, with commas, and more</a></li></ul></aside>
-    </div><footer class="site-footer"><p>Copyright 2024, The Town Paper. All rights reserved, everywhere.</p></footer>
-    </body></html>"""
+def _fixture(name: str) -> str:
+    return gzip.decompress((FIXTURES / f"{name}.html.gz").read_bytes()).decode("utf-8")
 
 
 def run(html: str, **kwargs: object) -> Extraction:
     return extract(LexborHTMLParser(html), **kwargs)  # type: ignore[arg-type]
 
 
-def reasons(result: Extraction) -> set[str]:
-    return {d.reason for d in result.dropped}
+# --- segmentation ------------------------------------------------------------------------------
 
 
-def texts(result: Extraction) -> list[str]:
-    return [b.text for b in result.blocks]
-
-
-def test_article_paragraphs_extracted_in_order_without_chrome() -> None:
-    result = run(page())
-    assert texts(result) == PARAS
-    assert result.path == "generic"
-    assert "article.story" in result.root
-    assert not result.truncated
-    text = result.text()
-    for chrome in ("Home", "Most read", "Copyright", "Town votes to repair bridge"):
-        assert chrome not in text
-    # Chrome outside the chosen content is simply not content; `dropped` lists what was
-    # removed from inside it (here the headline).
-    assert reasons(result) == {"title"}
-
-
-@pytest.mark.parametrize(
-    ("fragment", "reason", "leaked"),
-    [
-        (
-            '<div class="share-bar"><a href="#">Share on Facebook</a> <a href="#">Share by email</a></div>',
-            "share",
-            "Share",
-        ),
-        ('<div class="social-links">Follow us everywhere today</div>', "share", "Follow us"),
-        (
-            '<section class="related-articles"><h2>Related</h2>'
-            "<p>Other bridges, old and new, around the region</p></section>",
-            "related",
-            "Other bridges",
-        ),
-        (
-            '<div class="most-read"><p>Ten things, big and small, to do this weekend in town</p></div>',
-            "related",
-            "Ten things",
-        ),
-        ('<div class="more-stories"><p>The mayor, again, in another long story</p></div>', "related", "in another"),
-        ('<div id="comments"><p>Great article, thanks for writing it, really.</p></div>', "comments", "Great article"),
-        (
-            '<figure><img src="b.jpg"><figcaption>The bridge, seen from the river, at dawn</figcaption></figure>',
-            "caption",
-            "seen from the river",
-        ),
-        (
-            '<div class="photo-credit">Photo by a staff photographer, for the paper</div>',
-            "caption",
-            "staff photographer",
-        ),
-        (
-            '<div class="newsletter-signup"><p>Get the news, every morning, in your inbox</p></div>',
-            "newsletter",
-            "inbox",
-        ),
-        (
-            '<div class="cookie-consent"><p>We use cookies, as everyone does, to track you</p></div>',
-            "cookie",
-            "cookies",
-        ),
-        ('<div class="ad-slot"><p>Buy the best shoes, cheap, today only</p></div>', "ad", "shoes"),
-        ('<div class="advertisement">Sponsored content, paid for, by a company</div>', "ad", "Sponsored"),
-        ('<form action="/s"><p>Search the archive, by date or by word</p></form>', "form", "archive"),
-        ('<div style="display:none">Hidden text, never shown, to anyone at all</div>', "hidden", "never shown"),
-        ("<div hidden><p>Also hidden, by attribute, from every reader</p></div>", "hidden", "by attribute"),
-        ("<aside><p>An aside box, about something else entirely, here</p></aside>", "aside", "aside box"),
-    ],
-)
-def test_boilerplate_inside_article_is_dropped_with_its_reason(fragment: str, reason: str, leaked: str) -> None:
-    result = run(page(fragment))
-    assert leaked not in result.text()
-    assert texts(result) == PARAS
-    matching = [d for d in result.dropped if d.reason == reason]
-    assert matching, (reason, result.dropped)
-    assert any(leaked.lower() in d.text.lower() for d in matching)
-
-
-def test_scripts_styles_and_media_never_reach_the_text() -> None:
-    result = run(
-        page(
-            "<script>var x = 'tracking, code, here';</script><style>p { color: red }</style>"
-            "<noscript>Enable JavaScript, please, now</noscript><iframe>frame text</iframe>"
-        )
+def test_segment_cuts_blocks_in_document_order_with_their_elements_and_link_text() -> None:
+    html = (
+        "<html><head><title>A title</title><script>var x = 'no text';</script></head><body>"
+        "<div class='wrap'>Intro text <b>bold</b><p>First para <a href='#'>link</a> end.</p>Tail of the div"
+        "<ul><li>One</li><li>Two <i>x</i></li></ul></div><style>.a{}</style>"
+        "<pre>line 1\n  line 2</pre><div hidden><p>Hidden words</p></div><svg><text>no</text></svg></body></html>"
     )
-    text = result.text()
-    for junk in ("tracking", "color", "Enable JavaScript", "frame text"):
-        assert junk not in text
+    page = segment(parse_html(html))
+    assert page.texts == [
+        "Intro text bold",
+        "First para link end.",
+        "Tail of the div",
+        "One",
+        "Two x",
+        "line 1\n  line 2",
+        "Hidden words",
+    ]
+    assert [page.tags[e] for e in page.owners] == ["div", "p", "div", "li", "li", "pre", "p"]
+    assert page.links == [0, 4, 0, 0, 0, 0, 0]
+    assert [page.hidden[e] for e in page.owners] == [False] * 6 + [False]  # the <p> itself is not hidden...
+    hidden_div = page.parents[page.owners[-1]]
+    assert page.tags[hidden_div] == "div" and page.hidden[hidden_div]  # ... its container is
+    assert page.names[page.owners[0]] == "wrap"
+    assert page.title == "A title"
+    assert all(page.parents[i] < i for i in range(1, len(page.tags)))
 
 
-def test_lists_quotes_headings_and_pre_are_kept_with_their_kind() -> None:
-    extra = (
-        "<h2>What happens next</h2>"
-        "<ul><li>The tender opens in January.</li><li>Work starts in April.</li></ul>"
-        "<blockquote><p>It is the right decision for the town, finally.</p></blockquote>"
-        "<pre>  line one\n  line two</pre>"
+def test_features_have_the_named_columns_and_are_deterministic() -> None:
+    model = load_model()
+    page = segment(parse_html(_fixture("ap")))
+    rows = block_features(page, model.tables)
+    assert rows.shape == (len(page.texts), len(BLOCK_FEATURES))
+    assert np.array_equal(rows, block_features(segment(parse_html(_fixture("ap"))), model.tables))
+    p = model.blocks.predict(rows)
+    assert context_features(page, p).shape == (len(page.texts), len(CONTEXT_FEATURES))
+    assert page_features(page, p, choose(p)).shape == (len(PAGE_FEATURES),)
+    assert ((p >= 0) & (p <= 1)).all()
+
+
+def test_the_packaged_model_says_how_it_was_trained_and_validated() -> None:
+    info = load_model().info
+    assert set(info["trained_on"]) == {"aeb", "wcxb-dev"}
+    cv = info["cross_validated_by_site"]
+    assert cv["folds"] >= 5 and cv["aeb"]["pages"] == 181 and cv["wcxb-dev"]["pages"] == 711
+
+
+# --- real pages ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_real_pages_keep_their_article_and_leave_the_chrome(name: str) -> None:
+    result = run(_fixture(name))
+    squeezed = "".join(result.text().split())
+    for snippet in EXPECTED[name]["must_contain"]:
+        assert "".join(snippet.split()) in squeezed, snippet
+    for snippet in EXPECTED[name]["must_not_contain"]:
+        assert "".join(snippet.split()) not in squeezed, snippet
+    assert result.path == "generic" and not result.truncated
+    assert result.confidence >= 0.6
+    # The content root and the first candidate are the same container.
+    assert result.candidates and result.candidates[0].path == result.root
+    assert all(0 < c.share <= 1 for c in result.candidates)
+
+
+def test_blocks_keep_their_kinds() -> None:
+    kinds = {b.kind for name in EXPECTED for b in run(_fixture(name)).blocks}
+    assert {"paragraph", "heading", "list_item"} <= kinds
+
+
+# --- source profiles -----------------------------------------------------------------------------
+
+
+def _story(words: str = "") -> str:
+    body = "".join(
+        f"<p>{words}Paragraph {i} of the story, which is long enough to be read as prose, with a comma.</p>"
+        for i in range(6)
     )
-    result = run(page(extra))
-    assert Block("heading", "What happens next", 2) in result.blocks
-    assert Block("list_item", "The tender opens in January.") in result.blocks
-    assert Block("list_item", "Work starts in April.") in result.blocks
-    assert Block("quote", "It is the right decision for the town, finally.") in result.blocks
-    pre = [b for b in result.blocks if b.kind == "pre"]
-    assert pre and pre[0].text == "  line one\n  line two"
-    assert result.blocks[-1].kind == "pre"
-
-
-def test_link_list_inside_article_is_dropped_by_link_density() -> None:
-    links = (
-        "<ul>"
-        + "".join(f'<li><a href="/s{i}">Story number {i} about other things</a></li>' for i in range(5))
-        + "</ul>"
+    return (
+        "<html><body><nav><a href='/'>Home</a> <a href='/n'>News</a></nav>"
+        f"<div class='story'>{body}<p class='promo'>Subscribe to our newsletter today.</p></div>"
+        "<div class='other'><p>Another box of text that the profile does not name, with words.</p></div>"
+        "<footer>Copyright</footer></body></html>"
     )
-    result = run(page(links))
-    assert "Story number" not in result.text()
-    assert any(d.reason.startswith("link-density") for d in result.dropped)
 
 
-def test_lede_marked_by_class_before_article() -> None:
-    lede = "The town will spend four million on its oldest bridge, ending a long dispute."
-    result = run(page(before=f'<p class="standfirst">{lede}</p>'))
-    assert result.lede == lede
-    assert result.text().startswith(lede + "\n\n" + PARAS[0])
-    assert lede not in texts(result)
-
-
-def test_lede_inside_article_is_not_repeated() -> None:
-    lede = "A short summary of the decision, taken after three years of debate."
-    result = run(page().replace("<h1>", f'<p class="article-summary">{lede}</p><h1>'))
-    assert result.lede == lede
-    assert result.text().count(lede) == 1
-
-
-def test_no_lede_when_the_page_marks_none() -> None:
-    assert run(page()).lede is None
-
-
-def test_several_summaries_before_article_are_teasers_not_a_lede() -> None:
-    teasers = "".join(
-        f'<div class="card"><p class="summary">Teaser number {i} of another article, with a few words.</p></div>'
-        for i in range(3)
-    )
-    assert run(page(before=teasers)).lede is None
-
-
-def test_byline_inside_article_is_moved_to_bylines() -> None:
-    html = page().replace(
-        "<h1>Town votes to repair bridge</h1>",
-        '<h1>Town votes</h1><div class="byline">By Jane Doe, Town Reporter</div>',
-    )
-    result = run(html)
-    assert result.bylines == ("By Jane Doe, Town Reporter",)
-    assert "Jane Doe" not in result.text()
-    assert "byline" in reasons(result)
-
-
-def test_plain_by_line_at_start_is_a_byline() -> None:
-    html = page().replace("<h1>Town votes to repair bridge</h1>", "<p>By John Smith</p>")
-    result = run(html)
-    assert "By John Smith" in result.bylines
-    assert "John Smith" not in result.text()
-
-
-def test_date_inside_article_is_dropped() -> None:
-    html = page().replace("<h1>Town votes to repair bridge</h1>", '<p class="published-date">12 March 2024</p>')
-    result = run(html)
-    assert "March" not in result.text()
-    assert "date" in reasons(result)
-
-
-def test_bare_text_with_br_in_div_is_extracted() -> None:
-    text = "<br><br>".join(PARAS)
-    html = f"""<html><body><div class="menu"><a href="/">Home</a> <a href="/x">X</a></div>
-    <div class="text">{text}</div><div class="footer">Contact us, any time, by mail</div></body></html>"""
-    result = run(html)
-    joined = result.text()
-    for para in PARAS:
-        assert para in joined
-    assert "Contact us" not in joined
-    assert "Home" not in joined
-
-
-def test_wrapper_with_misleading_class_is_kept() -> None:
-    html = page().replace('<div id="page">', '<div id="page" class="has-sidebar with-comments">')
-    assert texts(run(html)) == PARAS
-
-
-def test_profile_body_selector_is_used_when_it_matches() -> None:
-    html = page(after='<div class="other-box"><p>Profile content, chosen by selector, for this site.</p></div>')
-    result = run(html, body_selector="div.other-box")
+def test_a_profile_body_selector_bounds_the_article() -> None:
+    result = run(_story(), body_selector="div.story", remove_selectors=[".promo"])
     assert result.path == "profile"
-    assert texts(result) == ["Profile content, chosen by selector, for this site."]
-    assert "other-box" in result.root
+    text = result.text()
+    assert "Paragraph 0 of the story" in text and "Paragraph 5 of the story" in text
+    assert "Another box" not in text and "Subscribe" not in text and "Home" not in text
+    assert any(d.reason == "profile: .promo" for d in result.dropped)
 
 
-def test_profile_body_selector_that_matches_nothing_falls_back_to_generic() -> None:
-    result = run(page(), body_selector="div.does-not-exist")
+def test_a_profile_selector_that_matches_nothing_falls_back_to_the_generic_path() -> None:
+    result = run(_story(), body_selector="div.nothing-here")
     assert result.path == "generic"
-    assert texts(result) == PARAS
+    assert "Paragraph 3 of the story" in result.text()
 
 
-def test_profile_remove_selectors_and_bad_selectors() -> None:
-    html = page('<p class="promo-line">Subscribe, now, for one euro a month today</p>')
-    result = run(html, remove_selectors=["p.promo-line", "[[[not a selector"], body_selector="[[[bad")
-    assert "Subscribe" not in result.text()
-    assert any(d.reason == "profile: p.promo-line" for d in result.dropped)
+def test_bad_profile_selectors_are_reported_not_raised() -> None:
+    result = run(_story(), body_selector="div[", remove_selectors=["p[", ".promo"])
+    assert result.path == "generic"
     assert any("invalid selector" in d.reason for d in result.dropped)
-    assert result.path == "generic"
 
 
-def test_extract_text_puts_lede_first_and_joins_blocks() -> None:
-    lede = "The town will spend four million on its oldest bridge, ending a long dispute."
-    assert extract_text(page(before=f'<div class="lede">{lede}</div>')) == "\n\n".join([lede, *PARAS])
+# --- confidence -----------------------------------------------------------------------------------
+
+_CHROME = [
+    "<nav><ul>" + "".join(f"<li><a href='/s{i}'>Section {i}</a></li>" for i in range(8)) + "</ul></nav>",
+    "<footer><p>Copyright 2024 Example Media. All rights reserved.</p><a href='/privacy'>Privacy</a></footer>",
+    "<div class='newsletter'><h3>Sign up</h3><p>Get our newsletter</p><button>Subscribe</button></div>",
+    "<ul class='related'>" + "".join(f"<li><a href='/a{i}'>Another headline {i}</a></li>" for i in range(6)) + "</ul>",
+    "<div class='share'><a href='#'>Facebook</a> <a href='#'>Twitter</a> <a href='#'>Email</a></div>",
+    "<form><label>Search</label><input name='q'></form>",
+    "<div class='cookie'>We use cookies. <a href='/cookies'>Learn more</a></div>",
+    "<header><a href='/'>Example Media</a><span>Menu</span></header>",
+]
 
 
-def test_dropped_entries_have_path_reason_and_short_text() -> None:
-    result = run(page('<div class="share-tools">' + "Share this " * 50 + "</div>"))
-    share = [d for d in result.dropped if d.reason == "share"]
-    assert share
-    assert share[0].path.endswith("div.share-tools")
-    assert len(share[0].text) <= 80
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_CHROME), min_size=1, max_size=12))
+def test_a_page_with_no_article_gets_a_low_confidence(parts: list[str]) -> None:
+    result = run("<html><head><title>Example Media</title></head><body>" + "".join(parts) + "</body></html>")
+    assert not result.blocks or result.confidence < DEFAULT_MIN_CONFIDENCE, (result.confidence, result.text())
+
+
+# --- bounds and hostile input -------------------------------------------------------------------
 
 
 class CountingBudget:
-    """Expires after a number of checks: a time bound without a clock."""
+    """A budget that expires after `n` questions (deterministic, no clock)."""
 
-    def __init__(self, checks: int) -> None:
-        self.left = checks
+    def __init__(self, n: int) -> None:
+        self.left = n
 
     def expired(self) -> bool:
         self.left -= 1
         return self.left < 0
 
 
-def test_budget_stops_work_and_flags_truncation() -> None:
-    html = page("".join(f"<p>{p}</p>" for p in PARAS * 200))
+PARA = "A paragraph of an article, with a comma, long enough to be read as prose by the model."
+
+
+def test_a_budget_stops_the_work_and_says_so() -> None:
+    html = "<html><body><article>" + f"<p>{PARA}</p>" * 5000 + "</article></body></html>"
     assert run(html, budget=CountingBudget(0)).truncated
-    assert run(html, budget=CountingBudget(1)).truncated
-    full = run(html, budget=CountingBudget(10**9))
-    assert not full.truncated
-    assert len(full.blocks) == len(PARAS) * 201
+    assert not run(html, budget=CountingBudget(10**9)).truncated
 
 
 def test_empty_and_garbage_inputs_do_not_raise() -> None:
     for html in ["", " ", "<", "<<<>>>", "<html>", "<body></body>", "\x00" * 100, "<p>only one</p>"]:
-        result = extract(parse_html(html))
-        assert isinstance(result, Extraction)
+        assert isinstance(extract(parse_html(html)), Extraction)
     rng = random.Random(7)
     for _ in range(20):
         raw = bytes(rng.randrange(256) for _ in range(2000)).decode("latin-1")
@@ -299,8 +198,8 @@ def test_empty_and_garbage_inputs_do_not_raise() -> None:
 def test_random_tag_soup_does_not_raise() -> None:
     rng = random.Random(11)
     tags = ["div", "p", "span", "a", "ul", "li", "h2", "h1", "table", "td", "br", "article", "nav", "pre", "blockquote"]
-    attrs = ["", ' class="share"', ' class="content"', ' id="comments"', " hidden", ' class="byline"', ' class="lede"']
-    for _ in range(200):
+    attrs = ["", ' class="share"', ' class="content"', ' id="comments"', " hidden", ' class="byline"']
+    for _ in range(100):
         parts = []
         for _ in range(rng.randrange(1, 200)):
             roll = rng.random()
@@ -312,34 +211,33 @@ def test_random_tag_soup_does_not_raise() -> None:
                 parts.append(rng.choice(["By Ann", "text, with commas, " * rng.randrange(1, 10), "\x00", "&amp;", "<"]))
         result = extract(parse_html("".join(parts)))
         assert all(block.text for block in result.blocks)
+        assert 0.0 <= result.confidence <= 1.0
 
 
 def test_nul_bytes_in_text() -> None:
-    html = page("<p>Before\x00after, a paragraph with a NUL byte inside it, really.</p>")
-    text = extract_text(html)
-    assert "\x00" not in text
-    assert "Before" in text and "after, a paragraph" in text
+    text = extract_text(f"<html><body><article><p>Before\x00after, {PARA}</p><p>{PARA}</p></article></body></html>")
+    assert "\x00" not in text and "Before" in text
 
 
-def test_100k_nested_divs_finish_quickly() -> None:
-    html = "<html><body>" + "<div>" * 100_000 + "<p>" + PARAS[0] + "</p>" + "</div>" * 100_000 + "</body></html>"
+def test_100k_nested_divs_finish_within_a_generous_deadline() -> None:
+    html = "<html><body>" + "<div>" * 100_000 + "<p>" + PARA + "</p>" + "</div>" * 100_000 + "</body></html>"
     start = time.perf_counter()
     text = extract_text(html)
-    assert time.perf_counter() - start < 5
-    assert PARAS[0] in text
+    assert time.perf_counter() - start < 10
+    assert PARA in text
 
 
-def test_1m_unclosed_p_tags_finish_quickly() -> None:
+def test_1m_unclosed_p_tags_finish_within_a_generous_deadline() -> None:
     html = "<html><body>" + "<p>word, " * 1_000_000 + "</body></html>"
     start = time.perf_counter()
     result = extract(parse_html(html))
-    assert time.perf_counter() - start < 10
-    assert isinstance(result, Extraction)
+    assert time.perf_counter() - start < 30
+    assert result.truncated
 
 
-def test_huge_text_node() -> None:
+def test_a_huge_text_node() -> None:
     html = "<html><body><article><p>" + "lorem ipsum, " * 500_000 + "</p></article></body></html>"
     start = time.perf_counter()
     text = extract_text(html)
-    assert time.perf_counter() - start < 5
+    assert time.perf_counter() - start < 10
     assert text.startswith("lorem ipsum,")

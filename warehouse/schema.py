@@ -35,7 +35,7 @@ _SCALARS: dict[Any, pa.DataType] = {
     float: pa.float64(),
     datetime: pa.timestamp("us", tz="UTC"),
 }
-_NAMED = {"int16": pa.int16(), "int32": pa.int32(), "int64": pa.int64()}
+_NAMED = {"int16": pa.int16(), "int32": pa.int32(), "int64": pa.int64(), "float32": pa.float32()}
 
 
 @functools.cache

@@ -1,56 +1,57 @@
-"""Main-text extraction from a parsed HTML page: blocks of article text, lede, bylines.
+"""Main-text extraction from a parsed HTML page: the article's blocks, bylines, and how sure it is.
 
 `extract()` works on a `LexborHTMLParser` tree in four steps:
 
-1. choose: remove never-text tags (scripts, media, forms) and hidden elements; score
-   paragraph-like elements (length, commas) and credit their ancestors,
-   readability-style, skipping paragraphs that sit inside page boilerplate recognised
-   by tag or by class/id words (navigation, share bars, related / most-read lists,
-   comments, captions, newsletter and cookie boxes, ads...). The best ancestor,
-   discounted by its link density, is the main content, joined by its siblings that
-   score nearly as well. A source profile's `body_selector` replaces this step when it
-   matches;
-2. clean: remove that boilerplate from inside the chosen content;
-3. look for a lede (standfirst) that the page marks by class/id, inside or just before
-   the content;
-4. walk the content in document order and emit blocks (paragraphs, sub-headings, list
-   items, quotes, pre), dropping link lists, bylines (kept in `bylines`), dates,
-   headers and the title.
+1. segment: cut the page into text blocks, each with the elements around it
+   (`segment.py`);
+2. score: a first model gives each block a probability of being article text from
+   its own features (text, link share, element names, containers, position); a second
+   model revises it from what the first said about the block's neighbours and
+   containers (`features.py`, `model.py`: learned, shipped as data);
+3. choose: keep the blocks the evidence puts in the article (`decide.py`); a source
+   profile's `body_selector`, when it matches, bounds the article to its elements
+   instead (only blocks the model is sure are boilerplate are removed there);
+4. shape: kept blocks become headings, paragraphs, list items, quotes and `pre`
+   blocks; a short byline or date line at the article's edges goes to `bylines` or is
+   dropped.
 
-`Extraction.dropped` records, with the rule that removed it, every node taken out of
-the chosen content and every hidden element; the page chrome around the content is not
-listed one piece at a time (`root` says where the content is). All the rules and
-thresholds live in `rules.py`. The tree is modified in place (removed nodes are
-destroyed): parse once per call, or `clone()` first to keep the original.
+`Extraction.confidence` estimates the F1 the extraction would score against a
+human-made article text (0..1, a model fitted on cross-validated extractions);
+`candidates` are the containers holding most of what the model took for article
+text, the chosen `root` first: what `newsflow normalize --explain` shows.
 
-Work is bounded: every traversal is iterative, node counts are capped (`rules.MAX_*`)
-and an optional `budget` (a `normalizers.bounds.Budget`: normalisers read no clock, the
-caller passes one backed by the monotonic clock) stops the work early with
-`truncated=True`. Parse with `parse_html()`: it flattens
-pathologically deep block nesting before Lexbor sees it (Lexbor's tree builder is
-quadratic in that depth: 100k nested <div> take ~15 s to parse).
+Work is bounded: the page is cut at `rules.MAX_SEGMENTED_*`, and an optional `budget`
+(a `normalizers.bounds.Budget`: normalisers read no clock, the caller passes one
+backed by the monotonic clock) stops it early with `truncated=True`. Parse with
+`parse_html()`: it flattens pathologically deep block nesting before Lexbor sees it
+(Lexbor's tree builder is quadratic in that depth: 100k nested <div> take ~15 s).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from normalizers.bounds import Budget
 from normalizers.html import rules
+from normalizers.html.decide import choose, page_features
+from normalizers.html.features import block_features, context_features, name_words
+from normalizers.html.model import load_model
+from normalizers.html.segment import Page, segment
 
-__all__ = ["Block", "BlockKind", "Dropped", "Extraction", "extract", "extract_text", "parse_html"]
+__all__ = ["Block", "BlockKind", "Candidate", "Dropped", "Extraction", "extract", "extract_text", "parse_html"]
 
 BlockKind = Literal["heading", "paragraph", "list_item", "quote", "pre"]
 
 
 @dataclass(frozen=True, slots=True)
 class Block:
-    """One block of article text; `level` is 2..6 for a heading, 0 otherwise."""
+    """One block of article text; `level` is 1..6 for a heading, 0 otherwise."""
 
     kind: BlockKind
     text: str
@@ -59,7 +60,7 @@ class Block:
 
 @dataclass(frozen=True, slots=True)
 class Dropped:
-    """A removed node: short CSS-like path, the rule (or score) that removed it, its text start."""
+    """A removed block: short CSS-like path, the rule (or score) that removed it, its text start."""
 
     path: str
     reason: str
@@ -67,13 +68,18 @@ class Dropped:
 
 
 @dataclass(frozen=True, slots=True)
-class Extraction:
-    """Result of `extract()`: the article's blocks and what was set aside.
+class Candidate:
+    """A container the model found article text in: where, its share of that text, the mean probability there."""
 
-    `root` is the path of the main-content node; `dropped` lists what was removed from
-    inside the content (and hidden elements); `truncated` says the time bound or a work
-    cap stopped the extraction early.
-    """
+    path: str
+    share: float
+    mean_p: float
+    chars: int
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """Result of `extract()`: the article's blocks, what was set aside, and how sure the extraction is."""
 
     blocks: tuple[Block, ...]
     lede: str | None
@@ -82,6 +88,8 @@ class Extraction:
     root: str
     path: Literal["profile", "generic"]
     truncated: bool
+    confidence: float = 0.0
+    candidates: tuple[Candidate, ...] = ()
 
     def text(self) -> str:
         """The article text: lede (unless it is already the first block) then blocks, blank-line separated."""
@@ -131,144 +139,18 @@ def _flatten_deep_blocks(html: str) -> str:
     return "".join(pieces)
 
 
-# --- small helpers -------------------------------------------------------------------------
-
-_CAMEL_RE = re.compile(r"([a-z0-9])([A-Z])")
-# A word of a class name: "article__body--wide" -> article, body, wide.
-_WORD_RE = re.compile(r"[a-z0-9]+")
-# Commas of Latin, CJK and Arabic scripts: each one adds a point to a paragraph's score.
-_COMMAS = (",", "，", "、", "،")
-
-
-class _TimeBound:
-    """The caller's time `Budget`, asked between units of work.
-
-    `passed()` asks on every 64th call only (a budget backed by a clock is not free to
-    ask); `expired()` asks now.
-    """
-
-    __slots__ = ("budget", "count", "hit")
-
-    def __init__(self, budget: Budget | None) -> None:
-        self.budget = budget
-        self.count = 0
-        self.hit = False
-
-    def passed(self) -> bool:
-        """Whether the time is up, asking the budget on every 64th call only."""
-        if self.hit:
-            return True
-        if self.budget is None:
-            return False
-        self.count += 1
-        if not self.count & 63:
-            return self.expired()
-        return False
-
-    def expired(self) -> bool:
-        """Whether the time is up, asking the budget now."""
-        if not self.hit and self.budget is not None and self.budget.expired():
-            self.hit = True
-        return self.hit
-
-
-# Class/id words are looked up in tables built once from `rules`: word -> flag bits, and
-# word (or word pair) -> boilerplate rule. A node's traits are the union over its class
-# names and id, each name's result cached (class names repeat across a site's pages).
-_POSITIVE, _NEG_SCORE, _POS_SCORE, _BYLINE, _DATE, _LEDE, _LEDE_EXCLUDE = (1 << i for i in range(7))
-_FLAG_SETS = (
-    (_POSITIVE, rules.POSITIVE_WORDS),
-    (_NEG_SCORE, rules.NEGATIVE_SCORE_WORDS),
-    (_POS_SCORE, rules.POSITIVE_SCORE_WORDS),
-    (_BYLINE, rules.BYLINE_WORDS),
-    (_DATE, rules.DATE_WORDS),
-    (_LEDE, rules.LEDE_WORDS),
-    (_LEDE_EXCLUDE, rules.LEDE_EXCLUDE_WORDS),
-)
-_WORD_FLAGS: dict[str, int] = {}
-for _flag, _vocabulary in _FLAG_SETS:
-    for _word in _vocabulary:
-        _WORD_FLAGS[_word] = _WORD_FLAGS.get(_word, 0) | _flag
-# Rules by priority (the first in `rules` order wins when several match); _NO_RULE = none.
-_RULES: tuple[str, ...] = tuple(dict.fromkeys([*rules.BOILERPLATE_WORDS, *rules.BOILERPLATE_BIGRAMS]))
-_NO_RULE = len(_RULES)
-_WORD_RULE: dict[str, int] = {}
-for _rule, _vocabulary in rules.BOILERPLATE_WORDS.items():
-    for _word in _vocabulary:
-        _WORD_RULE[_word] = min(_WORD_RULE.get(_word, _NO_RULE), _RULES.index(_rule))
-_BIGRAM_RULE: dict[tuple[str, str], int] = {}
-for _rule, _pairs in rules.BOILERPLATE_BIGRAMS.items():
-    for _pair in _pairs:
-        _BIGRAM_RULE[_pair] = min(_BIGRAM_RULE.get(_pair, _NO_RULE), _RULES.index(_rule))
-
-_VOCABULARY = frozenset([*_WORD_FLAGS, *_WORD_RULE, *(word for pair in _BIGRAM_RULE for word in pair)])
-_NAME_CACHE: dict[str, tuple[int, int]] = {}
-_NO_INFO = (_NO_RULE, 0)
-
-
-def _name_info(name: str) -> tuple[int, int]:
-    """(rule index, flag bits) of one class name or id value."""
-    info = _NAME_CACHE.get(name)
-    if info is not None:
-        return info
-    lowered = name if name.islower() else _CAMEL_RE.sub(r"\1 \2", name).lower()
-    words = _WORD_RE.findall(lowered)
-    rule = _NO_RULE
-    flags = 0
-    previous = ""
-    # Most names ("row", "col-md-8", a unique id) hold no known word: one set test.
-    for word in () if _VOCABULARY.isdisjoint(words) else words:
-        flag = _WORD_FLAGS.get(word)
-        if flag is not None:
-            flags |= flag
-        if word in rules.STATE_WORDS:
-            break  # "no-sidebar", "has-comments", "with-right-rail": page state, not a block kind
-        found = _WORD_RULE.get(word)
-        if found is not None and found < rule:
-            rule = found
-        if previous:
-            found = _BIGRAM_RULE.get((previous, word))
-            if found is not None and found < rule:
-                rule = found
-        previous = word
-    if len(_NAME_CACHE) >= rules.NAME_CACHE_SIZE:
-        _NAME_CACHE.clear()
-    info = _NAME_CACHE[name] = (rule, flags)
-    return info
-
-
-def _info(node: LexborNode) -> tuple[int, int]:
-    """(rule index, flag bits) of a node's class names and id together."""
-    names = node.attrs.sget("class").split()
-    node_id = node.id
-    if node_id:
-        names.append(node_id)
-    if not names:
-        return _NO_INFO
-    if len(names) == 1:
-        return _NAME_CACHE.get(names[0]) or _name_info(names[0])
-    infos = [_NAME_CACHE.get(name) or _name_info(name) for name in names]
-    flags = 0
-    for _, name_flags in infos:
-        flags |= name_flags
-    return min(rule for rule, _ in infos), flags
-
-
-def _weight(flags: int) -> float:
-    """Scoring weight from class/id words."""
-    weight = 0.0
-    if flags & _NEG_SCORE:
-        weight -= rules.CLASS_WEIGHT
-    if flags & _POS_SCORE:
-        weight += rules.CLASS_WEIGHT
-    return weight
-
-
-def _matches(words: Iterable[str], vocabulary: frozenset[str]) -> bool:
-    return not vocabulary.isdisjoint(words)
-
+# --- helpers -------------------------------------------------------------------------------
 
 _PATH_STEPS = 4
+# A block kept inside a source profile's body is dropped only below this probability:
+# the profile says where the article is, the model only removes what it is sure of.
+PROFILE_DROP_BELOW = 0.1
+_DATE_ONLY = re.compile(
+    r"^[\W\d_]*(?:(?:updated|published|posted|last modified|modified)\b[:\s]*)?"
+    r"(?:[A-Za-z]{3,9}\.?\s+\d{1,2},?\s+\d{4}|\d{1,2}\s+[A-Za-z]{3,9}\.?\s+\d{4}|\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./]\d{2,4})"
+    r"(?:[\s,|·•-]+\d{1,2}[:.]\d{2}(?:\s*[ap]\.?m\.?)?(?:\s+[A-Z]{2,4})?)?\W*$",
+    re.IGNORECASE,
+)
 
 
 def _path(node: LexborNode) -> str:
@@ -302,469 +184,111 @@ def _snippet(text: str) -> str:
     return " ".join(text[:400].split())[:80]
 
 
-def _is_inside(node: LexborNode, ancestor_ids: set[int]) -> bool:
-    """Whether an ancestor of `node` (within `rules.MAX_PARENT_WALK` steps) is in `ancestor_ids`."""
-    current = node.parent
-    steps = 0
-    while current is not None and steps < rules.MAX_PARENT_WALK:
-        if current.mem_id in ancestor_ids:
-            return True
-        current = current.parent
-        steps += 1
-    return False
+def _subtree_ends(page: Page) -> list[int]:
+    """For each element, the index of the last element inside it (document order)."""
+    last = list(range(len(page.tags)))
+    parents = page.parents
+    for i in range(len(last) - 1, 0, -1):
+        p = parents[i]
+        last[p] = max(last[p], last[i])
+    return last
 
 
-def _prefilter(substrings: Iterable[str]) -> str:
-    return ", ".join(f'[class*="{s}" i], [id*="{s}" i]' for s in substrings)
-
-
-_BOILERPLATE_SELECTOR = ", ".join([*rules.BOILERPLATE_TAGS, "[class]", "[id]"])
-_LEDE_SELECTOR = _prefilter(rules.LEDE_PREFILTER_SUBSTRINGS)
-_JUNK_TAGS = frozenset(rules.JUNK_TAGS)
-_SCORED_SELECTOR = f"{rules.PARAGRAPH_SELECTOR}, div"
-_JUNK_OR_HIDDEN_SELECTOR = ", ".join([*rules.JUNK_TAGS, rules.HIDDEN_SELECTOR])
-_PROTECTED_TAGS = frozenset({"html", "body", "main"})
-
-
-def _boilerplate_rule(node: LexborNode, tag: str) -> str | None:
-    """Name of the boilerplate rule that matches `node`, or None."""
-    if tag in rules.BOILERPLATE_TAGS:
-        return rules.BOILERPLATE_TAGS[tag]
-    if tag in _PROTECTED_TAGS or tag in rules.INLINE_TAGS:
-        return None
-    index, flags = _info(node)
-    if index == _NO_RULE:
-        return None
-    rule = _RULES[index]
-    if rule not in rules.PROTECT_EXCEPT and (tag == "article" or flags & _POSITIVE):
-        return None
-    return rule
-
-
-def _remove(
-    matches: Sequence[tuple[LexborNode, str]], dropped: list[Dropped], clock: _TimeBound, wrapper_chars: float = 0
-) -> None:
-    """Destroy the matched nodes (given in document order), recording the outermost ones.
-
-    A match inside another removed match goes with it. A match holding more than
-    `wrapper_chars` characters of text (when set) is a page wrapper with a misleading
-    class and is kept, unless its rule names the block's kind for sure
-    (`rules.PROTECT_EXCEPT`: comments, share, related...). Destruction goes in reverse
-    document order, so a node is never touched after an ancestor of it has been destroyed.
-    """
-    removed: list[LexborNode] = []
-    removed_ids: set[int] = set()
-    for node, reason in matches:
-        if clock.passed():
+def _kind(page: Page, element: int) -> tuple[BlockKind, int]:
+    """What a block held by `element` is: a heading (and its level), list item, quote, pre or paragraph."""
+    tags, parents = page.tags, page.parents
+    tag = tags[element]
+    if len(tag) == 2 and tag[0] == "h" and tag[1] in "123456":
+        return "heading", int(tag[1])
+    if tag == "pre":
+        return "pre", 0
+    up, steps = element, 0
+    while up >= 0 and steps < rules.MAX_PARENT_WALK:
+        current = tags[up]
+        if current == "blockquote":
+            return "quote", 0
+        if current in ("li", "dd", "dt"):
+            return "list_item", 0
+        if current in ("article", "main", "body"):
             break
-        if removed_ids and _is_inside(node, removed_ids):
-            continue
-        text = node.text()
-        if wrapper_chars and len(text) > wrapper_chars and reason not in rules.PROTECT_EXCEPT:
-            continue
-        dropped.append(Dropped(_path(node), reason, _snippet(node.text(separator=" "))))
-        removed.append(node)
-        removed_ids.add(node.mem_id)
-    for node in reversed(removed):
-        node.decompose()
+        up, steps = parents[up], steps + 1
+    return "paragraph", 0
 
 
-def _remove_junk(body: LexborNode, dropped: list[Dropped], clock: _TimeBound) -> None:
-    """Remove never-text elements (scripts, media...) and hidden ones (recorded) below `body`.
+def _edge_kind(page: Page, element: int, text: str) -> str | None:
+    """`byline` or `date` for a short block at the article's edge that is one, else None."""
+    if len(text) > rules.BYLINE_MAX_CHARS:
+        return None
+    words: set[str] = set()
+    up, steps = element, 0
+    while up > 0 and steps < 3:  # the block's element and two containers: a byline box's own names
+        words.update(name_words(page.names[up]))
+        up, steps = page.parents[up], steps + 1
+    if not words.isdisjoint(rules.BYLINE_WORDS) or (
+        len(text) <= rules.BYLINE_TEXT_MAX_CHARS and rules.BYLINE_TEXT_RE.match(text)
+    ):
+        return "byline"
+    if _DATE_ONLY.match(text) or (not words.isdisjoint(rules.DATE_WORDS) and any(c.isdigit() for c in text)):
+        return "date"
+    return None
 
-    One query finds both; destruction goes in reverse document order, so a node is
-    never touched after an ancestor of it has been destroyed.
-    """
-    body_id = body.mem_id
-    found = [node for node in body.css(_JUNK_OR_HIDDEN_SELECTOR) if node.mem_id != body_id]
-    recorded: set[int] = set()
-    for node in found:
-        if node.tag in _JUNK_TAGS or clock.passed() or (recorded and _is_inside(node, recorded)):
-            continue
-        dropped.append(Dropped(_path(node), "hidden", _snippet(node.text(separator=" "))))
-        recorded.add(node.mem_id)
-    for node in reversed(found):
-        node.decompose()
 
-
-def _clean(scope: LexborNode, dropped: list[Dropped], clock: _TimeBound, wrapper_chars: float) -> None:
-    """Remove boilerplate blocks below `scope` (never `scope` itself).
-
-    A block holding more than `wrapper_chars` characters (0: no limit) is taken for a
-    wrapper with a misleading class and kept (see `_remove`).
-    """
-    scope_id = scope.mem_id
-    found: list[tuple[LexborNode, str]] = []
-    for count, node in enumerate(scope.css(_BOILERPLATE_SELECTOR)):
-        if not count & 255 and clock.expired():
+def _candidates(page: Page, p: np.ndarray, last: list[int]) -> tuple[Candidate, ...]:
+    """The containers holding most of the expected article text, largest first, none inside another."""
+    n = len(page.tags)
+    lengths = np.array([len(t) for t in page.texts], dtype=np.float64)
+    owners = np.array(page.owners, dtype=np.intp)
+    mass = np.bincount(owners, weights=p * lengths, minlength=n)
+    chars = np.bincount(owners, weights=lengths, minlength=n)
+    parents = page.parents
+    for i in range(n - 1, 0, -1):
+        mass[parents[i]] += mass[i]
+        chars[parents[i]] += chars[i]
+    total = float(mass[0]) or 1.0
+    # A candidate holds a good part of the expected text at a good density: the lowest
+    # such container (a deeper one is preferred to its wrapper when it holds as much).
+    score = mass * (mass / np.maximum(chars, 1.0))
+    chosen: list[int] = []
+    for i in np.argsort(-score, kind="stable")[:50].tolist():
+        if mass[i] < 0.05 * total:
             break
-        rule = _boilerplate_rule(node, node.tag or "")
-        if rule is not None and node.mem_id != scope_id:
-            found.append((node, rule))
-    _remove(found, dropped, clock, wrapper_chars)
-
-
-# --- scoring -------------------------------------------------------------------------------
-
-
-def _link_density(node: LexborNode) -> float:
-    """Share of the node's text that is link text (stripped text: layout whitespace does not count)."""
-    anchors = node.css("a")
-    if not anchors:
-        return 0.0
-    total = len(node.text(strip=True))
-    if total == 0:
-        return 0.0
-    return min(sum(len(a.text(strip=True)) for a in anchors) / total, 1.0)
-
-
-def _paragraph_score(text: str) -> float:
-    return 1.0 + sum(text.count(c) for c in _COMMAS) + min(len(text) // rules.CHARS_PER_POINT, rules.MAX_LENGTH_POINTS)
-
-
-class _Boilerplate:
-    """Whether a node is boilerplate or inside boilerplate, memoised per node.
-
-    Used while scoring: a paragraph inside navigation, comments, a related box... gives
-    no credit to anyone. Only the ancestors of paragraphs are ever looked at, which is
-    far fewer nodes than the page has, and each once.
-    """
-
-    __slots__ = ("memo", "wrapper_chars")
-
-    def __init__(self, body: LexborNode, wrapper_chars: float) -> None:
-        self.memo: dict[int, bool] = {body.mem_id: False}
-        self.wrapper_chars = wrapper_chars
-
-    def covers(self, node: LexborNode) -> bool:
-        chain: list[LexborNode] = []
-        current: LexborNode | None = node
-        memo = self.memo
-        while current is not None and current.mem_id not in memo:
-            chain.append(current)
-            current = current.parent
-        inside = memo[current.mem_id] if current is not None else False
-        for item in reversed(chain):
-            if not inside:
-                rule = _boilerplate_rule(item, item.tag or "")
-                inside = rule is not None and (rule in rules.PROTECT_EXCEPT or len(item.text()) <= self.wrapper_chars)
-            memo[item.mem_id] = inside
-        return inside
-
-
-def _score(
-    body: LexborNode, clock: _TimeBound, excluded: _Boilerplate
-) -> tuple[dict[int, float], dict[int, LexborNode]]:
-    """Readability-style scores of the ancestors of paragraph-like elements."""
-    scores: dict[int, float] = {}
-    nodes: dict[int, LexborNode] = {}
-    # Bare text in a <div> (paragraphs separated by <br>) counts as a paragraph too.
-    for para in body.css(_SCORED_SELECTOR)[: rules.MAX_SCORED_PARAGRAPHS]:
-        if clock.passed():
-            break
-        is_div = para.tag == "div"
-        text = (para.text(deep=False) if is_div else para.text()).strip()
-        if len(text) < rules.MIN_PARAGRAPH_CHARS or excluded.covers(para):
+        if any(c <= i <= last[c] or i <= c <= last[i] for c in chosen):
             continue
-        points = _paragraph_score(text)
-        # A <div> of bare text is a paragraph (its parent is credited first), unless it also
-        # holds blocks: then its text is a paragraph *inside* it and the div is credited first.
-        ancestor = para if is_div and any(c.tag in rules.BLOCK_TAGS for c in para.iter()) else para.parent
-        level = 0
-        while ancestor is not None and ancestor.is_element_node and level < rules.SCORE_ANCESTOR_LEVELS:
-            tag = ancestor.tag
-            if tag == "html":
+        chosen.append(i)
+        if len(chosen) == 4:
+            break
+    return tuple(
+        Candidate(_path(page.nodes[i]), round(float(mass[i]) / total, 3), round(float(mass[i] / chars[i]), 3),
+                  int(chars[i]))
+        for i in chosen
+    )  # fmt: skip
+
+
+def _common_container(page: Page, blocks: list[int]) -> int:
+    """The lowest element holding all the given blocks (body when none)."""
+    if not blocks:
+        return 0
+    parents = page.parents
+
+    def chain(e: int) -> list[int]:
+        out = []
+        while e >= 0:
+            out.append(e)
+            e = parents[e]
+        return out[::-1]
+
+    common = chain(page.owners[blocks[0]])
+    for j in (blocks[-1], *blocks[1:-1]):
+        other = chain(page.owners[j])
+        size = 0
+        for a, b in zip(common, other, strict=False):
+            if a != b:
                 break
-            key = ancestor.mem_id
-            if key not in scores:
-                scores[key] = rules.TAG_BASE_SCORES.get(tag or "", 0.0) + _weight(_info(ancestor)[1])
-                nodes[key] = ancestor
-            scores[key] += points / (1 if level == 0 else 2 if level == 1 else level * 3)
-            ancestor = ancestor.parent
-            level += 1
-    return scores, nodes
-
-
-def _ancestor_ids(node: LexborNode) -> list[int]:
-    ids: list[int] = []
-    current = node.parent
-    while current is not None and current.is_element_node and len(ids) < rules.MAX_PARENT_WALK:
-        ids.append(current.mem_id)
-        current = current.parent
-    return ids
-
-
-def _widen(
-    best: LexborNode,
-    best_score: float,
-    scores: dict[int, float],
-    final: dict[int, float],
-    nodes: dict[int, LexborNode],
-) -> tuple[LexborNode, float]:
-    """Move up from the best node when the content is split over several containers.
-
-    Two of Readability.js's steps: the lowest ancestor shared by enough near-best
-    candidates; an ancestor whose score rises again. (Its third, climbing to a parent
-    that has no other child, made no difference on the development set: left out.)
-    """
-    best_id = best.mem_id
-    alternatives = sorted(
-        (k for k, v in final.items() if k != best_id and v >= best_score * rules.ALTERNATIVE_SHARE),
-        key=lambda k: -final[k],
-    )[: rules.ALTERNATIVE_COUNT]
-    if len(alternatives) >= rules.ALTERNATIVE_MIN:
-        lists = [set(_ancestor_ids(nodes[k])) for k in alternatives]
-        current = best.parent
-        steps = 0
-        while current is not None and current.tag not in {"body", "html"} and steps < rules.MAX_PARENT_WALK:
-            key = current.mem_id
-            if sum(key in ids for ids in lists) >= rules.ALTERNATIVE_MIN:
-                best, best_score = current, final.get(key, best_score)
-                break
-            current = current.parent
-            steps += 1
-    last = final.get(best.mem_id, best_score)
-    current = best.parent
-    steps = 0
-    while current is not None and current.tag not in {"body", "html"} and steps < rules.MAX_PARENT_WALK:
-        key = current.mem_id
-        steps += 1
-        if key not in nodes:
-            current = current.parent
-            continue
-        if key not in final:
-            final[key] = scores[key] * (1 - _link_density(nodes[key]))
-        score = final[key]
-        if score < last / 3:
+            size += 1
+        common = common[:size]
+        if len(common) <= 1:
             break
-        if score > last:
-            best, best_score = current, score
-            break
-        last = score
-        current = current.parent
-    return best, best_score
-
-
-def _choose(
-    body: LexborNode, clock: _TimeBound, excluded: _Boilerplate
-) -> tuple[LexborNode, list[LexborNode], dict[int, float]]:
-    """The best content node, the nodes to emit (it and its good siblings, in order), the scores."""
-    scores, nodes = _score(body, clock, excluded)
-    best: LexborNode | None = None
-    best_score = float("-inf")
-    final: dict[int, float] = {}
-    for key, raw in sorted(scores.items(), key=lambda item: -item[1]):
-        # Link density only lowers a positive score, so nothing below can win or come
-        # within ALTERNATIVE_SHARE of the winner.
-        if raw <= best_score * rules.ALTERNATIVE_SHARE or clock.passed():
-            break
-        node = nodes[key]
-        adjusted = raw * (1 - _link_density(node))
-        final[key] = adjusted
-        if adjusted > best_score:
-            best, best_score = node, adjusted
-    if best is None:
-        return body, [body], final
-    best, best_score = _widen(best, best_score, scores, final, nodes)
-    parent = best.parent
-    if parent is None or not parent.is_element_node or best.tag in {"body", "html"}:
-        return best, [best], final
-    threshold = max(rules.SIBLING_MIN_SCORE, best_score * rules.SIBLING_SCORE_SHARE)
-    best_classes = best.attributes.get("class") or ""
-    keep: list[LexborNode] = []
-    best_id = best.mem_id
-    for sibling in parent.iter():
-        key = sibling.mem_id
-        if key == best_id:
-            keep.append(sibling)
-            continue
-        bonus = (
-            best_score * rules.SIBLING_SCORE_SHARE
-            if best_classes and sibling.attributes.get("class") == best_classes
-            else 0.0
-        )
-        if key in scores:
-            if key not in final:
-                final[key] = scores[key] * (1 - _link_density(sibling))
-            if final[key] + bonus >= threshold:
-                keep.append(sibling)
-                continue
-        if sibling.tag == "p":
-            text = sibling.text().strip()
-            density = _link_density(sibling)
-            if (len(text) > rules.SIBLING_P_MIN_CHARS and density < rules.SIBLING_P_MAX_LINK_DENSITY) or (
-                0 < len(text) <= rules.SIBLING_P_MIN_CHARS and density == 0 and text[-1:] in ".!?\"'”»"
-            ):
-                keep.append(sibling)
-    return best, keep, final
-
-
-# --- lede ------------------------------------------------------------------------------------
-
-
-def _find_lede(root: LexborNode, clock: _TimeBound, excluded: _Boilerplate) -> tuple[str | None, LexborNode | None]:
-    """A lede marked by class/id inside `root` or just before it (within its grandparent)."""
-    region = root
-    for _ in range(2):
-        if region.parent is not None and region.parent.is_element_node and region.parent.tag not in {"html"}:
-            region = region.parent
-    marker = "data-newsflow-root"
-    root.attrs[marker] = "1"
-    try:
-        ordered = region.css(f"{_LEDE_SELECTOR}, [{marker}]")
-    finally:
-        del root.attrs[marker]
-    root_id = root.mem_id
-    seen_root = False
-    before: list[tuple[str, LexborNode]] = []
-    inside: list[tuple[str, LexborNode]] = []
-    for node in ordered:
-        if clock.passed():
-            break
-        if node.mem_id == root_id:
-            seen_root = True
-            continue
-        if seen_root and not _is_inside(node, {root_id}):
-            break  # after the content: not a lede
-        flags = _info(node)[1]
-        if not flags & _LEDE or flags & _LEDE_EXCLUDE or node.tag in _NOT_LEDE_TAGS or excluded.covers(node):
-            continue
-        text = " ".join(node.text().split())
-        if (
-            rules.LEDE_MIN_CHARS <= len(text) <= rules.LEDE_MAX_CHARS
-            and _link_density(node) < rules.LEDE_MAX_LINK_DENSITY
-        ):
-            (inside if seen_root else before).append((text, node))
-    # A page marks one lede; several "summary" blocks before the content are teasers of
-    # other articles.
-    if len(before) == 1:
-        return before[0]
-    if inside:
-        return inside[0]
-    return None, None
-
-
-_LIST_ITEM_TAGS = frozenset({"li", "dd", "dt"})
-_NOT_LEDE_TAGS = frozenset({"img", "figure", "picture", "a", "ul", "ol", "li", "h1"})
-
-
-# --- emission --------------------------------------------------------------------------------
-
-
-# Inline elements emitted without a look at their class: a byline or a date inside
-# running text is a <span> or <time>, the others are words of the sentence.
-_UNCHECKED_INLINE = rules.INLINE_TAGS - {"span", "time"}
-# Stands for a <br> in the text buffer (source newlines are only whitespace).
-_BR = "\ue000"
-
-
-class _Emitter:
-    """Turns content nodes into blocks in document order, with in-content cleaning."""
-
-    def __init__(self, dropped: list[Dropped], clock: _TimeBound, scores: dict[int, float]) -> None:
-        self.blocks: list[Block] = []
-        self.bylines: list[str] = []
-        self.dropped = dropped
-        self.clock = clock
-        self.scores = scores
-        self.buffer: list[str] = []
-        self.visited = 0
-        self.truncated = False
-
-    def flush(self, kind: BlockKind, level: int) -> None:
-        """Turn the buffered text into a block: whitespace collapsed, <br> kept as a line break."""
-        if not self.buffer:
-            return
-        raw = "".join(self.buffer)
-        self.buffer.clear()
-        if kind == "pre":
-            text = raw.replace(_BR, "\n").strip("\n").rstrip()
-        elif _BR in raw:
-            lines = (" ".join(line.split()) for line in raw.split(_BR))
-            text = "\n".join(line for line in lines if line)
-        else:
-            text = " ".join(raw.split())
-        if text:
-            self.blocks.append(Block(kind, text, level if kind == "heading" else 0))
-
-    def drop(self, node: LexborNode, reason: str, text: str | None = None) -> None:
-        shown = node.text(separator=" ") if text is None else text  # spaced: words of adjacent tags stay apart
-        self.dropped.append(Dropped(_path(node), reason, _snippet(shown)))
-
-    def skip_reason(self, node: LexborNode, tag: str) -> str | None:
-        """Why an element inside the content is not emitted, or None to emit it."""
-        if tag == "h1":
-            return "title"
-        if tag == "header":
-            return "header"
-        flags = _info(node)[1]
-        if flags & (_BYLINE | _DATE):
-            text = " ".join(node.text().split())
-            if len(text) <= rules.BYLINE_MAX_CHARS:
-                if flags & _BYLINE:
-                    if text:
-                        self.bylines.append(text)
-                    return "byline"
-                return "date"
-        if tag == "time":
-            return "date"
-        if tag in rules.LINK_CHECK_TAGS:
-            text = node.text()
-            if len(text) <= rules.LINK_DENSITY_MAX_CHARS and node.mem_id not in self.scores:
-                density = _link_density(node)
-                if density > rules.MAX_LINK_DENSITY:
-                    return f"link-density {density:.2f}"
-        return None
-
-    def emit(self, start: LexborNode, skip_ids: set[int]) -> None:
-        # Stack items: a node to enter, or a (kind, level) context to close.
-        stack: list[LexborNode | tuple[BlockKind, int]] = [start]
-        context: list[tuple[BlockKind, int]] = [("paragraph", 0)]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, tuple):
-                self.flush(*context[-1])
-                context.pop()
-                continue
-            self.visited += 1
-            if not self.visited & 255 and (self.visited > rules.MAX_EMITTED_NODES or self.clock.expired()):
-                self.truncated = True
-                return
-            text = item.text_content  # None unless a text node
-            if text is not None:
-                self.buffer.append(text)
-                continue
-            tag = item.tag or "-"
-            if tag[0] == "-":  # comment, doctype
-                continue
-            if tag == "br":
-                self.buffer.append(_BR)
-                continue
-            if skip_ids and item.mem_id in skip_ids:
-                continue
-            if item is not start and tag not in _UNCHECKED_INLINE:
-                reason = self.skip_reason(item, tag)
-                if reason is not None:
-                    if reason != "byline":
-                        self.drop(item, reason)
-                    else:
-                        self.drop(item, reason, self.bylines[-1] if self.bylines else "")
-                    continue
-            if tag in rules.BLOCK_TAGS:
-                self.flush(*context[-1])
-                kind, level = context[-1]
-                if tag in rules.HEADING_TAGS:
-                    kind, level = "heading", int(tag[1])
-                elif tag in _LIST_ITEM_TAGS:
-                    kind, level = ("list_item", 0) if kind == "paragraph" else (kind, level)
-                elif tag == "blockquote":
-                    kind, level = "quote", 0
-                elif tag == "pre":
-                    kind, level = "pre", 0
-                context.append((kind, level))
-                stack.append((kind, level))
-            stack.extend(reversed(list(item.iter(include_text=True))))
-        self.flush(*context[-1])
+    return common[-1] if common else 0
 
 
 # --- public API --------------------------------------------------------------------------------
@@ -778,73 +302,107 @@ def extract(
     budget: Budget | None = None,
 ) -> Extraction:
     """Extract the main text of a parsed page (the tree is modified); never raises on bad HTML."""
-    clock = _TimeBound(budget)
     dropped: list[Dropped] = []
     body = tree.body or tree.root
     if body is None:
         return Extraction((), None, (), (), "", "generic", False)
-    _remove_junk(body, dropped, clock)
     for selector in remove_selectors:
         try:
-            matches = [(n, f"profile: {selector}") for n in body.css(selector) if n.mem_id != body.mem_id]
+            matches = [n for n in body.css(selector) if n.mem_id != body.mem_id]
         except Exception:  # a bad selector in a profile must not crash extraction
             dropped.append(Dropped("", f"profile: invalid selector {selector!r}", ""))
             continue
-        _remove(matches, dropped, clock)
-
-    profile_nodes: list[LexborNode] = []
+        for node in reversed(matches):
+            dropped.append(Dropped(_path(node), f"profile: {selector}", _snippet(node.text(separator=" "))))
+            node.decompose()
+    profile_nodes: list[int] = []
     if body_selector:
         try:
-            found = body.css(body_selector)
+            profile_nodes = [n.mem_id for n in body.css(body_selector)]
         except Exception:  # as above: fall back to the generic path
-            found = []
-        ids = {n.mem_id for n in found}
-        profile_nodes = [n for n in found if not _is_inside(n, ids)]
+            profile_nodes = []
 
-    scores: dict[int, float] = {}
-    # A block holding this much of the page's text is a wrapper, whatever its class.
-    wrapper_chars = rules.WRAPPER_TEXT_SHARE * len(body.text())
-    excluded = _Boilerplate(body, wrapper_chars)
-    if profile_nodes:
-        path: Literal["profile", "generic"] = "profile"
-        for node in profile_nodes:
-            _clean(node, dropped, clock, 0)
-        best = profile_nodes[0]
-        content = profile_nodes
+    page = segment(tree, budget)
+    if not page.texts:
+        return Extraction((), None, (), tuple(dropped), "body", "generic", page.truncated)
+    model = load_model()
+    rows = block_features(page, model.tables)
+    p = model.context.predict(np.hstack([rows, context_features(page, model.blocks.predict(rows))]))
+    truncated = page.truncated or (budget is not None and budget.expired())
+    last = _subtree_ends(page)
+
+    path: Literal["profile", "generic"] = "generic"
+    inside = _inside_profile(page, profile_nodes, last)
+    if inside is not None:
+        path = "profile"
+        kept = inside & (p >= PROFILE_DROP_BELOW)
     else:
-        path = "generic"
-        best, content, scores = _choose(body, clock, excluded)
-        for node in content:
-            _clean(node, dropped, clock, wrapper_chars)
+        kept = choose(p)
+    confidence = float(np.clip(model.confidence.predict(page_features(page, p, kept)[None, :])[0], 0.0, 1.0))
+    if path == "profile":
+        confidence = max(confidence, 0.9)  # the source's own selector found the article
+    return _shape(page, p, kept, dropped, last, path, truncated, confidence)
 
-    lede, lede_node = _find_lede(best, clock, excluded)
-    emitter = _Emitter(dropped, clock, scores)
-    # The lede is reported once, in `lede`, never again as a block.
-    skip = {lede_node.mem_id} if lede_node is not None else set()
-    for node in content:
-        emitter.emit(node, skip)
-        if emitter.truncated:
-            break
-    blocks = emitter.blocks
-    bylines = emitter.bylines
-    # A short "By ..." line opening or closing the text is a byline even without a class.
-    for index in (0, -1):
-        if (
-            blocks
-            and len(blocks[index].text) <= rules.BYLINE_TEXT_MAX_CHARS
-            and rules.BYLINE_TEXT_RE.match(blocks[index].text)
-        ):
-            bylines.append(blocks[index].text)
-            dropped.append(Dropped(_path(best), "byline-text", _snippet(blocks[index].text)))
-            del blocks[index]
+
+def _inside_profile(page: Page, profile_nodes: list[int], last: list[int]) -> np.ndarray | None:
+    """Which blocks lie inside the profile's body elements; None when the selector matched no element with text."""
+    if not profile_nodes:
+        return None
+    wanted = set(profile_nodes)
+    roots = [i for i, node in enumerate(page.nodes) if node.mem_id in wanted]
+    if not roots:
+        return None
+    owners = np.array(page.owners, dtype=np.intp)
+    inside = np.zeros(len(owners), dtype=bool)
+    for r in roots:
+        inside |= (owners >= r) & (owners <= last[r])
+    return inside if inside.any() else None
+
+
+def _shape(
+    page: Page,
+    p: np.ndarray,
+    kept: np.ndarray,
+    dropped: list[Dropped],
+    last: list[int],
+    path: Literal["profile", "generic"],
+    truncated: bool,
+    confidence: float,
+) -> Extraction:
+    """Kept blocks as typed blocks; bylines and dates at the edges set aside; what was removed inside listed."""
+    indexes = np.flatnonzero(kept).tolist()
+    blocks: list[Block] = []
+    bylines: list[str] = []
+    edges = set(indexes[: rules.EDGE_BLOCKS] + indexes[-rules.EDGE_BLOCKS :])
+    for j in indexes:
+        text, element = page.texts[j], page.owners[j]
+        if j in edges:
+            edge = _edge_kind(page, element, text)
+            if edge is not None:
+                if edge == "byline":
+                    bylines.append(text)
+                dropped.append(Dropped(_path(page.nodes[element]), edge, _snippet(text)))
+                continue
+        kind, level = _kind(page, element)
+        blocks.append(Block(kind, text, level))
+    if indexes:
+        first, final = indexes[0], indexes[-1]
+        for j in range(first, final + 1):
+            if not kept[j] and len(dropped) < rules.MAX_DROPPED:
+                node = page.nodes[page.owners[j]]
+                dropped.append(Dropped(_path(node), f"model {p[j]:.2f}", _snippet(page.texts[j])))
+    root = _common_container(page, indexes)
+    candidates = _candidates(page, p, last)
     return Extraction(
         blocks=tuple(blocks),
-        lede=lede,
+        lede=None,
         bylines=tuple(dict.fromkeys(bylines)),
         dropped=tuple(dropped),
-        root=_path(best),
+        root=_path(page.nodes[root]),
         path=path,
-        truncated=emitter.truncated or clock.hit,
+        truncated=truncated,
+        confidence=round(confidence, 3),
+        candidates=candidates,
     )
 
 

@@ -30,7 +30,7 @@ from normalizers.meta import Sidecar, SidecarError, SourceMeta, article_id, arti
 from normalizers.profile import SourceProfile
 from normalizers.schema import Article, Section, Stripped, content_hash, text_parts
 
-__all__ = ["NAME", "VERSION", "normalize_html"]
+__all__ = ["LOW_CONFIDENCE", "NAME", "VERSION", "explain_html", "normalize_html"]
 
 # Bump VERSION when the output changes for some input: re-normalisation targets rows
 # whose normalizer_version differs. normalizers.dispatch names the same pair.
@@ -77,13 +77,61 @@ def normalize_html(
     budget: Budget | None = None,
 ) -> Article | Rejection:
     """Normalise one HTML page (plain or gzip bytes) into an `Article`, or say why not."""
+    parsed = _parse(raw, meta, profile, content_type)
+    if isinstance(parsed, Rejection):
+        return parsed
+    tree, sidecar, warnings = parsed
+    fetched = _fetched_url(meta.source_uri, warnings)
+    page = extract_metadata(tree, sidecar.url or fetched)
+    picked = _picked(tree, profile)  # before extraction, which removes nodes from the tree
+    html = profile.html
+    found = extract(tree, body_selector=html.body, remove_selectors=html.remove, budget=budget or Unlimited())
+    if found.truncated:
+        warnings.append("extraction stopped at its time or work bound; the text may be incomplete")
+    if found.path == "generic" and found.confidence < profile.min_confidence and found.blocks:
+        return Rejection(
+            RejectReason.EXTRACTION_FAILED,
+            f"extraction confidence {found.confidence:.2f} is below the source's min_confidence "
+            f"{profile.min_confidence:g}: the page's text ({_where(found)}) is probably not an article",
+        )
+    if found.confidence < LOW_CONFIDENCE:
+        warnings.append(
+            f"low extraction confidence {found.confidence:.2f}: the text ({_where(found)}) may hold page chrome "
+            "or miss part of the article"
+        )
+    return _assemble(raw, meta, profile, sidecar, page, picked, found, fetched, warnings)
+
+
+def explain_html(
+    raw: bytes, meta: SourceMeta, profile: SourceProfile, content_type: str | None = None
+) -> Extraction | Rejection:
+    """The extraction `normalize_html` would make of a page (its root, candidates and removals), for --explain."""
+    parsed = _parse(raw, meta, profile, content_type)
+    if isinstance(parsed, Rejection):
+        return parsed
+    tree = parsed[0]
+    html = profile.html
+    return extract(tree, body_selector=html.body, remove_selectors=html.remove)
+
+
+# An extraction less sure than this gets a warning in the record.
+LOW_CONFIDENCE = 0.6
+
+
+def _where(found: Extraction) -> str:
+    return f"from {found.root}" if found.root else "no container"
+
+
+def _parse(
+    raw: bytes, meta: SourceMeta, profile: SourceProfile, content_type: str | None
+) -> tuple[LexborHTMLParser, Sidecar, list[str]] | Rejection:
+    """The page parsed (bounded), its sidecar and the warnings so far; or why it is not a page."""
     sidecar = sidecar_of(meta, profile.timezone)
     if isinstance(sidecar, SidecarError):
         return Rejection(RejectReason.BAD_SIDECAR, str(sidecar))
     unpacked = _unpack(raw, profile.max_bytes)
     if isinstance(unpacked, Rejection):
         return unpacked
-    budget = budget or Unlimited()
     decoded = decode_html(unpacked.data, content_type)
     warnings = [*sidecar.warnings, *unpacked.warnings, *decoded.warnings]
     text = decoded.text
@@ -107,15 +155,7 @@ def normalize_html(
         cut = _nth(text, "<", MAX_TAGS)
         warnings.append(f"page cut at its {MAX_TAGS}th tag (character {cut} of {len(text)})")
         text = text[:cut]
-    tree = parse_html(text)
-    fetched = _fetched_url(meta.source_uri, warnings)
-    page = extract_metadata(tree, sidecar.url or fetched)
-    picked = _picked(tree, profile)  # before extraction, which removes nodes from the tree
-    html = profile.html
-    found = extract(tree, body_selector=html.body, remove_selectors=html.remove, budget=budget)
-    if found.truncated:
-        warnings.append("extraction stopped at its time or work bound; the text may be incomplete")
-    return _assemble(raw, meta, profile, sidecar, page, picked, found, fetched, warnings)
+    return parse_html(text), sidecar, warnings
 
 
 def _unpack(raw: bytes, max_bytes: int) -> _Bytes | Rejection:
@@ -270,6 +310,7 @@ def _assemble(
         normalizer_version=VERSION,
         stripped=stripped,
         extraction=path,
+        extraction_confidence=found.confidence,
         modified_at=modified.when,
         site_name=page.site_name,
         description=page.description,
