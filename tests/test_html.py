@@ -71,8 +71,9 @@ def test_real_page(name: str) -> None:
     assert art.title in exp["title"]
     assert art.language == exp["language"]
     assert list(art.authors) == exp["authors"]
-    published = art.published_at.date().isoformat() if art.date_source != "none" and art.published_at else None
+    published = art.published_date.isoformat() if art.date_source != "none" and art.published_date else None
     assert published == exp["published"]
+    assert (art.date_precision is None) == (art.published_at is None)
     assert art.extraction == "generic"
     assert art.normalizer == "html"
     assert art.url is None or art.url.startswith("http")

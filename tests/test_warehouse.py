@@ -90,7 +90,7 @@ def root(tmp_path: Path) -> DataRoot:
 
 def _partition(article: Article) -> Partition:
     assert article.published_at is not None
-    return Partition.of(article.source, article.published_at)
+    return Partition.of_article(article.source, article)
 
 
 def _write(root: DataRoot, articles: list[Article], run_id: str = RUN, name: str = "b0") -> None:
