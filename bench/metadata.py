@@ -3,16 +3,16 @@
 Usage
 -----
     python bench/metadata.py DIR [--limit N] [--only newsflow,trafilatura,htmldate]
-                             [--folds K] [--json OUT] [--speed AEB_DIR]
+                             [--folds K] [--cv K] [--json OUT] [--speed AEB_DIR]
 
 DIR is laid out like the WCXB development set in `/work/shared/data/wcxb-dev/`:
-`html/<id>.html.gz` and `ground-truth.json` (`{id: {"url", "title", "author",
-"publish_date", ...}}`). Extractors: `newsflow` (the whole HTML normaliser,
-`normalize_html`, given the page's URL as the fetched URL and no file time), and when
-importable `trafilatura` (`bare_extraction(html, url=url, with_metadata=True)`) and
-`htmldate` (`find_date(html, url=url, extensive_search=True, original_date=True)`: the
-publication date, not the latest; dates only). Install
-them with `make bench-deps`.
+`html/<id>.html.gz` (or `<id>.html.gz` beside it, as in `tests/fixtures/html/wcxb/`) and
+`ground-truth.json` (`{id: {"url", "title", "author", "publish_date", ...}}`).
+Extractors: `newsflow` (the whole HTML normaliser, `normalize_html`, given the page's
+URL as the fetched URL and no file time), and when importable `trafilatura`
+(`bare_extraction(html, url=url, with_metadata=True)`) and `htmldate` (`find_date(html,
+url=url, extensive_search=True, original_date=True)`: the publication date, not the
+latest; dates only). Install them with `make bench-deps`.
 
 Metric (DIR/README.md):
 
@@ -27,6 +27,10 @@ Metric (DIR/README.md):
 
 `--folds K` also prints the figures per group of pages, the groups made by a hash of
 the page's domain (K groups): what a rule chosen on some groups scores on the others.
+`--cv K` validates the tuned constants of `normalizers.html.metadata` (`SWEEPS`): for each,
+and each of K domain groups, the value scoring best on the other groups (dates: right
+minus wrong; titles: exact) is chosen and scored on the held-out group; the held-out
+figures, summed over the groups, are printed next to the shipped value's.
 `--speed AEB_DIR` times `extract_metadata` alone (parsing excluded) on a folder of
 pages and prints the median and p90 ms.
 """
@@ -201,7 +205,8 @@ def load_pages(folder: Path, limit: int | None = None) -> list[Page]:
     pages = []
     for page_id in sorted(truth)[:limit]:
         gold = truth[page_id]
-        raw = gzip.decompress((folder / "html" / f"{page_id}.html.gz").read_bytes())
+        pages_dir = folder / "html" if (folder / "html").is_dir() else folder
+        raw = gzip.decompress((pages_dir / f"{page_id}.html.gz").read_bytes())
         pages.append(
             Page(page_id, gold.get("url"), raw, gold.get("title"), gold.get("author"), gold.get("publish_date"))
         )
@@ -257,6 +262,54 @@ def speed(folder: Path) -> tuple[float, float, int]:
     return statistics.median(times), times[int(0.9 * (len(times) - 1))], len(times)
 
 
+# Tuned constants of normalizers.html.metadata and the values `--cv` tries (the shipped value among them).
+SWEEPS: dict[str, tuple[int, ...]] = {
+    "PRINTED_AFTER_CHARS": (300, 600, 900),
+    "PRINTED_BEFORE_CHARS": (150, 300, 450),
+    "MIN_H1_WORDS": (1, 2, 3),
+}
+
+
+def cross_validate(pages: list[Page], folds: int) -> list[str]:
+    """Lines reporting, per tuned constant, the shipped value's figures and the domain-grouped CV ones."""
+    from normalizers.html import metadata
+
+    groups = [[p for p in pages if domain_fold(p.url, folds) == k] for k in range(folds)]
+    lines = []
+    for name, values in SWEEPS.items():
+        shipped = getattr(metadata, name)
+        runs: dict[int, dict[str, Guess]] = {}
+        try:
+            for value in values:
+                setattr(metadata, name, value)
+                run = newsflow()
+                runs[value] = {p.page_id: run(p) for p in pages}
+        finally:
+            setattr(metadata, name, shipped)
+
+        def objective(s: Scores, field: str = "title" if "H1" in name else "date") -> int:
+            return s.title_exact if field == "title" else s.right - s.wrong
+
+        held: list[Scores] = []
+        chosen = []
+        for k, group in enumerate(groups):
+            rest = [p for j, g in enumerate(groups) if j != k for p in g]
+            best = max(values, key=lambda v: (objective(score(rest, runs[v])), v == shipped))
+            chosen.append(best)
+            held.append(score(group, runs[best]))
+        full = score(pages, runs[shipped])
+        right, wrong = sum(h.right for h in held), sum(h.wrong for h in held)
+        dated, exact = sum(h.dated for h in held), sum(h.title_exact for h in held)
+        titled = sum(h.titled for h in held)
+        lines.append(
+            f"{name} = {shipped} (tried {values}; chosen per held-out group {chosen}): "
+            f"full set date {full.date_accuracy:.3f} ({full.right} right, {full.wrong} wrong), title "
+            f"{full.title_share:.3f}; cross-validated date {right / dated:.3f} ({right} right, {wrong} wrong), "
+            f"title {exact / titled:.3f}"
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("folder", type=Path, help="folder with html/<id>.html.gz and ground-truth.json")
@@ -264,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None, help="comma-separated extractor names")
     parser.add_argument("--folds", type=int, default=0, help="also score K groups of pages split by domain")
     parser.add_argument("--json", type=Path, default=None, help="write per-page guesses and gold to this file")
+    parser.add_argument("--cv", type=int, default=0, help="cross-validate the tuned constants over K domain groups")
     parser.add_argument("--speed", type=Path, default=None, help="time extract_metadata on this folder's pages")
     args = parser.parse_args(argv)
     only = set(args.only.split(",")) if args.only else None
@@ -279,6 +333,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ndomain group {k + 1}/{args.folds}: {len(group)} pages")
         for name, guesses in results.items():
             print(row(name, score(group, guesses), dates_only=name == "htmldate"))
+    if args.cv:
+        print(f"\ntuned constants, {args.cv} domain groups:")
+        for line in cross_validate(pages, args.cv):
+            print(line)
     if args.speed:
         median, p90, n = speed(args.speed)
         print(f"\nextract_metadata on {n} pages of {args.speed}: median {median:.3f} ms, p90 {p90:.3f} ms")

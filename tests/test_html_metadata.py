@@ -670,3 +670,122 @@ def test_canonical_urls_that_are_not_article_urls_are_reported() -> None:
     assert "canonical link 'javascript:void(0)'" in got.warnings[0] and "og:url 'file:///etc/passwd'" in got.warnings[1]
     # A good canonical link: og:url is not looked at, and nothing is reported.
     assert meta('<link rel="canonical" href="/a"><meta property="og:url" content="javascript:x">').warnings == ()
+
+
+# --- authors are people ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("byline", "expected"),
+    [
+        ("Guardian staff reporter", []),  # a role, not a name
+        ("The Washington Times https", []),  # an organisation, and the start of a URL
+        ("Condé Nast", []),
+        ("THE ASSOCIATED PRESS", []),
+        ("Reuters", []),
+        ("The Lavazza Team", []),
+        ("Example Media Inc.", []),
+        ("Dr. Jane Doe, PhD", ["Jane Doe"]),
+        ("Jane Doe, MS, RD", ["Jane Doe"]),
+        ("Jane Doe M.D.", ["Jane Doe"]),
+        ("Rui Ma", ["Rui Ma"]),  # a surname, not a degree ("MA")
+        ("Jane Doe, Director of Operations, Example Van Lines", ["Jane Doe"]),
+        ("Jane Doe, Home and Garden Editor", ["Jane Doe"]),
+        ("Jane Doe Senior Editor", ["Jane Doe"]),
+        ("Jane Doe, Editor-in-Chief", ["Jane Doe"]),
+        ("Jane Doe Updated by John Roe", ["Jane Doe"]),
+        ("By Jane Doe Published March 5, 2024", ["Jane Doe"]),
+        ("By David Lauter March 1, 2024 3 AM PT", ["David Lauter"]),
+        ("Jane Doe on Tuesday", ["Jane Doe"]),
+        ("Written by Jane Doe", ["Jane Doe"]),
+        ("Author: Jane Doe", ["Jane Doe"]),
+        ("Recipe by Jane Doe", ["Jane Doe"]),
+        ("More About Jane Doe »", []),
+        ("One comment so far", []),
+        ("admin", []),
+        ("jdoe", []),  # a user handle
+        ("undefined", []),
+        ("Ludwig van Beethoven", ["Ludwig van Beethoven"]),
+        ("you acknowledge the Privacy Policy", []),
+        ("Jane Doe & John Roe", ["Jane Doe", "John Roe"]),
+        ("Jane Doe, John Roe, and Ann Poe", ["Jane Doe", "John Roe", "Ann Poe"]),
+    ],
+)
+def test_split_byline_keeps_people_only(byline: str, expected: list[str]) -> None:
+    assert split_byline(byline, ["Example News"]) == expected
+
+
+def test_a_byline_element_read_with_separators_unglues_name_role_and_date() -> None:
+    # "By David LauterSenior Editor March 1, 2024 3 AM PT" as a page's text without separators.
+    body = (
+        "<h1>Markets fall as rates rise</h1><div class='byline'>By <a href='/p/dl'>David Lauter</a>"
+        "<span>Senior Editor</span><time>March 1, 2024 3 AM PT</time></div>"
+    )
+    got = meta("", body, None)
+    assert (got.authors, got.author_source) == (("David Lauter",), "byline")
+
+
+def test_jsonld_organisation_authors_are_not_people_but_a_person_named_like_the_site_is() -> None:
+    head = ld({"@type": "NewsArticle", "author": {"@type": "Organization", "name": "Acme Widgets"}})
+    assert meta(head + '<meta name="author" content="Jane Doe">').authors == ("Jane Doe",)
+    site = '<meta property="og:site_name" content="Jane Doe">'
+    assert meta(site + ld({"@type": "BlogPosting", "author": {"@type": "Person", "name": "Jane Doe"}})).authors == (
+        "Jane Doe",
+    )
+    assert meta(site + '<meta name="author" content="Jane Doe">').authors == ()  # the site's name, untyped
+
+
+def test_article_author_profile_url_gives_way_to_the_byline() -> None:
+    head = '<meta property="article:author" content="https://www.facebook.com/janedoe">'
+    got = meta(head, "<h1>Markets fall as rates rise</h1><p>By Jane Doe and John Roe</p>")
+    assert (got.authors, got.author_source) == (("Jane Doe", "John Roe"), "byline")
+
+
+def test_bylines_in_comments_and_related_stories_are_not_the_articles() -> None:
+    body = (
+        "<h1>Markets fall as rates rise</h1><p>Text of the story.</p>"
+        "<div class='comments'><span class='author'>Troll Person</span></div>"
+        "<aside><a rel='author' href='/a/x'>Other Writer</a></aside>"
+    )
+    assert meta("", body, None).authors == ()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "Jane",
+                "Doe",
+                "By",
+                "and",
+                ",",
+                "&",
+                "https://x.example/jane",
+                "www.example.com",
+                "jane@example.com",
+                "2024",
+                "12",
+                "March 5, 2024",
+                "10:30 AM",
+                "Staff Writer",
+                "Inc.",
+                "PhD",
+                "|",
+                "-",
+                "The",
+                "Times",
+                "Ann",
+                "Poe",
+                "O'Neil",
+            ]
+        ),
+        max_size=12,
+    )
+)
+def test_authors_never_hold_urls_emails_or_numbers(tokens: list[str]) -> None:
+    for name in split_byline(" ".join(tokens), ["Example News"]):
+        assert name and name == name.strip()
+        assert "http" not in name.lower() and "www." not in name.lower() and "@" not in name
+        assert not any(ch.isdigit() for ch in name)
+        assert name.split()[-1].strip(".") not in ("Inc", "PhD")

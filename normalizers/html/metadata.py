@@ -560,6 +560,7 @@ _NAME_WORD = re.compile(r"[\w'’-]+")
 # A byline's parts (names with their titles) are separated by commas, semicolons, bars...;
 # a part holds one name, or several joined by "and" (`_BYLINE_SPLIT` splits those too).
 _BYLINE_PARTS = re.compile(r"\s*[,;|/•·⋅]\s*|\s+[-–—]\s+")
+_LEADING_JOINER = re.compile(r"^(?:" + "|".join(re.escape(c) for c in BYLINE_CONJUNCTIONS) + r")\s+")
 _JOINED = re.compile(r"\s(?:" + "|".join(re.escape(c) for c in BYLINE_CONJUNCTIONS) + r")\s", re.IGNORECASE)
 _BYLINE_SPLIT = re.compile(
     r"\s*[,;|/•·]\s*|\s+(?:" + "|".join(re.escape(c) for c in BYLINE_CONJUNCTIONS) + r")\s+|\s+[-–—]\s+",
@@ -1229,12 +1230,22 @@ def split_byline(byline: str | None, site_names: Iterable[str] = ()) -> list[str
     text = _without_dates(text)
     sites = {_fold(site) for site in site_names if site}
     names: list[str] = []
-    for index, part in enumerate(_BYLINE_PARTS.split(text)):
+    after_role = False
+    for index, whole in enumerate(_BYLINE_PARTS.split(text)):
+        part = _LEADING_JOINER.sub("", whole)
         words = part.split()
         if len(words) > MAX_AUTHOR_WORDS * 2:
             return []  # prose (an author bio, a sentence): its other parts are not names either
-        if words and _ends_in_role(words) and (index > 0 or len(words) <= 2 or _JOINED.search(part)):
+        if (
+            words
+            and (_ends_in_role(words) or _is_role(words))
+            and (index > 0 or len(words) <= 2 or _JOINED.search(part))
+        ):
+            after_role = True
             continue  # "Jane Doe, Home and Garden Editor": the part after the name is a job title
+        if after_role:
+            after_role = False
+            continue  # "Jane Doe, Director of Operations, Example Van Lines": the title's employer
         for piece in _BYLINE_SPLIT.split(part):
             name = _person(piece, sites, trailing=index > 0 or bool(names))
             if name is None and len(piece.split()) > MAX_AUTHOR_WORDS:
