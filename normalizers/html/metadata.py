@@ -1,7 +1,11 @@
-"""Page metadata from a parsed HTML tree: JSON-LD, `<meta>` tags, `<time>`, the URL.
+"""Page metadata from a parsed HTML tree: JSON-LD, meta tags, microdata, `<time>`, the headline's text, the URL.
 
-Pure: reads the tree, never changes it. Which meta names, JSON-LD types and selectors count,
-and in which order, is data at the top of the module; the functions below only apply it.
+Pure: reads the tree, never changes it. Which meta names, JSON-LD types, selectors, byline
+words, roles, credentials and organisation markers count, and in which order, is data at
+the top of the module; the functions below only apply it. Dates keep how they were stated
+(`common.Dated`: the day as published, the precision, the raw text); a page whose dates
+contradict each other gives none. Authors are people: roles, credentials, organisations,
+the site's own names, dates and URLs are removed.
 """
 
 from __future__ import annotations
