@@ -137,7 +137,7 @@ def resolve_batch(src: SourceConfig, root: DataRoot, items: Sequence[Candidate])
                 out.append((None, result.reason.value))
             else:
                 assert result.published_at is not None
-                out.append((Partition.of(src.name, result.published_at).period, None))
+                out.append((Partition.of_article(src.name, result).period, None))
     finally:
         if store is not None:
             store.close()

@@ -29,7 +29,7 @@ from normalizers.dispatch import normalize, normalizer_for
 from normalizers.errors import Rejection, RejectReason
 from normalizers.meta import SourceMeta
 from normalizers.schema import Article
-from warehouse.layout import DataRoot, Partition
+from warehouse.layout import DataRoot, Partition, published_day
 from warehouse.quarantine import QuarantineRecord, write_quarantine
 from warehouse.raw import RawStore
 from warehouse.schema import articles_to_table, skip_pandas_probe
@@ -232,10 +232,11 @@ def process_batch(
             _forget(out, prev, None, None)
             continue
         assert result.published_at is not None
-        month = (result.published_at.year, result.published_at.month)
+        day = published_day(result)
+        month = (day.year, day.month)
         placed = partitions.get(month)
         if placed is None:
-            part = Partition(src.name, *month)
+            part = Partition.of(src.name, day)
             placed = partitions[month] = (part, part.key)
         part, key = placed
         buffer.add(part, result)

@@ -10,7 +10,8 @@ import codecs
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
 
 __all__ = [
     "BIDI_CONTROL_CHARS",
@@ -21,9 +22,12 @@ __all__ = [
     "UNSHOWABLE",
     "DateEvidence",
     "DatePick",
+    "Dated",
     "Implausible",
+    "Precision",
     "clean_layout",
     "clean_line",
+    "day_date",
     "epoch_to_utc",
     "pick_date",
     "sniff_bom",
@@ -89,8 +93,42 @@ class Implausible:
     reason: str
 
 
+# How much of a time a piece of evidence gives: a calendar day (a dateline, a /2024/03/01/ URL,
+# a date-only meta value), or a time to the minute or the second.
+Precision = Literal["day", "minute", "second"]
+
+
+@dataclass(frozen=True, slots=True)
+class Dated:
+    """A date as some evidence states it: the instant, the calendar day as published, how precise, from what text.
+
+    `when` is in UTC. A day-precision date has no time and no zone to convert, so it is
+    stored at midnight UTC of its day: its UTC calendar date is the published day
+    (`QAMISHLO, 1 March 2024` in Europe/Istanbul is 2024-03-01T00:00Z, not 2024-02-29T21:00Z).
+    `day` is the calendar date as published: the day itself, or for a time the local date
+    at the offset (or in the zone) it was stated in; partitions follow it. `raw` is the
+    text the date was read from, None when it was not read from text (a file time).
+    """
+
+    when: datetime
+    day: date
+    precision: Precision
+    raw: str | None = None
+
+    @classmethod
+    def instant(cls, when: datetime, precision: Precision = "second", raw: str | None = None) -> Dated:
+        """A stated time (aware): its instant in UTC and its calendar date where it was stated."""
+        return cls(when.astimezone(UTC), when.date(), precision, raw)
+
+
+def day_date(day: date, raw: str | None = None) -> Dated:
+    """A date known only to the day, at midnight UTC of that day (day precision)."""
+    return Dated(datetime(day.year, day.month, day.day, tzinfo=UTC), day, "day", raw)
+
+
 # (evidence name, date, implausible date or None): what one piece of evidence says about a date.
-DateEvidence = tuple[str, datetime | Implausible | None]
+# A bare datetime is a time to the second with no text behind it (a file time, a feed's parsed date).
+DateEvidence = tuple[str, Dated | datetime | Implausible | None]
 
 # A date later than the time of ingest plus this is not a publication (or modification)
 # date but a placeholder (2999-12-31), a typo or a wrong time zone. A day, not zero: a
@@ -113,9 +151,14 @@ EARLIEST_DATE = datetime(1800, 1, 1, tzinfo=UTC)
 class DatePick:
     """The date chosen from the evidence, the evidence that gave it (`none`), and the evidence passed over."""
 
-    when: datetime | None
+    dated: Dated | None
     source: str
     warnings: tuple[str, ...] = ()
+
+    @property
+    def when(self) -> datetime | None:
+        """The chosen instant in UTC."""
+        return self.dated.when if self.dated is not None else None
 
 
 def pick_date(evidence: Iterable[DateEvidence], as_of: datetime | None, what: str = "publication date") -> DatePick:
@@ -132,18 +175,20 @@ def pick_date(evidence: Iterable[DateEvidence], as_of: datetime | None, what: st
         as_of = as_of.replace(tzinfo=UTC)
     warnings: list[str] = []
     rejected: set[tuple[str, str]] = set()
-    for source, when in evidence:
-        if when is None:
+    for source, given in evidence:
+        if given is None:
             continue
-        if isinstance(when, Implausible):
-            value, reason = when.value, when.reason
-        elif when < EARLIEST_DATE:
-            value, reason = when.isoformat(), f"is before {EARLIEST_DATE.year}, earlier than any news"
-        elif as_of is None or when <= as_of + FUTURE_TOLERANCE:
-            return DatePick(when, source, tuple(warnings))
+        if isinstance(given, Implausible):
+            value, reason = given.value, given.reason
         else:
-            value = when.isoformat()
-            reason = f"is more than a day after the time of ingest ({as_of.isoformat(timespec='seconds')})"
+            dated = given if isinstance(given, Dated) else Dated.instant(given)
+            if dated.when < EARLIEST_DATE:
+                reason = f"is before {EARLIEST_DATE.year}, earlier than any news"
+            elif as_of is None or dated.when <= as_of + FUTURE_TOLERANCE:
+                return DatePick(dated, source, tuple(warnings))
+            else:
+                reason = f"is more than a day after the time of ingest ({as_of.isoformat(timespec='seconds')})"
+            value = dated.when.isoformat()
         if (source, value) not in rejected:  # the same value twice (two meta tags) warns once
             rejected.add((source, value))
             warnings.append(f"{what} {value} from {source} {reason}; not used")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from normalizers.common import UNSHOWABLE, Implausible, clean_line, unrepresentable
+from normalizers.common import UNSHOWABLE, Dated, Implausible, Precision, clean_line, day_date, unrepresentable
 from normalizers.language import normalize_language_tag
 
 __all__ = [
@@ -23,8 +24,10 @@ __all__ = [
     "article_url",
     "canonical_url",
     "clean_authors",
+    "iso_precision",
     "parse_sidecar",
     "sidecar_of",
+    "stated",
     "to_utc",
 ]
 
@@ -86,11 +89,12 @@ class Sidecar:
 
     `published_at` is `Implausible` for a valid ISO 8601 date that no timestamp holds once
     in UTC (`9999-12-31T23:59:59-05:00`): the date evidence passes it over with a warning.
+    A date-only value (`2024-03-01`) is a day-precision date, midnight UTC of that day.
     """
 
     url: str | None = None
     title: str | None = None
-    published_at: datetime | Implausible | None = None
+    published_at: Dated | Implausible | None = None
     language: str | None = None
     authors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -116,14 +120,14 @@ def parse_sidecar(raw: bytes, tz: str = "UTC") -> Sidecar:
         raise SidecarError("sidecar must be a JSON object")
     url = _opt_str(data, "url")
     published = _opt_str(data, "published_at")
-    when: datetime | Implausible | None = None
+    when: Dated | Implausible | None = None
     if published:
         try:
-            stated = datetime.fromisoformat(published)
+            value = datetime.fromisoformat(published)
         except ValueError as exc:
             raise SidecarError(f"sidecar published_at {published!r} is not an ISO-8601 date") from exc
         try:
-            when = to_utc(stated, tz)
+            when = stated(value, iso_precision(published), published, tz)
         except OverflowError:  # year 1 or 9999 shifted past the range: well written, but no date to use
             when = unrepresentable(published)
     authors_raw = data.get("authors", data.get("author"))
@@ -187,6 +191,30 @@ def clean_authors(names: tuple[str, ...]) -> tuple[str, ...]:
         if clean and clean.casefold() not in {s.casefold() for s in seen}:
             seen[clean] = None
     return tuple(seen)
+
+
+# A time of day in an ISO 8601 value: with seconds, or at least the hour.
+_ISO_SECONDS = re.compile(r"[T ]\d{2}:?\d{2}:?\d{2}")
+_ISO_TIME = re.compile(r"[T ]\d{2}")
+
+
+def iso_precision(text: str) -> Precision:
+    """How much of a time an ISO 8601 value gives: `day` (no time), `minute` (no seconds) or `second`."""
+    if _ISO_SECONDS.search(text):
+        return "second"
+    return "minute" if _ISO_TIME.search(text) else "day"
+
+
+def stated(value: datetime, precision: Precision, raw: str | None, tz: str = "UTC") -> Dated:
+    """`value` as evidence states it: a day at midnight UTC, a naive time in zone `tz`, an aware one as it is.
+
+    Raises OverflowError when the instant falls outside the years 1 to 9999 in UTC.
+    """
+    if precision == "day":
+        return day_date(value.date(), raw)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(tz))
+    return Dated.instant(value, precision, raw)
 
 
 def to_utc(value: datetime, tz: str = "UTC") -> datetime:

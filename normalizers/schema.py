@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 __all__ = ["SCHEMA_VERSION", "Article", "Section", "Stripped", "content_hash", "text_parts"]
 
 # Bump when a field is added, removed or changes meaning; readers can branch on it.
-SCHEMA_VERSION = 2  # 2: extraction, modified_at, site_name, description, tags, image_url, warnings
+# 2: extraction, modified_at, site_name, description, tags, image_url, warnings.
+# 3: published_date, date_precision, published_at_raw, author_source, title_source,
+# extraction_confidence; a date known
+# only to the day is midnight UTC of that day (was: midnight in the source's zone).
+SCHEMA_VERSION = 3
 
 
 def _doc(text: str, **extra: str) -> dict[str, str]:
@@ -88,15 +92,22 @@ class Article:
         metadata=_doc("Byline / translator-editor tag as printed (e.g. `T/ Satt.`), removed from `text`.")
     )
     authors: tuple[str, ...] = field(metadata=_doc("Author names, cleaned; empty when unknown."))
-    published_at: datetime | None = field(metadata=_doc("Publication time in UTC; null when no evidence exists."))
+    published_at: datetime | None = field(
+        metadata=_doc(
+            "Publication time in UTC; null when no evidence exists. A date known only to the day (a dateline, "
+            "a date in the URL, a date-only value; `date_precision` `day`) is midnight UTC of that day, so its "
+            "UTC calendar date is the day published."
+        )
+    )
     date_source: str = field(
         metadata=_doc(
             "Evidence behind `published_at`: `sidecar`; for text `dateline`; for HTML `profile` (the source's "
-            "date selector), `jsonld`, `meta`, `time` (a `<time>` element), `url` (a date in the URL path) or "
-            "`feed` (the feed or sitemap entry's date); then `mtime` (file modification time), `fetched` (when "
-            "a fetched page was fetched) or `none`. Evidence with an implausible date (before 1800; for a page's "
-            "own dates outside 1995-2100) or one more than a day after the time of ingest is passed over for the "
-            "next, with a warning."
+            "date selector), `jsonld`, `meta`, `microdata` (`itemprop=datePublished` on another element), `time` "
+            "(a `<time>` element), `text` (the date printed by the headline or byline), `url` (a date in the URL "
+            "path) or `feed` (the feed or sitemap entry's date); then `mtime` (file modification time), `fetched` "
+            "(when a fetched page was fetched) or `none`. A page whose own dates name different days gives none of "
+            "them. Evidence with an implausible date (before 1800; for a page's own dates outside 1995-2100) or "
+            "one more than a day after the time of ingest is passed over for the next, with a warning."
         )
     )
     language: str | None = field(metadata=_doc("ISO 639-1 language code (lower case), if known."))
@@ -120,6 +131,43 @@ class Article:
         ),
     )
     modified_at: datetime | None = field(default=None, metadata=_doc("Last modification time in UTC, if known."))
+    published_date: date | None = field(
+        default=None,
+        metadata=_doc(
+            "Calendar date of publication as published: the day itself for a date known only to the day, else "
+            "the local date at the offset (or in the source's time zone) the time was stated in "
+            "(`2024-02-01T01:00+03:00` is 1 February, though `published_at` is 31 January in UTC). The "
+            "`year=`/`month=` partition follows it. Null without a date."
+        ),
+    )
+    date_precision: str | None = field(
+        default=None,
+        metadata=_doc("How much of a time the date evidence gave: `day`, `minute` or `second`. Null without a date."),
+    )
+    published_at_raw: str | None = field(
+        default=None,
+        metadata=_doc(
+            "The text the publication date was read from, as written (a meta value, a dateline, a URL path, the "
+            "date printed by the headline); null when it was read from no text (file or fetch time, a feed's "
+            "date) or there is no date."
+        ),
+    )
+    author_source: str = field(
+        default="none",
+        metadata=_doc(
+            "Evidence behind `authors`: `sidecar`; for HTML `profile` (the source's author selector), `jsonld`, "
+            "`meta` (a `<meta>` author tag), `microdata` (`itemprop=author`, `rel=author`) or `byline` (a byline "
+            "element or line); `none` when there are no authors."
+        ),
+    )
+    title_source: str = field(
+        default="none",
+        metadata=_doc(
+            "Evidence behind `title`: `sidecar`; for text `line` (the first line); for HTML `profile` (the "
+            "source's title selector), `h1`, `meta` (og:title, twitter:title), `jsonld` (headline), `title` (the "
+            "`<title>` element, site name removed) or `feed` (the feed entry's title); `none` without a title."
+        ),
+    )
     site_name: str | None = field(default=None, metadata=_doc("Publication name (og:site_name, JSON-LD publisher)."))
     description: str | None = field(default=None, metadata=_doc("The page's own summary (meta description)."))
     tags: tuple[str, ...] = field(default=(), metadata=_doc("Tags / keywords the page declares, de-duplicated."))

@@ -14,19 +14,21 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from normalizers.common import (
     BIDI_CONTROL_CHARS,
+    FUTURE_TOLERANCE,
     LAYOUT_FREE_CONTROLS,
+    Dated,
     DateEvidence,
     Implausible,
     clean_layout,
+    day_date,
     epoch_to_utc,
     pick_date,
     sniff_bom,
-    unrepresentable,
 )
 from normalizers.errors import Rejection, RejectReason
 from normalizers.meta import MONTHS, Sidecar, SidecarError, SourceMeta, article_id, sidecar_of
@@ -38,7 +40,10 @@ __all__ = ["NAME", "VERSION", "normalize_text"]
 NAME = "text"
 # 1.1.0: `encoding`, warnings (sidecar url and language, future dates), BOMs.
 # 1.2.0: no bidi controls in output, dates before 1800 or past year 9999 passed over with a warning.
-# 1.3.0: `cut-to-end` rules (a marker such as `Other news` and the list of headlines after it), tail tags above it.
+# 1.3.0: `cut-to-end` rules (a marker such as `Other news` and the list of headlines after it), tail tags above it;
+# datelines are day-precision dates at midnight UTC (were midnight in the source's zone); a
+# dateline without a year takes one from the sidecar or file date; published_date, date_precision,
+# published_at_raw, author_source, title_source.
 VERSION = "1.3.0"
 
 _UTF8 = "utf-8"
@@ -112,15 +117,30 @@ _SENTENCE_BREAK = re.compile(r"[^\W\d_A-Z]{2}[.!?][\"”’'»)\]]*\s+[\"“‘'
 _MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
 # A dateline opens the lede: an optional place name (up to 48 characters, ending in a
 # comma, bracket or dash), then a date. Only the lede's start is searched, so a date
-# mentioned later in the story never becomes the publication date.
+# mentioned later in the story never becomes the publication date. A date without a year
+# (`FRANKFURT, April 11 (Reuters) -`) counts only after a place name and before a bracket,
+# dash, colon or comma: `May 5 people died` opens no dateline.
+_PLACE = r"[^\d\n]{1,48}?[,(–—-]\s*"
 _DATELINE = re.compile(
-    r"^(?:[^\d\n]{1,48}?[,(–—-]\s*)?(?:"
+    rf"^(?:{_PLACE})?(?:"
     r"(?P<y1>\d{4})-(?P<m1>\d{1,2})-(?P<d1>\d{1,2})"
     rf"|(?P<d2>\d{{1,2}})\.?\s+(?P<mon2>{_MONTH_RE})\.?,?\s+(?P<y2>\d{{4}})"
     rf"|(?P<mon3>{_MONTH_RE})\.?\s+(?P<d3>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y3>\d{{4}})"
-    r")\b",
+    r")\b"
+    rf"|^{_PLACE}(?:"
+    rf"(?P<d4>\d{{1,2}})\.?\s+(?P<mon4>{_MONTH_RE})\.?"
+    rf"|(?P<mon5>{_MONTH_RE})\.?\s+(?P<d5>\d{{1,2}})(?:st|nd|rd|th)?"
+    r")(?=\s*(?:[(,:–—-]|$))",
     re.IGNORECASE,
 )
+# A dateline without a year gets the year that puts its day at most this long before the
+# reference date (the sidecar's date, else the file's modification time) and at most
+# `FUTURE_TOLERANCE` after it, else no date. Wire copy is written to disk within days of
+# its dateline; a quarter leaves room for late dumps while a file touched a year or more
+# later (a copy, a restore) can still land in the window only if its lag falls within
+# 3 of every 12 months, and a lag between 3 and 12 months gives no date rather than
+# last year's date under this year's number.
+DATELINE_YEAR_WINDOW = timedelta(days=92)
 
 
 # A line is `(number, text)`: a plain tuple, as ~16 are made per article and a tuple
@@ -250,6 +270,7 @@ def _normalize(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Article 
     paragraphs = [_joined(block) for block in blocks]
     if not paragraphs:
         return Rejection(RejectReason.NO_BODY, "no body text after the title and removed lines")
+    title_source = "line" if title else "sidecar" if sidecar.title else "none"
     title = title or sidecar.title
 
     lede = paragraphs[0]
@@ -284,6 +305,11 @@ def _normalize(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Article 
         normalizer_version=VERSION,
         stripped=tuple(stripped),
         warnings=(*sidecar.warnings, *decode_warnings, *date.warnings),
+        published_date=date.dated.day if date.dated else None,
+        date_precision=date.dated.precision if date.dated else None,
+        published_at_raw=date.dated.raw if date.dated else None,
+        author_source="sidecar" if sidecar.authors else "none",
+        title_source=title_source,
     )
 
 
@@ -463,30 +489,58 @@ def _sections(paragraphs: list[str], single_line: list[bool]) -> list[Section]:
 def _dates(sidecar: Sidecar, lede: str, meta: SourceMeta, profile: SourceProfile) -> Iterator[DateEvidence]:
     """Evidence for the publication time, best first: sidecar, dateline, file mtime (computed as it is reached)."""
     yield "sidecar", sidecar.published_at
-    yield "dateline", dateline(lede, profile.timezone)
-    yield "mtime", epoch_to_utc(meta.mtime)
+    mtime = epoch_to_utc(meta.mtime)
+    references = [
+        sidecar.published_at.day if isinstance(sidecar.published_at, Dated) else None,
+        mtime.astimezone(ZoneInfo(profile.timezone)).date() if mtime is not None else None,
+    ]
+    yield "dateline", dateline(lede, [r for r in references if r is not None])
+    yield "mtime", mtime
 
 
-def dateline(lede: str, tz: str = "UTC") -> datetime | Implausible | None:
-    """The date a lede opens with (e.g. `QAMISHLO, 12 March 2024 -`), at midnight in `tz`, as UTC.
+def dateline(lede: str, references: list[date] | tuple[date, ...] = ()) -> Dated | Implausible | None:
+    """The date a lede opens with (e.g. `QAMISHLO, 12 March 2024 -`), a day-precision date at midnight UTC.
 
-    Any calendar date counts: `pick_date` judges whether it is plausible (and says so when not).
+    A dateline without a year (`FRANKFURT, April 11 (Reuters) -`) takes the year that puts it
+    within `DATELINE_YEAR_WINDOW` before the first of `references` (the sidecar's date, the
+    file's date) that has one, else gives no date. Any calendar date counts: `pick_date`
+    judges whether it is plausible (and says so when not).
     """
     m = _DATELINE.match(lede[:120])
     if m is None:
         return None
     g = m.groupdict()
+    raw = m.group(0).strip()
     try:
         if g["y1"]:
             y, mo, d = int(g["y1"]), int(g["m1"]), int(g["d1"])
         elif g["y2"]:
             y, mo, d = int(g["y2"]), MONTHS[g["mon2"].casefold()], int(g["d2"])
-        else:
+        elif g["y3"]:
             y, mo, d = int(g["y3"]), MONTHS[g["mon3"].casefold()], int(g["d3"])
-        day = datetime(y, mo, d, tzinfo=ZoneInfo(tz))
-    except ValueError:  # not a calendar day (31 February, year 0)
+        else:
+            mo, d = (
+                (MONTHS[g["mon4"].casefold()], int(g["d4"]))
+                if g["mon4"]
+                else (MONTHS[g["mon5"].casefold()], int(g["d5"]))
+            )
+            year = next((found for ref in references if (found := _year_near(mo, d, ref)) is not None), None)
+            if year is None:
+                return None
+            y = year
+        day = date(y, mo, d)
+    except (ValueError, KeyError):  # not a calendar day (31 February, year 0); KeyError: a fold-only month match
         return None
-    try:
-        return day.astimezone(UTC)
-    except OverflowError:  # 1 January of year 1 east of UTC
-        return unrepresentable(m.group(0).strip())
+    return day_date(day, raw)
+
+
+def _year_near(month: int, day: int, reference: date) -> int | None:
+    """The year putting `month`/`day` in `DATELINE_YEAR_WINDOW` before `reference` (a day after at most)."""
+    for year in (reference.year, reference.year - 1, reference.year + 1):
+        try:
+            when = date(year, month, day)
+        except ValueError:  # 29 February outside a leap year
+            continue
+        if reference - DATELINE_YEAR_WINDOW <= when <= reference + FUTURE_TOLERANCE:
+            return year
+    return None

@@ -93,8 +93,12 @@ def test_the_plan_places_files_by_their_article_month_with_edges_and_empty_month
     corpus = tmp_path / "corpus"
     write_article(corpus, "jan-last-minute", "2024-01-31T23:59:59Z")
     write_article(corpus, "feb-first-second", "2024-02-01T00:00:00Z")
-    # 01:00 on 1 Feb in UTC+03:00 is still 31 January in UTC.
-    write_article(corpus, "jan-by-offset", "2024-02-01T01:00:00+03:00")
+    # 01:00 on 1 Feb in UTC+03:00 is 31 January in UTC, but was published on 1 February: February.
+    write_article(corpus, "feb-by-offset", "2024-02-01T01:00:00+03:00")
+    # 23:30 on 31 January in UTC-05:00 is 1 February in UTC, but was published in January.
+    write_article(corpus, "jan-by-offset", "2024-01-31T23:30:00-05:00")
+    # A date-only sidecar value is that day, wherever the source is.
+    write_article(corpus, "feb-first-day", "2024-02-01")
     write_article(corpus, "april", "2024-04-02T12:00:00Z")
     write_article(corpus, "dec-before", "2023-12-31T23:59:59Z")
     (corpus / "empty.txt").write_text("")
@@ -110,7 +114,7 @@ def test_the_plan_places_files_by_their_article_month_with_edges_and_empty_month
     placed = {u.period: sorted(c.rel for c in u.items) for u in plan.units}
     assert placed == {
         "2024-01": ["jan-by-offset.txt", "jan-last-minute.txt"],
-        "2024-02": ["feb-first-second.txt"],
+        "2024-02": ["feb-by-offset.txt", "feb-first-day.txt", "feb-first-second.txt"],
         "2024-03": [],
     }
     assert plan.outside == 2  # April and December

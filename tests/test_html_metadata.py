@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
-from normalizers.common import Implausible
+from normalizers.common import Dated, Implausible
 from normalizers.html.metadata import (
     PageMeta,
     date_from_url,
@@ -26,6 +26,11 @@ URL = "https://news.example.com/world/story-123"
 def meta(head: str = "", body: str = "", url: str | None = URL, lang: str = "") -> PageMeta:
     html = f"<!doctype html><html{lang}><head>{head}</head><body>{body}</body></html>"
     return extract_metadata(LexborHTMLParser(html), url)
+
+
+def whens(dates: tuple[tuple[str, Dated | Implausible], ...]) -> list[tuple[str, datetime | Implausible]]:
+    """Page dates as (evidence, UTC instant), implausible ones as they are."""
+    return [(source, when.when if isinstance(when, Dated) else when) for source, when in dates]
 
 
 def ld(obj: object) -> str:
@@ -58,11 +63,17 @@ FULL_JSONLD = {
 
 def test_jsonld_gives_every_field() -> None:
     got = meta(ld(FULL_JSONLD))
+    published = Dated(
+        datetime(2024, 3, 15, 9, 30, tzinfo=UTC), date(2024, 3, 15), "second", "2024-03-15T10:30:00+01:00"
+    )
+    modified = Dated(datetime(2024, 3, 16, 8, 0, tzinfo=UTC), date(2024, 3, 16), "second", "2024-03-16T08:00:00Z")
     assert got == PageMeta(
         title="Markets fall as rates rise",
         authors=("Jane Doe", "John Roe"),
-        dates=(("jsonld", datetime(2024, 3, 15, 9, 30, tzinfo=UTC)),),
-        modified_dates=(("jsonld", datetime(2024, 3, 16, 8, 0, tzinfo=UTC)),),
+        dates=(("jsonld", published),),
+        modified_dates=(("jsonld", modified),),
+        title_source="jsonld",
+        author_source="jsonld",
         language="en",
         canonical_url=None,
         site_name="Example News",
@@ -126,17 +137,137 @@ def test_each_modified_meta(name: str) -> None:
 
 
 def test_date_priority_jsonld_then_meta_then_time_then_url() -> None:
-    url = "https://example.com/2021/02/03/story"
-    meta_tag = '<meta property="article:published_time" content="2022-01-01T00:00:00Z">'
-    time_tag = '<article><time datetime="2023-01-01T00:00:00Z">1 Jan</time></article>'
-    jsonld = ld({"@type": "NewsArticle", "datePublished": "2024-01-01T00:00:00Z"})
-    assert meta(jsonld + meta_tag, time_tag, url).date_source == "jsonld"
-    assert meta(meta_tag, time_tag, url).published_at == datetime(2022, 1, 1, tzinfo=UTC)
+    url = "https://example.com/2024/01/01/story"
+    meta_tag = '<meta property="article:published_time" content="2024-01-01T09:00:00Z">'
+    time_tag = '<article><time datetime="2024-01-01T10:00:00Z">1 Jan</time></article>'
+    jsonld = ld({"@type": "NewsArticle", "datePublished": "2024-01-01T08:00:00Z"})
+    got = meta(jsonld + meta_tag, time_tag, url)
+    assert (got.date_source, got.published_at) == ("jsonld", datetime(2024, 1, 1, 8, tzinfo=UTC))
+    assert meta(meta_tag, time_tag, url).published_at == datetime(2024, 1, 1, 9, tzinfo=UTC)
     got = meta("", time_tag, url)
-    assert (got.published_at, got.date_source) == (datetime(2023, 1, 1, tzinfo=UTC), "time")
+    assert (got.published_at, got.date_source) == (datetime(2024, 1, 1, 10, tzinfo=UTC), "time")
     got = meta("", "", url)
-    assert (got.published_at, got.date_source) == (datetime(2021, 2, 3, tzinfo=UTC), "url")
+    assert (got.published_at, got.date_source) == (datetime(2024, 1, 1, tzinfo=UTC), "url")
     assert meta("", "", None).published_at is None
+
+
+@pytest.mark.parametrize(
+    ("head", "body", "url"),
+    [
+        # JSON-LD and meta name different days, and nothing printed says which.
+        (
+            '<meta property="article:published_time" content="2022-01-01T00:00:00Z">'
+            + ld({"@type": "NewsArticle", "datePublished": "2024-01-01T00:00:00Z"}),
+            "",
+            URL,
+        ),
+        # The URL's day is not the page's.
+        ('<meta property="article:published_time" content="2024-01-05T00:00:00Z">', "", "https://x.com/2021/02/03/a"),
+        # The date printed by the headline is not the structured one (the page's update date, unlabelled).
+        (
+            '<meta property="article:published_time" content="2024-01-05T00:00:00Z">',
+            "<h1>Markets fall as rates rise</h1><p>Jane Doe | March 3, 2025</p>",
+            URL,
+        ),
+    ],
+    ids=["jsonld-vs-meta", "url-vs-meta", "printed-vs-meta"],
+)
+def test_contradicting_page_dates_give_no_date(head: str, body: str, url: str) -> None:
+    # A missing date is better than a wrong one: the caller falls back to its other evidence.
+    got = meta(head, body, url)
+    assert (got.published_at, got.date_source, got.dates) == (None, None, ())
+
+
+def test_a_url_date_a_day_off_agrees_with_the_page() -> None:
+    # A URL minted at 23:30 in New York holds the next day in UTC, or the other way round.
+    got = meta(
+        '<meta property="article:published_time" content="2024-01-05T23:30:00-05:00">', "", "https://x.com/2024/01/06/a"
+    )
+    assert (got.date_source, got.published.day if got.published else None) == ("meta", date(2024, 1, 5))
+
+
+def test_the_printed_date_chooses_between_structured_dates() -> None:
+    head = ld({"@type": "NewsArticle", "datePublished": "2019-05-01T10:00:00Z"}) + (
+        '<meta property="article:published_time" content="2024-03-05T14:15:00Z">'
+    )
+    got = meta(head, "<article><h1>Markets fall as rates rise</h1><p>By Jane Doe, March 5, 2024</p></article>")
+    assert (got.date_source, got.published_at) == ("meta", datetime(2024, 3, 5, 14, 15, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("body", "day", "precision"),
+    [
+        (
+            "<h1>Markets fall as rates rise</h1><div class='meta'><span>Published March 5, 2024</span></div>",
+            date(2024, 3, 5),
+            "day",
+        ),
+        ("<header><p>5 Mar 2024</p><h1>Markets fall as rates rise</h1></header>", date(2024, 3, 5), "day"),
+        (
+            "<h1>Markets fall as rates rise</h1><p>By Jane Doe</p><p>Mar. 5, 2024 2:15 PM</p>",
+            date(2024, 3, 5),
+            "minute",
+        ),
+        ("<h1>Markets fall as rates rise</h1><p>Posted 2024-03-05 by Jane</p>", date(2024, 3, 5), "day"),
+    ],
+    ids=["published-label", "above-headline", "with-time", "iso"],
+)
+def test_a_date_printed_by_the_headline_is_evidence(body: str, day: date, precision: str) -> None:
+    got = meta("", body, None)
+    assert got.date_source == "text"
+    assert got.published is not None and (got.published.day, got.published.precision) == (day, precision)
+    assert got.published.raw is not None and got.published.raw[0].isalnum()
+
+
+@pytest.mark.parametrize(
+    "printed",
+    ["3 days ago", "March 2024", "Updated March 5, 2024", "Last updated: 2024-03-05", "© 2024 Example News"],
+)
+def test_relative_partial_update_and_copyright_dates_are_not_publication_dates(printed: str) -> None:
+    got = meta("", f"<h1>Markets fall as rates rise</h1><p>{printed}</p>", None)
+    assert got.published_at is None
+
+
+def test_a_printed_update_date_is_the_modification_date_only() -> None:
+    head = '<meta property="article:published_time" content="2024-01-05T08:00:00Z">'
+    got = meta(head, "<h1>Markets fall as rates rise</h1><p>Updated March 5, 2024</p>")
+    assert (got.date_source, got.published_at) == ("meta", datetime(2024, 1, 5, 8, tzinfo=UTC))
+    assert got.modified_at == datetime(2024, 3, 5, tzinfo=UTC)
+
+
+def test_a_date_printed_far_from_the_headline_is_not_read() -> None:
+    filler = "<p>" + "Words of the story go on. " * 40 + "</p>"
+    got = meta("", f"<h1>Markets fall as rates rise</h1>{filler}<p>March 5, 2024</p>", None)
+    assert got.published_at is None
+
+
+@pytest.mark.parametrize(
+    "element",
+    [
+        '<span itemprop="datePublished" content="2024-03-05">5 March</span>',
+        '<div itemprop="datePublished">March 5, 2024</div>',
+        '<span itemprop="published-date" content="Published Mar 5, 2024 at 5:00 PM">x</span>',
+    ],
+)
+def test_microdata_dates_on_any_element(element: str) -> None:
+    got = meta("", element, None)
+    assert got.date_source == "microdata" and got.published is not None
+    assert got.published.day == date(2024, 3, 5)
+
+
+def test_dates_after_the_time_of_ingest_take_no_part_in_the_agreement() -> None:
+    head = ld({"@type": "NewsArticle", "datePublished": "2099-01-01T00:00:00Z"}) + (
+        '<meta property="article:published_time" content="2024-05-30T08:00:00Z">'
+    )
+    as_of = datetime(2024, 6, 1, tzinfo=UTC)
+    got = extract_metadata(LexborHTMLParser(f"<html><head>{head}</head></html>"), URL, as_of)
+    assert whens(got.dates) == [
+        ("jsonld", datetime(2099, 1, 1, tzinfo=UTC)),
+        ("meta", datetime(2024, 5, 30, 8, tzinfo=UTC)),
+    ]
+    # The caller warns about 2099 and takes the meta date.
+    # Without the time of ingest the two disagree: no date.
+    assert meta(head).dates == ()
 
 
 def test_unparsable_higher_source_falls_through() -> None:
@@ -180,6 +311,9 @@ def test_time_prefers_pubdate_marked_element() -> None:
 )
 def test_date_from_url(url: str | None, expected: datetime | None) -> None:
     assert date_from_url(url) == expected
+    if expected is not None:
+        got = meta("", "", url)
+        assert got.published is not None and got.published.precision == "day" and got.published.raw in (url or "")
 
 
 @pytest.mark.parametrize(
@@ -231,8 +365,12 @@ def test_read_date_says_which_dates_are_implausible(value: str, shown: str) -> N
 
 
 def test_read_date_reads_expanded_years_in_range_and_leaves_non_dates_alone() -> None:
-    assert read_date("+002024-03-15T10:30:00Z") == datetime(2024, 3, 15, 10, 30, tzinfo=UTC)
-    assert read_date("2024-03-15") == parse_date("2024-03-15") == datetime(2024, 3, 15, tzinfo=UTC)
+    got = read_date("+002024-03-15T10:30:00Z")
+    assert isinstance(got, Dated) and got.when == datetime(2024, 3, 15, 10, 30, tzinfo=UTC)
+    assert got.raw == "+002024-03-15T10:30:00Z"
+    got = read_date("2024-03-15")
+    assert got == Dated(datetime(2024, 3, 15, tzinfo=UTC), date(2024, 3, 15), "day", "2024-03-15")
+    assert parse_date("2024-03-15") == datetime(2024, 3, 15, tzinfo=UTC)
     assert read_date("soon") is None and read_date("+1-01-01") is None and read_date(None) is None
 
 
@@ -244,7 +382,7 @@ def test_implausible_page_dates_are_kept_as_evidence_but_never_the_first_date() 
     got = meta(head, "", "https://example.com/2999/01/01/story")
     assert [(source, type(when).__name__) for source, when in got.dates] == [
         ("meta", "Implausible"),
-        ("meta", "datetime"),
+        ("meta", "Dated"),
         ("url", "Implausible"),
     ]
     assert (got.published_at, got.date_source, got.modified_at) == (datetime(2024, 3, 5, tzinfo=UTC), "meta", None)
@@ -253,8 +391,31 @@ def test_implausible_page_dates_are_kept_as_evidence_but_never_the_first_date() 
 
 def test_parse_date_reads_naive_values_in_the_given_zone() -> None:
     assert parse_date("2024-03-15T10:30:00", "Europe/Berlin") == datetime(2024, 3, 15, 9, 30, tzinfo=UTC)
-    assert parse_date("March 5, 2024", "America/New_York") == datetime(2024, 3, 5, 5, 0, tzinfo=UTC)
+    assert parse_date("March 5, 2024 10:30 PM", "America/New_York") == datetime(2024, 3, 6, 3, 30, tzinfo=UTC)
     assert parse_date("2024-03-15T10:30:00Z", "Europe/Berlin") == datetime(2024, 3, 15, 10, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("zone", ["Europe/Istanbul", "America/Los_Angeles", "Pacific/Kiritimati", "UTC"])
+@pytest.mark.parametrize("value", ["2024-03-01", "March 1, 2024", "1 Mar 2024", "2024/03/01"])
+def test_a_date_without_a_time_keeps_its_day_in_every_zone(value: str, zone: str) -> None:
+    # The issue's example: 1 March in Istanbul was stored as 2024-02-29T21:00Z, in February.
+    got = read_date(value, zone)
+    assert got == Dated(datetime(2024, 3, 1, tzinfo=UTC), date(2024, 3, 1), "day", value)
+
+
+@pytest.mark.parametrize(
+    ("value", "day", "precision"),
+    [
+        ("2024-02-01T01:00:00+03:00", date(2024, 2, 1), "second"),  # 31 January in UTC
+        ("2024-01-31T23:30-05:00", date(2024, 1, 31), "minute"),  # 1 February in UTC
+        ("2023-12-31T22:00:00-08:00", date(2023, 12, 31), "second"),
+        ("Fri, 01 Mar 2024 00:30:00 +0300", date(2024, 3, 1), "second"),
+    ],
+)
+def test_a_time_with_an_offset_keeps_the_day_it_was_published_on(value: str, day: date, precision: str) -> None:
+    got = read_date(value)
+    assert isinstance(got, Dated) and (got.day, got.precision) == (day, precision)
+    assert got.when.date() != day or got.when.utcoffset() is not None
 
 
 def test_title_h1_agrees_with_meta_title() -> None:
@@ -263,9 +424,18 @@ def test_title_h1_agrees_with_meta_title() -> None:
     assert got.title == "Markets fall as rates rise"
 
 
-def test_title_h1_that_disagrees_loses_to_meta_title() -> None:
-    head = '<meta property="og:title" content="Markets fall as rates rise">'
+def test_title_h1_that_disagrees_wins_unless_it_is_branding() -> None:
+    # The <h1> is the headline the reader sees; meta titles are rewritten for sharing.
+    head = (
+        '<meta property="og:title" content="Markets fall as rates rise">'
+        '<meta property="og:site_name" content="Example News">'
+    )
+    got = meta(head, "<h1>Stocks slide as central banks hold</h1>")
+    assert (got.title, got.title_source) == ("Stocks slide as central banks hold", "h1")
+    # The site's name, its logo (a link home, an image) are not headlines.
     assert meta(head, "<h1>Example News</h1>").title == "Markets fall as rates rise"
+    assert meta(head, '<h1><a href="/">Daily Planet</a></h1>').title_source == "meta"
+    assert meta(head, '<h1><img src="logo.png" alt="Daily Planet"> Daily Planet</h1>').title_source == "meta"
     # A short logo h1 contained in the headline does not count as agreement.
     head = '<meta property="og:title" content="News: markets fall as rates rise everywhere">'
     assert meta(head, "<h1>News</h1>").title == "News: markets fall as rates rise everywhere"
@@ -461,29 +631,26 @@ def test_random_markup_never_raises(junk: str, url: str | None) -> None:
     assert isinstance(got, PageMeta)
 
 
-def test_every_page_date_is_kept_in_order_of_evidence() -> None:
+def test_every_agreeing_page_date_is_kept_in_order_of_evidence() -> None:
     # A caller that rejects the first (a date in the future) falls back to the next.
-    url = "https://example.com/2021/02/03/story"
+    url = "https://example.com/2022/01/01/story"
     head = (
-        ld({"@type": "NewsArticle", "datePublished": "2099-01-01T00:00:00Z", "dateModified": "2098-01-01"})
+        ld({"@type": "NewsArticle", "datePublished": "2022-01-01T08:00:00Z", "dateModified": "2098-01-01"})
         + '<meta property="article:published_time" content="2022-01-01T00:00:00Z">'
-        + '<meta name="date" content="not a date"><meta name="pubdate" content="2022-01-02">'
+        + '<meta name="date" content="not a date"><meta name="pubdate" content="2022-01-01">'
         + '<meta property="article:modified_time" content="2022-01-05">'
     )
     got = meta(head, '<article><time datetime="2023-01-01T00:00:00Z">1 Jan</time></article>', url)
-    assert got.dates == (
-        ("jsonld", datetime(2099, 1, 1, tzinfo=UTC)),
+    assert whens(got.dates) == [
+        ("jsonld", datetime(2022, 1, 1, 8, tzinfo=UTC)),
         ("meta", datetime(2022, 1, 1, tzinfo=UTC)),
-        ("meta", datetime(2022, 1, 2, tzinfo=UTC)),
-        ("time", datetime(2023, 1, 1, tzinfo=UTC)),  # once per selector that matches it
-        ("time", datetime(2023, 1, 1, tzinfo=UTC)),
-        ("url", datetime(2021, 2, 3, tzinfo=UTC)),
-    )
-    assert (got.published_at, got.date_source) == (datetime(2099, 1, 1, tzinfo=UTC), "jsonld")
-    assert got.modified_dates == (
+        ("meta", datetime(2022, 1, 1, tzinfo=UTC)),
+    ]
+    assert [when.precision for _, when in got.dates if isinstance(when, Dated)] == ["second", "second", "day"]
+    assert whens(got.modified_dates) == [
         ("jsonld", datetime(2098, 1, 1, tzinfo=UTC)),
         ("meta", datetime(2022, 1, 5, tzinfo=UTC)),
-    )
+    ]
 
 
 def test_time_selectors_all_narrow_the_last_one() -> None:
@@ -503,3 +670,122 @@ def test_canonical_urls_that_are_not_article_urls_are_reported() -> None:
     assert "canonical link 'javascript:void(0)'" in got.warnings[0] and "og:url 'file:///etc/passwd'" in got.warnings[1]
     # A good canonical link: og:url is not looked at, and nothing is reported.
     assert meta('<link rel="canonical" href="/a"><meta property="og:url" content="javascript:x">').warnings == ()
+
+
+# --- authors are people ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("byline", "expected"),
+    [
+        ("Guardian staff reporter", []),  # a role, not a name
+        ("The Washington Times https", []),  # an organisation, and the start of a URL
+        ("Condé Nast", []),
+        ("THE ASSOCIATED PRESS", []),
+        ("Reuters", []),
+        ("The Lavazza Team", []),
+        ("Example Media Inc.", []),
+        ("Dr. Jane Doe, PhD", ["Jane Doe"]),
+        ("Jane Doe, MS, RD", ["Jane Doe"]),
+        ("Jane Doe M.D.", ["Jane Doe"]),
+        ("Rui Ma", ["Rui Ma"]),  # a surname, not a degree ("MA")
+        ("Jane Doe, Director of Operations, Example Van Lines", ["Jane Doe"]),
+        ("Jane Doe, Home and Garden Editor", ["Jane Doe"]),
+        ("Jane Doe Senior Editor", ["Jane Doe"]),
+        ("Jane Doe, Editor-in-Chief", ["Jane Doe"]),
+        ("Jane Doe Updated by John Roe", ["Jane Doe"]),
+        ("By Jane Doe Published March 5, 2024", ["Jane Doe"]),
+        ("By David Lauter March 1, 2024 3 AM PT", ["David Lauter"]),
+        ("Jane Doe on Tuesday", ["Jane Doe"]),
+        ("Written by Jane Doe", ["Jane Doe"]),
+        ("Author: Jane Doe", ["Jane Doe"]),
+        ("Recipe by Jane Doe", ["Jane Doe"]),
+        ("More About Jane Doe »", []),
+        ("One comment so far", []),
+        ("admin", []),
+        ("jdoe", []),  # a user handle
+        ("undefined", []),
+        ("Ludwig van Beethoven", ["Ludwig van Beethoven"]),
+        ("you acknowledge the Privacy Policy", []),
+        ("Jane Doe & John Roe", ["Jane Doe", "John Roe"]),
+        ("Jane Doe, John Roe, and Ann Poe", ["Jane Doe", "John Roe", "Ann Poe"]),
+    ],
+)
+def test_split_byline_keeps_people_only(byline: str, expected: list[str]) -> None:
+    assert split_byline(byline, ["Example News"]) == expected
+
+
+def test_a_byline_element_read_with_separators_unglues_name_role_and_date() -> None:
+    # "By David LauterSenior Editor March 1, 2024 3 AM PT" as a page's text without separators.
+    body = (
+        "<h1>Markets fall as rates rise</h1><div class='byline'>By <a href='/p/dl'>David Lauter</a>"
+        "<span>Senior Editor</span><time>March 1, 2024 3 AM PT</time></div>"
+    )
+    got = meta("", body, None)
+    assert (got.authors, got.author_source) == (("David Lauter",), "byline")
+
+
+def test_jsonld_organisation_authors_are_not_people_but_a_person_named_like_the_site_is() -> None:
+    head = ld({"@type": "NewsArticle", "author": {"@type": "Organization", "name": "Acme Widgets"}})
+    assert meta(head + '<meta name="author" content="Jane Doe">').authors == ("Jane Doe",)
+    site = '<meta property="og:site_name" content="Jane Doe">'
+    assert meta(site + ld({"@type": "BlogPosting", "author": {"@type": "Person", "name": "Jane Doe"}})).authors == (
+        "Jane Doe",
+    )
+    assert meta(site + '<meta name="author" content="Jane Doe">').authors == ()  # the site's name, untyped
+
+
+def test_article_author_profile_url_gives_way_to_the_byline() -> None:
+    head = '<meta property="article:author" content="https://www.facebook.com/janedoe">'
+    got = meta(head, "<h1>Markets fall as rates rise</h1><p>By Jane Doe and John Roe</p>")
+    assert (got.authors, got.author_source) == (("Jane Doe", "John Roe"), "byline")
+
+
+def test_bylines_in_comments_and_related_stories_are_not_the_articles() -> None:
+    body = (
+        "<h1>Markets fall as rates rise</h1><p>Text of the story.</p>"
+        "<div class='comments'><span class='author'>Troll Person</span></div>"
+        "<aside><a rel='author' href='/a/x'>Other Writer</a></aside>"
+    )
+    assert meta("", body, None).authors == ()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "Jane",
+                "Doe",
+                "By",
+                "and",
+                ",",
+                "&",
+                "https://x.example/jane",
+                "www.example.com",
+                "jane@example.com",
+                "2024",
+                "12",
+                "March 5, 2024",
+                "10:30 AM",
+                "Staff Writer",
+                "Inc.",
+                "PhD",
+                "|",
+                "-",
+                "The",
+                "Times",
+                "Ann",
+                "Poe",
+                "O'Neil",
+            ]
+        ),
+        max_size=12,
+    )
+)
+def test_authors_never_hold_urls_emails_or_numbers(tokens: list[str]) -> None:
+    for name in split_byline(" ".join(tokens), ["Example News"]):
+        assert name and name == name.strip()
+        assert "http" not in name.lower() and "www." not in name.lower() and "@" not in name
+        assert not any(ch.isdigit() for ch in name)
+        assert name.split()[-1].strip(".") not in ("Inc", "PhD")

@@ -7,7 +7,7 @@ import dataclasses
 import json
 import re
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -640,10 +640,94 @@ def test_dateline_at_start_of_lede(lede: str, expected: datetime, anha: SourcePr
     assert art.date_source == "dateline"
 
 
-def test_dateline_is_midnight_in_profile_timezone() -> None:
-    profile = SourceProfile.from_mapping("x", {"timezone": "Europe/Berlin"})
-    art = _article("Title\n\nBERLIN, 12 March 2024 - Text.\n", profile)
-    assert art.published_at == datetime(2024, 3, 11, 23, 0, tzinfo=UTC)
+@pytest.mark.parametrize(
+    "zone", ["Europe/Istanbul", "Europe/Berlin", "UTC", "America/Los_Angeles", "Pacific/Kiritimati"]
+)
+@pytest.mark.parametrize(
+    ("lede", "day"),
+    [
+        ("QAMISHLO, 1 March 2024 - Officials met.", date(2024, 3, 1)),  # the example: not 29 February
+        ("QAMISHLO, 29 February 2024 - Officials met.", date(2024, 2, 29)),
+        ("BERLIN, December 31, 2023 - Officials met.", date(2023, 12, 31)),
+        ("2024-01-01 - Officials met.", date(2024, 1, 1)),
+        ("HONOLULU, 30 April 2024 - Officials met.", date(2024, 4, 30)),
+    ],
+)
+def test_a_dateline_keeps_its_calendar_day_in_every_zone(lede: str, day: date, zone: str) -> None:
+    # A dateline gives a day, not an instant: the day stays the day whatever the source's zone.
+    profile = SourceProfile.from_mapping("x", {"timezone": zone})
+    art = _article(f"Title\n\n{lede}\n", profile)
+    assert art.published_at == datetime(day.year, day.month, day.day, tzinfo=UTC)
+    assert art.published_at.date() == day
+    assert (art.published_date, art.date_precision, art.date_source) == (day, "day", "dateline")
+    assert art.published_at_raw is not None and art.published_at_raw in lede and str(day.day) in art.published_at_raw
+
+
+def test_an_mtime_date_is_to_the_second_with_no_raw_text(anha: SourceProfile) -> None:
+    art = _article("Title\n\nLede.\n", anha)
+    assert (art.date_source, art.date_precision, art.published_at_raw) == ("mtime", "second", None)
+    assert art.published_date == datetime.fromtimestamp(MTIME, UTC).date()
+    none = _article("Title\n\nLede.\n", anha, mtime=None)
+    assert (none.published_date, none.date_precision, none.published_at_raw) == (None, None, None)
+
+
+def _stamp(day: str) -> float:
+    return datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("lede", "mtime", "expected"),
+    [
+        ("FRANKFURT, April 11 (Reuters) - Shares rose.", "2024-04-12", date(2024, 4, 11)),
+        ("FRANKFURT, April 11 (Reuters) - Shares rose.", "2024-04-11", date(2024, 4, 11)),
+        ("FRANKFURT, April 11 (Reuters) - Shares rose.", "2024-04-10", date(2024, 4, 11)),  # a day ahead: zones
+        ("FRANKFURT, April 11 (Reuters) - Shares rose.", "2024-07-01", date(2024, 4, 11)),  # 81 days later
+        ("QAMISHLO, 30 December - Talks resumed.", "2025-01-03", date(2024, 12, 30)),  # across new year
+        ("QAMISHLO, Dec. 30: Talks resumed.", "2025-01-03", date(2024, 12, 30)),
+        ("GENEVA, Feb 29 - Talks resumed.", "2024-03-02", date(2024, 2, 29)),
+        ("FRANKFURT, April 11 (Reuters) - Shares rose.", "2024-04-08", None),  # would be in the file's future
+        ("FRANKFURT, April 11 (Reuters) - Shares rose.", "2024-10-01", None),  # six months: too far to tell
+        ("FRANKFURT, April 11 (Reuters) - Shares rose.", "2026-04-12", date(2026, 4, 11)),  # the file's year
+        ("GENEVA, Feb 29 - Talks resumed.", "2025-03-02", None),  # no 29 February near it
+    ],
+)
+def test_a_dateline_without_a_year_takes_the_year_of_a_nearby_file_date(
+    lede: str, mtime: str, expected: date | None, anha: SourceProfile
+) -> None:
+    art = _article(f"Title\n\n{lede}\n", anha, mtime=_stamp(mtime))
+    if expected is None:
+        assert (art.date_source, art.published_date) == ("mtime", datetime.fromisoformat(mtime).date())
+    else:
+        assert (art.date_source, art.published_date, art.date_precision) == ("dateline", expected, "day")
+
+
+def test_a_dateline_without_a_year_takes_the_sidecar_year_before_the_file_year(anha: SourceProfile) -> None:
+    # The sidecar's date is the reference: a future one (passed over) dates the dateline in the
+    # future too, which is passed over in turn; the file's mtime is used, never last year's guess.
+    sidecar = json.dumps({"published_at": "2030-04-12T08:00:00Z"}).encode()
+    meta = SourceMeta("x", "file:///data/x/doc.txt", "doc.txt", _stamp("2024-04-12"), sidecar, as_of=AS_OF)
+    art = normalize_text(b"Title\n\nFRANKFURT, April 11 (Reuters) - Shares rose.\n", meta, anha)
+    assert isinstance(art, Article), art
+    assert (art.date_source, art.published_date) == ("mtime", date(2024, 4, 12))
+    assert [w.split(" from ")[1].split()[0] for w in art.warnings] == ["sidecar", "dateline"]
+    assert "2030-04-11" in art.warnings[1]
+    # Without the check against the time of ingest, the sidecar's date wins anyway.
+    meta = dataclasses.replace(meta, as_of=None)
+    art = normalize_text(b"Title\n\nFRANKFURT, April 11 (Reuters) - Shares rose.\n", meta, anha)
+    assert isinstance(art, Article) and art.date_source == "sidecar"
+
+
+@pytest.mark.parametrize(
+    "lede",
+    [
+        "May 5 people were hurt, officials said.",  # no place name: a sentence, not a dateline
+        "FRANKFURT, April 11 people were hurt.",  # no bracket, dash or colon after the day
+        "In April 11 of them left.",
+    ],
+)
+def test_yearless_dates_outside_a_dateline_are_not_dates(lede: str, anha: SourceProfile) -> None:
+    art = _article(f"Title\n\n{lede}\n", anha, mtime=_stamp("2024-04-12"))
+    assert art.date_source == "mtime"
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -24,6 +25,7 @@ import pytest
 
 from flows.config import load_config
 from normalizers import SCHEMA_VERSION, Article, SourceMeta, normalize_text
+from normalizers.profile import SourceProfile
 from warehouse import (
     ARTICLE_SCHEMA,
     QUARANTINE_SCHEMA,
@@ -43,6 +45,7 @@ from warehouse import (
     writer,
 )
 from warehouse.atomic import locked
+from warehouse.layout import published_day
 from warehouse.query import QueryError, connect
 
 REPO = Path(__file__).resolve().parent.parent
@@ -90,7 +93,7 @@ def root(tmp_path: Path) -> DataRoot:
 
 def _partition(article: Article) -> Partition:
     assert article.published_at is not None
-    return Partition.of(article.source, article.published_at)
+    return Partition.of_article(article.source, article)
 
 
 def _write(root: DataRoot, articles: list[Article], run_id: str = RUN, name: str = "b0") -> None:
@@ -865,3 +868,32 @@ def test_state_stores_opened_together_on_a_new_folder_all_work(tmp_path: Path) -
         with StateStore(folder) as store:
             assert sorted(store.load("wire")) == [f"p{k}.txt" for k in range(4)]
     assert errors == []
+
+
+def _dated_article(sidecar_date: str, source: str = "wire") -> Article:
+    meta = SourceMeta(source, "file:///x/a.txt", "a.txt", None, json.dumps({"published_at": sidecar_date}).encode())
+    art = normalize_text(b"Title\n\nLede.\n", meta, SourceProfile(name=source))
+    assert isinstance(art, Article), art
+    return art
+
+
+@pytest.mark.parametrize(
+    ("stated", "period", "utc_day"),
+    [
+        ("2024-02-01T01:00:00+03:00", "2024-02", "2024-01-31"),  # February where published, January in UTC
+        ("2024-01-31T23:30:00-05:00", "2024-01", "2024-02-01"),  # the other way round
+        ("2024-03-01", "2024-03", "2024-03-01"),  # a day: midnight UTC of that day
+        ("2023-12-31T23:59:59+14:00", "2023-12", "2023-12-31"),
+        ("2024-01-01T00:00:00-10:00", "2024-01", "2024-01-01"),
+    ],
+)
+def test_an_article_is_partitioned_by_its_calendar_date_as_published(stated: str, period: str, utc_day: str) -> None:
+    art = _dated_article(stated)
+    assert art.published_at is not None and art.published_at.date().isoformat() == utc_day
+    assert published_day(art).isoformat()[:7] == period
+    assert Partition.of_article("wire", art) == Partition.parse(f"wire/{period}")
+
+
+def test_the_partition_of_a_record_without_published_date_is_its_utc_month() -> None:
+    art = dataclasses.replace(_dated_article("2024-02-01T01:00:00+03:00"), published_date=None)
+    assert Partition.of_article("wire", art).period == "2024-01"

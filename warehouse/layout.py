@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date
 from pathlib import Path
 
+from normalizers.schema import Article
 from warehouse.errors import PartitionError
 
-__all__ = ["SOURCE_NAME", "DataRoot", "Partition", "validate_source"]
+__all__ = ["SOURCE_NAME", "DataRoot", "Partition", "published_day", "validate_source"]
 
 # Source names become directory names: a strict pattern means no input can write
 # outside the data root (no '/', '..', NUL or leading dot).
@@ -42,9 +43,14 @@ class Partition:
             raise PartitionError(f"invalid partition month {self.month!r}")
 
     @classmethod
-    def of(cls, source: str, when: datetime) -> Partition:
-        """The partition holding an article of `source` published at `when` (UTC)."""
-        return cls(source, when.year, when.month)
+    def of(cls, source: str, day: date) -> Partition:
+        """The partition holding an article of `source` published on calendar day `day`."""
+        return cls(source, day.year, day.month)
+
+    @classmethod
+    def of_article(cls, source: str, article: Article) -> Partition:
+        """The partition holding `article` (which has a date): the month of its day as published."""
+        return cls.of(source, published_day(article))
 
     @classmethod
     def parse(cls, key: str) -> Partition:
@@ -70,6 +76,20 @@ class Partition:
     def relpath(self) -> str:
         """Hive-style directory below the dataset folder."""
         return f"source={self.source}/year={self.year:04d}/month={self.month:02d}"
+
+
+def published_day(article: Article) -> date:
+    """The calendar date an article's partition follows: its date as published, not its UTC date.
+
+    `2024-02-01T01:00:00+03:00` is 1 February where it was published and 31 January in
+    UTC; a reader looking for February's articles expects it in February. A date known only
+    to the day is that day. A record without `published_date` (none the normalisers make)
+    falls back to the UTC date.
+    """
+    if article.published_date is not None:
+        return article.published_date
+    assert article.published_at is not None, "only an article with a date has a partition"
+    return article.published_at.date()
 
 
 @dataclass(frozen=True, slots=True)

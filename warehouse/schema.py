@@ -9,7 +9,7 @@ import sys
 import types
 import typing
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -34,6 +34,7 @@ _SCALARS: dict[Any, pa.DataType] = {
     bool: pa.bool_(),
     float: pa.float64(),
     datetime: pa.timestamp("us", tz="UTC"),
+    date: pa.date32(),
 }
 _NAMED = {"int16": pa.int16(), "int32": pa.int32(), "int64": pa.int64(), "float32": pa.float32()}
 

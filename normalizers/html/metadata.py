@@ -1,7 +1,11 @@
-"""Page metadata from a parsed HTML tree: JSON-LD, `<meta>` tags, `<time>`, the URL.
+"""Page metadata from a parsed HTML tree: JSON-LD, meta tags, microdata, `<time>`, the headline's text, the URL.
 
-Pure: reads the tree, never changes it. Which meta names, JSON-LD types and selectors count,
-and in which order, is data at the top of the module; the functions below only apply it.
+Pure: reads the tree, never changes it. Which meta names, JSON-LD types, selectors, byline
+words, roles, credentials and organisation markers count, and in which order, is data at
+the top of the module; the functions below only apply it. Dates keep how they were stated
+(`common.Dated`: the day as published, the precision, the raw text); a page whose dates
+contradict each other gives none. Authors are people: roles, credentials, organisations,
+the site's own names, dates and URLs are removed.
 """
 
 from __future__ import annotations
@@ -10,18 +14,20 @@ import json
 import re
 import urllib.parse
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
-from normalizers.common import Implausible, clean_line, unrepresentable
+from normalizers.common import FUTURE_TOLERANCE, Dated, Implausible, Precision, clean_line, day_date, unrepresentable
 from normalizers.language import normalize_language_tag
-from normalizers.meta import MONTHS, article_url, clean_authors, to_utc
+from normalizers.meta import MONTHS, article_url, clean_authors, iso_precision, stated
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from selectolax.lexbor import LexborHTMLParser
+    from selectolax.lexbor import LexborNode as Node
 
 __all__ = [
     "DateSource",
@@ -34,10 +40,10 @@ __all__ = [
     "split_byline",
 ]
 
-DateSource = Literal["jsonld", "meta", "time", "url"]
+DateSource = Literal["jsonld", "meta", "microdata", "time", "text", "url"]
 # One dated piece of evidence on a page: where it was found, and the date (or the
 # implausible date, for a warning when the caller gets that far).
-PageDate = tuple[DateSource, datetime | Implausible]
+PageDate = tuple[DateSource, Dated | Implausible]
 
 # --- Heuristics (data) -------------------------------------------------------------------
 # Meta keys are the lower-cased `property`, `name` or `itemprop` of a <meta content=...>.
@@ -55,6 +61,20 @@ PUBLISHED_META = (
     "dcterms.issued",
     "sailthru.date",
     "parsely-pub-date",
+    "published",
+    "published_time",
+    "publish_time",
+    "published-date",
+    "publication_date",
+    "pub_date",
+    "original-publish-date",
+    "article.published",
+    "article_date_original",
+    "citation_publication_date",
+    "citation_date",
+    "prism.publicationdate",
+    "dcterms.created",
+    "dc.date.created",
     "date",
     "dc.date",
 )
@@ -107,17 +127,103 @@ TIME_PUBLISHED_SELECTORS = (
 )
 # Then the first <time datetime> inside the article, then anywhere.
 TIME_FALLBACK_SELECTORS = ("article time[datetime]", "main time[datetime]", "time[datetime]")
-# Elements marked up as the author (microdata, rel=author), tried after JSON-LD and meta.
+# `itemprop=datePublished` (or `published-date`...) on other elements than <meta> and <time>.
+MICRODATA_PUBLISHED = "[itemprop*=published i]"
+
+# Dates printed next to the headline (`_printed_dates`): how much text around the headline is
+# read, and how many ancestors up. A byline block with its date is 20-200 characters after
+# the headline in the layouts we know, a dateline above it under 100; the window leaves room
+# for a standfirst between them while stopping short of the body's own dates. Swept on the
+# WCXB dev pages in 3 domain groups (`bench/metadata.py --cv 3`): after 300/600/900 and
+# before 150/300/450 moved the dates right by at most 2 of 588 (cross-validated 0.762 and
+# 0.765 against 0.765 on the full set), so the layouts' reasoning above decides.
+PRINTED_AFTER_CHARS = 600
+PRINTED_BEFORE_CHARS = 300
+PRINTED_LEVELS = 4
+MAX_PRINTED_DATES = 4
+MAX_PRINTED_NODES = 8
+# Words just before a printed date that make it an update's date, not the publication's.
+UPDATE_WORDS = ("updated", "update", "modified", "revised", "reviewed", "edited", "refreshed", "aktualisiert")
+UPDATED = "updated"
+
+# Elements marked up as the author, tried after JSON-LD and meta: microdata and rel=author,
+# then the class names and links bylines carry. Only the first matches of each selector
+# outside comment, related-story and footer blocks are read (up to `MAX_BYLINE_NODES`
+# for microdata, the first for byline classes).
 AUTHOR_SELECTORS = ("[itemprop=author] [itemprop=name]", "[itemprop=author]", "[rel=author]")
+BYLINE_SELECTORS = ("[class*=byline]", "[class*=author]", "a[href*='/author']")
+# Among the `[class*=author]` matches, those whose class names the name itself come first
+# (an "author-box" also holds the bio, the photo credit, the social links).
+AUTHOR_NAME_CLASSES = ("author-name", "author__name", "authorname", "post-author", "article-author", "entry-author")
+MAX_BYLINE_NODES = 3
+# Ancestors (a class or id containing one of these, or the tag) whose author elements are
+# not the article's: comments, related stories, footers, asides.
+NOT_ARTICLE_MARKERS = ("comment", "related", "footer", "sidebar", "widget", "recommend", "more-from", "newsletter")
+NOT_ARTICLE_TAGS = frozenset({"aside", "nav"})  # a <footer> may be the article's own (its byline)
+MAX_ANCESTORS_CHECKED = 12
 
 # A title separator is one of these with spaces around it: "Headline | Site".
 TITLE_SEPARATORS = ("|", "-", "–", "—", "::", "·", "•", "»", ":")
-# Leading words of a byline, in the languages we see most.
-BYLINE_PREFIXES = ("by", "von", "par", "por", "door")
+# Leading words of a byline in the languages we see most, longest first (matched
+# case-insensitively, with an optional colon): "By", "Written by", "Author:", "Von", "Par".
+BYLINE_PREFIXES = (
+    "written by",
+    "posted by",
+    "published by",
+    "story by",
+    "words by",
+    "text by",
+    "reporting by",
+    "recipe by",
+    "article by",
+    "authored by",
+    "authors",
+    "author",
+    "by",
+    "von",
+    "par",
+    "por",
+    "door",
+    "di",
+    "av",
+    "af",
+    "przez",
+    "autor",
+    "auteur",
+)
+# The byline ends before these: someone else's credit, or the date's label.
+CREDIT_PREFIXES = (
+    "updated by",
+    "edited by",
+    "reviewed by",
+    "medically reviewed by",
+    "fact checked by",
+    "fact-checked by",
+    "photos by",
+    "photo by",
+    "photography by",
+    "illustration by",
+    "illustrations by",
+    "video by",
+    "translated by",
+    "additional reporting by",
+    "updated on",
+    "updated",
+    "last updated",
+    "published on",
+    "published",
+    "posted on",
+    "in:",
+    "filed under",
+    "category:",
+    "categories:",
+    "tags:",
+)
 # Joiners between several authors ("A and B", "A und B", "A & B"), matched as whole words.
 BYLINE_CONJUNCTIONS = ("and", "und", "et", "y", "e", "en", "og", "och", "i", "&")
-# A byline piece made only of these words, with at least one of ROLE_HEADS, is a job title
-# ("Staff Writer", "Senior Political Correspondent"), not a name.
+# A byline piece whose last word is one of these is a job title ("Staff Writer", "Senior
+# Political Correspondent", "Trial Attorney"), and so is one whose first word is one
+# followed by "of" or "at" ("Director of Operations", "Head of Content"): not a name.
 ROLE_HEADS = frozenset(
     {
         "writer",
@@ -137,11 +243,63 @@ ROLE_HEADS = frozenset(
         "editors",
         "reporters",
         "writers",
+        "contributors",
+        "director",
+        "manager",
+        "officer",
+        "president",
+        "founder",
+        "co-founder",
+        "cofounder",
+        "head",
+        "lead",
+        "chief",
+        "attorney",
+        "lawyer",
+        "dietitian",
+        "nutritionist",
+        "analyst",
+        "consultant",
+        "specialist",
+        "strategist",
+        "engineer",
+        "developer",
+        "designer",
+        "marketer",
+        "researcher",
+        "scientist",
+        "professor",
+        "lecturer",
+        "physician",
+        "coach",
+        "trainer",
+        "owner",
+        "partner",
+        "host",
+        "anchor",
+        "critic",
+        "blogger",
+        "publisher",
+        "expert",
+        "reviewer",
+        "admin",
+        "intern",
+        "fellow",
+        "ceo",
+        "cto",
+        "cfo",
+        "coo",
+        "cmo",
+        "vp",
+        "svp",
+        "evp",
     }
 )
+# Words a job title is made of besides its head, for pieces made only of such words.
 ROLE_WORDS = ROLE_HEADS | {
     "senior",
-    "chief",
+    "sr",
+    "junior",
     "special",
     "contributing",
     "associate",
@@ -162,13 +320,179 @@ ROLE_WORDS = ROLE_HEADS | {
     "investigative",
     "digital",
     "data",
-    "staff",
     "the",
     "a",
     "of",
     "for",
     "and",
+    "at",
+    "vice",
+    "guest",
+    "freelance",
+    "general",
+    "content",
+    "marketing",
+    "operations",
 }
+# Honorifics and credentials, dropped from around names ("Dr. Jane Doe", "Jane Doe, PhD").
+NAME_AFFIXES = frozenset(
+    {
+        "dr",
+        "prof",
+        "mr",
+        "mrs",
+        "ms",
+        "mx",
+        "sir",
+        "dame",
+        "phd",
+        "md",
+        "mba",
+        "rd",
+        "rdn",
+        "ld",
+        "cpa",
+        "cfa",
+        "rn",
+        "np",
+        "dds",
+        "dvm",
+        "jd",
+        "esq",
+        "msc",
+        "bsc",
+        "ma",
+        "ba",
+        "mph",
+        "facp",
+        "faclm",
+        "fand",
+        "cscs",
+        "bsn",
+        "msn",
+        "dnp",
+        "rph",
+        "pharmd",
+        "lmft",
+        "lcsw",
+    }
+)
+# Credentials written in mixed case; any other credential counts only in capitals or with
+# dots ("MA", "M.A."), so surnames such as "Ma" stay.
+MIXED_CASE_CREDENTIALS = frozenset({"PhD", "DPhil", "MPhil", "MSc", "BSc", "EdD", "PsyD", "PharmD", "Esq", "Jr", "Sr"})
+# Honorifics, dropped before a name in any case.
+HONORIFICS = frozenset({"dr", "prof", "mr", "mrs", "ms", "mx", "sir", "dame"})
+# Words of page furniture that end up in byline elements ("More About Jane »", "One comment
+# so far", "View all posts"): a piece with one of them is no name.
+NOT_NAME_WORDS = frozenset(
+    {
+        "more",
+        "about",
+        "view",
+        "posts",
+        "articles",
+        "profile",
+        "follow",
+        "comment",
+        "comments",
+        "share",
+        "sponsored",
+        "read",
+        "see",
+        "latest",
+        "contact",
+        "subscribe",
+        "login",
+        "privacy",
+        "policy",
+        "cookie",
+        "cookies",
+        "minute",
+        "minutes",
+        "min",
+    }
+)
+# Lower-case words that belong inside names ("Ludwig van Beethoven", "Gabriel García y Pérez").
+NAME_PARTICLES = frozenset(
+    {
+        "van",
+        "der",
+        "den",
+        "de",
+        "del",
+        "della",
+        "da",
+        "di",
+        "do",
+        "dos",
+        "das",
+        "du",
+        "la",
+        "le",
+        "von",
+        "zu",
+        "bin",
+        "binti",
+        "ibn",
+        "al",
+        "el",
+        "ter",
+        "ten",
+        "y",
+        "e",
+        "st",
+    }
+)
+# A name with one of these words is an organisation, not a person: company forms, newsrooms,
+# agencies and collective bylines ("The Lavazza Team", "THE ASSOCIATED PRESS", "Condé Nast").
+ORGANISATION_WORDS = frozenset(
+    {
+        "inc",
+        "llc",
+        "ltd",
+        "llp",
+        "plc",
+        "gmbh",
+        "corp",
+        "corporation",
+        "company",
+        "group",
+        "media",
+        "news",
+        "newsroom",
+        "press",
+        "reuters",
+        "afp",
+        "upi",
+        "staff",
+        "team",
+        "editors",
+        "editorial",
+        "desk",
+        "bureau",
+        "magazine",
+        "journal",
+        "agency",
+        "foundation",
+        "institute",
+        "university",
+        "association",
+        "society",
+        "network",
+        "blog",
+        "store",
+        "shop",
+        "official",
+        "nast",
+        "services",
+        "solutions",
+        "studio",
+        "studios",
+        "webmaster",
+    }
+)
+# Values CMSs put in author fields when they know no author.
+NO_AUTHOR = frozenset({"undefined", "null", "none", "unknown", "anonymous", "guest", "n/a", "author", "admin"})
 
 # A web page's own dates outside this range are typos, placeholders (1970-01-01,
 # 0001-01-01, 2999-12-31) or far future: the first news sites went online in 1994, so no
@@ -190,12 +514,26 @@ MAX_TAG_CHARS = 100
 # The shorter of two agreeing titles must be at least this share of the longer one, so a
 # logo <h1> "News" does not "agree" with the headline "News: markets fall".
 MIN_TITLE_OVERLAP = 0.5
+# The <h1>s looked at (a page's first is sometimes its logo), and the words an <h1> that agrees
+# with no meta title needs to be taken for the headline rather than a section label ("Blog",
+# "Our Services"). Swept over 1, 2, 3 on the WCXB dev pages in 3 domain groups
+# (`bench/metadata.py --cv 3`): 3 won on every group's complement (titles exact, held out:
+# 0.841 against 0.837 for 2).
+MAX_H1 = 3
+MIN_H1_WORDS = 3
 
 _TIME = r"(?:,?\s+(?:at\s+)?(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([ap]\.?m\.?)?)?"
 # "March 5, 2024", "Mar. 5 2024 10:30 AM"
-_MONTH_FIRST = re.compile(r"([a-z]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})" + _TIME, re.IGNORECASE)
+_MONTH_FIRST = re.compile(r"\b([a-z]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b" + _TIME, re.IGNORECASE)
 # "5 March 2024", "5. März" is not English, so not here
-_DAY_FIRST = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?\.?\s+([a-z]+)\.?,?\s+(\d{4})" + _TIME, re.IGNORECASE)
+_DAY_FIRST = re.compile(r"(?<!\d)(\d{1,2})(?:st|nd|rd|th)?\.?\s+([a-z]+)\.?,?\s+(\d{4})\b" + _TIME, re.IGNORECASE)
+_SECONDS = re.compile(r"\d:\d{2}:\d{2}")
+_MERIDIEM = re.compile(r"\d\s*[ap]\.?m\b", re.IGNORECASE)
+# A printed ISO day, "2025-02-22", not part of a longer number or path.
+_ISO_DAY = re.compile(r"(?<![\d/.-])(\d{4})-(\d{2})-(\d{2})(?![\d])")
+_UPDATE_LABEL = re.compile(r"\b(?:" + "|".join(UPDATE_WORDS) + r")\b[^0-9]{0,20}$", re.IGNORECASE)
+# Elements whose text is no printed date or byline.
+_SKIPPED_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "-comment"})
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 _SLASH_DATE = re.compile(r"\d{4}/\d{2}/\d{2}(?!\d)")
 # ISO 8601's expanded years, signed and of more than four digits as JavaScript's
@@ -211,21 +549,40 @@ _URL_START = re.compile(r"(?:https?:)?//|www\.", re.IGNORECASE)
 # A byline piece ending like a host name ("example.com") or containing "www." / "://".
 _DOMAIN = re.compile(r"[a-z0-9-]\.[a-z]{2,6}$|www\.|://")
 _SPLIT_TAGS = re.compile(r"[,;]")
+_BYLINE_PREFIX = re.compile(
+    r"^(?:" + "|".join(re.escape(p) for p in sorted(BYLINE_PREFIXES, key=len, reverse=True)) + r")\b\s*:?\s*",
+    re.IGNORECASE,
+)
+# "By Jane Doe" inside a longer line ("Published August 7, 2023 by Jane Doe"): the byline word,
+# then a capitalised word.
+_BY_NAME = re.compile(r"(?:^|(?<=[\s|•·,]))(?:by|von|par|por|door)[:\s]+(?=(?-i:[A-ZÀ-Þ]))", re.IGNORECASE)
+_CREDIT = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in CREDIT_PREFIXES) + r")(?!\w)", re.IGNORECASE)
+_WEEKDAY = re.compile(r"\s*\b(?:on\s+)?(?:mon|tues|wednes|thurs|fri|satur|sun)day\b,?|\s+on$", re.IGNORECASE)
+# A time glued to a date in a byline: "3 AM PT", "10:30 a.m. ET", "14:05".
+_TIME_OF_DAY = re.compile(r"\b\d{1,2}(?::\d{2})?\s*(?:[ap]\.?m\.?|h)(?:\s+[A-Z]{2,4}\b)?|\b\d{1,2}:\d{2}\b", re.I)
+_NAME_WORD = re.compile(r"[\w'’-]+")
+# A byline's parts (names with their titles) are separated by commas, semicolons, bars...;
+# a part holds one name, or several joined by "and" (`_BYLINE_SPLIT` splits those too).
+_BYLINE_PARTS = re.compile(r"\s*[,;|/•·⋅]\s*|\s+[-–—]\s+")
+_LEADING_JOINER = re.compile(r"^(?:" + "|".join(re.escape(c) for c in BYLINE_CONJUNCTIONS) + r")\s+")
+_JOINED = re.compile(r"\s(?:" + "|".join(re.escape(c) for c in BYLINE_CONJUNCTIONS) + r")\s", re.IGNORECASE)
 _BYLINE_SPLIT = re.compile(
-    r"\s*[,;|/]\s*|\s+(?:" + "|".join(re.escape(c) for c in BYLINE_CONJUNCTIONS) + r")\s+|\s+[-–—]\s+",
+    r"\s*[,;|/•·]\s*|\s+(?:" + "|".join(re.escape(c) for c in BYLINE_CONJUNCTIONS) + r")\s+|\s+[-–—]\s+",
     re.IGNORECASE,
 )
 
 
 @dataclass(frozen=True, slots=True)
 class PageMeta:
-    """What a page says about itself: title, authors, dates, language, URLs, tags.
+    """What a page says about itself: title, authors, dates, language, URLs, tags, and where each came from.
 
     `dates` and `modified_dates` hold every publication and modification date the page
     gives, best evidence first, so a caller that rejects one (a date in the future) can
     fall back to the next; a date outside MIN_YEAR..MAX_YEAR is there as `Implausible`, so
-    the caller can say it passed it over. `published_at`, `date_source` and `modified_at`
-    are the first plausible ones.
+    the caller can say it passed it over. When the page's dates contradict each other,
+    `dates` holds only the implausible ones: no date beats a wrong one. `published_at`,
+    `date_source` and `modified_at` are the first plausible ones. `title_source` and
+    `author_source` name the evidence behind `title` and `authors` (None without one).
     `warnings` says which canonical URLs were not article URLs.
     """
 
@@ -240,31 +597,49 @@ class PageMeta:
     tags: tuple[str, ...] = ()
     image_url: str | None = None
     warnings: tuple[str, ...] = ()
+    title_source: str | None = None
+    author_source: str | None = None
+
+    @property
+    def published(self) -> Dated | None:
+        """The best-evidenced plausible publication date, as stated."""
+        return next((when for _, when in self.dates if isinstance(when, Dated)), None)
 
     @property
     def published_at(self) -> datetime | None:
-        """The best-evidenced plausible publication date."""
-        return next((when for _, when in self.dates if isinstance(when, datetime)), None)
+        """The best-evidenced plausible publication date (UTC)."""
+        found = self.published
+        return found.when if found is not None else None
 
     @property
     def date_source(self) -> DateSource | None:
         """The evidence behind `published_at`."""
-        return next((source for source, when in self.dates if isinstance(when, datetime)), None)
+        return next((source for source, when in self.dates if isinstance(when, Dated)), None)
 
     @property
     def modified_at(self) -> datetime | None:
-        """The best-evidenced plausible modification date."""
-        return next((when for _, when in self.modified_dates if isinstance(when, datetime)), None)
+        """The best-evidenced plausible modification date (UTC)."""
+        return next((when.when for _, when in self.modified_dates if isinstance(when, Dated)), None)
 
 
-def extract_metadata(tree: LexborHTMLParser, url: str | None = None) -> PageMeta:
-    """Collect a page's metadata from JSON-LD, meta tags, `<time>` and the URL; relative URLs resolve against `url`."""
+def extract_metadata(tree: LexborHTMLParser, url: str | None = None, as_of: datetime | None = None) -> PageMeta:
+    """Collect a page's metadata from JSON-LD, meta tags, microdata, the headline's surroundings and the URL.
+
+    Relative URLs resolve against `url`. Dates more than `FUTURE_TOLERANCE` after `as_of`
+    (the time of ingest, when known) are no evidence of when the page was published.
+    """
+    too_late = None
+    if as_of is not None:
+        too_late = (as_of if as_of.tzinfo is not None else as_of.replace(tzinfo=UTC)) + FUTURE_TOLERANCE
     metas = _meta_values(tree)
     article, site = _jsonld(tree)
     base = _base_url(tree, url)
-
+    rejected: list[str] = []
+    canonical = _first_url(base, _canonical_links(tree), rejected, "canonical link") or _first_url(
+        base, metas.get("og:url", []), rejected, "og:url"
+    )
     # Every name the page gives itself, best first: the first is `site_name`, all of them
-    # are kept out of the authors.
+    # are kept out of the authors and the title.
     site_names = [
         name
         for name in (
@@ -276,18 +651,21 @@ def extract_metadata(tree: LexborHTMLParser, url: str | None = None) -> PageMeta
         if name
     ]
     site_name = site_names[0] if site_names else None
-    rejected: list[str] = []
-    canonical = _first_url(base, _canonical_links(tree), rejected, "canonical link") or _first_url(
-        base, metas.get("og:url", []), rejected, "og:url"
-    )
     modified: list[PageDate] = [
         *_dates("jsonld", [_text(article.get("dateModified"))]),
         *_dates("meta", _all(metas, MODIFIED_META)),
     ]
+    title, title_source, headline = _title(tree, metas, article, site_names)
+    printed = _printed_dates(headline, partial(_byline_node, tree))
+    # A date printed as an update's ("Updated March 5, 2024") is the page's modification date
+    # when its structured data gives none.
+    modified += [("text", when) for label, when in printed[:1] if label == UPDATED and not modified]
+    hosts = _host_labels(canonical or url)
+    authors, author_source = _authors(tree, metas, article, [*site_names, *hosts], headline)
     return PageMeta(
-        title=_title(tree, metas, article, site_name),
-        authors=_authors(tree, metas, article, site_names),
-        dates=_published(tree, metas, article, (url, canonical)),
+        title=title,
+        authors=authors,
+        dates=_published(tree, metas, article, (url, canonical), printed, too_late),
         modified_dates=tuple(modified),
         language=_language(tree, metas, article),
         canonical_url=canonical,
@@ -296,44 +674,72 @@ def extract_metadata(tree: LexborHTMLParser, url: str | None = None) -> PageMeta
         tags=_tags(metas, article),
         image_url=_first_url(base, [*_all(metas, IMAGE_META), *_jsonld_images(article.get("image"))]),
         warnings=tuple(rejected),
+        title_source=title_source,
+        author_source=author_source,
     )
+
+
+def _byline_node(tree: LexborHTMLParser) -> Node | None:
+    """The first element marked up as the author or byline that is not in a comment, related or footer block."""
+    for selector in (*AUTHOR_SELECTORS, *BYLINE_SELECTORS):
+        for node in tree.css(selector)[:MAX_BYLINE_NODES]:
+            if not _outside_article(node):
+                return node
+    return None
+
+
+def _host_labels(url: str | None) -> list[str]:
+    """The labels of a URL's host but its last ("news.example.co.uk" -> news, example, co): names of the site."""
+    try:
+        host = urllib.parse.urlsplit(url or "").hostname or ""
+    except ValueError:
+        return []
+    return [label for label in host.split(".")[:-1] if label and label != "www"]
 
 
 # --- Dates -------------------------------------------------------------------------------
 
 
 def parse_date(value: str | None, tz: str = "UTC") -> datetime | None:
-    """Parse an ISO 8601, RFC 2822 or 'March 5, 2024' date to UTC (naive ones read in `tz`); None outside 1995..2100."""
+    """Parse an ISO 8601, RFC 2822 or 'March 5, 2024' date to UTC (naive ones read in `tz`); None outside 1995..2100.
+
+    A date without a time is midnight UTC of its day.
+    """
     when = read_date(value, tz)
-    return when if isinstance(when, datetime) else None
+    return when.when if isinstance(when, Dated) else None
 
 
-def read_date(value: str | None, tz: str = "UTC") -> datetime | Implausible | None:
-    """`parse_date`, but a date outside 1995..2100 (or past the years a timestamp holds) is `Implausible`, not None."""
+def read_date(value: str | None, tz: str = "UTC") -> Dated | Implausible | None:
+    """`parse_date` as `Dated` (day, precision, the text), or `Implausible` outside 1995..2100 or past year 9999."""
     if not value:
         return None
     text = _WS.sub(" ", value).strip()[:100]
     if not text:
         return None
     expanded = _EXPANDED_YEAR.fullmatch(text)
+    parsed = text
     if expanded is not None:
         year = int(expanded.group(1))
         if not 1 <= year <= 9999:
             return unrepresentable(text)
-        text = f"{year:04d}{expanded.group(2)}"
-    when = _parse_iso(text) or _parse_rfc2822(text) or _parse_english(text)
-    if when is None:
+        parsed = f"{year:04d}{expanded.group(2)}"
+    found = _parse_iso(parsed) or _parse_rfc2822(parsed) or _parse_english(parsed)
+    if found is None:
         return None
+    when, precision = found
     try:
         # A page that gives no zone gives no way to know it: the source profile's zone if the
         # caller has one, else UTC, which keeps the result deterministic and off by hours at most.
-        when = to_utc(when, tz)
+        # A date without a time is a day wherever it is read: midnight UTC of that day.
+        dated = stated(when, precision, text, tz)
     except OverflowError:  # year 1 or 9999 shifted past the representable range
         return unrepresentable(text)
-    return when if MIN_YEAR <= when.year <= MAX_YEAR else Implausible(when.isoformat(), _OUTSIDE_WEB_ERA)
+    if MIN_YEAR <= dated.when.year <= MAX_YEAR:
+        return dated
+    return Implausible(dated.when.isoformat(), _OUTSIDE_WEB_ERA)
 
 
-def _parse_iso(text: str) -> datetime | None:
+def _parse_iso(text: str) -> tuple[datetime, Precision] | None:
     # fromisoformat keeps at most microseconds; some CMSs write nanoseconds, or 2024/03/15.
     candidate = _FRACTION.sub(r"\1", text)
     if _SLASH_DATE.match(candidate):
@@ -341,37 +747,53 @@ def _parse_iso(text: str) -> datetime | None:
     if len(candidate) > 10 and candidate[10] == " " and candidate[:4].isdigit():
         candidate = candidate[:10] + "T" + candidate[11:].replace(" ", "")
     try:
-        return datetime.fromisoformat(candidate)
+        return datetime.fromisoformat(candidate), iso_precision(candidate)
     except ValueError:
         return None
 
 
-def _parse_rfc2822(text: str) -> datetime | None:
+def _parse_rfc2822(text: str) -> tuple[datetime, Precision] | None:
+    if _MERIDIEM.search(text):
+        return None  # "March 5, 2024 10:30 PM": the RFC 2822 parser reads it, as 10:30
     try:
-        return parsedate_to_datetime(text)
+        when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
+    return when, "second" if _SECONDS.search(text) else "minute"
 
 
-def _parse_english(text: str) -> datetime | None:
+def _parse_english(text: str) -> tuple[datetime, Precision] | None:
+    match = _english_match(text)
+    if match is None:
+        return None
+    when, precision, _span = match
+    return when, precision
+
+
+def _english_match(text: str) -> tuple[datetime, Precision, tuple[int, int]] | None:
+    """The first 'March 5, 2024' / '5 March 2024' (with an optional time) in `text`: date, precision, span."""
+    best: tuple[datetime, Precision, tuple[int, int]] | None = None
     for pattern, month_group, day_group in ((_MONTH_FIRST, 1, 2), (_DAY_FIRST, 2, 1)):
-        match = pattern.search(text)
-        if match is None:
-            continue
-        month = MONTHS.get(match.group(month_group).lower())
-        if month is None:
-            continue
-        hour, minute, second = (int(match.group(i) or 0) for i in (4, 5, 6))
-        meridiem = (match.group(7) or "").replace(".", "").lower()
-        if meridiem == "pm" and hour < 12:
-            hour += 12
-        elif meridiem == "am" and hour == 12:
-            hour = 0
-        try:
-            return datetime(int(match.group(3)), month, int(match.group(day_group)), hour, minute, second)
-        except ValueError:
-            continue
-    return None
+        for match in pattern.finditer(text):
+            if best is not None and match.start() >= best[2][0]:
+                break
+            month = MONTHS.get(match.group(month_group).casefold())
+            if month is None:
+                continue
+            hour, minute, second = (int(match.group(i) or 0) for i in (4, 5, 6))
+            meridiem = (match.group(7) or "").replace(".", "").lower()
+            if meridiem == "pm" and hour < 12:
+                hour += 12
+            elif meridiem == "am" and hour == 12:
+                hour = 0
+            try:
+                when = datetime(int(match.group(3)), month, int(match.group(day_group)), hour, minute, second)
+            except ValueError:
+                continue
+            precision: Precision = "day" if match.group(4) is None else "minute" if match.group(6) is None else "second"
+            best = (when, precision, match.span())
+            break
+    return best
 
 
 def _dates(source: DateSource, values: Iterable[str | None]) -> list[PageDate]:
@@ -380,26 +802,115 @@ def _dates(source: DateSource, values: Iterable[str | None]) -> list[PageDate]:
 
 
 def _published(
-    tree: LexborHTMLParser, metas: dict[str, list[str]], article: dict[str, Any], urls: tuple[str | None, ...]
+    tree: LexborHTMLParser,
+    metas: dict[str, list[str]],
+    article: dict[str, Any],
+    urls: tuple[str | None, ...],
+    printed: list[tuple[str, Dated]],
+    too_late: datetime | None = None,
 ) -> tuple[PageDate, ...]:
-    """Every publication date the page gives, best evidence first: JSON-LD, meta, `<time>`, the URL."""
-    found = [*_dates("jsonld", [_text(article.get("datePublished"))]), *_dates("meta", _all(metas, PUBLISHED_META))]
+    """Every publication date the page gives, best evidence first; none when the evidence disagrees.
+
+    Structured dates come first (JSON-LD, meta, microdata, `<time>` marked as published),
+    then the date printed by the headline (`text`), then other `<time>`s and the URL's.
+
+    A missing date is better than a wrong one: when the structured dates, the printed date
+    and the URL's date do not name the same day, the page contradicts itself and no page
+    date is given (`_agreed`), so the caller falls back to its other evidence.
+    """
+    structured = [
+        *_dates("jsonld", [_text(article.get("datePublished"))]),
+        *_dates("meta", _all(metas, PUBLISHED_META)),
+    ]
+    structured += _dates("microdata", _microdata_dates(tree))
     # The selectors are subsets of the last one: a page without any dated <time> (most) needs one query.
+    times: list[PageDate] = []
     if tree.css_first(TIME_FALLBACK_SELECTORS[-1]) is not None:
-        for selector in (*TIME_PUBLISHED_SELECTORS, *TIME_FALLBACK_SELECTORS):
-            found += _dates("time", (node.attributes.get("datetime") for node in tree.css(selector)))
-    found += [("url", when) for candidate in urls if (when := _url_date(candidate)) is not None]
-    return tuple(found)
+        for selector in TIME_PUBLISHED_SELECTORS:
+            structured += _dates("time", (node.attributes.get("datetime") for node in tree.css(selector)))
+        for selector in TIME_FALLBACK_SELECTORS:
+            times += _dates("time", (node.attributes.get("datetime") for node in tree.css(selector)))
+    from_url: list[PageDate] = [("url", when) for candidate in urls if (when := _url_date(candidate)) is not None]
+    return _agreed(structured, times, printed, from_url, too_late)
+
+
+def _agreed(
+    structured: list[PageDate],
+    times: list[PageDate],
+    printed: list[tuple[str, Dated]],
+    from_url: list[PageDate],
+    too_late: datetime | None = None,
+) -> tuple[PageDate, ...]:
+    """The page's dates, best first, or only those set aside when the others disagree.
+
+    The date printed by the headline decides between structured dates when they differ
+    (a JSON-LD `datePublished` left from a first draft, a meta date of another story); a
+    structured date of the same day (within one: zones) wins over it for its time. A printed date no structured
+    publication date confirms (often the update date, printed unlabelled), or a URL date a
+    day or more from the chosen one, contradicts the page, and so do structured dates of
+    different days with no printed date to choose between them: no date. A printed date
+    labelled as an update ("Updated March 5, 2024") is a modification date, never the
+    publication date, even when it is the only date printed.
+
+    Implausible dates and dates after `too_late` (the time of ingest and its tolerance)
+    take no part: they are kept, in their place in the evidence, for the caller to warn
+    about when it gets that far.
+    """
+
+    def aside(when: Dated | Implausible) -> bool:
+        return isinstance(when, Implausible) or (too_late is not None and when.when > too_late)
+
+    ordered = [*structured, *times, *from_url]
+    pubs = [(s, w) for s, w in structured if isinstance(w, Dated) and not aside(w)]
+    url = next((w for _, w in from_url if isinstance(w, Dated) and not aside(w)), None)
+    shown = next((w for label, w in printed if label != UPDATED and not aside(w)), None)
+    chosen: PageDate | None = None
+    if shown is not None:
+        # Within a day: a printed time is often in the reader's or the newsroom's zone, not the metadata's.
+        chosen = next(((s, w) for s, w in pubs if any(_near(shown.day, day) for day in _days(w))), None)
+        if chosen is None and pubs:
+            return tuple(e for e in ordered if aside(e[1]))
+        chosen = chosen or ("text", shown)
+    elif pubs:
+        chosen = pubs[0]
+        # <time> elements marked as published also mark comments and teasers: only the
+        # page's own metadata must agree with itself.
+        if any(not _days(w) & _days(pubs[0][1]) for s, w in pubs if s != "time" and isinstance(w, Dated)):
+            return tuple(e for e in ordered if aside(e[1]))  # different days, and nothing printed to choose
+    else:
+        chosen = next(((s, w) for s, w in [*times, *from_url] if isinstance(w, Dated) and not aside(w)), None)
+    if chosen is None:
+        return tuple(e for e in ordered if aside(e[1]))
+    best = chosen[1]
+    assert isinstance(best, Dated)
+    if url is not None and chosen[0] != "url" and not any(_near(url.day, day) for day in _days(best)):
+        return tuple(e for e in ordered if aside(e[1]))  # the URL and the page name different days
+    agreeing = [(s, w) for s, w in pubs if w is not best and isinstance(w, Dated) and _days(w) & _days(best)]
+    # In evidence order: what was set aside before the chosen date is reported first.
+    index = next((i for i, (_, w) in enumerate(ordered) if w is best), len(structured))
+    before = [e for e in ordered[:index] if aside(e[1])]
+    after = [e for e in ordered[index:] if aside(e[1])]
+    return (*before, chosen, *agreeing, *after)
+
+
+def _days(when: Dated) -> set[date]:
+    """The calendar days a date may be printed as: as published, and in UTC."""
+    return {when.day, when.when.date()}
+
+
+def _near(a: date, b: date) -> bool:
+    """Within a day of each other: a URL minted in another zone than the page's date."""
+    return abs((a - b).days) <= 1
 
 
 def date_from_url(url: str | None) -> datetime | None:
     """A calendar date in a URL path (/2024/03/15/, /2024-03-15-, /20240315/) in 1995..2100, at midnight UTC."""
     when = _url_date(url)
-    return when if isinstance(when, datetime) else None
+    return when.when if isinstance(when, Dated) else None
 
 
-def _url_date(url: str | None) -> datetime | Implausible | None:
-    """The first plausible date in a URL path, else the first implausible one, else None."""
+def _url_date(url: str | None) -> Dated | Implausible | None:
+    """The first plausible date in a URL path (a day-precision date), else the first implausible one, else None."""
     if not url:
         return None
     try:
@@ -414,69 +925,194 @@ def _url_date(url: str | None) -> datetime | Implausible | None:
         if before not in _URL_DATE_DELIMITERS or after not in _URL_DATE_DELIMITERS:
             continue  # part of a longer token such as an id or a slug word
         try:
-            # The URL gives the day only: midnight UTC stands for "some time that day".
-            when = datetime(int(match.group(1)), int(match.group(3)), int(match.group(4)), tzinfo=UTC)
+            day = date(int(match.group(1)), int(match.group(3)), int(match.group(4)))
         except ValueError:
             continue
-        if MIN_YEAR <= when.year <= MAX_YEAR:
-            return when
-        implausible = implausible or Implausible(when.isoformat(), _OUTSIDE_WEB_ERA)
+        if MIN_YEAR <= day.year <= MAX_YEAR:
+            return day_date(day, match.group(0))
+        implausible = implausible or Implausible(day_date(day).when.isoformat(), _OUTSIDE_WEB_ERA)
     return implausible
+
+
+def _microdata_dates(tree: LexborHTMLParser) -> list[str | None]:
+    """`itemprop=datePublished` on elements but `<meta>` and `<time>` (read elsewhere): the content, else the text."""
+    values: list[str | None] = []
+    for node in tree.css(MICRODATA_PUBLISHED)[:MAX_PRINTED_NODES]:
+        if node.tag in ("meta", "time"):
+            continue
+        attrs = node.attributes
+        values.append(attrs.get("content") or attrs.get("datetime") or _clean(node.text(separator=" ")))
+    return values
+
+
+def _printed_dates(
+    headline: Node | None, find_byline: Callable[[], Node | None] | None = None
+) -> list[tuple[str, Dated]]:
+    """Dates printed next to the headline (after it, then before it), then in and after the byline, with labels.
+
+    The text read is the headline's following siblings (up to `PRINTED_AFTER_CHARS`) and
+    preceding ones (up to `PRINTED_BEFORE_CHARS`), at the headline's level and up to
+    `PRINTED_LEVELS` ancestors up: where bylines and dates sit in every layout we know of;
+    then the byline element's own text and what follows it, for layouts that put the byline
+    block apart from the headline. A date counts only with a day, a month and a year;
+    relative dates ("3 days ago") do not.
+    """
+    found: list[tuple[str, Dated]] = []
+    if headline is not None:
+        after, before = _around(headline, PRINTED_AFTER_CHARS, PRINTED_BEFORE_CHARS)
+        found += _dates_in_text(after) + _dates_in_text(before)
+    byline = find_byline() if find_byline is not None and not found else None
+    if byline is not None:
+        after, _ = _around(byline, PRINTED_AFTER_CHARS // 2, 0)
+        found += _dates_in_text(f"{_sibling_text(byline, MAX_BYLINE_CHARS)} {after}")
+    return found
+
+
+def _around(anchor: Node, after_chars: int, before_chars: int) -> tuple[str, str]:
+    """The text after `anchor` and before it (nearest last), read through siblings up to `PRINTED_LEVELS` levels up."""
+    after, before = _around_texts(anchor, after_chars, before_chars)
+    return " ".join(after), " ".join(reversed(before))
+
+
+def _around_texts(anchor: Node, after_chars: int, before_chars: int) -> tuple[list[str], list[str]]:
+    """The texts of `anchor`'s following and preceding siblings (nearest first), up to `PRINTED_LEVELS` levels up."""
+    after: list[str] = []
+    before: list[str] = []
+    left_after, left_before = after_chars, before_chars
+    node: Node | None = anchor
+    for _ in range(PRINTED_LEVELS):
+        if node is None or node.tag in ("body", "html"):
+            break
+        sibling = node.next
+        while sibling is not None and left_after > 0:
+            if sibling.tag not in _SKIPPED_TAGS:
+                text = _sibling_text(sibling, left_after)
+                if text:
+                    after.append(text)
+                    left_after -= len(text)
+            sibling = sibling.next
+        sibling = node.prev
+        while sibling is not None and left_before > 0:
+            if sibling.tag not in _SKIPPED_TAGS:
+                text = _sibling_text(sibling, left_before)
+                if text:
+                    before.append(text)
+                    left_before -= len(text)
+            sibling = sibling.prev
+        node = node.parent
+    return after, before
+
+
+def _sibling_text(node: Node, limit: int) -> str:
+    text = node.text(separator=" ")
+    return _WS.sub(" ", text[: limit * 4]).strip()[:limit]
+
+
+def _dates_in_text(text: str) -> list[tuple[str, Dated]]:
+    """The full dates in a run of printed text, in order, each with the label before it (`UPDATED`, else '')."""
+    found: list[tuple[str, Dated]] = []
+    rest = 0
+    while len(found) < MAX_PRINTED_DATES:
+        match = _english_match(text[rest:])
+        iso = _ISO_DAY.search(text, rest)
+        if match is None and iso is None:
+            break
+        if iso is not None and (match is None or iso.start() < rest + match[2][0]):
+            start, end = iso.span()
+            try:
+                when: datetime = datetime(int(iso.group(1)), int(iso.group(2)), int(iso.group(3)))
+            except ValueError:
+                rest = end
+                continue
+            precision: Precision = "day"
+        else:
+            assert match is not None
+            when, precision, (start, end) = match[0], match[1], (rest + match[2][0], rest + match[2][1])
+        rest = end
+        if not MIN_YEAR <= when.year <= MAX_YEAR:
+            continue
+        label = UPDATED if _UPDATE_LABEL.search(text[max(0, start - 30) : start]) else ""
+        raw = text[start:end]
+        found.append((label, day_date(when.date(), raw) if precision == "day" else stated(when, precision, raw)))
+    return found
 
 
 # --- Title -------------------------------------------------------------------------------
 
 
 def _title(
-    tree: LexborHTMLParser, metas: dict[str, list[str]], article: dict[str, Any], site_name: str | None
-) -> str | None:
-    """Reconcile meta titles with the first `<h1>`.
+    tree: LexborHTMLParser, metas: dict[str, list[str]], article: dict[str, Any], site_names: list[str]
+) -> tuple[str | None, str | None, Node | None]:
+    """The headline, its evidence, and the headline's element (for the dates and bylines printed by it).
 
     Meta titles, in order: og:title, twitter:title, JSON-LD headline, `<title>`, each with a
     " | Site" suffix (or "Site | " prefix) removed when it names the site or recurs in
-    another candidate. The first `<h1>` wins when it agrees with one of them (one contains
-    the other, ignoring case and whitespace): it is the headline the reader sees, where meta
-    titles are often shortened or rewritten for sharing. Otherwise the first meta title wins,
-    because a lone `<h1>` is as often the site logo or a section name; the `<h1>` is used
-    only when there is no meta title at all.
+    another candidate. The page's `<h1>` is the headline the reader sees, where meta titles
+    are often rewritten for sharing and search, so it wins unless it is branding: the first
+    of the first `MAX_H1` `<h1>`s that agrees with a meta title (one contains the other), else
+    the first that is not the site's name nor a section label (`MIN_H1_WORDS`). Without a
+    usable `<h1>`, the first meta title.
     """
     title_node = tree.css_first("title")
-    raw = [
-        *(_first(metas, (key,)) for key in TITLE_META),
-        _text(article.get("headline")) or _text(article.get("name")),
-        _clean(title_node.text()) if title_node is not None else None,
+    raw: list[tuple[str, str | None]] = [
+        *(("meta", _first(metas, (key,))) for key in TITLE_META),
+        ("jsonld", _text(article.get("headline")) or _text(article.get("name"))),
+        ("title", _clean(title_node.text()) if title_node is not None else None),
     ]
-    candidates = [c for c in raw if c]
-    stripped = [_strip_site(c, site_name, candidates) for c in candidates]
-    metas_titles = [c for c in stripped if c]
-    h1_node = tree.css_first("h1")
-    h1 = _clean(h1_node.text()) if h1_node is not None else None
-    if h1 and any(_agree(h1, title) for title in metas_titles):
-        return h1
-    return metas_titles[0] if metas_titles else h1
+    candidates = [(source, c) for source, c in raw if c]
+    texts = [c for _, c in candidates]
+    sites = [_fold(name) for name in site_names if name]
+    metas_titles = [(source, t) for source, c in candidates if (t := _strip_site(c, sites, texts))]
+    h1s = [(node, text) for node in tree.css("h1")[:MAX_H1] if (text := _clean(node.text(separator=" ")))]
+    for node, text in h1s:
+        if any(_agree(text, title) for _, title in metas_titles):
+            return text, "h1", node
+    for node, text in h1s:
+        folded = _fold(text)
+        if _is_logo(node):
+            continue
+        if len(text.split()) >= MIN_H1_WORDS and not any(
+            folded == s or folded.replace(" ", "") == s.replace(" ", "") for s in sites
+        ):
+            return text, "h1", node
+    if metas_titles:
+        source, title = metas_titles[0]
+        return title, source, h1s[0][0] if h1s else None
+    if h1s:
+        return h1s[0][1], "h1", h1s[0][0]
+    return None, None, None
 
 
-def _strip_site(title: str, site_name: str | None, candidates: list[str]) -> str:
-    site = _fold(site_name) if site_name else None
+def _is_logo(node: Node) -> bool:
+    """An `<h1>` that is the site's logo: an image, or a link to the site's home page."""
+    if node.css_first("img, svg") is not None:
+        return True
+    link = node.css_first("a[href]")
+    href = (link.attributes.get("href") or "") if link is not None else ""
+    return href in ("/", "./") or (href.count("/") == 3 and href.endswith("/") and "://" in href)
+
+
+def _strip_site(title: str, sites: list[str], candidates: list[str]) -> str:
     others = [_fold(c) for c in candidates if c != title]
     for sep in TITLE_SEPARATORS:
         marker = f" {sep} "
         if marker not in title:
             continue
         head, _, tail = title.rpartition(marker)
-        if _fold(head) in others or _is_branding(tail, site, others, suffix=True):
-            return head.strip()
+        if _fold(head) in others or _is_branding(tail, sites, others, suffix=True):
+            return _strip_site(head.strip(), sites, candidates)
         first, _, rest = title.partition(marker)
-        if _is_branding(first, site, others, suffix=False):
-            return rest.strip()
+        if _is_branding(first, sites, others, suffix=False):
+            return _strip_site(rest.strip(), sites, candidates)
     return title
 
 
-def _is_branding(part: str, site: str | None, others: list[str], *, suffix: bool) -> bool:
+def _is_branding(part: str, sites: list[str], others: list[str], *, suffix: bool) -> bool:
     folded = _fold(part)
     if not folded:
         return False
-    if site and (folded == site or folded.replace(" ", "") == site.replace(" ", "")):
+    squeezed = folded.replace(" ", "")
+    if any(folded == site or squeezed == site.replace(" ", "") for site in sites):
         return True
     # The same segment ends (or starts) another candidate: site branding, not headline.
     return any((o.endswith(folded) if suffix else o.startswith(folded)) and o != folded for o in others)
@@ -492,65 +1128,238 @@ def _agree(a: str, b: str) -> bool:
 
 
 def _authors(
-    tree: LexborHTMLParser, metas: dict[str, list[str]], article: dict[str, Any], site_names: list[str]
-) -> tuple[str, ...]:
-    """Authors from the first source that names anyone: JSON-LD, then meta tags, then microdata/rel=author.
+    tree: LexborHTMLParser,
+    metas: dict[str, list[str]],
+    article: dict[str, Any],
+    site_names: list[str],
+    headline: Node | None,
+) -> tuple[tuple[str, ...], str | None]:
+    """Authors from the first source that names a person: JSON-LD, meta tags, microdata, byline elements.
 
     Sources are not merged: they often disagree in form ("Jane Doe" vs "JANE DOE, Staff")
-    and a later source is the weaker evidence.
+    and a later source is the weaker evidence. A source naming only organisations, roles,
+    the site or profile URLs names nobody, and the next one is read. A JSON-LD author typed
+    `Person` may carry the site's name: a personal site named after its author.
     """
-    sources: list[list[str]] = [
-        [name for value in _as_list(article.get("author")) if (name := _person_name(value))],
-        *(metas.get(key, []) for key in AUTHOR_META),
-        *([_clean(node.text()) for node in tree.css(selector)] for selector in AUTHOR_SELECTORS),
+    jsonld = [
+        name
+        for value in _as_list(article.get("author"))
+        for name in split_byline(
+            _person_name(value), () if isinstance(value, dict) and _is_person(value) else site_names
+        )
     ]
-    for values in sources:
-        names = [name for value in values for name in split_byline(value, site_names)]
+    # Read lazily, in order: most pages name their author in JSON-LD or a meta tag, and the
+    # element queries after them cost more than the rest of the metadata together.
+    sources: Iterator[tuple[str, Callable[[], list[str]]]] = iter(
+        [
+            *(("meta", partial(_all, metas, (key,))) for key in AUTHOR_META),
+            *(("microdata", partial(_node_texts, tree, selector)) for selector in AUTHOR_SELECTORS),
+            ("byline", partial(_headline_bylines, headline)),
+            # A page's first byline element is the article's; later ones are other stories'.
+            *(("byline", partial(_node_texts, tree, selector, 1)) for selector in BYLINE_SELECTORS),
+        ]
+    )
+    cleaned = clean_authors(tuple(jsonld))[:MAX_AUTHORS]
+    if cleaned:
+        return cleaned, "jsonld"
+    for source, read in sources:
+        names = [name for value in read() for name in split_byline(value, site_names)]
         cleaned = clean_authors(tuple(names))[:MAX_AUTHORS]
         if cleaned:
-            return cleaned
-    return ()
+            return cleaned, source
+    return (), None
+
+
+def _is_person(value: dict[str, Any]) -> bool:
+    return "person" in _types(value)
+
+
+def _node_texts(tree: LexborHTMLParser, selector: str, limit: int = MAX_BYLINE_NODES) -> list[str]:
+    """Texts (with spaces between elements) of the first matches outside comments, related links and footers."""
+    out: list[str] = []
+    nodes = tree.css(selector)
+    if selector == "[class*=author]":
+        nodes.sort(key=lambda n: not any(c in (n.attributes.get("class") or "").lower() for c in AUTHOR_NAME_CLASSES))
+    for node in nodes:
+        if len(out) >= limit:
+            break
+        if _outside_article(node):
+            continue
+        text = node.text(separator=" ")
+        if text and len(text) <= MAX_BYLINE_CHARS * 2:
+            out.append(_clean(text))
+    return out
+
+
+def _outside_article(node: Node) -> bool:
+    """The node sits in a comment, related-stories, footer or aside block."""
+    parent = node.parent
+    for _ in range(MAX_ANCESTORS_CHECKED):
+        if parent is None:
+            return False
+        if parent.tag in NOT_ARTICLE_TAGS:
+            return True
+        attrs = parent.attributes
+        marks = f"{attrs.get('class') or ''} {attrs.get('id') or ''}".lower()
+        if any(marker in marks for marker in NOT_ARTICLE_MARKERS):
+            return True
+        parent = parent.parent
+    return False
+
+
+def _headline_bylines(headline: Node | None) -> list[str]:
+    """The first text next to the headline (after it, then before it) with a "By Jane Doe" in it, from the "By"."""
+    if headline is None:
+        return []
+    after, before = _around_texts(headline, PRINTED_AFTER_CHARS, PRINTED_BEFORE_CHARS)
+    for text in (*after, *before):
+        match = _BY_NAME.search(text)
+        if match is not None:
+            return [text[match.start() :].strip(" |•·,")]
+    return []
 
 
 def _person_name(value: Any) -> str | None:
+    """A JSON-LD author's name, unless it is typed as something other than a person (an organisation)."""
     if isinstance(value, dict):
+        types = _types(value)
+        if types and "person" not in types:
+            return None
         return _text(value.get("name"))
     return _text(value)
 
 
 def split_byline(byline: str | None, site_names: Iterable[str] = ()) -> list[str]:
-    """Split a byline into clean names: no 'By', no 'and', no roles, dates, emails, URLs or site names."""
+    """Split a byline into people's names: no 'By', 'and', roles, credentials, dates, emails, URLs or organisations."""
     if not byline or len(byline) > MAX_BYLINE_CHARS:
         return []
     text = _clean(byline)
     if _URL_START.match(text) or (" " not in text and "/" in text):
         return []  # article:author is often a profile URL
-    words = text.split(" ", 1)
-    if len(words) == 2 and words[0].rstrip(":").casefold() in BYLINE_PREFIXES:
-        text = words[1]
+    text = _BYLINE_PREFIX.sub("", text)
+    credit = _CREDIT.search(text)
+    if credit is not None:
+        text = text[: credit.start()]
+    text = _without_dates(text)
     sites = {_fold(site) for site in site_names if site}
     names: list[str] = []
-    for index, piece in enumerate(_BYLINE_SPLIT.split(text)):
-        name = piece.strip(" .:·•")
-        if not name or any(ch.isdigit() for ch in name) or _EMAIL.search(name) or _DOMAIN.search(name):
-            continue
-        words = name.split()
-        if len(words) > MAX_AUTHOR_WORDS:
-            return []  # prose (an author bio, a sentence): its other pieces are not names either
-        if _is_role(words) or _is_site(_fold(name), sites, trailing=index > 0):
-            continue
-        names.append(name)
+    after_role = False
+    for index, whole in enumerate(_BYLINE_PARTS.split(text)):
+        part = _LEADING_JOINER.sub("", whole)
+        words = part.split()
+        if len(words) > MAX_AUTHOR_WORDS * 2:
+            return []  # prose (an author bio, a sentence): its other parts are not names either
+        if (
+            words
+            and (_ends_in_role(words) or _is_role(words))
+            and (index > 0 or len(words) <= 2 or _JOINED.search(part))
+        ):
+            after_role = True
+            continue  # "Jane Doe, Home and Garden Editor": the part after the name is a job title
+        if after_role:
+            after_role = False
+            continue  # "Jane Doe, Director of Operations, Example Van Lines": the title's employer
+        for piece in _BYLINE_SPLIT.split(part):
+            name = _person(piece, sites, trailing=index > 0 or bool(names))
+            if name is None and len(piece.split()) > MAX_AUTHOR_WORDS:
+                return []
+            if name:
+                names.append(name)
     return names
+
+
+def _person(piece: str, sites: set[str], *, trailing: bool) -> str | None:
+    """A byline piece as a person's name, or None: roles, organisations, the site, handles, URLs and numbers are not."""
+    name = _strip_affixes(_BYLINE_PREFIX.sub("", piece.strip(" .:·•()[]")))
+    if not name or any(ch.isdigit() for ch in name) or _EMAIL.search(name) or _DOMAIN.search(name.lower()):
+        return None
+    if _URL_START.search(name) or "http" in name.lower():
+        return None
+    if len(name.split()) > MAX_AUTHOR_WORDS:
+        return None
+    name = _strip_affixes(_strip_suffix_role(name, sites))  # "Jane Doe PhD Staff Writer"
+    words = name.split()
+    folded = _fold(name)
+    if _is_role(words) or _is_site(folded, sites, trailing=trailing) or _is_organisation(words, folded, sites):
+        return None
+    if folded in NO_AUTHOR or (name == name.lower() and name != name.upper()):
+        return None  # a placeholder, or a user handle ("jdoe", "admin"): not a name as printed
+    tokens = _NAME_WORD.findall(name)
+    if any(t.casefold() in NOT_NAME_WORDS for t in tokens) or ":" in name or "»" in name:
+        return None
+    if any(t[0].islower() and t.casefold() not in NAME_PARTICLES for t in tokens[1:]) or (
+        tokens and tokens[0][0].islower() and len(tokens) > 1
+    ):
+        return None  # a phrase ("you acknowledge the policy"): names are capitalised, bar their particles
+    return name
+
+
+def _ends_in_role(words: list[str]) -> bool:
+    return words[-1].strip(".,()⋅").casefold().split("-")[-1] in ROLE_HEADS
+
+
+def _without_dates(text: str) -> str:
+    """The byline with its printed dates and times removed ("By Jane Doe March 1, 2024 3 AM PT")."""
+    match = _english_match(text)
+    while match is not None:
+        start, end = match[2]
+        text = f"{text[:start]} , {text[end:]}"
+        match = _english_match(text)
+    return _WEEKDAY.sub(" ", _TIME_OF_DAY.sub(" , ", _ISO_DAY.sub(" , ", text))).strip()
+
+
+def _strip_affixes(name: str) -> str:
+    """The name without leading honorifics or trailing credentials ("Dr. Jane Doe, PhD" -> "Jane Doe")."""
+    words = name.split()
+    while words and words[0].strip(".,").casefold() in HONORIFICS:
+        words = words[1:]
+    while words and _is_credential(words[-1]):
+        words = words[:-1]
+    return " ".join(words).strip(" ,")
+
+
+def _is_credential(word: str) -> bool:
+    """A degree or credential as written after a name: "PhD", "MD", "M.A." (but not the surname "Ma")."""
+    bare = word.strip(".,")
+    if bare.replace(".", "").casefold() not in NAME_AFFIXES and bare not in MIXED_CASE_CREDENTIALS:
+        return False
+    return bare in MIXED_CASE_CREDENTIALS or bare.isupper() or "." in bare
+
+
+def _strip_suffix_role(name: str, sites: set[str]) -> str:
+    """A name with a job title or the site's name glued after it ("Jane Doe Staff Writer") without them."""
+    words = name.split()
+    for cut in range(2, len(words)):
+        tail = words[cut:]
+        if _is_role(tail) or _fold(" ".join(tail)) in sites:
+            return " ".join(words[:cut])
+    return name
 
 
 def _is_site(name: str, sites: set[str], *, trailing: bool) -> bool:
     """The name is a site name; after another name ("Jane Doe, Business Insider") a prefix of one suffices."""
-    return name in sites or (trailing and any(site.startswith(name + " ") for site in sites))
+    squeezed = name.replace(" ", "")
+    if name in sites or any(squeezed == site.replace(" ", "") for site in sites):
+        return True
+    return trailing and any(site.startswith(name + " ") for site in sites)
 
 
 def _is_role(words: list[str]) -> bool:
-    folded = [w.strip(".,()").casefold() for w in words]
-    return all(w in ROLE_WORDS for w in folded) and any(w in ROLE_HEADS for w in folded)
+    folded = [part for w in words for part in w.strip(".,()⋅").casefold().split("-") if part]
+    if not folded:
+        return False
+    if all(w in ROLE_WORDS for w in folded) and any(w in ROLE_HEADS for w in folded):
+        return True
+    # "Senior Director of Operations", "Head of Content at Example": a head word, then "of" or "at".
+    return any(w in ROLE_HEADS and i + 1 < len(folded) and folded[i + 1] in ("of", "at") for i, w in enumerate(folded))
+
+
+def _is_organisation(words: list[str], folded: str, sites: set[str]) -> bool:
+    """An organisation or collective byline: a company form, a newsroom word, 'The ...'."""
+    tokens = [w.casefold() for word in words for w in _NAME_WORD.findall(word)]
+    if any(t in ORGANISATION_WORDS for t in tokens):
+        return True
+    return len(tokens) > 1 and tokens[0] == "the"
 
 
 # --- Language, tags, URLs ----------------------------------------------------------------

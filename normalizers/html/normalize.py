@@ -14,12 +14,11 @@ import unicodedata
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 
 from selectolax.lexbor import LexborHTMLParser
 
 from normalizers.bounds import Budget, Unlimited
-from normalizers.common import DateEvidence, Implausible, clean_line, epoch_to_utc, pick_date
+from normalizers.common import Dated, DateEvidence, Implausible, clean_line, epoch_to_utc, pick_date
 from normalizers.encoding import decode_html
 from normalizers.errors import Rejection, RejectReason
 from normalizers.feeds import normalize_url
@@ -38,7 +37,13 @@ NAME = "html"
 # 1.1.0: UTF-16/32 pages, truncated gzip, no control characters, article URLs, future dates.
 # 1.2.0: no bidi controls in output; implausible dates (outside 1995..2100, before 1800 in a
 # sidecar, past year 9999) passed over with a warning.
-VERSION = "1.2.0"
+# 1.3.0: dates known only to the day keep their calendar day (midnight UTC); published_date,
+# date_precision, published_at_raw, author_source, title_source; dates printed by the headline
+# and microdata dates read, contradicting page dates give none; authors are people (roles,
+# credentials, organisations, dates, URLs and handles removed; byline elements read); the
+# <h1> is the title unless it is branding; a learned block classifier extracts the text, with an
+# extraction_confidence, and pages it finds no article in are quarantined (extraction_failed).
+VERSION = "1.3.0"
 
 # Bounds (principle 8: hostile input is expected). A real article page is 50 KB-2 MB of
 # HTML; the caps leave room for the largest while keeping a worst case to ~1 s of work.
@@ -82,7 +87,7 @@ def normalize_html(
         return parsed
     tree, sidecar, warnings = parsed
     fetched = _fetched_url(meta.source_uri, warnings)
-    page = extract_metadata(tree, sidecar.url or fetched)
+    page = extract_metadata(tree, sidecar.url or fetched, meta.as_of)
     picked = _picked(tree, profile)  # before extraction, which removes nodes from the tree
     html = profile.html
     found = extract(tree, body_selector=html.body, remove_selectors=html.remove, budget=budget or Unlimited())
@@ -242,7 +247,14 @@ def _assemble(
     control character, no line break or whitespace run inside a field; metadata
     strings come cleaned by the same function from `metadata`.
     """
-    title = _clean(picked.title or page.title or sidecar.title or meta.hint_title or "") or None
+    titles = (
+        ("profile", picked.title),
+        (page.title_source, page.title),
+        ("sidecar", sidecar.title),
+        ("feed", meta.hint_title),
+    )
+    title_source, title = next(((src or "none", t) for src, t in titles if t and _clean(t)), ("none", None))
+    title = _clean(title) if title else None
     blocks = [Block(b.kind, text, b.level) for b in found.blocks if (text := _clean(b.text))]
     # `text` is the article without its title: drop the headline where the body repeats it.
     while blocks and title and _same(blocks[0].text, title):
@@ -266,7 +278,13 @@ def _assemble(
 
     bylines = tuple(line for b in found.bylines if (line := _clean(b)))
     from_bylines = tuple(name for b in bylines for name in split_byline(b, [page.site_name or ""]))
-    authors = sidecar.authors or clean_authors(picked.authors) or page.authors or clean_authors(from_bylines)
+    author_options = (
+        ("sidecar", sidecar.authors),
+        ("profile", clean_authors(picked.authors)),
+        (page.author_source or "none", page.authors),
+        ("byline", clean_authors(from_bylines)),
+    )
+    author_source, authors = next(((src, names) for src, names in author_options if names), ("none", ()))
     published = pick_date(_dates(sidecar, page, picked, meta), meta.as_of)
     modified = pick_date(page.modified_dates, meta.as_of, "modification date")
     warnings += [*page.warnings, *published.warnings, *modified.warnings]
@@ -317,6 +335,11 @@ def _assemble(
         tags=page.tags,
         image_url=page.image_url,
         warnings=tuple(warnings),
+        published_date=published.dated.day if published.dated else None,
+        date_precision=published.dated.precision if published.dated else None,
+        published_at_raw=published.dated.raw if published.dated else None,
+        author_source=author_source,
+        title_source=title_source,
     )
 
 
@@ -355,19 +378,19 @@ class _Picked:
 
     title: str | None = None
     authors: tuple[str, ...] = ()
-    published_at: datetime | Implausible | None = None  # Implausible: only implausible dates matched
+    published_at: Dated | Implausible | None = None  # Implausible: only implausible dates matched
 
 
 def _picked(tree: LexborHTMLParser, profile: SourceProfile) -> _Picked:
     html = profile.html
     titles = _selected_texts(tree, html.title)
-    when: datetime | Implausible | None = None
+    when: Dated | Implausible | None = None
     if html.date:
         for node in tree.css(html.date):
             attrs = node.attributes
             value = attrs.get("datetime") or attrs.get("content") or node.text(deep=True)
             found = read_date(value, profile.timezone)
-            if isinstance(found, datetime):
+            if isinstance(found, Dated):
                 when = found
                 break
             when = when or found  # the first implausible one, for the warning, unless a plausible one follows
