@@ -24,7 +24,8 @@ others). `ms/page` is the median over pages.
 
 How to read the output
 ----------------------
-One row per extractor: F1, precision, recall, median ms/page, and `x newsflow`, the
+One row per extractor: F1, precision, recall, `F1<0.5` (pages whose own F1 is under 0.5:
+an empty or wrong article), median ms/page, and `x newsflow`, the
 extractor's median time divided by newsflow's (above 1: newsflow is that many times
 faster). Precision falls when boilerplate (menus, related links, captions) leaks into
 the text; recall falls when article paragraphs are missed. Differences below ~0.005
@@ -192,11 +193,12 @@ def main(argv: list[str] | None = None) -> int:
 
     base_ms = statistics.median(s.ms for s in results["newsflow"].values()) if "newsflow" in results else None
     print(f"{len(pages)} pages from {args.folder}")
-    print(f"{'extractor':<14}{'F1':>8}{'prec':>8}{'recall':>8}{'ms/page':>10}{'x newsflow':>12}")
+    print(f"{'extractor':<14}{'F1':>8}{'prec':>8}{'recall':>8}{'F1<0.5':>8}{'ms/page':>10}{'x newsflow':>12}")
     for name, per_page in results.items():
         f1, precision, recall, ms = summarise(list(per_page.values()))
+        failed = sum(1 for s in per_page.values() if _f1(s) < 0.5)
         ratio = f"{ms / base_ms:.1f}" if base_ms else "-"
-        print(f"{name:<14}{f1:>8.3f}{precision:>8.3f}{recall:>8.3f}{ms:>10.2f}{ratio:>12}")
+        print(f"{name:<14}{f1:>8.3f}{precision:>8.3f}{recall:>8.3f}{failed:>8}{ms:>10.2f}{ratio:>12}")
 
     if args.json:
         report = {

@@ -785,18 +785,28 @@ def _explained(src: Any, cand: Any, loaded: Any, now: datetime) -> list[str]:
     if isinstance(found, Rejection):
         return []
     how = "the source's CSS selectors" if found.path == "profile" else "generic extraction (a learned block model)"
-    lines = [f"path {found.path} ({how})", f"confidence {found.confidence:.2f}", f"content root {found.root}"]
+    lines = [
+        f"path {found.path} ({how})",
+        f"confidence {found.confidence:.2f} (the F1 the text is expected to score; the source quarantines "
+        f"below {src.profile.min_confidence:g})",
+        f"kept {found.kept} blocks at probability >= {found.threshold:.2f}"
+        if found.threshold <= 1
+        else "kept nothing: no block is likely enough to be article text",
+        f"content root {found.root or '-'}: the lowest container holding {found.root_share:.0%} of the kept text",
+    ]
     for rank, c in enumerate(found.candidates, 1):
         lines.append(
             f"candidate {rank}: {c.path}: {c.share:.0%} of the expected article text, mean probability "
             f"{c.mean_p:.2f}, {c.chars} characters"
         )
-    if found.candidates:
-        best = found.candidates[0]
+    if len(found.candidates) > 1:
+        best, second = found.candidates[:2]
         lines.append(
-            f"the root won: it holds {best.share:.0%} of the text the model took for article text "
-            f"(mean probability {best.mean_p:.2f})"
+            f"candidate 1 won: it holds {best.share:.0%} of the expected article text at mean probability "
+            f"{best.mean_p:.2f}, candidate 2 {second.share:.0%} at {second.mean_p:.2f}"
         )
+    elif found.candidates:
+        lines.append("candidate 1 won alone: no other container holds 5% of the expected article text")
     return lines
 
 

@@ -14,7 +14,9 @@ What it does
 1. Every page is cut into blocks by the product's own `normalizers.html.segment` (what
    the extractor sees at run time), and each block is labelled content when at least
    half of its 4-word shingles are in the page's gold text (a block of fewer than four
-   words: when its words appear in the gold text in that order).
+   words: when its words appear in the gold text in that order). Each page also gives a
+   *clean page*: its gold text alone as plain HTML, so pages without chrome (a feed's
+   full content, a reader view) are learned too.
 2. Cross-validation with folds grouped by web site (the host of the page's URL, so no
    site is ever both trained on and scored): per fold, the word tables are learned
    from the training pages only, the first block model is fitted, the second one on
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import html
 import json
 import math
 import re
@@ -178,6 +181,23 @@ def without_article(s: Sample) -> Sample:
     return Sample(s.dataset, s.page_id + "-bare", s.site, bare, "", np.zeros(len(keep), dtype=np.int8))
 
 
+def clean_page(s: Sample, wrapped: bool) -> Sample | None:
+    """The page's gold text alone as a plain page (title, heading, paragraphs): an article with no chrome.
+
+    Pages like it (a feed's full content, a reader view, a minimal site) must come out
+    whole and sure; every second one has an `<article>` wrapper, the others none.
+    """
+    paragraphs = [" ".join(line.split()) for line in s.gold.splitlines() if line.strip()]
+    if not paragraphs:
+        return None
+    title = html.escape(s.page.title[:200])
+    body = f"<h1>{title}</h1>" + "".join(f"<p>{html.escape(text)}</p>" for text in paragraphs)
+    if wrapped:
+        body = f"<article>{body}</article>"
+    page = segment(parse_html(f"<html><head><title>{title}</title></head><body>{body}</body></html>"))
+    return Sample("clean", s.page_id + "-clean", s.site, page, s.gold, label(page.texts, s.gold))
+
+
 def weights(s: Sample) -> np.ndarray:
     """Training weight of each block of a page."""
     return np.minimum(np.array([len(t) for t in s.page.texts], dtype=np.float64), WEIGHT_CAP) + WEIGHT_FLOOR
@@ -273,18 +293,21 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def confidence_figures(predicted: np.ndarray, actual: np.ndarray, real: np.ndarray) -> dict[str, Any]:
-    """How well held-out confidence separates good extractions, bad ones and pages without an article."""
+def confidence_figures(predicted: np.ndarray, actual: np.ndarray, kind: np.ndarray) -> dict[str, Any]:
+    """How well held-out confidence separates good extractions, bad ones, clean pages and pages without an article."""
+    real = kind == "real"
     good, bad = real & (actual >= 0.5), real & (actual < 0.5)
+    clean, bare = kind == "clean", kind == "bare"
     out: dict[str, Any] = {
         "correlation_on_real_pages": round(float(np.corrcoef(predicted[real], actual[real])[0, 1]), 3)
     }
-    for threshold in (0.2, 0.3, 0.4, 0.5):
+    for threshold in (0.1, 0.15, 0.2, 0.3, 0.4, 0.5):
         below = predicted < threshold
         out[f"below_{threshold}"] = {
             "good_pages_quarantined": f"{int((below & good).sum())}/{int(good.sum())}",
             "bad_pages_quarantined": f"{int((below & bad).sum())}/{int(bad.sum())}",
-            "pages_without_article_quarantined": f"{int((below & ~real).sum())}/{int((~real).sum())}",
+            "clean_pages_quarantined": f"{int((below & clean).sum())}/{int(clean.sum())}",
+            "pages_without_article_quarantined": f"{int((below & bare).sum())}/{int(bare.sum())}",
         }
     return out
 
@@ -329,14 +352,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cv-only", action="store_true", help="cross-validate and report; write no model")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    samples = load("aeb", args.aeb) + load("wcxb-dev", args.wcxb)
-    print(f"{len(samples)} pages from {len({s.site for s in samples})} sites ({time.monotonic() - started:.0f} s)")
+    real_samples = load("aeb", args.aeb) + load("wcxb-dev", args.wcxb)
+    sites = len({s.site for s in real_samples})
+    print(f"{len(real_samples)} pages from {sites} sites ({time.monotonic() - started:.0f} s)")
+    # Each page also as a clean page of its gold text; it shares its page's site, so
+    # the two are always on the same side of a fold.
+    samples = real_samples + [
+        c for i, s in enumerate(real_samples) if (c := clean_page(s, wrapped=i % 2 == 0)) is not None
+    ]
 
     # 1. Cross-validation grouped by site.
     per_page: list[dict[str, Any]] = []
     confidence_rows: list[np.ndarray] = []
     confidence_targets: list[float] = []
-    confidence_real: list[bool] = []
+    confidence_kind: list[str] = []
     confidence_sites: list[str] = []
     for fold, (train_index, test_index) in enumerate(groups_of([s.site for s in samples], args.folds)):
         tables, first, second = fit_stages([samples[i] for i in train_index], inner_folds=3)
@@ -359,34 +388,34 @@ def main(argv: list[str] | None = None) -> int:
             )
             confidence_rows.append(page_features(s.page, p, kept))
             confidence_targets.append(f1)
-            confidence_real.append(True)
+            confidence_kind.append("clean" if s.dataset == "clean" else "real")
             confidence_sites.append(s.site)
             # The same page with its article taken out: whatever is kept there is wrong,
             # so the confidence model also learns what a page without an article looks like.
-            if s.labels.any():
+            if s.dataset != "clean" and s.labels.any():
                 bare = without_article(s)
                 p, kept = extract_blocks(bare, tables, first, second)
                 confidence_rows.append(page_features(bare.page, p, kept))
                 confidence_targets.append(0.0)
-                confidence_real.append(False)
+                confidence_kind.append("bare")
                 confidence_sites.append(s.site)
         print(f"fold {fold + 1}/{args.folds} done ({time.monotonic() - started:.0f} s)", flush=True)
-    cv = {ds: summary([r for r in per_page if r["dataset"] == ds]) for ds in ("aeb", "wcxb-dev")}
+    cv = {ds: summary([r for r in per_page if r["dataset"] == ds]) for ds in ("aeb", "wcxb-dev", "clean")}
     for ds, figures in cv.items():
         print(f"cross-validated by site, {ds}: {figures}")
 
     # 2. Page confidence: predicts the F1 an extraction scores, from its PAGE_FEATURES.
     confidence_x = np.vstack(confidence_rows)
     confidence_y = np.array(confidence_targets)
-    real = np.array(confidence_real)
+    kind = np.array(confidence_kind)
     held_out = np.zeros(len(confidence_y))
     for train_index, test_index in groups_of(confidence_sites, args.folds):
         model = fit(confidence_x[train_index], confidence_y[train_index], np.ones(len(train_index)), regression=True)
         held_out[test_index] = np.clip(model.predict(confidence_x[test_index]), 0.0, 1.0)
-    confidence_report = confidence_figures(held_out, confidence_y, real)
+    confidence_report = confidence_figures(held_out, confidence_y, kind)
     print(f"confidence (cross-validated by site): {confidence_report}")
     if args.report:
-        for r, c in zip(per_page, held_out[real], strict=True):
+        for r, c in zip(per_page, held_out[kind != "bare"], strict=True):
             r["confidence"] = round(float(c), 4)
         args.report.write_text(json.dumps(per_page, indent=1), encoding="utf-8")
     if args.cv_only:
@@ -407,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
             "trained_on": {
                 "aeb": "article-extraction-benchmark, 181 pages (Scrapinghub, MIT)",
                 "wcxb-dev": "WCXB development split, 711 pages (Murrough Foley, CC-BY-4.0)",
+                "clean": "each page's gold text alone as a plain page",
             },
             "model": {
                 "kind": "CatBoost symmetric trees",

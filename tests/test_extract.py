@@ -95,8 +95,9 @@ def test_real_pages_keep_their_article_and_leave_the_chrome(name: str) -> None:
         assert "".join(snippet.split()) not in squeezed, snippet
     assert result.path == "generic" and not result.truncated
     assert result.confidence >= 0.6
-    # The content root and the first candidate are the same container.
-    assert result.candidates and result.candidates[0].path == result.root
+    # The content root is a container, not the page; the first candidate holds most of the text.
+    assert result.root and not result.root.endswith("body")
+    assert result.candidates and result.candidates[0].share >= 0.5
     assert all(0 < c.share <= 1 for c in result.candidates)
 
 

@@ -147,6 +147,30 @@ def test_quality_gate() -> None:
     assert f1 >= MEAN_F1_FLOOR, (f1, per_page)
 
 
+FAILURE_KINDS: dict[str, dict[str, Any]] = json.loads((FIXTURES / "failure_kinds.json").read_text(encoding="utf-8"))
+# Each kind of page generic extraction used to get wrong must score at least this (the
+# benchmark's metric), keep the gold's `with` snippets and leave out its `without` ones.
+KIND_F1_FLOOR = 0.8
+
+
+@pytest.mark.parametrize("name", sorted(FAILURE_KINDS))
+def test_a_kind_of_page_that_used_to_fail(name: str) -> None:
+    """Pages of the kinds that came out as junk (WCXB dev, CC-BY-4.0): the article, not the page's chrome."""
+    case = FAILURE_KINDS[name]
+    art = _page(name)
+    bench = _bench()
+    s = bench.PageScore(*bench.match(case["gold"], art.text), ms=0.0)
+    p, r = bench.precision_score(s.tp, s.fp, s.fn), bench.recall_score(s.tp, s.fp, s.fn)
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    assert f1 >= KIND_F1_FLOOR, (case["kind"], f1, art.text[:300])
+    squeezed = "".join(art.text.split())
+    for snippet in case["must_contain"]:
+        assert "".join(snippet.split()) in squeezed, snippet
+    for snippet in case["must_not_contain"]:
+        assert "".join(snippet.split()) not in squeezed, snippet
+    assert art.extraction_confidence is not None and art.extraction_confidence >= PROFILE.min_confidence
+
+
 def test_profile_selectors_win_and_fall_back() -> None:
     html = (
         b"<html><body><nav>Home News Sport</nav><h1>Page headline</h1>"

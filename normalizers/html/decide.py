@@ -15,7 +15,7 @@ import numpy as np
 
 from normalizers.html.segment import Page
 
-__all__ = ["PAGE_FEATURES", "choose", "page_features"]
+__all__ = ["PAGE_FEATURES", "choose", "page_features", "threshold"]
 
 # A block is kept at this probability...
 KEEP = 0.5
@@ -33,14 +33,15 @@ PAGE_FEATURES = (
 )  # fmt: skip
 
 
+def threshold(p: np.ndarray) -> float:
+    """The probability a block needs to be kept on this page (above 1 when the page has no article)."""
+    top = float(p.max()) if len(p) else 0.0
+    return min(KEEP, RELATIVE_KEEP * top) if top >= FLOOR else 2.0
+
+
 def choose(p: np.ndarray) -> np.ndarray:
     """Which blocks the article keeps (a boolean per block), from their probabilities."""
-    if not len(p):
-        return np.zeros(0, dtype=bool)
-    top = float(p.max())
-    if top < FLOOR:
-        return np.zeros(len(p), dtype=bool)
-    kept: np.ndarray = p >= min(KEEP, RELATIVE_KEEP * top)
+    kept: np.ndarray = p >= threshold(p)
     return kept
 
 

@@ -39,7 +39,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from normalizers.bounds import Budget
 from normalizers.html import rules
-from normalizers.html.decide import choose, page_features
+from normalizers.html.decide import page_features, threshold
 from normalizers.html.features import block_features, context_features, name_words
 from normalizers.html.model import load_model
 from normalizers.html.segment import Page, segment
@@ -90,6 +90,9 @@ class Extraction:
     truncated: bool
     confidence: float = 0.0
     candidates: tuple[Candidate, ...] = ()
+    threshold: float = 0.0  # the probability a block needed to be kept
+    kept: int = 0  # blocks kept (bylines and dates at the edges included)
+    root_share: float = 0.0  # share of the kept text inside `root`
 
     def text(self) -> str:
         """The article text: lede (unless it is already the first block) then blocks, blank-line separated."""
@@ -264,31 +267,30 @@ def _candidates(page: Page, p: np.ndarray, last: list[int]) -> tuple[Candidate, 
     )  # fmt: skip
 
 
-def _common_container(page: Page, blocks: list[int]) -> int:
-    """The lowest element holding all the given blocks (body when none)."""
-    if not blocks:
-        return 0
+# The content root holds at least this share of the kept text: a stray kept block
+# elsewhere on the page does not lift the root to <body>.
+ROOT_SHARE = 0.9
+
+
+def _content_root(page: Page, kept: np.ndarray) -> tuple[int, float]:
+    """The lowest element holding `ROOT_SHARE` of the kept text, and its share (body, 0 when nothing is kept)."""
+    n = len(page.tags)
+    lengths = np.array([len(t) for t in page.texts], dtype=np.float64) * kept
+    held = np.bincount(np.array(page.owners, dtype=np.intp), weights=lengths, minlength=n).tolist()
     parents = page.parents
-
-    def chain(e: int) -> list[int]:
-        out = []
-        while e >= 0:
-            out.append(e)
-            e = parents[e]
-        return out[::-1]
-
-    common = chain(page.owners[blocks[0]])
-    for j in (blocks[-1], *blocks[1:-1]):
-        other = chain(page.owners[j])
-        size = 0
-        for a, b in zip(common, other, strict=False):
-            if a != b:
-                break
-            size += 1
-        common = common[:size]
-        if len(common) <= 1:
-            break
-    return common[-1] if common else 0
+    for i in range(n - 1, 0, -1):
+        if held[i]:
+            held[parents[i]] += held[i]
+    if not held[0]:
+        return 0, 0.0
+    need = ROOT_SHARE * held[0]
+    # The deepest element holding enough: every element holding enough is an ancestor of
+    # the next one in document order, so the last one found is the lowest.
+    root = 0
+    for i in range(1, n):
+        if held[i] >= need:
+            root = i
+    return root, held[root] / held[0]
 
 
 # --- public API --------------------------------------------------------------------------------
@@ -335,13 +337,15 @@ def extract(
     inside = _inside_profile(page, profile_nodes, last)
     if inside is not None:
         path = "profile"
-        kept = inside & (p >= PROFILE_DROP_BELOW)
+        needed = PROFILE_DROP_BELOW
+        kept = inside & (p >= needed)
     else:
-        kept = choose(p)
+        needed = threshold(p)
+        kept = p >= needed
     confidence = float(np.clip(model.confidence.predict(page_features(page, p, kept)[None, :])[0], 0.0, 1.0))
     if path == "profile":
         confidence = max(confidence, 0.9)  # the source's own selector found the article
-    return _shape(page, p, kept, dropped, last, path, truncated, confidence)
+    return _shape(page, p, kept, dropped, last, path, truncated, confidence, needed)
 
 
 def _inside_profile(page: Page, profile_nodes: list[int], last: list[int]) -> np.ndarray | None:
@@ -368,6 +372,7 @@ def _shape(
     path: Literal["profile", "generic"],
     truncated: bool,
     confidence: float,
+    needed: float,
 ) -> Extraction:
     """Kept blocks as typed blocks; bylines and dates at the edges set aside; what was removed inside listed."""
     indexes = np.flatnonzero(kept).tolist()
@@ -391,7 +396,7 @@ def _shape(
             if not kept[j] and len(dropped) < rules.MAX_DROPPED:
                 node = page.nodes[page.owners[j]]
                 dropped.append(Dropped(_path(node), f"model {p[j]:.2f}", _snippet(page.texts[j])))
-    root = _common_container(page, indexes)
+    root, root_share = _content_root(page, kept)
     candidates = _candidates(page, p, last)
     return Extraction(
         blocks=tuple(blocks),
@@ -403,6 +408,9 @@ def _shape(
         truncated=truncated,
         confidence=round(confidence, 3),
         candidates=candidates,
+        threshold=round(needed, 3),
+        kept=len(indexes),
+        root_share=round(root_share, 3),
     )
 
 

@@ -33,20 +33,24 @@ _ROWS_PER_SLICE = 1024
 class Forest:
     """Symmetric trees: per tree, `depth` (feature, border) questions and 2**depth leaf values."""
 
-    features: np.ndarray  # (trees, depth) int: the column each level asks about
-    borders: np.ndarray  # (trees, depth) float: a value above the border sets the level's bit
-    values: np.ndarray  # (trees, 2**depth) float
+    features: np.ndarray  # (depth, trees) int: the column each tree asks about at each level
+    borders: np.ndarray  # (depth, trees, 1) float: a value above the border sets the level's bit
+    values: np.ndarray  # (trees * 2**depth,) float: tree t's leaves start at t * 2**depth
+    offsets: np.ndarray  # (trees, 1) int32: where each tree's leaves start in `values`
     scale: float
     bias: float
     logistic: bool  # a probability (classifier) rather than a value (regressor)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Forest:
-        """A forest from the form `scripts/train_extractor.py` writes."""
+        """A forest from the form `scripts/train_extractor.py` writes (per tree: features, borders, leaf values)."""
+        values = np.asarray(data["values"], dtype=np.float64)
+        trees, leaves = values.shape
         return cls(
-            features=np.asarray(data["features"], dtype=np.intp),
-            borders=np.asarray(data["borders"], dtype=np.float32),
-            values=np.asarray(data["values"], dtype=np.float64),
+            features=np.ascontiguousarray(np.asarray(data["features"], dtype=np.intp).T),
+            borders=np.ascontiguousarray(np.asarray(data["borders"], dtype=np.float32).T)[:, :, None],
+            values=values.ravel(),
+            offsets=(np.arange(trees, dtype=np.int32) * leaves)[:, None],
             scale=float(data["scale"]),
             bias=float(data["bias"]),
             logistic=bool(data["logistic"]),
@@ -56,14 +60,16 @@ class Forest:
         """The model's output for each row (a probability for a classifier)."""
         if not len(rows):
             return np.zeros(0, dtype=np.float64)
-        powers = 1 << np.arange(self.features.shape[1], dtype=np.intp)
-        trees = np.arange(self.values.shape[0])
         raw = np.empty(len(rows), dtype=np.float64)
-        # In slices: the (rows, trees, depth) comparisons of a huge page would not fit in memory at once.
+        # Columns as rows, so each level's question gathers whole columns; in slices, so
+        # a huge page's (trees, rows) leaf table stays small.
         for start in range(0, len(rows), _ROWS_PER_SLICE):
-            part = rows[start : start + _ROWS_PER_SLICE]
-            leaves = (part[:, self.features] > self.borders).astype(np.intp) @ powers  # (rows, trees)
-            raw[start : start + len(part)] = self.values[trees, leaves].sum(axis=1)
+            part = np.ascontiguousarray(rows[start : start + _ROWS_PER_SLICE].T)
+            leaves = (part[self.features[0]] > self.borders[0]).view(np.uint8).astype(np.int32)
+            for level in range(1, len(self.features)):
+                leaves |= (part[self.features[level]] > self.borders[level]).view(np.uint8).astype(np.int32) << level
+            leaves += self.offsets
+            raw[start : start + part.shape[1]] = np.take(self.values, leaves).sum(axis=0)
         raw = raw * self.scale + self.bias
         if self.logistic:
             raw = 1.0 / (1.0 + np.exp(-raw))
