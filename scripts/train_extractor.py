@@ -57,7 +57,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.extraction import match, precision_score, recall_score, shingles  # noqa: E402
 from normalizers.html.decide import PAGE_FEATURES, choose, page_features  # noqa: E402
-from normalizers.html.extract import parse_html  # noqa: E402
+from normalizers.html.extract import parse_html, repeated_blocks  # noqa: E402
 from normalizers.html.features import (  # noqa: E402
     BLOCK_FEATURES,
     CONTEXT_FEATURES,
@@ -270,8 +270,13 @@ def extract_blocks(sample: Sample, tables: Tables, first: Any, second: Any) -> t
 
 
 def page_score(sample: Sample, kept: np.ndarray) -> tuple[float, float, float, tuple[float, float, float]]:
-    """Precision, recall, F1 of the kept blocks against the gold text, and the shares behind them."""
-    text = "\n".join(t for t, k in zip(sample.page.texts, kept, strict=True) if k)
+    """Precision, recall, F1 of the kept blocks against the gold text, and the shares behind them.
+
+    As at run time, a kept block repeating other kept text is left out.
+    """
+    indexes = np.flatnonzero(kept).tolist()
+    repeated = repeated_blocks(sample.page, indexes)
+    text = "\n".join(sample.page.texts[j] for j in indexes if j not in repeated)
     shares = match(sample.gold, text)
     precision, recall = precision_score(*shares), recall_score(*shares)
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0

@@ -380,6 +380,29 @@ def test_html_explain_lists_only_removals_that_removed_text(tmp_path: Path) -> N
     proc = _newsflow(["normalize", str(page), "--explain", "--format", "pretty"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert ": ''" not in proc.stdout and ': ""' not in proc.stdout
+    # How the text was chosen: the path, how sure, the root, the candidates and why the first won.
+    out = " ".join(proc.stdout.split())
+    assert "path generic" in out and "confidence " in out, proc.stdout
+    assert "content root body > article" in out, proc.stdout
+    assert "candidate 1: body > article: 100% of the expected article text" in out, proc.stdout
+    assert "candidate 1 won" in out, proc.stdout
+
+
+def test_a_page_without_an_article_is_rejected_with_its_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A listing of links is no article: `extraction_failed` with the confidence and the source's threshold."""
+    links = "".join(f"<li><a href='/story/{i}'>Headline number {i} of the day</a></li>" for i in range(40))
+    page = tmp_path / "index.html"
+    page.write_text(
+        f"<html><head><title>Latest news</title></head><body><nav><a href='/'>Home</a></nav>"
+        f"<ul class='latest'>{links}</ul><footer>© Example News</footer></body></html>",
+        encoding="utf-8",
+    )
+    assert main(["normalize", str(page), "--format", "jsonl"]) == 1
+    err = capsys.readouterr().err
+    assert "rejected (extraction_failed): extraction confidence" in err, err
+    assert "below the source's min_confidence 0.2" in err, err
 
 
 def test_the_run_summary_prints_deferrals_with_reasons_and_notes(tmp_path: Path) -> None:

@@ -164,6 +164,43 @@ def test_a_page_with_no_article_gets_a_low_confidence(parts: list[str]) -> None:
     assert not result.blocks or result.confidence < DEFAULT_MIN_CONFIDENCE, (result.confidence, result.text())
 
 
+_PROSE = [
+    "The city council voted on Tuesday to extend the night bus service until the end of the year.",
+    "Officials said the decision followed months of complaints from shift workers about late trains.",
+    "The new routes will connect the hospital district with three suburbs that had no service at night.",
+    "A spokesperson for the transport authority said the cost would be covered by the regional budget.",
+    "Opposition members argued that the money would be better spent on repairing the existing lines.",
+    "Residents interviewed at the central station mostly welcomed the change, though some were sceptical.",
+    "The pilot programme began last spring with two routes and carried more passengers than expected.",
+    "Ridership figures published in September showed an increase of almost a third over the summer.",
+    "Union representatives said drivers would need better protection on the quieter stretches of road.",
+    "The council will review the service in March, when the first full figures for the winter are due.",
+    "Several businesses near the station said longer hours had brought them customers late in the evening.",
+    "The mayor told reporters that reliable transport at night was a matter of fairness for all workers.",
+]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.permutations(_PROSE).map(lambda p: p[:6]),
+    st.lists(st.sampled_from(_CHROME), max_size=6),
+    st.lists(st.sampled_from(_CHROME), max_size=6),
+    st.booleans(),
+)
+def test_an_article_among_any_chrome_is_kept_whole_and_confident(
+    paragraphs: list[str], before: list[str], after: list[str], wrapped: bool
+) -> None:
+    body = "<h1>Night buses stay</h1>" + "".join(f"<p>{p}</p>" for p in paragraphs)
+    if wrapped:
+        body = f"<article>{body}</article>"
+    head = "<html><head><title>Night buses stay</title></head>"
+    page = f"{head}<body>{''.join(before)}{body}{''.join(after)}</body></html>"
+    result = run(page)
+    text = result.text()
+    assert all(p in text for p in paragraphs), text
+    assert result.confidence >= DEFAULT_MIN_CONFIDENCE, (result.confidence, text)
+
+
 # --- bounds and hostile input -------------------------------------------------------------------
 
 

@@ -44,7 +44,17 @@ from normalizers.html.features import block_features, context_features, name_wor
 from normalizers.html.model import load_model
 from normalizers.html.segment import Page, segment
 
-__all__ = ["Block", "BlockKind", "Candidate", "Dropped", "Extraction", "extract", "extract_text", "parse_html"]
+__all__ = [
+    "Block",
+    "BlockKind",
+    "Candidate",
+    "Dropped",
+    "Extraction",
+    "extract",
+    "extract_text",
+    "parse_html",
+    "repeated_blocks",
+]
 
 BlockKind = Literal["heading", "paragraph", "list_item", "quote", "pre"]
 
@@ -195,6 +205,29 @@ def _subtree_ends(page: Page) -> list[int]:
         p = parents[i]
         last[p] = max(last[p], last[i])
     return last
+
+
+# A kept block at least this long whose text is mostly (`REPEAT_SHARE`) made of other
+# kept blocks is a second copy (a summary box, a newsletter version of the same list).
+REPEAT_MIN_CHARS = 200
+REPEAT_PART_MIN_CHARS = 40
+REPEAT_SHARE = 0.8
+
+
+def repeated_blocks(page: Page, indexes: list[int]) -> set[int]:
+    """Kept blocks that repeat other kept text: the longer copy goes, an exact copy's later one."""
+    texts = page.texts
+    long = sorted((j for j in indexes if len(texts[j]) >= REPEAT_MIN_CHARS), key=lambda j: (-len(texts[j]), -j))
+    if not long:
+        return set()
+    parts = [j for j in indexes if len(texts[j]) >= REPEAT_PART_MIN_CHARS]
+    gone: set[int] = set()
+    for j in long:
+        text = texts[j]
+        covered = sum(len(texts[k]) for k in parts if k != j and k not in gone and texts[k] in text)
+        if covered >= REPEAT_SHARE * len(text):
+            gone.add(j)
+    return gone
 
 
 def _kind(page: Page, element: int) -> tuple[BlockKind, int]:
@@ -376,6 +409,12 @@ def _shape(
 ) -> Extraction:
     """Kept blocks as typed blocks; bylines and dates at the edges set aside; what was removed inside listed."""
     indexes = np.flatnonzero(kept).tolist()
+    repeated = repeated_blocks(page, indexes)
+    if repeated:
+        for j in sorted(repeated):
+            kept[j] = False
+            dropped.append(Dropped(_path(page.nodes[page.owners[j]]), "repeat of kept text", _snippet(page.texts[j])))
+        indexes = [j for j in indexes if j not in repeated]
     blocks: list[Block] = []
     bylines: list[str] = []
     edges = set(indexes[: rules.EDGE_BLOCKS] + indexes[-rules.EDGE_BLOCKS :])
@@ -393,7 +432,7 @@ def _shape(
     if indexes:
         first, final = indexes[0], indexes[-1]
         for j in range(first, final + 1):
-            if not kept[j] and len(dropped) < rules.MAX_DROPPED:
+            if not kept[j] and j not in repeated and len(dropped) < rules.MAX_DROPPED:
                 node = page.nodes[page.owners[j]]
                 dropped.append(Dropped(_path(node), f"model {p[j]:.2f}", _snippet(page.texts[j])))
     root, root_share = _content_root(page, kept)
