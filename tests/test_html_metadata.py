@@ -856,6 +856,17 @@ def test_the_url_decides_between_structured_dates_of_different_days() -> None:
     assert (got.date_source, got.published_at) == ("meta", datetime(2024, 3, 5, 14, 15, tzinfo=UTC))
 
 
+def test_a_date_element_decides_between_structured_dates_of_different_days() -> None:
+    head = ld({"@type": "NewsArticle", "datePublished": "2025-11-29T10:00:00Z"}) + (
+        '<meta property="article:published_time" content="2025-08-13T14:15:00Z">'
+    )
+    filler = "<p>" + "Words of the story go on. " * 40 + "</p>"
+    body = f"<h1>Markets fall as rates rise</h1>{filler}<p class='post-date'>Published August 13, 2025</p>"
+    got = meta(head, body)
+    assert (got.date_source, got.published_at) == ("meta", datetime(2025, 8, 13, 14, 15, tzinfo=UTC))
+    assert meta(head, f"<h1>Markets fall as rates rise</h1>{filler}").published_at is None
+
+
 def test_a_printed_date_before_every_structured_date_wins() -> None:
     # A CMS that re-published or imported the story stamps the later date; an update is
     # never printed before the publication.

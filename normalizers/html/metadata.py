@@ -351,6 +351,48 @@ ROLE_WORDS = ROLE_HEADS | {
     "content",
     "marketing",
     "operations",
+    # The beats and desks reporters and editors are titled by ("Tech Reporter", "Travel
+    # Editor", "Home and Digital Security Expert").
+    "tech",
+    "edtech",
+    "travel",
+    "food",
+    "finance",
+    "money",
+    "lifestyle",
+    "culture",
+    "entertainment",
+    "opinion",
+    "education",
+    "climate",
+    "environment",
+    "security",
+    "legal",
+    "politics",
+    "economics",
+    "markets",
+    "music",
+    "arts",
+    "style",
+    "fashion",
+    "beauty",
+    "wellness",
+    "home",
+    "garden",
+    "auto",
+    "autos",
+    "gaming",
+    "weather",
+    "crime",
+    "local",
+    "world",
+    "commerce",
+    "shopping",
+    "deals",
+    "video",
+    "features",
+    "seo",
+    "copy",
 }
 # Credentials (and honorifics, which some bylines print after the name), dropped from after
 # names ("Jane Doe, PhD"); an honorific before a name stays (`HONORIFICS`).
@@ -892,9 +934,10 @@ def _agreed(
     imported the story stamps the later date; an update is never printed before the
     publication). Otherwise the printed date contradicts the page (often the update date,
     printed unlabelled): no date. Structured dates of different days with no printed date
-    are decided by the URL's day, else give no date; and a URL date a day or more from the
-    chosen one gives no date. Without printed or structured dates, the first date printed
-    in an element whose class names a date (`find_dated`), then `<time>`s, then the URL.
+    are decided by the URL's day, else by the date printed in an element whose class names
+    a date (`find_dated`), else give no date; and a URL date a day or more from the chosen
+    one gives no date. Without printed or structured dates: the date printed in such an
+    element, then `<time>`s, then the URL.
     A printed date labelled as an update ("Updated March 5, 2024") is a modification date,
     never the publication date, even when it is the only date printed.
 
@@ -934,13 +977,15 @@ def _agreed(
         # <time> elements marked as published also mark comments and teasers: only the
         # page's own metadata must agree with itself.
         if any(not _days(w) & _days(pubs[0][1]) for s, w in pubs if s != "time"):
-            # Different days, and nothing printed to choose: the URL's day may, else no date.
+            # Different days, and nothing printed by the headline to choose: the URL's day
+            # may, else the date printed in an element whose class names a date, else no date.
             chosen = _on_day(url.day, pubs, []) if url is not None else None
+            if chosen is None and (element := _element_date(find_dated, aside, updates)) is not None:
+                chosen = _on_day(element.day, pubs, dated_times)
             if chosen is None:
                 return nothing
     else:
-        elements = find_dated() if find_dated is not None else []
-        shown = next((w for label, w in elements if label != UPDATED and not aside(w) and w.day not in updates), None)
+        shown = _element_date(find_dated, aside, updates)
         candidates: list[PageDate] = [*dated_times, *from_url]
         if shown is not None:
             candidates.insert(0, ("text", shown))
@@ -957,6 +1002,16 @@ def _agreed(
     before = [e for e in ordered[:index] if aside(e[1])]
     after = [e for e in ordered[index:] if aside(e[1])]
     return (*before, chosen, *agreeing, *after)
+
+
+def _element_date(
+    find_dated: Callable[[], list[tuple[str, Dated]]] | None,
+    aside: Callable[[Dated | Implausible], bool],
+    updates: set[date],
+) -> Dated | None:
+    """The first date printed in an element whose class names a date, unless it is an update's or set aside."""
+    elements = find_dated() if find_dated is not None else []
+    return next((w for label, w in elements if label != UPDATED and not aside(w) and w.day not in updates), None)
 
 
 def _on_day(day: date, pubs: Sequence[PageDate], times: Sequence[PageDate]) -> PageDate | None:
@@ -1437,8 +1492,10 @@ def _name_run(byline: str) -> str:
         follows = words[index + 1][:1] if index + 1 < len(words) else ""
         if bare[:1].isdigit() or (bare.casefold() in MONTHS and follows.isdigit()):
             return " ".join(words[:index])
+        if bare.casefold() in BYLINE_FOLLOWERS:
+            return " ".join(words[:index])  # "By Jane Doe In Politics", "By Jane Doe on March 5"
         if bare and not bare[0].isupper() and bare.casefold() not in _RUN_WORDS:
-            return " ".join(words[:index]) if bare.casefold() in BYLINE_FOLLOWERS else byline
+            return byline
     return byline
 
 
