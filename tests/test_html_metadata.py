@@ -981,3 +981,24 @@ def test_title_suffix_spelling_the_host_is_stripped() -> None:
     # A leading segment naming the host is left: it is as often a series' name.
     got = meta("", "<h1>Artexample Signal #18 – The World Without Work?</h1>", "https://artexample.com/a")
     assert got.title == "Artexample Signal #18 – The World Without Work?"
+
+
+def test_an_author_element_in_the_article_counts_whatever_wraps_the_page() -> None:
+    # An unclosed <aside> (a banner) wraps the whole page; the byline is in the page's <article>.
+    body = (
+        "<aside class='announcement-banner'><main><article><h1>Markets fall as rates rise</h1>"
+        "<div class='blog-meta'><a href='/team/jd'><img src='jd.jpg' alt=''></a>"
+        "<span class='blog-meta-author'> Jane Doe </span></div><p>Story.</p></article>"
+        "<div class='column-sidebar'><article><span class='blog-meta-author'>John Roe</span></article></div>"
+        "</main></aside>"
+    )
+    got = meta("", body)
+    assert (got.authors, got.author_source) == (("Jane Doe",), "byline")
+
+
+def test_an_author_link_without_text_gives_way_to_the_next() -> None:
+    body = (
+        "<h1>Markets fall as rates rise</h1><a href='/authors/jane-doe'><img src='jd.jpg' alt=''></a>"
+        "<a href='/authors/jane-doe'>Jane Doe</a>"
+    )
+    assert meta("", body).authors == ("Jane Doe",)

@@ -174,6 +174,9 @@ MAX_BYLINE_NODES = 3
 # Ancestors (a class or id containing one of these, or the tag) whose author elements are
 # not the article's: comments, related stories, footers, asides.
 NOT_ARTICLE_MARKERS = ("comment", "related", "footer", "sidebar", "widget", "recommend", "more-from", "newsletter")
+# The page's first element of these tags (in this order) holds the article: an author
+# element in it is the article's unless one of those blocks is nearer.
+ARTICLE_TAGS = ("article", "main")
 NOT_ARTICLE_TAGS = frozenset({"aside", "nav"})  # a <footer> may be the article's own (its byline)
 MAX_ANCESTORS_CHECKED = 12
 
@@ -1428,24 +1431,29 @@ def _node_texts(tree: LexborHTMLParser, selector: str, limit: int = MAX_BYLINE_N
     """Texts (with spaces between elements) of the first matches outside comments, related links and footers."""
     out: list[str] = []
     nodes = tree.css(selector)
+    article = (tree.css_first(ARTICLE_TAGS[0]) or tree.css_first(ARTICLE_TAGS[1])) if nodes else None
     if selector == "[class*=author]":
         nodes.sort(key=lambda n: not any(c in (n.attributes.get("class") or "").lower() for c in AUTHOR_NAME_CLASSES))
     for node in nodes:
         if len(out) >= limit:
             break
-        if _outside_article(node):
+        # An author element inside the page's first `<article>` (else `<main>`) is the
+        # article's, whatever wraps the page around it (an unclosed `<aside>`, a
+        # "sidebar-mode" page class); later `<article>`s are teasers of other stories.
+        if _outside_article(node, article):
             continue
-        text = node.text(separator=" ")
-        if text and len(text) <= MAX_BYLINE_CHARS * 2:
-            out.append(_clean(text))
+        text = _clean(node.text(separator=" "))
+        if text and len(text) <= MAX_BYLINE_CHARS * 2:  # an image link's blank text is no byline
+            out.append(text)
     return out
 
 
-def _outside_article(node: Node) -> bool:
-    """The node sits in a comment, related-stories, footer or aside block."""
+def _outside_article(node: Node, article: Node | None = None) -> bool:
+    """The node sits in a comment, related-stories, footer or aside block nearer than `article` (when given)."""
+    stop = article.mem_id if article is not None else None
     parent = node.parent
     for _ in range(MAX_ANCESTORS_CHECKED):
-        if parent is None:
+        if parent is None or parent.mem_id == stop:
             return False
         if parent.tag in NOT_ARTICLE_TAGS:
             return True
