@@ -887,6 +887,17 @@ def test_the_printed_day_picks_the_time_element_of_that_day_over_a_utc_date() ->
     assert got.date_source == "time" and got.published is not None and got.published.day == date(2025, 12, 18)
 
 
+def test_a_printed_date_every_time_element_contradicts_gives_no_date() -> None:
+    body = (
+        "<h1>Tax guide</h1><p>File by April 15, 2025</p><article><p>Text.</p>"
+        "<p><time datetime='2025-01-17T13:39:16-0500'>Jan. 17, 2025</time></p></article>"
+    )
+    assert meta("", body, None).published_at is None
+    agreeing = body.replace("2025-01-17T13:39:16-0500", "2025-04-15T09:00:00-0400")
+    got = meta("", agreeing, None)
+    assert got.date_source == "time" and got.published is not None and got.published.day == date(2025, 4, 15)
+
+
 def test_a_time_element_of_the_printed_update_day_is_not_the_publication_date() -> None:
     body = (
         "<h1>Markets fall as rates rise</h1>"

@@ -940,7 +940,8 @@ def _agreed(
     than a day before every structured one wins over them (a CMS that re-published or
     imported the story stamps the later date; an update is never printed before the
     publication). Otherwise the printed date contradicts the page (often the update date,
-    printed unlabelled): no date. Structured dates of different days with no printed date
+    printed unlabelled): no date; so does a printed date that no structured date backs
+    when the page's `<time>`s all name other days. Structured dates of different days with no printed date
     are decided by the URL's day, else by the date printed in an element whose class names
     a date (`find_dated`), else give no date; and a URL date a day or more from the chosen
     one gives no date. Without printed or structured dates: the date printed in such an
@@ -978,6 +979,8 @@ def _agreed(
             chosen = ("text", shown)
         if chosen is None and pubs:
             return nothing  # the printed date is neither the structured one nor before it: doubtful, no date
+        if chosen is None and dated_times and not any(_near(shown.day, d) for _, w in dated_times for d in _days(w)):
+            return nothing  # the page's <time>s all name other days than the printed date: doubtful, no date
         chosen = chosen or ("text", shown)
     elif pubs:
         chosen = pubs[0]
