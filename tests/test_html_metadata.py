@@ -955,8 +955,9 @@ def test_a_twitter_label_written_by_gives_the_author() -> None:
         ("<h1>Markets fall as rates rise</h1><p>SPONSORED BY Shopping for a house?</p>", ()),
         # A byline run into the story's first sentence is not cut at a guess.
         ("<h1>Markets fall as rates rise</h1><p>By Jane Doe Travel insurance can help</p>", ()),
+        ("<h1>Markets fall as rates rise</h1><p>By Jane Doe on behalf of the Example team</p>", ("Jane Doe",)),
     ],
-    ids=["count-after", "date-after", "prose", "photo-credit", "sponsor", "run-on"],
+    ids=["count-after", "date-after", "prose", "photo-credit", "sponsor", "run-on", "on-behalf"],
 )
 def test_a_byline_by_the_headline_ends_where_the_names_end(body: str, expected: tuple[str, ...]) -> None:
     assert meta("", body).authors == expected
@@ -968,6 +969,7 @@ def test_a_byline_by_the_headline_ends_where_the_names_end(body: str, expected: 
         "<div><h3>Written by Jane Doe</h3><p>Jane is a writer covering markets.</p></div>",
         "<div><h3>Author</h3><p>Jane Doe</p></div>",
         "<div><h2>Article by</h2><div>Jane Doe</div></div>",
+        "<div class='bio'>This post was written by Jane Doe, Head of Marketing at Example.</div>",
     ],
 )
 def test_a_line_labelling_the_author_anywhere_on_the_page(body: str) -> None:

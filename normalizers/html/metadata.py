@@ -225,6 +225,7 @@ CREDIT_PREFIXES = (
     "video by",
     "translated by",
     "sponsored by",
+    "on behalf of",
     "presented by",
     "powered by",
     "additional reporting by",
@@ -636,11 +637,14 @@ _BYLINE_PREFIX = re.compile(
 _BY_NAME = re.compile(r"(?:^|(?<=[\s|•·,]))(?:by|von|par|por|door)[:\s]+(?=(?-i:[A-ZÀ-Þ]))", re.IGNORECASE)
 # Lower-case words inside a run of names: joiners, particles, the byline words.
 _RUN_WORDS = frozenset({*BYLINE_CONJUNCTIONS, *NAME_PARTICLES, "by"})
-# A line that labels the author: "Written by Jane Doe", "Author: Jane Doe", or "Author" alone
-# (the name on the next line). "By" and "Posted by" alone are left out: comments and
-# teasers print them for names that are not the article's author.
+# A line that labels the author: "Written by Jane Doe", "This post was written by Jane Doe",
+# "Author: Jane Doe", or "Author" alone (the name on the next line). "By" and "Posted by"
+# alone are left out: comments and teasers print them for names that are not the article's
+# author.
 _AUTHOR_LABEL = re.compile(
-    r"^(?:(?:written|article|authored|story|words|text) by|authors?)\b\s*:?\s*(?=$|(?-i:[A-ZÀ-Þ]))", re.IGNORECASE
+    r"^(?:(?:this (?:post|article|story|piece) (?:was|is) )?(?:written|article|authored|story|words|text) by|authors?)"
+    r"\b\s*:?\s*(?=$|(?-i:[A-ZÀ-Þ]))",
+    re.IGNORECASE,
 )
 _CREDIT = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in CREDIT_PREFIXES) + r")(?!\w)", re.IGNORECASE)
 _WEEKDAY = re.compile(r"\s*\b(?:on\s+)?(?:mon|tues|wednes|thurs|fri|satur|sun)day\b,?|\s+on$", re.IGNORECASE)
