@@ -878,13 +878,20 @@ def test_a_printed_date_before_every_structured_date_wins() -> None:
     assert got.published_at is None
 
 
-def test_the_printed_day_picks_the_time_element_of_that_day_over_a_utc_date() -> None:
-    head = '<meta property="article:published_time" content="2025-12-19T03:05:00+00:00">'
+def test_a_time_element_of_the_printed_day_backs_it() -> None:
     body = (
-        "<h1>Markets fall as rates rise</h1><p><time datetime='2025-12-18T19:05:00-08:00'>December 18, 2025</time></p>"
+        "<h1>Markets fall as rates rise</h1>"
+        "<p>December 18, 2025 <time datetime='2025-12-18T19:05:00-08:00'>7:05 PM</time></p>"
     )
-    got = meta(head, body)
+    got = meta("", body, None)
+    assert got.date_source == "time" and got.published is not None
+    assert (got.published.day, got.published.precision) == (date(2025, 12, 18), "second")
+    # Against a structured date of another day too; but a structured date within a day wins.
+    far = '<meta property="article:published_time" content="2013-03-11T08:00:00Z">'
+    got = meta(far, body, None)
     assert got.date_source == "time" and got.published is not None and got.published.day == date(2025, 12, 18)
+    near = '<meta property="article:published_time" content="2025-12-19T03:05:00+00:00">'
+    assert meta(near, body, None).date_source == "meta"
 
 
 def test_a_printed_date_every_time_element_contradicts_gives_no_date() -> None:

@@ -939,8 +939,9 @@ def _agreed(
 
     The date printed by the headline decides between structured dates when they differ
     (a JSON-LD `datePublished` left from a first draft, a meta date of another story): the
-    first structured date, else `<time>`, of the printed day wins for its time, else one a
-    day from it (zones). When none confirms the printed date, the page may still agree
+    first structured date within a day of it (zones) wins for its time, else a `<time>` of
+    the printed day (the page's own markup of the date it prints). When none confirms the
+    printed date, the page may still agree
     with itself: structured dates of the URL's day win over a printed date the URL does
     not give (the printed one is an update's or another story's), and a printed date more
     than a day before every structured one wins over them (a CMS that re-published or
@@ -1031,16 +1032,13 @@ def _element_date(
 
 
 def _on_day(day: date, pubs: Sequence[PageDate], times: Sequence[PageDate]) -> PageDate | None:
-    """The first structured date of `day`, else the first `<time>` printed as of it, else a structured date a day off.
+    """The first structured date within a day of `day` (zones), else the first `<time>` printed as of that day.
 
     Within a day: a printed time is often in the reader's or the newsroom's zone, not the
-    metadata's.
+    metadata's, and the structured date carries the time.
     """
-    exact = next(((s, w) for s, w in pubs if isinstance(w, Dated) and day in _days(w)), None)
-    exact = exact or next(((s, w) for s, w in times if isinstance(w, Dated) and w.day == day), None)
-    return exact or next(
-        ((s, w) for s, w in pubs if isinstance(w, Dated) and any(_near(day, d) for d in _days(w))), None
-    )
+    near = next(((s, w) for s, w in pubs if isinstance(w, Dated) and any(_near(day, d) for d in _days(w))), None)
+    return near or next(((s, w) for s, w in times if isinstance(w, Dated) and w.day == day), None)
 
 
 def _days(when: Dated) -> set[date]:
