@@ -1,4 +1,4 @@
-"""Page metadata from a parsed HTML tree: JSON-LD, meta tags, microdata, `<time>`, the headline's text, the URL.
+"""Page metadata from a parsed HTML tree: JSON-LD, meta tags, microdata, `<time>`, printed dates and bylines, the URL.
 
 Pure: reads the tree, never changes it. Which meta names, JSON-LD types, selectors, byline
 words, roles, credentials and organisation markers count, and in which order, is data at
@@ -941,20 +941,20 @@ def _agreed(
     (a JSON-LD `datePublished` left from a first draft, a meta date of another story): the
     first structured date within a day of it (zones) wins for its time, else a `<time>` of
     the printed day (the page's own markup of the date it prints). When none confirms the
-    printed date, the page may still agree
-    with itself: structured dates of the URL's day win over a printed date the URL does
-    not give (the printed one is an update's or another story's), and a printed date more
-    than a day before every structured one wins over them (a CMS that re-published or
-    imported the story stamps the later date; an update is never printed before the
-    publication). Otherwise the printed date contradicts the page (often the update date,
-    printed unlabelled): no date; so does a printed date that no structured date backs
-    when the page's `<time>`s all name other days. Structured dates of different days with no printed date
-    are decided by the URL's day, else by the date printed in an element whose class names
-    a date (`find_dated`), else give no date; and a URL date a day or more from the chosen
-    one gives no date. Without printed or structured dates: the date printed in such an
-    element, then `<time>`s, then the URL.
-    A printed date labelled as an update ("Updated March 5, 2024") is a modification date,
-    never the publication date, even when it is the only date printed.
+    printed date, the page may still agree with itself: structured dates of the URL's day
+    win over a printed date the URL does not give (the printed one is an update's or
+    another story's), and a printed date more than a day before every structured one wins
+    over them (a CMS that re-published or imported the story stamps the later date; an
+    update is never printed before the publication). Otherwise the printed date
+    contradicts the page (often the update date, printed unlabelled): no date; so does a
+    printed date no structured date backs when the page's `<time>`s all name other days.
+
+    Structured dates of different days with no printed date are decided by the URL's day,
+    else by the date printed in an element whose class names a date (`find_dated`), else
+    give no date; a URL date a day or more from the chosen one gives no date. Without
+    printed or structured dates: the date printed in such an element, then `<time>`s, then
+    the URL. A printed date labelled as an update ("Updated March 5, 2024") is a
+    modification date, never the publication date, even when it is the only date printed.
 
     Implausible dates and dates after `too_late` (the time of ingest and its tolerance)
     take no part: they are kept, in their place in the evidence, for the caller to warn
@@ -1226,8 +1226,8 @@ def _next_printed(text: str, rest: int) -> tuple[datetime, Precision, int, int] 
         if day is not None:
             return datetime(day.year, day.month, day.day), "day", start, end
         if len(numeric.groups()) > 3 and _numeric_day_valid(numeric):
-            # An ambiguous first date ("03/04/2024"): the dates printed after it are later
-            # ones (an update's), so none of this text is read.
+            # An ambiguous first date ("03/04/2024"): no date rather than a doubtful one, and
+            # the dates printed after it are later ones (an update's), so none of this text is read.
             return None
         rest = end  # not a calendar day: read on
 
