@@ -268,8 +268,12 @@ def speed(folder: Path) -> tuple[float, float, int]:
 SWEEPS: dict[str, tuple[int, ...]] = {
     "PRINTED_AFTER_CHARS": (300, 600, 900),
     "PRINTED_BEFORE_CHARS": (150, 300, 450),
+    "MAX_DATE_ELEMENT_CHARS": (40, 80, 160),
     "MIN_H1_WORDS": (1, 2, 3),
+    "MIN_HOST_LABEL": (4, 5, 7),
 }
+# The constants above that shape titles (scored on titles exact); the others shape dates.
+TITLE_SWEEPS = frozenset({"MIN_H1_WORDS", "MIN_HOST_LABEL"})
 
 
 def cross_validate(pages: list[Page], folds: int) -> list[str]:
@@ -289,7 +293,7 @@ def cross_validate(pages: list[Page], folds: int) -> list[str]:
         finally:
             setattr(metadata, name, shipped)
 
-        def objective(s: Scores, field: str = "title" if "H1" in name else "date") -> int:
+        def objective(s: Scores, field: str = "title" if name in TITLE_SWEEPS else "date") -> int:
             return s.title_exact if field == "title" else s.right - s.wrong
 
         held: list[Scores] = []

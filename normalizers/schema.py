@@ -101,13 +101,15 @@ class Article:
     )
     date_source: str = field(
         metadata=_doc(
-            "Evidence behind `published_at`: `sidecar`; for text `dateline`; for HTML `profile` (the source's "
-            "date selector), `jsonld`, `meta`, `microdata` (`itemprop=datePublished` on another element), `time` "
-            "(a `<time>` element), `text` (the date printed by the headline or byline), `url` (a date in the URL "
-            "path) or `feed` (the feed or sitemap entry's date); then `mtime` (file modification time), `fetched` "
-            "(when a fetched page was fetched) or `none`. A page whose own dates name different days gives none of "
-            "them. Evidence with an implausible date (before 1800; for a page's own dates outside 1995-2100) or "
-            "one more than a day after the time of ingest is passed over for the next, with a warning."
+            "Evidence behind `published_at`: `sidecar`; for text `dateline`; for HTML `profile` (the source's date "
+            "selector), `jsonld`, `meta`, `microdata` (`itemprop=datePublished` on another element), `time` (a "
+            "`<time>` element), `text` (the date printed by the headline or byline, else in an element whose class "
+            "names a date), `url` (a date in the URL path) or `feed` (the feed or sitemap entry's date); then `mtime` "
+            "(file modification time), `fetched` (when a fetched page was fetched) or `none`. A page whose own dates "
+            "name different days gives none of them, and a printed numeric date that reads as a day in either order "
+            "(`03/04/2024`) is no date. Evidence with an implausible date (before 1800; for a page's own dates "
+            "outside 1995-2100) or one more than a day after the time of ingest is passed over for the next, with a "
+            "warning."
         )
     )
     language: str | None = field(metadata=_doc("ISO 639-1 language code (lower case), if known."))
@@ -147,25 +149,27 @@ class Article:
     published_at_raw: str | None = field(
         default=None,
         metadata=_doc(
-            "The text the publication date was read from, as written (a meta value, a dateline, a URL path, the "
-            "date printed by the headline); null when it was read from no text (file or fetch time, a feed's "
-            "date) or there is no date."
+            "The text the publication date was read from, as written (a meta value, a dateline, a URL path, a "
+            "date printed on the page); null when it was read from no text (file or fetch time, a feed's date) "
+            "or there is no date."
         ),
     )
     author_source: str = field(
         default="none",
         metadata=_doc(
             "Evidence behind `authors`: `sidecar`; for HTML `profile` (the source's author selector), `jsonld`, "
-            "`meta` (a `<meta>` author tag), `microdata` (`itemprop=author`, `rel=author`) or `byline` (a byline "
-            "element or line); `none` when there are no authors."
+            '`meta` (a `<meta>` author tag, or `twitter:data` labelled "Written by"), `microdata` '
+            "(`itemprop=author`, `rel=author`) or `byline` (a byline element or line, or a line labelling the "
+            'author: "Written by", "Author"); `none` when there are no authors.'
         ),
     )
     title_source: str = field(
         default="none",
         metadata=_doc(
-            "Evidence behind `title`: `sidecar`; for text `line` (the first line); for HTML `profile` (the "
-            "source's title selector), `h1`, `meta` (og:title, twitter:title), `jsonld` (headline), `title` (the "
-            "`<title>` element, site name removed) or `feed` (the feed entry's title); `none` without a title."
+            "Evidence behind `title`: `sidecar`; for text `line` (the first line); for HTML `profile` (the source's "
+            "title selector), `h1`, `meta` (og:title, twitter:title), `jsonld` (headline) or `title` (the `<title>` "
+            "element), each without a suffix naming the site or its host; `feed` (the feed entry's title); `none` "
+            "without a title."
         ),
     )
     site_name: str | None = field(default=None, metadata=_doc("Publication name (og:site_name, JSON-LD publisher)."))

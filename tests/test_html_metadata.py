@@ -305,6 +305,10 @@ def test_time_prefers_pubdate_marked_element() -> None:
         ("https://x.com/a/id20240315/slug", None),  # part of a token
         ("https://x.com/2024/03/slug", None),  # no day
         ("https://x.com/a?d=2024-03-15", None),  # query, not path
+        ("https://x.com/blog/2023/october/03/slug", datetime(2023, 10, 3, tzinfo=UTC)),  # the month's name
+        ("https://x.com/blog/2023/Oct/3", datetime(2023, 10, 3, tzinfo=UTC)),
+        ("https://x.com/blog/2023/spring/03/slug", None),  # no month
+        ("https://x.com/articles/2025-12-15+Slug+words", datetime(2025, 12, 15, tzinfo=UTC)),  # "+" for spaces
         (None, None),
         ("http://[::1", None),
     ],
@@ -685,7 +689,8 @@ def test_canonical_urls_that_are_not_article_urls_are_reported() -> None:
         ("Reuters", []),
         ("The Lavazza Team", []),
         ("Example Media Inc.", []),
-        ("Dr. Jane Doe, PhD", ["Jane Doe"]),
+        ("Dr. Jane Doe, PhD", ["Dr. Jane Doe"]),  # the honorific is printed as part of the name
+        ("Dr.", []),
         ("Jane Doe, MS, RD", ["Jane Doe"]),
         ("Jane Doe M.D.", ["Jane Doe"]),
         ("Rui Ma", ["Rui Ma"]),  # a surname, not a degree ("MA")
@@ -789,3 +794,231 @@ def test_authors_never_hold_urls_emails_or_numbers(tokens: list[str]) -> None:
         assert "http" not in name.lower() and "www." not in name.lower() and "@" not in name
         assert not any(ch.isdigit() for ch in name)
         assert name.split()[-1].strip(".") not in ("Inc", "PhD")
+
+
+# --- more date evidence, and the rules that decide between it -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("printed", "day"),
+    [
+        ("17.05.2021", date(2021, 5, 17)),  # a part over 12: only one order is a date
+        ("2/24/2026", date(2026, 2, 24)),
+        ("24/2/2026", date(2026, 2, 24)),
+        ("Posted 23.07.2025 · 5 min", date(2025, 7, 23)),
+    ],
+)
+def test_a_printed_numeric_date_is_read_when_only_one_order_is_a_day(printed: str, day: date) -> None:
+    got = meta("", f"<h1>Markets fall as rates rise</h1><span>{printed}</span>", None)
+    assert got.date_source == "text" and got.published is not None and got.published.day == day
+
+
+@pytest.mark.parametrize("printed", ["03/04/2024", "09.10.2024", "3/4/2024 and 3/27/2024"])
+def test_an_ambiguous_numeric_date_gives_no_date(printed: str) -> None:
+    # 03/04/2024 is 3 April or March 4; what is printed after it is a later date (an update's).
+    got = meta("", f"<h1>Markets fall as rates rise</h1><span>{printed}</span>", None)
+    assert got.published_at is None
+
+
+def test_an_element_whose_class_names_a_date_is_read_when_nothing_else_dates_the_page() -> None:
+    filler = "<p>" + "Words of the story go on. " * 40 + "</p>"
+    body = f"<h1>Markets fall as rates rise</h1>{filler}<div class='story-date'><span>May 31, 2024</span></div>"
+    got = meta("", body, None)
+    assert got.date_source == "text" and got.published is not None and got.published.day == date(2024, 5, 31)
+    assert got.published.raw == "May 31, 2024"
+
+
+def test_date_elements_give_way_to_structured_dates_and_skip_teasers_and_updates() -> None:
+    filler = "<p>" + "Words of the story go on. " * 40 + "</p>"
+    head = '<meta property="article:published_time" content="2020-12-07T08:00:00Z">'
+    teasers = "<ul><li><span class='post-date'>March 13, 2026</span></li></ul>"
+    got = meta(head, f"<h1>Markets fall as rates rise</h1>{filler}{teasers}")
+    assert (got.date_source, got.published_at) == ("meta", datetime(2020, 12, 7, 8, tzinfo=UTC))
+    # The first dated element is the update's: its nested date and the next element's are not read.
+    update = "<span class='post-date'>Last updated on <span class='date'>Feb 27, 2026</span></span>"
+    related = "<div class='entry-date'>January 20, 2026</div>"
+    got = meta("", f"<h1>Markets fall as rates rise</h1>{filler}{update}{related}", None)
+    assert got.published_at is None
+
+
+def test_the_url_sides_with_the_structured_date_against_the_printed_one() -> None:
+    head = '<meta property="article:published_time" content="2021-01-18T09:00:00Z">'
+    body = "<h1>Markets fall as rates rise</h1><p>August 9, 2021</p>"
+    got = meta(head, body, "https://x.com/2021/01/18/markets")
+    assert (got.date_source, got.published_at) == ("meta", datetime(2021, 1, 18, 9, tzinfo=UTC))
+
+
+def test_the_url_decides_between_structured_dates_of_different_days() -> None:
+    head = ld({"@type": "NewsArticle", "datePublished": "2019-05-01T10:00:00Z"}) + (
+        '<meta property="article:published_time" content="2024-03-05T14:15:00Z">'
+    )
+    got = meta(head, "", "https://x.com/2024/03/05/markets")
+    assert (got.date_source, got.published_at) == ("meta", datetime(2024, 3, 5, 14, 15, tzinfo=UTC))
+
+
+def test_a_date_element_decides_between_structured_dates_of_different_days() -> None:
+    head = ld({"@type": "NewsArticle", "datePublished": "2025-11-29T10:00:00Z"}) + (
+        '<meta property="article:published_time" content="2025-08-13T14:15:00Z">'
+    )
+    filler = "<p>" + "Words of the story go on. " * 40 + "</p>"
+    body = f"<h1>Markets fall as rates rise</h1>{filler}<p class='post-date'>Published August 13, 2025</p>"
+    got = meta(head, body)
+    assert (got.date_source, got.published_at) == ("meta", datetime(2025, 8, 13, 14, 15, tzinfo=UTC))
+    assert meta(head, f"<h1>Markets fall as rates rise</h1>{filler}").published_at is None
+
+
+def test_a_printed_date_before_every_structured_date_wins() -> None:
+    # A CMS that re-published or imported the story stamps the later date; an update is
+    # never printed before the publication.
+    head = ld({"@type": "NewsArticle", "datePublished": "2025-06-12T10:00:00Z"})
+    got = meta(head, "<h1>Markets fall as rates rise</h1><p>November 2, 2022</p>")
+    assert got.date_source == "text" and got.published is not None and got.published.day == date(2022, 11, 2)
+    # A printed date after the structured one is as likely the update, unlabelled: no date.
+    got = meta(head, "<h1>Markets fall as rates rise</h1><p>November 2, 2025</p>")
+    assert got.published_at is None
+
+
+def test_a_time_element_of_the_printed_day_backs_it() -> None:
+    body = (
+        "<h1>Markets fall as rates rise</h1>"
+        "<p>December 18, 2025 <time datetime='2025-12-18T19:05:00-08:00'>7:05 PM</time></p>"
+    )
+    got = meta("", body, None)
+    assert got.date_source == "time" and got.published is not None
+    assert (got.published.day, got.published.precision) == (date(2025, 12, 18), "second")
+    # Against a structured date of another day too; but a structured date within a day wins.
+    far = '<meta property="article:published_time" content="2013-03-11T08:00:00Z">'
+    got = meta(far, body, None)
+    assert got.date_source == "time" and got.published is not None and got.published.day == date(2025, 12, 18)
+    near = '<meta property="article:published_time" content="2025-12-19T03:05:00+00:00">'
+    assert meta(near, body, None).date_source == "meta"
+
+
+def test_a_printed_date_every_time_element_contradicts_gives_no_date() -> None:
+    body = (
+        "<h1>Tax guide</h1><p>File by April 15, 2025</p><article><p>Text.</p>"
+        "<p><time datetime='2025-01-17T13:39:16-0500'>Jan. 17, 2025</time></p></article>"
+    )
+    assert meta("", body, None).published_at is None
+    agreeing = body.replace("2025-01-17T13:39:16-0500", "2025-04-15T09:00:00-0400")
+    got = meta("", agreeing, None)
+    assert got.date_source == "time" and got.published is not None and got.published.day == date(2025, 4, 15)
+
+
+def test_a_time_element_of_the_printed_update_day_is_not_the_publication_date() -> None:
+    body = (
+        "<h1>Markets fall as rates rise</h1>"
+        "<p>Updated <time class='published' datetime='2025-04-10'>April 10, 2025</time></p>"
+    )
+    got = meta("", body, None)
+    assert got.published_at is None and got.modified_at == datetime(2025, 4, 10, tzinfo=UTC)
+
+
+# --- more author evidence ----------------------------------------------------------------
+
+
+def test_jsonld_authors_referenced_by_id_in_a_graph() -> None:
+    graph = {
+        "@context": "https://schema.org",
+        "@graph": [
+            {"@type": "Article", "headline": "Markets fall", "author": [{"@id": "#p1"}, {"@id": "#p2"}]},
+            {"@type": "Person", "@id": "#p1", "name": "Jane Doe"},
+            {"@type": "Person", "@id": "#p2", "name": "John Roe"},
+            {"@type": "Organization", "@id": "#org", "name": "Example News"},
+        ],
+    }
+    got = meta(ld(graph))
+    assert (got.authors, got.author_source) == (("Jane Doe", "John Roe"), "jsonld")
+    graph["@graph"][0]["author"] = {"@id": "#org"}  # type: ignore[index]
+    assert meta(ld(graph)).authors == ()  # an organisation is no person
+
+
+def test_a_twitter_label_written_by_gives_the_author() -> None:
+    head = (
+        '<meta name="twitter:label1" content="Written by"><meta name="twitter:data1" content="Jane Doe">'
+        '<meta name="twitter:label2" content="Est. reading time"><meta name="twitter:data2" content="4 minutes">'
+    )
+    got = meta(head)
+    assert (got.authors, got.author_source) == (("Jane Doe",), "meta")
+    assert (
+        meta(
+            '<meta name="twitter:label1" content="Reading time"><meta name="twitter:data1" content="Jane Doe">'
+        ).authors
+        == ()
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("<h1>Markets fall as rates rise</h1><p>By Jane Doe 0 comments</p>", ("Jane Doe",)),
+        (
+            "<h1>Markets fall as rates rise</h1><p>By Jane Doe and John Roe on March 5, 2024</p>",
+            ("Jane Doe", "John Roe"),
+        ),
+        # A sentence that mentions someone "by" name is no byline, nor is a photo credit.
+        ("<h1>Markets fall as rates rise</h1><p>A meal plan created by Senior Dietitian Jane Doe. Get it.</p>", ()),
+        ("<h1>Markets fall as rates rise</h1><p>Photo by Jane Doe on Unsplash</p>", ()),
+        ("<h1>Markets fall as rates rise</h1><p>SPONSORED BY Shopping for a house?</p>", ()),
+        # A byline run into the story's first sentence is not cut at a guess.
+        ("<h1>Markets fall as rates rise</h1><p>By Jane Doe Travel insurance can help</p>", ()),
+        ("<h1>Markets fall as rates rise</h1><p>By Jane Doe on behalf of the Example team</p>", ("Jane Doe",)),
+    ],
+    ids=["count-after", "date-after", "prose", "photo-credit", "sponsor", "run-on", "on-behalf"],
+)
+def test_a_byline_by_the_headline_ends_where_the_names_end(body: str, expected: tuple[str, ...]) -> None:
+    assert meta("", body).authors == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<div><h3>Written by Jane Doe</h3><p>Jane is a writer covering markets.</p></div>",
+        "<div><h3>Author</h3><p>Jane Doe</p></div>",
+        "<div><h2>Article by</h2><div>Jane Doe</div></div>",
+        "<div class='bio'>This post was written by Jane Doe, Head of Marketing at Example.</div>",
+    ],
+)
+def test_a_line_labelling_the_author_anywhere_on_the_page(body: str) -> None:
+    filler = "<p>" + "Words of the story go on. " * 40 + "</p>"
+    got = meta("", f"<h1>Markets fall as rates rise</h1>{filler}{body}")
+    assert (got.authors, got.author_source) == (("Jane Doe",), "byline")
+
+
+def test_a_label_alone_followed_by_a_single_word_is_no_author() -> None:
+    assert meta("", "<div><h3>Authors</h3><p>Abstract</p></div>").authors == ()
+
+
+# --- titles ------------------------------------------------------------------------------
+
+
+def test_title_suffix_spelling_the_host_is_stripped() -> None:
+    head = '<meta property="og:title" content="The Ultimate Car Checklist | Example Tires">'
+    got = meta(head, "", "https://www.exampletire.com/learn/checklist")
+    assert (got.title, got.title_source) == ("The Ultimate Car Checklist", "meta")
+    got = meta("", "<h1>Best Art Exhibitions 2025 – Artexample</h1>", "https://artexample.com/news/best")
+    assert got.title == "Best Art Exhibitions 2025"
+    # A leading segment naming the host is left: it is as often a series' name.
+    got = meta("", "<h1>Artexample Signal #18 – The World Without Work?</h1>", "https://artexample.com/a")
+    assert got.title == "Artexample Signal #18 – The World Without Work?"
+
+
+def test_an_author_element_in_the_article_counts_whatever_wraps_the_page() -> None:
+    # An unclosed <aside> (a banner) wraps the whole page; the byline is in the page's <article>.
+    body = (
+        "<aside class='announcement-banner'><main><article><h1>Markets fall as rates rise</h1>"
+        "<div class='blog-meta'><a href='/team/jd'><img src='jd.jpg' alt=''></a>"
+        "<span class='blog-meta-author'> Jane Doe </span></div><p>Story.</p></article>"
+        "<div class='column-sidebar'><article><span class='blog-meta-author'>John Roe</span></article></div>"
+        "</main></aside>"
+    )
+    got = meta("", body)
+    assert (got.authors, got.author_source) == (("Jane Doe",), "byline")
+
+
+def test_an_author_link_without_text_gives_way_to_the_next() -> None:
+    body = (
+        "<h1>Markets fall as rates rise</h1><a href='/authors/jane-doe'><img src='jd.jpg' alt=''></a>"
+        "<a href='/authors/jane-doe'>Jane Doe</a>"
+    )
+    assert meta("", body).authors == ("Jane Doe",)

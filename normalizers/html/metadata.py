@@ -1,4 +1,4 @@
-"""Page metadata from a parsed HTML tree: JSON-LD, meta tags, microdata, `<time>`, the headline's text, the URL.
+"""Page metadata from a parsed HTML tree: JSON-LD, meta tags, microdata, `<time>`, printed dates and bylines, the URL.
 
 Pure: reads the tree, never changes it. Which meta names, JSON-LD types, selectors, byline
 words, roles, credentials and organisation markers count, and in which order, is data at
@@ -14,7 +14,7 @@ import json
 import re
 import urllib.parse
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,7 +24,7 @@ from normalizers.language import normalize_language_tag
 from normalizers.meta import MONTHS, article_url, clean_authors, iso_precision, stated
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from selectolax.lexbor import LexborHTMLParser
     from selectolax.lexbor import LexborNode as Node
@@ -86,6 +86,10 @@ MODIFIED_META = (
     "dcterms.modified",
 )
 AUTHOR_META = ("author", "article:author", "parsely-author", "sailthru.author", "byl", "dc.creator", "dcterms.creator")
+# Meta tags that label their neighbour (Twitter's cards: `twitter:label1` "Written by",
+# `twitter:data1` "Jane Doe"), and the labels that say the neighbour is the author.
+MAX_META_LABELS = 4
+AUTHOR_LABELS = frozenset({"written by", "author", "authors", "by", "posted by", "published by"})
 SITE_NAME_META = ("og:site_name",)
 SITE_NAME_FALLBACK_META = ("application-name",)
 DESCRIPTION_META = ("og:description", "description", "twitter:description", "dc.description")
@@ -114,6 +118,8 @@ JSONLD_ARTICLE_TYPES = frozenset(
 # Used only when no article-typed object exists: a page object may carry the dates.
 JSONLD_PAGE_TYPES = frozenset({"webpage", "itempage"})
 JSONLD_SITE_TYPES = frozenset({"website", "organization", "newsmediaorganization"})
+# Keys of the article object whose `{"@id": ...}` references are resolved to the nodes they name.
+JSONLD_REFERENCE_KEYS = frozenset({"author"})
 # Keys whose values are followed when looking for typed objects.
 JSONLD_CONTAINER_KEYS = ("@graph", "mainEntity")
 
@@ -136,12 +142,23 @@ MICRODATA_PUBLISHED = "[itemprop*=published i]"
 # for a standfirst between them while stopping short of the body's own dates. Swept on the
 # WCXB dev pages in 3 domain groups (`bench/metadata.py --cv 3`): after 300/600/900 and
 # before 150/300/450 moved the dates right by at most 2 of 588 (cross-validated 0.762 and
-# 0.765 against 0.765 on the full set), so the layouts' reasoning above decides.
+# 0.765 against 0.765 on the full set), so the layouts' reasoning above decides. Swept again
+# with the date rules of issue 14's second round: 600 and 300 chosen on every group
+# (cross-validated 0.816, 480 right and 37 wrong, as on the full set).
 PRINTED_AFTER_CHARS = 600
 PRINTED_BEFORE_CHARS = 300
 PRINTED_LEVELS = 4
 MAX_PRINTED_DATES = 4
 MAX_PRINTED_NODES = 8
+# Elements whose class says they print the article's date ("post-date", "entry-date",
+# "story-date", "published-date", "posted-on"), read when nothing by the headline or the
+# byline prints one. Only short texts count (a date with its label and time): a longer
+# element is a block that merely mentions dates. Swept over 40, 80, 160 on the WCXB dev
+# pages in 3 domain groups (`bench/metadata.py --cv 3`): no page's date changed, so the
+# length of a label, a date and a time ("Published on: September 15, 2024 at 10:30 AM
+# EST", 46 characters) with room to spare decides.
+DATE_CLASS_SELECTORS = ("[class*=date]", "[class*=publish]", "[class*=posted]")
+MAX_DATE_ELEMENT_CHARS = 80
 # Words just before a printed date that make it an update's date, not the publication's.
 UPDATE_WORDS = ("updated", "update", "modified", "revised", "reviewed", "edited", "refreshed", "aktualisiert")
 UPDATED = "updated"
@@ -159,6 +176,9 @@ MAX_BYLINE_NODES = 3
 # Ancestors (a class or id containing one of these, or the tag) whose author elements are
 # not the article's: comments, related stories, footers, asides.
 NOT_ARTICLE_MARKERS = ("comment", "related", "footer", "sidebar", "widget", "recommend", "more-from", "newsletter")
+# The page's first element of these tags (in this order) holds the article: an author
+# element in it is the article's unless one of those blocks is nearer.
+ARTICLE_TAGS = ("article", "main")
 NOT_ARTICLE_TAGS = frozenset({"aside", "nav"})  # a <footer> may be the article's own (its byline)
 MAX_ANCESTORS_CHECKED = 12
 
@@ -206,6 +226,10 @@ CREDIT_PREFIXES = (
     "illustrations by",
     "video by",
     "translated by",
+    "sponsored by",
+    "on behalf of",
+    "presented by",
+    "powered by",
     "additional reporting by",
     "updated on",
     "updated",
@@ -221,6 +245,9 @@ CREDIT_PREFIXES = (
 )
 # Joiners between several authors ("A and B", "A und B", "A & B"), matched as whole words.
 BYLINE_CONJUNCTIONS = ("and", "und", "et", "y", "e", "en", "og", "och", "i", "&")
+# Lower-case words that continue a byline line after the names: "By Jane Doe on March 5",
+# "By Jane Doe updated 2 hours ago", "By Jane Doe in Politics", "By Jane Doe 5 min read".
+BYLINE_FOLLOWERS = frozenset({"on", "at", "in", "updated", "published", "posted", "last", "min", "read"})
 # A byline piece whose last word is one of these is a job title ("Staff Writer", "Senior
 # Political Correspondent", "Trial Attorney"), and so is one whose first word is one
 # followed by "of" or "at" ("Director of Operations", "Head of Content"): not a name.
@@ -333,8 +360,51 @@ ROLE_WORDS = ROLE_HEADS | {
     "content",
     "marketing",
     "operations",
+    # The beats and desks reporters and editors are titled by ("Tech Reporter", "Travel
+    # Editor", "Home and Digital Security Expert").
+    "tech",
+    "edtech",
+    "travel",
+    "food",
+    "finance",
+    "money",
+    "lifestyle",
+    "culture",
+    "entertainment",
+    "opinion",
+    "education",
+    "climate",
+    "environment",
+    "security",
+    "legal",
+    "politics",
+    "economics",
+    "markets",
+    "music",
+    "arts",
+    "style",
+    "fashion",
+    "beauty",
+    "wellness",
+    "home",
+    "garden",
+    "auto",
+    "autos",
+    "gaming",
+    "weather",
+    "crime",
+    "local",
+    "world",
+    "commerce",
+    "shopping",
+    "deals",
+    "video",
+    "features",
+    "seo",
+    "copy",
 }
-# Honorifics and credentials, dropped from around names ("Dr. Jane Doe", "Jane Doe, PhD").
+# Credentials (and honorifics, which some bylines print after the name), dropped from after
+# names ("Jane Doe, PhD"); an honorific before a name stays (`HONORIFICS`).
 NAME_AFFIXES = frozenset(
     {
         "dr",
@@ -380,7 +450,7 @@ NAME_AFFIXES = frozenset(
 # Credentials written in mixed case; any other credential counts only in capitals or with
 # dots ("MA", "M.A."), so surnames such as "Ma" stay.
 MIXED_CASE_CREDENTIALS = frozenset({"PhD", "DPhil", "MPhil", "MSc", "BSc", "EdD", "PsyD", "PharmD", "Esq", "Jr", "Sr"})
-# Honorifics, dropped before a name in any case.
+# Honorifics: kept before a name, as printed; alone they name nobody.
 HONORIFICS = frozenset({"dr", "prof", "mr", "mrs", "ms", "mx", "sir", "dame"})
 # Words of page furniture that end up in byline elements ("More About Jane »", "One comment
 # so far", "View all posts"): a piece with one of them is no name.
@@ -499,6 +569,7 @@ NO_AUTHOR = frozenset({"undefined", "null", "none", "unknown", "anonymous", "gue
 # page metadata dates an article earlier. Stricter than the floor all evidence shares
 # (`common.EARLIEST_DATE`), which must admit archives of older news.
 MIN_YEAR, MAX_YEAR = 1995, 2100
+ONE_DAY = timedelta(days=1)
 _OUTSIDE_WEB_ERA = f"is outside the years {MIN_YEAR} to {MAX_YEAR} a web page's own date can give"
 # Bounds on hostile input.
 MAX_JSONLD_SCRIPTS = 32
@@ -514,6 +585,11 @@ MAX_TAG_CHARS = 100
 # The shorter of two agreeing titles must be at least this share of the longer one, so a
 # logo <h1> "News" does not "agree" with the headline "News: markets fall".
 MIN_TITLE_OVERLAP = 0.5
+# A title segment names the site when it spells a label of the page's host, or one holds
+# the other ("Example Tires" on exampletire.com); labels shorter than this ("co", "abc")
+# match too much by chance. Swept over 4, 5, 7 on the WCXB dev pages in 3 domain groups
+# (`bench/metadata.py --cv 3`): the same titles on every group, so the reasoning decides.
+MIN_HOST_LABEL = 5
 # The <h1>s looked at (a page's first is sometimes its logo), and the words an <h1> that agrees
 # with no meta title needs to be taken for the headline rather than a section label ("Blog",
 # "Our Services"). Swept over 1, 2, 3 on the WCXB dev pages in 3 domain groups
@@ -531,6 +607,9 @@ _SECONDS = re.compile(r"\d:\d{2}:\d{2}")
 _MERIDIEM = re.compile(r"\d\s*[ap]\.?m\b", re.IGNORECASE)
 # A printed ISO day, "2025-02-22", not part of a longer number or path.
 _ISO_DAY = re.compile(r"(?<![\d/.-])(\d{4})-(\d{2})-(\d{2})(?![\d])")
+# A printed numeric day with a four-digit year: "17.05.2021", "2/24/2026" (either order is
+# written with either separator, see `_numeric_day`).
+_NUMERIC_DAY = re.compile(r"(?<![\d/.-])(\d{1,2})([./])(\d{1,2})\2(\d{4})(?![\d/.-]?\d)")
 _UPDATE_LABEL = re.compile(r"\b(?:" + "|".join(UPDATE_WORDS) + r")\b[^0-9]{0,20}$", re.IGNORECASE)
 # Elements whose text is no printed date or byline.
 _SKIPPED_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "-comment"})
@@ -542,7 +621,9 @@ _EXPANDED_YEAR = re.compile(r"([+-]\d{4,12})(-\d{2}-\d{2}(?![0-9]).*)")
 # /2024/03/15/, /2024-03-15-slug, /20240315/ in a URL path. Years 1000-2999 are read, so a
 # URL dated outside MIN_YEAR..MAX_YEAR (/2999/01/01/) is reported rather than skipped.
 _URL_DATE = re.compile(r"(?<![0-9])([12]\d{3})([/_-]?)(\d{2})\2(\d{2})(?![0-9])")
-_URL_DATE_DELIMITERS = "/-_."
+_URL_DATE_DELIMITERS = "/-_.+"
+# /2024/march/15/ (a month's English name or abbreviation as a path segment).
+_URL_MONTH_DATE = re.compile(r"/([12]\d{3})/([A-Za-z]{3,9})/(\d{1,2})(?=/|$)")
 _WS = re.compile(r"\s+")
 _EMAIL = re.compile(r"\S+@\S+\.\S+")
 _URL_START = re.compile(r"(?:https?:)?//|www\.", re.IGNORECASE)
@@ -556,6 +637,17 @@ _BYLINE_PREFIX = re.compile(
 # "By Jane Doe" inside a longer line ("Published August 7, 2023 by Jane Doe"): the byline word,
 # then a capitalised word.
 _BY_NAME = re.compile(r"(?:^|(?<=[\s|•·,]))(?:by|von|par|por|door)[:\s]+(?=(?-i:[A-ZÀ-Þ]))", re.IGNORECASE)
+# Lower-case words inside a run of names: joiners, particles, the byline words.
+_RUN_WORDS = frozenset({*BYLINE_CONJUNCTIONS, *NAME_PARTICLES, "by"})
+# A line that labels the author: "Written by Jane Doe", "This post was written by Jane Doe",
+# "Author: Jane Doe", or "Author" alone (the name on the next line). "By" and "Posted by"
+# alone are left out: comments and teasers print them for names that are not the article's
+# author.
+_AUTHOR_LABEL = re.compile(
+    r"^(?:(?:this (?:post|article|story|piece) (?:was|is) )?(?:written|article|authored|story|words|text) by|authors?)"
+    r"\b\s*:?\s*(?=$|(?-i:[A-ZÀ-Þ]))",
+    re.IGNORECASE,
+)
 _CREDIT = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in CREDIT_PREFIXES) + r")(?!\w)", re.IGNORECASE)
 _WEEKDAY = re.compile(r"\s*\b(?:on\s+)?(?:mon|tues|wednes|thurs|fri|satur|sun)day\b,?|\s+on$", re.IGNORECASE)
 # A time glued to a date in a byline: "3 AM PT", "10:30 a.m. ET", "14:05".
@@ -655,12 +747,12 @@ def extract_metadata(tree: LexborHTMLParser, url: str | None = None, as_of: date
         *_dates("jsonld", [_text(article.get("dateModified"))]),
         *_dates("meta", _all(metas, MODIFIED_META)),
     ]
-    title, title_source, headline = _title(tree, metas, article, site_names)
+    hosts = _host_labels(canonical or url)
+    title, title_source, headline = _title(tree, metas, article, site_names, hosts)
     printed = _printed_dates(headline, partial(_byline_node, tree))
     # A date printed as an update's ("Updated March 5, 2024") is the page's modification date
     # when its structured data gives none.
     modified += [("text", when) for label, when in printed[:1] if label == UPDATED and not modified]
-    hosts = _host_labels(canonical or url)
     authors, author_source = _authors(tree, metas, article, [*site_names, *hosts], headline)
     return PageMeta(
         title=title,
@@ -812,7 +904,8 @@ def _published(
     """Every publication date the page gives, best evidence first; none when the evidence disagrees.
 
     Structured dates come first (JSON-LD, meta, microdata, `<time>` marked as published),
-    then the date printed by the headline (`text`), then other `<time>`s and the URL's.
+    then the date printed by the headline (`text`), then the date printed in an element
+    whose class names a date (`text`), then other `<time>`s and the URL's.
 
     A missing date is better than a wrong one: when the structured dates, the printed date
     and the URL's date do not name the same day, the page contradicts itself and no page
@@ -831,7 +924,7 @@ def _published(
         for selector in TIME_FALLBACK_SELECTORS:
             times += _dates("time", (node.attributes.get("datetime") for node in tree.css(selector)))
     from_url: list[PageDate] = [("url", when) for candidate in urls if (when := _url_date(candidate)) is not None]
-    return _agreed(structured, times, printed, from_url, too_late)
+    return _agreed(structured, times, printed, from_url, too_late, partial(_date_elements, tree))
 
 
 def _agreed(
@@ -840,17 +933,28 @@ def _agreed(
     printed: list[tuple[str, Dated]],
     from_url: list[PageDate],
     too_late: datetime | None = None,
+    find_dated: Callable[[], list[tuple[str, Dated]]] | None = None,
 ) -> tuple[PageDate, ...]:
     """The page's dates, best first, or only those set aside when the others disagree.
 
     The date printed by the headline decides between structured dates when they differ
-    (a JSON-LD `datePublished` left from a first draft, a meta date of another story); a
-    structured date of the same day (within one: zones) wins over it for its time. A printed date no structured
-    publication date confirms (often the update date, printed unlabelled), or a URL date a
-    day or more from the chosen one, contradicts the page, and so do structured dates of
-    different days with no printed date to choose between them: no date. A printed date
-    labelled as an update ("Updated March 5, 2024") is a modification date, never the
-    publication date, even when it is the only date printed.
+    (a JSON-LD `datePublished` left from a first draft, a meta date of another story): the
+    first structured date within a day of it (zones) wins for its time, else a `<time>` of
+    the printed day (the page's own markup of the date it prints). When none confirms the
+    printed date, the page may still agree with itself: structured dates of the URL's day
+    win over a printed date the URL does not give (the printed one is an update's or
+    another story's), and a printed date more than a day before every structured one wins
+    over them (a CMS that re-published or imported the story stamps the later date; an
+    update is never printed before the publication). Otherwise the printed date
+    contradicts the page (often the update date, printed unlabelled): no date; so does a
+    printed date no structured date backs when the page's `<time>`s all name other days.
+
+    Structured dates of different days with no printed date are decided by the URL's day,
+    else by the date printed in an element whose class names a date (`find_dated`), else
+    give no date; a URL date a day or more from the chosen one gives no date. Without
+    printed or structured dates: the date printed in such an element, then `<time>`s, then
+    the URL. A printed date labelled as an update ("Updated March 5, 2024") is a
+    modification date, never the publication date, even when it is the only date printed.
 
     Implausible dates and dates after `too_late` (the time of ingest and its tolerance)
     take no part: they are kept, in their place in the evidence, for the caller to warn
@@ -861,36 +965,80 @@ def _agreed(
         return isinstance(when, Implausible) or (too_late is not None and when.when > too_late)
 
     ordered = [*structured, *times, *from_url]
-    pubs = [(s, w) for s, w in structured if isinstance(w, Dated) and not aside(w)]
+    nothing = tuple(e for e in ordered if aside(e[1]))
+    # A <time> of the day printed as the update's ("Updated March 5, 2024") is the update's,
+    # whatever its class says.
+    updates = {w.day for label, w in printed if label == UPDATED}
+    pubs = [
+        (s, w)
+        for s, w in structured
+        if isinstance(w, Dated) and not aside(w) and not (s == "time" and w.day in updates)
+    ]
+    dated_times = [(s, w) for s, w in times if isinstance(w, Dated) and not aside(w) and w.day not in updates]
     url = next((w for _, w in from_url if isinstance(w, Dated) and not aside(w)), None)
     shown = next((w for label, w in printed if label != UPDATED and not aside(w)), None)
     chosen: PageDate | None = None
     if shown is not None:
-        # Within a day: a printed time is often in the reader's or the newsroom's zone, not the metadata's.
-        chosen = next(((s, w) for s, w in pubs if any(_near(shown.day, day) for day in _days(w))), None)
+        chosen = _on_day(shown.day, pubs, dated_times)
+        if chosen is None and url is not None and not _near(url.day, shown.day):
+            chosen = _on_day(url.day, pubs, [])
+        if chosen is None and pubs and all(shown.day < day - ONE_DAY for _, w in pubs for day in _days(w)):
+            chosen = ("text", shown)
         if chosen is None and pubs:
-            return tuple(e for e in ordered if aside(e[1]))
+            return nothing  # the printed date is neither the structured one nor before it: doubtful, no date
+        if chosen is None and dated_times and not any(_near(shown.day, d) for _, w in dated_times for d in _days(w)):
+            return nothing  # the page's <time>s all name other days than the printed date: doubtful, no date
         chosen = chosen or ("text", shown)
     elif pubs:
         chosen = pubs[0]
         # <time> elements marked as published also mark comments and teasers: only the
         # page's own metadata must agree with itself.
-        if any(not _days(w) & _days(pubs[0][1]) for s, w in pubs if s != "time" and isinstance(w, Dated)):
-            return tuple(e for e in ordered if aside(e[1]))  # different days, and nothing printed to choose
+        if any(not _days(w) & _days(pubs[0][1]) for s, w in pubs if s != "time"):
+            # Different days, and nothing printed by the headline to choose: the URL's day
+            # may, else the date printed in an element whose class names a date, else no date.
+            chosen = _on_day(url.day, pubs, []) if url is not None else None
+            if chosen is None and (element := _element_date(find_dated, aside, updates)) is not None:
+                chosen = _on_day(element.day, pubs, dated_times)
+            if chosen is None:
+                return nothing
     else:
-        chosen = next(((s, w) for s, w in [*times, *from_url] if isinstance(w, Dated) and not aside(w)), None)
+        shown = _element_date(find_dated, aside, updates)
+        candidates: list[PageDate] = [*dated_times, *from_url]
+        if shown is not None:
+            candidates.insert(0, ("text", shown))
+        chosen = next(((s, w) for s, w in candidates if isinstance(w, Dated) and not aside(w)), None)
     if chosen is None:
-        return tuple(e for e in ordered if aside(e[1]))
+        return nothing
     best = chosen[1]
     assert isinstance(best, Dated)
     if url is not None and chosen[0] != "url" and not any(_near(url.day, day) for day in _days(best)):
-        return tuple(e for e in ordered if aside(e[1]))  # the URL and the page name different days
+        return nothing  # the URL and the page name different days
     agreeing = [(s, w) for s, w in pubs if w is not best and isinstance(w, Dated) and _days(w) & _days(best)]
     # In evidence order: what was set aside before the chosen date is reported first.
     index = next((i for i, (_, w) in enumerate(ordered) if w is best), len(structured))
     before = [e for e in ordered[:index] if aside(e[1])]
     after = [e for e in ordered[index:] if aside(e[1])]
     return (*before, chosen, *agreeing, *after)
+
+
+def _element_date(
+    find_dated: Callable[[], list[tuple[str, Dated]]] | None,
+    aside: Callable[[Dated | Implausible], bool],
+    updates: set[date],
+) -> Dated | None:
+    """The first date printed in an element whose class names a date, unless it is an update's or set aside."""
+    elements = find_dated() if find_dated is not None else []
+    return next((w for label, w in elements if label != UPDATED and not aside(w) and w.day not in updates), None)
+
+
+def _on_day(day: date, pubs: Sequence[PageDate], times: Sequence[PageDate]) -> PageDate | None:
+    """The first structured date within a day of `day` (zones), else the first `<time>` printed as of that day.
+
+    Within a day: a printed time is often in the reader's or the newsroom's zone, not the
+    metadata's, and the structured date carries the time.
+    """
+    near = next(((s, w) for s, w in pubs if isinstance(w, Dated) and any(_near(day, d) for d in _days(w))), None)
+    return near or next(((s, w) for s, w in times if isinstance(w, Dated) and w.day == day), None)
 
 
 def _days(when: Dated) -> set[date]:
@@ -904,7 +1052,7 @@ def _near(a: date, b: date) -> bool:
 
 
 def date_from_url(url: str | None) -> datetime | None:
-    """A calendar date in a URL path (/2024/03/15/, /2024-03-15-, /20240315/) in 1995..2100, at midnight UTC."""
+    """A calendar date in a URL path (/2024/03/15/, /2024-03-15-, /20240315/, /2024/march/15/), at midnight UTC."""
     when = _url_date(url)
     return when.when if isinstance(when, Dated) else None
 
@@ -931,6 +1079,14 @@ def _url_date(url: str | None) -> Dated | Implausible | None:
         if MIN_YEAR <= day.year <= MAX_YEAR:
             return day_date(day, match.group(0))
         implausible = implausible or Implausible(day_date(day).when.isoformat(), _OUTSIDE_WEB_ERA)
+    named = _URL_MONTH_DATE.search(path)
+    month = MONTHS.get(named.group(2).casefold()) if named is not None else None
+    if implausible is None and named is not None and month is not None:
+        try:
+            day = date(int(named.group(1)), month, int(named.group(3)))
+        except ValueError:
+            return None
+        return day_date(day, named.group(0)) if MIN_YEAR <= day.year <= MAX_YEAR else None
     return implausible
 
 
@@ -966,6 +1122,30 @@ def _printed_dates(
         after, _ = _around(byline, PRINTED_AFTER_CHARS // 2, 0)
         found += _dates_in_text(f"{_sibling_text(byline, MAX_BYLINE_CHARS)} {after}")
     return found
+
+
+def _date_elements(tree: LexborHTMLParser) -> list[tuple[str, Dated]]:
+    """The dates printed in the first element whose class says it holds the date (outside comments, related)."""
+    # Only the first element with a date: the article's date comes before its teasers' and
+    # comments', so a page whose first dated element is its update date gives no date here.
+    return next((found for text in _date_texts(tree) if (found := _dates_in_text(text))), [])
+
+
+def _date_texts(tree: LexborHTMLParser) -> list[str]:
+    """Short texts of the first elements whose class says they hold the date, outside comments and related blocks."""
+    texts: list[str] = []
+    for selector in DATE_CLASS_SELECTORS:
+        for node in tree.css(selector):
+            if len(texts) >= MAX_BYLINE_NODES:
+                return texts
+            if node.tag in _SKIPPED_TAGS or _outside_article(node):
+                continue
+            text = _sibling_text(node, MAX_DATE_ELEMENT_CHARS + 1)
+            # An element inside one already read ("Updated <span class=date>May 5</span>")
+            # repeats its date without the label that says what the date is.
+            if text and len(text) <= MAX_DATE_ELEMENT_CHARS and not any(text in seen for seen in texts):
+                texts.append(text)
+    return texts
 
 
 def _around(anchor: Node, after_chars: int, before_chars: int) -> tuple[str, str]:
@@ -1013,21 +1193,10 @@ def _dates_in_text(text: str) -> list[tuple[str, Dated]]:
     found: list[tuple[str, Dated]] = []
     rest = 0
     while len(found) < MAX_PRINTED_DATES:
-        match = _english_match(text[rest:])
-        iso = _ISO_DAY.search(text, rest)
-        if match is None and iso is None:
+        hit = _next_printed(text, rest)
+        if hit is None:
             break
-        if iso is not None and (match is None or iso.start() < rest + match[2][0]):
-            start, end = iso.span()
-            try:
-                when: datetime = datetime(int(iso.group(1)), int(iso.group(2)), int(iso.group(3)))
-            except ValueError:
-                rest = end
-                continue
-            precision: Precision = "day"
-        else:
-            assert match is not None
-            when, precision, (start, end) = match[0], match[1], (rest + match[2][0], rest + match[2][1])
+        when, precision, start, end = hit
         rest = end
         if not MIN_YEAR <= when.year <= MAX_YEAR:
             continue
@@ -1037,20 +1206,80 @@ def _dates_in_text(text: str) -> list[tuple[str, Dated]]:
     return found
 
 
+def _next_printed(text: str, rest: int) -> tuple[datetime, Precision, int, int] | None:
+    """The first date printed in `text` from `rest` on ('March 5, 2024', '2024-03-05', '05.03.2024'), with its span."""
+    while True:
+        match = _english_match(text[rest:])
+        spans: list[tuple[int, int, re.Match[str] | None]] = []
+        if match is not None:
+            spans.append((rest + match[2][0], rest + match[2][1], None))
+        for pattern in (_ISO_DAY, _NUMERIC_DAY):
+            if (found := pattern.search(text, rest)) is not None:
+                spans.append((*found.span(), found))
+        if not spans:
+            return None
+        start, end, numeric = min(spans, key=lambda span: span[0])
+        if numeric is None:
+            assert match is not None
+            return match[0], match[1], start, end
+        day = _numeric_day(numeric)
+        if day is not None:
+            return datetime(day.year, day.month, day.day), "day", start, end
+        if len(numeric.groups()) > 3 and _numeric_day_valid(numeric):
+            # An ambiguous first date ("03/04/2024"): no date rather than a doubtful one, and
+            # the dates printed after it are later ones (an update's), so none of this text is read.
+            return None
+        rest = end  # not a calendar day: read on
+
+
+def _numeric_day(match: re.Match[str]) -> date | None:
+    """The day of an ISO or numeric printed date, or None when it names no day or could name two.
+
+    "03/04/2024" is 3 April in most of the world and March 4 in the US, and dots are
+    written in both orders too ("09.10.2024" for September 10): a page gives no way to
+    know which, so such a date gives no date (a missing date is better than a wrong one).
+    With a part over 12 ("24.2.2026", "2/24/2026") only one order is a date.
+    """
+    groups = match.groups()
+    try:
+        if len(groups) == 3:  # ISO: year, month, day
+            return date(int(groups[0]), int(groups[1]), int(groups[2]))
+        first, second, year = int(groups[0]), int(groups[2]), int(groups[3])
+        if first > 12:
+            return date(year, second, first)
+        if second > 12:
+            return date(year, first, second)
+    except ValueError:
+        return None
+    return None
+
+
+def _numeric_day_valid(match: re.Match[str]) -> bool:
+    """A numeric date with both parts 1-12: a day in either order."""
+    first, second = int(match.group(1)), int(match.group(3))
+    return 1 <= first <= 12 and 1 <= second <= 12
+
+
 # --- Title -------------------------------------------------------------------------------
 
 
 def _title(
-    tree: LexborHTMLParser, metas: dict[str, list[str]], article: dict[str, Any], site_names: list[str]
+    tree: LexborHTMLParser,
+    metas: dict[str, list[str]],
+    article: dict[str, Any],
+    site_names: list[str],
+    hosts: Sequence[str] = (),
 ) -> tuple[str | None, str | None, Node | None]:
     """The headline, its evidence, and the headline's element (for the dates and bylines printed by it).
 
     Meta titles, in order: og:title, twitter:title, JSON-LD headline, `<title>`, each with a
-    " | Site" suffix (or "Site | " prefix) removed when it names the site or recurs in
-    another candidate. The page's `<h1>` is the headline the reader sees, where meta titles
-    are often rewritten for sharing and search, so it wins unless it is branding: the first
-    of the first `MAX_H1` `<h1>`s that agrees with a meta title (one contains the other), else
-    the first that is not the site's name nor a section label (`MIN_H1_WORDS`). Without a
+    " | Site" suffix (or "Site | " prefix) removed when it names the site, recurs in
+    another candidate or spells a label of the page's host ("Example" on example.com);
+    an `<h1>` loses a suffix that names the site or the host. The page's `<h1>` is the
+    headline the reader sees, where meta titles are often rewritten for sharing and search,
+    so it wins unless it is branding: the first of the first `MAX_H1` `<h1>`s that agrees
+    with a meta title (one contains the other), else the first that is not the site's name
+    nor a section label (`MIN_H1_WORDS`). Without a
     usable `<h1>`, the first meta title.
     """
     title_node = tree.css_first("title")
@@ -1062,8 +1291,13 @@ def _title(
     candidates = [(source, c) for source, c in raw if c]
     texts = [c for _, c in candidates]
     sites = [_fold(name) for name in site_names if name]
-    metas_titles = [(source, t) for source, c in candidates if (t := _strip_site(c, sites, texts))]
-    h1s = [(node, text) for node in tree.css("h1")[:MAX_H1] if (text := _clean(node.text(separator=" ")))]
+    labels = [_squeeze(label) for label in hosts if len(label) >= MIN_HOST_LABEL]
+    metas_titles = [(source, t) for source, c in candidates if (t := _strip_site(c, sites, texts, labels))]
+    h1s = [
+        (node, _strip_site(text, sites, [], labels))
+        for node in tree.css("h1")[:MAX_H1]
+        if (text := _clean(node.text(separator=" ")))
+    ]
     for node, text in h1s:
         if any(_agree(text, title) for _, title in metas_titles):
             return text, "h1", node
@@ -1092,27 +1326,39 @@ def _is_logo(node: Node) -> bool:
     return href in ("/", "./") or (href.count("/") == 3 and href.endswith("/") and "://" in href)
 
 
-def _strip_site(title: str, sites: list[str], candidates: list[str]) -> str:
+def _strip_site(title: str, sites: list[str], candidates: list[str], hosts: list[str]) -> str:
+    """The title without " | Site" suffixes and "Site | " prefixes (see `_title`)."""
+    # The other candidates as given: once a suffix is cut, the title's own full form is
+    # one of them and would make its first segment look like a recurring prefix.
     others = [_fold(c) for c in candidates if c != title]
+    return _cut_branding(title, sites, others, hosts)
+
+
+def _cut_branding(title: str, sites: list[str], others: list[str], hosts: list[str]) -> str:
     for sep in TITLE_SEPARATORS:
         marker = f" {sep} "
         if marker not in title:
             continue
         head, _, tail = title.rpartition(marker)
-        if _fold(head) in others or _is_branding(tail, sites, others, suffix=True):
-            return _strip_site(head.strip(), sites, candidates)
+        if _fold(head) in others or _is_branding(tail, sites, others, hosts, suffix=True):
+            return _cut_branding(head.strip(), sites, others, hosts)
         first, _, rest = title.partition(marker)
-        if _is_branding(first, sites, others, suffix=False):
-            return _strip_site(rest.strip(), sites, candidates)
+        if _is_branding(first, sites, others, [], suffix=False):
+            return _cut_branding(rest.strip(), sites, others, hosts)
     return title
 
 
-def _is_branding(part: str, sites: list[str], others: list[str], *, suffix: bool) -> bool:
+def _is_branding(part: str, sites: list[str], others: list[str], hosts: list[str], *, suffix: bool) -> bool:
     folded = _fold(part)
     if not folded:
         return False
     squeezed = folded.replace(" ", "")
     if any(folded == site or squeezed == site.replace(" ", "") for site in sites):
+        return True
+    # The host spelled out: "Example Tires" on exampletire.com, "Example" on example.org
+    # (read in suffixes only: a leading segment naming the host is as often a series name).
+    bare = _squeeze(part)
+    if len(bare) >= MIN_HOST_LABEL and any(bare in label or label in bare for label in hosts):
         return True
     # The same segment ends (or starts) another candidate: site branding, not headline.
     return any((o.endswith(folded) if suffix else o.startswith(folded)) and o != folded for o in others)
@@ -1153,10 +1399,12 @@ def _authors(
     sources: Iterator[tuple[str, Callable[[], list[str]]]] = iter(
         [
             *(("meta", partial(_all, metas, (key,))) for key in AUTHOR_META),
+            ("meta", partial(_labelled_meta, metas)),
             *(("microdata", partial(_node_texts, tree, selector)) for selector in AUTHOR_SELECTORS),
             ("byline", partial(_headline_bylines, headline)),
             # A page's first byline element is the article's; later ones are other stories'.
             *(("byline", partial(_node_texts, tree, selector, 1)) for selector in BYLINE_SELECTORS),
+            ("byline", partial(_labelled_bylines, tree)),
         ]
     )
     cleaned = clean_authors(tuple(jsonld))[:MAX_AUTHORS]
@@ -1170,6 +1418,18 @@ def _authors(
     return (), None
 
 
+def _labelled_meta(metas: dict[str, list[str]]) -> list[str]:
+    """The values of `twitter:dataN` whose `twitter:labelN` says they are the author ("Written by")."""
+    found = []
+    for index in range(1, MAX_META_LABELS + 1):
+        labels = metas.get(f"twitter:label{index}")
+        if labels is None:
+            break
+        if _fold(labels[0]).rstrip(":") in AUTHOR_LABELS:
+            found += metas.get(f"twitter:data{index}", [])[:1]
+    return found
+
+
 def _is_person(value: dict[str, Any]) -> bool:
     return "person" in _types(value)
 
@@ -1178,24 +1438,29 @@ def _node_texts(tree: LexborHTMLParser, selector: str, limit: int = MAX_BYLINE_N
     """Texts (with spaces between elements) of the first matches outside comments, related links and footers."""
     out: list[str] = []
     nodes = tree.css(selector)
+    article = (tree.css_first(ARTICLE_TAGS[0]) or tree.css_first(ARTICLE_TAGS[1])) if nodes else None
     if selector == "[class*=author]":
         nodes.sort(key=lambda n: not any(c in (n.attributes.get("class") or "").lower() for c in AUTHOR_NAME_CLASSES))
     for node in nodes:
         if len(out) >= limit:
             break
-        if _outside_article(node):
+        # An author element inside the page's first `<article>` (else `<main>`) is the
+        # article's, whatever wraps the page around it (an unclosed `<aside>`, a
+        # "sidebar-mode" page class); later `<article>`s are teasers of other stories.
+        if _outside_article(node, article):
             continue
-        text = node.text(separator=" ")
-        if text and len(text) <= MAX_BYLINE_CHARS * 2:
-            out.append(_clean(text))
+        text = _clean(node.text(separator=" "))
+        if text and len(text) <= MAX_BYLINE_CHARS * 2:  # an image link's blank text is no byline
+            out.append(text)
     return out
 
 
-def _outside_article(node: Node) -> bool:
-    """The node sits in a comment, related-stories, footer or aside block."""
+def _outside_article(node: Node, article: Node | None = None) -> bool:
+    """The node sits in a comment, related-stories, footer or aside block nearer than `article` (when given)."""
+    stop = article.mem_id if article is not None else None
     parent = node.parent
     for _ in range(MAX_ANCESTORS_CHECKED):
-        if parent is None:
+        if parent is None or parent.mem_id == stop:
             return False
         if parent.tag in NOT_ARTICLE_TAGS:
             return True
@@ -1213,9 +1478,63 @@ def _headline_bylines(headline: Node | None) -> list[str]:
         return []
     after, before = _around_texts(headline, PRINTED_AFTER_CHARS, PRINTED_BEFORE_CHARS)
     for text in (*after, *before):
-        match = _BY_NAME.search(text)
-        if match is not None:
-            return [text[match.start() :].strip(" |•·,")]
+        for match in _BY_NAME.finditer(text):
+            if _in_prose(text, match.start()):
+                continue
+            return [_name_run(text[match.start() :]).strip(" |•·,")]
+    return []
+
+
+def _in_prose(text: str, start: int) -> bool:
+    """The "by" at `start` is a sentence's or a credit's ("created by", "Photo by"), not a byline's."""
+    before = text[:start].split()
+    if not before or text[start].isupper():
+        return False
+    previous = before[-1].casefold()
+    if _CREDIT.search(f"{previous} by"):
+        return True
+    return previous[:1].isalpha() and f"{previous} by" not in BYLINE_PREFIXES
+
+
+def _name_run(byline: str) -> str:
+    """A byline cut where its names end, when what follows is clearly not names ("By Jane Doe 3 comments").
+
+    Names, their titles and the joiners between them are capitalised words, particles,
+    joiners, initials and commas. The cut is made only before a number, a date, or a word
+    that continues a byline line (`BYLINE_FOLLOWERS`: "on", "updated", "min"); a byline
+    run into a sentence ("By Jane Doe Travel insurance can ...") is kept whole, for
+    `split_byline` to reject as prose rather than guess where the name ends.
+    """
+    words = byline.split()
+    for index, word in enumerate(words[1:], 1):
+        bare = word.strip(",;:().")
+        follows = words[index + 1][:1] if index + 1 < len(words) else ""
+        if bare[:1].isdigit() or (bare.casefold() in MONTHS and follows.isdigit()):
+            return " ".join(words[:index])
+        if bare.casefold() in BYLINE_FOLLOWERS:
+            return " ".join(words[:index])  # "By Jane Doe In Politics", "By Jane Doe on March 5"
+        if bare and not bare[0].isupper() and bare.casefold() not in _RUN_WORDS:
+            return byline
+    return byline
+
+
+def _labelled_bylines(tree: LexborHTMLParser) -> list[str]:
+    """The first line of the page that labels a name as the author ("Written by Jane Doe", "Author" then "Jane Doe")."""
+    body = tree.body
+    if body is None:
+        return []
+    lines = [text for line in body.text(separator="\n").split("\n") if (text := line.strip())]
+    for index, line in enumerate(lines):
+        match = _AUTHOR_LABEL.match(line)
+        if match is None:
+            continue
+        rest = line[match.end() :].strip()
+        if rest:
+            return [_name_run(f"by {rest}")]
+        # The label alone: the next line is the name, if it is one of two words or more
+        # (a lone capitalised word after "Authors" is as often a heading: "Abstract").
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        return [following] if len(following.split()) > 1 else []
     return []
 
 
@@ -1305,16 +1624,21 @@ def _without_dates(text: str) -> str:
         start, end = match[2]
         text = f"{text[:start]} , {text[end:]}"
         match = _english_match(text)
-    return _WEEKDAY.sub(" ", _TIME_OF_DAY.sub(" , ", _ISO_DAY.sub(" , ", text))).strip()
+    text = _NUMERIC_DAY.sub(" , ", _ISO_DAY.sub(" , ", text))
+    return _WEEKDAY.sub(" ", _TIME_OF_DAY.sub(" , ", text)).strip()
 
 
 def _strip_affixes(name: str) -> str:
-    """The name without leading honorifics or trailing credentials ("Dr. Jane Doe, PhD" -> "Jane Doe")."""
+    """The name without trailing credentials ("Dr. Jane Doe, PhD" -> "Dr. Jane Doe"); honorifics alone are no name.
+
+    A leading honorific stays: it is part of the name as the page prints it ("Dr. Allen"),
+    where a credential is a qualification listed after it.
+    """
     words = name.split()
-    while words and words[0].strip(".,").casefold() in HONORIFICS:
-        words = words[1:]
     while words and _is_credential(words[-1]):
         words = words[:-1]
+    if all(word.strip(".,").casefold() in HONORIFICS for word in words):
+        return ""
     return " ".join(words).strip(" ,")
 
 
@@ -1449,7 +1773,24 @@ def _jsonld(tree: LexborHTMLParser) -> tuple[dict[str, Any], dict[str, Any]]:
     if article is None:
         article = next((o for o in objects if _types(o) & JSONLD_PAGE_TYPES), {})
     site = next((o for o in objects if _types(o) & JSONLD_SITE_TYPES), {})
+    # A @graph names each node once and refers to it elsewhere by @id alone
+    # ("author": {"@id": "https://example.com/#/person/1"}): the references are resolved.
+    by_id = {ref: o for o in objects if isinstance(ref := o.get("@id"), str)}
+    if by_id:
+        article = {
+            key: _resolved(article.get(key), by_id) if key in JSONLD_REFERENCE_KEYS else value
+            for key, value in article.items()
+        }
     return article, site
+
+
+def _resolved(value: Any, by_id: dict[str, dict[str, Any]]) -> Any:
+    """A JSON-LD value with its bare `{"@id": ...}` references replaced by the nodes they name."""
+    if isinstance(value, list):
+        return [_resolved(item, by_id) for item in value[:MAX_AUTHORS]]
+    if isinstance(value, dict) and "name" not in value and isinstance(ref := value.get("@id"), str):
+        return by_id.get(ref, value)
+    return value
 
 
 def _load_json(text: str) -> Any:
@@ -1547,6 +1888,11 @@ def _text(value: Any) -> str | None:
 
 def _clean(text: str) -> str:
     return clean_line(text[:MAX_FIELD_CHARS])
+
+
+def _squeeze(text: str) -> str:
+    """Letters and digits only, case folded: "Example Tires" -> "exampletires"."""
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
 def _fold(text: str) -> str:
