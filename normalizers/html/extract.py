@@ -191,9 +191,11 @@ def _subtree_ends(page: Page) -> list[int]:
     """For each element, the index of the last element inside it (document order)."""
     last = list(range(len(page.tags)))
     parents = page.parents
+    # Backwards, an element is first met as a parent from its last child, whose end is its own.
     for i in range(len(last) - 1, 0, -1):
         p = parents[i]
-        last[p] = max(last[p], last[i])
+        if last[p] == p:
+            last[p] = last[i]
     return last
 
 
@@ -241,12 +243,15 @@ def _candidates(page: Page, p: np.ndarray, last: list[int]) -> tuple[Candidate, 
     n = len(page.tags)
     lengths = np.array([len(t) for t in page.texts], dtype=np.float64)
     owners = np.array(page.owners, dtype=np.intp)
-    mass = np.bincount(owners, weights=p * lengths, minlength=n)
-    chars = np.bincount(owners, weights=lengths, minlength=n)
+    # Subtree sums in Python floats (the same additions, without NumPy's per-item cost).
+    mass_list = np.bincount(owners, weights=p * lengths, minlength=n).tolist()
+    chars_list = np.bincount(owners, weights=lengths, minlength=n).tolist()
     parents = page.parents
     for i in range(n - 1, 0, -1):
-        mass[parents[i]] += mass[i]
-        chars[parents[i]] += chars[i]
+        if chars_list[i]:  # an element without text holds no mass either
+            mass_list[parents[i]] += mass_list[i]
+            chars_list[parents[i]] += chars_list[i]
+    mass, chars = np.array(mass_list), np.array(chars_list)
     total = float(mass[0]) or 1.0
     # A candidate holds a good part of the expected text at a good density: the lowest
     # such container (a deeper one is preferred to its wrapper when it holds as much).

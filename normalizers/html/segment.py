@@ -162,18 +162,25 @@ def segment(tree: LexborHTMLParser, budget: Budget | None = None) -> Page:
                     found = _place(parent, index, inline)
                 block, in_link = found
             if block != owner:
-                flush()
+                if buffer:  # an empty buffer has nothing to flush (and no link characters)
+                    flush()
                 owner = block
             buffer.append(text)
             if in_link:
                 link_chars += len(text.strip())
             continue
         if tag in _BLOCKS:
-            flush()
+            if buffer:
+                flush()
             up = node.parent
             parent_index = 0
             while up is not None:
-                found_index = index.get(up.mem_id)
+                key = up.mem_id
+                found_index = index.get(key)
+                if found_index is None:
+                    # An inline element seen before already knows its block.
+                    known = inline.get(key)
+                    found_index = known[0] if known is not None else None
                 if found_index is not None:
                     parent_index = found_index
                     break
@@ -183,8 +190,12 @@ def segment(tree: LexborHTMLParser, budget: Budget | None = None) -> Page:
             attrs = node.attributes
             tags.append(tag)
             parents.append(parent_index)
-            names.append(_names(attrs))
-            hidden.append(_is_hidden(attrs))
+            if attrs:
+                names.append(_names(attrs))
+                hidden.append(_is_hidden(attrs))
+            else:  # most paragraphs and list items: nothing to read
+                names.append("")
+                hidden.append(False)
             nodes.append(node)
             if len(tags) > rules.MAX_SEGMENTED_ELEMENTS:
                 page.truncated = True
