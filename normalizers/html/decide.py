@@ -71,7 +71,9 @@ def page_features(page: Page, p: np.ndarray, kept: np.ndarray) -> np.ndarray:
     out[11] = float(lengths[kept & long].sum()) / long_chars if long_chars else 0.0
     prose = np.array([t[-1] in ".!?\"'”’»)" for t in page.texts], dtype=bool)
     out[12] = float(lengths[kept & prose].sum()) / kept_chars if kept_chars else 0.0
-    out[13] = float(sum(page.texts[j].count(" ") + 1 for j in np.flatnonzero(kept))) / max(1.0, float(kept.sum()))
+    texts = page.texts
+    kept_words = sum(texts[j].count(" ") + 1 for j in np.flatnonzero(kept).tolist())
+    out[13] = float(kept_words) / max(1.0, float(kept.sum()))
     # How the expected article text spreads over containers: one container holding it
     # all is a clear page; two of equal weight (a listing, a second article) are not.
     shares = _container_shares(page, p * lengths)

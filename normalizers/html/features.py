@@ -47,7 +47,7 @@ class Tables:
         """(sum, min, max) of the log-odds of an element's name words ((0, 0, 0) when it has none)."""
         found = self.scored.get(names)
         if found is None:
-            values = [self.names.get(w, 0.0) for w in name_words(names)]
+            values = list(map(self.names.get, name_words(names), repeat(0.0)))
             found = (sum(values), min(values), max(values)) if values else (0.0, 0.0, 0.0)
             if len(self.scored) >= _NAME_CACHE_SIZE:
                 self.scored.clear()
@@ -55,7 +55,9 @@ class Tables:
         return found
 
 
-_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
+# Where a camelCase name starts a word: an insertion point, so the substitution runs
+# without expanding a group template per match.
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _NAME_WORD = re.compile(r"[a-z0-9]+")
 _WORD = re.compile(r"\w+")
 _NAME_CACHE: dict[str, tuple[str, ...]] = {}
@@ -69,7 +71,10 @@ def name_words(names: str) -> tuple[str, ...]:
     """The words of an element's class/id/itemprop/role values: `articleBody main-text` -> article, body, main, text."""
     found = _NAME_CACHE.get(names)
     if found is None:
-        found = tuple(dict.fromkeys(_NAME_WORD.findall(_CAMEL.sub(r"\1 \2", names).lower())))
+        lowered = names.lower()
+        if lowered != names:  # only a name with a capital can have camelCase words
+            lowered = _CAMEL.sub(" ", names).lower()
+        found = tuple(dict.fromkeys(_NAME_WORD.findall(lowered)))
         if len(_NAME_CACHE) >= _NAME_CACHE_SIZE:
             _NAME_CACHE.clear()
         _NAME_CACHE[names] = found
@@ -365,15 +370,13 @@ def context_features(page: Page, p: np.ndarray) -> np.ndarray:
             out[:-off, 4 + k] = p[off:]
     parents, owners = page.parents, page.owners
     weighted = p * lengths
+    # Each level's container of every block at once (the body is its own container).
+    up = np.array(parents, dtype=np.intp)
+    up[0] = 0
+    owners_np = np.array(owners, dtype=np.intp)
+    keys = owners_np
     for level in range(3):
-        groups = []
-        for owner in owners:
-            up = owner
-            for _ in range(level + 1):
-                if parents[up] >= 0:
-                    up = parents[up]
-            groups.append(up)
-        keys = np.array(groups)
+        keys = up[keys]
         sums = np.bincount(keys, weights=weighted, minlength=len(page.tags))
         sizes = np.bincount(keys, weights=lengths, minlength=len(page.tags))
         out[:, 7 + level] = sums[keys] / np.maximum(sizes[keys], 1.0)
@@ -403,13 +406,14 @@ def context_features(page: Page, p: np.ndarray) -> np.ndarray:
     distance[:first] = np.arange(first, 0, -1)
     distance[last + 1 :] = np.arange(1, n - last)
     out[:, 17] = np.minimum(distance, 50) / 50
-    container = _common_container(page, [j for j in range(first, last + 1) if p[j] >= 0.5] or [first])
+    sure = (np.flatnonzero(p[first : last + 1] >= 0.5) + first).tolist()
+    container = _common_container(page, sure or [first])
     end = container
     for i in range(container + 1, len(page.tags)):
         if parents[i] < container:
             break
         end = i
-    out[:, 18] = [(container <= e <= end) for e in owners]
+    out[:, 18] = (owners_np >= container) & (owners_np <= end)
     out[:, 19] = best / max(1.0, float(np.minimum(lengths, 400.0).sum()))
     out[:, 20] = (last - first + 1) / n
     out[:, 21] = float(lengths[first : last + 1].sum()) / max(1.0, float(lengths.sum()))

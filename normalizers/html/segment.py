@@ -109,7 +109,10 @@ def segment(tree: LexborHTMLParser, budget: Budget | None = None) -> Page:
         return page
     for node in reversed(body.css(_JUNK_SELECTOR)):  # children before parents
         node.decompose()
-    index = {body.mem_id: 0}
+    # Elements seen so far, block-level and inline: mem_id -> (the block element holding
+    # their text, inside a link). A block element holds its own (and a link inside it
+    # starts afresh).
+    places: dict[int, tuple[int, bool]] = {body.mem_id: (0, False)}
     tags, parents, names, hidden, nodes = page.tags, page.parents, page.names, page.hidden, page.nodes
     texts, links, owners = page.texts, page.links, page.owners
     attrs = body.attributes
@@ -118,8 +121,6 @@ def segment(tree: LexborHTMLParser, budget: Budget | None = None) -> Page:
     names.append(_names(attrs))
     hidden.append(False)
     nodes.append(body)
-    # Inline elements seen so far: mem_id -> (owner element, inside a link).
-    inline: dict[int, tuple[int, bool]] = {}
     buffer: list[str] = []
     owner = 0
     link_chars = 0
@@ -154,13 +155,10 @@ def segment(tree: LexborHTMLParser, budget: Budget | None = None) -> Page:
                 continue
             parent = node.parent
             key = parent.mem_id if parent is not None else 0
-            block = index.get(key)
-            in_link = False
-            if block is None:
-                found = inline.get(key)
-                if found is None:
-                    found = _place(parent, index, inline)
-                block, in_link = found
+            found = places.get(key)
+            if found is None:
+                found = _place(parent, places)
+            block, in_link = found
             if block != owner:
                 if buffer:  # an empty buffer has nothing to flush (and no link characters)
                     flush()
@@ -175,18 +173,13 @@ def segment(tree: LexborHTMLParser, budget: Budget | None = None) -> Page:
             up = node.parent
             parent_index = 0
             while up is not None:
-                key = up.mem_id
-                found_index = index.get(key)
-                if found_index is None:
-                    # An inline element seen before already knows its block.
-                    known = inline.get(key)
-                    found_index = known[0] if known is not None else None
-                if found_index is not None:
-                    parent_index = found_index
+                known = places.get(up.mem_id)
+                if known is not None:
+                    parent_index = known[0]
                     break
                 up = up.parent
             owner = len(tags)
-            index[node.mem_id] = owner
+            places[node.mem_id] = (owner, False)
             attrs = node.attributes
             tags.append(tag)
             parents.append(parent_index)
@@ -213,18 +206,13 @@ def segment(tree: LexborHTMLParser, budget: Budget | None = None) -> Page:
     return page
 
 
-def _place(node: LexborNode | None, index: dict[int, int], inline: dict[int, tuple[int, bool]]) -> tuple[int, bool]:
+def _place(node: LexborNode | None, places: dict[int, tuple[int, bool]]) -> tuple[int, bool]:
     """(owner block element, inside a link) of an inline element, remembered for its siblings and children."""
     chain: list[LexborNode] = []
     found: tuple[int, bool] = (0, False)
     current = node
     while current is not None:
-        key = current.mem_id
-        block = index.get(key)
-        if block is not None:
-            found = (block, False)
-            break
-        known = inline.get(key)
+        known = places.get(current.mem_id)
         if known is not None:
             found = known
             break
@@ -233,5 +221,5 @@ def _place(node: LexborNode | None, index: dict[int, int], inline: dict[int, tup
     block, in_link = found
     for element in reversed(chain):
         in_link = in_link or element.tag == "a"
-        inline[element.mem_id] = (block, in_link)
+        places[element.mem_id] = (block, in_link)
     return block, in_link
