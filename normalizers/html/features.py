@@ -311,7 +311,7 @@ def block_features(page: Page, tables: Tables) -> np.ndarray:
     # buttons) is read once.
     title_words = set(_WORD.findall(page.title.lower()))
     n_title = len(title_words)
-    words_get, find_words = tables.words.get, _WORD.findall
+    words_get = tables.words.get
     no_score = repeat(0.0)
     text_rows: dict[str, int] = {}
     rows: list[tuple[float, ...]] = []
@@ -319,8 +319,8 @@ def block_features(page: Page, tables: Tables) -> np.ndarray:
     for text, n_words, length, n_digits in zip(texts, words_list, lengths_list, digits, strict=True):
         found = text_rows.get(text)
         if found is None:
-            short = find_words(text.lower()) if n_words <= SHORT_BLOCK_WORDS else None
-            if short and len(short) <= SHORT_BLOCK_WORDS:
+            short = short_words(text) if n_words <= SHORT_BLOCK_WORDS else None
+            if short:
                 scores = list(map(words_get, short, no_score))
                 size = len(short)
                 unique = set(short)
