@@ -109,10 +109,7 @@ def segment(tree: LexborHTMLParser, budget: Budget | None = None) -> Page:
         return page
     for node in reversed(body.css(_JUNK_SELECTOR)):  # children before parents
         node.decompose()
-    # Elements seen so far, block-level and inline: mem_id -> (the block element holding
-    # their text, inside a link). A block element holds its own (and a link inside it
-    # starts afresh).
-    places: dict[int, tuple[int, bool]] = {body.mem_id: (0, False)}
+    index = {body.mem_id: 0}
     tags, parents, names, hidden, nodes = page.tags, page.parents, page.names, page.hidden, page.nodes
     texts, links, owners = page.texts, page.links, page.owners
     attrs = body.attributes
@@ -121,6 +118,8 @@ def segment(tree: LexborHTMLParser, budget: Budget | None = None) -> Page:
     names.append(_names(attrs))
     hidden.append(False)
     nodes.append(body)
+    # Inline elements seen so far: mem_id -> (owner element, inside a link).
+    inline: dict[int, tuple[int, bool]] = {}
     buffer: list[str] = []
     owner = 0
     link_chars = 0
@@ -155,40 +154,37 @@ def segment(tree: LexborHTMLParser, budget: Budget | None = None) -> Page:
                 continue
             parent = node.parent
             key = parent.mem_id if parent is not None else 0
-            found = places.get(key)
-            if found is None:
-                found = _place(parent, places)
-            block, in_link = found
+            block = index.get(key)
+            in_link = False
+            if block is None:
+                found = inline.get(key)
+                if found is None:
+                    found = _place(parent, index, inline)
+                block, in_link = found
             if block != owner:
-                if buffer:  # an empty buffer has nothing to flush (and no link characters)
-                    flush()
+                flush()
                 owner = block
             buffer.append(text)
             if in_link:
                 link_chars += len(text.strip())
             continue
         if tag in _BLOCKS:
-            if buffer:
-                flush()
+            flush()
             up = node.parent
             parent_index = 0
             while up is not None:
-                known = places.get(up.mem_id)
-                if known is not None:
-                    parent_index = known[0]
+                found_index = index.get(up.mem_id)
+                if found_index is not None:
+                    parent_index = found_index
                     break
                 up = up.parent
             owner = len(tags)
-            places[node.mem_id] = (owner, False)
+            index[node.mem_id] = owner
             attrs = node.attributes
             tags.append(tag)
             parents.append(parent_index)
-            if attrs:
-                names.append(_names(attrs))
-                hidden.append(_is_hidden(attrs))
-            else:  # most paragraphs and list items: nothing to read
-                names.append("")
-                hidden.append(False)
+            names.append(_names(attrs))
+            hidden.append(_is_hidden(attrs))
             nodes.append(node)
             if len(tags) > rules.MAX_SEGMENTED_ELEMENTS:
                 page.truncated = True
@@ -206,13 +202,18 @@ def segment(tree: LexborHTMLParser, budget: Budget | None = None) -> Page:
     return page
 
 
-def _place(node: LexborNode | None, places: dict[int, tuple[int, bool]]) -> tuple[int, bool]:
+def _place(node: LexborNode | None, index: dict[int, int], inline: dict[int, tuple[int, bool]]) -> tuple[int, bool]:
     """(owner block element, inside a link) of an inline element, remembered for its siblings and children."""
     chain: list[LexborNode] = []
     found: tuple[int, bool] = (0, False)
     current = node
     while current is not None:
-        known = places.get(current.mem_id)
+        key = current.mem_id
+        block = index.get(key)
+        if block is not None:
+            found = (block, False)
+            break
+        known = inline.get(key)
         if known is not None:
             found = known
             break
@@ -221,5 +222,5 @@ def _place(node: LexborNode | None, places: dict[int, tuple[int, bool]]) -> tupl
     block, in_link = found
     for element in reversed(chain):
         in_link = in_link or element.tag == "a"
-        places[element.mem_id] = (block, in_link)
+        inline[element.mem_id] = (block, in_link)
     return block, in_link
