@@ -71,7 +71,9 @@ def page_features(page: Page, p: np.ndarray, kept: np.ndarray) -> np.ndarray:
     out[11] = float(lengths[kept & long].sum()) / long_chars if long_chars else 0.0
     prose = np.array([t[-1] in ".!?\"'”’»)" for t in page.texts], dtype=bool)
     out[12] = float(lengths[kept & prose].sum()) / kept_chars if kept_chars else 0.0
-    out[13] = float(sum(page.texts[j].count(" ") + 1 for j in np.flatnonzero(kept))) / max(1.0, float(kept.sum()))
+    texts = page.texts
+    kept_words = sum(texts[j].count(" ") + 1 for j in np.flatnonzero(kept).tolist())
+    out[13] = float(kept_words) / max(1.0, float(kept.sum()))
     # How the expected article text spreads over containers: one container holding it
     # all is a clear page; two of equal weight (a listing, a second article) are not.
     shares = _container_shares(page, p * lengths)
@@ -87,24 +89,23 @@ def _container_shares(page: Page, mass: np.ndarray) -> list[float]:
     the mass (the page's "article area"), so two sibling articles show as two shares.
     """
     n = len(page.tags)
-    held = np.bincount(np.array(page.owners, dtype=np.intp), weights=mass, minlength=n)
+    # Subtree sums in Python floats (the same additions, without NumPy's per-item cost).
+    held = np.bincount(np.array(page.owners, dtype=np.intp), weights=mass, minlength=n).tolist()
     parents = page.parents
     for i in range(n - 1, 0, -1):
-        held[parents[i]] += held[i]
-    total = float(held[0])
+        if held[i]:  # mass is never negative: adding a zero changes nothing
+            held[parents[i]] += held[i]
+    total = held[0]
     if total <= 0:
         return []
     # Walk down from the body while one child holds most of the mass.
-    children: dict[int, list[int]] = {}
-    for i in range(1, n):
-        children.setdefault(parents[i], []).append(i)
+    parent_of = np.array(parents, dtype=np.intp)
     node = 0
     while True:
-        kids = children.get(node, [])
+        kids = np.flatnonzero(parent_of == node).tolist()
         heavy = [k for k in kids if held[k] > 0.5 * held[node]]
         if not heavy:
             break
         node = heavy[0]
-    kids = children.get(node, [])
-    shares = sorted((float(held[k]) / total for k in kids), reverse=True)
-    return shares or [float(held[node]) / total]
+    shares = sorted((held[k] / total for k in kids), reverse=True)
+    return shares or [held[node] / total]

@@ -201,9 +201,11 @@ def _subtree_ends(page: Page) -> list[int]:
     """For each element, the index of the last element inside it (document order)."""
     last = list(range(len(page.tags)))
     parents = page.parents
+    # Backwards, an element is first met as a parent from its last child, whose end is its own.
     for i in range(len(last) - 1, 0, -1):
         p = parents[i]
-        last[p] = max(last[p], last[i])
+        if last[p] == p:
+            last[p] = last[i]
     return last
 
 
@@ -269,17 +271,29 @@ def _edge_kind(page: Page, element: int, text: str) -> str | None:
     return None
 
 
-def _candidates(page: Page, p: np.ndarray, last: list[int]) -> tuple[Candidate, ...]:
+def _subtree_totals(per_element: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Each element's total over its subtree, of whole-number weights (exact in any order of addition)."""
+    before = np.zeros(len(per_element) + 1)
+    np.cumsum(per_element, out=before[1:])
+    # An element's subtree is the elements from it to its end, in document order.
+    totals: np.ndarray = before[ends + 1] - before[:-1]
+    return totals
+
+
+def _candidates(page: Page, p: np.ndarray, last: list[int], ends: np.ndarray) -> tuple[Candidate, ...]:
     """The containers holding most of the expected article text, largest first, none inside another."""
     n = len(page.tags)
     lengths = np.array([len(t) for t in page.texts], dtype=np.float64)
     owners = np.array(page.owners, dtype=np.intp)
-    mass = np.bincount(owners, weights=p * lengths, minlength=n)
-    chars = np.bincount(owners, weights=lengths, minlength=n)
+    chars = _subtree_totals(np.bincount(owners, weights=lengths, minlength=n), ends)
+    # The mass is fractional, so its subtree sums keep their order of addition, in
+    # Python floats (the same additions, without NumPy's per-item cost).
+    mass_list = np.bincount(owners, weights=p * lengths, minlength=n).tolist()
     parents = page.parents
     for i in range(n - 1, 0, -1):
-        mass[parents[i]] += mass[i]
-        chars[parents[i]] += chars[i]
+        if mass_list[i]:  # never negative: adding a zero changes nothing
+            mass_list[parents[i]] += mass_list[i]
+    mass = np.array(mass_list)
     total = float(mass[0]) or 1.0
     # A candidate holds a good part of the expected text at a good density: the lowest
     # such container (a deeper one is preferred to its wrapper when it holds as much).
@@ -305,25 +319,18 @@ def _candidates(page: Page, p: np.ndarray, last: list[int]) -> tuple[Candidate, 
 ROOT_SHARE = 0.9
 
 
-def _content_root(page: Page, kept: np.ndarray) -> tuple[int, float]:
+def _content_root(page: Page, kept: np.ndarray, ends: np.ndarray) -> tuple[int, float]:
     """The lowest element holding `ROOT_SHARE` of the kept text, and its share (body, 0 when nothing is kept)."""
     n = len(page.tags)
     lengths = np.array([len(t) for t in page.texts], dtype=np.float64) * kept
-    held = np.bincount(np.array(page.owners, dtype=np.intp), weights=lengths, minlength=n).tolist()
-    parents = page.parents
-    for i in range(n - 1, 0, -1):
-        if held[i]:
-            held[parents[i]] += held[i]
-    if not held[0]:
+    held = _subtree_totals(np.bincount(np.array(page.owners, dtype=np.intp), weights=lengths, minlength=n), ends)
+    total = float(held[0])
+    if not total:
         return 0, 0.0
-    need = ROOT_SHARE * held[0]
     # The deepest element holding enough: every element holding enough is an ancestor of
-    # the next one in document order, so the last one found is the lowest.
-    root = 0
-    for i in range(1, n):
-        if held[i] >= need:
-            root = i
-    return root, held[root] / held[0]
+    # the next one in document order, so the last one is the lowest (the body holds all).
+    root = int(np.flatnonzero(held >= ROOT_SHARE * total)[-1])
+    return root, float(held[root]) / total
 
 
 # --- public API --------------------------------------------------------------------------------
@@ -435,8 +442,9 @@ def _shape(
             if not kept[j] and j not in repeated and len(dropped) < rules.MAX_DROPPED:
                 node = page.nodes[page.owners[j]]
                 dropped.append(Dropped(_path(node), f"model {p[j]:.2f}", _snippet(page.texts[j])))
-    root, root_share = _content_root(page, kept)
-    candidates = _candidates(page, p, last)
+    ends = np.array(last, dtype=np.intp)
+    root, root_share = _content_root(page, kept, ends)
+    candidates = _candidates(page, p, last, ends)
     return Extraction(
         blocks=tuple(blocks),
         lede=None,

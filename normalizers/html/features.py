@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -46,7 +47,7 @@ class Tables:
         """(sum, min, max) of the log-odds of an element's name words ((0, 0, 0) when it has none)."""
         found = self.scored.get(names)
         if found is None:
-            values = [self.names.get(w, 0.0) for w in name_words(names)]
+            values = list(map(self.names.get, name_words(names), repeat(0.0)))
             found = (sum(values), min(values), max(values)) if values else (0.0, 0.0, 0.0)
             if len(self.scored) >= _NAME_CACHE_SIZE:
                 self.scored.clear()
@@ -54,7 +55,9 @@ class Tables:
         return found
 
 
-_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
+# Where a camelCase name starts a word: an insertion point, so the substitution runs
+# without expanding a group template per match.
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _NAME_WORD = re.compile(r"[a-z0-9]+")
 _WORD = re.compile(r"\w+")
 _NAME_CACHE: dict[str, tuple[str, ...]] = {}
@@ -68,7 +71,10 @@ def name_words(names: str) -> tuple[str, ...]:
     """The words of an element's class/id/itemprop/role values: `articleBody main-text` -> article, body, main, text."""
     found = _NAME_CACHE.get(names)
     if found is None:
-        found = tuple(dict.fromkeys(_NAME_WORD.findall(_CAMEL.sub(r"\1 \2", names).lower())))
+        lowered = names.lower()
+        if lowered != names:  # only a name with a capital can have camelCase words
+            lowered = _CAMEL.sub(" ", names).lower()
+        found = tuple(dict.fromkeys(_NAME_WORD.findall(lowered)))
         if len(_NAME_CACHE) >= _NAME_CACHE_SIZE:
             _NAME_CACHE.clear()
         _NAME_CACHE[names] = found
@@ -148,6 +154,10 @@ CONTEXT_FEATURES: tuple[str, ...] = (
 )  # fmt: skip
 
 
+_NO_SHORT = (0.0,) * 5
+_NO_FORMS = (False,) * 6
+
+
 def block_features(page: Page, tables: Tables) -> np.ndarray:
     """One row of `BLOCK_FEATURES` per block of the page (float32).
 
@@ -179,42 +189,41 @@ def block_features(page: Page, tables: Tables) -> np.ndarray:
     sub_text, sub_link, sub_blocks, sub_long = (np.array(x) for x in (st, sl, sb, sg))
     total = max(1.0, st[0])
     total_long = max(1.0, sg[0])
-    # Elements holding text, top-down; the others hold no block and matter to none.
-    own_sum = [0.0] * n_elements
-    own_min = [0.0] * n_elements
-    own_max = [0.0] * n_elements
-    path_sum = [0.0] * n_elements
-    path_min = [0.0] * n_elements
-    path_max = [0.0] * n_elements
-    depth = [0] * n_elements
-    flags = [0] * n_elements
-    hidden = [False] * n_elements
-    dense = [0.0] * n_elements
-    names, score, page_hidden = page.names, tables.score, page.hidden
+    # Elements holding text, top-down; the others hold no block and matter to none. One
+    # tuple per element (rather than a list per column) keeps the loop to one read of
+    # the parent's state and one write.
+    names, score, page_hidden, flag_bit = page.names, tables.score, page.hidden, _FLAG_BIT.get
     half_long = 0.5 * total_long
-    for i in range(n_elements):
+    no_name = (0.0, 0.0, 0.0)
+    own: list[tuple[float, float, float]] = [no_name] * n_elements
+    # Per element: path name sum, min and max, depth, tag flags, hidden, densest container above.
+    path: list[tuple[float, float, float, int, int, bool, float]] = [(0.0, 0.0, 0.0, 0, 0, False, 0.0)] * n_elements
+    name = names[0]
+    o_sum, o_min, o_max = own[0] = score(name) if name else no_name
+    value = sg[0] / st[0] if sg[0] > half_long else 0.0
+    path[0] = (o_sum, o_min, o_max, 0, flag_bit(tags[0], 0), page_hidden[0], value)
+    for i in range(1, n_elements):
         if not st[i]:
             continue
         name = names[i]
-        if name:
-            own_sum[i], own_min[i], own_max[i] = score(name)
+        o_sum, o_min, o_max = own[i] = score(name) if name else no_name
         value = sg[i] / st[i] if sg[i] > half_long else 0.0
-        p = parents[i]
-        bit = _FLAG_BIT.get(tags[i], 0)
-        if p < 0:
-            path_sum[i], path_min[i], path_max[i] = own_sum[i], own_min[i], own_max[i]
-            flags[i], hidden[i], dense[i] = bit, page_hidden[i], value
-        else:
-            path_sum[i] = path_sum[p] + own_sum[i]
-            path_min[i] = own_min[i] if own_min[i] < path_min[p] else path_min[p]
-            path_max[i] = own_max[i] if own_max[i] > path_max[p] else path_max[p]
-            depth[i] = depth[p] + 1
-            flags[i] = flags[p] | bit
-            hidden[i] = hidden[p] or page_hidden[i]
-            dense[i] = value if value > dense[p] else dense[p]
+        p_sum, p_min, p_max, p_depth, p_flags, p_hidden, p_dense = path[parents[i]]
+        path[i] = (
+            p_sum + o_sum,
+            o_min if o_min < p_min else p_min,
+            o_max if o_max > p_max else p_max,
+            p_depth + 1,
+            p_flags | flag_bit(tags[i], 0),
+            p_hidden or page_hidden[i],
+            value if value > p_dense else p_dense,
+        )
+    # Flattened first: NumPy reads a flat iterator several times faster than a list of tuples.
+    own_np = np.fromiter(chain.from_iterable(own), np.float64, 3 * n_elements).reshape(n_elements, 3)
+    path_np = np.fromiter(chain.from_iterable(path), np.float64, 7 * n_elements).reshape(n_elements, 7)
     # The container holding most prose, lightly favouring what the page calls content
     # (a readability-style guess the model may follow or not).
-    own_sum_np = np.array(own_sum)
+    own_sum_np = own_np[:, 0]
     score_np = sub_long * (1 - sub_link / np.maximum(1.0, sub_text)) * (1 + 0.1 * own_sum_np)
     score_np -= 0.05 * (sub_text - sub_long)
     score_np[sub_long == 0] = -np.inf
@@ -250,15 +259,16 @@ def block_features(page: Page, tables: Tables) -> np.ndarray:
     has_own = own_index >= 0
     out[np.flatnonzero(has_own), k + own_index[has_own]] = 1.0
     k += len(OWN_TAGS)
-    bits = np.array(flags, dtype=np.int64)[owners]
+    block_own, block_path = own_np[owners], path_np[owners]
+    bits = block_path[:, 4].astype(np.int64)
     out[:, k : k + len(FLAG_TAGS)] = (bits[:, None] >> np.arange(len(FLAG_TAGS))) & 1
     k += len(FLAG_TAGS)
-    depth_np = np.array(depth, dtype=np.float64)
-    out[:, k] = depth_np[owners]
+    block_depth = block_path[:, 3]
+    out[:, k] = block_depth
     out[:, k + 1] = np.arange(n_blocks) / n_blocks
     out[:, k + 2] = (np.cumsum(lengths) - lengths) / total
-    for offset, column in enumerate((own_sum, own_min, own_max, path_sum, path_min, path_max)):
-        out[:, k + 3 + offset] = np.array(column)[owners]
+    out[:, k + 3 : k + 6] = block_own
+    out[:, k + 6 : k + 9] = block_path[:, :3]
     k += 9
     # Containers above the block, level by level; a missing level is all -1 (row n_elements).
     element_rows = np.full((n_elements + 1, 6), -1.0)
@@ -274,7 +284,7 @@ def block_features(page: Page, tables: Tables) -> np.ndarray:
         out[:, k : k + 6] = element_rows[level]
         level = up[level]
         k += 6
-    out[:, k] = np.array(dense)[owners]
+    out[:, k] = block_path[:, 6]
     log_lengths = np.log1p(lengths)
     share = link / lengths
     out[:, k + 1] = np.concatenate(([-1.0], log_lengths[:-1]))
@@ -290,53 +300,57 @@ def block_features(page: Page, tables: Tables) -> np.ndarray:
     positions = np.arange(n_blocks)
     out[:, k + 10] = (positions - h1) / n_blocks if h1 >= 0 else -2.0
     out[:, k + 11] = positions < h1
-    out[:, k + 12] = depth_np[owners] - depth[best]
-    out[:, k + 13] = np.array(hidden, dtype=np.float64)[owners]
+    out[:, k + 12] = block_depth - path_np[best, 3]
+    out[:, k + 13] = block_path[:, 5]
     repeats = Counter(texts)
     out[:, k + 14] = [repeats[t] for t in texts]
     k += 15
-    # Short blocks: their words' learned log-odds and their overlap with the title.
+    # Short blocks: their words' learned log-odds and their overlap with the title; text
+    # forms of short blocks: bylines, dates, copyright lines, list intros, links, credits.
+    # Both depend on the text alone, so a text repeated on the page (menus, share
+    # buttons) is read once.
     title_words = set(_WORD.findall(page.title.lower()))
-    words_table = tables.words
-    rows: list[tuple[float, float, float, float, float]] = []
-    where: list[int] = []
-    for j, text in enumerate(texts):
-        if words_list[j] > SHORT_BLOCK_WORDS:
-            continue
-        short = short_words(text)
-        if short:
-            scores = [words_table.get(w, 0.0) for w in short]
-            rows.append(
-                (
-                    sum(scores) / len(scores),
+    n_title = len(title_words)
+    words_get = tables.words.get
+    no_score = repeat(0.0)
+    text_rows: dict[str, int] = {}
+    rows: list[tuple[float, ...]] = []
+    row_of: list[int] = []
+    for text, n_words, length, n_digits in zip(texts, words_list, lengths_list, digits, strict=True):
+        found = text_rows.get(text)
+        if found is None:
+            short = short_words(text) if n_words <= SHORT_BLOCK_WORDS else None
+            if short:
+                scores = list(map(words_get, short, no_score))
+                size = len(short)
+                unique = set(short)
+                common = len(title_words & unique)
+                row: tuple[float, ...] = (
+                    sum(scores) / size,
                     min(scores),
                     max(scores),
-                    sum(len(w) <= 3 for w in short) / len(short),
-                    len(title_words.intersection(short)) / max(1, len(title_words.union(short))),
+                    len([w for w in short if len(w) <= 3]) / size,
+                    common / max(1, n_title + len(unique) - common),
                 )
-            )
-            where.append(j)
-    if rows:
-        out[where, k : k + 5] = rows
-    k += 5
-    # Text forms of short blocks: bylines, dates, copyright lines, list intros, links, credits.
-    forms: list[tuple[bool, bool, bool, bool, bool, bool]] = []
-    where = []
-    for j, text in enumerate(texts):
-        if lengths_list[j] < 400:
-            forms.append(
-                (
+            else:
+                row = _NO_SHORT
+            if length < 400:
+                row += (
                     _BYLINE.match(text) is not None,
-                    bool(digits[j]) and _DATEISH.search(text[:80]) is not None,  # every date form has a digit
+                    bool(n_digits) and _DATEISH.search(text[:80]) is not None,  # every date form has a digit
                     "©" in text or "ll rights reserved" in text,
                     text.endswith(":"),
                     "http" in text or "www." in text,
                     _CREDIT.match(text) is not None,
                 )
-            )
-            where.append(j)
-    if forms:
-        out[where, k : k + 6] = forms
+            else:
+                row += _NO_FORMS
+            found = text_rows[text] = len(rows)
+            rows.append(row)
+        row_of.append(found)
+    if rows:
+        table = np.fromiter(chain.from_iterable(rows), np.float64, 11 * len(rows)).reshape(len(rows), 11)
+        out[:, k : k + 11] = table[row_of]
     return out
 
 
@@ -356,15 +370,13 @@ def context_features(page: Page, p: np.ndarray) -> np.ndarray:
             out[:-off, 4 + k] = p[off:]
     parents, owners = page.parents, page.owners
     weighted = p * lengths
+    # Each level's container of every block at once (the body is its own container).
+    up = np.array(parents, dtype=np.intp)
+    up[0] = 0
+    owners_np = np.array(owners, dtype=np.intp)
+    keys = owners_np
     for level in range(3):
-        groups = []
-        for owner in owners:
-            up = owner
-            for _ in range(level + 1):
-                if parents[up] >= 0:
-                    up = parents[up]
-            groups.append(up)
-        keys = np.array(groups)
+        keys = up[keys]
         sums = np.bincount(keys, weights=weighted, minlength=len(page.tags))
         sizes = np.bincount(keys, weights=lengths, minlength=len(page.tags))
         out[:, 7 + level] = sums[keys] / np.maximum(sizes[keys], 1.0)
@@ -394,13 +406,14 @@ def context_features(page: Page, p: np.ndarray) -> np.ndarray:
     distance[:first] = np.arange(first, 0, -1)
     distance[last + 1 :] = np.arange(1, n - last)
     out[:, 17] = np.minimum(distance, 50) / 50
-    container = _common_container(page, [j for j in range(first, last + 1) if p[j] >= 0.5] or [first])
+    sure = (np.flatnonzero(p[first : last + 1] >= 0.5) + first).tolist()
+    container = _common_container(page, sure or [first])
     end = container
     for i in range(container + 1, len(page.tags)):
         if parents[i] < container:
             break
         end = i
-    out[:, 18] = [(container <= e <= end) for e in owners]
+    out[:, 18] = (owners_np >= container) & (owners_np <= end)
     out[:, 19] = best / max(1.0, float(np.minimum(lengths, 400.0).sum()))
     out[:, 20] = (last - first + 1) / n
     out[:, 21] = float(lengths[first : last + 1].sum()) / max(1.0, float(lengths.sum()))
