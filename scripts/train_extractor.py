@@ -56,7 +56,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.extraction import match, precision_score, recall_score, shingles  # noqa: E402
-from normalizers.html.decide import PAGE_FEATURES, choose, page_features  # noqa: E402
+from normalizers.html.decide import PAGE_FEATURES, choose, page_confidence, page_features  # noqa: E402
 from normalizers.html.extract import parse_html, repeated_blocks  # noqa: E402
 from normalizers.html.features import (  # noqa: E402
     BLOCK_FEATURES,
@@ -67,6 +67,7 @@ from normalizers.html.features import (  # noqa: E402
     name_words,
     short_words,
 )
+from normalizers.html.model import Forest  # noqa: E402
 from normalizers.html.segment import Page, segment  # noqa: E402
 
 # A word enters a table only when this many different sites use it: site-specific class
@@ -347,6 +348,11 @@ def forest(model: Any, logistic: bool) -> dict[str, Any]:
     }
 
 
+def forest_of(model: Any, logistic: bool) -> Forest:
+    """A CatBoost model as the extractor evaluates it."""
+    return Forest.from_dict(forest(model, logistic))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--aeb", type=Path, default=Path("/work/shared/data/aeb"))
@@ -416,7 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     held_out = np.zeros(len(confidence_y))
     for train_index, test_index in groups_of(confidence_sites, args.folds):
         model = fit(confidence_x[train_index], confidence_y[train_index], np.ones(len(train_index)), regression=True)
-        held_out[test_index] = np.clip(model.predict(confidence_x[test_index]), 0.0, 1.0)
+        # As at run time (`decide.page_confidence`), with its caps.
+        shipped = forest_of(model, logistic=False)
+        held_out[test_index] = [page_confidence(shipped, row) for row in confidence_x[test_index]]
     confidence_report = confidence_figures(held_out, confidence_y, kind)
     print(f"confidence (cross-validated by site): {confidence_report}")
     if args.report:

@@ -39,7 +39,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from normalizers.bounds import Budget
 from normalizers.html import rules
-from normalizers.html.decide import page_features, threshold
+from normalizers.html.decide import page_confidence, page_features, threshold
 from normalizers.html.features import block_features, context_features, name_words
 from normalizers.html.model import load_model
 from normalizers.html.segment import Page, segment
@@ -382,7 +382,7 @@ def extract(
     else:
         needed = threshold(p)
         kept = p >= needed
-    confidence = float(np.clip(model.confidence.predict(page_features(page, p, kept)[None, :])[0], 0.0, 1.0))
+    confidence = page_confidence(model.confidence, page_features(page, p, kept))
     if path == "profile":
         confidence = max(confidence, 0.9)  # the source's own selector found the article
     return _shape(page, p, kept, dropped, last, path, truncated, confidence, needed)
@@ -438,6 +438,13 @@ def _shape(
         blocks.append(Block(kind, text, level))
     if indexes:
         first, final = indexes[0], indexes[-1]
+        # A byline just above the article (the model leaves bylines out of the text, as the
+        # human-made texts it learned from do) still names the authors.
+        for j in range(max(0, first - rules.EDGE_BLOCKS), first):
+            element = page.owners[j]
+            if _edge_kind(page, element, page.texts[j]) == "byline":
+                bylines.insert(0, page.texts[j])
+                dropped.append(Dropped(_path(page.nodes[element]), "byline", _snippet(page.texts[j])))
         for j in range(first, final + 1):
             if not kept[j] and j not in repeated and len(dropped) < rules.MAX_DROPPED:
                 node = page.nodes[page.owners[j]]
