@@ -49,7 +49,7 @@ bench: $(STAMP)
 	@$(BYTECODE)
 	$(BIN)/python bench/ingest_text.py $(BENCH_ARGS)
 
-## bench-deps: add the optional extractors bench/extraction.py compares against
+## bench-deps: add the optional extractors bench/extraction.py compares against, and the model-fitting tools
 bench-deps: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-bench.lock
 
