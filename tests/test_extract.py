@@ -273,6 +273,15 @@ def test_1m_unclosed_p_tags_finish_within_a_generous_deadline() -> None:
     assert result.truncated
 
 
+def test_thousands_of_repeated_paragraphs_finish_within_a_generous_deadline() -> None:
+    """The check for repeated text is bounded: a page of 5,000 copies of one paragraph stays fast."""
+    paragraph = "<p>" + "The same long paragraph of words, repeated all over the page, with commas. " * 4 + "</p>"
+    start = time.monotonic()
+    result = run("<html><body><article>" + paragraph * 5000 + "</article></body></html>")
+    assert time.monotonic() - start < 60
+    assert result.blocks and any(d.reason == "repeat of kept text" for d in result.dropped)
+
+
 def test_a_huge_text_node() -> None:
     html = "<html><body><article><p>" + "lorem ipsum, " * 500_000 + "</p></article></body></html>"
     start = time.perf_counter()

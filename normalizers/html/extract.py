@@ -214,6 +214,9 @@ def _subtree_ends(page: Page) -> list[int]:
 REPEAT_MIN_CHARS = 200
 REPEAT_PART_MIN_CHARS = 40
 REPEAT_SHARE = 0.8
+# Work bound: the longest kept blocks checked, and the kept blocks looked for in them.
+REPEAT_MAX_COPIES = 16
+REPEAT_MAX_PARTS = 400
 
 
 def repeated_blocks(page: Page, indexes: list[int]) -> set[int]:
@@ -222,7 +225,8 @@ def repeated_blocks(page: Page, indexes: list[int]) -> set[int]:
     long = sorted((j for j in indexes if len(texts[j]) >= REPEAT_MIN_CHARS), key=lambda j: (-len(texts[j]), -j))
     if not long:
         return set()
-    parts = [j for j in indexes if len(texts[j]) >= REPEAT_PART_MIN_CHARS]
+    long = long[:REPEAT_MAX_COPIES]
+    parts = [j for j in indexes if len(texts[j]) >= REPEAT_PART_MIN_CHARS][:REPEAT_MAX_PARTS]
     gone: set[int] = set()
     for j in long:
         text = texts[j]
