@@ -147,8 +147,8 @@ def _check_selector(where: str, value: Any) -> None:
 # human's, see normalizers.html.extract) is below this is quarantined as
 # `extraction_failed` rather than stored as an article. Chosen on the cross-validated
 # extractions of the development pages (scripts/train_extractor.py, BENCHMARKS.md): at
-# 0.2, ~85% of pages with their article taken out are caught while ~2% of good pages are
-# held back (at 0.3: ~90% and ~3%); a held-back page stays in the quarantine and the
+# 0.2, ~85% of pages with their article taken out are caught while ~2.5% of good pages are
+# held back (at 0.3: ~89% and ~3%); a held-back page stays in the quarantine and the
 # raw store, and a source that wants every page sets 0.
 DEFAULT_MIN_CONFIDENCE = 0.2
 
