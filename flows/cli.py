@@ -784,9 +784,9 @@ def _explained(src: Any, cand: Any, loaded: Any, now: datetime) -> list[str]:
     found = explain_html(raw, input_meta(src, cand, sidecar, now), src.profile, cand.content_type)
     if isinstance(found, Rejection):
         return []
-    how = "the source's CSS selectors" if found.path == "profile" else "generic extraction (a learned block model)"
+    how = "the source's CSS selectors" if found.path == "profile" else "the learned block model"
     lines = [
-        f"path {found.path} ({how})",
+        f"path {found.path}: {how}",
         f"confidence {found.confidence:.2f} (the F1 the text is expected to score; the source quarantines "
         f"below {src.profile.min_confidence:g})",
         f"kept {found.kept} blocks at probability >= {found.threshold:.2f}"
