@@ -1163,24 +1163,23 @@ def _around_texts(anchor: Node, after_chars: int, before_chars: int) -> tuple[li
     for _ in range(PRINTED_LEVELS):
         if node is None or node.tag in ("body", "html"):
             break
-        sibling = node.next
-        while sibling is not None and left_after > 0:
-            if sibling.tag not in _SKIPPED_TAGS:
-                text = _sibling_text(sibling, left_after)
-                if text:
-                    after.append(text)
-                    left_after -= len(text)
-            sibling = sibling.next
-        sibling = node.prev
-        while sibling is not None and left_before > 0:
-            if sibling.tag not in _SKIPPED_TAGS:
-                text = _sibling_text(sibling, left_before)
-                if text:
-                    before.append(text)
-                    left_before -= len(text)
-            sibling = sibling.prev
+        left_after = _siblings_text(node, after, left_after, forward=True)
+        left_before = _siblings_text(node, before, left_before, forward=False)
         node = node.parent
     return after, before
+
+
+def _siblings_text(node: Node, out: list[str], left: int, *, forward: bool) -> int:
+    """Append the texts of `node`'s siblings after it (or before it) to `out`, up to `left` characters; what is left."""
+    sibling = node.next if forward else node.prev
+    while sibling is not None and left > 0:
+        if sibling.tag not in _SKIPPED_TAGS:
+            text = _sibling_text(sibling, left)
+            if text:
+                out.append(text)
+                left -= len(text)
+        sibling = sibling.next if forward else sibling.prev
+    return left
 
 
 def _sibling_text(node: Node, limit: int) -> str:
