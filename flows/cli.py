@@ -716,7 +716,7 @@ def _normalize(args: argparse.Namespace) -> int:
     from flows.discover import candidate, discover_files, list_file
     from flows.files import printable, real_root
     from flows.ingest import normalize_input, read_input
-    from normalizers.errors import Rejection
+    from normalizers.errors import Rejection, RejectReason
 
     cfg_file = config_path(args.config)
     cfg = load_config(cfg_file) if cfg_file.exists() or args.config else None
@@ -759,6 +759,11 @@ def _normalize(args: argparse.Namespace) -> int:
             if isinstance(result, Rejection):
                 print(f"newsflow: {shown}: rejected ({result.reason.value}): {result.message}", file=sys.stderr)
                 status = 1
+                # A page the extractor gave up on is where its reasons matter most.
+                gave_up = result.reason is RejectReason.EXTRACTION_FAILED and not isinstance(loaded, Rejection)
+                if args.explain and gave_up:
+                    for line in _explained(src, cand, loaded, now):
+                        print(f"# {shown}: {line}", file=sys.stderr)
                 continue
             record = _jsonable(dataclasses.asdict(result))
             choice = _explained(src, cand, loaded, now) if args.explain and result.normalizer == "html" else []
@@ -789,7 +794,7 @@ def _explained(src: Any, cand: Any, loaded: Any, now: datetime) -> list[str]:
         f"path {found.path}: {how}",
         f"confidence {found.confidence:.2f} (the F1 the text is expected to score; the source quarantines "
         f"below {src.profile.min_confidence:g})",
-        f"kept {found.kept} blocks at probability >= {found.threshold:.2f}"
+        f"kept {found.kept} block{'s' if found.kept != 1 else ''} at probability >= {found.threshold:.2f}"
         if found.threshold <= 1
         else "kept nothing: no block is likely enough to be article text",
         f"content root {found.root or '-'}: the lowest container holding {found.root_share:.0%} of the kept text",
@@ -802,11 +807,12 @@ def _explained(src: Any, cand: Any, loaded: Any, now: datetime) -> list[str]:
     if len(found.candidates) > 1:
         best, second = found.candidates[:2]
         lines.append(
-            f"candidate 1 won: it holds {best.share:.0%} of the expected article text at mean probability "
-            f"{best.mean_p:.2f}, candidate 2 {second.share:.0%} at {second.mean_p:.2f}"
+            f"candidate 1 leads: {best.share:.0%} of the expected article text at mean probability "
+            f"{best.mean_p:.2f}, against {second.share:.0%} at {second.mean_p:.2f} for candidate 2"
         )
     elif found.candidates:
-        lines.append("candidate 1 won alone: no other container holds 5% of the expected article text")
+        lines.append("candidate 1 leads alone: no container outside it holds 5% of the expected article text")
+    lines.append("the text is the blocks kept (whatever their container); the content root is where most of them are")
     return lines
 
 

@@ -385,7 +385,7 @@ def test_html_explain_lists_only_removals_that_removed_text(tmp_path: Path) -> N
     assert "path generic" in out and "confidence " in out, proc.stdout
     assert "content root body > article" in out, proc.stdout
     assert "candidate 1: body > article: 100% of the expected article text" in out, proc.stdout
-    assert "candidate 1 won" in out, proc.stdout
+    assert "candidate 1 leads" in out, proc.stdout
 
 
 def test_a_page_without_an_article_is_rejected_with_its_reason(
@@ -399,10 +399,12 @@ def test_a_page_without_an_article_is_rejected_with_its_reason(
         f"<ul class='latest'>{links}</ul><footer>© Example News</footer></body></html>",
         encoding="utf-8",
     )
-    assert main(["normalize", str(page), "--format", "jsonl"]) == 1
+    assert main(["normalize", str(page), "--format", "jsonl", "--explain"]) == 1
     err = capsys.readouterr().err
     assert "rejected (extraction_failed): extraction confidence" in err, err
     assert "below the source's min_confidence 0.2" in err, err
+    # --explain says why, for a rejected page too.
+    assert "# " in err and "content root" in err and "path generic" in err, err
 
 
 def test_the_run_summary_prints_deferrals_with_reasons_and_notes(tmp_path: Path) -> None:

@@ -264,6 +264,17 @@ class _After:
         return self.left < 0
 
 
+@pytest.mark.parametrize("value", ['"1"', '"<>"', ""], ids=["quoted", "angle-brackets", "boolean"])
+def test_a_tag_with_300k_attributes_is_cut_not_parsed(value: str) -> None:
+    """Lexbor's time grows with the square of one tag's attributes: the flood is cut to the tag's name first."""
+    attributes = " ".join(f"a{i}={value}" if value else f"a{i}" for i in range(300_000))
+    raw = f"<html><body><article><div {attributes}>{_BODY}</div></article></body></html>".encode()
+    result = _bounded(raw)
+    assert isinstance(result, Article), result
+    assert "Paragraph 5 of the story" in result.text
+    assert any("attributes cut to their names" in w for w in result.warnings)
+
+
 def test_the_time_budget_cuts_extraction_short_and_says_so() -> None:
     raw = (FIXTURES / "zdnet.html.gz").read_bytes()
     meta = SourceMeta("x", "file:///z.html", "z.html.gz", mtime=1.7e9)

@@ -50,6 +50,7 @@ __all__ = [
     "Candidate",
     "Dropped",
     "Extraction",
+    "cut_attribute_floods",
     "extract",
     "extract_text",
     "parse_html",
@@ -118,8 +119,33 @@ _DEPTH_TAGS = tuple(t for t in rules.BLOCK_TAGS_FOR_DEPTH if t not in {"p", "li"
 _DEPTH_TAG_RE = re.compile(r"<(/?)(?:" + "|".join(_DEPTH_TAGS) + r")(?=[\s/>])[^>]*>", re.IGNORECASE)
 
 
-def parse_html(html: str) -> LexborHTMLParser:
-    """Parse `html` with Lexbor, first flattening block nesting deeper than `rules.MAX_BLOCK_DEPTH`."""
+# A tag with this many attributes is cut to its name before parsing: Lexbor's time grows
+# with the square of one element's attribute count (seconds at tens of thousands), and no
+# page needs that many. Quoted values may hold any character, `<` and `>` too.
+MAX_ATTRIBUTES = 2000
+_ATTRIBUTE = r"""(?:[\s/]+[^\s/>"'=]+(?:\s*=\s*(?:"[^"]*+"|'[^']*+'|[^\s>"']++))?+)"""
+_FLOODED_TAG = re.compile(r"<([a-zA-Z][^\s/>]*)" + _ATTRIBUTE + "{" + str(MAX_ATTRIBUTES) + "}")
+_REST_OF_TAG = re.compile(_ATTRIBUTE + r"*+\s*/?>?")
+
+
+def cut_attribute_floods(html: str) -> tuple[str, int]:
+    """`html` with every tag of `MAX_ATTRIBUTES` or more attributes cut to its name, and how many were cut."""
+    pieces: list[str] = []
+    start = 0
+    while (flood := _FLOODED_TAG.search(html, start)) is not None:
+        rest = _REST_OF_TAG.match(html, flood.end())
+        pieces += [html[start : flood.start()], f"<{flood.group(1)}>"]
+        start = rest.end() if rest is not None else flood.end()
+    if not pieces:
+        return html, 0
+    pieces.append(html[start:])
+    return "".join(pieces), len(pieces) // 2
+
+
+def parse_html(html: str, *, floods_cut: bool = False) -> LexborHTMLParser:
+    """Parse `html` with Lexbor, first cutting attribute floods (unless the caller did) and flattening deep nesting."""
+    if not floods_cut:
+        html = cut_attribute_floods(html)[0]
     html = html.replace("\x00", "\ufffd")
     # Counting '<' is nearly free; the exact count of block tags only runs on big pages.
     if (
@@ -209,8 +235,10 @@ def _subtree_ends(page: Page) -> list[int]:
     return last
 
 
-# A kept block at least this long whose text is mostly (`REPEAT_SHARE`) made of other
-# kept blocks is a second copy (a summary box, a newsletter version of the same list).
+# A kept block of at least `REPEAT_PART_MIN_CHARS` that another kept block already says
+# word for word, or one at least `REPEAT_MIN_CHARS` long whose text is mostly
+# (`REPEAT_SHARE`) made of other kept blocks, is a second copy (a summary box, a
+# newsletter version of the same list).
 REPEAT_MIN_CHARS = 200
 REPEAT_PART_MIN_CHARS = 40
 REPEAT_SHARE = 0.8
@@ -220,14 +248,20 @@ REPEAT_MAX_PARTS = 400
 
 
 def repeated_blocks(page: Page, indexes: list[int]) -> set[int]:
-    """Kept blocks that repeat other kept text: the longer copy goes, an exact copy's later one."""
+    """Kept blocks that repeat other kept text: an exact copy's later one, a block made of others."""
     texts = page.texts
-    long = sorted((j for j in indexes if len(texts[j]) >= REPEAT_MIN_CHARS), key=lambda j: (-len(texts[j]), -j))
-    if not long:
-        return set()
-    long = long[:REPEAT_MAX_COPIES]
-    parts = [j for j in indexes if len(texts[j]) >= REPEAT_PART_MIN_CHARS][:REPEAT_MAX_PARTS]
     gone: set[int] = set()
+    seen: set[str] = set()
+    for j in indexes:  # the same sentence twice (a summary box above the article repeating it)
+        text = texts[j]
+        if len(text) >= REPEAT_PART_MIN_CHARS:
+            if text in seen:
+                gone.add(j)
+            seen.add(text)
+    long = sorted(
+        (j for j in indexes if len(texts[j]) >= REPEAT_MIN_CHARS and j not in gone), key=lambda j: (-len(texts[j]), -j)
+    )[:REPEAT_MAX_COPIES]
+    parts = [j for j in indexes if len(texts[j]) >= REPEAT_PART_MIN_CHARS and j not in gone][:REPEAT_MAX_PARTS]
     for j in long:
         text = texts[j]
         covered = sum(len(texts[k]) for k in parts if k != j and k not in gone and texts[k] in text)

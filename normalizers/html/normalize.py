@@ -22,7 +22,7 @@ from normalizers.common import Dated, DateEvidence, Implausible, clean_line, epo
 from normalizers.encoding import decode_html
 from normalizers.errors import Rejection, RejectReason
 from normalizers.feeds import normalize_url
-from normalizers.html.extract import Block, Extraction, extract, parse_html
+from normalizers.html.extract import MAX_ATTRIBUTES, Block, Extraction, cut_attribute_floods, extract, parse_html
 from normalizers.html.metadata import PageMeta, extract_metadata, read_date, split_byline
 from normalizers.language import detect_language, normalize_language_tag
 from normalizers.meta import Sidecar, SidecarError, SourceMeta, article_id, article_url, clean_authors, sidecar_of
@@ -156,11 +156,14 @@ def _parse(
     if "\x00" in text:
         warnings.append("NUL characters removed")
         text = text.replace("\x00", "")
+    text, floods = cut_attribute_floods(text)
+    if floods:
+        warnings.append(f"{floods} tag(s) of {MAX_ATTRIBUTES} or more attributes cut to their names")
     if text.count("<") > MAX_TAGS:
         cut = _nth(text, "<", MAX_TAGS)
         warnings.append(f"page cut at its {MAX_TAGS}th tag (character {cut} of {len(text)})")
         text = text[:cut]
-    return parse_html(text), sidecar, warnings
+    return parse_html(text, floods_cut=True), sidecar, warnings
 
 
 def _unpack(raw: bytes, max_bytes: int) -> _Bytes | Rejection:
