@@ -50,7 +50,7 @@ _KEPT_LINK_SHARE = PAGE_FEATURES.index("kept_link_share")
 _KEPT_BLOCKS = PAGE_FEATURES.index("kept_blocks")
 _KEPT_WORDS_PER_BLOCK = PAGE_FEATURES.index("kept_words_per_block")
 # Fewer kept words than this are too few to tell an article from a label or a caption.
-SURE_WORDS = 20
+SURE_WORDS = 25
 
 
 def page_confidence(model: Forest, features: np.ndarray) -> float:

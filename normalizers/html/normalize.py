@@ -264,10 +264,11 @@ def _assemble(
         blocks = blocks[1:]
     lede = _clean(found.lede or "") or None
     if lede is None:
-        first = next((i for i, b in enumerate(blocks) if b.kind != "heading"), None)
-        if first is not None and all(b.kind == "heading" for b in blocks[:first]):
-            lede = blocks[first].text
-            blocks = blocks[:first] + blocks[first + 1 :]
+        # The lede is the article's first block when that is not a heading: a heading
+        # before it ("Key points") opens a section, and the text keeps the page's order.
+        if blocks and blocks[0].kind != "heading":
+            lede = blocks[0].text
+            blocks = blocks[1:]
     elif blocks and blocks[0].text == lede:
         blocks = blocks[1:]
     sections = _sections(blocks)
