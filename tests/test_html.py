@@ -243,7 +243,12 @@ def test_hostile_html_is_bounded(raw: bytes) -> None:
     if isinstance(result, Article):
         assert "\x00" not in result.text
     else:
-        assert result.reason in {RejectReason.NO_BODY, RejectReason.TOO_LARGE, RejectReason.BINARY}
+        assert result.reason in {
+            RejectReason.NO_BODY,
+            RejectReason.TOO_LARGE,
+            RejectReason.BINARY,
+            RejectReason.EXTRACTION_FAILED,
+        }
 
 
 class _Spent:

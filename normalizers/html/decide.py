@@ -57,13 +57,13 @@ def page_confidence(model: Forest, features: np.ndarray) -> float:
     """The expected F1 of an extraction (0..1) from its `PAGE_FEATURES`.
 
     Never more than the share of the kept text that is not link text (an article's text
-    is not a list of links), nor than the kept words over `SURE_WORDS` (a label or a
+    is not a list of links), nor than the square of the kept words over `SURE_WORDS` (a label or a
     button is not an article): pages of either kind are rarer in the training pages
     than on the web, so the model alone is unsure of them.
     """
     expected = float(np.clip(model.predict(features[None, :])[0], 0.0, 1.0))
     words = float(features[_KEPT_BLOCKS] * features[_KEPT_WORDS_PER_BLOCK])
-    return min(expected, 1.0 - float(features[_KEPT_LINK_SHARE]), words / SURE_WORDS)
+    return min(expected, 1.0 - float(features[_KEPT_LINK_SHARE]), (words / SURE_WORDS) ** 2)
 
 
 def page_features(page: Page, p: np.ndarray, kept: np.ndarray) -> np.ndarray:
