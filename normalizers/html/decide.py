@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from normalizers.html.model import Forest
-from normalizers.html.segment import Page
+from normalizers.html.segment import Page, subtree_sums
 
 __all__ = ["PAGE_FEATURES", "choose", "page_confidence", "page_features", "threshold"]
 
@@ -109,13 +109,8 @@ def _container_shares(page: Page, mass: np.ndarray) -> list[float]:
     The containers are the children of the lowest element holding more than half of
     the mass (the page's "article area"), so two sibling articles show as two shares.
     """
-    n = len(page.tags)
-    # Subtree sums in Python floats (the same additions, without NumPy's per-item cost).
-    held = np.bincount(np.array(page.owners, dtype=np.intp), weights=mass, minlength=n).tolist()
+    held = subtree_sums(page, mass)
     parents = page.parents
-    for i in range(n - 1, 0, -1):
-        if held[i]:  # mass is never negative: adding a zero changes nothing
-            held[parents[i]] += held[i]
     total = held[0]
     if total <= 0:
         return []

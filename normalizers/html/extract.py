@@ -42,7 +42,7 @@ from normalizers.html import rules
 from normalizers.html.decide import page_confidence, page_features, threshold
 from normalizers.html.features import block_features, context_features, name_words
 from normalizers.html.model import load_model
-from normalizers.html.segment import Page, segment
+from normalizers.html.segment import Page, segment, subtree_sums
 
 __all__ = [
     "Block",
@@ -324,14 +324,8 @@ def _candidates(page: Page, p: np.ndarray, last: list[int], ends: np.ndarray) ->
     lengths = np.array([len(t) for t in page.texts], dtype=np.float64)
     owners = np.array(page.owners, dtype=np.intp)
     chars = _subtree_totals(np.bincount(owners, weights=lengths, minlength=n), ends)
-    # The mass is fractional, so its subtree sums keep their order of addition, in
-    # Python floats (the same additions, without NumPy's per-item cost).
-    mass_list = np.bincount(owners, weights=p * lengths, minlength=n).tolist()
-    parents = page.parents
-    for i in range(n - 1, 0, -1):
-        if mass_list[i]:  # never negative: adding a zero changes nothing
-            mass_list[parents[i]] += mass_list[i]
-    mass = np.array(mass_list)
+    # The mass is fractional, so its subtree sums keep their order of addition.
+    mass = np.array(subtree_sums(page, p * lengths))
     total = float(mass[0]) or 1.0
     # A candidate holds a good part of the expected text at a good density: the lowest
     # such container (a deeper one is preferred to its wrapper when it holds as much).

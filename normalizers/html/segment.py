@@ -21,12 +21,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from normalizers.bounds import Budget
 from normalizers.html import rules
 
-__all__ = ["BLOCK_TAGS", "Page", "segment"]
+__all__ = ["BLOCK_TAGS", "Page", "segment", "subtree_sums"]
 
 # Elements that start a new block of text; everything else is a word inside a line.
 BLOCK_TAGS = (
@@ -224,3 +225,18 @@ def _place(node: LexborNode | None, index: dict[int, int], inline: dict[int, tup
         in_link = in_link or element.tag == "a"
         inline[element.mem_id] = (block, in_link)
     return block, in_link
+
+
+def subtree_sums(page: Page, weights: np.ndarray) -> list[float]:
+    """Each element's total of per-block `weights` over its subtree, as Python floats."""
+    # Bottom-up in reverse document order (a parent's index is smaller than its
+    # children's), in Python floats to skip NumPy's per-item cost; adding a zero changes
+    # nothing, so empty elements are skipped.
+    held: list[float] = np.bincount(
+        np.array(page.owners, dtype=np.intp), weights=weights, minlength=len(page.tags)
+    ).tolist()
+    parents = page.parents
+    for i in range(len(held) - 1, 0, -1):
+        if held[i]:
+            held[parents[i]] += held[i]
+    return held
