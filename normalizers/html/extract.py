@@ -123,8 +123,9 @@ _DEPTH_TAG_RE = re.compile(r"<(/?)(?:" + "|".join(_DEPTH_TAGS) + r")(?=[\s/>])[^
 # with the square of one element's attribute count (seconds at tens of thousands), and no
 # page needs that many. Quoted values may hold any character, `<` and `>` too.
 MAX_ATTRIBUTES = 2000
-_ATTRIBUTE = r"""(?:[\s/]+[^\s/>"'=]+(?:\s*=\s*(?:"[^"]*+"|'[^']*+'|[^\s>"']++))?+)"""
-_FLOODED_TAG = re.compile(r"<([a-zA-Z][^\s/>]*)" + _ATTRIBUTE + "{" + str(MAX_ATTRIBUTES) + "}")
+# Atomic: a matched attribute is never re-split, so a tag of few attributes fails at once.
+_ATTRIBUTE = r"""(?>[\s/]++[^\s/>"'=]++(?:\s*+=\s*+(?:"[^"]*+"|'[^']*+'|[^\s>"']++))?+)"""
+_FLOODED_TAG = re.compile(r"<([a-zA-Z][^\s/>]*+)" + _ATTRIBUTE + "{" + str(MAX_ATTRIBUTES) + "}")
 _REST_OF_TAG = re.compile(_ATTRIBUTE + r"*+\s*/?>?")
 
 
