@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-CODE   := normalizers warehouse flows tests bench scripts
+CODE   := normalizers warehouse pipeline flows tests bench scripts
 
 # Every process started from here: analytics off, Prefect state inside the project.
 export PREFECT_HOME := $(CURDIR)/.prefect
@@ -22,7 +22,7 @@ $(STAMP): requirements.lock pyproject.toml
 # Every process of a run (the command, Prefect's server, each worker) imports the
 # project's modules; compiled ahead, none of them compiles them again where Python may
 # not write bytecode itself (PYTHONDONTWRITEBYTECODE): ~50 ms of CPU per process.
-BYTECODE := $(BIN)/python -m compileall -q normalizers warehouse flows
+BYTECODE := $(BIN)/python -m compileall -q normalizers warehouse pipeline flows
 
 ## run: ingest the bundled sample corpus and query it
 run: $(STAMP)

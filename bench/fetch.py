@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from flows.fetch import Fetcher, FetchPolicy
+from pipeline.fetch import Fetcher, FetchPolicy
 
 PAGE = (b"<html><body><article>" + b"<p>" + b"A paragraph of an article, with words. " * 25 + b"</p>") * 50
 

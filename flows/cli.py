@@ -15,14 +15,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flows.errors import UserError
 from flows.settings import apply_prefect_defaults, config_path, data_root
+from pipeline.errors import UserError
 
 if TYPE_CHECKING:  # the CLI imports its modules lazily, so that `--help` and user errors are quick
     from concurrent.futures import Future
 
-    from flows.config import SourceConfig
-    from flows.discover import Listing
+    from pipeline.config import SourceConfig
+    from pipeline.discover import Listing
 
 __all__ = ["main"]
 
@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     bf.add_argument("--max-concurrency", type=_positive, default=2, help="partitions rebuilt at once (default 2)")
     bf.add_argument(
         "--redo",
-        # flows.backfill.REDO_CHOICES, spelled out so that `--help` does not import pyarrow
+        # pipeline.backfill.REDO_CHOICES, spelled out so that `--help` does not import pyarrow
         # (a test holds the two equal).
         choices=("none", "failed", "all"),
         default="none",
@@ -210,8 +210,8 @@ def _prefect_session(
         # The server's start-up is the longest step before work can begin: launch it
         # before importing anything heavy, unless the environment names a server.
         server = None if os.environ.get("PREFECT_API_URL") else stack.enter_context(TemporaryServer())
-        from flows.ingest import warm_up
-        from flows.workers import default_workers, prestart, shutdown_pool
+        from pipeline.ingest import warm_up
+        from pipeline.workers import default_workers, prestart, shutdown_pool
 
         stack.callback(shutdown_pool)
         prestart(workers or default_workers(), warm_up)
@@ -307,8 +307,8 @@ def _import_engine_extras() -> None:
 
 def _list_early(workers: int, sources: Sequence[SourceConfig]) -> dict[str, tuple[SourceConfig, Future[Listing]]]:
     """Start a listing of each `files` source's folder in the worker pool (none without a pool)."""
-    from flows.discover import discover_files
-    from flows.workers import submit_in_pool
+    from pipeline.discover import discover_files
+    from pipeline.workers import submit_in_pool
 
     early = {}
     for src in sources:
@@ -389,12 +389,13 @@ class _RunCrashed(Exception):
 
 def _backfill(args: argparse.Namespace) -> int:
     cfg_path, root = config_path(args.config), data_root(args.data)
-    from flows.config import load_config, source_problem
+    from flows.config import load_config
+    from pipeline.config import source_problem
 
     (src,) = load_config(cfg_path).select([args.source])
     if args.end < args.start:
         raise UserError(f"--end {args.end} is before --start {args.start}")
-    from flows.backfill import month_range
+    from pipeline.backfill import month_range
 
     try:
         month_range(date.fromisoformat(args.start), date.fromisoformat(args.end))
@@ -449,8 +450,8 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO")
     apply_prefect_defaults()
     console = _console()
-    from flows.config import source_problem
     from flows.serve import LocalServer
+    from pipeline.config import source_problem
 
     for src in cfg.sources.values():
         if (problem := source_problem(src)) is not None:
@@ -508,7 +509,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _schedule_text(schedule: Any) -> str:
     """A Prefect deployment schedule as `serve` lists it: the cron and zone, or the interval."""
-    from flows.config import duration_text
+    from pipeline.config import duration_text
 
     if getattr(schedule, "cron", None):
         return f"{schedule.cron} ({schedule.timezone})"
@@ -523,9 +524,9 @@ def _interrupt(signum: int, frame: object) -> None:
 def _backfill_plan(args: argparse.Namespace, src: Any, root: Path, console: Any) -> int:
     """`backfill --dry-run`: plan (normalising unplaced files in the pool) and print; nothing is written."""
     apply_prefect_defaults()
-    from flows.backfill import describe
     from flows.flow import plan_backfill_task
-    from flows.workers import default_workers, shutdown_pool
+    from pipeline.backfill import describe
+    from pipeline.workers import default_workers, shutdown_pool
     from warehouse.layout import DataRoot
 
     try:
@@ -713,10 +714,10 @@ def _normalize(args: argparse.Namespace) -> int:
     import dataclasses
 
     from flows.config import load_config
-    from flows.discover import candidate, discover_files, list_file
-    from flows.files import printable, real_root
-    from flows.ingest import normalize_input, read_input
     from normalizers.errors import Rejection, RejectReason
+    from pipeline.discover import candidate, discover_files, list_file
+    from pipeline.files import printable, real_root
+    from pipeline.ingest import normalize_input, read_input
 
     cfg_file = config_path(args.config)
     cfg = load_config(cfg_file) if cfg_file.exists() or args.config else None
@@ -781,9 +782,9 @@ def _normalize(args: argparse.Namespace) -> int:
 
 def _explained(src: Any, cand: Any, loaded: Any, now: datetime) -> list[str]:
     """How the extraction chose a page's text: path, confidence, content root, candidates and why the root won."""
-    from flows.ingest import input_meta
     from normalizers.errors import Rejection
     from normalizers.html.normalize import explain_html
+    from pipeline.ingest import input_meta
 
     raw, sidecar = loaded
     found = explain_html(raw, input_meta(src, cand, sidecar, now), src.profile, cand.content_type)
@@ -825,8 +826,8 @@ def _source_holding(cfg: Any, path: Path) -> Any:
 
 def _local_source(name: str, path: Path) -> Any:
     """A source for files outside every configured one: default profile, format picked by extension."""
-    from flows.config import SourceConfig
     from normalizers.profile import SourceProfile
+    from pipeline.config import SourceConfig
 
     return SourceConfig(
         name=name,
@@ -1007,7 +1008,8 @@ def _shown(path: Path) -> str:
 
 
 def _sources(args: argparse.Namespace) -> int:
-    from flows.config import load_config, source_problem
+    from flows.config import load_config
+    from pipeline.config import source_problem
     from warehouse.layout import DataRoot
     from warehouse.ledger import latest_entries
     from warehouse.state import StateStore

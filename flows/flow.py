@@ -1,4 +1,4 @@
-"""The `ingest` Prefect flow: thin tasks over `flows.ingest`."""
+"""The `ingest` Prefect flow: thin tasks over `pipeline.ingest`."""
 
 from __future__ import annotations
 
@@ -25,12 +25,13 @@ from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from flows.backfill import BackfillPlan, Unit, describe, plan_files_backfill, resolve_batch, run_unit
-from flows.config import HTTP_KINDS, SourceConfig, load_config, source_problem
-from flows.discover import Candidate, Listing, Plan, PlanAhead, plan_source
-from flows.errors import UserError
-from flows.http_source import FetchOutcome, fetch_source
-from flows.ingest import (
+from flows.config import load_config
+from pipeline.backfill import BackfillPlan, Unit, describe, plan_files_backfill, resolve_batch, run_unit
+from pipeline.config import HTTP_KINDS, SourceConfig, source_problem
+from pipeline.discover import Candidate, Listing, Plan, PlanAhead, plan_source
+from pipeline.errors import UserError
+from pipeline.http_source import FetchOutcome, fetch_source
+from pipeline.ingest import (
     BATCH_SIZE,
     BatchResult,
     SourceSummary,
@@ -42,8 +43,8 @@ from flows.ingest import (
     process_batch,
     write_partition,
 )
-from flows.renormalize import plan_renormalize
-from flows.workers import default_workers, map_in_pool, run_in_pool, shutdown_pool, submit_in_pool
+from pipeline.renormalize import plan_renormalize
+from pipeline.workers import default_workers, map_in_pool, run_in_pool, shutdown_pool, submit_in_pool
 from warehouse.atomic import locked
 from warehouse.errors import LockTimeout, TransientError
 from warehouse.layout import DataRoot, Partition
@@ -670,7 +671,7 @@ def plan_backfill_task(
     """Place each input of the source in its month and pick the range's partitions to rebuild."""
     first, last = date.fromisoformat(start), date.fromisoformat(end)
     if src.kind in HTTP_KINDS:
-        from flows.http_source import plan_http_backfill
+        from pipeline.http_source import plan_http_backfill
 
         return plan_http_backfill(src, root, first, last, redo, newest_first, dry_run)
 
@@ -694,7 +695,7 @@ def backfill_unit_task(
     """Rebuild one partition from its inputs and record the outcome in the ledger."""
     early = None
     if src.kind in HTTP_KINDS:
-        from flows.http_source import fetch_unit
+        from pipeline.http_source import fetch_unit
 
         unit, early = fetch_unit(src, root, run_id, unit)
 

@@ -24,9 +24,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flows.config import Config
-from flows.errors import UserError
 from flows.server import die_with_parent, wait_healthy
+from pipeline.config import Config
+from pipeline.errors import UserError
 
 __all__ = [
     "BACKFILL_DEPLOYMENT",

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
-from flows.errors import UserError
+from pipeline.errors import UserError
 
 __all__ = ["TemporaryServer", "configured_api_url", "die_with_parent", "healthy", "wait_healthy"]
 

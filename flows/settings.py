@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flows.errors import UserError
+from pipeline.errors import UserError
 
 __all__ = ["apply_prefect_defaults", "config_path", "data_root"]
 

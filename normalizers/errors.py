@@ -39,7 +39,7 @@ class RejectReason(StrEnum):
     READ_ERROR = "read_error"
     EXTRACTION_FAILED = "extraction_failed"  # HTML: the extraction's confidence is below the source's min_confidence
     INTERNAL_ERROR = "internal_error"
-    # Found by the pipeline before any normaliser sees the input (flows.files):
+    # Found by the pipeline before any normaliser sees the input (pipeline.files):
     OUTSIDE_ROOT = "outside_root"  # a link (or a sidecar link) resolving outside the source folder
     NOT_REGULAR_FILE = "not_regular_file"  # a FIFO, socket or device: never opened
     BROKEN_LINK = "broken_link"  # a dangling symbolic link or a link loop

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import files_source_config
 
-from flows.backfill import (
+from pipeline.backfill import (
     BackfillPlan,
     choose,
     month_range,
@@ -21,9 +21,9 @@ from flows.backfill import (
     run_unit,
     whole_months,
 )
-from flows.config import load_config
-from flows.discover import Candidate
-from flows.ingest import BatchResult, process_batch
+from pipeline.config import load_config
+from pipeline.discover import Candidate
+from pipeline.ingest import BatchResult, process_batch
 from warehouse.layout import DataRoot, Partition
 from warehouse.ledger import LedgerEntry, latest_entries, read_ledger, write_ledger
 from warehouse.state import StateStore

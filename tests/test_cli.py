@@ -109,8 +109,8 @@ def test_normalize_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_query_over_written_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from flows.config import load_config
-    from flows.discover import plan_files
-    from flows.ingest import SourceSummary, finish_source, merge_batches, process_batch, write_partition
+    from pipeline.discover import plan_files
+    from pipeline.ingest import SourceSummary, finish_source, merge_batches, process_batch, write_partition
     from warehouse.layout import DataRoot
 
     root = DataRoot(tmp_path / "data")
@@ -167,8 +167,8 @@ def test_user_errors_are_one_line_without_traceback(tmp_path: Path, argv: list[s
 def test_the_backfill_redo_choices_are_the_backfills_own() -> None:
     import argparse
 
-    from flows.backfill import REDO_CHOICES
     from flows.cli import _parser
+    from pipeline.backfill import REDO_CHOICES
 
     sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
     redo = next(a for a in sub.choices["backfill"]._actions if a.dest == "redo")
@@ -351,8 +351,8 @@ def test_normalize_takes_a_folders_files_and_prints_jsonl_into_a_pipe(tmp_path: 
     assert sum("rejected (" in line for line in proc.stderr.splitlines()) == 4
     # The same article ids as a run gives them: keys relative to the source's folder.
     from flows.config import load_config
-    from flows.discover import discover_files
     from normalizers.meta import article_id
+    from pipeline.discover import discover_files
 
     wire = load_config(REPO / "sources.toml").sources["wire"]
     keys = {rel for rel, *_ in discover_files(wire)}
@@ -412,7 +412,7 @@ def test_the_run_summary_prints_deferrals_with_reasons_and_notes(tmp_path: Path)
 
     from flows.cli import _print_summary
     from flows.flow import RunSummary
-    from flows.ingest import SourceSummary
+    from pipeline.ingest import SourceSummary
 
     news = SourceSummary("news", discovered=2, deferred=2, deferrals={"max_pages": 1, "robots_unavailable": 1})
     news.notes = ["https://x.example/feed.xml lists [100000] entries"]  # brackets: not rich markup

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from flows.config import Config, load_config
-from flows.errors import ConfigError, UserError
+from flows.config import load_config
 from normalizers import DEFAULT_RULES, SourceProfile
+from pipeline.config import Config
+from pipeline.errors import ConfigError, UserError
 
 REPO = Path(__file__).resolve().parent.parent
 

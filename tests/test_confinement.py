@@ -17,11 +17,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.config import load_config
-from flows.discover import candidate, discover_files
-from flows.files import printable, read_confined
-from flows.ingest import process_batch
 from normalizers.common import UNSHOWABLE
+from pipeline.config import load_config
+from pipeline.discover import candidate, discover_files
+from pipeline.files import printable, read_confined
+from pipeline.ingest import process_batch
 from warehouse.layout import DataRoot
 
 REPO = Path(__file__).resolve().parent.parent
@@ -262,7 +262,7 @@ def test_a_file_swapped_for_a_fifo_after_listing_is_refused_without_blocking(
 def test_an_oversized_file_is_refused_with_its_real_size_unread(tmp_path: Path) -> None:
     big = tmp_path / "big.txt"
     big.write_bytes(b"x" * 8_900_000)
-    from flows.files import InputProblem
+    from pipeline.files import InputProblem
 
     with pytest.raises(InputProblem) as caught:
         read_confined(str(big), str(tmp_path), 100, 5_000_001)

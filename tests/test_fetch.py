@@ -21,10 +21,10 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from flows.errors import ConfigError
-from flows.fetch import Fetcher, FetchPolicy, FetchResult, UnsafeURL, check_url, is_forbidden, parse_host_address
-from flows.fetch.client import MAX_RETRY_AFTER_S
-from flows.fetch.safety import PRIVATE_NAMES, ascii_host, resolve
+from pipeline.errors import ConfigError
+from pipeline.fetch import Fetcher, FetchPolicy, FetchResult, UnsafeURL, check_url, is_forbidden, parse_host_address
+from pipeline.fetch.client import MAX_RETRY_AFTER_S
+from pipeline.fetch.safety import PRIVATE_NAMES, ascii_host, resolve
 
 MB = 1024 * 1024
 LAST_MODIFIED = "Wed, 01 Jan 2025 00:00:00 GMT"

@@ -83,8 +83,8 @@ def test_ingest_flow_runs_incrementally_and_reconciles(corpus: Path, tmp_path: P
 
 
 def test_unknown_source_is_a_clear_error(corpus: Path, tmp_path: Path) -> None:
-    from flows.errors import ConfigError
     from flows.flow import ingest
+    from pipeline.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown source"):
         ingest(sources=["nope"], config=str(corpus), data=str(tmp_path / "data"))
@@ -131,9 +131,9 @@ def test_ingest_takes_the_listing_made_ahead_while_it_is_current(tmp_path: Path)
 
     from helpers import files_source_config
 
-    from flows.config import load_config
-    from flows.discover import Listing, discover_files
     from flows.flow import ingest, set_early_listings
+    from pipeline.config import load_config
+    from pipeline.discover import Listing, discover_files
 
     corpus = tmp_path / "corpus"
     _article(corpus, "a", "2024-03-01")
@@ -174,9 +174,9 @@ def test_ingest_adopts_batches_normalised_ahead_only_when_its_plan_agrees(tmp_pa
     from helpers import files_source_config
 
     import flows.flow
-    from flows.config import load_config
-    from flows.discover import Listing, discover_files
     from flows.flow import ingest, set_early_listings, start_batches_ahead
+    from pipeline.config import load_config
+    from pipeline.discover import Listing, discover_files
     from warehouse.layout import DataRoot
     from warehouse.state import StateStore
 
@@ -232,10 +232,10 @@ def test_a_batch_ahead_that_failed_is_normalised_by_the_run_and_its_folder_remov
     from helpers import files_source_config
 
     import flows.flow
-    from flows.config import load_config
-    from flows.discover import Listing, discover_files, plan_files
     from flows.flow import Ahead, ingest, set_early_listings
-    from flows.ingest import BatchResult
+    from pipeline.config import load_config
+    from pipeline.discover import Listing, discover_files, plan_files
+    from pipeline.ingest import BatchResult
     from warehouse.layout import DataRoot
 
     corpus = tmp_path / "corpus"
@@ -264,9 +264,9 @@ def test_a_listing_made_ahead_is_dropped_when_the_run_waited_for_the_source(tmp_
 
     from helpers import files_source_config
 
-    from flows.config import load_config
-    from flows.discover import Listing
     from flows.flow import _early_listing, set_early_listings
+    from pipeline.config import load_config
+    from pipeline.discover import Listing
 
     src = load_config(files_source_config(tmp_path, "s", tmp_path / "corpus")).sources["s"]
     pending: Future[Listing] = Future()

@@ -17,13 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows.ingest import DOCUMENT_TIME_BUDGET_S, TimeBudget
 from normalizers import Article, SourceMeta
 from normalizers.dispatch import HTML_NAME, HTML_VERSION, normalize
 from normalizers.errors import Rejection, RejectReason
 from normalizers.html import normalize as html_module
 from normalizers.html.normalize import normalize_html
 from normalizers.profile import HtmlSelectors, SourceProfile
+from pipeline.ingest import DOCUMENT_TIME_BUDGET_S, TimeBudget
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "html"

@@ -18,9 +18,16 @@ from typing import Any, ClassVar
 import duckdb
 import pytest
 
-from flows.config import load_config
-from flows.http_source import fetch_source
-from flows.ingest import SourceSummary, assign_partitions, finish_source, merge_batches, process_batch, write_partition
+from pipeline.config import load_config
+from pipeline.http_source import fetch_source
+from pipeline.ingest import (
+    SourceSummary,
+    assign_partitions,
+    finish_source,
+    merge_batches,
+    process_batch,
+    write_partition,
+)
 from warehouse.layout import DataRoot
 from warehouse.raw import RawStore
 from warehouse.state import StateStore
@@ -386,7 +393,7 @@ def test_redirects_to_private_addresses_in_any_spelling_are_quarantined_not_defe
 
 
 def test_http_source_config_errors(tmp_path: Path) -> None:
-    from flows.errors import ConfigError
+    from pipeline.errors import ConfigError
 
     cfg = tmp_path / "sources.toml"
     for text, needle in (
@@ -512,7 +519,7 @@ def test_a_sitemap_date_range_selects_entries_by_their_dates(site: int, tmp_path
 def test_renormalising_an_http_source_reads_the_raw_store_and_fetches_nothing(site: int, tmp_path: Path) -> None:
     import sqlite3
 
-    from flows.renormalize import plan_renormalize
+    from pipeline.renormalize import plan_renormalize
 
     cfg = _config(tmp_path, site)
     root = DataRoot(tmp_path / "data")
@@ -540,10 +547,10 @@ def test_a_backfill_of_a_sitemap_source_places_new_urls_by_sitemap_date_and_keep
 ) -> None:
     from datetime import date
 
-    from flows.backfill import run_unit
-    from flows.discover import Candidate
-    from flows.http_source import fetch_unit, plan_http_backfill
-    from flows.ingest import BatchResult
+    from pipeline.backfill import run_unit
+    from pipeline.discover import Candidate
+    from pipeline.http_source import fetch_unit, plan_http_backfill
+    from pipeline.ingest import BatchResult
     from warehouse.ledger import write_ledger
 
     cfg = _config(tmp_path, site)
@@ -740,8 +747,8 @@ def _pages_hit() -> list[str]:
 def test_a_feed_of_100_000_entries_over_the_page_size_cap_is_read_keeping_and_fetching_the_newest(
     docsite: int, tmp_path: Path
 ) -> None:
-    from flows.config import FetchSettings
     from normalizers.feeds import MAX_ENTRIES
+    from pipeline.config import FetchSettings
 
     start, step = datetime(2000, 1, 1, 16, tzinfo=UTC), timedelta(hours=8)  # three a day, to 2091
     feed = _rss([(f"http://127.0.0.1:{docsite}/news/ap.html?n={i}", start + i * step) for i in range(100_000)])
@@ -919,8 +926,8 @@ def test_the_ingest_flow_counts_failed_and_deferred_feeds_so_its_summary_reconci
 
 
 def test_the_listing_size_limit_is_the_parsers() -> None:
-    from flows.config import LISTING_MAX_BYTES
     from normalizers.feeds import MAX_BYTES
+    from pipeline.config import LISTING_MAX_BYTES
 
     assert LISTING_MAX_BYTES == MAX_BYTES
 

@@ -1,4 +1,4 @@
-"""Imports point one way: flows -> warehouse -> normalizers."""
+"""Imports point one way: flows -> pipeline -> warehouse -> normalizers; only flows/ imports Prefect."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 FORBIDDEN = {
     "normalizers": {"warehouse", "flows", "prefect", "httpx", "duckdb", "pyarrow"},
-    "warehouse": {"flows", "prefect", "httpx"},
+    "warehouse": {"flows", "pipeline", "prefect", "httpx"},
+    "pipeline": {"flows", "prefect"},
 }
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import duckdb
 
-from flows.config import load_config
-from flows.discover import plan_files
-from flows.ingest import (
+from pipeline.config import load_config
+from pipeline.discover import plan_files
+from pipeline.ingest import (
     SourceSummary,
     assign_partitions,
     finish_source,
@@ -142,7 +142,7 @@ def test_candidates_and_states_cross_to_worker_processes_unchanged() -> None:
     import pickle
     from datetime import UTC, datetime
 
-    from flows.discover import Candidate
+    from pipeline.discover import Candidate
     from warehouse.state import FileState
 
     prev = FileState(
@@ -170,7 +170,7 @@ def test_candidates_and_states_cross_to_worker_processes_unchanged() -> None:
 
 def test_a_batch_normalised_ahead_becomes_the_runs_own(tmp_path: Path) -> None:
     """`adopt_batch`: the spills move into the run's folder, and are written with its id and time."""
-    from flows.ingest import adopt_batch
+    from pipeline.ingest import adopt_batch
     from warehouse.writer import read_spill
 
     cfg, root = _config(tmp_path), DataRoot(tmp_path / "data")
@@ -209,7 +209,7 @@ def test_a_plan_made_ahead_holds_only_while_nothing_else_commits_to_the_state(tm
     import subprocess
     import sys
 
-    from flows.discover import PlanAhead, discover_files, plan_source
+    from pipeline.discover import PlanAhead, discover_files, plan_source
 
     cfg, root = _config(tmp_path), DataRoot(tmp_path / "data")
     _article(tmp_path, "a", "https://x.org/a", "2024-03-01T10:00:00Z", "A")

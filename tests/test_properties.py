@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from flows.config import load_config
 from normalizers import Article, Rejection, RejectReason, SourceMeta, SourceProfile, normalize_text
 from normalizers.common import EARLIEST_DATE
 from normalizers.html.normalize import normalize_html
 from normalizers.profile import CUT_TO_END
+from pipeline.config import load_config
 
 # Hypothesis warns when the global `random` state changes while it draws an example. In
 # a full test session the strategies below are not the ones drawing: once a flow test has

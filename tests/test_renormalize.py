@@ -9,10 +9,17 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.config import load_config
-from flows.discover import Plan, plan_files
-from flows.ingest import SourceSummary, assign_partitions, finish_source, merge_batches, process_batch, write_partition
-from flows.renormalize import plan_renormalize
+from pipeline.config import load_config
+from pipeline.discover import Plan, plan_files
+from pipeline.ingest import (
+    SourceSummary,
+    assign_partitions,
+    finish_source,
+    merge_batches,
+    process_batch,
+    write_partition,
+)
+from pipeline.renormalize import plan_renormalize
 from warehouse.layout import DataRoot
 from warehouse.state import StateStore
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.errors import UserError
 from flows.server import TemporaryServer
+from pipeline.errors import UserError
 
 REPO = Path(__file__).resolve().parent.parent
 

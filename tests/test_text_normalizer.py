@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from flows.config import load_config
 from normalizers import (
     DEFAULT_RULES,
     Article,
@@ -26,6 +25,7 @@ from normalizers import (
 )
 from normalizers.profile import CUT_TO_END
 from normalizers.text import _LIST_MAX_LINES
+from pipeline.config import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = Path("samples/anha/000_db5c100688d27208.txt")

@@ -23,9 +23,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from flows.config import load_config
 from normalizers import SCHEMA_VERSION, Article, SourceMeta, normalize_text
 from normalizers.profile import SourceProfile
+from pipeline.config import load_config
 from warehouse import (
     ARTICLE_SCHEMA,
     QUARANTINE_SCHEMA,
@@ -526,7 +526,7 @@ def test_delete_ids_removes_a_row(root: DataRoot, articles: list[Article]) -> No
 
 def test_delete_ids_remove_old_and_spilled_rows_alike(root: DataRoot, articles: list[Article]) -> None:
     # The pipeline only deletes an id from partitions that must not hold it
-    # (flows.ingest.assign_partitions), so a delete wins over a spilled row.
+    # (pipeline.ingest.assign_partitions), so a delete wins over a spilled row.
     art = _one(articles)
     part = _partition(art)
     upsert_partition(root, part, [_spill(root, part, "a", [art])])

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from flows.errors import UserError
-from flows.workers import DEFAULT_WORKER_NICE, run_in_pool, shutdown_pool, worker_nice
+from pipeline.errors import UserError
+from pipeline.workers import DEFAULT_WORKER_NICE, run_in_pool, shutdown_pool, worker_nice
 
 
 def test_worker_priority_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import ParamSpec, TypeVar
 
-from flows.errors import UserError
+from pipeline.errors import UserError
 
 __all__ = [
     "DEFAULT_WORKER_NICE",
@@ -90,7 +90,7 @@ def prestart(workers: int, warm_up: Callable[[], None]) -> None:
 # Young-generation size of a worker's cyclic garbage collector. Normalising allocates
 # many short-lived objects and almost no reference cycles, so the default (700) runs
 # collections that find nothing; on 5,000-article batches 100,000 (with the imported
-# modules frozen out of the collector, see flows.ingest.process_batch) cut a worker's
+# modules frozen out of the collector, see pipeline.ingest.process_batch) cut a worker's
 # time per article by ~10-15 % (~200 -> ~175 us) for no measurable memory.
 WORKER_GC_THRESHOLD = (100_000, 50, 100)
 

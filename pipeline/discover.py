@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from flows.config import SourceConfig
-from flows.errors import ConfigError
-from flows.files import InputProblem, check_regular, printable, real_root, resolve_link, safe_name, valid_mtime_ns
 from normalizers.errors import RejectReason
+from pipeline.config import SourceConfig
+from pipeline.errors import ConfigError
+from pipeline.files import InputProblem, check_regular, printable, real_root, resolve_link, safe_name, valid_mtime_ns
 from warehouse.layout import DataRoot
 from warehouse.state import FileState, StateStore
 

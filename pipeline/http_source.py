@@ -28,15 +28,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TypedDict
 
-from flows.backfill import BackfillPlan, Unit, build_plan, check_redo, stored_states, whole_months
-from flows.config import SourceConfig
-from flows.discover import Candidate, Plan
-from flows.fetch import Fetcher, FetchPolicy, FetchResult
-from flows.files import printable
-from flows.ingest import BatchResult
-from flows.renormalize import stored_candidate
 from normalizers.dispatch import normalizer_for
 from normalizers.feeds import Discovery, Entry, FeedError, normalize_url, parse_feed, parse_url_list, recency_key
+from pipeline.backfill import BackfillPlan, Unit, build_plan, check_redo, stored_states, whole_months
+from pipeline.config import SourceConfig
+from pipeline.discover import Candidate, Plan
+from pipeline.fetch import Fetcher, FetchPolicy, FetchResult
+from pipeline.files import printable
+from pipeline.ingest import BatchResult
+from pipeline.renormalize import stored_candidate
 from warehouse.layout import DataRoot, Partition
 from warehouse.quarantine import QuarantineRecord
 from warehouse.raw import FetchRecord, RawStore, UrlState

@@ -37,8 +37,8 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from protego import Protego
 
-from flows.errors import ConfigError
-from flows.fetch.safety import DEFAULT_PORTS, UnsafeURL, aresolve, check_url
+from pipeline.errors import ConfigError
+from pipeline.fetch.safety import DEFAULT_PORTS, UnsafeURL, aresolve, check_url
 
 __all__ = [
     "DEFAULT_CONTENT_TYPES",

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from flows.config import HTTP_KINDS, SourceConfig
-from flows.discover import Candidate, Plan, candidate, discover_files
 from normalizers.dispatch import normalizer_for
+from pipeline.config import HTTP_KINDS, SourceConfig
+from pipeline.discover import Candidate, Plan, candidate, discover_files
 from warehouse.layout import DataRoot, Partition
 from warehouse.raw import RawStore
 from warehouse.state import FileState

@@ -28,12 +28,12 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from flows.config import HTTP_KINDS, SourceConfig
-from flows.discover import Candidate, candidate, discover_files
-from flows.ingest import BatchResult, in_batches, merge_batches, normalize_input, read_input
 from normalizers.dispatch import normalizer_for
 from normalizers.errors import Rejection
 from normalizers.schema import SCHEMA_VERSION
+from pipeline.config import HTTP_KINDS, SourceConfig
+from pipeline.discover import Candidate, candidate, discover_files
+from pipeline.ingest import BatchResult, in_batches, merge_batches, normalize_input, read_input
 from warehouse.layout import DataRoot, Partition
 from warehouse.ledger import LedgerEntry, latest_entries
 from warehouse.quarantine import write_quarantine

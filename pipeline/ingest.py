@@ -22,13 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from flows.config import SourceConfig
-from flows.discover import Candidate
-from flows.files import InputProblem, file_uri, printable, read_confined, real_root
 from normalizers.dispatch import normalize, normalizer_for
 from normalizers.errors import Rejection, RejectReason
 from normalizers.meta import SourceMeta
 from normalizers.schema import Article
+from pipeline.config import SourceConfig
+from pipeline.discover import Candidate
+from pipeline.files import InputProblem, file_uri, printable, read_confined, real_root
 from warehouse.layout import DataRoot, Partition, published_day
 from warehouse.quarantine import QuarantineRecord, write_quarantine
 from warehouse.raw import RawStore
