@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import json
 import os
 import signal
@@ -19,10 +18,7 @@ from flows.settings import apply_prefect_defaults, config_path, data_root
 from pipeline.errors import UserError
 
 if TYPE_CHECKING:  # the CLI imports its modules lazily, so that `--help` and user errors are quick
-    from concurrent.futures import Future
-
-    from pipeline.config import SourceConfig
-    from pipeline.discover import Listing
+    pass
 
 __all__ = ["main"]
 
@@ -187,76 +183,68 @@ def _command(args: argparse.Namespace) -> int:
         return 130
 
 
-@contextlib.contextmanager
-def _prefect_session(
-    workers: int, list_early: Sequence[SourceConfig] = (), ahead_into: Path | None = None, force: bool = False
-) -> Iterator[Any]:
-    """Everything a flow run from the command line needs; yields the console.
+class _Session:
+    """What a command's flow run needs around it: the console, and an observer of the flows it calls."""
 
-    A temporary Prefect API server (unless one is configured), the worker pool started
-    early, and a progress bar fed by the flow's callback. The folders of the `files`
-    sources in `list_early` are listed by a worker while the server starts (an ingest
-    takes the listing if it gets the source's lock at once); with `ahead_into` (the
-    data root of an ingest), the first batch per worker is normalised meanwhile too.
+    def __init__(self, console: Any, observer: Any, own_server: bool) -> None:
+        self.console, self.observer, self.own_server = console, observer, own_server
+
+    def settle(self, state: Any) -> None:
+        """Before a server this command started stops: let it record every task run of the flow run in `state`."""
+        if not self.own_server:
+            return
+        from flows.server import drain_prefect_clients, wait_recorded
+
+        drain_prefect_clients()
+        recorded = wait_recorded(state.state_details.flow_run_id, self.observer.task_runs, RECORD_TIMEOUT_S)
+        if recorded < self.observer.task_runs:
+            print(
+                f"newsflow: warning: Prefect's server recorded {recorded} of the run's {self.observer.task_runs} "
+                f"task runs within {RECORD_TIMEOUT_S:.0f} s; the run's history in Prefect is incomplete",
+                file=sys.stderr,
+            )
+
+
+# How long a command waits for the server it started to record its flow run's task runs.
+RECORD_TIMEOUT_S = 60.0
+
+
+@contextlib.contextmanager
+def _prefect_session(workers: int) -> Iterator[_Session]:
+    """Everything a flow run from the command line needs.
+
+    The Prefect API the environment or profile names (checked first), else a local
+    server for the command's life (`flows.server.LocalServer`); a progress bar fed by
+    the flows; the worker pool shut down at the end.
     """
     from rich.console import Console
 
     apply_prefect_defaults()
-    from flows.server import TemporaryServer, configured_api_url
+    from flows.server import ONE_SHOT_OPTIONS, LocalServer, configured_api_url, drain_prefect_clients
 
-    if os.environ.get("PREFECT_API_URL"):
-        _check_api(os.environ["PREFECT_API_URL"], "PREFECT_API_URL")
+    console = Console(stderr=True)
+    own_server = False
     with contextlib.ExitStack() as stack:
-        # The server's start-up is the longest step before work can begin: launch it
-        # before importing anything heavy, unless the environment names a server.
-        server = None if os.environ.get("PREFECT_API_URL") else stack.enter_context(TemporaryServer())
-        from pipeline.ingest import warm_up
-        from pipeline.workers import default_workers, prestart, shutdown_pool
+        if os.environ.get("PREFECT_API_URL"):
+            _check_api(os.environ["PREFECT_API_URL"], "PREFECT_API_URL")
+        elif url := configured_api_url():
+            _check_api(url, "the Prefect profile's PREFECT_API_URL")
+        else:
+            from prefect.settings import PREFECT_API_URL, temporary_settings
+
+            log = Path(os.environ["PREFECT_HOME"]) / "run-server.log"
+            server = stack.enter_context(LocalServer(0, log, options=ONE_SHOT_OPTIONS))
+            stack.enter_context(temporary_settings(updates={PREFECT_API_URL: server.api_url}))
+            # Before the server stops: what Prefect's client still buffers goes to it now
+            # (at exit, the client would retry a stopped server for a minute).
+            stack.callback(drain_prefect_clients)
+            own_server = True
+        from flows.flow import Observer, observed_by
+        from pipeline.workers import shutdown_pool
 
         stack.callback(shutdown_pool)
-        prestart(workers or default_workers(), warm_up)
-        early = _list_early(workers or default_workers(), list_early)
-        if server is not None and (url := configured_api_url()):
-            # A Prefect profile or prefect.toml names a server after all: use that one.
-            server.stop()
-            server = None
-            _check_api(url, "the Prefect profile's PREFECT_API_URL")
-        console = Console(stderr=True)
-        # Importing Prefect's client allocates a few hundred thousand long-lived objects;
-        # the cyclic GC would walk them repeatedly for nothing, on the core the server
-        # starting up could use (they are frozen out of its sight below).
-        gc.disable()
-        try:
-            from flows.flow import set_early_listings, set_progress
-
-            _import_engine_extras()
-        finally:
-            gc.enable()
-
-        set_early_listings(early)
-        stack.callback(set_early_listings, {})
-        if server is not None and ahead_into is not None:
-            # The server's start-up keeps one core busy for seconds while this process
-            # only waits and the workers have finished the listing: the first batches
-            # are normalised meanwhile (the flow adopts them if its plan agrees).
-            from flows.flow import discard_batches_ahead, start_batches_ahead
-            from warehouse.layout import DataRoot
-
-            start_batches_ahead(DataRoot(ahead_into), force, workers or default_workers())
-            stack.callback(discard_batches_ahead)
-
-        if server is not None:
-            stack.enter_context(server.in_use())
-        callback = stack.enter_context(_progress_bar(console))
-        set_progress(callback)
-        stack.callback(set_progress, None)
-        # The run holds one small object per input (plan, outcomes, state rows) and the
-        # import graph is large: keep imports out of the collector's walks and let it
-        # run less often. Measured on 100k files: discovery 1.2 s -> 0.9-1.1 s, the
-        # main process's CPU time 4.7-6.3 s -> 4.2-4.3 s.
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 50)
-        yield console
+        observer = stack.enter_context(observed_by(Observer(stack.enter_context(_progress_bar(console)))))
+        yield _Session(console, observer, own_server)
 
 
 def _check_api(url: str, origin: str) -> None:
@@ -292,48 +280,16 @@ def _writable_data_root(root: Path) -> Path:
     return root
 
 
-def _import_engine_extras() -> None:
-    """Import now what Prefect's engine imports at a process's first flow call.
-
-    Prefect loads FastAPI's JSON encoder (to serialise flow parameters) and its graph
-    helpers lazily, when the first flow run is created. Here they load while the
-    command waits for its server; later the flow run would wait for them (0.1-0.2 s
-    measured, right after the server came up). A Prefect without them is not an error.
-    """
-    with contextlib.suppress(ImportError):
-        import fastapi.encoders  # noqa: F401
-        import prefect.utilities.visualization  # noqa: F401
-
-
-def _list_early(workers: int, sources: Sequence[SourceConfig]) -> dict[str, tuple[SourceConfig, Future[Listing]]]:
-    """Start a listing of each `files` source's folder in the worker pool (none without a pool)."""
-    from pipeline.discover import discover_files
-    from pipeline.workers import submit_in_pool
-
-    early = {}
-    for src in sources:
-        if src.kind == "files" and (listing := submit_in_pool(workers, discover_files, src)) is not None:
-            early[src.name] = (src, listing)
-    return early
-
-
 def _run(args: argparse.Namespace) -> int:
     cfg_path, root = config_path(args.config), data_root(args.data)
     from flows.config import load_config
 
-    cfg = load_config(cfg_path)  # fail fast on config errors, before Prefect starts
-    selected = cfg.select(args.sources)
+    load_config(cfg_path).select(args.sources)  # fail fast on config errors, before Prefect starts
     if args.command == "renormalize" and args.start and args.end and args.end < args.start:
         raise UserError(f"--end {args.end} is before --start {args.start}")
     _writable_data_root(root)
-    ingest_run = args.command == "run"
     workers = args.workers or 0
-    with _prefect_session(
-        workers,
-        list_early=selected if ingest_run else (),
-        ahead_into=root if ingest_run else None,
-        force=ingest_run and args.force,
-    ):
+    with _prefect_session(workers) as session:
         from flows.flow import ingest, renormalize
 
         if args.command == "renormalize":
@@ -355,10 +311,11 @@ def _run(args: argparse.Namespace) -> int:
                 workers=workers,
                 return_state=True,
             )
+        session.settle(state)
     summary = _run_summary(state)
     seconds = time.monotonic() - args.started
     if args.json:
-        print(json.dumps({**summary.as_dict(), "wall_seconds": round(seconds, 3)}, indent=2))
+        print(json.dumps({**summary.as_dict(), "wall_seconds": round(seconds, 3)}, indent=2, default=str))
     else:
         _print_summary(_console(), summary, root, seconds)
     failed = [s for s in summary.sources if s.error]
@@ -408,7 +365,7 @@ def _backfill(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _backfill_plan(args, src, root, console)
     _writable_data_root(root)
-    with _prefect_session(args.workers or 0):
+    with _prefect_session(args.workers or 0) as session:
         from flows.flow import backfill
 
         state = backfill(
@@ -423,6 +380,7 @@ def _backfill(args: argparse.Namespace) -> int:
             workers=args.workers or 0,
             return_state=True,
         )
+        session.settle(state)
     from warehouse.layout import DataRoot
     from warehouse.ledger import read_ledger
 
@@ -450,7 +408,7 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO")
     apply_prefect_defaults()
     console = _console()
-    from flows.serve import LocalServer
+    from flows.server import LocalServer
     from pipeline.config import source_problem
 
     for src in cfg.sources.values():
@@ -523,21 +481,20 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def _backfill_plan(args: argparse.Namespace, src: Any, root: Path, console: Any) -> int:
     """`backfill --dry-run`: plan (normalising unplaced files in the pool) and print; nothing is written."""
-    apply_prefect_defaults()
-    from flows.flow import plan_backfill_task
     from pipeline.backfill import describe
-    from pipeline.workers import default_workers, shutdown_pool
+    from pipeline.run import LocalRunner, plan_backfill
+    from pipeline.workers import shutdown_pool
     from warehouse.layout import DataRoot
 
     try:
-        plan = plan_backfill_task.fn(
+        plan = plan_backfill(
             src,
             DataRoot(root),
-            args.start,
-            args.end,
+            date.fromisoformat(args.start),
+            date.fromisoformat(args.end),
             args.redo,
             args.newest_first,
-            args.workers or default_workers(),
+            runner=LocalRunner(args.workers or 0),
             dry_run=True,
         )
     finally:

@@ -10,13 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import os
 import re
-import shutil
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -24,14 +19,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flows.server import die_with_parent, wait_healthy
 from pipeline.config import Config
-from pipeline.errors import UserError
 
 __all__ = [
     "BACKFILL_DEPLOYMENT",
     "RENORMALIZE_DEPLOYMENT",
-    "LocalServer",
     "LogErrors",
     "ScheduleWatch",
     "deployments",
@@ -47,78 +39,6 @@ RENORMALIZE_DEPLOYMENT = "newsflow-renormalize"
 def source_deployment(name: str) -> str:
     """The deployment name of a scheduled source."""
     return f"newsflow-{name}"
-
-
-class LocalServer:
-    """A `prefect server start` subprocess (with its scheduler) on 127.0.0.1, stopped on exit."""
-
-    def __init__(self, port: int, log: Path, startup_timeout: float = 180.0) -> None:
-        self.port, self.log, self.startup_timeout = port, log, startup_timeout
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def api_url(self) -> str:
-        """The server's API address (what PREFECT_API_URL is set to)."""
-        return f"http://127.0.0.1:{self.port}/api"
-
-    @property
-    def ui_url(self) -> str:
-        """The address of the Prefect UI."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> LocalServer:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
-                raise UserError(
-                    f"port {self.port} is in use; pass --port, or set PREFECT_API_URL to use a server running there"
-                )
-        prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        server = [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(self.port)]
-        with open(self.log, "ab") as out:
-            self._proc = subprocess.Popen(
-                # Through this module's entry (below), which ties the server's life to ours.
-                [sys.executable, "-m", "flows.serve", str(os.getpid()), *server],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
-                start_new_session=True,  # its own process group, so stopping it stops its children
-            )
-        try:
-            self._wait_healthy()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def _wait_healthy(self) -> None:
-        assert self._proc is not None
-        try:
-            code = wait_healthy(self._proc, self.api_url, self.startup_timeout, interval=0.25)
-        except TimeoutError:
-            raise UserError(
-                f"the Prefect server did not answer within {self.startup_timeout:.0f} s; see {self.log}"
-            ) from None
-        if code is not None:
-            raise UserError(f"the Prefect server exited during start-up (code {code}); see {self.log}")
-
-    def stop(self, grace: float = 20.0) -> None:
-        """Stop the server's process group: SIGTERM, then SIGKILL after `grace` seconds."""
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def serve_until_stopped(served: list[Any], limit: int | None = None) -> None:
@@ -401,12 +321,6 @@ def default_grace() -> float:
     return 2 * loop + poll + 10
 
 
-def _exec_tied_to(parent: int, argv: list[str]) -> None:
-    """Become `argv`, which the kernel stops when `parent` dies (the death signal survives exec)."""
-    die_with_parent(parent)
-    os.execv(argv[0], argv)
-
-
 def deployments(cfg: Config, config: Path, data: Path) -> list[Any]:
     """One deployment per scheduled source, plus `newsflow-backfill` and `newsflow-renormalize`.
 
@@ -463,7 +377,3 @@ def deployments(cfg: Config, config: Path, data: Path) -> list[Any]:
         )
     )
     return out
-
-
-if __name__ == "__main__":
-    _exec_tied_to(int(sys.argv[1]), sys.argv[2:])

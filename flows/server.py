@@ -1,49 +1,43 @@
-"""A temporary local Prefect API server whose start-up overlaps newsflow's own.
+"""The Prefect API server a command uses: the configured one, or `prefect server start` tied to the command.
 
-With no API configured, Prefect's flow engine starts a temporary server itself, but
-only when the first flow run begins, and the client first imports the whole server
-package (~3 s of CPU) just to launch it. Starting the same server (the same uvicorn
-app and settings Prefect's ephemeral mode uses) as the command's first step lets
-its ~4-5 s of start-up run on the other core while newsflow loads its config, starts
-its worker pool and imports the flow. When an API is configured (env, profile or
-settings file), nothing is started and that server is used.
+With no server configured (environment, profile or prefect.toml), `newsflow serve`
+starts one with its scheduler, and one-shot commands (`run`, `backfill`,
+`renormalize`) one without (`ONE_SHOT_OPTIONS`); either way its database is under the
+project's PREFECT_HOME, and the kernel stops it if the command dies.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import gc
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from types import TracebackType
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pipeline.errors import UserError
 
-__all__ = ["TemporaryServer", "configured_api_url", "die_with_parent", "healthy", "wait_healthy"]
+__all__ = [
+    "ONE_SHOT_OPTIONS",
+    "LocalServer",
+    "configured_api_url",
+    "die_with_parent",
+    "drain_prefect_clients",
+    "healthy",
+    "wait_healthy",
+    "wait_recorded",
+]
 
-_STARTUP_FAILURE = 3  # uvicorn's exit code when its start-up fails
-
-# Prefect's task-run recorder writes each task-run event in its own transaction by
-# default: ~28 ms of the server's CPU per task run, taken from the workers on a small
-# machine. Batched (the recorder's own settings), a task run costs ~13.5 ms, and a
-# 100k-file run ended ~0.6 s sooner (alternating runs, 8 of 8 pairs). The recorder then
-# writes when 100 events wait and when the server stops: `DrainingServer` lets the
-# broker empty, and the recorder's shutdown writes what it holds. Its timed flush is
-# pushed out of a run's life on purpose: one under way when the server stops is
-# cancelled (its events are written by the final flush, but Prefect logs a traceback).
-# Settings in the environment win.
-_RECORDER_BATCHING = {
-    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
-    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "3600",
-}
+# A one-shot command's server: no UI, and no scheduler or late-run marking (the
+# deployments `serve` registered in the same database are `serve`'s business).
+ONE_SHOT_OPTIONS = ("--no-ui", "--no-scheduler", "--no-late-runs")
 
 
 def configured_api_url() -> str | None:
@@ -52,122 +46,6 @@ def configured_api_url() -> str | None:
 
     url = get_current_settings().api.url
     return str(url) if url else None
-
-
-def _bound_socket() -> socket.socket:
-    """A TCP socket bound to a free port on 127.0.0.1, for the server to listen on.
-
-    Bound here and handed to the server process, rather than a free port probed here and
-    bound there: another process could take the port in between, and uvicorn would
-    fail only after Prefect's services had started (with a traceback of theirs).
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.bind(("127.0.0.1", 0))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def _drain_clients() -> None:
-    """Send the logs and events Prefect still buffers, while the server can take them."""
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    with contextlib.suppress(RuntimeError):  # the log worker never started
-        APILogWorker.instance().drain()
-    EventsWorker.drain_all()
-
-
-class TemporaryServer:
-    """Prefect's API server on 127.0.0.1 for the life of one command; a context manager."""
-
-    def __init__(self, startup_timeout: float = 120.0) -> None:
-        self.startup_timeout = startup_timeout
-        self.port = 0
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        """The server's process id while it runs."""
-        return None if self._process is None else self._process.pid
-
-    @property
-    def api_url(self) -> str:
-        """The API URL clients use (PREFECT_API_URL)."""
-        return f"http://127.0.0.1:{self.port}/api"
-
-    def start(self) -> str:
-        """Launch the server without waiting for it; returns its API URL."""
-        env = {
-            **os.environ,
-            # The values Prefect's own ephemeral server runs with: no UI, ephemeral
-            # mode (no background services; schedules need `newsflow serve`).
-            "PREFECT_UI_ENABLED": "0",
-            "PREFECT__SERVER_EPHEMERAL": "1",
-            "PREFECT__SERVER_FINAL": "1",
-        }
-        for name, value in _RECORDER_BATCHING.items():
-            env.setdefault(name, value)
-        with _bound_socket() as sock:  # the server process holds its own copy
-            self.port = int(sock.getsockname()[1])
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "flows.server", str(sock.fileno()), str(os.getpid())],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                pass_fds=(sock.fileno(),),
-            )
-        return self.api_url
-
-    def wait_ready(self) -> str:
-        """Block until the server answers its health check; returns its API URL (read it after this)."""
-        assert self._process is not None
-        try:
-            code = wait_healthy(self._process, self.api_url, self.startup_timeout, interval=0.05)
-        except TimeoutError:
-            self.stop()
-            raise UserError(f"the temporary Prefect server did not start within {self.startup_timeout:.0f} s") from None
-        if code is not None:
-            raise UserError(f"the temporary Prefect server exited with code {code} during start-up")
-        return self.api_url
-
-    @contextlib.contextmanager
-    def in_use(self) -> Iterator[str]:
-        """Wait until ready, point Prefect's client at the server, and drain the client before leaving."""
-        from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-        # Heartbeats let a long-lived server mark a flow run whose process died as
-        # crashed. This server dies with the command, so nothing would read them, and
-        # the heartbeat thread (which sleeps in 1 s steps) held up the end of every
-        # flow run by up to 1 s (0.9 s measured on an empty run).
-        updates = {PREFECT_API_URL: self.wait_ready(), PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-        with temporary_settings(updates=updates):
-            try:
-                yield self.api_url
-            finally:
-                _drain_clients()
-
-    def stop(self) -> None:
-        """Terminate the server and reap it."""
-        if self._process is None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=DRAIN_TIMEOUT_S + 5)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
-
-    def __enter__(self) -> TemporaryServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def wait_healthy(process: subprocess.Popen[bytes], api_url: str, timeout: float, interval: float) -> int | None:
@@ -210,91 +88,131 @@ def die_with_parent(parent: int) -> None:
         sys.exit(1)
 
 
-def _serve(argv: list[str]) -> None:
-    """Run Prefect's API app under uvicorn on the socket the parent bound (the server process's entry)."""
-    fd, parent = argv
-    die_with_parent(int(parent))
-    sock = socket.socket(fileno=int(fd))
-    # The server's start-up is nearly all imports and app building, and every run waits
-    # for it. They allocate ~450k objects and no garbage worth collecting; with the
-    # cyclic GC off meanwhile they took 2.3-2.5 s instead of 2.9 s (measured here).
-    # What they built is then frozen out of the collector's later walks.
-    gc.disable()
-    import uvicorn
-    from prefect.server.api.server import create_app
+def drain_prefect_clients() -> None:
+    """Send the logs and events Prefect's client still buffers, while the server can take them."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
 
-    app = create_app()
-    gc.enable()
-    gc.freeze()
-    host, port = sock.getsockname()[:2]
-    config = uvicorn.Config(app, host=host, port=port, log_level="error", lifespan="on")
-    server = _make_draining_server()(config)
-    server.run(sockets=[sock])
-    if not server.started:  # as `uvicorn.run` does
-        sys.exit(_STARTUP_FAILURE)
+    APILogWorker.drain_all()
+    EventsWorker.drain_all()
 
 
-# How long a stopping server waits for Prefect's event consumers to record what the
-# clients sent before it shuts them down.
-DRAIN_TIMEOUT_S = 5.0
+def wait_recorded(flow_run_id: Any, expected: int, timeout: float) -> int:
+    """Wait until the server has recorded `expected` finished task runs of the flow run; how many it had at the end.
+
+    Prefect's client reports task runs as events, which the server records a moment
+    later: a server stopped right after a run would lose the last ones.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    flow_runs = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while True:
+            runs = client.read_task_runs(flow_run_filter=flow_runs, limit=max(expected, 1) + 1)
+            done = sum(1 for r in runs if r.state is not None and r.state.is_final())
+            if done >= expected or time.monotonic() >= deadline:
+                return done
+            time.sleep(0.1)
 
 
-def _make_draining_server() -> type:
-    import uvicorn
-
-    class DrainingServer(uvicorn.Server):
-        """uvicorn's server that, asked to stop, first lets Prefect's event consumers catch up.
-
-        The command stops its server right after its flow run: the run's last task-run
-        events may still wait in the server's in-memory broker, and Prefect's shutdown
-        cancels the consumers mid-write (the records are lost and a traceback is printed).
-        """
-
-        async def on_tick(self, counter: int) -> bool:
-            _note_idle_consumers()
-            result: bool = await super().on_tick(counter)
-            return result
-
-        async def main_loop(self) -> None:
-            await super().main_loop()
-            deadline = time.monotonic() + DRAIN_TIMEOUT_S
-            while time.monotonic() < deadline and not _broker_idle():
-                await asyncio.sleep(0.02)
-
-    return DrainingServer
+def _free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the server binds it a moment later)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
-# Per broker subscription, the most consumers ever seen waiting on it at once: when all
-# of them wait again and its queue is empty, nothing of it is in flight.
-_waiting: dict[int, int] = {}
+class LocalServer:
+    """A `prefect server start` subprocess on 127.0.0.1, stopped on exit, and by the kernel if this process dies.
+
+    `options` go to `prefect server start` (a one-shot run's server needs no UI and no
+    scheduler: `ONE_SHOT_OPTIONS`). Port 0 takes a free port.
+    """
+
+    def __init__(self, port: int, log: Path, startup_timeout: float = 180.0, options: Sequence[str] = ()) -> None:
+        self.port, self.log, self.startup_timeout = port, log, startup_timeout
+        self.options = tuple(options)
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return None if self._proc is None else self._proc.pid
+
+    @property
+    def api_url(self) -> str:
+        """The server's API address (what PREFECT_API_URL is set to)."""
+        return f"http://127.0.0.1:{self.port}/api"
+
+    @property
+    def ui_url(self) -> str:
+        """The address of the Prefect UI."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LocalServer:
+        if not self.port:
+            self.port = _free_port()
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                raise UserError(
+                    f"port {self.port} is in use; pass --port, or set PREFECT_API_URL to use a server running there"
+                )
+        prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        server = [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(self.port), *self.options]
+        with open(self.log, "ab") as out:
+            self._proc = subprocess.Popen(
+                # Through this module's entry (below), which ties the server's life to ours.
+                [sys.executable, "-m", "flows.server", str(os.getpid()), *server],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
+                start_new_session=True,  # its own process group, so stopping it stops its children
+            )
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_healthy(self) -> None:
+        assert self._proc is not None
+        try:
+            code = wait_healthy(self._proc, self.api_url, self.startup_timeout, interval=0.25)
+        except TimeoutError:
+            raise UserError(
+                f"the Prefect server did not answer within {self.startup_timeout:.0f} s; see {self.log}"
+            ) from None
+        if code is not None:
+            raise UserError(f"the Prefect server exited during start-up (code {code}); see {self.log}")
+
+    def stop(self, grace: float = 20.0) -> None:
+        """Stop the server's process group: SIGTERM, then SIGKILL after `grace` seconds."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
-def _subscriptions() -> list[Any]:
-    """Prefect's in-memory broker subscriptions ([] if this Prefect has no such broker)."""
-    try:
-        from prefect.server.utilities.messaging.memory import Topic
-
-        return [sub for topic in list(Topic._topics.values()) for sub in list(topic._subscriptions)]
-    except (ImportError, AttributeError):
-        return []
-
-
-def _note_idle_consumers() -> None:
-    for sub in _subscriptions():
-        getters = len(getattr(sub._queue, "_getters", ()))
-        _waiting[id(sub)] = max(_waiting.get(id(sub), 0), getters)
-
-
-def _broker_idle() -> bool:
-    """True when no subscription has a queued message or a consumer busy with one."""
-    try:
-        return all(
-            sub._queue.empty() and len(getattr(sub._queue, "_getters", ())) >= _waiting.get(id(sub), 0)
-            for sub in _subscriptions()
-        )
-    except AttributeError:  # another Prefect's broker: do not wait
-        return True
+def _exec_tied_to(parent: int, argv: list[str]) -> None:
+    """Become `argv`, which the kernel stops when `parent` dies (the death signal survives exec)."""
+    die_with_parent(parent)
+    os.execv(argv[0], argv)
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1:])
+    _exec_tied_to(int(sys.argv[1]), sys.argv[2:])

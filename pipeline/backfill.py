@@ -16,14 +16,11 @@ and rebuilding part of a month would have to keep the rows outside the range any
 from __future__ import annotations
 
 import calendar
-import contextlib
 import hashlib
-import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -33,13 +30,11 @@ from normalizers.errors import Rejection
 from normalizers.schema import SCHEMA_VERSION
 from pipeline.config import HTTP_KINDS, SourceConfig
 from pipeline.discover import Candidate, candidate, discover_files
-from pipeline.ingest import BatchResult, in_batches, merge_batches, normalize_input, read_input
+from pipeline.ingest import normalize_input, read_input
 from warehouse.layout import DataRoot, Partition
 from warehouse.ledger import LedgerEntry, latest_entries
-from warehouse.quarantine import write_quarantine
 from warehouse.raw import RawStore
 from warehouse.state import FileState, StateStore
-from warehouse.writer import upsert_partition
 
 __all__ = [
     "MAX_MONTHS",
@@ -53,8 +48,9 @@ __all__ = [
     "fingerprint",
     "month_range",
     "plan_files_backfill",
+    "record_unit_state",
     "resolve_batch",
-    "run_unit",
+    "stale_copies",
     "stored_states",
     "whole_months",
 ]
@@ -260,111 +256,21 @@ def partition_rows(root: DataRoot, partition: Partition) -> int:
         return -1
 
 
-Normalise = Callable[[list[Candidate], str], BatchResult]
-
-
-def run_unit(
-    src: SourceConfig,
-    root: DataRoot,
-    run_id: str,
-    unit: Unit,
-    normalise: Normalise,
-    window: tuple[str | None, str | None],
-    on_batch: Callable[[int], None] | None = None,
-    early: BatchResult | None = None,
-) -> LedgerEntry:
-    """Rebuild one partition from its planned inputs; returns the ledger entry (also on failure).
-
-    `normalise(items, batch_name)` is `process_batch` run in the worker pool; `early`
-    holds what fetching the unit's URLs already decided (quarantined URLs). Rows for
-    the partition replace it whole; an input that now resolves to another month is
-    not written anywhere (its state is dropped, so the next ingest places it), and an
-    article that came here from another month is deleted there.
-    """
-    started = datetime.now(UTC)
-    part = Partition.parse(f"{src.name}/{unit.period}")
-    versions = {normalizer_for(src.format, c.rel)[1] for c in unit.items} or {normalizer_for(src.format, "")[1]}
-
-    def entry(status: str, error: str | None = None, **counts: int) -> LedgerEntry:
-        return LedgerEntry(
-            source=src.name,
-            partition=unit.period,
-            kind="backfill",
-            status=status,
-            run_id=run_id,
-            items=len(unit.items),
-            written=counts.get("written", 0),
-            quarantined=counts.get("quarantined", 0),
-            moved=counts.get("moved", 0),
-            removed=counts.get("removed", 0),
-            rows_before=counts.get("rows_before", max(unit.rows, 0)),
-            normalizer_version=";".join(sorted(versions)),
-            inputs=unit.inputs,
-            range_start=window[0],
-            range_end=window[1],
-            started_at=started,
-            finished_at=datetime.now(UTC),
-            error=error,
-        )
-
-    spills: list[str] = []
-    try:
-        results = [early] if early is not None else []
-        for i, batch in enumerate(in_batches(unit.items)):
-            results.append(normalise(batch, f"bf{unit.period}-{i:05d}"))
-            if on_batch:
-                on_batch(len(batch))
-        merged = merge_batches(results)
-        spills = [p for paths in merged.spills.values() for p in paths]
-        here = [s for s in merged.states if s.status == "written" and s.partition == part.key]
-        moved = [s for s in merged.states if s.status == "written" and s.partition != part.key]
-        spilled = [Path(p) for p in merged.spills.get(part.key, [])]
-        written = upsert_partition(root, part, spilled, replace=True, run_id=run_id)
-        _delete_elsewhere(root, part, unit.items, {s.path for s in here})
-        write_quarantine(root, src.name, f"{run_id}-{unit.period}", merged.quarantined)
-        _record_state(root, src, part, unit, here + [s for s in merged.states if s.status == "quarantined"], moved)
-        return entry(
-            "completed",
-            written=written.rows_after,
-            quarantined=len(merged.quarantined),
-            moved=len(moved),
-            removed=written.removed,
-            rows_before=written.rows_before,
-        )
-    except Exception as exc:  # a unit's failure is recorded, and the other units go on
-        return entry("failed", f"{type(exc).__name__}: {str(exc)[:1000]}")
-    finally:
-        for p in spills:
-            with contextlib.suppress(OSError):  # a retry may find some already gone
-                os.unlink(p)
-
-
-def _delete_elsewhere(root: DataRoot, part: Partition, items: Sequence[Candidate], here: set[str]) -> None:
-    """Remove the old copy of each article that moved into `part` (its path in `here`) from the month that held it."""
+def stale_copies(items: Sequence[Candidate], key: str, here: set[str]) -> dict[str, list[str]]:
+    """Per other partition, the old copies of articles that moved into partition `key` (their inputs in `here`)."""
     stale: dict[str, set[str]] = {}
     for c in items:
         prev = c.prev
         # Written here now, and held by another month before: that copy is stale.
-        if (
-            c.rel in here
-            and prev is not None
-            and prev.article_id is not None
-            and prev.partition not in (None, part.key)
-        ):
+        if c.rel in here and prev is not None and prev.article_id is not None and prev.partition not in (None, key):
             stale.setdefault(prev.partition, set()).add(prev.article_id)
-    for key, ids in sorted(stale.items()):
-        upsert_partition(root, Partition.parse(key), (), ids)
+    return {k: sorted(ids) for k, ids in sorted(stale.items())}
 
 
-def _record_state(
-    root: DataRoot,
-    src: SourceConfig,
-    part: Partition,
-    unit: Unit,
-    keep: list[FileState],
-    moved: list[FileState],
+def record_unit_state(
+    root: DataRoot, src: SourceConfig, part: Partition, keep: list[FileState], moved: list[FileState]
 ) -> None:
-    """Save the unit's outcomes; forget inputs that left the partition, so the next ingest places them."""
+    """Save a backfill unit's outcomes; forget inputs that left the partition, so the next ingest places them."""
     with StateStore(root.state) as store:
         placed = store.paths_in(src.name, part.key)
         done = {s.path for s in keep}

@@ -25,7 +25,6 @@ __all__ = [
     "ListedFile",
     "Listing",
     "Plan",
-    "PlanAhead",
     "candidate",
     "discover_files",
     "list_file",
@@ -271,46 +270,8 @@ def plan_files(
     return Plan(src.name, len(files), new, changed, len(files) - new - changed, tuple(todo))
 
 
-def plan_source(src: SourceConfig, root: DataRoot, force: bool = False, listing: Listing | None = None) -> Plan:
+def plan_source(src: SourceConfig, root: DataRoot, force: bool = False) -> Plan:
     """`plan_files` against the source's stored state under `root` (what a run's discovery does)."""
     with StateStore(root.state) as store:
-        return _plan_in(store, src, force, listing)
-
-
-def _plan_in(store: StateStore, src: SourceConfig, force: bool, listing: Listing | None) -> Plan:
-    previous = functools.partial(store.get, src.name)
-    return plan_files(src, store.stat_index(src.name), force=force, previous=previous, listing=listing)
-
-
-class PlanAhead:
-    """`plan_source` made before the flow run, which the run takes over if the state has not changed since.
-
-    The state database stays open in between: SQLite's `data_version` then tells
-    whether any other connection, of any process, committed meanwhile (a run of
-    another command, or of this one's own tasks).
-    """
-
-    def __init__(self, src: SourceConfig, root: DataRoot, force: bool, listing: Listing) -> None:
-        self.src, self.root, self.force = src, root, force
-        self._store = StateStore(root.state, any_thread=True)  # the flow's task may run in another thread
-        self._open = True
-        try:
-            self._version = self._store.data_version()
-            self.plan = _plan_in(self._store, src, force, listing)
-        except BaseException:
-            self._store.close()
-            raise
-
-    def take(self, src: SourceConfig, root: DataRoot, force: bool) -> Plan | None:
-        """The plan if made for this source, root and `force` and the state is unchanged since, else None; closes."""
-        try:
-            if not self._open or (self.src, self.root, self.force) != (src, root, force):
-                return None
-            return self.plan if self._store.data_version() == self._version else None
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        """Close the state database (taking the plan over is then no longer possible)."""
-        self._store.close()
-        self._open = False
+        previous = functools.partial(store.get, src.name)
+        return plan_files(src, store.stat_index(src.name), force=force, previous=previous)

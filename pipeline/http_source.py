@@ -28,6 +28,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TypedDict
 
+import httpx
+
 from normalizers.dispatch import normalizer_for
 from normalizers.feeds import Discovery, Entry, FeedError, normalize_url, parse_feed, parse_url_list, recency_key
 from pipeline.backfill import BackfillPlan, Unit, build_plan, check_redo, stored_states, whole_months
@@ -40,7 +42,7 @@ from pipeline.renormalize import stored_candidate
 from warehouse.layout import DataRoot, Partition
 from warehouse.quarantine import QuarantineRecord
 from warehouse.raw import FetchRecord, RawStore, UrlState
-from warehouse.state import FileState
+from warehouse.state import FileState, StateStore
 
 __all__ = ["FetchOutcome", "fetch_source", "fetch_unit", "plan_http_backfill", "policy_for"]
 
@@ -92,16 +94,29 @@ def policy_for(src: SourceConfig) -> FetchPolicy:
     )
 
 
-def fetch_source(src: SourceConfig, root: DataRoot, run_id: str, previous: dict[str, FileState]) -> FetchOutcome:
-    """Discover the source's URLs, fetch what is due into the raw store, and plan their normalisation."""
-    return asyncio.run(_fetch_source(src, root, run_id, previous))
+def fetch_source(
+    src: SourceConfig, root: DataRoot, run_id: str, transport: httpx.AsyncBaseTransport | None = None
+) -> FetchOutcome:
+    """Discover the source's URLs, fetch what is due into the raw store, and plan their normalisation.
+
+    `transport` replaces the fetcher's own (see `Fetcher`).
+    """
+    with StateStore(root.state) as states:
+        previous = states.load(src.name)
+    return asyncio.run(_fetch_source(src, root, run_id, previous, transport))
 
 
-async def _fetch_source(src: SourceConfig, root: DataRoot, run_id: str, previous: dict[str, FileState]) -> FetchOutcome:
+async def _fetch_source(
+    src: SourceConfig,
+    root: DataRoot,
+    run_id: str,
+    previous: dict[str, FileState],
+    transport: httpx.AsyncBaseTransport | None,
+) -> FetchOutcome:
     now = datetime.now(UTC)
     early = BatchResult()
     with RawStore(root) as store:
-        async with Fetcher(policy_for(src)) as fetcher:
+        async with Fetcher(policy_for(src), transport) as fetcher:
             listing = await _discover(src, store, fetcher, early, run_id, now)
             due = _due(src, store, listing.entries, now, early)
             results = await asyncio.gather(*(fetcher.fetch(e.url, **_validators(state)) for _, e, state in due))
@@ -500,23 +515,27 @@ async def _discover_only(src: SourceConfig, store: RawStore, problems: BatchResu
         return await _discover(src, store, fetcher, problems, "plan", datetime.now(UTC), record)
 
 
-def fetch_unit(src: SourceConfig, root: DataRoot, run_id: str, unit: Unit) -> tuple[Unit, BatchResult]:
+def fetch_unit(
+    src: SourceConfig, root: DataRoot, run_id: str, unit: Unit, transport: httpx.AsyncBaseTransport | None = None
+) -> tuple[Unit, BatchResult]:
     """Fetch a unit's listed URLs into the raw store; returns the unit reading from it, and fetch failures.
 
     A URL whose fetch brings no body (304, an error, a deferral) is rebuilt from its
     stored body when there is one; only a URL never stored is quarantined.
     """
-    return asyncio.run(_fetch_unit(src, root, run_id, unit))
+    return asyncio.run(_fetch_unit(src, root, run_id, unit, transport))
 
 
-async def _fetch_unit(src: SourceConfig, root: DataRoot, run_id: str, unit: Unit) -> tuple[Unit, BatchResult]:
+async def _fetch_unit(
+    src: SourceConfig, root: DataRoot, run_id: str, unit: Unit, transport: httpx.AsyncBaseTransport | None
+) -> tuple[Unit, BatchResult]:
     now = datetime.now(UTC)
     early = BatchResult()
     wanted = [c for c in unit.items if c.raw_sha256 is None]
     items = [c for c in unit.items if c.raw_sha256 is not None]
     with RawStore(root) as store:
         states = [store.url_state(src.name, c.rel) for c in wanted]
-        async with Fetcher(policy_for(src)) as fetcher:
+        async with Fetcher(policy_for(src), transport) as fetcher:
             results = await asyncio.gather(
                 *(fetcher.fetch(c.uri or c.rel, **_validators(s)) for c, s in zip(wanted, states, strict=True))
             )

@@ -8,10 +8,7 @@ spills; `finish_source` records quarantine and state. Each stage can re-run alon
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import gc
 import hashlib
-import multiprocessing
 import os
 import shutil
 import time
@@ -30,9 +27,9 @@ from pipeline.config import SourceConfig
 from pipeline.discover import Candidate
 from pipeline.files import InputProblem, file_uri, printable, read_confined, real_root
 from warehouse.layout import DataRoot, Partition, published_day
+from warehouse.ledger import LedgerEntry
 from warehouse.quarantine import QuarantineRecord, write_quarantine
 from warehouse.raw import RawStore
-from warehouse.schema import articles_to_table, skip_pandas_probe
 from warehouse.state import FileState, StateStore
 from warehouse.writer import PartitionWrite, SpillBuffer, upsert_partition
 
@@ -42,7 +39,6 @@ __all__ = [
     "BatchResult",
     "SourceSummary",
     "TimeBudget",
-    "adopt_batch",
     "assign_partitions",
     "finish_source",
     "in_batches",
@@ -51,7 +47,6 @@ __all__ = [
     "normalize_input",
     "process_batch",
     "read_input",
-    "warm_up",
     "write_partition",
 ]
 
@@ -134,6 +129,7 @@ class SourceSummary:
     # whether the user can fix it (a missing folder) or it is a fault to report.
     error: str | None = None
     user_error: bool = False
+    ledger: list[LedgerEntry] = field(default_factory=list)  # re-normalisations and backfill units: per partition
 
     def reconciles(self) -> bool:
         """Every discovered input ended as unchanged, written, superseded, quarantined or deferred (with a reason)."""
@@ -143,29 +139,6 @@ class SourceSummary:
             and processed == self.written + self.superseded + self.quarantined
             and self.deferred == sum(self.deferrals.values())
         )
-
-
-def warm_up() -> None:
-    """Pay one-time costs in a pool worker before its first batch."""
-    _prepare_worker()
-
-
-def _prepare_worker() -> None:
-    """Once in a pool worker: spare pyarrow its pandas import, load the rest, and take it out of the GC's sight.
-
-    After `gc.freeze()`, collections only walk objects made since, not the import
-    graph. The main process is left alone (its Prefect objects come and go, and it may
-    hand pandas objects to pyarrow in tests and other callers).
-    """
-    global _prepared
-    if not _prepared and multiprocessing.parent_process() is not None:
-        _prepared = True
-        skip_pandas_probe()
-        articles_to_table([])  # pyarrow's and the schema's lazy set-up
-        gc.freeze()
-
-
-_prepared = False
 
 
 def _quarantine(
@@ -190,7 +163,6 @@ def process_batch(
     A file whose bytes, sidecar and normaliser are unchanged since its last run is only
     re-stamped in the state, unless `force` is set.
     """
-    _prepare_worker()
     now = datetime.now(UTC)
     out = BatchResult()
     buffer = SpillBuffer(root, run_id, batch_name)
@@ -247,34 +219,6 @@ def process_batch(
         raw_store.close()
     out.spills = buffer.finish()
     return out
-
-
-def adopt_batch(root: DataRoot, made: BatchResult, stage: str, run_id: str) -> BatchResult:
-    """A batch `process_batch` normalised under the stand-in run id `stage`, made run `run_id`'s own.
-
-    Its spill files move into the run's staging folder (rows get the run's id and time
-    when their partition is written), its state and quarantine rows get the run's id,
-    and `stage`'s folder is removed.
-    """
-    spills: dict[str, list[str]] = {}
-    staged, into = root.spills(stage), root.spills(run_id)
-    for key, paths in made.spills.items():
-        for path in paths:
-            target = into / Path(path).relative_to(staged)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, target)
-            spills.setdefault(key, []).append(str(target))
-    shutil.rmtree(staged, ignore_errors=True)
-    return BatchResult(
-        spills=spills,
-        deletes=made.deletes,
-        states=[s._replace(run_id=run_id) for s in made.states],
-        quarantined=[dataclasses.replace(q, run_id=run_id) for q in made.quarantined],
-        articles=made.articles,
-        unchanged=made.unchanged,
-        deferrals=made.deferrals,
-        notes=made.notes,
-    )
 
 
 def read_input(
@@ -419,10 +363,12 @@ def assign_partitions(root: DataRoot, source: str, merged: BatchResult) -> None:
 
 
 def write_partition(
-    root: DataRoot, key: str, spills: Sequence[str], deletes: Sequence[str], run_id: str
+    root: DataRoot, key: str, spills: Sequence[str], deletes: Sequence[str], run_id: str, replace: bool = False
 ) -> PartitionWrite:
-    """Upsert one partition from its spill files, whose rows get `run_id` and the time of writing."""
-    return upsert_partition(root, Partition.parse(key), [Path(p) for p in spills], deletes, run_id=run_id)
+    """Upsert one partition from its spill files (with `replace`, rebuild it from them alone); rows get `run_id`."""
+    return upsert_partition(
+        root, Partition.parse(key), [Path(p) for p in spills], deletes, replace=replace, run_id=run_id
+    )
 
 
 def finish_source(

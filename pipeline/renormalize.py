@@ -16,7 +16,7 @@ from pipeline.config import HTTP_KINDS, SourceConfig
 from pipeline.discover import Candidate, Plan, candidate, discover_files
 from warehouse.layout import DataRoot, Partition
 from warehouse.raw import RawStore
-from warehouse.state import FileState
+from warehouse.state import FileState, StateStore
 
 __all__ = ["plan_renormalize", "stored_candidate"]
 
@@ -78,3 +78,12 @@ def plan_renormalize(
             else:  # gone since: reading fails and the document is quarantined (read_error)
                 todo.append(Candidate(s.path, str(src.path / s.path), s.size, s.mtime_ns, None, "", prev=s))
     return Plan(src.name, len(chosen), 0, len(todo), 0, tuple(todo))
+
+
+def plan_renormalize_source(
+    src: SourceConfig, root: DataRoot, start: date | None = None, end: date | None = None
+) -> Plan:
+    """`plan_renormalize` against the source's stored state under `root` (what a re-normalisation run plans)."""
+    with StateStore(root.state) as store:
+        states = store.load(src.name)
+    return plan_renormalize(src, root, states, start, end)

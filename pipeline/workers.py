@@ -22,7 +22,6 @@ __all__ = [
     "DEFAULT_WORKER_NICE",
     "default_workers",
     "map_in_pool",
-    "prestart",
     "run_in_pool",
     "shutdown_pool",
     "submit_in_pool",
@@ -75,34 +74,20 @@ def map_in_pool(workers: int, fn: Callable[..., R], calls: list[tuple[object, ..
     return [f.result() for f in futures]
 
 
-def prestart(workers: int, warm_up: Callable[[], None]) -> None:
-    """Start the pool now and have each worker run `warm_up`, without waiting.
-
-    The CLI calls this before Prefect starts its server, so the workers' interpreter
-    start-up and imports (~1.5 s) overlap the server's instead of delaying the first batch.
-    """
-    if workers > 1:
-        pool = _get_pool(workers)
-        for _ in range(workers):
-            pool.submit(warm_up)
-
-
-# Young-generation size of a worker's cyclic garbage collector. Normalising allocates
-# many short-lived objects and almost no reference cycles, so the default (700) runs
-# collections that find nothing; on 5,000-article batches 100,000 (with the imported
-# modules frozen out of the collector, see pipeline.ingest.process_batch) cut a worker's
-# time per article by ~10-15 % (~200 -> ~175 us) for no measurable memory.
+# Young-generation size of a worker's cyclic garbage collector: the one GC setting the
+# project makes, in the one place it is made. Normalising allocates many short-lived
+# objects and almost no reference cycles, so the default (700) runs collections that
+# find nothing; on 5,000-article batches 100,000 cut a worker's time per article by
+# ~10-15 % (~200 -> ~175 us) for no measurable memory.
 WORKER_GC_THRESHOLD = (100_000, 50, 100)
 
 
 # How much workers lower their CPU priority (nice increment; NEWSFLOW_WORKER_NICE, 0 =
 # none). The pool keeps every core busy, while the command's own process and Prefect's
-# server do short pieces of work that the run waits on (start-up, task-state changes,
-# handing out the next batch): yielding to them shortens the run. Measured on the
-# 100k-file benchmark with 2 cores: the temporary server was up ~0.5 s sooner
-# (3.0-3.5 s instead of 3.5-4.3 s) because the workers' imports and listing no longer
-# competed with it. Lower priority is also the polite default for bulk work on a
-# shared machine; set 0 where newsflow should compete on equal terms.
+# server do short pieces of work that the run waits on (task-state changes, handing
+# out the next batch): yielding to them keeps the run moving. Lower priority is also
+# the polite default for bulk work on a shared machine; set 0 where newsflow should
+# compete on equal terms.
 DEFAULT_WORKER_NICE = 10
 
 

@@ -18,14 +18,12 @@ from pipeline.backfill import (
     month_range,
     plan_files_backfill,
     resolve_batch,
-    run_unit,
     whole_months,
 )
 from pipeline.config import load_config
-from pipeline.discover import Candidate
-from pipeline.ingest import BatchResult, process_batch
+from pipeline.run import Backfill, LocalRunner, plan_backfill, run_source
 from warehouse.layout import DataRoot, Partition
-from warehouse.ledger import LedgerEntry, latest_entries, read_ledger, write_ledger
+from warehouse.ledger import LedgerEntry, latest_entries, read_ledger
 from warehouse.state import StateStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,22 +46,12 @@ def make_config(tmp: Path, corpus: Path) -> Path:
 
 
 def backfill(cfg: Path, root: DataRoot, start: str, end: str, redo: str = "none", run_id: str = "bf-1") -> BackfillPlan:
-    """The backfill flow's steps in-process (one worker): plan, run each unit, record the ledger."""
+    """A backfill through the core, in-process (one worker): its plan, then `run_source` on each unit."""
     src = load_config(cfg).sources["bf"]
-    plan = plan_files_backfill(
-        src,
-        root,
-        date.fromisoformat(start),
-        date.fromisoformat(end),
-        redo,
-        lambda items: resolve_batch(src, root, items),
-    )
-
-    def normalise(items: list[Candidate], name: str) -> BatchResult:
-        return process_batch(src, root, run_id, name, items, True)
-
+    runner = LocalRunner(1)
+    plan = plan_backfill(src, root, date.fromisoformat(start), date.fromisoformat(end), redo, runner=runner)
     for unit in plan.to_run():
-        write_ledger(root, [run_unit(src, root, run_id, unit, normalise, (start, end))])
+        run_source(src, root, run_id, Backfill(unit, (start, end)), runner=runner)
     return plan
 
 

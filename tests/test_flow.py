@@ -121,161 +121,35 @@ def test_only_transient_errors_are_retried() -> None:
     assert not _transient(None, None, Completed(data=1))
 
 
-def _article(folder: Path, stem: str, day: str) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{stem}.txt").write_text(f"Title {stem}\n\n{day}, QAMISHLO - Lede of {stem}.\n\nBody of {stem}.\n")
+def test_the_flow_is_the_core_with_each_stage_a_task_run(corpus: Path, tmp_path: Path) -> None:
+    """`ingest` writes what `run_source` writes, and Prefect shows the core's stages as its task runs."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-
-def test_ingest_takes_the_listing_made_ahead_while_it_is_current(tmp_path: Path) -> None:
-    from concurrent.futures import Future
-
-    from helpers import files_source_config
-
-    from flows.flow import ingest, set_early_listings
-    from pipeline.config import load_config
-    from pipeline.discover import Listing, discover_files
-
-    corpus = tmp_path / "corpus"
-    _article(corpus, "a", "2024-03-01")
-    _article(corpus, "b", "2024-03-02")
-    cfg = files_source_config(tmp_path, "early", corpus)
-    data = tmp_path / "data"
-    src = load_config(cfg).sources["early"]
-
-    def ahead(listing: Listing | BaseException, made_for: object = src) -> None:
-        fut: Future[Listing] = Future()
-        if isinstance(listing, BaseException):
-            fut.set_exception(listing)
-        else:
-            fut.set_result(listing)
-        set_early_listings({"early": (made_for, fut)})  # type: ignore[dict-item]
-
-    # Listed before the run began; c.txt arrives after: this run works from the listing,
-    # the next one finds c.txt.
-    ahead(discover_files(src))
-    _article(corpus, "c", "2024-03-03")
-    first = ingest(config=str(cfg), data=str(data), workers=1)
-    assert (first.sources[0].discovered, first.sources[0].written) == (2, 2)
-    second = ingest(config=str(cfg), data=str(data), workers=1)  # nothing installed: it walks
-    assert (second.sources[0].discovered, second.sources[0].new, second.sources[0].unchanged) == (3, 1, 2)
-
-    # A listing of another folder, or one that failed, is not used: the run walks.
-    (tmp_path / "other").mkdir()
-    other = load_config(files_source_config(tmp_path / "other", "early", tmp_path / "elsewhere")).sources["early"]
-    ahead([], made_for=other)
-    assert ingest(config=str(cfg), data=str(data), workers=1).sources[0].discovered == 3
-    ahead(OSError("gone"))
-    assert ingest(config=str(cfg), data=str(data), workers=1).sources[0].discovered == 3
-
-
-def test_ingest_adopts_batches_normalised_ahead_only_when_its_plan_agrees(tmp_path: Path) -> None:
-    from concurrent.futures import Future
-
-    from helpers import files_source_config
-
-    import flows.flow
-    from flows.flow import ingest, set_early_listings, start_batches_ahead
-    from pipeline.config import load_config
-    from pipeline.discover import Listing, discover_files
-    from warehouse.layout import DataRoot
-    from warehouse.state import StateStore
-
-    corpus = tmp_path / "corpus"
-    for stem, day in (("a", "2024-03-01"), ("b", "2024-03-02"), ("c", "2024-04-03")):
-        _article(corpus, stem, day)
-    cfg = files_source_config(tmp_path, "early", corpus)
-    data = tmp_path / "data"
-    src = load_config(cfg).sources["early"]
-
-    def normalise_ahead(force: bool) -> None:
-        listing: Future[Listing] = Future()
-        listing.set_result(discover_files(src))
-        set_early_listings({"early": (src, listing)})
-        start_batches_ahead(DataRoot(data), force, 2)
-        (batch,) = flows.flow._ahead["early"]  # 3 files: one batch
-        batch.result.result()  # normalised and spilled before the run begins
-
-    def stages() -> list[Path]:
-        return sorted((data / ".staging" / "runs").glob("ahead-*"))
-
-    normalise_ahead(force=False)
-    assert len(stages()) == 1
-    # Gone before the run: only a run that takes the batch over (and does not read the
-    # file again) can still write its article.
-    (corpus / "a.txt").unlink()
-    first = ingest(config=str(cfg), data=str(data), workers=2)
-    assert (first.sources[0].written, first.sources[0].quarantined) == (3, 0)
-    assert first.sources[0].partitions == ["early/2024-03", "early/2024-04"]
-    assert stages() == []
-    assert flows.flow._planned == {}  # the plan made ahead was taken over (its database closed)
-    assert list((data / ".staging" / "runs").iterdir()) == []  # nothing of the run is left behind
-    run_ids = duckdb.sql(
-        f"SELECT DISTINCT run_id FROM read_parquet('{data}/articles/**/*.parquet', hive_partitioning=true)"
-    ).fetchall()
-    assert run_ids == [(first.run_id,)]
-    with StateStore(data / "state") as store:
-        assert {s.run_id for s in store.load("early").values()} == {first.run_id}
-
-    # Made with --force for a run without it (its plan then holds only the new file):
-    # dropped, its spills removed, and the run normalises what its own plan says.
-    _article(corpus, "d", "2024-04-04")
-    normalise_ahead(force=True)
-    second = ingest(config=str(cfg), data=str(data), workers=2)
-    assert (second.sources[0].new, second.sources[0].written, second.sources[0].quarantined) == (1, 1, 0)
-    assert stages() == []
-    assert sorted(row[2] for row in _rows(data)) == ["Title a", "Title b", "Title c", "Title d"]
-
-
-def test_a_batch_ahead_that_failed_is_normalised_by_the_run_and_its_folder_removed(tmp_path: Path) -> None:
-    from concurrent.futures import Future
-
-    from helpers import files_source_config
-
-    import flows.flow
-    from flows.flow import Ahead, ingest, set_early_listings
-    from pipeline.config import load_config
-    from pipeline.discover import Listing, discover_files, plan_files
-    from pipeline.ingest import BatchResult
+    from flows.config import load_config
+    from flows.flow import ingest
+    from pipeline.run import LocalRunner, run_source
     from warehouse.layout import DataRoot
 
-    corpus = tmp_path / "corpus"
-    _article(corpus, "a", "2024-03-01")
-    cfg = files_source_config(tmp_path, "early", corpus)
-    data = tmp_path / "data"
-    src = load_config(cfg).sources["early"]
-    listing: Future[Listing] = Future()
-    listing.set_result(discover_files(src))
-    set_early_listings({"early": (src, listing)})
-    failed: Future[BatchResult] = Future()
-    failed.set_exception(OSError("disk full"))
-    stage = data / ".staging" / "runs" / "ahead-failed"
-    stage.mkdir(parents=True)
-    (stage / "part.arrow").write_bytes(b"half a spill")
-    items = tuple(plan_files(src, {}).todo)
-    flows.flow._ahead["early"] = [Ahead(src, DataRoot(data), False, items, "ahead-failed", failed)]
+    flow_summary = ingest(config=str(corpus), data=str(tmp_path / "flow"), workers=2)
+    root = DataRoot(tmp_path / "core")
+    core = [run_source(src, root, "core-run", runner=LocalRunner(1)) for src in load_config(corpus).select(None)]
+    assert _rows(tmp_path / "flow") == _rows(tmp_path / "core")
+    counted = ("discovered", "new", "written", "quarantined", "partitions", "reasons")
+    assert [[getattr(s, c) for c in counted] for s in flow_summary.sources] == [
+        [getattr(s, c) for c in counted] for s in core
+    ]
 
-    summary = ingest(config=str(cfg), data=str(data), workers=1)
-    assert (summary.sources[0].written, summary.sources[0].quarantined) == (1, 0)
-    assert not stage.exists()
-
-
-def test_a_listing_made_ahead_is_dropped_when_the_run_waited_for_the_source(tmp_path: Path) -> None:
-    from concurrent.futures import Future
-
-    from helpers import files_source_config
-
-    from flows.flow import _early_listing, set_early_listings
-    from pipeline.config import load_config
-    from pipeline.discover import Listing
-
-    src = load_config(files_source_config(tmp_path, "s", tmp_path / "corpus")).sources["s"]
-    pending: Future[Listing] = Future()
-    set_early_listings({"s": (src, pending)})
-    # Another run held the source: it may have changed the files since the listing.
-    assert _early_listing(src, fresh=False) is None
-    assert pending.cancelled()
-    assert _early_listing(src, fresh=True) is None  # taken once only
-    done: Future[Listing] = Future()
-    done.set_result([("a.txt", "/corpus/a.txt", 1, 2, None, "")])
-    set_early_listings({"s": (src, done)})
-    assert _early_listing(src, fresh=True) == [("a.txt", "/corpus/a.txt", 1, 2, None, "")]
+    expected = {"discover", "normalize-batch", "write-partition", "finish-source"}
+    deadline = time.monotonic() + 60  # a hang guard: the server records task runs from events, shortly after
+    while True:
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[uuid.UUID(flow_summary.run_id)]))
+            )
+        stages = {r.name.rsplit("-", 1)[0] for r in runs}
+        if expected <= stages or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert expected <= stages, stages
+    assert all(r.state_type is not None and r.state_type.value == "COMPLETED" for r in runs)

@@ -19,15 +19,8 @@ import duckdb
 import pytest
 
 from pipeline.config import load_config
-from pipeline.http_source import fetch_source
-from pipeline.ingest import (
-    SourceSummary,
-    assign_partitions,
-    finish_source,
-    merge_batches,
-    process_batch,
-    write_partition,
-)
+from pipeline.ingest import SourceSummary
+from pipeline.run import Backfill, LocalRunner, Renormalize, run_source
 from warehouse.layout import DataRoot
 from warehouse.raw import RawStore
 from warehouse.state import StateStore
@@ -289,19 +282,8 @@ def _config(tmp: Path, port: int) -> Path:
 
 
 def _run(cfg: Path, root: DataRoot, name: str, run_id: str) -> SourceSummary:
-    """One source through the pipeline stages, as the flow runs them."""
-    src = load_config(cfg).sources[name]
-    with StateStore(root.state) as store:
-        previous = store.load(name)
-    fetched = fetch_source(src, root, run_id, previous)
-    plan = fetched.plan
-    summary = SourceSummary(name, plan.discovered, plan.new, plan.changed, plan.unchanged)
-    merged = merge_batches([fetched.early, process_batch(src, root, run_id, "b0", list(plan.todo))])
-    if merged.states:
-        assign_partitions(root, name, merged)
-    keys = sorted(set(merged.spills) | set(merged.deletes))
-    writes = [write_partition(root, k, merged.spills.get(k, []), merged.deletes.get(k, []), run_id) for k in keys]
-    return finish_source(root, src, run_id, merged, writes, summary)
+    """One source through the pipeline core (`run_source`), in-process."""
+    return run_source(load_config(cfg).sources[name], root, run_id, runner=LocalRunner(1))
 
 
 def test_a_feed_source_ingests_a_site_and_the_second_run_fetches_nothing_new(site: int, tmp_path: Path) -> None:
@@ -531,12 +513,8 @@ def test_renormalising_an_http_source_reads_the_raw_store_and_fetches_nothing(si
     with StateStore(root.state) as store:
         plan = plan_renormalize(src, root, store.load("site"))
     assert (plan.discovered, len(plan.todo)) == (2, 2)
-    merged = merge_batches([process_batch(src, root, "run-2", "b0", list(plan.todo))])
-    assign_partitions(root, "site", merged)
-    keys = sorted(merged.spills)
-    writes = [write_partition(root, k, merged.spills[k], merged.deletes.get(k, []), "run-2") for k in keys]
-    summary = finish_source(root, src, "run-2", merged, writes, SourceSummary("site", 2, 0, 2, 0))
-    assert (summary.written, summary.quarantined) == (2, 0)
+    summary = run_source(src, root, "run-2", Renormalize(), runner=LocalRunner(1))
+    assert (summary.discovered, summary.changed, summary.written, summary.quarantined) == (2, 2, 2, 0)
     assert not _Site.hits  # nothing was fetched
     runs = duckdb.sql(f"SELECT DISTINCT run_id FROM read_parquet('{root.articles}/**/*.parquet')").fetchall()
     assert runs == [("run-2",)]
@@ -547,11 +525,7 @@ def test_a_backfill_of_a_sitemap_source_places_new_urls_by_sitemap_date_and_keep
 ) -> None:
     from datetime import date
 
-    from pipeline.backfill import run_unit
-    from pipeline.discover import Candidate
-    from pipeline.http_source import fetch_unit, plan_http_backfill
-    from pipeline.ingest import BatchResult
-    from warehouse.ledger import write_ledger
+    from pipeline.http_source import plan_http_backfill
 
     cfg = _config(tmp_path, site)
     root = DataRoot(tmp_path / "data")
@@ -568,12 +542,8 @@ def test_a_backfill_of_a_sitemap_source_places_new_urls_by_sitemap_date_and_keep
     outside = plan_http_backfill(src, root, date(2019, 1, 1), date(2019, 10, 31), "none")
     assert sum(len(u.items) for u in outside.units) == 0
 
-    def normalise(items: list[Candidate], name: str) -> BatchResult:
-        return process_batch(src, root, "bf-1", name, items, True)
-
     for unit in plan.to_run():
-        fetched, early = fetch_unit(src, root, "bf-1", unit)
-        write_ledger(root, [run_unit(src, root, "bf-1", fetched, normalise, ("2019-11-01", "2019-12-31"), None, early)])
+        run_source(src, root, "bf-1", Backfill(unit, ("2019-11-01", "2019-12-31")), runner=LocalRunner(1))
     got = duckdb.sql(f"SELECT url, month FROM read_parquet('{root.articles}/**/*.parquet', hive_partitioning=true)")
     assert sorted(r[1] for r in got.fetchall()) == [11, 11]
 
@@ -582,8 +552,7 @@ def test_a_backfill_of_a_sitemap_source_places_new_urls_by_sitemap_date_and_keep
     _Site.hits.clear()
     again = plan_http_backfill(src, root, date(2019, 11, 1), date(2019, 11, 30), "all")
     unit = again.units[0]
-    fetched, early = fetch_unit(src, root, "bf-2", unit)
-    entry = run_unit(src, root, "bf-2", fetched, normalise, ("2019-11-01", "2019-11-30"), None, early)
+    (entry,) = run_source(src, root, "bf-2", Backfill(unit, ("2019-11-01", "2019-11-30")), runner=LocalRunner(1)).ledger
     assert (entry.status, entry.written, entry.removed) == ("completed", 2, 0)
     assert sorted(status for path, status in _Site.hits if path.startswith("/news/")) == [304, 304]
 

@@ -1,4 +1,4 @@
-"""The pipeline stages as plain functions (no Prefect): dedupe, moves, reconciliation."""
+"""The pipeline core without Prefect (`run_source`): dedupe, moves, reconciliation."""
 
 from __future__ import annotations
 
@@ -9,17 +9,9 @@ from pathlib import Path
 import duckdb
 
 from pipeline.config import load_config
-from pipeline.discover import plan_files
-from pipeline.ingest import (
-    SourceSummary,
-    assign_partitions,
-    finish_source,
-    merge_batches,
-    process_batch,
-    write_partition,
-)
+from pipeline.ingest import SourceSummary
+from pipeline.run import LocalRunner, run_source
 from warehouse.layout import DataRoot
-from warehouse.state import StateStore
 
 SEED = (Path(__file__).resolve().parent.parent / "samples" / "anha" / "000_db5c100688d27208.txt").read_text(
     encoding="utf-8"
@@ -40,16 +32,7 @@ def _article(tmp: Path, name: str, url: str | None, published: str, marker: str)
 
 
 def _run(cfg: Path, root: DataRoot, run_id: str) -> SourceSummary:
-    src = load_config(cfg).sources["s"]
-    with StateStore(root.state) as store:
-        plan = plan_files(src, store.stat_index("s"), previous=lambda paths: store.get("s", paths))
-    summary = SourceSummary("s", plan.discovered, plan.new, plan.changed, plan.unchanged)
-    merged = merge_batches([process_batch(src, root, run_id, "b0", list(plan.todo))])
-    if merged.states:
-        assign_partitions(root, "s", merged)
-    keys = sorted(set(merged.spills) | set(merged.deletes))
-    writes = [write_partition(root, k, merged.spills.get(k, []), merged.deletes.get(k, []), run_id) for k in keys]
-    return finish_source(root, src, run_id, merged, writes, summary)
+    return run_source(load_config(cfg).sources["s"], root, run_id, runner=LocalRunner(1))
 
 
 def _rows(root: DataRoot) -> list[tuple[object, ...]]:
@@ -166,78 +149,6 @@ def test_candidates_and_states_cross_to_worker_processes_unchanged() -> None:
         copy = pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
         assert copy == value
     assert pickle.loads(pickle.dumps(cand)).prev == prev
-
-
-def test_a_batch_normalised_ahead_becomes_the_runs_own(tmp_path: Path) -> None:
-    """`adopt_batch`: the spills move into the run's folder, and are written with its id and time."""
-    from pipeline.ingest import adopt_batch
-    from warehouse.writer import read_spill
-
-    cfg, root = _config(tmp_path), DataRoot(tmp_path / "data")
-    _article(tmp_path, "a", "https://x.org/a", "2024-03-01T10:00:00Z", "A")
-    _article(tmp_path, "b", None, "2024-04-01T10:00:00Z", "B")
-    (tmp_path / "src" / "empty.txt").write_bytes(b"")
-    src = load_config(cfg).sources["s"]
-    made = process_batch(src, root, "ahead-1", "b000000", list(plan_files(src, {}).todo))
-    assert (root.staging / "runs" / "ahead-1").is_dir()
-    ids = {
-        key: [read_spill(Path(p), ["article_id"]).column(0).to_pylist() for p in paths]
-        for key, paths in made.spills.items()
-    }
-
-    adopted = adopt_batch(root, made, "ahead-1", "run-9")
-    assert not (root.staging / "runs" / "ahead-1").exists()
-    assert sorted(adopted.spills) == sorted(made.spills) == ["s/2024-03", "s/2024-04"]
-    for key, paths in adopted.spills.items():
-        assert all(Path(p).is_relative_to(root.spills("run-9")) for p in paths)
-        assert [read_spill(Path(p), ["article_id"]).column(0).to_pylist() for p in paths] == ids[key]
-    assert {s.run_id for s in adopted.states} == {"run-9"}
-    assert [q.run_id for q in adopted.quarantined] == ["run-9"]
-    assert (adopted.articles, len(adopted.states)) == (made.articles, len(made.states)) == (2, 3)
-
-    for key, paths in adopted.spills.items():
-        write_partition(root, key, paths, [], "run-9")
-    stamped = duckdb.sql(
-        f"SELECT DISTINCT run_id, ingested_at IS NULL FROM read_parquet('{root.articles}/**/*.parquet')"
-    ).fetchall()
-    assert stamped == [("run-9", False)]
-
-
-def test_a_plan_made_ahead_holds_only_while_nothing_else_commits_to_the_state(tmp_path: Path) -> None:
-    """`PlanAhead`: taken over as made, unless the state changed since or it was made for other settings."""
-    import dataclasses
-    import subprocess
-    import sys
-
-    from pipeline.discover import PlanAhead, discover_files, plan_source
-
-    cfg, root = _config(tmp_path), DataRoot(tmp_path / "data")
-    _article(tmp_path, "a", "https://x.org/a", "2024-03-01T10:00:00Z", "A")
-    _article(tmp_path, "b", None, "2024-04-01T10:00:00Z", "B")
-    src = load_config(cfg).sources["s"]
-    _run(cfg, root, "run-1")
-    (tmp_path / "src" / "b.txt").write_text(SEED.replace("Kado:", "Kado changed:", 1), encoding="utf-8")
-    listing = discover_files(src)
-
-    planned = PlanAhead(src, root, False, listing)
-    plan = planned.take(src, root, False)
-    assert plan is not None and plan == plan_source(src, root, False, listing)
-    assert [(c.rel, c.prev is not None) for c in plan.todo] == [("b.txt", True)]
-    assert planned.take(src, root, False) is None  # taken once; the database is closed
-
-    assert PlanAhead(src, root, False, listing).take(src, root, True) is None
-    other = dataclasses.replace(src, include=("*.md",))
-    assert PlanAhead(src, root, False, listing).take(other, root, False) is None
-
-    # Another process commits to the state in between: the plan may be stale.
-    planned = PlanAhead(src, root, False, listing)
-    forget = (
-        "import sys\nfrom pathlib import Path\nfrom warehouse.state import StateStore\n"
-        "with StateStore(Path(sys.argv[1])) as store: store.delete('s', ['a.txt'])\n"
-    )
-    subprocess.run([sys.executable, "-c", forget, str(root.state)], check=True, cwd=Path(__file__).parent.parent)
-    assert planned.take(src, root, False) is None
-    assert [c.rel for c in plan_source(src, root, False, listing).todo] == ["a.txt", "b.txt"]
 
 
 def test_the_batch_judges_dates_against_its_start_time(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The temporary Prefect server `newsflow run` starts, and an operator's configured one."""
+"""The Prefect server a one-shot command starts for its life (`LocalServer`), and an operator's configured one."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.server import TemporaryServer
+from flows.server import ONE_SHOT_OPTIONS, LocalServer
 from pipeline.errors import UserError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,19 +56,13 @@ def test_run_starts_and_stops_its_own_server(corpus: Path, tmp_path: Path) -> No
     assert "Traceback" not in out.stderr, out.stderr
 
 
-def test_the_temporary_server_holds_its_port_from_the_start() -> None:
-    # The port is bound before the server process starts, so no other process can take
-    # it during the seconds the server spends importing Prefect.
-    with TemporaryServer() as server:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other, pytest.raises(OSError):
-            other.bind(("127.0.0.1", server.port))
-        url = server.wait_ready()
-        assert url == f"http://127.0.0.1:{server.port}/api"
+def _server(tmp: Path, **kwargs: object) -> LocalServer:
+    return LocalServer(0, tmp / "server.log", options=ONE_SHOT_OPTIONS, **kwargs)  # type: ignore[arg-type]
 
 
 def test_run_uses_the_configured_server(corpus: Path, tmp_path: Path) -> None:
-    with TemporaryServer() as server:
-        url = server.wait_ready()
+    with _server(tmp_path) as server:
+        url = server.api_url
         out = _run(corpus, tmp_path / "data", _env(PREFECT_API_URL=url))
         assert out.returncode == 0, out.stderr
         assert _runs_into(url, tmp_path / "data") == 1
@@ -79,8 +72,8 @@ def test_run_uses_a_server_named_in_the_prefect_profile(corpus: Path, tmp_path: 
     """A server named only in the active Prefect profile (not the environment) is used too."""
     home = tmp_path / "prefect-home"
     home.mkdir()
-    with TemporaryServer() as server:
-        url = server.wait_ready()
+    with _server(tmp_path) as server:
+        url = server.api_url
         (home / "profiles.toml").write_text(
             f'active = "remote"\n\n[profiles.remote]\nPREFECT_API_URL = "{url}"\n', encoding="utf-8"
         )
@@ -94,10 +87,9 @@ def test_server_dies_with_its_parent(tmp_path: Path) -> None:
     pid_file = tmp_path / "server.pid"
     script = (
         "import sys, time\n"
-        "from flows.server import TemporaryServer\n"
-        "s = TemporaryServer()\n"
-        "s.start()\n"
-        "s.wait_ready()\n"
+        "from pathlib import Path\n"
+        "from flows.server import ONE_SHOT_OPTIONS, LocalServer\n"
+        f"s = LocalServer(0, Path({str(tmp_path / 'server.log')!r}), options=ONE_SHOT_OPTIONS).__enter__()\n"
         f"open({str(pid_file)!r}, 'w').write(str(s.pid))\n"
         "time.sleep(600)\n"
     )
@@ -128,41 +120,26 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def test_startup_timeout_is_a_clear_error() -> None:
-    server = TemporaryServer(startup_timeout=0.5)  # far less than a start-up takes
-    server.start()
-    pid = server.pid
-    with pytest.raises(UserError, match="did not start within"):
-        server.wait_ready()
-    assert server.pid is None
-    assert not _alive(pid)  # stopped, not left running
+def test_startup_timeout_is_a_clear_error(tmp_path: Path) -> None:
+    server = _server(tmp_path, startup_timeout=0.5)  # far less than a start-up takes
+    with pytest.raises(UserError, match="did not answer within"):
+        server.__enter__()
+    assert server.pid is None  # stopped, not left running
 
 
-def test_a_stopping_server_records_every_task_run_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stopped right after a flow run, the server still records all its task runs, without a traceback."""
+def test_the_runs_server_records_every_task_run_before_it_stops(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server `newsflow run` started has recorded every task run of the run, finished, when it stops."""
     home = tmp_path / "prefect-home"
     home.mkdir()
-    script = (
-        "from prefect import flow, task\n"
-        "from prefect.runtime import flow_run\n"
-        "from prefect.task_runners import ThreadPoolTaskRunner\n"
-        "from flows.server import TemporaryServer\n"
-        "@task\n"
-        "def one(i): return i\n"
-        "@flow(task_runner=ThreadPoolTaskRunner(max_workers=8))\n"
-        "def many():\n"
-        "    [f.result() for f in [one.submit(i) for i in range(80)]]\n"
-        "    return flow_run.get_id()\n"
-        "with TemporaryServer() as server, server.in_use():\n"
-        "    print(many())\n"
-    )
-    env = _env(PREFECT_HOME=str(home), PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL="WARNING")
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, env=env, timeout=300, check=False
-    )
+    out = _run(corpus, tmp_path / "data", _env(PREFECT_HOME=str(home)))
     assert out.returncode == 0, out.stderr
-    assert "Traceback" not in out.stderr and "Error flushing" not in out.stderr, out.stderr
-    run_id = out.stdout.split()[-1]
+    assert "warning" not in out.stderr, out.stderr
+    summary = json.loads(out.stdout)
+    # Per source: discover, one batch (the samples are far below a batch), one write per
+    # partition, finish.
+    expected = sum(2 + (1 if s["new"] + s["changed"] else 0) + len(s["partitions"]) for s in summary["sources"])
 
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -170,32 +147,12 @@ def test_a_stopping_server_records_every_task_run_first(tmp_path: Path, monkeypa
 
     async def states() -> list[str]:
         async with get_client() as client:
-            runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+            runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[summary["run_id"]]))
+            )
             return [r.state.type.value if r.state else "none" for r in runs]
 
     monkeypatch.setenv("PREFECT_HOME", str(home))  # a new server on the same database
-    with TemporaryServer() as server, temporary_settings(updates={PREFECT_API_URL: server.wait_ready()}):
+    with _server(tmp_path) as server, temporary_settings(updates={PREFECT_API_URL: server.api_url}):
         found = asyncio.run(states())
-    assert sorted(found) == ["COMPLETED"] * 80
-
-
-def _environ(pid: int) -> dict[str, str]:
-    """The environment `pid` was exec-ed with (until then, a forked child shows its parent's)."""
-    deadline = time.monotonic() + 30
-    while b"flows.server" not in Path(f"/proc/{pid}/cmdline").read_bytes():
-        assert time.monotonic() < deadline, "the server process never started"
-        time.sleep(0.01)
-    raw = Path(f"/proc/{pid}/environ").read_bytes()
-    return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
-
-
-def test_the_temporary_server_batches_task_run_records_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
-    batch = "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE"
-    interval = "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL"
-    monkeypatch.delenv(batch, raising=False)
-    monkeypatch.setenv(interval, "2")
-    with TemporaryServer() as server:
-        assert server.pid is not None
-        env = _environ(server.pid)
-    assert env[batch] == "100"
-    assert env[interval] == "2"  # the operator's setting wins
+    assert sorted(found) == ["COMPLETED"] * expected

@@ -198,27 +198,6 @@ def test_articles_to_table(articles: list[Article]) -> None:
     assert _by_id(table.to_pylist()) == {a.article_id: _expected(a) for a in articles}
 
 
-def test_skip_pandas_probe_spares_the_import_and_keeps_pandas_usable() -> None:
-    # A fresh interpreter: this one has pandas loaded already.
-    script = """
-import sys
-import pyarrow as pa
-from warehouse.schema import articles_to_table, skip_pandas_probe
-skip_pandas_probe()
-table = articles_to_table([])
-pa.array(["a", None], pa.string())
-print("pandas loaded by conversions:", "pandas" in sys.modules)
-frame = pa.table({"x": [1, 2]}).to_pandas()
-print("to_pandas:", type(frame).__module__.split(".")[0], list(frame["x"]))
-"""
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
-    assert "pandas loaded by conversions: False" in out
-    assert "to_pandas: pandas [1, 2]" in out
-
-
-# --- round trip through real readers -------------------------------------------------------------
-
-
 def test_round_trip_duckdb(root: DataRoot, articles: list[Article]) -> None:
     _write(root, articles)
     con = duckdb.connect()

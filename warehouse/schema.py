@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.abc
-import sys
 import types
 import typing
 from collections.abc import Iterable
@@ -24,7 +22,6 @@ __all__ = [
     "articles_to_table",
     "records_to_table",
     "schema_markdown",
-    "skip_pandas_probe",
     "stamp_run",
 ]
 
@@ -150,37 +147,6 @@ def records_to_table(records: Iterable[Any], cls: type, schema: pa.Schema | None
         for f in dataclasses.fields(cls)
     ]
     return pa.Table.from_arrays(columns, schema=schema)
-
-
-class _NoPandas(importlib.abc.MetaPathFinder):
-    """An import finder that says pandas is not installed (see `skip_pandas_probe`)."""
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
-        """Raise for pandas and its submodules; leave every other module to the next finder."""
-        if fullname == "pandas" or fullname.startswith("pandas."):
-            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
-
-
-def skip_pandas_probe() -> None:
-    """Let `pa.array` stop asking whether its input is a pandas object, without importing pandas.
-
-    At a process's first conversion of a Python list, pyarrow imports pandas (~0.2 s
-    of CPU, more than the rest of a pool worker's imports) only to check whether the
-    list is a pandas object. Hidden during one tiny conversion, pandas is recorded as
-    absent for that check, and stays importable: `Table.to_pandas` imports it when
-    called. Only for processes that never pass pandas objects to `pa.array` (the
-    pool workers); anywhere else the check would wrongly answer no.
-    """
-    if "pandas" in sys.modules:
-        return
-    finder = _NoPandas()
-    sys.meta_path.insert(0, finder)
-    try:
-        pa.array([""], pa.string())
-    except Exception:  # a pyarrow that does not take a missing pandas quietly: carry on as before
-        return
-    finally:
-        sys.meta_path.remove(finder)
 
 
 def articles_to_table(articles: Iterable[Article]) -> pa.Table:

@@ -317,16 +317,24 @@ def _origin(url: str) -> str:
 
 
 class Fetcher:
-    """Fetches URLs under a `FetchPolicy`; use as `async with Fetcher(policy) as f`."""
+    """Fetches URLs under a `FetchPolicy`; use as `async with Fetcher(policy) as f`.
 
-    def __init__(self, policy: FetchPolicy | None = None) -> None:
+    `transport` (an httpx transport, e.g. `httpx.MockTransport` in tests, or a caller's
+    own proxying one) receives the requests instead of the fetcher's own, which connects
+    only to the addresses `safety.resolve` approves: every URL is still checked by
+    `check_url`, but the address check is then the transport's business. The caller
+    keeps ownership of a transport it passes (the fetcher does not close it).
+    """
+
+    def __init__(self, policy: FetchPolicy | None = None, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.policy = policy or FetchPolicy()
         p = self.policy
         # Requests go to the transport itself, not through an httpx.AsyncClient: a client
         # parses every Location header its own way before we see it, and one it cannot
         # parse ("http://0177.0.0.1/") became a network error, so a refused redirect was
         # deferred. Here the raw header reaches `check_url`, the one parser of hosts.
-        self._transport = _PinnedTransport(p)
+        self._own_transport = transport is None
+        self._transport: httpx.AsyncBaseTransport = transport or _PinnedTransport(p)
         self._timeout = httpx.Timeout(
             connect=p.connect_timeout_s, read=p.read_timeout_s, write=p.read_timeout_s, pool=p.total_deadline_s
         )
@@ -348,8 +356,9 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close all connections."""
-        await self._transport.aclose()
+        """Close all connections (of the fetcher's own transport; a transport passed in stays open)."""
+        if self._own_transport:
+            await self._transport.aclose()
 
     async def fetch_many(self, urls: Iterable[str]) -> list[FetchResult]:
         """Fetch every URL concurrently under the policy's limits; results in input order."""

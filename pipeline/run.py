@@ -1,0 +1,411 @@
+"""Run a source end to end: the one place the stage sequence is written.
+
+`run_source()` takes a source through plan, normalise, merge, place, write and finish,
+for each kind of run (`Ingest`, `Renormalize`, one `Backfill` unit). How the stages run
+is the caller's: a `Runner` calls the in-process stages and spreads the CPU-bound ones
+(normalising a batch, writing a partition). `LocalRunner` uses this machine's process
+pool; `flows.flow` records each stage as a Prefect task run; other engines (Dask) fit
+the same two methods. HTTP sources take an injected transport, as httpx does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import as_completed
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import httpx
+
+from normalizers.dispatch import normalizer_for
+from pipeline.backfill import BackfillPlan, Unit, plan_files_backfill, record_unit_state, resolve_batch, stale_copies
+from pipeline.config import HTTP_KINDS, SourceConfig
+from pipeline.discover import Plan, plan_source
+from pipeline.ingest import (
+    BATCH_SIZE,
+    BatchResult,
+    SourceSummary,
+    assign_partitions,
+    finish_source,
+    in_batches,
+    merge_batches,
+    process_batch,
+    write_partition,
+)
+from pipeline.renormalize import plan_renormalize_source
+from pipeline.workers import default_workers, run_in_pool, submit_in_pool
+from warehouse.atomic import locked
+from warehouse.errors import LockTimeout
+from warehouse.layout import DataRoot, Partition
+from warehouse.ledger import LedgerEntry, write_ledger
+from warehouse.quarantine import write_quarantine
+from warehouse.writer import PartitionWrite
+
+__all__ = [
+    "SOURCE_LOCK_TIMEOUT_S",
+    "Backfill",
+    "Ingest",
+    "LocalRunner",
+    "Mode",
+    "Progress",
+    "Renormalize",
+    "Runner",
+    "plan_backfill",
+    "run_source",
+    "source_lock",
+]
+
+R = TypeVar("R")
+
+
+class Runner(Protocol):
+    """How `run_source` runs its stages."""
+
+    def call(self, stage: str, fn: Callable[..., R], *args: Any) -> R:
+        """Run one stage in this process (planning, fetching, finishing) and return its result."""
+        ...
+
+    def map(self, stage: str, fn: Callable[..., R], calls: Sequence[tuple[Any, ...]]) -> Iterator[tuple[int, R]]:
+        """Run `fn(*call)` for every call, as parallel as the runner allows; yield (index, result) as each ends."""
+        ...
+
+
+class LocalRunner:
+    """Stages in this process, CPU-bound calls in this machine's pool of `workers` processes (inline at 1)."""
+
+    def __init__(self, workers: int = 0) -> None:
+        self.workers = workers or default_workers()
+
+    def call(self, stage: str, fn: Callable[..., R], *args: Any) -> R:
+        """Run one stage here."""
+        return fn(*args)
+
+    def run(self, fn: Callable[..., R], *args: Any) -> R:
+        """Run one CPU-bound call in the pool and wait for it."""
+        return run_in_pool(self.workers, fn, *args)
+
+    def map(self, stage: str, fn: Callable[..., R], calls: Sequence[tuple[Any, ...]]) -> Iterator[tuple[int, R]]:
+        """Spread the calls over the pool; yield (index, result) in the order they end."""
+        if self.workers <= 1:
+            for i, args in enumerate(calls):
+                yield i, fn(*args)
+            return
+        futures = {}
+        for i, args in enumerate(calls):
+            future = submit_in_pool(self.workers, fn, *args)
+            assert future is not None  # workers > 1: there is a pool
+            futures[future] = i
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+@dataclass(frozen=True, slots=True)
+class Ingest:
+    """Find the source's inputs (list the folder, or fetch) and write what is new or changed."""
+
+    force: bool = False  # normalise unchanged inputs too
+
+
+@dataclass(frozen=True, slots=True)
+class Renormalize:
+    """Rebuild the rows whose normaliser version is not the current one, for articles of start..end."""
+
+    start: date | None = None
+    end: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Backfill:
+    """Rebuild one partition (a month) whole from its planned inputs; the outcome goes to the ledger."""
+
+    unit: Unit
+    window: tuple[str | None, str | None]  # the backfill's start and end days, for the ledger
+
+
+Mode = Ingest | Renormalize | Backfill
+# Told (inputs normalised so far, inputs to normalise) as batches end.
+Progress = Callable[[int, int], None]
+
+
+def run_source(
+    src: SourceConfig,
+    root: DataRoot,
+    run_id: str,
+    mode: Mode | None = None,
+    *,
+    runner: Runner | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    progress: Progress | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> SourceSummary:
+    """Take one source through every stage of a run; its counts, partitions and ledger entries in the summary.
+
+    The caller holds the source's lock (`source_lock`). A backfill unit's failure is
+    its ledger entry's (status `failed`); other failures raise.
+    """
+    mode = mode or Ingest()
+    runner = runner or LocalRunner()
+    started = datetime.now(UTC)
+    if isinstance(mode, Backfill):
+        try:
+            return _run(src, root, run_id, mode, runner, transport, progress, batch_size, started)
+        except Exception as exc:  # a unit's failure is recorded, and the other units go on
+            entry = _unit_entry(src, mode, run_id, started, "failed", f"{type(exc).__name__}: {str(exc)[:1000]}")
+            write_ledger(root, [entry])
+            return SourceSummary(src.name, discovered=len(mode.unit.items), ledger=[entry], error=entry.error)
+    return _run(src, root, run_id, mode, runner, transport, progress, batch_size, started)
+
+
+def _run(
+    src: SourceConfig,
+    root: DataRoot,
+    run_id: str,
+    mode: Mode,
+    runner: Runner,
+    transport: httpx.AsyncBaseTransport | None,
+    progress: Progress | None,
+    batch_size: int,
+    started: datetime,
+) -> SourceSummary:
+    # 1. Plan: what to normalise, and what fetching already decided (`early`).
+    plan, early, force = _plan(src, root, run_id, mode, runner, transport)
+    summary = SourceSummary(src.name, plan.discovered, plan.new, plan.changed, plan.unchanged)
+    # 2. Normalise, in batches spread over the runner.
+    prefix = f"bf{mode.unit.period}-" if isinstance(mode, Backfill) else "b"
+    batches = in_batches(plan.todo, batch_size)
+    calls = [(src, root, run_id, f"{prefix}{i:06d}", batch, force) for i, batch in enumerate(batches)]
+    results: dict[int, BatchResult] = {}
+    done = 0
+    if progress:
+        progress(0, len(plan.todo))
+    for i, result in runner.map("normalize-batch", process_batch, calls):
+        results[i] = result
+        done += len(batches[i])
+        if progress:
+            progress(done, len(plan.todo))
+    # 3. Merge, and 4. place every article in one partition.
+    merged = merge_batches(([early] if early else []) + [results[i] for i in range(len(batches))])
+    replace: str | None = None
+    moved: list[Any] = []
+    spilled: list[list[str]] = []
+    if isinstance(mode, Backfill):
+        replace = f"{src.name}/{mode.unit.period}"
+        here = {s.path for s in merged.states if s.status == "written" and s.partition == replace}
+        moved = [s for s in merged.states if s.status == "written" and s.partition != replace]
+        # Only this month is rebuilt: an article that now belongs to another month is
+        # written nowhere (the next ingest places it), an old copy of one that came here
+        # is deleted where it was.
+        spilled = list(merged.spills.values())
+        merged.spills = {replace: merged.spills.get(replace, [])}
+        merged.deletes = stale_copies(mode.unit.items, replace, here)
+    elif merged.states:
+        assign_partitions(root, src.name, merged)
+    # 5. Write the partitions.
+    keys = sorted(set(merged.spills) | set(merged.deletes))
+    write_calls = [(root, k, merged.spills.get(k, []), merged.deletes.get(k, []), run_id, k == replace) for k in keys]
+    writes: list[PartitionWrite] = [w for _, w in sorted(runner.map("write-partition", write_partition, write_calls))]
+    # 6. Finish: quarantine, state, ledger.
+    if isinstance(mode, Backfill):
+        try:
+            return runner.call("finish-source", _finish_unit, root, src, run_id, mode, merged, writes, moved, started)
+        finally:  # the run's other units go on in the same spill folder
+            for paths in spilled:
+                for path in paths:
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
+    summary = runner.call("finish-source", finish_source, root, src, run_id, merged, writes, summary)
+    if isinstance(mode, Renormalize):
+        summary.ledger = _renormalize_ledger(root, src, run_id, merged, writes, mode, started)
+    return summary
+
+
+def _plan(
+    src: SourceConfig,
+    root: DataRoot,
+    run_id: str,
+    mode: Mode,
+    runner: Runner,
+    transport: httpx.AsyncBaseTransport | None,
+) -> tuple[Plan, BatchResult | None, bool]:
+    """(inputs to normalise, what fetching decided, whether unchanged inputs are normalised too)."""
+    if isinstance(mode, Backfill):
+        unit, early = mode.unit, None
+        if src.kind in HTTP_KINDS:
+            from pipeline.http_source import fetch_unit
+
+            unit, early = runner.call("fetch", fetch_unit, src, root, run_id, unit, transport)
+        items = unit.items
+        return Plan(src.name, len(items), 0, len(items), 0, items), early, True
+    if isinstance(mode, Renormalize):
+        return runner.call("plan-renormalize", plan_renormalize_source, src, root, mode.start, mode.end), None, False
+    if src.kind in HTTP_KINDS:
+        from pipeline.http_source import fetch_source
+
+        fetched = runner.call("fetch", fetch_source, src, root, run_id, transport)
+        return fetched.plan, fetched.early, mode.force
+    return runner.call("discover", plan_source, src, root, mode.force), None, mode.force
+
+
+def _unit_entry(
+    src: SourceConfig, mode: Backfill, run_id: str, started: datetime, status: str, error: str | None = None, **n: int
+) -> LedgerEntry:
+    unit = mode.unit
+    versions = {normalizer_for(src.format, c.rel)[1] for c in unit.items} or {normalizer_for(src.format, "")[1]}
+    return LedgerEntry(
+        source=src.name,
+        partition=unit.period,
+        kind="backfill",
+        status=status,
+        run_id=run_id,
+        items=len(unit.items),
+        written=n.get("written", 0),
+        quarantined=n.get("quarantined", 0),
+        moved=n.get("moved", 0),
+        removed=n.get("removed", 0),
+        rows_before=n.get("rows_before", max(unit.rows, 0)),
+        normalizer_version=";".join(sorted(versions)),
+        inputs=unit.inputs,
+        range_start=mode.window[0],
+        range_end=mode.window[1],
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        error=error,
+    )
+
+
+def _finish_unit(
+    root: DataRoot,
+    src: SourceConfig,
+    run_id: str,
+    mode: Backfill,
+    merged: BatchResult,
+    writes: Sequence[PartitionWrite],
+    moved: list[Any],
+    started: datetime,
+) -> SourceSummary:
+    """A backfill unit's quarantine, state and ledger entry, once its partition is in place."""
+    part = f"{src.name}/{mode.unit.period}"
+    write_quarantine(root, src.name, f"{run_id}-{mode.unit.period}", merged.quarantined)
+    keep = [s for s in merged.states if (s.status == "written" and s.partition == part) or s.status == "quarantined"]
+    record_unit_state(root, src, Partition.parse(part), keep, moved)
+    written = next(w for w in writes if w.partition == part)
+    entry = _unit_entry(
+        src,
+        mode,
+        run_id,
+        started,
+        "completed",
+        written=written.rows_after,
+        quarantined=len(merged.quarantined),
+        moved=len(moved),
+        removed=written.removed,
+        rows_before=written.rows_before,
+    )
+    write_ledger(root, [entry])
+    return SourceSummary(
+        src.name,
+        discovered=len(mode.unit.items),
+        written=written.upserted,
+        quarantined=len(merged.quarantined),
+        partitions=[part],
+        ledger=[entry],
+    )
+
+
+def _renormalize_ledger(
+    root: DataRoot,
+    src: SourceConfig,
+    run_id: str,
+    merged: BatchResult,
+    writes: list[PartitionWrite],
+    mode: Renormalize,
+    started: datetime,
+) -> list[LedgerEntry]:
+    """One ledger entry per partition a re-normalisation rewrote."""
+    rows: dict[str, int] = defaultdict(int)
+    for s in merged.states:
+        if s.status == "written" and s.partition:
+            rows[s.partition] += 1
+    version = ";".join(sorted({s.normalizer_version or "" for s in merged.states if s.status == "written"}))
+    now = datetime.now(UTC)
+    window = (mode.start.isoformat() if mode.start else None, mode.end.isoformat() if mode.end else None)
+    entries = [
+        LedgerEntry(
+            source=src.name,
+            partition=Partition.parse(w.partition).period,
+            kind="renormalize",
+            status="completed",
+            run_id=run_id,
+            items=rows.get(w.partition, 0),
+            written=w.rows_after,
+            quarantined=0,
+            moved=0,
+            removed=w.removed,
+            rows_before=w.rows_before,
+            normalizer_version=version,
+            inputs="",
+            range_start=window[0],
+            range_end=window[1],
+            started_at=started,
+            finished_at=now,
+        )
+        for w in writes
+    ]
+    write_ledger(root, entries)
+    return entries
+
+
+def plan_backfill(
+    src: SourceConfig,
+    root: DataRoot,
+    start: date,
+    end: date,
+    redo: str,
+    newest_first: bool = False,
+    *,
+    runner: LocalRunner | None = None,
+    dry_run: bool = False,
+) -> BackfillPlan:
+    """Place each input of the source in its month and pick the range's partitions to rebuild."""
+    if src.kind in HTTP_KINDS:
+        from pipeline.http_source import plan_http_backfill
+
+        return plan_http_backfill(src, root, start, end, redo, newest_first, dry_run)
+    local = runner or LocalRunner()
+
+    def resolve(items: list[Any]) -> list[tuple[str | None, str | None]]:
+        calls = [(src, root, chunk) for chunk in in_batches(items)]
+        return [r for _, chunk in sorted(local.map("resolve", resolve_batch, calls)) for r in chunk]
+
+    return plan_files_backfill(src, root, start, end, redo, resolve, newest_first)
+
+
+# How long a run waits for another run of the same source to finish (a long backfill).
+SOURCE_LOCK_TIMEOUT_S = 24 * 3600.0
+
+
+@contextlib.contextmanager
+def source_lock(root: DataRoot, source: str, on_wait: Callable[[Path], None] | None = None) -> Iterator[bool]:
+    """Hold the source's run lock: runs of one source (ingest, backfill, re-normalisation) take turns.
+
+    A backfill plans from the inputs and state as they are, then replaces whole months;
+    an ingest writing the same months meanwhile could have its new rows replaced away.
+    `on_wait(path)` is told when another run holds it. Yields whether it was free at once.
+    """
+    path = root.source_lock(source)
+    held = contextlib.ExitStack()
+    free = True
+    try:
+        held.enter_context(locked(path, timeout=0))
+    except LockTimeout:
+        if on_wait is not None:
+            on_wait(path)
+        held.enter_context(locked(path, timeout=SOURCE_LOCK_TIMEOUT_S))
+        free = False
+    with held:
+        yield free
