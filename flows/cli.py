@@ -672,7 +672,7 @@ def _normalize(args: argparse.Namespace) -> int:
 
     from flows.config import load_config
     from normalizers.errors import Rejection, RejectReason
-    from pipeline.discover import candidate, discover_files, list_file
+    from pipeline.discover import discover_files, file_input, list_file
     from pipeline.files import printable, real_root
     from pipeline.ingest import normalize_input, read_input
 
@@ -707,7 +707,7 @@ def _normalize(args: argparse.Namespace) -> int:
         within = path if path.is_dir() else path.parent
         prefix = within.relative_to(src.path).as_posix() if src.path and within.is_relative_to(src.path) else "."
         for listed in listing:
-            cand = candidate(listed)
+            cand = file_input(listed)
             if prefix != ".":
                 cand = cand._replace(rel=f"{prefix}/{cand.rel}")
             # File names are untrusted: a name holding escape sequences must not drive the terminal.

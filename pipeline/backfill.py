@@ -29,8 +29,9 @@ from normalizers.dispatch import normalizer_for
 from normalizers.errors import Rejection
 from normalizers.schema import SCHEMA_VERSION
 from pipeline.config import HTTP_KINDS, SourceConfig
-from pipeline.discover import Candidate, candidate, discover_files
+from pipeline.discover import discover_files, file_input
 from pipeline.ingest import normalize_input, read_input
+from pipeline.inputs import FetchedInput, FileInput, Input, is_current, stamp
 from warehouse.layout import DataRoot, Partition
 from warehouse.ledger import LedgerEntry, latest_entries
 from warehouse.raw import RawStore
@@ -63,7 +64,7 @@ class Unit:
     """One partition of a backfill: its inputs and what the plan decided to do with it."""
 
     period: str  # YYYY-MM
-    items: tuple[Candidate, ...]
+    items: tuple[Input, ...]  # a listed URL only in the plan of an HTTP source's unit, until it runs
     inputs: str  # fingerprint of the items (and the normaliser and schema versions)
     rows: int  # rows the partition holds now (what a run replaces)
     action: str  # "run", "skip" (completed before on the same inputs), "skip-failed" or "empty" (nothing there)
@@ -117,13 +118,15 @@ def whole_months(start: date, end: date) -> tuple[date, date]:
     return start.replace(day=1), end.replace(day=calendar.monthrange(end.year, end.month)[1])
 
 
-def resolve_batch(src: SourceConfig, root: DataRoot, items: Sequence[Candidate]) -> list[tuple[str | None, str | None]]:
+def resolve_batch(
+    src: SourceConfig, root: DataRoot, items: Sequence[FileInput | FetchedInput]
+) -> list[tuple[str | None, str | None]]:
     """Per input: the month (`YYYY-MM`) its article resolves to, or None and the rejection reason.
 
     Runs the normaliser itself, so a plan places every input where a run would.
     """
     out: list[tuple[str | None, str | None]] = []
-    store = RawStore(root) if any(c.raw_sha256 for c in items) else None
+    store = RawStore(root) if any(isinstance(c, FetchedInput) for c in items) else None
     now = datetime.now(UTC)  # the time of ingest, as process_batch reads it: once per batch
     try:
         for cand in items:
@@ -140,7 +143,7 @@ def resolve_batch(src: SourceConfig, root: DataRoot, items: Sequence[Candidate])
     return out
 
 
-Resolver = Callable[[list[Candidate]], list[tuple[str | None, str | None]]]
+Resolver = Callable[[list[FileInput]], list[tuple[str | None, str | None]]]
 
 
 def plan_files_backfill(
@@ -161,21 +164,17 @@ def plan_files_backfill(
     check_redo(redo)
     first, last = whole_months(start, end)
     states = stored_states(root, src.name)
-    placed: dict[str, list[Candidate]] = {}
+    placed: dict[str, list[Input]] = {}
     rejected: Counter[str] = Counter()
-    unknown: list[Candidate] = []
+    unknown: list[FileInput] = []
     for listed in discover_files(src):
-        rel, _path, size, mtime_ns, _sidecar, sig, problem = listed
+        rel, problem = listed[0], listed[6]
         prev = states.get(rel)
-        cand = candidate(listed, prev)
+        cand = file_input(listed, prev)
         if problem is not None:  # gives no article; the next ingest quarantines it
             rejected[problem[0]] += 1
             continue
-        if (
-            prev is not None
-            and (prev.size, prev.mtime_ns, prev.sidecar) == (size, mtime_ns, sig)
-            and prev.normalizer_version == normalizer_for(src.format, rel)[1]
-        ):
+        if prev is not None and is_current(cand, prev, normalizer_for(src.format, rel)[1]):
             if prev.status == "written" and prev.partition is not None:
                 placed.setdefault(Partition.parse(prev.partition).period, []).append(cand)
                 continue
@@ -196,7 +195,7 @@ def build_plan(
     root: DataRoot,
     first: date,
     last: date,
-    placed: dict[str, list[Candidate]],
+    placed: dict[str, list[Input]],
     rejected: Counter[str],
     redo: str,
     newest_first: bool,
@@ -226,13 +225,12 @@ def stored_states(root: DataRoot, source: str) -> dict[str, FileState]:
         return store.load(source)
 
 
-def fingerprint(src: SourceConfig, items: Sequence[Candidate]) -> str:
+def fingerprint(src: SourceConfig, items: Sequence[Input]) -> str:
     """A digest of a unit's inputs as the plan saw them, and of the normaliser and schema versions."""
     h = hashlib.sha256(f"schema {SCHEMA_VERSION}\n".encode())
     for c in items:
         version = normalizer_for(src.format, c.rel)[1]
-        stamp = c.raw_sha256 or f"{c.size}:{c.mtime_ns}:{c.sidecar_sig}"  # a file: its stat facts
-        h.update(f"{c.rel}\t{stamp}\t{version}\n".encode())
+        h.update(f"{c.rel}\t{stamp(c)}\t{version}\n".encode())
     return h.hexdigest()
 
 
@@ -256,7 +254,7 @@ def partition_rows(root: DataRoot, partition: Partition) -> int:
         return -1
 
 
-def stale_copies(items: Sequence[Candidate], key: str, here: set[str]) -> dict[str, list[str]]:
+def stale_copies(items: Sequence[Input], key: str, here: set[str]) -> dict[str, list[str]]:
     """Per other partition, the old copies of articles that moved into partition `key` (their inputs in `here`)."""
     stale: dict[str, set[str]] = {}
     for c in items:

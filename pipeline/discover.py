@@ -11,22 +11,21 @@ import stat
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple
 
 from normalizers.errors import RejectReason
 from pipeline.config import SourceConfig
 from pipeline.errors import ConfigError
 from pipeline.files import InputProblem, check_regular, printable, real_root, resolve_link, safe_name, valid_mtime_ns
+from pipeline.inputs import FetchedInput, FileInput
 from warehouse.layout import DataRoot
 from warehouse.state import FileState, StateStore
 
 __all__ = [
-    "Candidate",
     "ListedFile",
     "Listing",
     "Plan",
-    "candidate",
     "discover_files",
+    "file_input",
     "list_file",
     "plan_files",
     "plan_source",
@@ -42,31 +41,6 @@ ListedFile = tuple[str, str, int, int, str | None, str, tuple[str, str] | None]
 Listing = list[ListedFile]
 
 
-class Candidate(NamedTuple):
-    """One input found on disk (or fetched), with the facts the state is keyed on.
-
-    A named tuple, immutable, for the reasons `FileState` is one: a run makes one per
-    file and sends them to the workers in pickles of 5,000.
-    """
-
-    rel: str
-    path: str
-    size: int
-    mtime_ns: int
-    sidecar: str | None
-    sidecar_sig: str
-    prev: FileState | None = None
-    # Fetched documents (HTTP sources): `rel` is the normalised URL, `path` is unused,
-    # the body is the raw-store object `raw_sha256`, `uri` the URL it came from.
-    raw_sha256: str | None = None
-    uri: str | None = None
-    content_type: str | None = None
-    hint_title: str | None = None
-    hint_published_at: datetime | None = None
-    # An entry of the folder that is not a readable input: (reason, message), quarantined as such.
-    problem: tuple[str, str] | None = None
-
-
 @dataclass(frozen=True, slots=True)
 class Plan:
     """What a run of one source has to do."""
@@ -76,7 +50,7 @@ class Plan:
     new: int
     changed: int
     unchanged: int
-    todo: tuple[Candidate, ...]
+    todo: tuple[FileInput | FetchedInput, ...]
 
 
 def sidecar_name(name: str) -> str:
@@ -85,10 +59,10 @@ def sidecar_name(name: str) -> str:
     return base.rsplit(".", 1)[0] + ".json"
 
 
-def candidate(listed: ListedFile, prev: FileState | None = None) -> Candidate:
-    """The candidate of one listed file."""
+def file_input(listed: ListedFile, prev: FileState | None = None) -> FileInput:
+    """The input of one listed file."""
     rel, path, size, mtime_ns, sidecar, sig, problem = listed
-    return Candidate(rel, path, size, mtime_ns, sidecar, sig, prev=prev, problem=problem)
+    return FileInput(rel, path, size, mtime_ns, sidecar, sig, prev=prev, problem=problem)
 
 
 def discover_files(src: SourceConfig) -> Listing:
@@ -252,7 +226,7 @@ def plan_files(
     `listing` is a `discover_files` result already made (else the folder is walked now).
     """
     files = discover_files(src) if listing is None else listing
-    todo: list[Candidate] = []
+    todo: list[FileInput] = []
     new = changed = 0
     for listed in files:
         rel, _path, size, mtime_ns, _sidecar, sig, _problem = listed
@@ -263,7 +237,7 @@ def plan_files(
             changed += 1
         else:
             continue
-        todo.append(candidate(listed))
+        todo.append(file_input(listed))
     if changed and previous is not None:
         prev = previous([c.rel for c in todo if c.rel in known])
         todo = [c._replace(prev=prev.get(c.rel)) for c in todo]

@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict
 
 import httpx
 
@@ -34,11 +34,12 @@ from normalizers.dispatch import normalizer_for
 from normalizers.feeds import Discovery, Entry, FeedError, normalize_url, parse_feed, parse_url_list, recency_key
 from pipeline.backfill import BackfillPlan, Unit, build_plan, check_redo, stored_states, whole_months
 from pipeline.config import SourceConfig
-from pipeline.discover import Candidate, Plan
+from pipeline.discover import Plan
 from pipeline.fetch import Fetcher, FetchPolicy, FetchResult
 from pipeline.files import printable
 from pipeline.ingest import BatchResult
-from pipeline.renormalize import stored_candidate
+from pipeline.inputs import FetchedInput, Input, ListedUrl
+from pipeline.renormalize import stored_input
 from warehouse.layout import DataRoot, Partition
 from warehouse.quarantine import QuarantineRecord
 from warehouse.raw import FetchRecord, RawStore, UrlState
@@ -120,7 +121,7 @@ async def _fetch_source(
             listing = await _discover(src, store, fetcher, early, run_id, now)
             due = _due(src, store, listing.entries, now, early)
             results = await asyncio.gather(*(fetcher.fetch(e.url, **_validators(state)) for _, e, state in due))
-        todo: list[Candidate] = []
+        todo: list[FetchedInput] = []
         new, changed, unchanged = listing.failed_new, listing.failed_seen, 0
         for (key, entry, state), result in zip(due, results, strict=True):
             prev = previous.get(key)
@@ -139,18 +140,7 @@ async def _fetch_source(
                 early.quarantined.append(_refused(src, entry.url, result, run_id, now))
                 early.states.append(_quarantined(src, key, run_id))
                 continue
-            todo.append(
-                Candidate(
-                    rel=key,
-                    path="",
-                    sidecar=None,
-                    sidecar_sig="",
-                    prev=prev,
-                    hint_title=entry.title,
-                    hint_published_at=entry.published_at,
-                    **_body_fields(result, sha),
-                )
-            )
+            todo.append(_fetched(key, result, sha, entry.title, entry.published_at, prev))
     discovered = len(listing.entries) + listing.failed_new + listing.failed_seen + listing.deferred
     plan = Plan(src.name, discovered, new, changed, unchanged, tuple(todo))
     return FetchOutcome(plan, early)
@@ -162,15 +152,26 @@ def _defer(early: BatchResult, reason: str | None) -> None:
     early.deferrals[key] = early.deferrals.get(key, 0) + 1
 
 
-def _body_fields(result: FetchResult, sha: str) -> dict[str, Any]:
-    """The candidate fields a fetched body gives: size, fetch time (a page's last-resort date), digest, URL, type."""
-    return {
-        "size": len(result.body),
-        "mtime_ns": int(result.fetched_at.timestamp() * 1e9),
-        "raw_sha256": sha,
-        "uri": result.final_url,
-        "content_type": result.headers.get("content-type"),
-    }
+def _fetched(
+    key: str,
+    result: FetchResult,
+    sha: str,
+    title: str | None,
+    published_at: datetime | None,
+    prev: FileState | None,
+) -> FetchedInput:
+    """The input a fetched body gives (its fetch time is a page's last-resort date)."""
+    return FetchedInput(
+        rel=key,
+        uri=result.final_url,
+        raw_sha256=sha,
+        size=len(result.body),
+        fetched_ns=int(result.fetched_at.timestamp() * 1e9),
+        content_type=result.headers.get("content-type"),
+        hint_title=title,
+        hint_published_at=published_at,
+        prev=prev,
+    )
 
 
 class _Validators(TypedDict):
@@ -468,7 +469,7 @@ def plan_http_backfill(
     problems = BatchResult()
     with RawStore(root, read_only=dry_run) as store:
         entries = asyncio.run(_discover_only(window, store, problems, record=not dry_run)).entries
-        placed: dict[str, list[Candidate]] = {}
+        placed: dict[str, list[Input]] = {}
         rejected: Counter[str] = Counter(q.reason for q in problems.quarantined)
         rejected.update({f"deferred_{reason}": n for reason, n in problems.deferrals.items()})
         listed: set[str] = set()
@@ -487,26 +488,15 @@ def plan_http_backfill(
             listed.add(key)
             url_state = store.url_state(src.name, key)
             stored = url_state.raw_sha256 if url_state else None
+            # Fetched when its unit runs; until then the digest of its stored body stands
+            # for it in the unit's fingerprint.
             placed.setdefault(period, []).append(
-                Candidate(
-                    rel=key,
-                    path="",
-                    size=0,
-                    mtime_ns=0,
-                    sidecar=None,
-                    # Listed URLs are fetched when their unit runs; until then the digest of
-                    # the stored body stands for the input in the unit's fingerprint.
-                    sidecar_sig=f"stored:{stored or ''}",
-                    prev=prev,
-                    uri=entry.url,
-                    hint_title=entry.title,
-                    hint_published_at=entry.published_at,
-                )
+                ListedUrl(key, entry.url, stored, entry.title, entry.published_at, prev)
             )
         for key, s in sorted(states.items()):
             if key in listed or s.status != "written" or not s.partition or not s.raw_sha256:
                 continue
-            placed.setdefault(Partition.parse(s.partition).period, []).append(stored_candidate(store, src.name, s))
+            placed.setdefault(Partition.parse(s.partition).period, []).append(stored_input(store, src.name, s))
     return build_plan(src, root, first, last, placed, rejected, redo, newest_first)
 
 
@@ -531,33 +521,40 @@ async def _fetch_unit(
 ) -> tuple[Unit, BatchResult]:
     now = datetime.now(UTC)
     early = BatchResult()
-    wanted = [c for c in unit.items if c.raw_sha256 is None]
-    items = [c for c in unit.items if c.raw_sha256 is not None]
+    wanted = [c for c in unit.items if isinstance(c, ListedUrl)]
+    items: list[Input] = [c for c in unit.items if not isinstance(c, ListedUrl)]
     with RawStore(root) as store:
         states = [store.url_state(src.name, c.rel) for c in wanted]
         async with Fetcher(policy_for(src), transport) as fetcher:
             results = await asyncio.gather(
-                *(fetcher.fetch(c.uri or c.rel, **_validators(s)) for c, s in zip(wanted, states, strict=True))
+                *(fetcher.fetch(c.uri, **_validators(s)) for c, s in zip(wanted, states, strict=True))
             )
         for cand, state, result in zip(wanted, states, results, strict=True):
             sha = _record(store, src.name, cand.rel, result, state)
-            body_sha = sha or (state.raw_sha256 if state else None)
+            if sha:
+                items.append(_fetched(cand.rel, result, sha, cand.hint_title, cand.hint_published_at, cand.prev))
+                continue
+            body_sha = state.raw_sha256 if state else None
             if body_sha is None:
-                early.quarantined.append(_refused(src, cand.uri or cand.rel, result, run_id, now))
+                early.quarantined.append(_refused(src, cand.uri, result, run_id, now))
                 early.states.append(_quarantined(src, cand.rel, run_id))
                 continue
-            if sha:
-                fields = _body_fields(result, sha)
-            else:  # no body this time: the stored one, its size and fetch time as the state has them
-                assert state is not None  # body_sha came from it
-                prev = cand.prev
-                fields = {
-                    "size": prev.size if prev else 0,
-                    "mtime_ns": prev.mtime_ns if prev else int((state.fetched_at or now).timestamp() * 1e9),
-                    "raw_sha256": body_sha,
-                    "uri": cand.uri or cand.rel,
-                    "content_type": None,
-                }
-            items.append(cand._replace(sidecar_sig="", **fields))
+            # No body this time: the stored one, its size and fetch time as the state has them.
+            assert state is not None  # body_sha came from it
+            prev = cand.prev
+            fetched_ns = prev.mtime_ns if prev else int((state.fetched_at or now).timestamp() * 1e9)
+            items.append(
+                FetchedInput(
+                    cand.rel,
+                    cand.uri,
+                    body_sha,
+                    prev.size if prev else 0,
+                    fetched_ns,
+                    None,
+                    cand.hint_title,
+                    cand.hint_published_at,
+                    prev,
+                )
+            )
     items.sort(key=lambda c: c.rel)
     return dataclasses.replace(unit, items=tuple(items)), early

@@ -24,8 +24,8 @@ from normalizers.errors import Rejection, RejectReason
 from normalizers.meta import SourceMeta
 from normalizers.schema import Article
 from pipeline.config import SourceConfig
-from pipeline.discover import Candidate
-from pipeline.files import InputProblem, file_uri, printable, read_confined, real_root
+from pipeline.files import InputProblem, printable, read_confined, real_root
+from pipeline.inputs import FetchedInput, FileInput, is_current, state_facts
 from warehouse.layout import DataRoot, Partition, published_day
 from warehouse.ledger import LedgerEntry
 from warehouse.quarantine import QuarantineRecord, write_quarantine
@@ -142,9 +142,9 @@ class SourceSummary:
 
 
 def _quarantine(
-    src: str, cand: Candidate, raw_sha: str | None, rej: Rejection, run_id: str, now: datetime
+    src: str, cand: FileInput | FetchedInput, raw_sha: str | None, rej: Rejection, run_id: str, now: datetime
 ) -> QuarantineRecord:
-    uri = cand.uri or file_uri(cand.path)
+    uri = cand.uri
     # Stored `printable` whatever built the message (a normaliser quoting the document, a
     # listing quoting a name): escaping twice changes nothing.
     return QuarantineRecord(src, uri, raw_sha, rej.reason.value, printable(rej.message), run_id, now)
@@ -155,7 +155,7 @@ def process_batch(
     root: DataRoot,
     run_id: str,
     batch_name: str,
-    items: Sequence[Candidate],
+    items: Sequence[FileInput | FetchedInput],
     force: bool = False,
 ) -> BatchResult:
     """Read and normalise a batch of files; spill articles per partition. Never raises on input.
@@ -172,7 +172,7 @@ def process_batch(
     folder = real_root(src.path) if src.path is not None else ""
     for cand in items:
         prev = cand.prev
-        if cand.raw_sha256 is not None:
+        if isinstance(cand, FetchedInput):
             raw_store = raw_store or RawStore(root)
         loaded = read_input(src, cand, raw_store, folder)
         if isinstance(loaded, Rejection):
@@ -184,17 +184,12 @@ def process_batch(
         # Hashed here only when the unchanged check needs it: an article carries the
         # digest its normaliser computed (a 4 KB SHA-256 is ~4 us, twice per new file).
         raw_sha = hashlib.sha256(raw).hexdigest() if prev is not None else None
-        if (
-            not force
-            and prev is not None
-            and prev.raw_sha256 == raw_sha
-            and prev.sidecar == cand.sidecar_sig
-            and prev.normalizer_version == normalizer_for(src.format, cand.rel)[1]
-            and prev.status == "written"
-        ):
+        version = normalizer_for(src.format, cand.rel)[1]
+        if not force and prev is not None and prev.status == "written" and is_current(cand, prev, version, raw_sha):
             # Touched but identical: nothing to redo, just remember the new stat facts.
+            size, mtime_ns, _sidecar = state_facts(cand)
             out.unchanged += 1
-            out.states.append(prev._replace(size=cand.size, mtime_ns=cand.mtime_ns, run_id=run_id))
+            out.states.append(prev._replace(size=size, mtime_ns=mtime_ns, run_id=run_id))
             continue
         result = normalize_input(src, cand, raw, sidecar, as_of=now)
         if isinstance(result, Rejection):
@@ -222,20 +217,25 @@ def process_batch(
 
 
 def read_input(
-    src: SourceConfig, cand: Candidate, raw_store: RawStore | None, folder: str | None = None
+    src: SourceConfig, cand: FileInput | FetchedInput, raw_store: RawStore | None, folder: str | None = None
 ) -> tuple[bytes, bytes | None] | Rejection:
     """An input's bytes and sidecar bytes (from its file, or the raw store), or why they cannot be read.
 
     A file is read only if it is a regular file inside `folder` (the source root with
     its links resolved; computed here when not given), and so is its sidecar.
     """
+    if isinstance(cand, FetchedInput):
+        if cand.raw_sha256 is None:
+            return Rejection(RejectReason.READ_ERROR, "no body of this document is stored")
+        assert raw_store is not None, "a fetched document needs the raw store"
+        try:
+            return raw_store.get(cand.raw_sha256), None
+        except (OSError, ValueError) as exc:  # ValueError: a corrupt raw-store object
+            return Rejection(RejectReason.READ_ERROR, str(exc))
     if cand.problem is not None:
         reason, message = cand.problem
         return Rejection(RejectReason(reason), message)
     try:
-        if cand.raw_sha256 is not None:
-            assert raw_store is not None, "a fetched document needs the raw store"
-            return raw_store.get(cand.raw_sha256), None
         if folder is None:
             assert src.path is not None, "a file input needs its source folder"
             folder = real_root(src.path)
@@ -252,16 +252,18 @@ def read_input(
         return Rejection(RejectReason.READ_ERROR, str(exc))
 
 
-def input_meta(src: SourceConfig, cand: Candidate, sidecar: bytes | None, as_of: datetime | None) -> SourceMeta:
+def input_meta(
+    src: SourceConfig, cand: FileInput | FetchedInput, sidecar: bytes | None, as_of: datetime | None
+) -> SourceMeta:
     """What the normaliser is told about an input besides its bytes."""
-    if cand.uri is not None:
-        when = cand.mtime_ns / 1e9  # for a fetched page: its fetch time
+    if isinstance(cand, FetchedInput):
+        when = cand.fetched_ns / 1e9  # a page's last-resort date: when it was fetched
         return SourceMeta(src.name, cand.uri, cand.rel, when, None, cand.hint_title, cand.hint_published_at, as_of)
-    return SourceMeta(src.name, file_uri(cand.path), cand.rel, cand.mtime_ns / 1e9, sidecar, as_of=as_of)
+    return SourceMeta(src.name, cand.uri, cand.rel, cand.mtime_ns / 1e9, sidecar, as_of=as_of)
 
 
 def normalize_input(
-    src: SourceConfig, cand: Candidate, raw: bytes, sidecar: bytes | None, *, as_of: datetime | None
+    src: SourceConfig, cand: FileInput | FetchedInput, raw: bytes, sidecar: bytes | None, *, as_of: datetime | None
 ) -> Article | Rejection:
     """Normalise one input's bytes with the source's normaliser; never raises, and an article has a date.
 
@@ -271,7 +273,8 @@ def normalize_input(
     meta = input_meta(src, cand, sidecar, as_of)
     try:
         budget = TimeBudget(DOCUMENT_TIME_BUDGET_S)
-        result = normalize(raw, meta, src.profile, src.format, cand.content_type, budget=budget)
+        content_type = cand.content_type if isinstance(cand, FetchedInput) else None
+        result = normalize(raw, meta, src.profile, src.format, content_type, budget=budget)
     except Exception as exc:  # a normaliser bug must cost one document, not the batch
         return Rejection(RejectReason.INTERNAL_ERROR, f"{type(exc).__name__}: {str(exc)[:500]}")
     if isinstance(result, Article) and result.published_at is None:
@@ -289,7 +292,7 @@ def _forget(out: BatchResult, prev: FileState | None, article_id: str | None, pa
 
 def _state(
     src: SourceConfig,
-    cand: Candidate,
+    cand: FileInput | FetchedInput,
     raw_sha: str | None,
     article_id: str | None,
     partition: str | None,
@@ -299,9 +302,7 @@ def _state(
     return FileState(
         src.name,
         cand.rel,
-        cand.size,
-        cand.mtime_ns,
-        cand.sidecar_sig,
+        *state_facts(cand),
         raw_sha,
         article_id,
         partition,

@@ -13,12 +13,13 @@ from datetime import date
 
 from normalizers.dispatch import normalizer_for
 from pipeline.config import HTTP_KINDS, SourceConfig
-from pipeline.discover import Candidate, Plan, candidate, discover_files
+from pipeline.discover import Plan, discover_files, file_input
+from pipeline.inputs import FetchedInput, FileInput
 from warehouse.layout import DataRoot, Partition
 from warehouse.raw import RawStore
 from warehouse.state import FileState, StateStore
 
-__all__ = ["plan_renormalize", "stored_candidate"]
+__all__ = ["plan_renormalize", "plan_renormalize_source", "stored_input"]
 
 
 def _in_range(state: FileState, start: date | None, end: date | None) -> bool:
@@ -41,22 +42,19 @@ def outdated(src: SourceConfig, states: dict[str, FileState], start: date | None
     ]
 
 
-def stored_candidate(store: RawStore, source: str, state: FileState) -> Candidate:
+def stored_input(store: RawStore, source: str, state: FileState) -> FetchedInput:
     """A fetched document to normalise again from its body in the raw store, as its last fetch served it."""
     fetches = [f for f in store.fetches(source, state.path) if f.raw_sha256 == state.raw_sha256]
     last = fetches[-1] if fetches else None
-    return Candidate(
+    return FetchedInput(
         rel=state.path,
-        path="",
-        size=state.size,
-        mtime_ns=state.mtime_ns,
-        sidecar=None,
-        sidecar_sig="",
-        prev=state,
-        # A body missing from the raw store fails to read and is quarantined (read_error).
-        raw_sha256=state.raw_sha256 or "0" * 64,
         uri=last.final_url if last else state.path,
+        # A body missing from the raw store fails to read and is quarantined (read_error).
+        raw_sha256=state.raw_sha256,
+        size=state.size,
+        fetched_ns=state.mtime_ns,
         content_type=last.headers.get("content-type") if last else None,
+        prev=state,
     )
 
 
@@ -65,18 +63,18 @@ def plan_renormalize(
 ) -> Plan:
     """The documents to normalise again, as candidates the ingest pipeline processes."""
     chosen = outdated(src, states, start, end)
-    todo: list[Candidate] = []
+    todo: list[FileInput | FetchedInput] = []
     if src.kind in HTTP_KINDS:
         with RawStore(root) as store:
-            todo.extend(stored_candidate(store, src.name, s) for s in chosen)
+            todo.extend(stored_input(store, src.name, s) for s in chosen)
     else:
         assert src.path is not None
         found = {f[0]: f for f in discover_files(src)}
         for s in chosen:
             if s.path in found:
-                todo.append(candidate(found[s.path], s))
+                todo.append(file_input(found[s.path], s))
             else:  # gone since: reading fails and the document is quarantined (read_error)
-                todo.append(Candidate(s.path, str(src.path / s.path), s.size, s.mtime_ns, None, "", prev=s))
+                todo.append(FileInput(s.path, str(src.path / s.path), s.size, s.mtime_ns, None, "", prev=s))
     return Plan(src.name, len(chosen), 0, len(todo), 0, tuple(todo))
 
 

@@ -37,6 +37,7 @@ from pipeline.ingest import (
     process_batch,
     write_partition,
 )
+from pipeline.inputs import ListedUrl
 from pipeline.renormalize import plan_renormalize_source
 from pipeline.workers import default_workers, run_in_pool, submit_in_pool
 from warehouse.atomic import locked
@@ -239,7 +240,9 @@ def _plan(
             from pipeline.http_source import fetch_unit
 
             unit, early = runner.call("fetch", fetch_unit, src, root, run_id, unit, transport)
-        items = unit.items
+        items = tuple(i for i in unit.items if not isinstance(i, ListedUrl))
+        if len(items) != len(unit.items):  # fetch_unit fetches every listed URL
+            raise RuntimeError(f"{src.name} {unit.period}: a listed URL was not fetched")
         return Plan(src.name, len(items), 0, len(items), 0, items), early, True
     if isinstance(mode, Renormalize):
         return runner.call("plan-renormalize", plan_renormalize_source, src, root, mode.start, mode.end), None, False

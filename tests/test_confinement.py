@@ -19,7 +19,7 @@ import pytest
 
 from normalizers.common import UNSHOWABLE
 from pipeline.config import load_config
-from pipeline.discover import candidate, discover_files
+from pipeline.discover import discover_files, file_input
 from pipeline.files import printable, read_confined
 from pipeline.ingest import process_batch
 from warehouse.layout import DataRoot
@@ -232,7 +232,7 @@ def test_a_file_swapped_for_a_link_after_listing_is_refused_when_read(
     listing = discover_files(source)
     (src / "good.txt").unlink()
     (src / "good.txt").symlink_to(outside / "secret.txt")
-    batch = process_batch(source, DataRoot(tmp_path / "data"), "r1", "b0", [candidate(f) for f in listing])
+    batch = process_batch(source, DataRoot(tmp_path / "data"), "r1", "b0", [file_input(f) for f in listing])
     ((record),) = batch.quarantined
     assert record.reason == "outside_root" and "outside the source folder" in record.message
     assert batch.articles == 0
@@ -250,7 +250,7 @@ def test_a_file_swapped_for_a_fifo_after_listing_is_refused_without_blocking(
     result: list[object] = []
 
     def read() -> None:
-        result.append(process_batch(source, DataRoot(tmp_path / "data"), "r1", "b0", [candidate(f) for f in listing]))
+        result.append(process_batch(source, DataRoot(tmp_path / "data"), "r1", "b0", [file_input(f) for f in listing]))
         done.set()
 
     threading.Thread(target=read, daemon=True).start()
@@ -347,7 +347,7 @@ def test_a_file_swapped_for_a_link_to_a_missing_outside_path_is_outside_root_too
     for target in (outside / "secret.txt", outside / "absent.txt"):
         (src / "good.txt").unlink()
         (src / "good.txt").symlink_to(target)
-        batch = process_batch(source, DataRoot(tmp_path / "data"), "r1", "b0", [candidate(f) for f in listing])
+        batch = process_batch(source, DataRoot(tmp_path / "data"), "r1", "b0", [file_input(f) for f in listing])
         ((record),) = batch.quarantined
         results.append((record.reason, record.message))
     assert results == [("outside_root", "file leads outside the source folder")] * 2

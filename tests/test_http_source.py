@@ -904,3 +904,46 @@ def test_the_listing_size_limit_is_the_parsers() -> None:
 def test_a_deferral_without_a_reason_does_not_reconcile() -> None:
     assert not SourceSummary("s", discovered=1, deferred=1).reconciles()
     assert SourceSummary("s", discovered=1, deferred=1, deferrals={"robots_unavailable": 1}).reconciles()
+
+
+def test_the_core_fetches_through_an_injected_transport(tmp_path: Path) -> None:
+    """`run_source(..., transport=)` sends every request of a run to the caller's httpx transport."""
+    import httpx
+
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        path = request.url.path
+        if path == "/feed.xml":
+            items = "".join(
+                f"<item><title>{n}</title><link>https://news.example/news/{n}.html</link>"
+                "<pubDate>Tue, 19 Nov 2019 10:00:00 GMT</pubDate></item>"
+                for n in ("ap", "zdnet")
+            )
+            feed = f"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>{items}</channel></rss>"
+            return httpx.Response(200, content=feed.encode(), headers={"Content-Type": "application/rss+xml"})
+        name = path.removeprefix("/news/").removesuffix(".html")
+        if name in PAGES:
+            return httpx.Response(200, content=PAGES[name], headers={"Content-Type": "text/html; charset=utf-8"})
+        return httpx.Response(404, content=b"not found")
+
+    cfg = tmp_path / "sources.toml"
+    cfg.write_text(
+        '[sources.wire]\nkind = "rss"\nurl = "https://news.example/feed.xml"\n'
+        '[sources.wire.fetch]\ncontact = "ops@example.org"\ndelay = 0\n',
+        encoding="utf-8",
+    )
+    root = DataRoot(tmp_path / "data")
+    src = load_config(cfg).sources["wire"]
+    summary = run_source(src, root, "run-1", runner=LocalRunner(1), transport=httpx.MockTransport(handler))
+    assert (summary.discovered, summary.written, summary.quarantined) == (2, 2, 0)
+    assert summary.reconciles()
+    assert sorted(seen) == [
+        "https://news.example/feed.xml",
+        "https://news.example/news/ap.html",
+        "https://news.example/news/zdnet.html",
+        "https://news.example/robots.txt",
+    ]
+    rows = duckdb.sql(f"SELECT count(DISTINCT article_id) FROM read_parquet('{root.articles}/**/*.parquet')")
+    assert rows.fetchall() == [(2,)]

@@ -120,35 +120,44 @@ def test_an_auto_source_ingests_html_and_text_side_by_side(tmp_path: Path) -> No
     assert (again.unchanged, again.written, again.quarantined) == (4, 0, 0)
 
 
-def test_candidates_and_states_cross_to_worker_processes_unchanged() -> None:
-    """Batches travel as pickles; the compact field-tuple form must restore every field."""
+def test_inputs_and_states_cross_to_worker_processes_unchanged() -> None:
+    """Batches travel as pickles; every kind of input, and the state it carries, comes back whole."""
     import pickle
     from datetime import UTC, datetime
 
-    from pipeline.discover import Candidate
+    from pipeline.inputs import FetchedInput, FileInput, ListedUrl
     from warehouse.state import FileState
 
     prev = FileState(
         "anha", "a/b.txt", 12, 3_000_000_001, "4:5", "ab" * 32, "cd" * 16, "anha/2024-03", "written", "1.0.0", "r1"
     )
-    cand = Candidate(
-        "a/b.txt",
-        "/in/a/b.txt",
-        13,
-        3_000_000_002,
-        "/in/a/b.json",
-        "4:6",
-        prev,
-        None,
-        "https://x.org/a",
-        "text/html",
-        "Title",
-        datetime(2024, 3, 1, 12, tzinfo=UTC),
+    file = FileInput("a/b.txt", "/in/a/b.txt", 13, 3_000_000_002, "/in/a/b.json", "4:6", prev, ("empty", "no bytes"))
+    fetched = FetchedInput(
+        "https://x.org/a", "https://x.org/a?x", "ef" * 32, 10, 4, "text/html", "Title", datetime(2024, 3, 1, tzinfo=UTC)
     )
-    for value in (prev, cand, [cand, cand], Candidate("r", "p", 1, 2, None, "")):
+    listed = ListedUrl("https://x.org/b", "https://x.org/b", None, None, None, prev)
+    for value in (prev, file, fetched, listed, [file, fetched], FileInput("r", "p", 1, 2, None, "")):
         copy = pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
         assert copy == value
-    assert pickle.loads(pickle.dumps(cand)).prev == prev
+    assert pickle.loads(pickle.dumps(file)).prev == prev
+
+
+def test_one_predicate_says_whether_an_input_is_current() -> None:
+    from pipeline.inputs import FetchedInput, FileInput, is_current
+    from warehouse.state import FileState
+
+    state = FileState("s", "a.txt", 10, 5, "3:4", "ab" * 32, "id", "s/2024-03", "written", "1.0", "r1")
+    file = FileInput("a.txt", "/in/a.txt", 10, 5, "/in/a.json", "3:4", state)
+    assert is_current(file, state, "1.0")
+    assert not is_current(file, state, "1.1")  # another normaliser
+    assert not is_current(file._replace(mtime_ns=6), state, "1.0")  # touched: unread, it may have changed
+    assert is_current(file._replace(mtime_ns=6), state, "1.0", digest="ab" * 32)  # read: the same bytes
+    assert not is_current(file._replace(sidecar_sig="3:5"), state, "1.0", digest="ab" * 32)  # its sidecar changed
+    assert not is_current(file, None, "1.0")
+    page = FetchedInput("https://x.org/a", "https://x.org/a", "ab" * 32, 10, 99)
+    assert is_current(page, state, "1.0")
+    assert not is_current(page._replace(raw_sha256="cd" * 32), state, "1.0")
+    assert not is_current(page._replace(raw_sha256=None), state, "1.0")  # no stored body
 
 
 def test_the_batch_judges_dates_against_its_start_time(tmp_path: Path) -> None:
