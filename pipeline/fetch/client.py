@@ -622,10 +622,9 @@ class Fetcher:
 async def _read_body(response: httpx.Response, limit: int, *, truncate: bool) -> bytes:
     """The decoded body, at most `limit` bytes; over it raise `_TooLarge`, or cut it if `truncate`."""
     if response.is_stream_consumed:  # a transport passed in answered with a body already read and decoded
-        body = response.content
-        if len(body) > limit and not truncate:
+        if len(response.content) > limit and not truncate:
             raise _TooLarge(f"body over {limit} bytes (decoded)")
-        return body[:limit]
+        return response.content[:limit]
     coding = response.headers.get("content-encoding", "").strip().lower()
     length = response.headers.get("content-length", "")
     if not truncate and coding in {"", "identity"} and length.isdigit() and int(length) > limit:
