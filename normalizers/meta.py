@@ -5,24 +5,21 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from normalizers.common import UNSHOWABLE, Dated, Implausible, Precision, clean_line, day_date, unrepresentable
+from normalizers.common import Dated, Implausible, Precision, clean_line, day_date, unrepresentable
 from normalizers.language import normalize_language_tag
+from normalizers.urls import canonical_url
 
 __all__ = [
-    "HTTP_SCHEMES",
     "MONTHS",
     "Sidecar",
     "SidecarError",
     "SourceMeta",
     "article_id",
-    "article_url",
-    "canonical_url",
     "clean_authors",
     "iso_precision",
     "parse_sidecar",
@@ -61,7 +58,7 @@ class SourceMeta:
     """Facts about one raw document that the normaliser cannot know from its bytes.
 
     `key` identifies the document within its source (for files, the path relative to
-    the source root; for fetched pages, the normalised URL) and is what `article_id`
+    the source root; for fetched pages, `urls.canonical_url` of the URL) and is what `article_id`
     falls back to without a URL. `mtime` is the file's modification time (epoch
     seconds), the last resort for a date.
 
@@ -145,7 +142,7 @@ def parse_sidecar(raw: bytes, tz: str = "UTC") -> Sidecar:
     clean_url = None
     if url:
         try:
-            clean_url = article_url(url)
+            clean_url = canonical_url(url)
         except ValueError as exc:
             warnings.append(f"sidecar url {url!r} dropped: {exc}")
     code = normalize_language_tag(language)
@@ -224,40 +221,7 @@ def to_utc(value: datetime, tz: str = "UTC") -> datetime:
     return value.astimezone(UTC)
 
 
-def canonical_url(url: str) -> str:
-    """Lower-case scheme and host, drop the fragment and surrounding whitespace."""
-    parts = urllib.parse.urlsplit(url.strip())
-    return urllib.parse.urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, ""))
-
-
-HTTP_SCHEMES = frozenset({"http", "https"})
-
-
-def article_url(url: str) -> str:
-    """`url` spelled as `canonical_url` does; raises ValueError (saying why) unless absolute http(s) with a host.
-
-    The one test of "can this be an article's URL", for a sidecar's url, a page's
-    canonical link, og:url and image, and the URL a page was fetched from: a
-    `javascript:`, `file:`, `data:` or relative URL is never an article's address.
-    """
-    text = url.strip()
-    if UNSHOWABLE.search(text):
-        raise ValueError("it contains control characters")
-    try:
-        parts = urllib.parse.urlsplit(text)
-        _port = parts.port  # raises on a port that is not a number in 0..65535
-    except ValueError as exc:  # unbalanced IPv6 brackets, a bad port
-        raise ValueError(f"it is not a valid URL ({exc})") from exc
-    if not parts.scheme:
-        raise ValueError("it is relative (no scheme)")
-    if parts.scheme.lower() not in HTTP_SCHEMES:
-        raise ValueError("only http(s) URLs are article URLs")
-    if not parts.hostname:
-        raise ValueError("it has no host")
-    return canonical_url(text)
-
-
 def article_id(source: str, url: str | None, key: str) -> str:
-    """Stable id from the source and the URL, or the in-source key when there is no URL."""
+    """Stable id from the source and the URL (as `urls.canonical_url` spells it), else the in-source key."""
     ident = url if url else f"key:{key}"
     return hashlib.sha256(f"{source}\x1f{ident}".encode()).hexdigest()[:32]

@@ -71,8 +71,10 @@ class Article:
     source_uri: str = field(metadata=_doc("Where the raw document was read from (a `file://` URI or an http(s) URL)."))
     url: str | None = field(
         metadata=_doc(
-            "Article URL, if known: always http(s) with a host (scheme and host lower-cased, fragment removed); "
-            "any other URL a sidecar or page gives is dropped with a warning."
+            "Article URL, if known: always http(s) with a host, in the one spelling `article_id` is derived from "
+            "(scheme and host lower-cased, IDNA host, default port, fragment and tracking parameters such as "
+            "`utm_*` removed, UTF-8 percent-encoding); any other URL a sidecar or page gives is dropped with a "
+            "warning."
         )
     )
     title: str | None = field(metadata=_doc("Headline."))

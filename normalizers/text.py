@@ -44,7 +44,9 @@ NAME = "text"
 # datelines are day-precision dates at midnight UTC (were midnight in the source's zone); a
 # dateline without a year takes one from the sidecar or file date; published_date, date_precision,
 # published_at_raw, author_source, title_source.
-VERSION = "1.3.0"
+# 1.4.0: a sidecar url is spelled by `urls.canonical_url` (the spelling feeds and pages use: default port,
+# tracking parameters and the fragment dropped, UTF-8 percent-encoding, IDNA host), so its article_id changes.
+VERSION = "1.4.0"
 
 _UTF8 = "utf-8"
 # Control characters carry no text, and bidi controls reorder it (`common.BIDI_CONTROL_CHARS`).

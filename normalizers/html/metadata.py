@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from normalizers.common import FUTURE_TOLERANCE, Dated, Implausible, Precision, clean_line, day_date, unrepresentable
 from normalizers.language import normalize_language_tag
-from normalizers.meta import MONTHS, article_url, clean_authors, iso_precision, stated
+from normalizers.meta import MONTHS, clean_authors, iso_precision, stated
+from normalizers.urls import canonical_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -1750,10 +1751,10 @@ def _first_url(
 
 
 def _resolve(base: str | None, href: str) -> str:
-    """`href` made absolute against `base`, as an article URL (`meta.article_url`); ValueError otherwise."""
+    """`href` made absolute against `base`, as `urls.canonical_url` spells it; ValueError otherwise."""
     if len(href) > MAX_FIELD_CHARS:
         raise ValueError(f"it is longer than {MAX_FIELD_CHARS} characters")
-    return article_url(urllib.parse.urljoin(base or "", href.strip()))
+    return canonical_url(urllib.parse.urljoin(base or "", href.strip()))
 
 
 # --- JSON-LD -----------------------------------------------------------------------------

@@ -21,13 +21,13 @@ from normalizers.bounds import Budget, Unlimited
 from normalizers.common import Dated, DateEvidence, Implausible, clean_line, epoch_to_utc, pick_date
 from normalizers.encoding import decode_html
 from normalizers.errors import Rejection, RejectReason
-from normalizers.feeds import normalize_url
 from normalizers.html.extract import MAX_ATTRIBUTES, Block, Extraction, cut_attribute_floods, extract, parse_html
 from normalizers.html.metadata import PageMeta, extract_metadata, read_date, split_byline
 from normalizers.language import detect_language, normalize_language_tag
-from normalizers.meta import Sidecar, SidecarError, SourceMeta, article_id, article_url, clean_authors, sidecar_of
+from normalizers.meta import Sidecar, SidecarError, SourceMeta, article_id, clean_authors, sidecar_of
 from normalizers.profile import SourceProfile
 from normalizers.schema import Article, Section, Stripped, content_hash, text_parts
+from normalizers.urls import canonical_url
 
 __all__ = ["LOW_CONFIDENCE", "NAME", "VERSION", "explain_html", "normalize_html"]
 
@@ -43,7 +43,10 @@ NAME = "html"
 # credentials, organisations, dates, URLs and handles removed; byline elements read); the
 # <h1> is the title unless it is branding; a learned block classifier extracts the text, with an
 # extraction_confidence, and pages it finds no article in are quarantined (extraction_failed).
-VERSION = "1.3.0"
+# 1.4.0: canonical links, og:url, sidecar urls and image URLs are spelled by `urls.canonical_url`, as the
+# fetched URL was (default port, tracking parameters dropped, UTF-8 percent-encoding, IDNA host, `/` for an
+# empty path; a host with `%` or a space is no URL), so article_ids from them change.
+VERSION = "1.4.0"
 
 # Bounds (principle 8: hostile input is expected). A real article page is 50 KB-2 MB of
 # HTML; the caps leave room for the largest while keeping a worst case to ~1 s of work.
@@ -223,11 +226,11 @@ def _is_fetched(uri: str) -> bool:
 
 
 def _fetched_url(uri: str, warnings: list[str]) -> str | None:
-    """The URL a fetched page came from, as an article URL (no tracking parameters); None for a file."""
+    """The URL a fetched page came from, as `canonical_url` spells it; None for a file."""
     if not _is_fetched(uri):
         return None
     try:
-        return normalize_url(article_url(uri))
+        return canonical_url(uri)
     except ValueError as exc:
         warnings.append(f"fetched URL {uri!r} dropped: {exc}")
         return None
@@ -293,8 +296,8 @@ def _assemble(
     modified = pick_date(page.modified_dates, meta.as_of, "modification date")
     warnings += [*page.warnings, *published.warnings, *modified.warnings]
     # The sidecar's URL, else the page's canonical link (or og:url), else the URL it was
-    # fetched from, so two spellings of one article get one article_id. Each is an
-    # article URL (`meta.article_url`) or was dropped with a warning.
+    # fetched from, so two spellings of one article get one article_id. Each is spelled
+    # by `urls.canonical_url` or was dropped with a warning.
     url = sidecar.url or page.canonical_url or fetched
     language = sidecar.language
     if language is None:
