@@ -143,7 +143,7 @@ FUTURE_TOLERANCE = timedelta(days=1)
 # is expected to ingest, are mostly from the 19th century on. Placeholders after 1800
 # (1900-01-01, 1970-01-01) are real dates of real archives, so no floor can tell them
 # apart. Evidence that knows better keeps a stricter floor of its own (a web page's
-# metadata: `normalizers.html.metadata.MIN_YEAR`).
+# metadata: `normalizers.dates.MIN_YEAR`).
 EARLIEST_DATE = datetime(1800, 1, 1, tzinfo=UTC)
 
 

@@ -28,7 +28,7 @@ import defusedxml
 import defusedxml.ElementTree
 
 from normalizers.common import UNSHOWABLE
-from normalizers.html.metadata import parse_date
+from normalizers.dates import parse_date
 from normalizers.language import normalize_language_tag
 from normalizers.urls import HTTP_SCHEMES, canonical_url
 

@@ -4,53 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from normalizers.common import Dated, Implausible, Precision, clean_line, day_date, unrepresentable
+from normalizers.common import Dated, Implausible, clean_line, unrepresentable
+from normalizers.dates import iso_precision, stated
 from normalizers.language import normalize_language_tag
 from normalizers.urls import canonical_url
 
 __all__ = [
-    "MONTHS",
     "Sidecar",
     "SidecarError",
     "SourceMeta",
     "article_id",
     "clean_authors",
-    "iso_precision",
     "parse_sidecar",
     "sidecar_of",
-    "stated",
-    "to_utc",
 ]
-
-
-# English month names and abbreviations -> month number (datelines, page dates).
-MONTHS = {
-    name: number
-    for number, names in enumerate(
-        (
-            ("january", "jan"),
-            ("february", "feb"),
-            ("march", "mar"),
-            ("april", "apr"),
-            ("may",),
-            ("june", "jun"),
-            ("july", "jul"),
-            ("august", "aug"),
-            ("september", "sep", "sept"),
-            ("october", "oct"),
-            ("november", "nov"),
-            ("december", "dec"),
-        ),
-        start=1,
-    )
-    for name in names
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,37 +159,6 @@ def clean_authors(names: tuple[str, ...]) -> tuple[str, ...]:
         if clean and clean.casefold() not in {s.casefold() for s in seen}:
             seen[clean] = None
     return tuple(seen)
-
-
-# A time of day in an ISO 8601 value: with seconds, or at least the hour.
-_ISO_SECONDS = re.compile(r"[T ]\d{2}:?\d{2}:?\d{2}")
-_ISO_TIME = re.compile(r"[T ]\d{2}")
-
-
-def iso_precision(text: str) -> Precision:
-    """How much of a time an ISO 8601 value gives: `day` (no time), `minute` (no seconds) or `second`."""
-    if _ISO_SECONDS.search(text):
-        return "second"
-    return "minute" if _ISO_TIME.search(text) else "day"
-
-
-def stated(value: datetime, precision: Precision, raw: str | None, tz: str = "UTC") -> Dated:
-    """`value` as evidence states it: a day at midnight UTC, a naive time in zone `tz`, an aware one as it is.
-
-    Raises OverflowError when the instant falls outside the years 1 to 9999 in UTC.
-    """
-    if precision == "day":
-        return day_date(value.date(), raw)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(tz))
-    return Dated.instant(value, precision, raw)
-
-
-def to_utc(value: datetime, tz: str = "UTC") -> datetime:
-    """Convert to UTC; a naive value is taken to be in time zone `tz`."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(tz))
-    return value.astimezone(UTC)
 
 
 def article_id(source: str, url: str | None, key: str) -> str:

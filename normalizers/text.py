@@ -30,8 +30,9 @@ from normalizers.common import (
     pick_date,
     sniff_bom,
 )
+from normalizers.dates import MONTHS
 from normalizers.errors import Rejection, RejectReason
-from normalizers.meta import MONTHS, Sidecar, SidecarError, SourceMeta, article_id, sidecar_of
+from normalizers.meta import Sidecar, SidecarError, SourceMeta, article_id, sidecar_of
 from normalizers.profile import AUTO_ENCODING, CUT_TO_END, Rule, SourceProfile
 from normalizers.schema import Article, Section, Stripped, content_hash, text_parts
 

@@ -19,10 +19,11 @@ from selectolax.lexbor import LexborHTMLParser
 
 from normalizers.bounds import Budget, Unlimited
 from normalizers.common import Dated, DateEvidence, Implausible, clean_line, epoch_to_utc, pick_date
+from normalizers.dates import read_date
 from normalizers.encoding import decode_html
 from normalizers.errors import Rejection, RejectReason
 from normalizers.html.extract import MAX_ATTRIBUTES, Block, Extraction, cut_attribute_floods, extract, parse_html
-from normalizers.html.metadata import PageMeta, extract_metadata, read_date, split_byline
+from normalizers.html.metadata import PageMeta, extract_metadata, split_byline
 from normalizers.language import detect_language, normalize_language_tag
 from normalizers.meta import Sidecar, SidecarError, SourceMeta, article_id, clean_authors, sidecar_of
 from normalizers.profile import SourceProfile
