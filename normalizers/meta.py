@@ -50,6 +50,11 @@ class SourceMeta:
     hint_published_at: datetime | None = None
     as_of: datetime | None = None
 
+    @property
+    def fetched(self) -> bool:
+        """The document was fetched over HTTP: its source URI is an http(s) URL, not a `file://` one."""
+        return self.source_uri.startswith(("http://", "https://"))
+
 
 @dataclass(frozen=True, slots=True)
 class Sidecar:
