@@ -27,23 +27,22 @@ from xml.etree.ElementTree import ParseError, TreeBuilder
 import defusedxml
 import defusedxml.ElementTree
 
-from normalizers.html.metadata import parse_date
+from normalizers.common import UNSHOWABLE
+from normalizers.dates import parse_date
 from normalizers.language import normalize_language_tag
+from normalizers.urls import HTTP_SCHEMES, canonical_url
 
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element
 
 __all__ = [
     "MAX_ENTRIES",
-    "TRACKING_PARAMS",
-    "TRACKING_PREFIXES",
     "Discovery",
     "Entry",
     "FeedError",
     "FeedErrorReason",
     "Kind",
     "Source",
-    "normalize_url",
     "parse_feed",
     "parse_url_list",
     "recency_key",
@@ -64,43 +63,6 @@ MAX_ELEMENTS = 2_000_000
 # keeps its newest entries (each entry costs ~35 us to read, so the element cap bounds a
 # hostile one at ~20 s; 100,000 RSS items take ~3.5 s).
 MAX_ENTRIES = 50_000
-# Query parameters that only say how the reader arrived (campaign, click and referral ids),
-# never which page: dropped by `normalize_url`. Compared lower-case.
-TRACKING_PARAMS = frozenset(
-    {
-        "fbclid",  # Facebook click id
-        "gclid",  # Google Ads click id
-        "gclsrc",
-        "dclid",  # Google Display click id
-        "gbraid",  # Google Ads (iOS)
-        "wbraid",
-        "msclkid",  # Microsoft Ads click id
-        "yclid",  # Yandex click id
-        "twclid",  # Twitter/X click id
-        "ttclid",  # TikTok click id
-        "li_fat_id",  # LinkedIn
-        "igshid",  # Instagram share id
-        "igsh",
-        "mc_cid",  # Mailchimp campaign / member ids
-        "mc_eid",
-        "_ga",  # Google Analytics cross-domain linker
-        "_gl",
-        "_hsenc",  # HubSpot
-        "_hsmi",
-        "mkt_tok",  # Marketo
-        "oly_anon_id",  # Omeda
-        "oly_enc_id",
-        "vero_id",  # Vero
-        "ref_src",  # Twitter embeds
-        "ref_url",
-        "cmpid",  # campaign ids used by many news sites
-        "ocid",
-        "smid",  # New York Times share id
-    }
-)
-TRACKING_PREFIXES = ("utm_", "pk_", "mtm_")  # Google/Matomo/Piwik campaign families
-DEFAULT_PORTS = {"http": 80, "https": 443}
-HTTP_SCHEMES = ("http", "https")
 # Skip reasons quote at most this many characters of the offending value.
 MAX_QUOTE = 120
 
@@ -121,12 +83,6 @@ _HTML_START = re.compile(
 _XML_ENCODING = re.compile(rb"\A(\s*<\?xml[^>]*?encoding\s*=\s*[\"'])([A-Za-z0-9._:-]+)([\"'])")
 _W3C_PARTIAL_DATE = re.compile(r"\s*(\d{4})(?:-(\d{2}))?\s*")
 _TAGS = re.compile(r"</?[A-Za-z][^<>]*>")  # a letter after "<": "a < b > c" is not a tag
-_PERCENT_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# Characters `normalize_url` leaves as they are in a path / query; everything else
-# (spaces, non-ASCII) is percent-encoded, so both spellings of one URL meet.
-_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
-_QUERY_SAFE = _PATH_SAFE + "?"
 
 
 class FeedError(ValueError):
@@ -147,7 +103,7 @@ class Entry:
     """One URL a feed, sitemap or URL list points to, with what the document says about it.
 
     `url` is absolute and http(s), resolved against the document's base, without fragment;
-    `normalize_url(url)` is its identity. Dates are UTC.
+    `canonical_url(url)` is its identity. Dates are UTC.
     """
 
     url: str
@@ -167,7 +123,7 @@ class Entry:
 class Discovery:
     """What one discovery document yields.
 
-    `entries` are articles in document order, de-duplicated by `normalize_url`; `sitemaps`
+    `entries` are articles in document order, de-duplicated by `canonical_url`; `sitemaps`
     are the children of a sitemap index; `skipped` names each entry dropped for want of a
     usable http(s) URL, and why ("line 5: not an http(s) URL: 'file:///etc/shadow'");
     `duplicates` each entry dropped because an earlier one has its URL; `notes` name
@@ -238,36 +194,6 @@ def recency_key(entry: Entry) -> tuple[bool, float]:
     """Sort key putting the newest entries first and undated ones last (a stable sort keeps ties in order)."""
     when = entry.when
     return (when is None, -when.timestamp() if when is not None else 0.0)
-
-
-def normalize_url(url: str) -> str:
-    """The URL spelling used to de-duplicate and derive ids. Raises ValueError unless absolute http(s)."""
-    try:
-        parts = urllib.parse.urlsplit(url.strip())
-        port = parts.port
-    except ValueError as exc:  # bad port, unbalanced IPv6 brackets
-        raise ValueError(f"not a valid URL: {_quote(url)}") from exc
-    scheme = parts.scheme.lower()
-    host = parts.hostname
-    if scheme not in HTTP_SCHEMES or not host:
-        raise ValueError(f"not an absolute http(s) URL: {_quote(url)}")
-    if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError as exc:
-            raise ValueError(f"host is not a valid IDN: {_quote(host)}") from exc
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
-    netloc = (userinfo + "@" if userinfo else "") + host
-    if port is not None and port != DEFAULT_PORTS[scheme]:
-        netloc += f":{port}"
-    try:
-        path = _upper_escapes(urllib.parse.quote(parts.path, safe=_PATH_SAFE)) or "/"
-        query = _upper_escapes(urllib.parse.quote(_strip_tracking(parts.query), safe=_QUERY_SAFE))
-    except UnicodeEncodeError as exc:  # lone surrogates
-        raise ValueError(f"not a valid URL: {_quote(url)}") from exc
-    return urllib.parse.urlunsplit((scheme, netloc, path, query, ""))
 
 
 # --- Formats --------------------------------------------------------------------------------
@@ -409,7 +335,7 @@ def _sitemapindex(root: Element, base: str | None, max_entries: int) -> Discover
 
 
 class _Collector:
-    """Entries in document order, de-duplicated by `normalize_url`, and why others were dropped."""
+    """Entries in document order, de-duplicated by `canonical_url`, and why others were dropped."""
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
@@ -472,11 +398,11 @@ def _newest(entries: list[Entry], limit: int) -> list[Entry]:
 
 
 def _resolve(href: str | None, base: str | None) -> tuple[str, str]:
-    """`href` made absolute against `base`, and its `normalize_url` key; ValueError says why not."""
+    """`href` made absolute against `base`, and its `canonical_url` key; ValueError says why not."""
     if href is None or not href.strip():
         raise ValueError("no URL")
     href = href.strip()
-    if _CONTROL.search(href):
+    if UNSHOWABLE.search(href):  # what `canonical_url` refuses, said before resolving
         raise ValueError(f"control characters in URL {_quote(href)}")
     href = href.replace(" ", "%20")  # spaces inside a <loc> are common; %20 is what they mean
     try:
@@ -491,7 +417,10 @@ def _resolve(href: str | None, base: str | None) -> tuple[str, str]:
     if parts.scheme.lower() not in HTTP_SCHEMES:
         raise ValueError(f"not an http(s) URL: {_quote(href)}")
     url = urllib.parse.urlunsplit(parts._replace(fragment=""))
-    return url, normalize_url(url)  # normalize_url checks the host, port and IDN
+    try:
+        return url, canonical_url(url)  # checks the host, port and IDN
+    except ValueError as exc:
+        raise ValueError(f"bad URL {_quote(url)}: {exc}") from exc
 
 
 def _gunzip(raw: bytes) -> bytes:
@@ -610,22 +539,6 @@ def _text(element: Element | None) -> str | None:
     if element is None:
         return None
     return " ".join("".join(element.itertext()).split()) or None
-
-
-def _strip_tracking(query: str) -> str:
-    kept = []
-    for piece in query.split("&"):
-        if not piece:
-            continue
-        name = urllib.parse.unquote_plus(piece.partition("=")[0]).strip().lower()
-        if name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES):
-            continue
-        kept.append(piece)
-    return "&".join(kept)
-
-
-def _upper_escapes(text: str) -> str:
-    return _PERCENT_ESCAPE.sub(lambda m: m.group(0).upper(), text)
 
 
 def _quote(value: str) -> str:

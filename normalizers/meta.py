@@ -4,56 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import urllib.parse
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from normalizers.common import UNSHOWABLE, Dated, Implausible, Precision, clean_line, day_date, unrepresentable
+from normalizers.common import Dated, Implausible, clean_line, unrepresentable
+from normalizers.dates import iso_precision, stated
 from normalizers.language import normalize_language_tag
+from normalizers.urls import canonical_url
 
 __all__ = [
-    "HTTP_SCHEMES",
-    "MONTHS",
     "Sidecar",
     "SidecarError",
     "SourceMeta",
     "article_id",
-    "article_url",
-    "canonical_url",
     "clean_authors",
-    "iso_precision",
     "parse_sidecar",
     "sidecar_of",
-    "stated",
-    "to_utc",
 ]
-
-
-# English month names and abbreviations -> month number (datelines, page dates).
-MONTHS = {
-    name: number
-    for number, names in enumerate(
-        (
-            ("january", "jan"),
-            ("february", "feb"),
-            ("march", "mar"),
-            ("april", "apr"),
-            ("may",),
-            ("june", "jun"),
-            ("july", "jul"),
-            ("august", "aug"),
-            ("september", "sep", "sept"),
-            ("october", "oct"),
-            ("november", "nov"),
-            ("december", "dec"),
-        ),
-        start=1,
-    )
-    for name in names
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +29,7 @@ class SourceMeta:
     """Facts about one raw document that the normaliser cannot know from its bytes.
 
     `key` identifies the document within its source (for files, the path relative to
-    the source root; for fetched pages, the normalised URL) and is what `article_id`
+    the source root; for fetched pages, `urls.canonical_url` of the URL) and is what `article_id`
     falls back to without a URL. `mtime` is the file's modification time (epoch
     seconds), the last resort for a date.
 
@@ -81,6 +49,11 @@ class SourceMeta:
     hint_title: str | None = None
     hint_published_at: datetime | None = None
     as_of: datetime | None = None
+
+    @property
+    def fetched(self) -> bool:
+        """The document was fetched over HTTP: its source URI is an http(s) URL, not a `file://` one."""
+        return self.source_uri.startswith(("http://", "https://"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +118,7 @@ def parse_sidecar(raw: bytes, tz: str = "UTC") -> Sidecar:
     clean_url = None
     if url:
         try:
-            clean_url = article_url(url)
+            clean_url = canonical_url(url)
         except ValueError as exc:
             warnings.append(f"sidecar url {url!r} dropped: {exc}")
     code = normalize_language_tag(language)
@@ -193,71 +166,7 @@ def clean_authors(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(seen)
 
 
-# A time of day in an ISO 8601 value: with seconds, or at least the hour.
-_ISO_SECONDS = re.compile(r"[T ]\d{2}:?\d{2}:?\d{2}")
-_ISO_TIME = re.compile(r"[T ]\d{2}")
-
-
-def iso_precision(text: str) -> Precision:
-    """How much of a time an ISO 8601 value gives: `day` (no time), `minute` (no seconds) or `second`."""
-    if _ISO_SECONDS.search(text):
-        return "second"
-    return "minute" if _ISO_TIME.search(text) else "day"
-
-
-def stated(value: datetime, precision: Precision, raw: str | None, tz: str = "UTC") -> Dated:
-    """`value` as evidence states it: a day at midnight UTC, a naive time in zone `tz`, an aware one as it is.
-
-    Raises OverflowError when the instant falls outside the years 1 to 9999 in UTC.
-    """
-    if precision == "day":
-        return day_date(value.date(), raw)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(tz))
-    return Dated.instant(value, precision, raw)
-
-
-def to_utc(value: datetime, tz: str = "UTC") -> datetime:
-    """Convert to UTC; a naive value is taken to be in time zone `tz`."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(tz))
-    return value.astimezone(UTC)
-
-
-def canonical_url(url: str) -> str:
-    """Lower-case scheme and host, drop the fragment and surrounding whitespace."""
-    parts = urllib.parse.urlsplit(url.strip())
-    return urllib.parse.urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, ""))
-
-
-HTTP_SCHEMES = frozenset({"http", "https"})
-
-
-def article_url(url: str) -> str:
-    """`url` spelled as `canonical_url` does; raises ValueError (saying why) unless absolute http(s) with a host.
-
-    The one test of "can this be an article's URL", for a sidecar's url, a page's
-    canonical link, og:url and image, and the URL a page was fetched from: a
-    `javascript:`, `file:`, `data:` or relative URL is never an article's address.
-    """
-    text = url.strip()
-    if UNSHOWABLE.search(text):
-        raise ValueError("it contains control characters")
-    try:
-        parts = urllib.parse.urlsplit(text)
-        _port = parts.port  # raises on a port that is not a number in 0..65535
-    except ValueError as exc:  # unbalanced IPv6 brackets, a bad port
-        raise ValueError(f"it is not a valid URL ({exc})") from exc
-    if not parts.scheme:
-        raise ValueError("it is relative (no scheme)")
-    if parts.scheme.lower() not in HTTP_SCHEMES:
-        raise ValueError("only http(s) URLs are article URLs")
-    if not parts.hostname:
-        raise ValueError("it has no host")
-    return canonical_url(text)
-
-
 def article_id(source: str, url: str | None, key: str) -> str:
-    """Stable id from the source and the URL, or the in-source key when there is no URL."""
+    """Stable id from the source and the URL (as `urls.canonical_url` spells it), else the in-source key."""
     ident = url if url else f"key:{key}"
     return hashlib.sha256(f"{source}\x1f{ident}".encode()).hexdigest()[:32]

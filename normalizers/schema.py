@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-__all__ = ["SCHEMA_VERSION", "Article", "Section", "Stripped", "content_hash", "text_parts"]
+__all__ = ["SCHEMA_VERSION", "Article", "Section", "Stripped", "article_text", "content_hash"]
 
 # Bump when a field is added, removed or changes meaning; readers can branch on it.
 # 2: extraction, modified_at, site_name, description, tags, image_url, warnings.
@@ -71,8 +71,10 @@ class Article:
     source_uri: str = field(metadata=_doc("Where the raw document was read from (a `file://` URI or an http(s) URL)."))
     url: str | None = field(
         metadata=_doc(
-            "Article URL, if known: always http(s) with a host (scheme and host lower-cased, fragment removed); "
-            "any other URL a sidecar or page gives is dropped with a warning."
+            "Article URL, if known: always http(s) with a host, in the one spelling `article_id` is derived from "
+            "(scheme and host lower-cased, IDNA host, default port, fragment and tracking parameters such as "
+            "`utm_*` removed, UTF-8 percent-encoding); any other URL a sidecar or page gives is dropped with a "
+            "warning."
         )
     )
     title: str | None = field(metadata=_doc("Headline."))
@@ -104,12 +106,12 @@ class Article:
             "Evidence behind `published_at`: `sidecar`; for text `dateline`; for HTML `profile` (the source's date "
             "selector), `jsonld`, `meta`, `microdata` (`itemprop=datePublished` on another element), `time` (a "
             "`<time>` element), `text` (the date printed by the headline or byline, else in an element whose class "
-            "names a date), `url` (a date in the URL path) or `feed` (the feed or sitemap entry's date); then `mtime` "
-            "(file modification time), `fetched` (when a fetched page was fetched) or `none`. A page whose own dates "
-            "name different days gives none of them, and a printed numeric date that reads as a day in either order "
-            "(`03/04/2024`) is no date. Evidence with an implausible date (before 1800; for a page's own dates "
-            "outside 1995-2100) or one more than a day after the time of ingest is passed over for the next, with a "
-            "warning."
+            "names a date) or `url` (a date in the URL path); then `feed` (the feed or sitemap entry's date), "
+            "`mtime` (file modification time), `fetched` (when a fetched document was fetched) or `none`. A page "
+            "whose own dates name different days gives none of them, and a printed numeric date that reads as a day "
+            "in either order (`03/04/2024`) is no date. Evidence with an implausible date (before 1800; for a page's "
+            "own dates outside 1995-2100) or one more than a day after the time of ingest is passed over for the "
+            "next, with a warning."
         )
     )
     language: str | None = field(metadata=_doc("ISO 639-1 language code (lower case), if known."))
@@ -204,14 +206,14 @@ class Article:
     )
 
 
-def text_parts(lede: str | None, sections: tuple[Section, ...] | list[Section]) -> list[str]:
-    """The pieces of `Article.text` in order (joined with blank lines): lede, then headings and paragraphs."""
+def article_text(lede: str | None, sections: tuple[Section, ...] | list[Section]) -> str:
+    """`Article.text`: the lede, then each section's heading and paragraphs, joined with blank lines."""
     parts = [lede] if lede else []
     for section in sections:
         if section.heading is not None:
             parts.append(section.heading)
         parts.extend(section.paragraphs)
-    return parts
+    return "\n\n".join(parts)
 
 
 def content_hash(title: str | None, text: str) -> str:

@@ -10,13 +10,13 @@ Pure: the result depends only on (raw bytes, `SourceMeta`, `SourceProfile`).
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from collections.abc import Iterator
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
+from normalizers.assemble import build_article, date_evidence, fetched_url, sections_of
 from normalizers.common import (
     BIDI_CONTROL_CHARS,
     FUTURE_TOLERANCE,
@@ -25,15 +25,19 @@ from normalizers.common import (
     DateEvidence,
     Implausible,
     clean_layout,
+    count_controls,
     day_date,
     epoch_to_utc,
     pick_date,
     sniff_bom,
+    too_large,
+    unreadable,
 )
+from normalizers.dates import MONTHS
 from normalizers.errors import Rejection, RejectReason
-from normalizers.meta import MONTHS, Sidecar, SidecarError, SourceMeta, article_id, sidecar_of
+from normalizers.meta import Sidecar, SidecarError, SourceMeta, sidecar_of
 from normalizers.profile import AUTO_ENCODING, CUT_TO_END, Rule, SourceProfile
-from normalizers.schema import Article, Section, Stripped, content_hash, text_parts
+from normalizers.schema import Article, Stripped
 
 __all__ = ["NAME", "VERSION", "normalize_text"]
 
@@ -44,7 +48,12 @@ NAME = "text"
 # datelines are day-precision dates at midnight UTC (were midnight in the source's zone); a
 # dateline without a year takes one from the sidecar or file date; published_date, date_precision,
 # published_at_raw, author_source, title_source.
-VERSION = "1.3.0"
+# 1.4.0: a sidecar url is spelled by `urls.canonical_url` (the spelling feeds and pages use: default port,
+# tracking parameters and the fragment dropped, UTF-8 percent-encoding, IDNA host), so its article_id changes;
+# a fetched text file (an HTTP source of format text) has the URL it was fetched from as its url (and
+# article_id, as a page has), the feed's date before the fetch time, and that time as `fetched` (was
+# `mtime`); blankness is judged on the decoded text only (a UTF-16 file of two ASCII spaces is one character).
+VERSION = "1.4.0"
 
 _UTF8 = "utf-8"
 # Control characters carry no text, and bidi controls reorder it (`common.BIDI_CONTROL_CHARS`).
@@ -52,22 +61,17 @@ _UTF8 = "utf-8"
 # pass of `clean_layout` (controls become spaces, bidi controls go) and `_blocks` (line
 # breaks become structure, tab and other whitespace are folded) clean as a whole, or comes
 # from the sidecar, cleaned by `clean_line` there: `clean_line` on every output string
-# again cost ~20 % of the normaliser's time. The byte set and the bidi controls' UTF-8
-# forms let the common clean UTF-8 file skip the regex pass entirely.
-_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
+# again cost ~20 % of the normaliser's time. The control count the binary check makes
+# anyway (`common.CONTROL_BYTES`, the same C0 set) and the bidi controls' UTF-8 forms let
+# the common clean UTF-8 file skip the regex pass entirely.
 # A regex, not nine `in` tests: it scans for their shared lead byte once (~1.4 us on the seed, `in` x 9 ~25 us).
 _BIDI_UTF8 = re.compile(b"|".join(re.escape(c.encode()) for c in BIDI_CONTROL_CHARS))
-# The same C0 set as characters, for text decoded from another encoding.
-_C0_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 # Appended to the invalid-UTF-8 message: the way out for a source in another encoding.
 _ENCODING_HINT = (
     "if the source's files are in another encoding, set `encoding` for it in sources.toml: a codec name such as "
     '"cp1251", "shift_jis" or "gb18030", or "auto" to detect it'
 )
 
-# A text with more than this share of control characters is binary, not an article.
-# 1 % tolerates the odd stray control byte in real dumps; binaries run far higher.
-_MAX_CONTROL_SHARE = 0.01
 # `any` rules only look at stand-alone lines up to this length: chrome lines are short
 # (the longest built-in pattern matches ~40 characters), and a long line is a paragraph.
 _STANDALONE_MAX_CHARS = 200
@@ -168,14 +172,13 @@ _Decoded = tuple[str, bool, tuple[str, ...]]
 
 def _decode(raw: bytes, max_bytes: int, encoding: str) -> _Decoded | Rejection:
     """`decode_text`, also saying whether the text needs the control-character pass, and what it warns about."""
-    if len(raw) > max_bytes:
-        return Rejection(RejectReason.TOO_LARGE, f"{len(raw)} bytes exceeds the {max_bytes}-byte limit")
+    big = too_large(len(raw), max_bytes)
+    if big is not None:
+        return big
     # A byte-order mark wins over the source's encoding: it is the file saying what it is.
     bom = sniff_bom(raw)
     codec, data = bom if bom is not None else (encoding, raw)
     skipped = len(raw) - len(data)
-    if not data.strip():
-        return Rejection(RejectReason.EMPTY, "file is empty or only whitespace")
     if codec in (_UTF8, AUTO_ENCODING):
         nul = data.find(b"\x00")
         if nul >= 0:
@@ -192,7 +195,7 @@ def _decode(raw: bytes, max_bytes: int, encoding: str) -> _Decoded | Rejection:
             )
         # Counting on bytes is a C-speed scan; C1 controls (2 bytes in UTF-8) are rare enough
         # to be found by the regex pass in `_normalize` only when present.
-        controls = len(data) - len(data.translate(None, _CONTROL_BYTES))
+        controls = count_controls(data)
         scan = bool(controls) or b"\xc2" in data or _BIDI_UTF8.search(data) is not None
         return _checked(text, controls, scan, ())
     try:
@@ -232,16 +235,13 @@ def _checked_decoded(text: str, warnings: tuple[str, ...]) -> _Decoded | Rejecti
     nul = text.find("\x00")
     if nul >= 0:
         return Rejection(RejectReason.BINARY, f"NUL character at character {nul}: not a text file")
-    return _checked(text, len(_C0_CONTROL.findall(text)), True, warnings)
+    return _checked(text, count_controls(text), True, warnings)
 
 
 def _checked(text: str, controls: int, scan: bool, warnings: tuple[str, ...]) -> _Decoded | Rejection:
     """Reject decoded text that is blank or binary; else hand it on."""
-    if not text.strip():  # Unicode whitespace only (NBSP, ideographic space...)
-        return Rejection(RejectReason.EMPTY, "file is empty or only whitespace")
-    if controls > _MAX_CONTROL_SHARE * len(text):
-        return Rejection(RejectReason.BINARY, f"{controls} control characters in {len(text)}: not a text file")
-    return text, scan, warnings
+    problem = unreadable(text, controls, len(text), "a text file")
+    return problem if problem is not None else (text, scan, warnings)
 
 
 def _normalize(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Article | Rejection:
@@ -274,42 +274,37 @@ def _normalize(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Article 
     title = title or sidecar.title
 
     lede = paragraphs[0]
-    sections = _sections(paragraphs[1:], single_line=[len(b) == 1 for b in blocks[1:]])
-    parts = text_parts(lede, sections)
-    body = "\n\n".join(parts)
+    last = len(paragraphs) - 2
+    # A heading is a short one-line block that is followed by more text.
+    sections = sections_of(
+        [
+            (para, i < last and len(blocks[i + 1]) == 1 and _looks_like_heading(para))
+            for i, para in enumerate(paragraphs[1:])
+        ]
+    )
 
     stripped.sort(key=lambda s: s.line)
-    byline = "; ".join(s.text for s in stripped if s.kind == "byline") or None
-    date = pick_date(_dates(sidecar, lede, meta, profile), meta.as_of)
-    url = sidecar.url
-    return Article(
-        article_id=article_id(meta.source, url, meta.key),
-        source=meta.source,
-        source_uri=meta.source_uri,
-        url=url,
-        title=title,
-        lede=lede,
-        sections=tuple(sections),
-        text=body,
-        byline=byline,
-        authors=sidecar.authors,
-        published_at=date.when,
-        date_source=date.source,
-        language=sidecar.language or profile.language,
-        # Every part is whitespace-folded and non-empty, so words = spaces + parts (str.count
-        # is ~30x faster than splitting the body).
-        word_count=body.count(" ") + len(parts),
-        content_hash=content_hash(title, body),
-        raw_sha256=hashlib.sha256(raw).hexdigest(),
+    warnings = [*sidecar.warnings, *decode_warnings]
+    fetched = fetched_url(meta, warnings)
+    date = pick_date(date_evidence(sidecar, meta, _dateline(sidecar, lede, meta, profile)), meta.as_of)
+    return build_article(
+        raw,
+        meta,
+        sidecar,
         normalizer=NAME,
-        normalizer_version=VERSION,
-        stripped=tuple(stripped),
-        warnings=(*sidecar.warnings, *decode_warnings, *date.warnings),
-        published_date=date.dated.day if date.dated else None,
-        date_precision=date.dated.precision if date.dated else None,
-        published_at_raw=date.dated.raw if date.dated else None,
-        author_source="sidecar" if sidecar.authors else "none",
+        version=VERSION,
+        title=title,
         title_source=title_source,
+        lede=lede,
+        sections=sections,
+        byline="; ".join(s.text for s in stripped if s.kind == "byline") or None,
+        authors=sidecar.authors,
+        author_source="sidecar" if sidecar.authors else "none",
+        published=date,
+        language=sidecar.language or profile.language,
+        stripped=tuple(stripped),
+        warnings=(*warnings, *date.warnings),
+        fetched=fetched,
     )
 
 
@@ -467,35 +462,14 @@ def _looks_like_heading(text: str) -> bool:
     )
 
 
-def _sections(paragraphs: list[str], single_line: list[bool]) -> list[Section]:
-    """Split the body after the lede at sub-heading lines."""
-    sections: list[Section] = []
-    heading: str | None = None
-    current: list[str] = []
-    last = len(paragraphs) - 1
-    for i, para in enumerate(paragraphs):
-        # A heading is a short one-line block that is followed by more text.
-        if i < last and single_line[i] and _looks_like_heading(para):
-            if heading is not None or current:
-                sections.append(Section(heading, tuple(current)))
-            heading, current = para, []
-        else:
-            current.append(para)
-    if heading is not None or current:
-        sections.append(Section(heading, tuple(current)))
-    return sections
-
-
-def _dates(sidecar: Sidecar, lede: str, meta: SourceMeta, profile: SourceProfile) -> Iterator[DateEvidence]:
-    """Evidence for the publication time, best first: sidecar, dateline, file mtime (computed as it is reached)."""
-    yield "sidecar", sidecar.published_at
+def _dateline(sidecar: Sidecar, lede: str, meta: SourceMeta, profile: SourceProfile) -> Iterator[DateEvidence]:
+    """The text's own date evidence: its dateline (read only when `date_evidence` gets this far)."""
     mtime = epoch_to_utc(meta.mtime)
     references = [
         sidecar.published_at.day if isinstance(sidecar.published_at, Dated) else None,
         mtime.astimezone(ZoneInfo(profile.timezone)).date() if mtime is not None else None,
     ]
     yield "dateline", dateline(lede, [r for r in references if r is not None])
-    yield "mtime", mtime
 
 
 def dateline(lede: str, references: list[date] | tuple[date, ...] = ()) -> Dated | Implausible | None:

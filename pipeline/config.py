@@ -14,8 +14,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from normalizers.errors import ProfileError
-from normalizers.meta import article_url
 from normalizers.profile import SourceProfile, check_timezone
+from normalizers.urls import canonical_url
 from pipeline.errors import ConfigError
 from warehouse.errors import PartitionError
 from warehouse.layout import validate_source
@@ -308,7 +308,7 @@ def _source(
             raise ConfigError(f"{where}.url: {kind} sources need {need}")
         for i, u in enumerate(urls):
             try:
-                article_url(u)  # the one test of an http(s) URL with a host, as for every article URL
+                canonical_url(u)  # the one test of an http(s) URL with a host, as for every article URL
             except ValueError as exc:
                 key = f"{where}.url" if isinstance(url, str) else f"{where}.url[{i}]"
                 raise ConfigError(f"{key}: {u!r} is not a URL to fetch: {exc}") from exc

@@ -31,7 +31,8 @@ from typing import TypedDict
 import httpx
 
 from normalizers.dispatch import normalizer_for
-from normalizers.feeds import Discovery, Entry, FeedError, normalize_url, parse_feed, parse_url_list, recency_key
+from normalizers.feeds import Discovery, Entry, FeedError, parse_feed, parse_url_list, recency_key
+from normalizers.urls import canonical_url
 from pipeline.backfill import BackfillPlan, Unit, build_plan, check_redo, stored_states, whole_months
 from pipeline.config import SourceConfig
 from pipeline.discover import Plan
@@ -295,7 +296,7 @@ def _sitemap_order(src: SourceConfig, store: RawStore, children: list[Entry]) ->
     """
 
     def rank(child: Entry) -> tuple[bool, bool, float, bool, float]:
-        state = store.url_state(src.name, normalize_url(child.url))
+        state = store.url_state(src.name, canonical_url(child.url))
         last = state.fetched_at if state is not None else None
         unchanged = last is not None and child.modified_at is not None and child.modified_at <= last
         return (unchanged, last is not None, last.timestamp() if last else 0.0, *recency_key(child))
@@ -345,7 +346,7 @@ async def _document(
     unavailable, the server asks to wait), or quarantined with its reason. Without
     `record` (a dry run) the fetch and its body are not kept in the raw store.
     """
-    key = normalize_url(url)
+    key = canonical_url(url)
     state = store.url_state(src.name, key)
     fetched_before = state is not None
     result = await fetcher.fetch(url, max_bytes=src.fetch.max_listing_bytes, **_validators(state))
@@ -409,7 +410,7 @@ def _unique(entries: list[Entry]) -> list[tuple[str, Entry]]:
     seen: dict[str, Entry] = {}
     for e in entries:
         try:
-            seen.setdefault(normalize_url(e.url), e)
+            seen.setdefault(canonical_url(e.url), e)
         except ValueError:  # the parsers only return absolute http(s) URLs; kept as a guard
             continue
     return list(seen.items())

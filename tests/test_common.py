@@ -1,4 +1,4 @@
-"""The parts both normalisers share: output cleaning, date evidence, article URLs, byte-order marks."""
+"""The parts both normalisers share: output cleaning, date evidence, byte-order marks."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from normalizers.common import (
     pick_date,
     sniff_bom,
 )
-from normalizers.meta import article_url
 
 AS_OF = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -102,30 +101,6 @@ def test_epoch_to_utc() -> None:
     assert epoch_to_utc(None) is None
     assert epoch_to_utc(1e20) is None
     assert epoch_to_utc(float("nan")) is None
-
-
-@pytest.mark.parametrize(
-    ("url", "result"),
-    [
-        (" HTTPS://News.Example.COM/a/B?x=1#frag ", "https://news.example.com/a/B?x=1"),
-        ("http://user@example.com:8080/p", "http://user@example.com:8080/p"),
-        ("javascript:alert(1)", "only http(s)"),
-        ("JavaScript://example.com/%0Aalert(1)", "only http(s)"),
-        ("file:///etc/passwd", "only http(s)"),
-        ("mailto:desk@example.com", "only http(s)"),
-        ("//example.com/a", "relative"),
-        ("http://", "no host"),
-        ("http://example.com:99999/", "not a valid URL"),
-        ("http://example.com/\x00", "control characters"),
-        ("http://example.com/\u202egpj.exe", "control characters"),
-    ],
-)
-def test_article_url(url: str, result: str) -> None:
-    if result.startswith("http"):
-        assert article_url(url) == result
-    else:
-        with pytest.raises(ValueError, match=result.replace("(", r"\(").replace(")", r"\)")):
-            article_url(url)
 
 
 def test_sniff_bom() -> None:

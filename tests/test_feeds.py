@@ -6,7 +6,6 @@ import dataclasses
 import gzip
 import pickle
 import time
-import urllib.parse
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from normalizers import feeds
-from normalizers.feeds import Discovery, Entry, FeedError, normalize_url, parse_feed, parse_url_list
+from normalizers.feeds import Discovery, Entry, FeedError, parse_feed, parse_url_list
+from normalizers.urls import canonical_url
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
@@ -558,7 +558,7 @@ def _parse_or_feed_error(raw: bytes) -> None:
     assert isinstance(found, Discovery)
     for entry in found.entries + found.sitemaps:
         assert entry.url.startswith(("http://", "https://"))
-        assert normalize_url(entry.url)  # every kept URL has an identity
+        assert canonical_url(entry.url)  # every kept URL has an identity
 
 
 # --- URL lists ----------------------------------------------------------------------------
@@ -601,91 +601,3 @@ def test_url_list_without_base_and_latin1() -> None:
 def test_url_list_past_the_cap_keeps_its_first_urls() -> None:
     found = parse_url_list(b"https://a.example/1\nhttps://a.example/2\nhttps://a.example/3\n", max_entries=2)
     assert (urls(found), found.omitted) == (["https://a.example/1", "https://a.example/2"], 1)
-
-
-# --- normalize_url ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("HTTPS://News.Example.COM/Path/Kept?Q=Kept", "https://news.example.com/Path/Kept?Q=Kept"),
-        ("http://example.com", "http://example.com/"),
-        ("http://example.com:80/a", "http://example.com/a"),
-        ("https://example.com:443/a", "https://example.com/a"),
-        ("https://example.com:8443/a", "https://example.com:8443/a"),
-        ("http://example.com:/a", "http://example.com/a"),
-        ("https://example.com/a#section-2", "https://example.com/a"),
-        (
-            "https://example.com/a?utm_source=x&id=7&UTM_Medium=y&fbclid=z&page=2&gclid=g",
-            "https://example.com/a?id=7&page=2",
-        ),
-        ("https://example.com/a?mc_cid=1&mc_eid=2&igshid=3&ref_src=4&_ga=5", "https://example.com/a"),
-        ("https://example.com/a?b=2&a=1", "https://example.com/a?b=2&a=1"),  # order kept
-        ("https://example.com/a?x=1&&y=2&", "https://example.com/a?x=1&y=2"),
-        ("https://example.com/?", "https://example.com/"),
-        ("https://Bücher.example/straße", "https://xn--bcher-kva.example/stra%C3%9Fe"),
-        ("https://xn--bcher-kva.example/stra%c3%9fe", "https://xn--bcher-kva.example/stra%C3%9Fe"),
-        ("https://example.com/a b?q=a b", "https://example.com/a%20b?q=a%20b"),
-        ("https://[2001:DB8::1]:443/x", "https://[2001:db8::1]/x"),
-        ("  https://example.com/trim  ", "https://example.com/trim"),
-        ("https://user:pw@Example.com:80/", "https://user:pw@example.com:80/"),
-    ],
-)
-def test_normalize_url(url: str, expected: str) -> None:
-    assert normalize_url(url) == expected
-    assert normalize_url(expected) == expected
-
-
-@pytest.mark.parametrize(
-    "url",
-    ["/relative", "ftp://example.com/", "mailto:a@example.com", "https://", "http://example.com:99999/", "http://[::1"],
-)
-def test_normalize_url_refuses_what_is_not_http(url: str) -> None:
-    with pytest.raises(ValueError):
-        normalize_url(url)
-
-
-def test_tracking_params_are_named_data() -> None:
-    assert {"fbclid", "gclid", "mc_cid", "mc_eid", "igshid", "ref_src", "_ga"} <= feeds.TRACKING_PARAMS
-    assert "utm_" in feeds.TRACKING_PREFIXES
-
-
-_label = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCXYZ0123456789-äöüß", min_size=1, max_size=10)
-_chunk = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=12)
-_query_item = st.tuples(
-    st.sampled_from(["utm_source", "UTM_x", "fbclid", "id", "page", "q", "_ga", "a b", "ü"]), _chunk
-).map(lambda kv: f"{kv[0]}={kv[1]}")
-http_urls = st.builds(
-    lambda scheme, host, port, path, query, fragment: (
-        f"{scheme}://{host}{port}/{path}" + (f"?{'&'.join(query)}" if query else "") + fragment
-    ),
-    st.sampled_from(["http", "https", "HTTP", "Https"]),
-    st.lists(_label, min_size=1, max_size=3).map(".".join),
-    st.sampled_from(["", ":80", ":443", ":8080", ":"]),
-    _chunk,
-    st.lists(_query_item, max_size=4),
-    st.sampled_from(["", "#", "#frag"]),
-)
-
-
-@given(http_urls)
-def test_normalize_url_is_idempotent(url: str) -> None:
-    try:
-        once = normalize_url(url)
-    except ValueError:  # e.g. a generated label the IDNA codec refuses
-        return
-    assert normalize_url(once) == once
-    parts = urllib.parse.urlsplit(once)
-    assert parts.fragment == ""
-    for name, _ in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
-        assert name.lower() not in feeds.TRACKING_PARAMS and not name.lower().startswith(feeds.TRACKING_PREFIXES)
-
-
-@given(st.text(max_size=80))
-def test_normalize_url_on_any_text_refuses_or_is_idempotent(text: str) -> None:
-    try:
-        once = normalize_url(text)
-    except ValueError:
-        return
-    assert normalize_url(once) == once

@@ -947,3 +947,26 @@ def test_the_core_fetches_through_an_injected_transport(tmp_path: Path) -> None:
     ]
     rows = duckdb.sql(f"SELECT count(DISTINCT article_id) FROM read_parquet('{root.articles}/**/*.parquet')")
     assert rows.fetchall() == [(2,)]
+
+
+def test_a_feed_entry_is_fetched_keyed_and_identified_by_its_canonical_url(docsite: int, tmp_path: Path) -> None:
+    from normalizers.meta import article_id
+    from normalizers.urls import canonical_url
+
+    base = f"http://127.0.0.1:{docsite}"
+    spelled = f"HTTP://127.0.0.1:{docsite}/news/a b.html?utm_source=x&id=1#top"
+    canonical = f"{base}/news/a%20b.html?id=1"
+    assert canonical_url(spelled) == canonical
+    body = "<p>A paragraph of the story, with enough words, commas, and length to count.</p>" * 6
+    # A page that names no URL of its own: its identity is the URL it was fetched from.
+    page = f"<html><head></head><body><article><h1>Headline</h1>{body}</article></body></html>".encode()
+    _DocSite.docs["/news/a%20b.html?utm_source=x&id=1"] = (page, "text/html; charset=utf-8")
+    items = [(spelled.replace("&", "&amp;"), None), (f"{base}/news/a%20b.html?id=1&amp;fbclid=z", None)]
+    _DocSite.docs["/feed.xml"] = (_rss(items), "application/rss+xml")
+    root = DataRoot(tmp_path / "data")
+    summary = _run(_one_feed_config(tmp_path, "one", docsite), root, "one", "run-1")
+    assert (summary.discovered, summary.written) == (1, 1) and summary.reconciles()  # two spellings, one input
+    rows = duckdb.sql(f"SELECT article_id, url FROM read_parquet('{root.articles}/**/*.parquet')").fetchall()
+    assert rows == [(article_id("one", canonical, canonical), canonical)]
+    with RawStore(root) as raw:
+        assert raw.url_state("one", canonical) is not None

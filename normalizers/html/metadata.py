@@ -15,13 +15,14 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
-from normalizers.common import FUTURE_TOLERANCE, Dated, Implausible, Precision, clean_line, day_date, unrepresentable
+from normalizers.common import FUTURE_TOLERANCE, Dated, Implausible, Precision, clean_line, day_date
+from normalizers.dates import MAX_YEAR, MIN_YEAR, MONTHS, OUTSIDE_WEB_ERA, english_date, read_date, stated
 from normalizers.language import normalize_language_tag
-from normalizers.meta import MONTHS, article_url, clean_authors, iso_precision, stated
+from normalizers.meta import clean_authors
+from normalizers.urls import canonical_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -35,8 +36,6 @@ __all__ = [
     "PageMeta",
     "date_from_url",
     "extract_metadata",
-    "parse_date",
-    "read_date",
     "split_byline",
 ]
 
@@ -564,13 +563,7 @@ ORGANISATION_WORDS = frozenset(
 # Values CMSs put in author fields when they know no author.
 NO_AUTHOR = frozenset({"undefined", "null", "none", "unknown", "anonymous", "guest", "n/a", "author", "admin"})
 
-# A web page's own dates outside this range are typos, placeholders (1970-01-01,
-# 0001-01-01, 2999-12-31) or far future: the first news sites went online in 1994, so no
-# page metadata dates an article earlier. Stricter than the floor all evidence shares
-# (`common.EARLIEST_DATE`), which must admit archives of older news.
-MIN_YEAR, MAX_YEAR = 1995, 2100
 ONE_DAY = timedelta(days=1)
-_OUTSIDE_WEB_ERA = f"is outside the years {MIN_YEAR} to {MAX_YEAR} a web page's own date can give"
 # Bounds on hostile input.
 MAX_JSONLD_SCRIPTS = 32
 MAX_JSONLD_CHARS = 1_000_000
@@ -598,13 +591,6 @@ MIN_HOST_LABEL = 5
 MAX_H1 = 3
 MIN_H1_WORDS = 3
 
-_TIME = r"(?:,?\s+(?:at\s+)?(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([ap]\.?m\.?)?)?"
-# "March 5, 2024", "Mar. 5 2024 10:30 AM"
-_MONTH_FIRST = re.compile(r"\b([a-z]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b" + _TIME, re.IGNORECASE)
-# "5 March 2024", "5. März" is not English, so not here
-_DAY_FIRST = re.compile(r"(?<!\d)(\d{1,2})(?:st|nd|rd|th)?\.?\s+([a-z]+)\.?,?\s+(\d{4})\b" + _TIME, re.IGNORECASE)
-_SECONDS = re.compile(r"\d:\d{2}:\d{2}")
-_MERIDIEM = re.compile(r"\d\s*[ap]\.?m\b", re.IGNORECASE)
 # A printed ISO day, "2025-02-22", not part of a longer number or path.
 _ISO_DAY = re.compile(r"(?<![\d/.-])(\d{4})-(\d{2})-(\d{2})(?![\d])")
 # A printed numeric day with a four-digit year: "17.05.2021", "2/24/2026" (either order is
@@ -613,11 +599,6 @@ _NUMERIC_DAY = re.compile(r"(?<![\d/.-])(\d{1,2})([./])(\d{1,2})\2(\d{4})(?![\d/
 _UPDATE_LABEL = re.compile(r"\b(?:" + "|".join(UPDATE_WORDS) + r")\b[^0-9]{0,20}$", re.IGNORECASE)
 # Elements whose text is no printed date or byline.
 _SKIPPED_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "-comment"})
-_FRACTION = re.compile(r"(\.\d{6})\d+")
-_SLASH_DATE = re.compile(r"\d{4}/\d{2}/\d{2}(?!\d)")
-# ISO 8601's expanded years, signed and of more than four digits as JavaScript's
-# toISOString writes them: "+010000-01-01T00:00:00.000Z", "-000001-01-01", "+002024-03-15".
-_EXPANDED_YEAR = re.compile(r"([+-]\d{4,12})(-\d{2}-\d{2}(?![0-9]).*)")
 # /2024/03/15/, /2024-03-15-slug, /20240315/ in a URL path. Years 1000-2999 are read, so a
 # URL dated outside MIN_YEAR..MAX_YEAR (/2999/01/01/) is reported rather than skipped.
 _URL_DATE = re.compile(r"(?<![0-9])([12]\d{3})([/_-]?)(\d{2})\2(\d{2})(?![0-9])")
@@ -790,102 +771,6 @@ def _host_labels(url: str | None) -> list[str]:
 
 
 # --- Dates -------------------------------------------------------------------------------
-
-
-def parse_date(value: str | None, tz: str = "UTC") -> datetime | None:
-    """Parse an ISO 8601, RFC 2822 or 'March 5, 2024' date to UTC (naive ones read in `tz`); None outside 1995..2100.
-
-    A date without a time is midnight UTC of its day.
-    """
-    when = read_date(value, tz)
-    return when.when if isinstance(when, Dated) else None
-
-
-def read_date(value: str | None, tz: str = "UTC") -> Dated | Implausible | None:
-    """`parse_date` as `Dated` (day, precision, the text), or `Implausible` outside 1995..2100 or past year 9999."""
-    if not value:
-        return None
-    text = _WS.sub(" ", value).strip()[:100]
-    if not text:
-        return None
-    expanded = _EXPANDED_YEAR.fullmatch(text)
-    parsed = text
-    if expanded is not None:
-        year = int(expanded.group(1))
-        if not 1 <= year <= 9999:
-            return unrepresentable(text)
-        parsed = f"{year:04d}{expanded.group(2)}"
-    found = _parse_iso(parsed) or _parse_rfc2822(parsed) or _parse_english(parsed)
-    if found is None:
-        return None
-    when, precision = found
-    try:
-        # A page that gives no zone gives no way to know it: the source profile's zone if the
-        # caller has one, else UTC, which keeps the result deterministic and off by hours at most.
-        # A date without a time is a day wherever it is read: midnight UTC of that day.
-        dated = stated(when, precision, text, tz)
-    except OverflowError:  # year 1 or 9999 shifted past the representable range
-        return unrepresentable(text)
-    if MIN_YEAR <= dated.when.year <= MAX_YEAR:
-        return dated
-    return Implausible(dated.when.isoformat(), _OUTSIDE_WEB_ERA)
-
-
-def _parse_iso(text: str) -> tuple[datetime, Precision] | None:
-    # fromisoformat keeps at most microseconds; some CMSs write nanoseconds, or 2024/03/15.
-    candidate = _FRACTION.sub(r"\1", text)
-    if _SLASH_DATE.match(candidate):
-        candidate = candidate[:10].replace("/", "-") + candidate[10:]
-    if len(candidate) > 10 and candidate[10] == " " and candidate[:4].isdigit():
-        candidate = candidate[:10] + "T" + candidate[11:].replace(" ", "")
-    try:
-        return datetime.fromisoformat(candidate), iso_precision(candidate)
-    except ValueError:
-        return None
-
-
-def _parse_rfc2822(text: str) -> tuple[datetime, Precision] | None:
-    if _MERIDIEM.search(text):
-        return None  # "March 5, 2024 10:30 PM": the RFC 2822 parser reads it, as 10:30
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return when, "second" if _SECONDS.search(text) else "minute"
-
-
-def _parse_english(text: str) -> tuple[datetime, Precision] | None:
-    match = _english_match(text)
-    if match is None:
-        return None
-    when, precision, _span = match
-    return when, precision
-
-
-def _english_match(text: str) -> tuple[datetime, Precision, tuple[int, int]] | None:
-    """The first 'March 5, 2024' / '5 March 2024' (with an optional time) in `text`: date, precision, span."""
-    best: tuple[datetime, Precision, tuple[int, int]] | None = None
-    for pattern, month_group, day_group in ((_MONTH_FIRST, 1, 2), (_DAY_FIRST, 2, 1)):
-        for match in pattern.finditer(text):
-            if best is not None and match.start() >= best[2][0]:
-                break
-            month = MONTHS.get(match.group(month_group).casefold())
-            if month is None:
-                continue
-            hour, minute, second = (int(match.group(i) or 0) for i in (4, 5, 6))
-            meridiem = (match.group(7) or "").replace(".", "").lower()
-            if meridiem == "pm" and hour < 12:
-                hour += 12
-            elif meridiem == "am" and hour == 12:
-                hour = 0
-            try:
-                when = datetime(int(match.group(3)), month, int(match.group(day_group)), hour, minute, second)
-            except ValueError:
-                continue
-            precision: Precision = "day" if match.group(4) is None else "minute" if match.group(6) is None else "second"
-            best = (when, precision, match.span())
-            break
-    return best
 
 
 def _dates(source: DateSource, values: Iterable[str | None]) -> list[PageDate]:
@@ -1078,7 +963,7 @@ def _url_date(url: str | None) -> Dated | Implausible | None:
             continue
         if MIN_YEAR <= day.year <= MAX_YEAR:
             return day_date(day, match.group(0))
-        implausible = implausible or Implausible(day_date(day).when.isoformat(), _OUTSIDE_WEB_ERA)
+        implausible = implausible or Implausible(day_date(day).when.isoformat(), OUTSIDE_WEB_ERA)
     named = _URL_MONTH_DATE.search(path)
     month = MONTHS.get(named.group(2).casefold()) if named is not None else None
     if implausible is None and named is not None and month is not None:
@@ -1208,7 +1093,7 @@ def _dates_in_text(text: str) -> list[tuple[str, Dated]]:
 def _next_printed(text: str, rest: int) -> tuple[datetime, Precision, int, int] | None:
     """The first date printed in `text` from `rest` on ('March 5, 2024', '2024-03-05', '05.03.2024'), with its span."""
     while True:
-        match = _english_match(text[rest:])
+        match = english_date(text[rest:])
         spans: list[tuple[int, int, re.Match[str] | None]] = []
         if match is not None:
             spans.append((rest + match[2][0], rest + match[2][1], None))
@@ -1618,11 +1503,11 @@ def _ends_in_role(words: list[str]) -> bool:
 
 def _without_dates(text: str) -> str:
     """The byline with its printed dates and times removed ("By Jane Doe March 1, 2024 3 AM PT")."""
-    match = _english_match(text)
+    match = english_date(text)
     while match is not None:
         start, end = match[2]
         text = f"{text[:start]} , {text[end:]}"
-        match = _english_match(text)
+        match = english_date(text)
     text = _NUMERIC_DAY.sub(" , ", _ISO_DAY.sub(" , ", text))
     return _WEEKDAY.sub(" ", _TIME_OF_DAY.sub(" , ", text)).strip()
 
@@ -1750,10 +1635,10 @@ def _first_url(
 
 
 def _resolve(base: str | None, href: str) -> str:
-    """`href` made absolute against `base`, as an article URL (`meta.article_url`); ValueError otherwise."""
+    """`href` made absolute against `base`, as `urls.canonical_url` spells it; ValueError otherwise."""
     if len(href) > MAX_FIELD_CHARS:
         raise ValueError(f"it is longer than {MAX_FIELD_CHARS} characters")
-    return article_url(urllib.parse.urljoin(base or "", href.strip()))
+    return canonical_url(urllib.parse.urljoin(base or "", href.strip()))
 
 
 # --- JSON-LD -----------------------------------------------------------------------------

@@ -9,25 +9,24 @@ real article page comes near it (the AEB pages take 1-10 ms).
 from __future__ import annotations
 
 import gzip
-import hashlib
 import unicodedata
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser
 
+from normalizers.assemble import build_article, date_evidence, fetched_url, sections_of
 from normalizers.bounds import Budget, Unlimited
-from normalizers.common import Dated, DateEvidence, Implausible, clean_line, epoch_to_utc, pick_date
+from normalizers.common import Dated, Implausible, clean_line, count_controls, pick_date, too_large, unreadable
+from normalizers.dates import read_date
 from normalizers.encoding import decode_html
 from normalizers.errors import Rejection, RejectReason
-from normalizers.feeds import normalize_url
 from normalizers.html.extract import MAX_ATTRIBUTES, Block, Extraction, cut_attribute_floods, extract, parse_html
-from normalizers.html.metadata import PageMeta, extract_metadata, read_date, split_byline
+from normalizers.html.metadata import PageMeta, extract_metadata, split_byline
 from normalizers.language import detect_language, normalize_language_tag
-from normalizers.meta import Sidecar, SidecarError, SourceMeta, article_id, article_url, clean_authors, sidecar_of
+from normalizers.meta import Sidecar, SidecarError, SourceMeta, clean_authors, sidecar_of
 from normalizers.profile import SourceProfile
-from normalizers.schema import Article, Section, Stripped, content_hash, text_parts
+from normalizers.schema import Article, Stripped, article_text
 
 __all__ = ["LOW_CONFIDENCE", "NAME", "VERSION", "explain_html", "normalize_html"]
 
@@ -43,7 +42,11 @@ NAME = "html"
 # credentials, organisations, dates, URLs and handles removed; byline elements read); the
 # <h1> is the title unless it is branding; a learned block classifier extracts the text, with an
 # extraction_confidence, and pages it finds no article in are quarantined (extraction_failed).
-VERSION = "1.3.0"
+# 1.4.0: canonical links, og:url, sidecar urls and image URLs are spelled by `urls.canonical_url`, as the
+# fetched URL was (default port, tracking parameters dropped, UTF-8 percent-encoding, IDNA host, `/` for an
+# empty path; a host with `%` or a space is no URL), so article_ids from them change; a page more than
+# 1 % control characters (DEL too) is binary, as a text file is (was 5 %).
+VERSION = "1.4.0"
 
 # Bounds (principle 8: hostile input is expected). A real article page is 50 KB-2 MB of
 # HTML; the caps leave room for the largest while keeping a worst case to ~1 s of work.
@@ -57,12 +60,10 @@ MAX_CHARS = 10_000_000
 # a few thousand tags (the largest of the 181 AEB pages has 3,229), so 200,000 leaves
 # ample room.
 MAX_TAGS = 200_000
-# Share of C0 control characters (other than tab/CR/LF/FF) in the decoded text above
-# which the input is a binary file, not a page; NUL characters inside a page are dropped
-# instead. Counted on the text, not the bytes: a UTF-16 page is half NUL bytes.
-_MAX_CONTROL_SHARE = 0.05
+# Characters of the decoded page whose control characters decide whether it is binary
+# (`common.unreadable`): a head, as binary data shows itself at once and a page may be
+# 10 M characters. NUL characters inside a page that passes are dropped, as browsers do.
 _CONTROL_CHECK_CHARS = 65_536
-_BINARY_CONTROLS = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20)])
 _GZIP_MAGIC = b"\x1f\x8b"
 
 _CHROME, _BYLINE = "chrome", "byline"
@@ -86,7 +87,7 @@ def normalize_html(
     if isinstance(parsed, Rejection):
         return parsed
     tree, sidecar, warnings = parsed
-    fetched = _fetched_url(meta.source_uri, warnings)
+    fetched = fetched_url(meta, warnings)
     page = extract_metadata(tree, sidecar.url or fetched, meta.as_of)
     picked = _picked(tree, profile)  # before extraction, which removes nodes from the tree
     html = profile.html
@@ -140,16 +141,11 @@ def _parse(
     decoded = decode_html(unpacked.data, content_type)
     warnings = [*sidecar.warnings, *unpacked.warnings, *decoded.warnings]
     text = decoded.text
-    if not text.strip():
-        return Rejection(RejectReason.EMPTY, "file is empty or only whitespace")
+    # Judged on the decoded text, not the bytes: a UTF-16 page is half NUL bytes.
     head = text[:_CONTROL_CHECK_CHARS]
-    # Counted on the UTF-8 bytes of the text: a C-speed scan, and C0 characters are single bytes there.
-    encoded = head.encode("utf-8", "surrogatepass")
-    controls = len(encoded) - len(encoded.translate(None, _BINARY_CONTROLS))
-    if controls > _MAX_CONTROL_SHARE * len(head):
-        return Rejection(
-            RejectReason.BINARY, f"{controls} control characters in the first {len(head)}: not an HTML page"
-        )
+    problem = unreadable(text, count_controls(head), len(head), "an HTML page")
+    if problem is not None:
+        return problem
     if len(text) > MAX_CHARS:
         warnings.append(f"page cut at {MAX_CHARS} characters (was {len(text)})")
         text = text[:MAX_CHARS]
@@ -168,8 +164,9 @@ def _parse(
 
 def _unpack(raw: bytes, max_bytes: int) -> _Bytes | Rejection:
     """Size cap and gzip: the page's bytes, or why there are none."""
-    if len(raw) > max_bytes:
-        return Rejection(RejectReason.TOO_LARGE, f"{len(raw)} bytes exceeds the {max_bytes}-byte limit")
+    big = too_large(len(raw), max_bytes)
+    if big is not None:
+        return big
     if not raw.startswith(_GZIP_MAGIC):
         return _Bytes(raw, ())
     return _gunzip(raw)
@@ -217,22 +214,6 @@ def _nth(text: str, needle: str, n: int) -> int:
     return index
 
 
-def _is_fetched(uri: str) -> bool:
-    """The document was fetched over HTTP (its source URI is a URL, not a `file://` path)."""
-    return uri.startswith(("http://", "https://"))
-
-
-def _fetched_url(uri: str, warnings: list[str]) -> str | None:
-    """The URL a fetched page came from, as an article URL (no tracking parameters); None for a file."""
-    if not _is_fetched(uri):
-        return None
-    try:
-        return normalize_url(article_url(uri))
-    except ValueError as exc:
-        warnings.append(f"fetched URL {uri!r} dropped: {exc}")
-        return None
-
-
 def _assemble(
     raw: bytes,
     meta: SourceMeta,
@@ -271,14 +252,13 @@ def _assemble(
             blocks = blocks[1:]
     elif blocks and blocks[0].text == lede:
         blocks = blocks[1:]
-    sections = _sections(blocks)
+    sections = sections_of([(b.text, b.kind == "heading") for b in blocks])
     if lede is None and not sections:
         if found.truncated:
             reason = "extraction reached its time or work bound before finding article text"
             return Rejection(RejectReason.TIMEOUT, reason)
         return Rejection(RejectReason.NO_BODY, "no article text found in the page")
-    parts = text_parts(lede, sections)
-    body = "\n\n".join(parts)
+    body = article_text(lede, sections)
 
     bylines = tuple(line for b in found.bylines if (line := _clean(b)))
     from_bylines = tuple(name for b in bylines for name in split_byline(b, [page.site_name or ""]))
@@ -289,13 +269,9 @@ def _assemble(
         ("byline", clean_authors(from_bylines)),
     )
     author_source, authors = next(((src, names) for src, names in author_options if names), ("none", ()))
-    published = pick_date(_dates(sidecar, page, picked, meta), meta.as_of)
+    published = pick_date(date_evidence(sidecar, meta, [("profile", picked.published_at), *page.dates]), meta.as_of)
     modified = pick_date(page.modified_dates, meta.as_of, "modification date")
     warnings += [*page.warnings, *published.warnings, *modified.warnings]
-    # The sidecar's URL, else the page's canonical link (or og:url), else the URL it was
-    # fetched from, so two spellings of one article get one article_id. Each is an
-    # article URL (`meta.article_url`) or was dropped with a warning.
-    url = sidecar.url or page.canonical_url or fetched
     language = sidecar.language
     if language is None:
         declared, detected = normalize_language_tag(page.language), detect_language(body)
@@ -310,40 +286,34 @@ def _assemble(
         for d in found.dropped
         if (text := _clean(d.text))  # an element with no text removed nothing from the text
     )
-    path = "profile" if found.path == "profile" else "generic"
-    return Article(
-        article_id=article_id(meta.source, url, meta.key),
-        source=meta.source,
-        source_uri=meta.source_uri,
-        url=url,
+    return build_article(
+        raw,
+        meta,
+        sidecar,
+        normalizer=NAME,
+        version=VERSION,
         title=title,
+        title_source=title_source,
         lede=lede,
-        sections=tuple(sections),
-        text=body,
+        sections=sections,
         byline="; ".join(bylines) or None,
         authors=authors,
-        published_at=published.when,
-        date_source=published.source,
+        author_source=author_source,
+        published=published,
         language=language,
-        word_count=len(body.split()),
-        content_hash=content_hash(title, body),
-        raw_sha256=hashlib.sha256(raw).hexdigest(),
-        normalizer=NAME,
-        normalizer_version=VERSION,
         stripped=stripped,
-        extraction=path,
+        warnings=tuple(warnings),
+        # The sidecar's URL, else the page's canonical link (or og:url), else the URL it
+        # was fetched from: two spellings of one article get one article_id.
+        own_url=page.canonical_url,
+        fetched=fetched,
+        extraction="profile" if found.path == "profile" else "generic",
         extraction_confidence=found.confidence,
         modified_at=modified.when,
         site_name=page.site_name,
         description=page.description,
         tags=page.tags,
         image_url=page.image_url,
-        warnings=tuple(warnings),
-        published_date=published.dated.day if published.dated else None,
-        date_precision=published.dated.precision if published.dated else None,
-        published_at_raw=published.dated.raw if published.dated else None,
-        author_source=author_source,
-        title_source=title_source,
     )
 
 
@@ -357,23 +327,6 @@ def _clean(text: str) -> str:
 def _same(a: str, b: str) -> bool:
     """Equal up to case and whitespace."""
     return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
-
-
-def _sections(blocks: list[Block]) -> list[Section]:
-    """Group blocks under their sub-headings; a heading with nothing under it is kept as a section."""
-    out: list[Section] = []
-    heading: str | None = None
-    paragraphs: list[str] = []
-    for block in blocks:
-        if block.kind == "heading":
-            if heading is not None or paragraphs:
-                out.append(Section(heading, tuple(paragraphs)))
-            heading, paragraphs = block.text, []
-        else:
-            paragraphs.append(block.text)
-    if heading is not None or paragraphs:
-        out.append(Section(heading, tuple(paragraphs)))
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,13 +364,3 @@ def _selected_texts(tree: LexborHTMLParser, selector: str | None) -> tuple[str, 
         if text:
             out.append(text)
     return tuple(out)
-
-
-def _dates(sidecar: Sidecar, page: PageMeta, picked: _Picked, meta: SourceMeta) -> Iterator[DateEvidence]:
-    """Evidence for the publication time, best first: sidecar, profile selector, the page's own, feed, file time."""
-    yield "sidecar", sidecar.published_at
-    yield "profile", picked.published_at
-    yield from page.dates
-    yield "feed", meta.hint_published_at
-    # For a fetched page the pipeline passes the fetch time (a file's is its mtime).
-    yield "fetched" if _is_fetched(meta.source_uri) else "mtime", epoch_to_utc(meta.mtime)
