@@ -185,7 +185,7 @@ def publish(
     todo = list(changes)
     _check(root, source, todo)
     with locked(root.journal_lock(source), timeout=lock_timeout):
-        _roll_forward(root, source, hook, lock_timeout)
+        _roll_forward(root, source, _no_fault, lock_timeout)
         if not todo:
             return 0
         with _partition_locks(root, todo, lock_timeout):
