@@ -330,3 +330,28 @@ def test_a_journal_keeps_the_commits_it_names_from_every_clean_up(old_template: 
     recover(root, SOURCE)
     assert snapshot(root) == NEW
     assert not commit.folder.exists()
+
+
+def test_pool_workers_stage_and_the_owner_publishes(old_template: Path, tmp_path: Path) -> None:
+    from commit_scenario import articles
+
+    from pipeline.workers import map_in_pool, shutdown_pool
+    from warehouse.schema import articles_to_table
+    from warehouse.writer import write_spill
+
+    root = _old_root(old_template, tmp_path / "data")
+    calls = []
+    for month in sorted(set(OLD) | set(NEW)):
+        part = Partition(SOURCE, 2024, month)
+        rows = NEW.get(month, {})
+        spills = [write_spill(root, "pool", part, "b0", articles_to_table(articles(month, rows)))] if rows else []
+        calls.append((root, part, spills, (), 600.0, True))
+    try:
+        with Commit.begin(root, SOURCE) as commit:
+            writes = map_in_pool(2, upsert_partition, [(*c, None, None, commit) for c in calls])
+            assert snapshot(root) == OLD  # the workers only staged
+            publish(root, SOURCE, [w.change for w in writes if w.change is not None])
+    finally:
+        shutdown_pool()
+    assert snapshot(root) == NEW
+    assert _leftovers(root) == []
