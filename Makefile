@@ -10,7 +10,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: run test lint check bench bench-deps lock clean
+.PHONY: run test lint check bench bench-deps reliability lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ lint: $(STAMP)
 bench: $(STAMP)
 	@$(BYTECODE)
 	$(BIN)/python bench/ingest_text.py $(BENCH_ARGS)
+
+## reliability: kill runs, backfills and re-normalisations at many points and check what they leave;
+## writes RELIABILITY.md (~10 min on 2 cores; RELIABILITY_ARGS="--quick" for a smoke version)
+reliability: $(STAMP)
+	@$(BYTECODE)
+	$(BIN)/python scripts/reliability.py $(RELIABILITY_ARGS)
 
 ## bench-deps: add the optional extractors bench/extraction.py compares against, and the model-fitting tools
 bench-deps: $(STAMP)

@@ -162,9 +162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _command(args: argparse.Namespace) -> int:
     try:
         if args.command in ("run", "renormalize"):
-            return _run(args)
+            with _stop_on_signals():
+                return _run(args)
         if args.command == "backfill":
-            return _backfill(args)
+            with _stop_on_signals():
+                return _backfill(args)
         if args.command == "serve":
             return _serve(args)
         if args.command == "normalize":
@@ -178,9 +180,53 @@ def _command(args: argparse.Namespace) -> int:
     except _RunCrashed as exc:
         print(f"newsflow: error: {exc}", file=sys.stderr)
         return 1
+    except _Stopped as stop:
+        name = signal.Signals(stop.signum).name
+        print(f"newsflow: stopped by {name}: {_KEPT}", file=sys.stderr)
+        return 128 + stop.signum
     except KeyboardInterrupt:
         print("newsflow: interrupted", file=sys.stderr)
         return 130
+
+
+# What a stopped run leaves: each partition is replaced whole, and a commit a command
+# was stopped in is finished or discarded by the next command of its source.
+_KEPT = "partitions published before it are kept; nothing half-written is visible"
+
+
+class _Stopped(KeyboardInterrupt):
+    """A run, backfill or re-normalisation told to stop by SIGINT (Ctrl-C) or SIGTERM."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into `_Stopped` in the main thread while the block runs.
+
+    A KeyboardInterrupt-like exception is what Prefect's engine turns into a crashed
+    flow run, and it unwinds the command as Ctrl-C does: the flow's clean-up, the worker
+    pool, the temporary server. (During a flow run Prefect's own SIGTERM handler comes
+    first, marks the run crashed, then hands the signal on to this one.) The pool's
+    workers are terminated at once, not waited for: what they were writing is only
+    staged. A second signal is not caught, so that it ends the command at once.
+    """
+    from pipeline.workers import stop_workers
+
+    def stop(signum: int, frame: object) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL if sig == signal.SIGTERM else signal.default_int_handler)
+        stop_workers()
+        raise _Stopped(signum)
+
+    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 class _Session:

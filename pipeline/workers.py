@@ -4,14 +4,23 @@ Prefect's default task runner uses threads, which the GIL serialises for pure-Py
 normalisation; tasks hand their batch to this pool so batches use every core. The
 pool uses `spawn` (a fresh interpreter) because forking a process that runs
 Prefect's background threads can deadlock the child.
+
+Workers die with the process that started them: one killed outright (SIGKILL, the
+OOM killer) would otherwise leave them running with parent 1, finishing their batches
+and writing for a run that no longer exists. Work given to the pool should only
+stage files (`warehouse.journal`), so that what becomes visible is published by the
+run's own process, which is alive when it does.
 """
 
 from __future__ import annotations
 
 import gc
 import multiprocessing
+import multiprocessing.connection
 import os
+import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import ParamSpec, TypeVar
@@ -24,6 +33,7 @@ __all__ = [
     "map_in_pool",
     "run_in_pool",
     "shutdown_pool",
+    "stop_workers",
     "submit_in_pool",
     "worker_nice",
 ]
@@ -45,7 +55,7 @@ def _get_pool(workers: int) -> ProcessPoolExecutor:
                 max_workers=workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
-                initargs=(worker_nice(),),
+                initargs=(worker_nice(), os.getpid()),
             )
             _pool_size = workers
         return _pool
@@ -105,17 +115,60 @@ def worker_nice() -> int:
     return nice
 
 
-def _start_worker(nice: int) -> None:
-    """Run once in each worker process when it starts."""
+def _start_worker(nice: int, owner: int) -> None:
+    """Run once in each worker process when it starts: collector, priority, signals, and a watch on `owner`."""
     gc.set_threshold(*WORKER_GC_THRESHOLD)
     if nice and hasattr(os, "nice"):
         os.nice(nice)
+    # Ctrl-C reaches the terminal's whole process group: the command decides how to stop
+    # (and stops the pool); a worker that raised KeyboardInterrupt itself would only
+    # break the pool and print a traceback per worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(owner,), name="newsflow-owner-watch", daemon=True).start()
+
+
+# How often a worker without a parent sentinel checks its parent (see `_exit_with`).
+OWNER_POLL_S = 0.2
+EXIT_OWNER_GONE = 75  # EX_TEMPFAIL: nothing is lost, the owner's next run does the work again
+
+
+def _exit_with(owner: int) -> None:
+    """Wait until the process `owner` that started this worker is gone, then end this worker at once.
+
+    Multiprocessing gives a spawned child the read end of a pipe only its parent holds
+    (`parent_process().sentinel`): it reads as ready the moment the parent dies, however
+    it died. Linux's PR_SET_PDEATHSIG was not used: it fires when the *thread* that
+    started the child ends, and the pool starts its processes from whichever thread
+    submits first (Prefect's task threads, which end while the command goes on).
+    Polling `getppid` is the fallback where there is no sentinel.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.pid == owner:
+        multiprocessing.connection.wait([parent.sentinel])
+    else:
+        while os.getppid() == owner:
+            time.sleep(OWNER_POLL_S)
+    # No clean-up: what this worker was staging is an orphan that the owner's next
+    # command removes, and nothing it does may become visible without its owner.
+    os._exit(EXIT_OWNER_GONE)
 
 
 def shutdown_pool() -> None:
     """Stop the pool's processes."""
     with _lock:
         _shutdown()
+
+
+def stop_workers() -> None:
+    """Terminate the pool's workers at once, for a command told to stop: batches still running are abandoned.
+
+    What they were staging is never published, and the owner's next command removes it;
+    `shutdown_pool` then finds them gone. Pool workers are the only multiprocessing
+    children newsflow starts, so they are this process's `active_children()`. Safe to
+    call from a signal handler: it takes no lock the interrupted code may hold.
+    """
+    for child in multiprocessing.active_children():
+        child.terminate()
 
 
 def _shutdown() -> None:

@@ -20,3 +20,12 @@ match = '[THAE]/\\s*\\S.{{0,60}}'
         encoding="utf-8",
     )
     return cfg
+
+
+def pid_after(seconds: float) -> int:
+    """Sleep, then return this process's pid (a pool task that keeps a worker busy)."""
+    import os
+    import time
+
+    time.sleep(seconds)
+    return os.getpid()

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +39,63 @@ def test_pool_workers_run_at_the_lower_priority(monkeypatch: pytest.MonkeyPatch,
         assert os.nice(0) == here  # the calling process keeps its own priority
     finally:
         shutdown_pool()
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+# A command's process with a busy pool: prints its children's pids, then waits to be killed.
+_OWNER = """
+import os, sys, time
+from pathlib import Path
+from helpers import pid_after
+from pipeline.workers import map_in_pool, submit_in_pool
+
+map_in_pool(2, pid_after, [(0.5,), (0.5,)])  # both workers are up and past their start-up
+busy = [submit_in_pool(2, pid_after, 600) for _ in range(2)]
+time.sleep(0.3)
+me = os.getpid()
+children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _ppid(p) == me]
+print(" ".join(map(str, children)), flush=True)
+time.sleep(600)
+"""
+_PPID = """
+def _ppid(p):
+    try:
+        return int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+"""
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_and_the_resource_tracker_die_with_a_killed_owner() -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
+    owner = subprocess.Popen(
+        [sys.executable, "-c", _PPID + _OWNER], env=env, stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert owner.stdout is not None
+        children = [int(p) for p in owner.stdout.readline().split()]
+        commands = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in children}
+        assert sum(b"resource_tracker" in c for c in commands.values()) == 1, commands
+        assert sum(b"multiprocessing" in c and b"resource_tracker" not in c for c in commands.values()) == 2
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait(timeout=30)
+        killed = time.monotonic()
+        while any(_running(pid) for pid in children) and time.monotonic() < killed + 10:  # a hang guard
+            time.sleep(0.05)
+        left = [pid for pid in children if _running(pid)]
+        assert left == [], f"still running {time.monotonic() - killed:.1f} s after the owner was killed: {left}"
+        assert time.monotonic() - killed < 3
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(owner.pid, signal.SIGKILL)  # whatever is left of the test's own processes

@@ -1,6 +1,6 @@
 """Storage: article rows -> partitioned Parquet, quarantine, incremental state. No Prefect here."""
 
-from warehouse.errors import LockTimeout, PartitionError, TransientError, WarehouseError
+from warehouse.errors import CommitConflict, JournalError, LockTimeout, PartitionError, TransientError, WarehouseError
 from warehouse.layout import DataRoot, Partition, validate_source
 from warehouse.quarantine import QUARANTINE_SCHEMA, QuarantineRecord, write_quarantine
 from warehouse.schema import ARTICLE_SCHEMA, arrow_schema, articles_to_table
@@ -10,8 +10,10 @@ from warehouse.writer import PartitionWrite, read_partition, upsert_partition, w
 __all__ = [
     "ARTICLE_SCHEMA",
     "QUARANTINE_SCHEMA",
+    "CommitConflict",
     "DataRoot",
     "FileState",
+    "JournalError",
     "LockTimeout",
     "Partition",
     "PartitionError",

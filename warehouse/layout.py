@@ -10,12 +10,13 @@ from pathlib import Path
 from normalizers.schema import Article
 from warehouse.errors import PartitionError
 
-__all__ = ["SOURCE_NAME", "DataRoot", "Partition", "published_day", "validate_source"]
+__all__ = ["JOURNAL_FILE", "SOURCE_NAME", "DataRoot", "Partition", "published_day", "validate_source"]
 
 # Source names become directory names: a strict pattern means no input can write
 # outside the data root (no '/', '..', NUL or leading dot).
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 PARTITION_FILE = "part-0.parquet"
+JOURNAL_FILE = "journal.json"
 
 
 def validate_source(name: str) -> str:
@@ -139,8 +140,25 @@ class DataRoot:
         return self.staging / "raw"
 
     def spills(self, run_id: str) -> Path:
-        """The spill folder of run `run_id`: removed when the run ends, or by `clean_stale_staging`."""
+        """The spill folder of run `run_id`: removed when the run ends, or once its owner is dead."""
         return self.spill_runs / run_id
+
+    @property
+    def commits(self) -> Path:
+        """Multi-file commits being staged and their journals, one folder per source, under staging."""
+        return self.staging / "commits"
+
+    def commit_staging(self, source: str) -> Path:
+        """The folder of `source`'s staged commits and of its journal while one is being published."""
+        return self.commits / validate_source(source)
+
+    def journal(self, source: str) -> Path:
+        """The intent journal of `source`: present only while a commit is published (or left by a killed one)."""
+        return self.commit_staging(source) / JOURNAL_FILE
+
+    def journal_lock(self, source: str) -> Path:
+        """The lock file serialising publishes (and recoveries) of `source`'s commits."""
+        return self.locks / validate_source(source) / "journal.lock"
 
     @property
     def locks(self) -> Path:

@@ -7,11 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow as pa
+
 from warehouse.atomic import publish_table
+from warehouse.journal import Change, Commit
 from warehouse.layout import DataRoot, validate_source
 from warehouse.schema import arrow_schema, records_to_table
 
-__all__ = ["QUARANTINE_SCHEMA", "QuarantineRecord", "write_quarantine"]
+__all__ = ["QUARANTINE_SCHEMA", "QuarantineRecord", "stage_quarantine", "write_quarantine"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +37,25 @@ def write_quarantine(root: DataRoot, source: str, run_id: str, records: Sequence
     """Write one run's rejects for a source as `quarantine/source=<s>/<run_id>.parquet`."""
     if not records:
         return None
-    validate_source(source)
-    target = root.quarantine / f"source={source}" / f"{_safe(run_id)}.parquet"
-    table = records_to_table(records, QuarantineRecord, QUARANTINE_SCHEMA)
-    publish_table(table, root.staging, target, "quarantine", compression="zstd")
+    target = _target(root, source, run_id)
+    publish_table(_table(records), root.staging, target, "quarantine", compression="zstd")
     return target
+
+
+def stage_quarantine(commit: Commit, run_id: str, records: Sequence[QuarantineRecord]) -> Change | None:
+    """Stage one run's rejects of the commit's source in `commit` (see `write_quarantine`); None if there are none."""
+    if not records:
+        return None
+    return commit.stage_table(_table(records), _target(commit.root, commit.source, run_id), compression="zstd")
+
+
+def _target(root: DataRoot, source: str, run_id: str) -> Path:
+    validate_source(source)
+    return root.quarantine / f"source={source}" / f"{_safe(run_id)}.parquet"
+
+
+def _table(records: Sequence[QuarantineRecord]) -> pa.Table:
+    return records_to_table(records, QuarantineRecord, QUARANTINE_SCHEMA)
 
 
 def _safe(run_id: str) -> str:

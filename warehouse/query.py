@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from warehouse.journal import settle
 from warehouse.layout import DataRoot
 from warehouse.ledger import LEDGER_SCHEMA
 from warehouse.quarantine import QUARANTINE_SCHEMA
@@ -29,6 +30,9 @@ def connect(root: Path) -> duckdb.DuckDBPyConnection:
     data = DataRoot(root)
     if not root.is_dir():
         raise QueryError(f"data root {root} does not exist (run `newsflow run` first, or pass --data)")
+    # A command killed while publishing a commit left its journal: finish it first, so
+    # the query sees that commit whole (or, if it cannot, as the next command will).
+    settle(data)
     con = duckdb.connect()
     _view(con, "articles", data.articles, ARTICLE_SCHEMA, _ARTICLE_PARTITIONS)
     _view(con, "quarantine", data.quarantine, QUARANTINE_SCHEMA, _SOURCE_PARTITIONS)

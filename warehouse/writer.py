@@ -11,10 +11,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import shutil
-import time
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,8 +24,10 @@ from pyarrow import ipc
 
 from normalizers.schema import Article
 from warehouse.atomic import locked, publish
+from warehouse.journal import Change, Commit, FileId
 from warehouse.layout import DataRoot, Partition
 from warehouse.schema import ARTICLE_SCHEMA, PARTITION_COLUMNS, STORED_SCHEMA, articles_to_table, stamp_run
+from warehouse.staging import clean_stale_staging, mark_owner
 
 __all__ = [
     "PartitionWrite",
@@ -63,10 +63,12 @@ class PartitionWrite:
     rows_after: int
     upserted: int
     removed: int
+    change: Change | None = None  # staged (`upsert_partition(stage=...)`): what publishing the commit applies
 
 
 def write_spill(root: DataRoot, run_id: str, partition: Partition, name: str, table: pa.Table) -> Path:
     """Write one batch's rows for `partition` as an Arrow IPC spill file; returns its path."""
+    mark_owner(root.spills(run_id) / partition.source)  # whose spills these are, for clean-ups while it runs
     folder = root.spills(run_id) / partition.source / partition.period
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.arrow"
@@ -194,6 +196,7 @@ def upsert_partition(
     replace: bool = False,
     run_id: str | None = None,
     ingested_at: datetime | None = None,
+    stage: Commit | None = None,
 ) -> PartitionWrite:
     """Replace rows of `partition` by article_id with the spilled rows, atomically.
 
@@ -201,63 +204,126 @@ def upsert_partition(
     article that now lives in another partition). With `replace`, no old row is kept:
     the partition becomes exactly the spilled rows (a backfill's rebuild), and old rows
     not among them count as removed. With `run_id`, the spilled rows get it and
-    `ingested_at` (default: now); without, they are written as spilled. The new file
-    is staged outside the dataset, fsynced and renamed over the old one under the
-    partition lock.
+    `ingested_at` (default: now); without, they are written as spilled.
+
+    Without `stage`, the new file is staged outside the dataset, fsynced and renamed
+    over the old one under the partition lock. With `stage`, it is only staged (whole
+    and fsynced) in that commit's folder, and the result's `change` is what
+    `warehouse.journal.publish` must apply (None: the partition neither had nor gets
+    rows); nothing under the dataset changes, so any process may stage.
     """
     if run_id is not None and ingested_at is None:
         ingested_at = datetime.now(UTC)
     target = root.partition_file(partition)
+    if stage is not None:
+        if stage.source != partition.source or stage.root != root:
+            raise ValueError(f"partition {partition.key} cannot be staged in a commit of {stage.source}")
+        staged = stage.staged_path(partition.period)
+        with _open_partition(target, identify=True) as (old, base):
+            counts = _rebuild(old, staged, spills, delete_ids, replace, run_id, ingested_at)
+        if counts.rows_after:
+            _fsync(staged)
+            change: Change | None = stage.change(target, staged, base)
+        else:
+            staged.unlink()
+            change = None if base is None else stage.change(target, None, base)
+        return dataclasses.replace(counts, partition=partition.key, change=change)
     with locked(root.lock_file(partition), timeout=lock_timeout):
         _clean_stale_stages(root, partition)
-        deleted = set(delete_ids)
-        keep, new_ids = _keep_rows(spills, deleted)
-        drop = pa.array(sorted(new_ids | deleted), pa.string())
-        deleted_ids = pa.array(sorted(deleted), pa.string())
-        new_id_set = pa.array(sorted(new_ids), pa.string()) if replace else None  # only a rebuild counts against it
-        before = kept_rows = removed = upserted = 0
         root.staging.mkdir(parents=True, exist_ok=True)
         staged = root.staging / f"{_stage_prefix(partition)}{os.getpid()}.{uuid.uuid4().hex}.parquet"
-        writer = _RowGroupWriter(pq.ParquetWriter(str(staged), STORED_SCHEMA, compression=COMPRESSION))
-        try:
-            if target.exists():
-                columns = ["article_id"] if replace else None  # a rebuild only counts the old rows
-                for batch in pq.ParquetFile(str(target)).iter_batches(batch_size=ROW_GROUP_ROWS, columns=columns):
-                    before += batch.num_rows
-                    ids = batch.column("article_id")
-                    if new_id_set is not None:
-                        removed += batch.num_rows - (pc.sum(pc.is_in(ids, value_set=new_id_set)).as_py() or 0)
-                        continue
-                    if len(deleted_ids):
-                        removed += pc.sum(pc.is_in(ids, value_set=deleted_ids)).as_py() or 0
-                    kept = batch.filter(pc.invert(pc.is_in(ids, value_set=drop)))
-                    if kept.num_rows:
-                        writer.add(_conform(pa.Table.from_batches([kept])))
-                        kept_rows += kept.num_rows
-            for path, rows in zip(spills, keep, strict=True):
-                if rows == []:
-                    continue
-                table = read_spill(path)
-                if rows is not None:
-                    table = table.take(rows)
-                if run_id is not None:
-                    assert ingested_at is not None
-                    table = stamp_run(table, run_id, ingested_at)
-                writer.add(table)
-                upserted += table.num_rows
-                del table
-        except BaseException:
-            writer.close(flush=False)  # the staged file is discarded (or cleaned by the next writer)
-            raise
-        writer.close()
-        after = kept_rows + upserted
-        if after == 0:
+        with _open_partition(target, identify=False) as (old, _base):
+            counts = _rebuild(old, staged, spills, delete_ids, replace, run_id, ingested_at)
+        if counts.rows_after == 0:
             staged.unlink()
             if target.exists():
                 target.unlink()
         else:
             publish(staged, target)
-    return PartitionWrite(partition.key, before, after, upserted, removed)
+    return dataclasses.replace(counts, partition=partition.key)
+
+
+@contextlib.contextmanager
+def _open_partition(target: Path, identify: bool) -> Iterator[tuple[pq.ParquetFile | None, FileId | None]]:
+    """The partition's current file opened for reading (None when there is none), and with `identify`, which file.
+
+    The identity comes from the open file itself, so it names exactly the rows read even
+    if the file is replaced meanwhile (a staging writer holds no lock). Without it the
+    file is opened by path, which pyarrow reads without going through Python.
+    """
+    if not identify:
+        yield (pq.ParquetFile(str(target)) if target.exists() else None), None
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            fh = stack.enter_context(open(target, "rb"))
+        except FileNotFoundError:
+            yield None, None
+            return
+        st = os.fstat(fh.fileno())
+        yield pq.ParquetFile(fh), (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _rebuild(
+    old: pq.ParquetFile | None,
+    staged: Path,
+    spills: Sequence[Path],
+    delete_ids: Collection[str],
+    replace: bool,
+    run_id: str | None,
+    ingested_at: datetime | None,
+) -> PartitionWrite:
+    """Write the partition's new rows (kept old rows, then the spilled ones) to `staged`; returns the counts.
+
+    The result's `partition` is left empty for the caller to fill in. On failure the
+    staged file is removed.
+    """
+    deleted = set(delete_ids)
+    keep, new_ids = _keep_rows(spills, deleted)
+    drop = pa.array(sorted(new_ids | deleted), pa.string())
+    deleted_ids = pa.array(sorted(deleted), pa.string())
+    new_id_set = pa.array(sorted(new_ids), pa.string()) if replace else None  # only a rebuild counts against it
+    before = kept_rows = removed = upserted = 0
+    writer = _RowGroupWriter(pq.ParquetWriter(str(staged), STORED_SCHEMA, compression=COMPRESSION))
+    try:
+        if old is not None:
+            columns = ["article_id"] if replace else None  # a rebuild only counts the old rows
+            for batch in old.iter_batches(batch_size=ROW_GROUP_ROWS, columns=columns):
+                before += batch.num_rows
+                ids = batch.column("article_id")
+                if new_id_set is not None:
+                    removed += batch.num_rows - (pc.sum(pc.is_in(ids, value_set=new_id_set)).as_py() or 0)
+                    continue
+                if len(deleted_ids):
+                    removed += pc.sum(pc.is_in(ids, value_set=deleted_ids)).as_py() or 0
+                kept = batch.filter(pc.invert(pc.is_in(ids, value_set=drop)))
+                if kept.num_rows:
+                    writer.add(_conform(pa.Table.from_batches([kept])))
+                    kept_rows += kept.num_rows
+        for path, rows in zip(spills, keep, strict=True):
+            if rows == []:
+                continue
+            table = read_spill(path)
+            if rows is not None:
+                table = table.take(rows)
+            if run_id is not None:
+                assert ingested_at is not None
+                table = stamp_run(table, run_id, ingested_at)
+            writer.add(table)
+            upserted += table.num_rows
+            del table
+    except BaseException:
+        writer.close(flush=False)
+        with contextlib.suppress(FileNotFoundError):
+            staged.unlink()
+        raise
+    writer.close()
+    return PartitionWrite("", before, kept_rows + upserted, upserted, removed)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
 
 
 def _conform(table: pa.Table) -> pa.Table:
@@ -332,31 +398,3 @@ def read_partition(root: DataRoot, partition: Partition) -> pa.Table:
     return stored.add_column(ARTICLE_SCHEMA.get_field_index("source"), ARTICLE_SCHEMA.field("source"), source).cast(
         ARTICLE_SCHEMA
     )
-
-
-def clean_stale_staging(root: DataRoot, max_age_s: float = 86_400.0) -> int:
-    """Delete what dead processes left in staging more than `max_age_s` ago; returns how many entries.
-
-    That is spill folders of runs (and of batches normalised ahead) and staged files:
-    partition, quarantine and ledger Parquet files in `.staging/`, raw-store objects in
-    `.staging/raw/`. A live writer keeps writing to its staged file and a live run
-    publishes or removes its spills when it ends, so the age threshold must only exceed
-    the longest run; a day is far beyond any run seen. A killed partition writer's file
-    goes sooner: the next writer of that partition removes it under the lock.
-    """
-    cutoff = time.time() - max_age_s
-    removed = 0
-    if root.spill_runs.is_dir():
-        for entry in os.scandir(root.spill_runs):
-            if entry.is_dir(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
-                shutil.rmtree(entry.path, ignore_errors=True)
-                removed += 1
-    for folder in (root.staging, root.raw_staging):
-        if not folder.is_dir():
-            continue
-        for entry in os.scandir(folder):
-            if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
-                with contextlib.suppress(FileNotFoundError):  # another run's clean-up got there first
-                    os.unlink(entry.path)
-                removed += 1
-    return removed

@@ -1,0 +1,82 @@
+"""SIGTERM and Ctrl-C stop a run: the flow run ends crashed, no process of it is left, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from helpers import files_source_config
+
+REPO = Path(__file__).resolve().parent.parent
+SEED = (REPO / "samples" / "anha" / "000_db5c100688d27208.txt").read_text(encoding="utf-8")
+
+
+def _corpus(folder: Path, files: int) -> None:
+    for i in range(files):
+        month = 1 + i % 6
+        sub = folder / f"m{month}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"{i:05d}.txt").write_text(SEED.replace("Kado:", f"Kado {i}:", 1), encoding="utf-8")
+        sidecar = {"url": f"https://example.org/{i}", "published_at": f"2024-0{month}-15T10:00:00Z"}
+        (sub / f"{i:05d}.json").write_text(json.dumps(sidecar), encoding="utf-8")
+
+
+def _group(pgid: int) -> list[int]:
+    """Processes (not zombies) of process group `pgid`."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+                out.append(int(entry.name))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_a_run_whose_flow_run_ends_crashed(tmp_path: Path, signum: int) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    _corpus(tmp_path / "corpus", 3000)
+    cfg = files_source_config(tmp_path, "stop", tmp_path / "corpus")
+    data = tmp_path / "data"
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "flows.cli", "run", "--config", str(cfg), "--data", str(data), "--workers", "2"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list((data / ".staging" / "runs").glob("*/stop/*/*.arrow")):  # normalising
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be stopped"
+        time.sleep(0.01)
+    os.kill(proc.pid, signum)
+    stopped = time.monotonic()
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum, err[-2000:]
+    assert err.strip().splitlines()[-1] == (
+        f"newsflow: stopped by {signal.Signals(signum).name}: "
+        "partitions published before it are kept; nothing half-written is visible"
+    )
+    assert time.monotonic() - stopped < 20
+    while _group(proc.pid) and time.monotonic() < stopped + 30:  # the resource tracker ends on its own
+        time.sleep(0.05)
+    assert _group(proc.pid) == []  # no worker, tracker or server outlives the command
+    for path in (data / "articles").rglob("*"):
+        if path.is_file():
+            assert path.name == "part-0.parquet"
+            pq.read_table(path)
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(sort="START_TIME_DESC", limit=5)
+        state = next(r.state for r in runs if r.parameters.get("data") == str(data))
+    assert state is not None and state.is_crashed(), state
