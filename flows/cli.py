@@ -790,7 +790,7 @@ def _explained(src: Any, cand: Any, loaded: Any, now: datetime) -> list[str]:
     from pipeline.ingest import input_meta
 
     raw, sidecar = loaded
-    found = explain_html(raw, input_meta(src, cand, sidecar, now), src.profile, cand.content_type)
+    found = explain_html(raw, input_meta(src, cand, sidecar, now), src.profile, None)
     if isinstance(found, Rejection):
         return []
     how = "the source's CSS selectors" if found.path == "profile" else "the learned block model"

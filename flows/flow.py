@@ -30,14 +30,24 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from flows.config import load_config
-from pipeline.backfill import BackfillPlan, Unit, describe
+from pipeline.backfill import BackfillPlan, describe
 from pipeline.config import SourceConfig, source_problem
 from pipeline.errors import UserError
 from pipeline.ingest import BATCH_SIZE, SourceSummary
-from pipeline.run import Backfill, Ingest, LocalRunner, Mode, Renormalize, plan_backfill, run_source, source_lock
+from pipeline.run import (
+    Backfill,
+    Ingest,
+    LocalRunner,
+    Mode,
+    Renormalize,
+    backfill_units,
+    plan_backfill,
+    run_source,
+    source_lock,
+)
 from pipeline.summary import BackfillFailed, BackfillSummary, RunFailed, RunSummary
 from pipeline.workers import shutdown_pool
-from warehouse.errors import TransientError
+from warehouse.errors import CommitConflict, TransientError
 from warehouse.layout import DataRoot
 from warehouse.ledger import LedgerEntry
 from warehouse.writer import clean_stale_staging
@@ -113,9 +123,11 @@ def _opaque(value: R) -> R:
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry only errors that may clear by themselves."""
+    """Retry only errors that may clear by themselves (a conflicting commit is staged again by the core)."""
     try:
         state.result()
+    except CommitConflict:
+        return False
     except TransientError:
         return True
     except Exception:
@@ -289,9 +301,8 @@ def backfill_unit_task(
     src: SourceConfig,
     root: DataRoot,
     run_id: str,
-    unit: Unit,
+    unit: Backfill,
     workers: int,
-    window: tuple[str | None, str | None],
     on_batch: Callable[[int], None] | None,
 ) -> LedgerEntry:
     """Rebuild one partition from its inputs; its ledger entry (also on failure)."""
@@ -302,10 +313,10 @@ def backfill_unit_task(
             on_batch(done - seen[0])
             seen[0] = done
 
-    summary = run_source(src, root, run_id, Backfill(unit, window), runner=LocalRunner(workers), progress=progress)
+    summary = run_source(src, root, run_id, unit, runner=LocalRunner(workers), progress=progress)
     (entry,) = summary.ledger
     if entry.status == "failed":
-        get_run_logger().error("%s %s failed: %s", src.name, unit.period, entry.error)
+        get_run_logger().error("%s %s failed: %s", src.name, unit.unit.period, entry.error)
     return entry
 
 
@@ -377,8 +388,8 @@ def _run_units(
     window: tuple[str | None, str | None],
 ) -> list[LedgerEntry]:
     """Run the plan's units, at most `limit` at once, in plan order; returns their ledger entries."""
-    todo = deque(plan.to_run())
-    total_units, total_items = len(todo), sum(len(u.items) for u in todo)
+    todo = deque(backfill_units(plan, window))
+    total_units, total_items = len(todo), sum(len(u.unit.items) for u in todo)
     counts = {"units": 0, "items": 0}
     lock = threading.Lock()
     report_to = _report()
@@ -401,8 +412,8 @@ def _run_units(
             unit = todo.popleft()
             _made()
             running.append(
-                backfill_unit_task.with_options(task_run_name=f"backfill-{unit.period}").submit(
-                    _opaque(src), _opaque(root), run_id, _opaque(unit), workers, window, _opaque(on_batch)
+                backfill_unit_task.with_options(task_run_name=f"backfill-{unit.unit.period}").submit(
+                    _opaque(src), _opaque(root), run_id, _opaque(unit), workers, _opaque(on_batch)
                 )
             )
         fut = next(as_completed(list(running)))

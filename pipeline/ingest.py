@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,9 +26,10 @@ from normalizers.schema import Article
 from pipeline.config import SourceConfig
 from pipeline.files import InputProblem, printable, read_confined, real_root
 from pipeline.inputs import FetchedInput, FileInput, is_current, state_facts
+from warehouse.journal import Commit, publish
 from warehouse.layout import DataRoot, Partition, published_day
 from warehouse.ledger import LedgerEntry
-from warehouse.quarantine import QuarantineRecord, write_quarantine
+from warehouse.quarantine import QuarantineRecord, stage_quarantine
 from warehouse.raw import RawStore
 from warehouse.state import FileState, StateStore
 from warehouse.writer import PartitionWrite, SpillBuffer, upsert_partition
@@ -364,11 +365,28 @@ def assign_partitions(root: DataRoot, source: str, merged: BatchResult) -> None:
 
 
 def write_partition(
-    root: DataRoot, key: str, spills: Sequence[str], deletes: Sequence[str], run_id: str, replace: bool = False
+    root: DataRoot,
+    key: str,
+    spills: Sequence[str],
+    deletes: Sequence[str],
+    run_id: str,
+    commit: Commit,
+    replace: bool = False,
+    keep: Collection[str] = (),
 ) -> PartitionWrite:
-    """Upsert one partition from its spill files (with `replace`, rebuild it from them alone); rows get `run_id`."""
+    """Stage one partition's new file in `commit`: upserted from its spill files (with `replace`, rebuilt from them).
+
+    Rows get `run_id`; nothing is visible until the commit is published.
+    """
     return upsert_partition(
-        root, Partition.parse(key), [Path(p) for p in spills], deletes, replace=replace, run_id=run_id
+        root,
+        Partition.parse(key),
+        [Path(p) for p in spills],
+        deletes,
+        replace=replace,
+        run_id=run_id,
+        stage=commit,
+        keep_ids=keep,
     )
 
 
@@ -379,9 +397,15 @@ def finish_source(
     merged: BatchResult,
     writes: Sequence[PartitionWrite],
     summary: SourceSummary,
+    commit: Commit,
 ) -> SourceSummary:
-    """Record quarantine and state after the partitions are in place; fill in the summary."""
-    write_quarantine(root, src.name, run_id, merged.quarantined)
+    """Publish the staged partitions and quarantine as one, then save the state; fill in the summary.
+
+    The state is saved after the publish: a run that dies in between is redone by the
+    next run (the upserts are idempotent), never left half-visible.
+    """
+    rejects = stage_quarantine(commit, run_id, merged.quarantined)
+    publish(root, src.name, [w.change for w in writes if w.change is not None] + ([rejects] if rejects else []))
     with StateStore(root.state) as store:
         store.save(merged.states)
     shutil.rmtree(root.spills(run_id) / src.name, ignore_errors=True)

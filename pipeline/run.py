@@ -41,13 +41,15 @@ from pipeline.inputs import ListedUrl
 from pipeline.renormalize import plan_renormalize_source
 from pipeline.workers import default_workers, run_in_pool, submit_in_pool
 from warehouse.atomic import locked
-from warehouse.errors import LockTimeout
+from warehouse.errors import CommitConflict, LockTimeout
+from warehouse.journal import Commit, publish, recover
 from warehouse.layout import DataRoot, Partition
 from warehouse.ledger import LedgerEntry, write_ledger
-from warehouse.quarantine import write_quarantine
+from warehouse.quarantine import stage_quarantine
 from warehouse.writer import PartitionWrite
 
 __all__ = [
+    "COMMIT_ATTEMPTS",
     "SOURCE_LOCK_TIMEOUT_S",
     "Backfill",
     "Ingest",
@@ -56,6 +58,7 @@ __all__ = [
     "Progress",
     "Renormalize",
     "Runner",
+    "backfill_units",
     "plan_backfill",
     "run_source",
     "source_lock",
@@ -126,6 +129,26 @@ class Backfill:
 
     unit: Unit
     window: tuple[str | None, str | None]  # the backfill's start and end days, for the ledger
+    # Articles the month holds whose inputs the plan moved to another month it rebuilds:
+    # kept until that month's commit moves them, so no kill between the two loses them.
+    keep: frozenset[str] = frozenset()
+
+
+def backfill_units(plan: BackfillPlan, window: tuple[str | None, str | None]) -> list[Backfill]:
+    """The plan's units to run, each as a `run_source` mode (with the articles it must keep for another unit)."""
+    units = plan.to_run()
+    moving: dict[str, set[str]] = {}
+    for unit in units:
+        for item in unit.items:
+            prev = item.prev
+            if (
+                prev is not None
+                and prev.article_id
+                and prev.partition
+                and prev.partition != f"{plan.source}/{unit.period}"
+            ):
+                moving.setdefault(Partition.parse(prev.partition).period, set()).add(prev.article_id)
+    return [Backfill(u, window, frozenset(moving.get(u.period, ()))) for u in units]
 
 
 Mode = Ingest | Renormalize | Backfill
@@ -206,23 +229,42 @@ def _run(
         merged.deletes = stale_copies(mode.unit.items, replace, here)
     elif merged.states:
         assign_partitions(root, src.name, merged)
-    # 5. Write the partitions.
+    # 5. Stage the partitions' new files in one commit, and 6. finish: publish them with
+    # the quarantine as one, then the state and the ledger. A publish that finds a
+    # partition changed since it was staged (a concurrent unit of the same backfill
+    # deleted a moved article there) changes nothing: the partitions are staged again.
     keys = sorted(set(merged.spills) | set(merged.deletes))
-    write_calls = [(root, k, merged.spills.get(k, []), merged.deletes.get(k, []), run_id, k == replace) for k in keys]
-    writes: list[PartitionWrite] = [w for _, w in sorted(runner.map("write-partition", write_partition, write_calls))]
-    # 6. Finish: quarantine, state, ledger.
-    if isinstance(mode, Backfill):
-        try:
-            return runner.call("finish-source", _finish_unit, root, src, run_id, mode, merged, writes, moved, started)
-        finally:  # the run's other units go on in the same spill folder
-            for paths in spilled:
-                for path in paths:
-                    with contextlib.suppress(OSError):
-                        os.unlink(path)
-    summary = runner.call("finish-source", finish_source, root, src, run_id, merged, writes, summary)
-    if isinstance(mode, Renormalize):
-        summary.ledger = _renormalize_ledger(root, src, run_id, merged, writes, mode, started)
-    return summary
+    keep = mode.keep if isinstance(mode, Backfill) else frozenset()
+    try:
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            with Commit.begin(root, src.name) as commit:
+                staging = [
+                    (root, k, merged.spills.get(k, []), merged.deletes.get(k, []), run_id, commit, k == replace, keep)
+                    for k in keys
+                ]
+                writes: list[PartitionWrite] = [
+                    w for _, w in sorted(runner.map("write-partition", write_partition, staging))
+                ]
+                try:
+                    if isinstance(mode, Backfill):
+                        finish_args = (root, src, run_id, mode, merged, writes, moved, started, commit)
+                        return runner.call("finish-source", _finish_unit, *finish_args)
+                    summary = runner.call(
+                        "finish-source", finish_source, root, src, run_id, merged, writes, summary, commit
+                    )
+                except CommitConflict:
+                    if attempt == COMMIT_ATTEMPTS:
+                        raise
+                    continue
+            if isinstance(mode, Renormalize):
+                summary.ledger = _renormalize_ledger(root, src, run_id, merged, writes, mode, started)
+            return summary
+        raise AssertionError("unreachable: the last attempt returns or raises")
+    finally:
+        for paths in spilled:  # a backfill's other units go on in the same spill folder
+            for path in paths:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
 
 
 def _plan(
@@ -290,10 +332,12 @@ def _finish_unit(
     writes: Sequence[PartitionWrite],
     moved: list[Any],
     started: datetime,
+    commit: Commit,
 ) -> SourceSummary:
-    """A backfill unit's quarantine, state and ledger entry, once its partition is in place."""
+    """Publish a backfill unit's partitions and quarantine as one; then its state and ledger entry."""
     part = f"{src.name}/{mode.unit.period}"
-    write_quarantine(root, src.name, f"{run_id}-{mode.unit.period}", merged.quarantined)
+    rejects = stage_quarantine(commit, f"{run_id}-{mode.unit.period}", merged.quarantined)
+    publish(root, src.name, [w.change for w in writes if w.change is not None] + ([rejects] if rejects else []))
     keep = [s for s in merged.states if (s.status == "written" and s.partition == part) or s.status == "quarantined"]
     record_unit_state(root, src, Partition.parse(part), keep, moved)
     written = next(w for w in writes if w.partition == part)
@@ -390,6 +434,8 @@ def plan_backfill(
 
 # How long a run waits for another run of the same source to finish (a long backfill).
 SOURCE_LOCK_TIMEOUT_S = 24 * 3600.0
+# How often a commit whose partitions changed under it is staged again.
+COMMIT_ATTEMPTS = 3
 
 
 @contextlib.contextmanager
@@ -399,6 +445,7 @@ def source_lock(root: DataRoot, source: str, on_wait: Callable[[Path], None] | N
     A backfill plans from the inputs and state as they are, then replaces whole months;
     an ingest writing the same months meanwhile could have its new rows replaced away.
     `on_wait(path)` is told when another run holds it. Yields whether it was free at once.
+    Taking it first finishes (or discards) what a killed command of the source left.
     """
     path = root.source_lock(source)
     held = contextlib.ExitStack()
@@ -411,4 +458,6 @@ def source_lock(root: DataRoot, source: str, on_wait: Callable[[Path], None] | N
         held.enter_context(locked(path, timeout=SOURCE_LOCK_TIMEOUT_S))
         free = False
     with held:
+        # Whatever a killed command of the source left: its journal rolled forward, its staging removed.
+        recover(root, source)
         yield free

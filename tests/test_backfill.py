@@ -21,7 +21,7 @@ from pipeline.backfill import (
     whole_months,
 )
 from pipeline.config import load_config
-from pipeline.run import Backfill, LocalRunner, plan_backfill, run_source
+from pipeline.run import LocalRunner, backfill_units, plan_backfill, run_source
 from warehouse.layout import DataRoot, Partition
 from warehouse.ledger import LedgerEntry, latest_entries, read_ledger
 from warehouse.state import StateStore
@@ -50,8 +50,8 @@ def backfill(cfg: Path, root: DataRoot, start: str, end: str, redo: str = "none"
     src = load_config(cfg).sources["bf"]
     runner = LocalRunner(1)
     plan = plan_backfill(src, root, date.fromisoformat(start), date.fromisoformat(end), redo, runner=runner)
-    for unit in plan.to_run():
-        run_source(src, root, run_id, Backfill(unit, (start, end)), runner=runner)
+    for unit in backfill_units(plan, (start, end)):
+        run_source(src, root, run_id, unit, runner=runner)
     return plan
 
 

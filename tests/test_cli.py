@@ -109,16 +109,11 @@ def test_normalize_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_query_over_written_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from flows.config import load_config
-    from pipeline.discover import plan_files
-    from pipeline.ingest import SourceSummary, finish_source, merge_batches, process_batch, write_partition
+    from pipeline.run import LocalRunner, run_source
     from warehouse.layout import DataRoot
 
     root = DataRoot(tmp_path / "data")
-    src = load_config(REPO / "sources.toml").sources["wire"]
-    plan = plan_files(src, {})
-    merged = merge_batches([process_batch(src, root, "run-1", "b0", list(plan.todo))])
-    writes = [write_partition(root, k, v, [], "run-1") for k, v in merged.spills.items()]
-    finish_source(root, src, "run-1", merged, writes, SourceSummary("wire"))
+    run_source(load_config(REPO / "sources.toml").sources["wire"], root, "run-1", runner=LocalRunner(1))
 
     sql = "SELECT count(*) AS n, min(year) > 2000 AS typed FROM articles"
     assert main(["query", sql, "--data", str(root.root), "--format", "jsonl"]) == 0

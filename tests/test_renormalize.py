@@ -10,43 +10,18 @@ import duckdb
 import pytest
 
 from pipeline.config import load_config
-from pipeline.discover import Plan, plan_files
-from pipeline.ingest import (
-    SourceSummary,
-    assign_partitions,
-    finish_source,
-    merge_batches,
-    process_batch,
-    write_partition,
-)
-from pipeline.renormalize import plan_renormalize
+from pipeline.ingest import SourceSummary
+from pipeline.run import LocalRunner, Renormalize, run_source
 from warehouse.layout import DataRoot
 from warehouse.state import StateStore
 
 
-def _stages(cfg: Path, root: DataRoot, name: str, run_id: str, plan: Plan) -> SourceSummary:
-    src = load_config(cfg).sources[name]
-    summary = SourceSummary(name, plan.discovered, plan.new, plan.changed, plan.unchanged)
-    merged = merge_batches([process_batch(src, root, run_id, "b0", list(plan.todo))])
-    if merged.states:
-        assign_partitions(root, name, merged)
-    keys = sorted(set(merged.spills) | set(merged.deletes))
-    writes = [write_partition(root, k, merged.spills.get(k, []), merged.deletes.get(k, []), run_id) for k in keys]
-    return finish_source(root, src, run_id, merged, writes, summary)
-
-
 def _ingest(cfg: Path, root: DataRoot, name: str, run_id: str) -> SourceSummary:
-    src = load_config(cfg).sources[name]
-    with StateStore(root.state) as store:
-        plan = plan_files(src, store.stat_index(name), previous=lambda paths: store.get(name, paths))
-    return _stages(cfg, root, name, run_id, plan)
+    return run_source(load_config(cfg).sources[name], root, run_id, runner=LocalRunner(1))
 
 
 def _renormalize(cfg: Path, root: DataRoot, name: str, run_id: str, start: date | None = None) -> SourceSummary:
-    src = load_config(cfg).sources[name]
-    with StateStore(root.state) as store:
-        states = store.load(name)
-    return _stages(cfg, root, name, run_id, plan_renormalize(src, root, states, start))
+    return run_source(load_config(cfg).sources[name], root, run_id, Renormalize(start), runner=LocalRunner(1))
 
 
 def _age(root: DataRoot, source: str, paths: list[str]) -> None:

@@ -197,12 +197,14 @@ def upsert_partition(
     run_id: str | None = None,
     ingested_at: datetime | None = None,
     stage: Commit | None = None,
+    keep_ids: Collection[str] = (),
 ) -> PartitionWrite:
     """Replace rows of `partition` by article_id with the spilled rows, atomically.
 
     Ids in `delete_ids` are removed, from the old rows and from the spills alike (an
-    article that now lives in another partition). With `replace`, no old row is kept:
-    the partition becomes exactly the spilled rows (a backfill's rebuild), and old rows
+    article that now lives in another partition). With `replace`, no old row is kept
+    but those of `keep_ids`: the partition becomes the spilled rows (a backfill's
+    rebuild; `keep_ids` are articles another commit will move away), and old rows
     not among them count as removed. With `run_id`, the spilled rows get it and
     `ingested_at` (default: now); without, they are written as spilled.
 
@@ -220,7 +222,7 @@ def upsert_partition(
             raise ValueError(f"partition {partition.key} cannot be staged in a commit of {stage.source}")
         staged = stage.staged_path(partition.period)
         with _open_partition(target, identify=True) as (old, base):
-            counts = _rebuild(old, staged, spills, delete_ids, replace, run_id, ingested_at)
+            counts = _rebuild(old, staged, spills, delete_ids, replace, run_id, ingested_at, keep_ids)
         if counts.rows_after:
             _fsync(staged)
             change: Change | None = stage.change(target, staged, base)
@@ -233,7 +235,7 @@ def upsert_partition(
         root.staging.mkdir(parents=True, exist_ok=True)
         staged = root.staging / f"{_stage_prefix(partition)}{os.getpid()}.{uuid.uuid4().hex}.parquet"
         with _open_partition(target, identify=False) as (old, _base):
-            counts = _rebuild(old, staged, spills, delete_ids, replace, run_id, ingested_at)
+            counts = _rebuild(old, staged, spills, delete_ids, replace, run_id, ingested_at, keep_ids)
         if counts.rows_after == 0:
             staged.unlink()
             if target.exists():
@@ -272,6 +274,7 @@ def _rebuild(
     replace: bool,
     run_id: str | None,
     ingested_at: datetime | None,
+    keep_ids: Collection[str] = (),
 ) -> PartitionWrite:
     """Write the partition's new rows (kept old rows, then the spilled ones) to `staged`; returns the counts.
 
@@ -283,16 +286,26 @@ def _rebuild(
     drop = pa.array(sorted(new_ids | deleted), pa.string())
     deleted_ids = pa.array(sorted(deleted), pa.string())
     new_id_set = pa.array(sorted(new_ids), pa.string()) if replace else None  # only a rebuild counts against it
+    held = sorted(set(keep_ids) - new_ids - deleted) if replace else []
+    held_ids = pa.array(held, pa.string()) if held else None
     before = kept_rows = removed = upserted = 0
     writer = _RowGroupWriter(pq.ParquetWriter(str(staged), STORED_SCHEMA, compression=COMPRESSION))
     try:
         if old is not None:
-            columns = ["article_id"] if replace else None  # a rebuild only counts the old rows
+            # A rebuild only counts the old rows, unless it keeps some of them.
+            columns = ["article_id"] if replace and held_ids is None else None
             for batch in old.iter_batches(batch_size=ROW_GROUP_ROWS, columns=columns):
                 before += batch.num_rows
                 ids = batch.column("article_id")
                 if new_id_set is not None:
-                    removed += batch.num_rows - (pc.sum(pc.is_in(ids, value_set=new_id_set)).as_py() or 0)
+                    replaced = pc.sum(pc.is_in(ids, value_set=new_id_set)).as_py() or 0
+                    if held_ids is not None:
+                        kept = batch.filter(pc.is_in(ids, value_set=held_ids))
+                        if kept.num_rows:
+                            writer.add(_conform(pa.Table.from_batches([kept])))
+                            kept_rows += kept.num_rows
+                        replaced += kept.num_rows
+                    removed += batch.num_rows - replaced
                     continue
                 if len(deleted_ids):
                     removed += pc.sum(pc.is_in(ids, value_set=deleted_ids)).as_py() or 0
