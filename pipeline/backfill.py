@@ -18,7 +18,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -266,14 +266,28 @@ def stale_copies(items: Sequence[Input], key: str, here: set[str]) -> dict[str, 
 
 
 def record_unit_state(
-    root: DataRoot, src: SourceConfig, part: Partition, keep: list[FileState], moved: list[FileState]
+    root: DataRoot,
+    src: SourceConfig,
+    part: Partition,
+    keep: list[FileState],
+    moved: list[FileState],
+    held: Collection[str] = (),
 ) -> None:
-    """Save a backfill unit's outcomes; forget inputs that left the partition, so the next ingest places them."""
+    """Save a backfill unit's outcomes; forget inputs that left the partition, so the next ingest places them.
+
+    An input whose article the partition still `held` (for another month of the backfill
+    to move) keeps its state: the partition still has its row, and whoever moves it
+    (that month, or the next ingest) must know where to delete it.
+    """
     with StateStore(root.state) as store:
         placed = store.paths_in(src.name, part.key)
         done = {s.path for s in keep}
+        gone = (placed - done) | {s.path for s in moved}
+        if held:
+            wanted = set(held)
+            gone -= {path for path, s in store.get(src.name, sorted(placed - done)).items() if s.article_id in wanted}
         store.save(keep)
-        store.delete(src.name, sorted((placed - done) | {s.path for s in moved}))
+        store.delete(src.name, sorted(gone))
     if moved and src.kind in HTTP_KINDS:
         # A fetched page is only re-read when its fetch brings a body: without its
         # validators the next run's fetch is a full one, and places the page anew.

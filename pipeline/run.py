@@ -339,7 +339,7 @@ def _finish_unit(
     rejects = stage_quarantine(commit, f"{run_id}-{mode.unit.period}", merged.quarantined)
     publish(root, src.name, [w.change for w in writes if w.change is not None] + ([rejects] if rejects else []))
     keep = [s for s in merged.states if (s.status == "written" and s.partition == part) or s.status == "quarantined"]
-    record_unit_state(root, src, Partition.parse(part), keep, moved)
+    record_unit_state(root, src, Partition.parse(part), keep, moved, mode.keep)
     written = next(w for w in writes if w.partition == part)
     entry = _unit_entry(
         src,

@@ -673,12 +673,13 @@ def failures(rows: list[Row]) -> dict[str, int]:
 @contextlib.contextmanager
 def prefect_server() -> Iterator[str]:
     """One Prefect API server for the harness's commands (they start up faster than with one each)."""
-    from flows.server import TemporaryServer
+    from flows.server import ONE_SHOT_OPTIONS, LocalServer
     from flows.settings import apply_prefect_defaults
 
     apply_prefect_defaults()
-    with TemporaryServer() as server:
-        yield server.wait_ready()
+    log = Path(os.environ["PREFECT_HOME"]) / "reliability-server.log"
+    with LocalServer(0, log, options=ONE_SHOT_OPTIONS) as server:
+        yield server.api_url
 
 
 def main(argv: list[str] | None = None) -> int:
