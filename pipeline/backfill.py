@@ -47,12 +47,13 @@ __all__ = [
     "choose",
     "describe",
     "fingerprint",
+    "forget_validators",
     "month_range",
     "plan_files_backfill",
-    "record_unit_state",
     "resolve_batch",
     "stale_copies",
     "stored_states",
+    "unit_state",
     "whole_months",
 ]
 
@@ -265,32 +266,33 @@ def stale_copies(items: Sequence[Input], key: str, here: set[str]) -> dict[str, 
     return {k: sorted(ids) for k, ids in sorted(stale.items())}
 
 
-def record_unit_state(
+def unit_state(
     root: DataRoot,
     src: SourceConfig,
     part: Partition,
     keep: list[FileState],
     moved: list[FileState],
     held: Collection[str] = (),
-) -> None:
-    """Save a backfill unit's outcomes; forget inputs that left the partition, so the next ingest places them.
+) -> tuple[list[FileState], list[str]]:
+    """A backfill unit's state update: its outcomes to save, and the inputs that left the partition to forget.
 
-    An input whose article the partition still `held` (for another month of the backfill
-    to move) keeps its state: the partition still has its row, and whoever moves it
-    (that month, or the next ingest) must know where to delete it.
+    Forgotten inputs are placed anew by the next ingest. An input whose article the
+    partition still `held` (for another month of the backfill to move) keeps its state:
+    the partition still has its row, and whoever moves it (that month, or the next
+    ingest) must know where to delete it.
     """
     with StateStore(root.state) as store:
         placed = store.paths_in(src.name, part.key)
-        done = {s.path for s in keep}
-        gone = (placed - done) | {s.path for s in moved}
+        gone = (placed - {s.path for s in keep}) | {s.path for s in moved}
         if held:
             wanted = set(held)
-            gone -= {path for path, s in store.get(src.name, sorted(placed - done)).items() if s.article_id in wanted}
-        store.save(keep)
-        store.delete(src.name, sorted(gone))
+            gone -= {path for path, s in store.get(src.name, sorted(gone)).items() if s.article_id in wanted}
+    return keep, sorted(gone)
+
+
+def forget_validators(root: DataRoot, src: SourceConfig, moved: list[FileState]) -> None:
+    """Drop the fetch validators of pages that left their month, so the next fetch is a full one and places them."""
     if moved and src.kind in HTTP_KINDS:
-        # A fetched page is only re-read when its fetch brings a body: without its
-        # validators the next run's fetch is a full one, and places the page anew.
         with RawStore(root) as raw:
             raw.forget_validators(src.name, [s.path for s in moved])
 

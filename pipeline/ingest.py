@@ -399,15 +399,10 @@ def finish_source(
     summary: SourceSummary,
     commit: Commit,
 ) -> SourceSummary:
-    """Publish the staged partitions and quarantine as one, then save the state; fill in the summary.
-
-    The state is saved after the publish: a run that dies in between is redone by the
-    next run (the upserts are idempotent), never left half-visible.
-    """
+    """Publish the staged partitions, quarantine and state rows as one commit; fill in the summary."""
     rejects = stage_quarantine(commit, run_id, merged.quarantined)
-    publish(root, src.name, [w.change for w in writes if w.change is not None] + ([rejects] if rejects else []))
-    with StateStore(root.state) as store:
-        store.save(merged.states)
+    changes = [w.change for w in writes if w.change is not None] + ([rejects] if rejects else [])
+    publish(root, src.name, changes, state=commit.stage_state(merged.states))
     shutil.rmtree(root.spills(run_id) / src.name, ignore_errors=True)
     with contextlib.suppress(OSError):  # the run's folder, once its last source's spills are gone
         root.spills(run_id).rmdir()

@@ -23,7 +23,15 @@ from typing import Any, Protocol, TypeVar
 import httpx
 
 from normalizers.dispatch import normalizer_for
-from pipeline.backfill import BackfillPlan, Unit, plan_files_backfill, record_unit_state, resolve_batch, stale_copies
+from pipeline.backfill import (
+    BackfillPlan,
+    Unit,
+    forget_validators,
+    plan_files_backfill,
+    resolve_batch,
+    stale_copies,
+    unit_state,
+)
 from pipeline.config import HTTP_KINDS, SourceConfig
 from pipeline.discover import Plan, plan_source
 from pipeline.ingest import (
@@ -337,9 +345,11 @@ def _finish_unit(
     """Publish a backfill unit's partitions and quarantine as one; then its state and ledger entry."""
     part = f"{src.name}/{mode.unit.period}"
     rejects = stage_quarantine(commit, f"{run_id}-{mode.unit.period}", merged.quarantined)
-    publish(root, src.name, [w.change for w in writes if w.change is not None] + ([rejects] if rejects else []))
     keep = [s for s in merged.states if (s.status == "written" and s.partition == part) or s.status == "quarantined"]
-    record_unit_state(root, src, Partition.parse(part), keep, moved, mode.keep)
+    state = commit.stage_state(*unit_state(root, src, Partition.parse(part), keep, moved, mode.keep))
+    changes = [w.change for w in writes if w.change is not None] + ([rejects] if rejects else [])
+    publish(root, src.name, changes, state=state)
+    forget_validators(root, src, moved)
     written = next(w for w in writes if w.partition == part)
     entry = _unit_entry(
         src,

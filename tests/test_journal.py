@@ -355,3 +355,32 @@ def test_pool_workers_stage_and_the_owner_publishes(old_template: Path, tmp_path
         shutdown_pool()
     assert snapshot(root) == NEW
     assert _leftovers(root) == []
+
+
+def test_the_state_update_of_a_commit_lands_with_its_files_whatever_step_a_publish_stops_at(
+    old_template: Path, tmp_path: Path
+) -> None:
+    """A publish killed after its commit point saves the commit's state rows on recovery: state and data agree."""
+    from warehouse.state import FileState, StateStore
+
+    def states(root: DataRoot) -> dict[str, FileState]:
+        with StateStore(root.state) as store:
+            return store.load(SOURCE)
+
+    row = FileState(SOURCE, "a.txt", 1, 2, "", "ab" * 32, "id-a", f"{SOURCE}/2024-05", "written", "1.0", "r2")
+    steps = _publish_steps(old_template, tmp_path / "probe")
+    for i, step in enumerate(steps):
+        root = _old_root(old_template, tmp_path / f"at{i}")
+        with StateStore(root.state) as store:
+            store.save([row._replace(partition=f"{SOURCE}/2024-01", run_id="r1"), row._replace(path="gone.txt")])
+        with pytest.raises(Crash), Commit.begin(root, SOURCE) as commit:
+            state = commit.stage_state([row], ["gone.txt"])
+            publish(root, SOURCE, stage_towards(root, commit, NEW), state=state, fault=_crash_at(step))
+        recover(root, SOURCE)
+        committed = i >= steps.index("journal-placed")
+        assert snapshot(root) == (NEW if committed else OLD), step
+        if committed:
+            assert states(root) == {"a.txt": row}, step
+        else:
+            assert states(root)["a.txt"].run_id == "r1" and "gone.txt" in states(root), step
+        assert _leftovers(root) == [], step

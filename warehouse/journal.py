@@ -48,6 +48,7 @@ from warehouse.atomic import fsync_dir, locked
 from warehouse.errors import CommitConflict, JournalError, LockTimeout
 from warehouse.layout import JOURNAL_FILE, PARTITION_FILE, DataRoot, Partition, validate_source
 from warehouse.staging import clean_source_staging, mark_owner
+from warehouse.state import FileState, StateStore
 
 __all__ = [
     "Change",
@@ -143,6 +144,17 @@ class Commit:
         _fsync_file(staged)
         return self.change(target, staged, base)
 
+    def stage_state(self, save: Sequence[FileState], delete: Sequence[str] = ()) -> str:
+        """Stage the state rows the commit saves and the paths it forgets (fsynced); publish them with `state=`."""
+        staged = self.staged_path("state", ".json")
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        body = {"save": [list(s) for s in save], "delete": list(delete)}
+        with open(staged, "wb") as fh:
+            fh.write(json.dumps(body).encode())
+            fh.flush()
+            os.fsync(fh.fileno())
+        return staged.relative_to(self.root.root).as_posix()
+
     def discard(self) -> None:
         """Remove the commit's folder, unless a journal of the source may still need its files."""
         with locked(self.root.journal_lock(self.source)):
@@ -172,11 +184,15 @@ def publish(
     source: str,
     changes: Iterable[Change],
     *,
+    state: str | None = None,
     lock_timeout: float = 600.0,
     fault: Fault | None = None,
 ) -> int:
     """Make `changes` (files staged by commits of `source`) visible as one; returns how many files changed.
 
+    With `state` (what `Commit.stage_state` staged), the state database takes the
+    commit's rows in the same commit: a publish killed after its commit point is rolled
+    forward with them, so the state never tells of partitions other than the data's.
     Raises `CommitConflict` (nothing changed) when a target is no longer the file its
     change was made from. Holds the source's journal lock and the partition locks of
     the targets meanwhile; a journal a killed publish left is rolled forward first.
@@ -184,9 +200,11 @@ def publish(
     hook = fault or _no_fault
     todo = list(changes)
     _check(root, source, todo)
+    if state is not None and (problem := _path_problem(root, source, None, state)) is not None:
+        raise ValueError(problem)
     with locked(root.journal_lock(source), timeout=lock_timeout):
         _roll_forward(root, source, _no_fault, lock_timeout)
-        if not todo:
+        if not todo and state is None:
             return 0
         with _partition_locks(root, todo, lock_timeout):
             moved = [c.target for c in todo if file_id(root.root / c.target) != c.base]
@@ -196,13 +214,15 @@ def publish(
                     f"(first: {moved[0]}); stage them again from the current files"
                 )
             staged = [root.root / c.staged for c in todo if c.staged is not None]
+            if state is not None:
+                staged.append(root.root / state)
             for path in staged:
                 _fsync_file(path)  # also proves it is there: a journal must not name a missing file
             for folder in sorted({p.parent for p in staged}):
                 fsync_dir(folder)
             hook("staged")
-            _write_journal(root, source, todo, hook)
-            _apply(root, source, todo, hook)
+            _write_journal(root, source, todo, state, hook)
+            _apply(root, source, todo, state, hook)
     return len(todo)
 
 
@@ -261,10 +281,10 @@ def _check(root: DataRoot, source: str, changes: Sequence[Change]) -> None:
         raise ValueError(f"a commit of {source} changes a file twice")
 
 
-def _path_problem(root: DataRoot, source: str, target: str, staged: str | None) -> str | None:
+def _path_problem(root: DataRoot, source: str, target: str | None, staged: str | None) -> str | None:
     """What is wrong with a change's paths, None when both are where a commit of `source` may write."""
     dataset = {root.articles.name, root.quarantine.name, root.runs.name}
-    t = PurePosixPath(target).parts
+    t = PurePosixPath(target).parts if target is not None else ("articles", f"source={source}", "x")
     if len(t) < 3 or t[0] not in dataset or t[1] != f"source={source}" or not _plain(t):
         return f"{target!r} is not a file of source {source}'s dataset"
     if staged is not None:
@@ -301,11 +321,16 @@ def _partition_locks(root: DataRoot, changes: Sequence[Change], timeout: float) 
         yield
 
 
-def _write_journal(root: DataRoot, source: str, changes: Sequence[Change], hook: Fault) -> None:
+def _write_journal(root: DataRoot, source: str, changes: Sequence[Change], state: str | None, hook: Fault) -> None:
     """Write the journal whole and fsynced under a temporary name, then rename it into place (the commit point)."""
     path = root.journal(source)
     tmp = path.with_name(f"{JOURNAL_FILE}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    body = {"format": _FORMAT, "source": source, "changes": [{"target": c.target, "staged": c.staged} for c in changes]}
+    body = {
+        "format": _FORMAT,
+        "source": source,
+        "changes": [{"target": c.target, "staged": c.staged} for c in changes],
+        "state": state,
+    }
     with open(tmp, "wb") as fh:
         fh.write(json.dumps(body, indent=1).encode())
         fh.flush()
@@ -316,8 +341,8 @@ def _write_journal(root: DataRoot, source: str, changes: Sequence[Change], hook:
     hook("journal-placed")
 
 
-def _read_journal(root: DataRoot, source: str, raw: bytes) -> list[Change]:
-    """The changes a journal lists, checked like a publish's (a journal is never trusted to point elsewhere)."""
+def _read_journal(root: DataRoot, source: str, raw: bytes) -> tuple[list[Change], str | None]:
+    """The changes and state update a journal lists, checked like a publish's (never trusted to point elsewhere)."""
     try:
         body = json.loads(raw)
         if body["format"] != _FORMAT or body["source"] != source:
@@ -325,12 +350,17 @@ def _read_journal(root: DataRoot, source: str, raw: bytes) -> list[Change]:
         changes = [
             Change(str(c["target"]), None if c["staged"] is None else str(c["staged"]), None) for c in body["changes"]
         ]
+        state = body.get("state")
+        if state is not None and not isinstance(state, str):
+            raise ValueError(f"state {state!r}")
     except (ValueError, KeyError, TypeError) as exc:
         raise JournalError(f"the journal {root.journal(source)} cannot be read: {exc}") from None
     for c in changes:
         if (problem := _path_problem(root, source, c.target, c.staged)) is not None:
             raise JournalError(f"the journal {root.journal(source)} is refused: {problem}")
-    return changes
+    if state is not None and (problem := _path_problem(root, source, None, state)) is not None:
+        raise JournalError(f"the journal {root.journal(source)} is refused: {problem}")
+    return changes, state
 
 
 def _roll_forward(root: DataRoot, source: str, hook: Fault, lock_timeout: float) -> int:
@@ -346,17 +376,18 @@ def _roll_forward(root: DataRoot, source: str, hook: Fault, lock_timeout: float)
         raw = root.journal(source).read_bytes()
     except FileNotFoundError:
         return 0
-    changes = _read_journal(root, source, raw)
+    changes, state = _read_journal(root, source, raw)
     with _partition_locks(root, changes, lock_timeout):
-        _apply(root, source, changes, hook)
+        _apply(root, source, changes, state, hook)
     return len(changes)
 
 
-def _apply(root: DataRoot, source: str, changes: Sequence[Change], hook: Fault) -> None:
-    """Apply a committed journal's changes, sync, then remove the commits' folders and the journal.
+def _apply(root: DataRoot, source: str, changes: Sequence[Change], state: str | None, hook: Fault) -> None:
+    """Apply a committed journal's changes and state update, sync, then remove the commits' folders and the journal.
 
     Idempotent, so a recovery can run it again from any point: a staged file that is
-    gone was moved by an earlier attempt, and a target already deleted stays deleted.
+    gone was moved by an earlier attempt, a target already deleted stays deleted, and
+    the state rows are saved (replaced) and forgotten again.
     """
     for c in changes:
         target = root.root / c.target
@@ -372,7 +403,11 @@ def _apply(root: DataRoot, source: str, changes: Sequence[Change], hook: Fault) 
     for folder in _folders_to_sync(root, [root.root / c.target for c in changes]):
         fsync_dir(folder)
     hook("synced")
-    for folder in sorted({(root.root / c.staged).parent for c in changes if c.staged is not None}):
+    if state is not None and (root.root / state).exists():  # gone: applied, and its folder cleaned, before
+        _apply_state(root, source, root.root / state)
+        hook("state")
+    staged_in = [c.staged for c in changes if c.staged is not None] + ([state] if state is not None else [])
+    for folder in sorted({(root.root / p).parent for p in staged_in}):
         shutil.rmtree(folder, ignore_errors=True)
     hook("cleaned")
     journal = root.journal(source)
@@ -380,6 +415,17 @@ def _apply(root: DataRoot, source: str, changes: Sequence[Change], hook: Fault) 
         os.unlink(journal)
     fsync_dir(journal.parent)
     hook("done")
+
+
+def _apply_state(root: DataRoot, source: str, staged: Path) -> None:
+    """Save and forget the state rows a commit staged (its source's only)."""
+    body = json.loads(staged.read_bytes())
+    rows = [FileState(*row) for row in body["save"]]
+    if any(r.source != source for r in rows):
+        raise JournalError(f"the state update {staged} holds rows of another source than {source}")
+    with StateStore(root.state) as store:
+        store.save(rows)
+        store.delete(source, [str(p) for p in body["delete"]])
 
 
 def _folders_to_sync(root: DataRoot, targets: Iterable[Path]) -> list[Path]:
