@@ -8,8 +8,12 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
+
+T = TypeVar("T")
 
 
 def files_source_config(tmp: Path, name: str, corpus: Path) -> Path:
@@ -40,6 +44,26 @@ def pid_after(seconds: float) -> int:
 # --- waiting on other processes: events, not polls -------------------------------------------
 
 GATED_CLI = Path(__file__).resolve().parent / "gated_cli.py"
+
+
+def wait_until(
+    found: Callable[[], T | None], timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None
+) -> T:
+    """Check `found` every half second until it returns something; fails after `timeout` or if `proc` ends.
+
+    For a condition no event reports, such as a record in another process's database.
+    `what` names it in the failure.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = found()
+        if result is not None and result is not False:
+            return result
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the process ended (code {proc.returncode}) before {what}")
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {timeout:.0f} s: {what}")
+        time.sleep(0.5)
 
 
 def wait_exit(pid: int, timeout: float) -> bool:

@@ -8,10 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from helpers import Output, wait_exit
 
 from flows.server import ONE_SHOT_OPTIONS, LocalServer
 from pipeline.errors import UserError
@@ -84,31 +84,27 @@ def test_run_uses_a_server_named_in_the_prefect_profile(corpus: Path, tmp_path: 
 
 def test_server_dies_with_its_parent(tmp_path: Path) -> None:
     """A newsflow process killed with SIGKILL leaves no Prefect server running."""
-    pid_file = tmp_path / "server.pid"
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
         "from flows.server import ONE_SHOT_OPTIONS, LocalServer\n"
         f"s = LocalServer(0, Path({str(tmp_path / 'server.log')!r}), options=ONE_SHOT_OPTIONS).__enter__()\n"
-        f"open({str(pid_file)!r}, 'w').write(str(s.pid))\n"
+        "print(s.pid, flush=True)\n"
         "time.sleep(600)\n"
     )
-    parent = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=_env())
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=_env(), stdout=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 120
-        while not pid_file.exists() or not pid_file.read_text():
-            assert parent.poll() is None, "the parent exited before its server was ready"
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-        server_pid = int(pid_file.read_text())
+        assert parent.stdout is not None
+        out = Output(parent.stdout)
+        assert out.wait_for("\n", timeout=120), "the parent ended before its server was ready"
+        server_pid = int(out.text)
         parent.send_signal(signal.SIGKILL)
         parent.wait(timeout=10)
-        deadline = time.monotonic() + 15
-        while _alive(server_pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        assert wait_exit(server_pid, timeout=15), "the server outlived its parent"
         assert not _alive(server_pid)
     finally:
         parent.kill()
+        parent.wait()
 
 
 def _alive(pid: int) -> bool:
@@ -121,7 +117,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_startup_timeout_is_a_clear_error(tmp_path: Path) -> None:
-    server = _server(tmp_path, startup_timeout=0.5)  # far less than a start-up takes
+    server = _server(tmp_path, startup_timeout=0.0)  # no server answers in no time
     with pytest.raises(UserError, match="did not answer within"):
         server.__enter__()
     assert server.pid is None  # stopped, not left running
