@@ -414,6 +414,7 @@ def test_the_ingest_flow_runs_an_http_source(site: int, tmp_path: Path) -> None:
     assert "deferred" in summary.markdown()
 
 
+@pytest.mark.slow  # real bounds: a 2 s deadline, a 1 s Retry-After
 def test_hostile_pages_end_quarantined_or_deferred_with_reasons_within_their_bounds(site: int, tmp_path: Path) -> None:
     _gzip_bomb()  # built before the run, not while a client waits for the server
     cfg = tmp_path / "sources.toml"
@@ -720,6 +721,7 @@ def _pages_hit() -> list[str]:
     return pages
 
 
+@pytest.mark.slow  # a feed of 100,000 entries
 def test_a_feed_of_100_000_entries_over_the_page_size_cap_is_read_keeping_and_fetching_the_newest(
     docsite: int, tmp_path: Path
 ) -> None:

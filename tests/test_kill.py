@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+import pytest
 from helpers import PublishGate, files_source_config
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = (REPO / "samples" / "anha" / "000_db5c100688d27208.txt").read_text(encoding="utf-8")
 FILES_PER_MONTH = 100
+
+pytestmark = pytest.mark.slow  # four runs of the CLI, each starting a Prefect server
 
 
 def _write_corpus(folder: Path, version: int) -> None:

@@ -153,6 +153,7 @@ def _local_env(tmp: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow  # `newsflow serve` and a Prefect server in subprocesses
 @pytest.mark.usefixtures("prefect_harness")
 def test_serve_uses_the_server_named_by_prefect_api_url(tmp_path: Path) -> None:
     from prefect.settings import PREFECT_API_URL
@@ -213,6 +214,7 @@ def _stop(proc: subprocess.Popen[bytes], out: Output) -> str:
     return out.rest(30)
 
 
+@pytest.mark.slow  # `newsflow serve` and a Prefect server in subprocesses
 def test_serve_runs_a_schedule_and_a_triggered_backfill_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     """The path a user takes: `newsflow serve` with a schedule; a backfill triggered from Prefect; SIGTERM."""
     from prefect.client.orchestration import get_client
@@ -310,6 +312,7 @@ def _only(deployment_id: object) -> object:
     return DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
 
 
+@pytest.mark.slow  # `newsflow serve` and a Prefect server in subprocesses
 def test_serve_says_when_the_scheduler_creates_no_run_and_a_killed_serve_leaves_no_server(tmp_path: Path) -> None:
     cfg, port = _scheduled_config(tmp_path), _free_port()
     env = _fast_loops(_local_env(tmp_path)) | {"PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"}

@@ -60,6 +60,7 @@ def _server(tmp: Path, **kwargs: object) -> LocalServer:
     return LocalServer(0, tmp / "server.log", options=ONE_SHOT_OPTIONS, **kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.slow  # starts a Prefect server
 def test_run_uses_the_configured_server(corpus: Path, tmp_path: Path) -> None:
     with _server(tmp_path) as server:
         url = server.api_url
@@ -68,6 +69,7 @@ def test_run_uses_the_configured_server(corpus: Path, tmp_path: Path) -> None:
         assert _runs_into(url, tmp_path / "data") == 1
 
 
+@pytest.mark.slow  # starts a Prefect server
 def test_run_uses_a_server_named_in_the_prefect_profile(corpus: Path, tmp_path: Path) -> None:
     """A server named only in the active Prefect profile (not the environment) is used too."""
     home = tmp_path / "prefect-home"
@@ -82,6 +84,7 @@ def test_run_uses_a_server_named_in_the_prefect_profile(corpus: Path, tmp_path: 
         assert _runs_into(url, tmp_path / "data") == 1
 
 
+@pytest.mark.slow  # starts a Prefect server
 def test_server_dies_with_its_parent(tmp_path: Path) -> None:
     """A newsflow process killed with SIGKILL leaves no Prefect server running."""
     script = (
@@ -123,6 +126,7 @@ def test_startup_timeout_is_a_clear_error(tmp_path: Path) -> None:
     assert server.pid is None  # stopped, not left running
 
 
+@pytest.mark.slow  # starts a Prefect server
 def test_the_runs_server_records_every_task_run_before_it_stops(
     corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
