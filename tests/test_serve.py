@@ -217,6 +217,8 @@ def _stop(proc: subprocess.Popen[bytes], out: Output) -> str:
 @pytest.mark.slow  # `newsflow serve` and a Prefect server in subprocesses
 def test_serve_runs_a_schedule_and_a_triggered_backfill_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     """The path a user takes: `newsflow serve` with a schedule; a backfill triggered from Prefect; SIGTERM."""
+    from datetime import UTC, datetime, timedelta
+
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -246,7 +248,10 @@ def test_serve_runs_a_schedule_and_a_triggered_backfill_then_stops_cleanly_on_si
                 done = _wait_for_run(completed, proc, out, "a scheduled run completed")
                 # What a serve stopped while its runner was submitting a run leaves behind: a
                 # run that took the deployment's slot (PENDING) and will never start.
-                run = client.create_flow_run_from_deployment(dep.id, state=Scheduled())
+                # Scheduled a day ahead: a run due now could be taken by the runner that
+                # serves the deployment before it is set pending here.
+                later_on = datetime.now(UTC) + timedelta(days=1)
+                run = client.create_flow_run_from_deployment(dep.id, state=Scheduled(scheduled_time=later_on))
                 client.set_flow_run_state(run.id, Pending())
                 stuck, stuck_name = run.id, run.name
     finally:
