@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 T = TypeVar("T")
 
@@ -79,8 +79,8 @@ def wait_exit(pid: int, timeout: float) -> bool:
         os.close(fd)
 
 
-class PublishGate:
-    """The test's end of `gated_cli.py`: each publish of a file matching `pattern` waits here for a word.
+class RenameGate:
+    """The test's end of `gated_cli.py`: each rename onto a path matching `pattern` waits here for a word.
 
     `command(args)` is the `newsflow` command line that runs gated, `env` its environment.
     """
@@ -88,7 +88,7 @@ class PublishGate:
     def __init__(self, pattern: str, env: dict[str, str] | None = None) -> None:
         self._listener = socket.create_server(("127.0.0.1", 0))
         port = self._listener.getsockname()[1]
-        self.env = {**(os.environ if env is None else env), "NEWSFLOW_TEST_PUBLISH_GATE": f"{port} {pattern}"}
+        self.env = {**(os.environ if env is None else env), "NEWSFLOW_TEST_RENAME_GATE": f"{port} {pattern}"}
         self._waiting: list[socket.socket] = []
 
     @staticmethod
@@ -96,10 +96,10 @@ class PublishGate:
         """The `newsflow` command `args`, run by `gated_cli.py`."""
         return [sys.executable, str(GATED_CLI), *args]
 
-    def next(self, proc: subprocess.Popen[bytes], timeout: float) -> tuple[Path, Path]:
-        """Wait for `proc` (or one of its workers) to be about to publish; returns (staged, target).
+    def next(self, proc: subprocess.Popen[Any], timeout: float) -> tuple[Path, Path]:
+        """Wait for `proc` (or one of its workers) to be about to rename a file into place; returns (source, path).
 
-        The publish is held until `release`; fails the test if `proc` ends first or `timeout` passes.
+        The rename is held until `release`; fails the test if `proc` ends first or `timeout` passes.
         """
         pidfd = os.pidfd_open(proc.pid)
         try:
@@ -107,31 +107,31 @@ class PublishGate:
         finally:
             os.close(pidfd)
         if self._listener not in readable:
-            what = "ended" if readable else f"did not publish within {timeout:.0f} s"
-            raise AssertionError(f"the run {what} before the publish the test waits for")
+            what = "ended" if readable else f"did not get there within {timeout:.0f} s"
+            raise AssertionError(f"the run {what}: no rename the test waits for")
         conn, _ = self._listener.accept()
         conn.settimeout(timeout)
         with conn.makefile("rb") as lines:
-            _pid, staged, target = lines.readline().decode().split()
+            _pid, source, path = lines.readline().decode().split()
         self._waiting.append(conn)
-        return Path(staged), Path(target)
+        return Path(source), Path(path)
 
     def release(self, timeout: float) -> None:
-        """Let the oldest held publish go on, and wait until the file is published."""
+        """Let the oldest held rename happen, and wait until it has."""
         conn = self._waiting.pop(0)
         conn.settimeout(timeout)
         with conn, conn.makefile("rb") as lines:
             conn.sendall(b"y")
             answer = lines.readline()
-        assert answer == b"published\n", f"the publish did not complete (its process said {answer!r})"
+        assert answer == b"renamed\n", f"the rename did not happen (its process said {answer!r})"
 
     def close(self) -> None:
-        """Stop listening; a publish still held ends its process (if the test has not killed it)."""
+        """Hang up and stop listening: the gate is open, held renames and later ones go on."""
         for conn in self._waiting:
             conn.close()
         self._listener.close()
 
-    def __enter__(self) -> PublishGate:
+    def __enter__(self) -> RenameGate:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from helpers import Output, PublishGate, files_source_config
+from helpers import Output, RenameGate, files_source_config
 
 from pipeline.backfill import (
     BackfillPlan,
@@ -389,7 +389,7 @@ def test_a_backfill_killed_halfway_finishes_the_rest_on_the_next_run(tmp_path: P
     data, clean = tmp_path / "data", tmp_path / "clean"
     args = _args(cfg, data, "2024-01-01", "2024-08-31", "--max-concurrency", "1", "--workers", "1")
     # Killed when its fourth month is rebuilt, about to be recorded in the ledger: three are done.
-    with PublishGate(f"{data / 'runs'}/*", _api_env()) as gate:
+    with RenameGate(f"{data / 'runs'}/*", _api_env()) as gate:
         proc = subprocess.Popen(
             gate.command(*args), cwd=REPO, env=gate.env, start_new_session=True, stdout=subprocess.DEVNULL
         )

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from helpers import PublishGate, files_source_config
+from helpers import RenameGate, files_source_config
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = (REPO / "samples" / "anha" / "000_db5c100688d27208.txt").read_text(encoding="utf-8")
@@ -84,7 +84,7 @@ def test_sigkill_mid_write(tmp_path: Path) -> None:
     _write_corpus(corpus, version=2)
     # The run is killed with one partition rewritten and published, and the other one
     # written out in staging, its publish held by the gate: mid-write for the dataset.
-    with PublishGate(f"{data / 'articles'}/*") as gate:
+    with RenameGate(f"{data / 'articles'}/*") as gate:
         proc = subprocess.Popen(
             gate.command(*_args(cfg, data)),
             cwd=REPO,
