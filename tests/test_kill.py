@@ -1,4 +1,4 @@
-"""SIGKILL during a partition write leaves a readable dataset; the re-run equals a clean run."""
+"""SIGKILL in the middle of a run's commit leaves a readable dataset that settles whole; a re-run equals a clean one."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 from helpers import RenameGate, files_source_config
+
+from warehouse.journal import settle
+from warehouse.layout import DataRoot
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = (REPO / "samples" / "anha" / "000_db5c100688d27208.txt").read_text(encoding="utf-8")
@@ -82,8 +85,8 @@ def test_sigkill_mid_write(tmp_path: Path) -> None:
     assert len(old) == 2
 
     _write_corpus(corpus, version=2)
-    # The run is killed with one partition rewritten and published, and the other one
-    # written out in staging, its publish held by the gate: mid-write for the dataset.
+    # The run is killed while its commit is applied: one partition renamed into place, the
+    # other's rename held by the gate. The journal is written by then (the commit point).
     with RenameGate(f"{data / 'articles'}/*") as gate:
         proc = subprocess.Popen(
             gate.command(*_args(cfg, data)),
@@ -97,19 +100,25 @@ def test_sigkill_mid_write(tmp_path: Path) -> None:
             _, published = gate.next(proc, timeout=300)
             gate.release(timeout=60)
             staged, held = gate.next(proc, timeout=300)
-            assert staged.is_file() and staged.parent == data / ".staging"
         finally:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=60)
-    assert staged.is_file()  # the killed write left its staged file behind
+    root = DataRoot(data)
+    assert staged.is_file() and root.journal("killtest").exists()  # killed mid-commit
 
-    # Readable, no partial or duplicate rows; each partition is entirely old or entirely new.
+    # Readable as the kill left it, no partial or duplicate rows; each partition entirely
+    # old or entirely new (every article was revised, so new shares no hash with old).
     after_kill = _partitions(data)
     assert set(after_kill) == set(old)
     new_key, old_key = (str(p.parent.relative_to(data)) for p in (published, held))
     assert all(len(rows) == FILES_PER_MONTH for rows in after_kill.values())
     assert after_kill[old_key] == old[old_key]
-    assert not {h for _, h in after_kill[new_key]} & {h for _, h in old[new_key]}  # every article was revised
+    assert not {h for _, h in after_kill[new_key]} & {h for _, h in old[new_key]}
+    # A reader settles what the killed command left (as `newsflow query` does): the whole commit.
+    assert settle(root) == ["killtest"]
+    settled = _partitions(data)
+    assert all(not {h for _, h in settled[key]} & {h for _, h in old[key]} for key in old)
+    assert settled[new_key] == after_kill[new_key] and not staged.exists()
 
     # The re-run finishes the job and equals a clean run over the same input.
     _run(cfg, data)
