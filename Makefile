@@ -10,7 +10,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: run test lint check bench bench-deps reliability lock clean
+.PHONY: run test test-fast lint check bench bench-deps reliability lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ run: $(STAMP)
 ## test: lint, type-check and run the test suite
 test: lint $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## test-fast: the tests not marked slow (no Prefect server starts, serve, kill or subprocess CLI runs)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 ## lint: ruff and mypy
 lint: $(STAMP)

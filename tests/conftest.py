@@ -32,6 +32,13 @@ def corpus(tmp_path: Path) -> Path:
     return config
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on the session's Prefect test server is slow: the server alone takes ~15 s to start."""
+    for item in items:
+        if "prefect_harness" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
     """One Prefect test server for the whole session (entering one costs ~10 s)."""

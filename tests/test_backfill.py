@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from helpers import files_source_config
+from helpers import Output, RenameGate, files_source_config
 
 from pipeline.backfill import (
     BackfillPlan,
@@ -337,11 +337,15 @@ def _api_env() -> dict[str, str]:
     return env
 
 
+def _args(cfg: Path, data: Path, start: str, end: str, *extra: str) -> list[str]:
+    dates = ["--start", start, "--end", end]
+    return ["backfill", "bf", *dates, "--config", str(cfg), "--data", str(data), "--json", *extra]
+
+
 def _cli(cfg: Path, data: Path, start: str, end: str, *extra: str) -> list[str]:
     import sys
 
-    args = ["backfill", "bf", "--start", start, "--end", end, "--config", str(cfg), "--data", str(data), "--json"]
-    return [sys.executable, "-m", "flows.cli", *args, *extra]
+    return [sys.executable, "-m", "flows.cli", *_args(cfg, data, start, end, *extra)]
 
 
 def _month_corpus(tmp: Path, months: range, per_month: int) -> Path:
@@ -380,21 +384,27 @@ def test_two_overlapping_backfills_at_once_equal_running_them_one_after_the_othe
 def test_a_backfill_killed_halfway_finishes_the_rest_on_the_next_run(tmp_path: Path) -> None:
     import signal
     import subprocess
-    import time
 
-    cfg = make_config(tmp_path, _month_corpus(tmp_path, range(1, 9), 400))
+    cfg = make_config(tmp_path, _month_corpus(tmp_path, range(1, 9), 40))
     data, clean = tmp_path / "data", tmp_path / "clean"
-    cmd = _cli(cfg, data, "2024-01-01", "2024-08-31", "--max-concurrency", "1", "--workers", "1")
-    proc = subprocess.Popen(cmd, cwd=REPO, env=_api_env(), start_new_session=True, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and len(list((data / "runs").rglob("*.parquet"))) < 3:
-        assert proc.poll() is None, "the backfill ended before it could be killed"
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    args = _args(cfg, data, "2024-01-01", "2024-08-31", "--max-concurrency", "1", "--workers", "1")
+    # Killed when its fourth month is rebuilt, about to be recorded in the ledger: three are done.
+    with RenameGate(f"{data / 'runs'}/*", _api_env()) as gate:
+        proc = subprocess.Popen(
+            gate.command(*args), cwd=REPO, env=gate.env, start_new_session=True, stdout=subprocess.DEVNULL
+        )
+        try:
+            for _ in range(3):
+                gate.next(proc, timeout=240)
+                gate.release(timeout=60)
+            gate.next(proc, timeout=240)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     done_before = {e.partition for e in latest_entries(DataRoot(data), "bf").values()}
-    assert 3 <= len(done_before) < 8
+    assert len(done_before) == 3
 
+    cmd = _cli(cfg, data, "2024-01-01", "2024-08-31", "--max-concurrency", "1", "--workers", "1")
     out = subprocess.run(cmd, cwd=REPO, env=_api_env(), capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     resumed = json.loads(out.stdout)
@@ -447,7 +457,6 @@ def test_backfill_user_errors_are_one_line(tmp_path: Path, capsys: pytest.Captur
 def test_runs_of_one_source_take_turns(tmp_path: Path) -> None:
     import subprocess
     import sys
-    import time
 
     from warehouse.atomic import locked
 
@@ -456,18 +465,17 @@ def test_runs_of_one_source_take_turns(tmp_path: Path) -> None:
     cfg, data = make_config(tmp_path, corpus), tmp_path / "data"
     root = DataRoot(data)
     cmd = [sys.executable, "-m", "flows.cli", "run", "bf", "--config", str(cfg), "--data", str(data), "--json"]
-    log = tmp_path / "run.err"
-    with locked(root.source_lock("bf")), open(log, "wb") as err:  # as a backfill of bf would hold it
-        proc = subprocess.Popen(cmd, cwd=REPO, env=_api_env(), stdout=subprocess.PIPE, stderr=err)
-        deadline = time.monotonic() + 120
-        while b"waiting for it to finish" not in log.read_bytes():
-            assert proc.poll() is None and time.monotonic() < deadline, "the run did not wait for the source lock"
-            time.sleep(0.1)
-        time.sleep(1.0)
-        assert proc.poll() is None and not root.articles.exists()
-    out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, log.read_text()[-2000:]
-    assert json.loads(out)["sources"][0]["written"] == 1
+    with locked(root.source_lock("bf")):  # as a backfill of bf would hold it
+        proc = subprocess.Popen(cmd, cwd=REPO, env=_api_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = Output(proc.stdout), Output(proc.stderr)
+        assert err.wait_for("waiting for it to finish", timeout=120), err.text[-2000:]
+        # Told so, it still waits: a second later it has neither ended nor written.
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=1.0)
+        assert not root.articles.exists()
+    assert proc.wait(timeout=120) == 0, err.rest(10)[-2000:]
+    assert json.loads(out.rest(10))["sources"][0]["written"] == 1
 
 
 def test_an_article_moving_between_months_is_never_lost_between_their_commits(tmp_path: Path) -> None:

@@ -133,6 +133,7 @@ def test_query_on_empty_data_root_has_the_views(tmp_path: Path, capsys: pytest.C
     assert json.loads(capsys.readouterr().out) == {"n": 0}
 
 
+@pytest.mark.slow  # the command in a subprocess, ~1 s each
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -241,6 +242,7 @@ def test_a_data_root_that_cannot_be_created_is_one_line(tmp_path: Path) -> None:
     _one_error_line(proc, "data root /proc/newsflow-data: cannot create it")
 
 
+@pytest.mark.slow  # the command in a subprocess, ~1 s each
 def test_a_prefect_api_that_is_down_is_one_line(tmp_path: Path) -> None:
     import os
     import socket
@@ -256,6 +258,7 @@ def test_a_prefect_api_that_is_down_is_one_line(tmp_path: Path) -> None:
         _one_error_line(proc, f"the Prefect API at http://127.0.0.1:{port}/api (from PREFECT_API_URL) does not answer")
 
 
+@pytest.mark.slow  # the command in a subprocess, ~1 s each
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -276,6 +279,7 @@ def test_workers_must_be_a_positive_number(tmp_path: Path, value: str) -> None:
     assert "argument --workers:" in proc.stderr.splitlines()[-1]
 
 
+@pytest.mark.slow  # the command in a subprocess, ~1 s each
 def test_sources_check_names_the_paths_that_do_not_exist(tmp_path: Path) -> None:
     cfg = tmp_path / "sources.toml"
     cfg.write_text(
@@ -297,6 +301,7 @@ def test_sources_check_names_the_paths_that_do_not_exist(tmp_path: Path) -> None
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.slow  # the command in a subprocess, ~1 s each
 def test_sources_as_json_and_as_plain_columns_when_piped(tmp_path: Path) -> None:
     proc = _newsflow(["sources", "--json", "--config", str(REPO / "sources.toml"), "--data", str(tmp_path)], tmp_path)
     assert proc.returncode == 0
@@ -354,6 +359,7 @@ def test_normalize_takes_a_folders_files_and_prints_jsonl_into_a_pipe(tmp_path: 
     assert {r["article_id"] for r in records if r["url"] is None} <= {article_id("wire", None, k) for k in keys}
 
 
+@pytest.mark.slow  # the command in a subprocess, ~1 s each
 def test_pretty_output_prints_article_text_that_looks_like_markup(tmp_path: Path) -> None:
     story = tmp_path / "story.txt"
     story.write_text("Title [/bold] here\n\nA lede with [red]brackets[/] and [/link] in it.\n", encoding="utf-8")
@@ -362,6 +368,7 @@ def test_pretty_output_prints_article_text_that_looks_like_markup(tmp_path: Path
     assert "A lede with [red]brackets[/] and [/link] in it." in proc.stdout
 
 
+@pytest.mark.slow  # the command in a subprocess, ~1 s each
 def test_html_explain_lists_only_removals_that_removed_text(tmp_path: Path) -> None:
     page = tmp_path / "page.html"
     body = "".join(
@@ -432,12 +439,14 @@ def test_a_backfill_with_nothing_to_rebuild_prints_one_line_not_an_empty_table(t
 # --- More mistakes and outputs a tester tried ----------------------------------------------------
 
 
+@pytest.mark.slow  # the command in a subprocess, ~1 s each
 def test_a_data_root_the_file_system_refuses_is_one_line(tmp_path: Path) -> None:
     proc = _newsflow(["run", "--config", str(REPO / "sources.toml"), "--data", "/proc"], tmp_path)
     assert proc.returncode == 2
     _one_error_line(proc, "data root /proc is not writable")
 
 
+@pytest.mark.slow  # the command in a subprocess, ~1 s each
 def test_empty_paths_are_mistakes_not_defaults(tmp_path: Path) -> None:
     for args in (["run", "--data", ""], ["run", "--config", ""], ["sources", "--config", " "]):
         proc = _newsflow(args, tmp_path)
@@ -445,6 +454,7 @@ def test_empty_paths_are_mistakes_not_defaults(tmp_path: Path) -> None:
         _one_error_line(proc, "is empty: give a path")
 
 
+@pytest.mark.slow  # the command in a subprocess, ~1 s each
 def test_a_prefect_api_url_that_is_no_url_or_no_prefect_is_one_line(tmp_path: Path) -> None:
     import http.server
     import os
@@ -476,6 +486,7 @@ def test_a_prefect_api_url_that_is_no_url_or_no_prefect_is_one_line(tmp_path: Pa
         server.shutdown()
 
 
+@pytest.mark.slow  # the command in a subprocess, ~1 s each
 @pytest.mark.parametrize("sql", ["SELECT 'a'::int", "SELECT error('boom')", "SELECT 1 WHERE 'abc'::int = 1"])
 def test_errors_raised_while_a_query_runs_are_one_line(tmp_path: Path, sql: str) -> None:
     (tmp_path / "data").mkdir()
@@ -499,6 +510,7 @@ def test_a_source_named_twice_runs_once() -> None:
     assert [s.name for s in cfg.select(["wire", "anha", "wire"])] == ["wire", "anha"]
 
 
+@pytest.mark.slow  # the command in a subprocess, ~1 s each
 def test_normalize_shows_hostile_file_names_escaped_and_says_when_a_folder_has_nothing(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
@@ -511,6 +523,7 @@ def test_normalize_shows_hostile_file_names_escaped_and_says_when_a_folder_has_n
     assert proc.returncode == 1 and "no files matching" in proc.stderr
 
 
+@pytest.mark.slow  # the command in a subprocess, ~1 s each
 def test_a_piped_query_table_is_plain_and_whole_and_csv_cells_are_never_reprs(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     sql = "SELECT 'x'::blob AS b, INTERVAL 1 DAY AS i, repeat('long text ', 30) AS t, NULL AS n"
@@ -524,6 +537,7 @@ def test_a_piped_query_table_is_plain_and_whole_and_csv_cells_are_never_reprs(tm
     assert json.loads(proc.stdout) == {"b": "78", "i": "P1D", "t": "long text " * 30, "n": None}
 
 
+@pytest.mark.slow  # the command in a subprocess, ~1 s each
 def test_a_backfill_range_is_at_most_a_hundred_years_and_empty_months_are_not_run(tmp_path: Path) -> None:
     proc = _newsflow(
         [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import hashlib
 import logging
@@ -124,7 +125,12 @@ def _huge(h: _Site, base: str) -> None:
         pass
 
 
-_BOMB = gzip.compress(bytes(50 * 2**20))
+@functools.cache
+def _gzip_bomb() -> bytes:
+    """50 MB of zeros gzipped (~50 KB): built by the test that serves it, not when the module is imported."""
+    return gzip.compress(bytes(50 * 2**20))
+
+
 _RETRIED: set[str] = set()
 _CP1251 = (
     "<html><head><title>Новости</title></head><body><article><h1>Новости</h1>"
@@ -216,9 +222,9 @@ _HOSTILE: dict[str, Any] = {
         h.send_response(200),
         h.send_header("Content-Type", "text/html"),
         h.send_header("Content-Encoding", "gzip"),
-        h.send_header("Content-Length", str(len(_BOMB))),
+        h.send_header("Content-Length", str(len(_gzip_bomb()))),
         h.end_headers(),
-        h.wfile.write(_BOMB),
+        h.wfile.write(_gzip_bomb()),
     ),
     "/h/loop": _redirect("{base}/h/loop2"),
     "/h/loop2": _redirect("{base}/h/loop"),
@@ -260,7 +266,7 @@ def site() -> Iterator[int]:
     _RETRIED.clear()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield server.server_address[1]
@@ -408,7 +414,9 @@ def test_the_ingest_flow_runs_an_http_source(site: int, tmp_path: Path) -> None:
     assert "deferred" in summary.markdown()
 
 
+@pytest.mark.slow  # real bounds: a 2 s deadline, a 1 s Retry-After
 def test_hostile_pages_end_quarantined_or_deferred_with_reasons_within_their_bounds(site: int, tmp_path: Path) -> None:
+    _gzip_bomb()  # built before the run, not while a client waits for the server
     cfg = tmp_path / "sources.toml"
     fetch = f'contact = "ops@example.org"\ndelay = 0\nallow_private_for = ["127.0.0.1:{site}"]\ntimeout = 2\n'
     cfg.write_text(
@@ -420,7 +428,7 @@ def test_hostile_pages_end_quarantined_or_deferred_with_reasons_within_their_bou
     root = DataRoot(tmp_path / "data")
     start = time.monotonic()
     summary = _run(cfg, root, "bad", "run-1")
-    assert time.monotonic() - start < 60
+    assert time.monotonic() - start < 60  # a hang guard: a few seconds when every bound holds
     assert summary.reasons == {
         "fetch_deadline": 1,
         "fetch_private_address": 2,
@@ -615,7 +623,7 @@ class _RobotsSite(BaseHTTPRequestHandler):
 @contextlib.contextmanager
 def _robots_site(mode: str) -> Iterator[_RobotsServer]:
     server = _RobotsServer(mode)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield server
@@ -684,7 +692,7 @@ def docsite() -> Iterator[int]:
     _DocSite.docs, _DocSite.hits = {}, []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _DocSite)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         yield server.server_address[1]
     finally:
@@ -713,6 +721,7 @@ def _pages_hit() -> list[str]:
     return pages
 
 
+@pytest.mark.slow  # a feed of 100,000 entries
 def test_a_feed_of_100_000_entries_over_the_page_size_cap_is_read_keeping_and_fetching_the_newest(
     docsite: int, tmp_path: Path
 ) -> None:

@@ -1,4 +1,4 @@
-"""SIGKILL during a partition write leaves a readable dataset; the re-run equals a clean run."""
+"""SIGKILL in the middle of a run's commit leaves a readable dataset that settles whole; a re-run equals a clean one."""
 
 from __future__ import annotations
 
@@ -7,16 +7,21 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
-from helpers import files_source_config
+import pytest
+from helpers import RenameGate, files_source_config
+
+from warehouse.journal import settle
+from warehouse.layout import DataRoot
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = (REPO / "samples" / "anha" / "000_db5c100688d27208.txt").read_text(encoding="utf-8")
-FILES_PER_MONTH = 4000  # enough that a partition write lasts long enough to be caught
+FILES_PER_MONTH = 100
+
+pytestmark = pytest.mark.slow  # four runs of the CLI, each starting a Prefect server
 
 
 def _write_corpus(folder: Path, version: int) -> None:
@@ -37,8 +42,12 @@ def _config(tmp: Path, corpus: Path) -> Path:
     return files_source_config(tmp, "killtest", corpus)
 
 
+def _args(cfg: Path, data: Path) -> list[str]:
+    return ["run", "--config", str(cfg), "--data", str(data), "--json"]
+
+
 def _cmd(cfg: Path, data: Path) -> list[str]:
-    return [sys.executable, "-m", "flows.cli", "run", "--config", str(cfg), "--data", str(data), "--json"]
+    return [sys.executable, "-m", "flows.cli", *_args(cfg, data)]
 
 
 def _run(cfg: Path, data: Path) -> dict[str, object]:
@@ -76,29 +85,40 @@ def test_sigkill_mid_write(tmp_path: Path) -> None:
     assert len(old) == 2
 
     _write_corpus(corpus, version=2)
-    proc = subprocess.Popen(
-        _cmd(cfg, data), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    staging = data / ".staging"
-    killed_mid_write = False
-    deadline = time.monotonic() + 300
-    while proc.poll() is None and time.monotonic() < deadline:
-        if staging.is_dir() and any(p.name.endswith(".parquet") for p in staging.iterdir()):
+    # The run is killed while its commit is applied: one partition renamed into place, the
+    # other's rename held by the gate. The journal is written by then (the commit point).
+    with RenameGate(f"{data / 'articles'}/*") as gate:
+        proc = subprocess.Popen(
+            gate.command(*_args(cfg, data)),
+            cwd=REPO,
+            env=gate.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            _, published = gate.next(proc, timeout=300)
+            gate.release(timeout=60)
+            staged, held = gate.next(proc, timeout=300)
+        finally:
             os.killpg(proc.pid, signal.SIGKILL)
-            killed_mid_write = True
-            break
-        time.sleep(0.002)
-    proc.wait(timeout=60)
-    assert killed_mid_write, "the run finished before a partition write was seen; enlarge the corpus"
+            proc.wait(timeout=60)
+    root = DataRoot(data)
+    assert staged.is_file() and root.journal("killtest").exists()  # killed mid-commit
 
-    # Readable, no partial or duplicate rows; each partition is entirely old or entirely new.
+    # Readable as the kill left it, no partial or duplicate rows; each partition entirely
+    # old or entirely new (every article was revised, so new shares no hash with old).
     after_kill = _partitions(data)
     assert set(after_kill) == set(old)
-    new_hashes = {key: {h for _, h in rows} for key, rows in after_kill.items()}
-    for key, rows in after_kill.items():
-        old_hashes = {h for _, h in old[key]}
-        assert new_hashes[key] == old_hashes or not (new_hashes[key] & old_hashes), key
-        assert len(rows) == FILES_PER_MONTH
+    new_key, old_key = (str(p.parent.relative_to(data)) for p in (published, held))
+    assert all(len(rows) == FILES_PER_MONTH for rows in after_kill.values())
+    assert after_kill[old_key] == old[old_key]
+    assert not {h for _, h in after_kill[new_key]} & {h for _, h in old[new_key]}
+    # A reader settles what the killed command left (as `newsflow query` does): the whole commit.
+    assert settle(root) == ["killtest"]
+    settled = _partitions(data)
+    assert all(not {h for _, h in settled[key]} & {h for _, h in old[key]} for key in old)
+    assert settled[new_key] == after_kill[new_key] and not staged.exists()
 
     # The re-run finishes the job and equals a clean run over the same input.
     _run(cfg, data)
@@ -106,3 +126,4 @@ def test_sigkill_mid_write(tmp_path: Path) -> None:
     _run(cfg, clean)
     assert _comparable(data) == _comparable(clean)
     assert not any(p.suffix == ".parquet" for p in (data / ".staging").rglob("*"))
+    assert not staged.exists()

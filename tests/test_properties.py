@@ -208,6 +208,7 @@ def documents(draw):
     return raw, title, body, headings, tag, chrome
 
 
+@pytest.mark.slow  # 200 generated articles, ~2-3 s
 @SETTINGS
 @given(doc=documents())
 def test_never_loses_a_body_sentence(doc) -> None:
@@ -232,6 +233,7 @@ def test_never_loses_a_body_sentence(doc) -> None:
         assert "He said other news outlets ignored it." in result.text
 
 
+@pytest.mark.slow  # 200 generated articles, ~2-3 s
 @SETTINGS
 @given(doc=documents(), inserts=st.lists(st.tuples(st.integers(0), _odd), max_size=6))
 def test_stray_whitespace_and_controls_in_articles(doc, inserts) -> None:
@@ -267,6 +269,7 @@ list_lines = st.one_of(
 _EVERY_RULE = ("tail", "head", "any", CUT_TO_END)
 
 
+@pytest.mark.slow  # 200 generated articles, ~2-3 s
 @SETTINGS
 @given(
     body=st.lists(st.one_of(paragraphs.map(" ".join), headlines), min_size=1, max_size=6),
@@ -297,6 +300,7 @@ def test_a_cut_never_removes_the_last_body_paragraph(body, at, marker, after, bl
             assert nfc(paragraph) in result.text
 
 
+@pytest.mark.slow  # 200 generated articles, ~2-3 s
 @SETTINGS
 @given(doc=documents(), marker=MARKERS, items=st.lists(headlines, max_size=10), tight=st.booleans())
 def test_a_list_of_headlines_after_an_article_changes_nothing_but_stripped(doc, marker, items, tight) -> None:

@@ -7,12 +7,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
+from helpers import Output, wait_until
 
 from flows.config import load_config
 from pipeline.errors import ConfigError
@@ -123,36 +125,24 @@ def _registered(port: int, name: str) -> bool:
 
 def _start_serve(
     tmp: Path, cfg: Path, data: Path, port: int, env: dict[str, str]
-) -> tuple[subprocess.Popen[bytes], Path]:
-    log = tmp / f"serve-{port}.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "flows.cli",
-                "serve",
-                "--config",
-                str(cfg),
-                "--data",
-                str(data),
-                "--port",
-                str(port),
-            ],
-            cwd=tmp,  # served runs must not depend on the working directory
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    return proc, log
+) -> tuple[subprocess.Popen[bytes], Output]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "serve", "--config", str(cfg), "--data", str(data), "--port", str(port)],
+        cwd=tmp,  # served runs must not depend on the working directory
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    return proc, Output(proc.stdout, copy=tmp / f"serve-{port}.log")
 
 
-def _wait_registered(proc: subprocess.Popen[bytes], log: Path, port: int) -> None:
-    deadline = time.monotonic() + 240
-    while not _registered(port, "backfill/newsflow-backfill"):
-        assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
-        assert time.monotonic() < deadline, "serve did not come up"
-        time.sleep(0.5)
+def _wait_registered(proc: subprocess.Popen[bytes], out: Output, port: int) -> None:
+    # Deployments are registered by Prefect's runner, which says nothing of it: asked of the server.
+    try:
+        wait_until(lambda: _registered(port, "backfill/newsflow-backfill"), 240, "serve registered", proc)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{out.text[-3000:]}") from None
 
 
 def _local_env(tmp: Path) -> dict[str, str]:
@@ -163,6 +153,7 @@ def _local_env(tmp: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow  # `newsflow serve` and a Prefect server in subprocesses
 @pytest.mark.usefixtures("prefect_harness")
 def test_serve_uses_the_server_named_by_prefect_api_url(tmp_path: Path) -> None:
     from prefect.settings import PREFECT_API_URL
@@ -171,10 +162,10 @@ def test_serve_uses_the_server_named_by_prefect_api_url(tmp_path: Path) -> None:
     port = urllib.parse.urlsplit(api).port
     assert port is not None
     env = {**os.environ, "PREFECT_API_URL": api}
-    proc, log = _start_serve(tmp_path, _config(tmp_path), tmp_path / "data", _free_port(), env)
+    proc, out = _start_serve(tmp_path, _config(tmp_path), tmp_path / "data", _free_port(), env)
     try:
-        _wait_registered(proc, log, port)
-        text = log.read_text()
+        _wait_registered(proc, out, port)
+        text = out.text
         assert f"Prefect API: {api} (from PREFECT_API_URL)" in text
         assert "starting a local Prefect server" not in text
     finally:
@@ -212,7 +203,7 @@ def _scheduled_config(tmp: Path) -> Path:
     return cfg
 
 
-def _stop(proc: subprocess.Popen[bytes], log: Path) -> str:
+def _stop(proc: subprocess.Popen[bytes], out: Output) -> str:
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(60)
@@ -220,47 +211,51 @@ def _stop(proc: subprocess.Popen[bytes], log: Path) -> str:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    return log.read_text(errors="replace")
+    return out.rest(30)
 
 
+@pytest.mark.slow  # `newsflow serve` and a Prefect server in subprocesses
 def test_serve_runs_a_schedule_and_a_triggered_backfill_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     """The path a user takes: `newsflow serve` with a schedule; a backfill triggered from Prefect; SIGTERM."""
+    from datetime import UTC, datetime, timedelta
+
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect.states import Pending, Scheduled
 
     cfg, data, port = _scheduled_config(tmp_path), tmp_path / "data", _free_port()
-    proc, log = _start_serve(tmp_path, cfg, data, port, _fast_loops(_local_env(tmp_path)))
+    proc, out = _start_serve(tmp_path, cfg, data, port, _fast_loops(_local_env(tmp_path)))
     done = stuck = None
     stuck_name = ""
     backfilled = tmp_path / "backfilled"  # its own data root (a parameter), apart from the scheduled runs'
     try:
-        _wait_registered(proc, log, port)
-        assert f"Prefect UI: http://127.0.0.1:{port}" in log.read_text()
+        _wait_registered(proc, out, port)
+        assert f"Prefect UI: http://127.0.0.1:{port}" in out.text
         with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
             backfill = run_deployment(
                 "backfill/newsflow-backfill",
                 parameters={"source": "wire", "start": "2018-01-01", "end": "2018-04-30", "data": str(backfilled)},
                 timeout=240,
             )
-            deadline = time.monotonic() + 240
             with get_client(sync_client=True) as client:
                 dep = client.read_deployment_by_name("ingest/newsflow-wire")
-                while done is None:
-                    assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
-                    assert time.monotonic() < deadline, "no scheduled run completed: " + log.read_text()[-3000:]
+
+                def completed() -> object:
                     runs = client.read_flow_runs(deployment_filter=_only(dep.id))
-                    done = next((r for r in runs if r.state is not None and r.state.is_completed()), None)
-                    if done is None:
-                        time.sleep(1)
+                    return next((r for r in runs if r.state is not None and r.state.is_completed()), None)
+
+                done = _wait_for_run(completed, proc, out, "a scheduled run completed")
                 # What a serve stopped while its runner was submitting a run leaves behind: a
                 # run that took the deployment's slot (PENDING) and will never start.
-                run = client.create_flow_run_from_deployment(dep.id, state=Scheduled())
+                # Scheduled a day ahead: a run due now could be taken by the runner that
+                # serves the deployment before it is set pending here.
+                later_on = datetime.now(UTC) + timedelta(days=1)
+                run = client.create_flow_run_from_deployment(dep.id, state=Scheduled(scheduled_time=later_on))
                 client.set_flow_run_state(run.id, Pending())
                 stuck, stuck_name = run.id, run.name
     finally:
-        text = _stop(proc, log)
+        text = _stop(proc, out)
     # The scheduled run: created by the server's scheduler, run by serve, its Parquet landed.
     assert done.auto_scheduled, "the run was not created by the server's scheduler"
     assert done.parameters["sources"] == ["wire"]
@@ -285,32 +280,35 @@ def test_serve_runs_a_schedule_and_a_triggered_backfill_then_stops_cleanly_on_si
     # Restarted, serve ends the run its predecessor left pending (it held the deployment's
     # one slot, so every later scheduled run would have been cancelled), and runs go on.
     port = _free_port()
-    proc, log = _start_serve(tmp_path, cfg, data, port, _fast_loops(_local_env(tmp_path)))
-    later = None
+    proc, out = _start_serve(tmp_path, cfg, data, port, _fast_loops(_local_env(tmp_path)))
     try:
-        deadline = time.monotonic() + 240
         released = f"newsflow: run {stuck_name} of ingest/newsflow-wire was left pending by an earlier"
-        while released not in log.read_text(errors="replace"):  # said before serving starts
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
-            time.sleep(0.2)
+        assert out.wait_for(released, timeout=240), out.text[-3000:]  # said before serving starts
         with (
             temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}),
             get_client(sync_client=True) as client,
         ):
             name = "ingest/newsflow-wire"
             assert client.read_flow_run(stuck).state.is_crashed()
-            while later is None:
-                assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
-                assert time.monotonic() < deadline, "no scheduled run after the restart: " + log.read_text()[-3000:]
+
+            def another() -> object:
                 runs = client.read_flow_runs(deployment_filter=_only(client.read_deployment_by_name(name).id))
-                later = next(
+                return next(
                     (r for r in runs if r.state is not None and r.state.is_completed() and r.id != done.id), None
                 )
-                if later is None:
-                    time.sleep(1)
+
+            _wait_for_run(another, proc, out, "a scheduled run completed after the restart")
     finally:
-        text = _stop(proc, log)
+        text = _stop(proc, out)
     assert "newsflow: warning" not in text, text[-3000:]
+
+
+def _wait_for_run(found: Callable[[], Any], proc: subprocess.Popen[bytes], out: Output, what: str) -> Any:
+    """A flow run `found` returns, waited for (runs are records in the server: nothing reports them)."""
+    try:
+        return wait_until(found, 240, what, proc)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{out.text[-3000:]}") from None
 
 
 def _only(deployment_id: object) -> object:
@@ -319,27 +317,23 @@ def _only(deployment_id: object) -> object:
     return DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
 
 
+@pytest.mark.slow  # `newsflow serve` and a Prefect server in subprocesses
 def test_serve_says_when_the_scheduler_creates_no_run_and_a_killed_serve_leaves_no_server(tmp_path: Path) -> None:
     cfg, port = _scheduled_config(tmp_path), _free_port()
     env = _fast_loops(_local_env(tmp_path)) | {"PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"}
-    proc, log = _start_serve(tmp_path, cfg, tmp_path / "data", port, env)
+    proc, out = _start_serve(tmp_path, cfg, tmp_path / "data", port, env)
     server_log = tmp_path / "prefect-home" / "server.log"
     expected = "newsflow: warning: no run of ingest/newsflow-wire has been scheduled"
     try:
-        _wait_registered(proc, log, port)
-        deadline = time.monotonic() + 180
-        while expected not in log.read_text(errors="replace"):
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
-            time.sleep(0.5)
-        (line,) = [x for x in log.read_text(errors="replace").splitlines() if x.startswith(expected)]
+        _wait_registered(proc, out, port)
+        assert out.wait_for(expected, timeout=180), out.text[-3000:]
+        (line,) = [x for x in out.text.splitlines() if x.startswith(expected)]
         assert line.endswith(f"see {server_log}")
         assert _port_open(port)
         proc.kill()  # SIGKILL: no clean-up of serve's own runs; the kernel stops the server
         proc.wait()
-        deadline = time.monotonic() + 30
-        while _port_open(port) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not _port_open(port), "the Prefect server outlived a SIGKILLed serve"
+        # The server is serve's grandchild, not ours to wait for: the port closing is the sign.
+        wait_until(lambda: not _port_open(port), 30, "the Prefect server stopped after a SIGKILLed serve")
     finally:
         if proc.poll() is None:
             proc.kill()

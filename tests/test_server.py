@@ -8,10 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from helpers import Output, wait_exit
 
 from flows.server import ONE_SHOT_OPTIONS, LocalServer
 from pipeline.errors import UserError
@@ -60,6 +60,7 @@ def _server(tmp: Path, **kwargs: object) -> LocalServer:
     return LocalServer(0, tmp / "server.log", options=ONE_SHOT_OPTIONS, **kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.slow  # starts a Prefect server
 def test_run_uses_the_configured_server(corpus: Path, tmp_path: Path) -> None:
     with _server(tmp_path) as server:
         url = server.api_url
@@ -68,6 +69,7 @@ def test_run_uses_the_configured_server(corpus: Path, tmp_path: Path) -> None:
         assert _runs_into(url, tmp_path / "data") == 1
 
 
+@pytest.mark.slow  # starts a Prefect server
 def test_run_uses_a_server_named_in_the_prefect_profile(corpus: Path, tmp_path: Path) -> None:
     """A server named only in the active Prefect profile (not the environment) is used too."""
     home = tmp_path / "prefect-home"
@@ -82,33 +84,30 @@ def test_run_uses_a_server_named_in_the_prefect_profile(corpus: Path, tmp_path: 
         assert _runs_into(url, tmp_path / "data") == 1
 
 
+@pytest.mark.slow  # starts a Prefect server
 def test_server_dies_with_its_parent(tmp_path: Path) -> None:
     """A newsflow process killed with SIGKILL leaves no Prefect server running."""
-    pid_file = tmp_path / "server.pid"
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
         "from flows.server import ONE_SHOT_OPTIONS, LocalServer\n"
         f"s = LocalServer(0, Path({str(tmp_path / 'server.log')!r}), options=ONE_SHOT_OPTIONS).__enter__()\n"
-        f"open({str(pid_file)!r}, 'w').write(str(s.pid))\n"
+        "print(s.pid, flush=True)\n"
         "time.sleep(600)\n"
     )
-    parent = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=_env())
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=_env(), stdout=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 120
-        while not pid_file.exists() or not pid_file.read_text():
-            assert parent.poll() is None, "the parent exited before its server was ready"
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-        server_pid = int(pid_file.read_text())
+        assert parent.stdout is not None
+        out = Output(parent.stdout)
+        assert out.wait_for("\n", timeout=120), "the parent ended before its server was ready"
+        server_pid = int(out.text)
         parent.send_signal(signal.SIGKILL)
         parent.wait(timeout=10)
-        deadline = time.monotonic() + 15
-        while _alive(server_pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        assert wait_exit(server_pid, timeout=15), "the server outlived its parent"
         assert not _alive(server_pid)
     finally:
         parent.kill()
+        parent.wait()
 
 
 def _alive(pid: int) -> bool:
@@ -121,12 +120,13 @@ def _alive(pid: int) -> bool:
 
 
 def test_startup_timeout_is_a_clear_error(tmp_path: Path) -> None:
-    server = _server(tmp_path, startup_timeout=0.5)  # far less than a start-up takes
+    server = _server(tmp_path, startup_timeout=0.0)  # no server answers in no time
     with pytest.raises(UserError, match="did not answer within"):
         server.__enter__()
     assert server.pid is None  # stopped, not left running
 
 
+@pytest.mark.slow  # starts a Prefect server
 def test_the_runs_server_records_every_task_run_before_it_stops(
     corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

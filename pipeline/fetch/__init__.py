@@ -8,15 +8,26 @@ whose `outcome` is "ok", "not_modified", "deferred" (try again at `retry_at`),
 
 from __future__ import annotations
 
-from pipeline.fetch.client import DEFAULT_CONTENT_TYPES, DEFAULT_USER_AGENT, Fetcher, FetchPolicy, FetchResult, Outcome
+from pipeline.fetch.client import (
+    DEFAULT_CONTENT_TYPES,
+    DEFAULT_USER_AGENT,
+    Clock,
+    Fetcher,
+    FetchPolicy,
+    FetchResult,
+    LoopClock,
+    Outcome,
+)
 from pipeline.fetch.safety import UnsafeURL, check_url, is_forbidden, parse_host_address, resolve
 
 __all__ = [
     "DEFAULT_CONTENT_TYPES",
     "DEFAULT_USER_AGENT",
+    "Clock",
     "FetchPolicy",
     "FetchResult",
     "Fetcher",
+    "LoopClock",
     "Outcome",
     "UnsafeURL",
     "check_url",

@@ -16,6 +16,10 @@ Every limit holds against a hostile server: `total_deadline_s` bounds one exchan
 (headers and body, so a slow drip cannot hold it), bodies are decoded here under a
 byte budget (a gzip bomb stops once `max_body_bytes` decoded bytes exist, not after
 inflating a whole network chunk), and an oversized Content-Length is refused unread.
+
+Pacing (the per-host gap, Crawl-delay, backoff, Retry-After) runs on a `Clock`, the event
+loop's by default; a test passes one that records each pause and returns at once.
+Timeouts and deadlines stay on the event loop: they bound what a server takes in real time.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -44,9 +48,11 @@ __all__ = [
     "DEFAULT_CONTENT_TYPES",
     "DEFAULT_USER_AGENT",
     "MAX_RETRY_AFTER_S",
+    "Clock",
     "FetchPolicy",
     "FetchResult",
     "Fetcher",
+    "LoopClock",
     "Outcome",
 ]
 
@@ -180,24 +186,48 @@ class _UnsupportedEncoding(Exception):
     """A Content-Encoding we did not ask for and cannot decode under a budget."""
 
 
+class Clock(Protocol):
+    """What the fetcher paces requests by: a monotonic time in seconds, and a way to wait."""
+
+    def time(self) -> float:
+        """Now, in seconds on a clock that never goes back."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait `seconds`."""
+        ...
+
+
+class LoopClock:
+    """The running event loop's clock: real time."""
+
+    def time(self) -> float:
+        """The event loop's time."""
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, seconds: float) -> None:
+        """`asyncio.sleep`."""
+        await asyncio.sleep(seconds)
+
+
 class _HostGate:
     """Per-host pacing: one request at a time, `delay` seconds between request starts."""
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, clock: Clock) -> None:
         self.lock = asyncio.Lock()
         self.delay = delay
+        self.clock = clock
         self.last_start: float | None = None
         self.not_before = 0.0  # set by backoff and Retry-After: the whole host waits
 
     async def wait_turn(self) -> None:
         """Sleep until this host may be sent the next request (call with `lock` held)."""
-        loop = asyncio.get_running_loop()
         ready = self.not_before
         if self.last_start is not None:
             ready = max(ready, self.last_start + self.delay)
-        pause = ready - loop.time()
+        pause = ready - self.clock.time()
         if pause > 0:
-            await asyncio.sleep(pause)
+            await self.clock.sleep(pause)
 
 
 class _BoundedDecoder:
@@ -323,11 +353,19 @@ class Fetcher:
     own proxying one) receives the requests instead of the fetcher's own, which connects
     only to the addresses `safety.resolve` approves: every URL is still checked by
     `check_url`, but the address check is then the transport's business. The caller
-    keeps ownership of a transport it passes (the fetcher does not close it).
+    keeps ownership of a transport it passes (the fetcher does not close it). `clock`
+    paces the requests (default: the event loop's).
     """
 
-    def __init__(self, policy: FetchPolicy | None = None, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        policy: FetchPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
         self.policy = policy or FetchPolicy()
+        self.clock: Clock = clock or LoopClock()
         p = self.policy
         # Requests go to the transport itself, not through an httpx.AsyncClient: a client
         # parses every Location header its own way before we see it, and one it cannot
@@ -459,7 +497,7 @@ class Fetcher:
         host = urlsplit(url).hostname or ""
         gate = self._gates.get(host)
         if gate is None:
-            gate = self._gates[host] = _HostGate(self.policy.per_host_delay_s)
+            gate = self._gates[host] = _HostGate(self.policy.per_host_delay_s, self.clock)
         return gate
 
     async def _robots_denial(self, url: str) -> _Exchange | None:
@@ -530,7 +568,7 @@ class Fetcher:
             async with gate.lock:
                 await gate.wait_turn()
                 async with self._semaphore:
-                    gate.last_start = asyncio.get_running_loop().time()
+                    gate.last_start = self.clock.time()
                     ex = await self._attempt(url, headers, robots=robots, max_bytes=max_bytes)
             if not ex.retry:
                 return ex
@@ -553,7 +591,7 @@ class Fetcher:
                 return dataclasses.replace(ex, outcome="deferred", retry_at=now + timedelta(seconds=wait))
             log.info("retrying %s in %.2f s (%s)", url, wait, ex.reason)
             # The whole host waits: it is overloaded or asked us to slow down.
-            gate.not_before = max(gate.not_before, asyncio.get_running_loop().time() + wait)
+            gate.not_before = max(gate.not_before, self.clock.time() + wait)
         raise AssertionError("unreachable")
 
     async def _attempt(self, url: str, headers: Mapping[str, str], *, robots: bool, max_bytes: int | None) -> _Exchange:
