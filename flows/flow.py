@@ -46,7 +46,7 @@ from pipeline.run import (
     source_lock,
 )
 from pipeline.summary import BackfillFailed, BackfillSummary, RunFailed, RunSummary
-from pipeline.workers import shutdown_pool
+from pipeline.workers import shutdown_pool, stop_workers
 from warehouse.errors import CommitConflict, TransientError
 from warehouse.layout import DataRoot
 from warehouse.ledger import LedgerEntry
@@ -115,6 +115,23 @@ def _made(n: int = 1) -> None:
 def _report() -> Progress | None:
     observer = _observer.get()
     return observer.progress if observer is not None else None
+
+
+@contextlib.contextmanager
+def _pool_for_the_run() -> Iterator[None]:
+    """Shut the worker pool down when the flow ends; stopped (Ctrl-C, SIGTERM, a cancellation), without waiting.
+
+    A stopped run's running batches are abandoned: what they stage is never published.
+    Waiting for them would hang the stop behind a worker stuck in a slow read.
+    """
+    try:
+        yield
+    except BaseException as exc:
+        if not isinstance(exc, Exception):
+            stop_workers()
+        raise
+    finally:
+        shutdown_pool()
 
 
 def _opaque(value: R) -> R:
@@ -238,11 +255,9 @@ def _run_sources(
     runner = PrefectRunner(workers)
     summary = RunSummary(run_id=run_id, data=str(root.root))
     clean_stale_staging(root)
-    try:
+    with _pool_for_the_run():
         for src in cfg.select(sources):
             summary.sources.append(_one_source(src, root, run_id, mode, runner, batch_size))
-    finally:
-        shutdown_pool()
     summary.seconds = time.monotonic() - started
     create_markdown_artifact(key=artifact, markdown=summary.markdown(), description=f"newsflow {artifact}")
     failed = [s for s in summary.sources if s.error]
@@ -341,7 +356,7 @@ def backfill(
     runner = PrefectRunner(workers)
     limit = max(1, max_concurrency)
     try:
-        with contextlib.nullcontext() if dry_run else source_lock(root, src.name):
+        with _pool_for_the_run(), contextlib.nullcontext() if dry_run else source_lock(root, src.name):
             first, last = date.fromisoformat(start), date.fromisoformat(end)
             plan: BackfillPlan = runner.call(
                 "plan-backfill", _plan_backfill, src, root, first, last, redo, newest_first, runner.local, dry_run
@@ -351,7 +366,6 @@ def backfill(
                 entries = _run_units(src, root, run_id, plan, runner.local.workers, limit, (start, end))
                 summary.entries = [asdict(e) for e in entries]
     finally:
-        shutdown_pool()
         shutil.rmtree(root.spills(run_id), ignore_errors=True)
     summary.seconds = time.monotonic() - started
     create_markdown_artifact(key="backfill-summary", markdown=summary.markdown(), description="newsflow backfill")
