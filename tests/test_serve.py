@@ -220,6 +220,7 @@ def test_serve_runs_a_schedule_and_a_triggered_backfill_then_stops_cleanly_on_si
     from datetime import UTC, datetime, timedelta
 
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.responses import SetStateStatus
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect.states import Pending, Scheduled
@@ -247,12 +248,17 @@ def test_serve_runs_a_schedule_and_a_triggered_backfill_then_stops_cleanly_on_si
 
                 done = _wait_for_run(completed, proc, out, "a scheduled run completed")
                 # What a serve stopped while its runner was submitting a run leaves behind: a
-                # run that took the deployment's slot (PENDING) and will never start.
-                # Scheduled a day ahead: a run due now could be taken by the runner that
-                # serves the deployment before it is set pending here.
+                # run that took the deployment's slot (PENDING) and will never start. The slot
+                # must be free to take: the schedule is paused (as stopping serve does) and
+                # the runs under way are waited out; a scheduled run holding the slot would
+                # get this one cancelled instead (CANCEL_NEW). It is scheduled a day ahead,
+                # so the runner serving the deployment cannot take it first.
+                client.pause_deployment(dep.id)
+                wait_until(lambda: not client.read_flow_runs(**_holding_the_slot(dep.id)), 120, "the slot free")
                 later_on = datetime.now(UTC) + timedelta(days=1)
                 run = client.create_flow_run_from_deployment(dep.id, state=Scheduled(scheduled_time=later_on))
-                client.set_flow_run_state(run.id, Pending())
+                taken = client.set_flow_run_state(run.id, Pending())
+                assert taken.status == SetStateStatus.ACCEPT, taken
                 stuck, stuck_name = run.id, run.name
     finally:
         text = _stop(proc, out)
@@ -315,6 +321,16 @@ def _only(deployment_id: object) -> object:
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
     return DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+
+
+def _holding_the_slot(deployment_id: object) -> dict[str, object]:
+    """`read_flow_runs` filters for the runs of a deployment that hold its concurrency slot."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+
+    holding = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
+    state = FlowRunFilterState(type=FlowRunFilterStateType(any_=holding))
+    return {"deployment_filter": _only(deployment_id), "flow_run_filter": FlowRunFilter(state=state)}
 
 
 @pytest.mark.slow  # `newsflow serve` and a Prefect server in subprocesses
