@@ -20,9 +20,10 @@ What it does
      site rules), into an emptied data root;
    - `trafilatura`: `trafilatura --input-dir ... --output-dir ... --keep-dirs
      --parallel P` (P = 2 by default, as newsflow's workers are one per core here),
-     its defaults otherwise (plain text, no metadata). It reads the same files through
-     hard links in a tree of its own without the sidecars (it would take each `.json`
-     for a page).
+     its defaults otherwise (plain text, no metadata), at the nice level of newsflow's
+     workers (+10 unless NEWSFLOW_WORKER_NICE says otherwise), so that other load on a
+     shared machine slows both alike. It reads the same files through hard links in a
+     tree of its own without the sidecars (it would take each `.json` for a page).
 4. Reads newsflow's text back from the Parquet dataset (DuckDB: `source_uri`, `text`)
    and trafilatura's output files, maps each to its page and copy, and scores copy 0
    of every page against its gold with `bench/extraction.py`'s metric (imported, not
@@ -39,8 +40,9 @@ How to read the output
 ----------------------
 `pages/s` is N over the wall time of the whole command, start-up included, for both
 tools (the empty run is printed too: the part of newsflow's time that does not grow
-with N). `CPU s` is user + system time of the command's processes; `server CPU s` what
-the running Prefect server used from the run's start until it was idle again. Target
+with N). `CPU s` is user + system time of the command's processes, `server CPU s`
+what the running Prefect server used from the run's start until it was idle again;
+CPU per page (over N) is the figure other load on the machine moves least. Target
 (PASS/FAIL): newsflow's pages/s >= 5x trafilatura's, on the median of the rounds'
 ratios. F1, precision and recall are AEB's (see `bench/extraction.py`), per set;
 `F1<0.5` counts pages whose own F1 is under 0.5. The machine is shared: wall times
@@ -73,9 +75,11 @@ from proctree import (
     measure,
     median,
     newsflow_command,
+    niced,
     prepare_workdir,
     running_server,
     warm_cache,
+    workers_nice,
 )
 
 TARGET_RATIO = 5.0
@@ -260,16 +264,8 @@ def trafilatura_command(plain: Path, out: Path, parallel: int) -> list[str]:
     exe = shutil.which("trafilatura", path=str(Path(sys.executable).parent)) or shutil.which("trafilatura")
     if exe is None:
         raise SystemExit("ingest_html: no `trafilatura` command (`make bench-deps` installs it)")
-    return [
-        exe,
-        "--input-dir",
-        str(plain.resolve()),
-        "--output-dir",
-        str(out),
-        "--keep-dirs",
-        "--parallel",
-        str(parallel),
-    ]
+    folders = ["--input-dir", str(plain.resolve()), "--output-dir", str(out)]
+    return niced([exe, *folders, "--keep-dirs", "--parallel", str(parallel)])
 
 
 def _summary_counts(step: Step) -> dict[str, int]:
@@ -321,7 +317,10 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> None:
     )
     version = importlib.metadata.version("trafilatura")
     print(f"cores: {os.cpu_count()}; newsflow --workers {args.workers or 'default (one per core)'};")
-    print(f"trafilatura {version}, --parallel {args.parallel}; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"trafilatura {version}, --parallel {args.parallel}; newsflow's workers and trafilatura at"
+        f" nice +{workers_nice()}; load average {os.getloadavg()[0]:.1f}"
+    )
 
     workers = ["--workers", str(args.workers)] if args.workers else []
     full_cmd = newsflow_command(
@@ -378,6 +377,13 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> None:
         f"newsflow {n / median([s.seconds for s in runs]):,.0f} pages/s, trafilatura {version}"
         f" {n / median([s.seconds for s in trafs]):,.0f} pages/s (medians); the empty run"
         f" {median([s.seconds for s in empties]):.2f} s"
+    )
+    cpu_ms = {k: 1000 * median([s.cpu for s in steps if s.kind == k]) / n for k in ("newsflow", "trafilatura")}
+    server_ms = [1000 * s.server_cpu / n for s in runs if s.server_cpu is not None]
+    print(
+        f"CPU per page: newsflow {cpu_ms['newsflow']:.1f} ms"
+        + (f" (and the server {median(server_ms):.1f} ms)" if server_ms else "")
+        + f", trafilatura {cpu_ms['trafilatura']:.1f} ms (medians; what the machine's load does not change)"
     )
     print(
         f"newsflow / trafilatura throughput: {ratio:.2f} x   target >= {TARGET_RATIO:.0f} x   "

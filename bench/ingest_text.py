@@ -20,7 +20,9 @@ What it does
      same command again; it must write nothing: written == 0, unchanged == N);
    - `naive`: one single-threaded Python process that walks the files, reads them,
      drops the tail lines (blank, `T/ ...` tags, `Other news`) and writes ONE Parquet
-     file (path, title, text) with pyarrow. It is the floor a pipeline is compared to;
+     file (path, title, text) with pyarrow. It is the floor a pipeline is compared to.
+     It runs at the nice level of newsflow's workers (+10 unless NEWSFLOW_WORKER_NICE
+     says otherwise), so that other load on a shared machine slows both alike;
    - one-shot, without PREFECT_API_URL, so each command starts (and stops) its own
      temporary server, as a bare `newsflow run` on a laptop does: `one-shot empty
      run` (the start-up) and `one-shot full run` (into an emptied WORKDIR/data). Its
@@ -100,10 +102,12 @@ from proctree import (
     measure,
     median,
     newsflow_command,
+    niced,
     prepare_workdir,
     running_server,
     tree_rss,
     warm_cache,
+    workers_nice,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -455,14 +459,17 @@ def run_bench(n: int, workdir: Path, workers: int | None, repeat: int, regimes: 
         f" date from sidecar {corpus.sidecar}, dateline {corpus.dateline}, mtime {corpus.mtime}"
     )
     shown = workers if workers else "newsflow default (one per core)"
-    print(f"cores: {os.cpu_count()}; --workers: {shown}; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"cores: {os.cpu_count()}; --workers: {shown}; workers and the naive script at nice +{workers_nice()};"
+        f" load average {os.getloadavg()[0]:.1f}"
+    )
 
     run = ["run", "--json", *(["--workers", str(workers)] if workers else [])]
     full_cmd = newsflow_command(*run, "--config", str(workdir / "sources.toml"), "--data", str(data))
     empty_data = str(workdir / "data-empty")
     empty_cmd = newsflow_command(*run, "--config", str(workdir / "empty.toml"), "--data", empty_data)
     me = str(Path(__file__).resolve())
-    naive_cmd = [sys.executable, me, "_naive", str(corpus_dir), str(workdir / "naive" / "articles.parquet")]
+    naive_cmd = niced([sys.executable, me, "_naive", str(corpus_dir), str(workdir / "naive" / "articles.parquet")])
     one_shot_env = bench_env(workdir / "prefect-one-shot")
     steady, one_shot = regimes in ("both", "steady"), regimes in ("both", "one-shot")
 

@@ -71,6 +71,24 @@ def newsflow_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "flows.cli", *args]
 
 
+def niced(argv: list[str]) -> list[str]:
+    """`argv` at the CPU priority of newsflow's workers (`nice -n`, NEWSFLOW_WORKER_NICE or +10).
+
+    What a run is compared with (the naive script, trafilatura) is bulk work as the
+    workers are: at equal priority, other users' load on a shared machine weighs on
+    both alike (at nice 0 against workers at +10, it would weigh on newsflow ~9x more).
+    """
+    increment = workers_nice()
+    return ["nice", "-n", str(increment), *argv] if increment else argv
+
+
+def workers_nice() -> int:
+    """The nice increment newsflow's workers run at (and `niced` commands)."""
+    from pipeline.workers import worker_nice
+
+    return worker_nice()
+
+
 @contextlib.contextmanager
 def running_server(prefect_home: Path, log: Path) -> Iterator[LocalServer]:
     """A Prefect server for the whole bench, as `newsflow serve` or a team's server would be running.
