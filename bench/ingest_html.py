@@ -41,7 +41,8 @@ How to read the output
 `pages/s` is N over the wall time of the whole command, start-up included, for both
 tools (the empty run is printed too: the part of newsflow's time that does not grow
 with N). `CPU s` is user + system time of the command's processes, `server CPU s`
-what the running Prefect server used from the run's start until it was idle again;
+what the running Prefect server used from the run's start until it was idle again,
+`others CPU s` what the rest of the machine (other users' work) used meanwhile;
 CPU per page (over N) is the figure other load on the machine moves least. Target
 (PASS/FAIL): newsflow's pages/s >= 5x trafilatura's, on the median of the rounds'
 ratios. F1, precision and recall are AEB's (see `bench/extraction.py`), per set;
@@ -277,8 +278,9 @@ def _summary_counts(step: Step) -> dict[str, int]:
 
 
 def _table(steps: Iterable[Step], n: int) -> None:
-    row = "{:<24} {:>8} {:>8} {:>6} {:>13} {:>12} {:>9} {:>6}"
-    print(row.format("step", "wall s", "pages/s", "CPU s", "server CPU s", "RSS largest", "RSS tree", "procs"))
+    row = "{:<24} {:>8} {:>8} {:>6} {:>13} {:>13} {:>12} {:>9} {:>6}"
+    head = ("step", "wall s", "pages/s", "CPU s", "server CPU s", "others CPU s", "RSS largest", "RSS tree", "procs")
+    print(row.format(*head))
     for s in steps:
         rate = "-" if s.kind == "empty" else f"{n / s.seconds:,.0f}"
         server = "-" if s.server_cpu is None else f"{s.server_cpu:.1f}"
@@ -289,12 +291,13 @@ def _table(steps: Iterable[Step], n: int) -> None:
                 rate,
                 f"{s.cpu:.1f}",
                 server,
+                f"{s.others_cpu:.1f}",
                 f"{s.rss_largest / MB:.0f}",
                 f"{s.rss_tree / MB:.0f}",
                 s.max_procs,
             )
         )
-    print("(peak memory in MB)")
+    print("(peak memory in MB; others CPU s: what the rest of the machine used during the step)")
 
 
 def run_bench(args: argparse.Namespace, workdir: Path) -> None:

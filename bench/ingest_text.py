@@ -55,6 +55,9 @@ full runs' trees is listed under the tables.
 until it was idle again: the server records the run's task runs from events that
 arrive after the command has exited, so the bench waits (up to 15 s) for it to go
 quiet before the next step, and that work shares the machine's cores with the run.
+`others CPU s` is what the rest of the machine (other users' work) used during the
+step, from /proc/stat: on 2 cores, a step of W seconds next to others' X seconds of
+CPU had about 2 W - X core-seconds to itself.
 
 The machine's speed drifts over minutes (the same full run has taken 27 s of CPU in
 one round and 34 s in the next), so each ratio is taken within a round, between runs
@@ -357,14 +360,14 @@ def _checks(n: int, steps: list[Step], facts: dict[str, Any] | None) -> list[tup
 
 
 def _table(steps: list[Step]) -> None:
-    head = ("step", "wall s", "RSS largest", "RSS tree", "PSS tree", "CPU s", "server CPU s", "procs")
-    row = "{:<24} {:>7} {:>12} {:>9} {:>9} {:>6} {:>13} {:>6}"
+    head = ("step", "wall s", "RSS largest", "RSS tree", "PSS tree", "CPU s", "server CPU s", "others CPU s", "procs")
+    row = "{:<24} {:>7} {:>12} {:>9} {:>9} {:>6} {:>13} {:>13} {:>6}"
     print(row.format(*head))
     for s in steps:
         server = "-" if s.server_cpu is None else f"{s.server_cpu:.1f}"
         cells = (s.name, f"{s.seconds:.2f}", _mb(s.rss_largest), _mb(s.rss_tree), _mb(s.pss_tree))
-        print(row.format(*cells, f"{s.cpu:.1f}", server, s.max_procs))
-    print("(peak memory in MB)")
+        print(row.format(*cells, f"{s.cpu:.1f}", server, f"{s.others_cpu:.1f}", s.max_procs))
+    print("(peak memory in MB; others CPU s: what the rest of the machine used during the step)")
 
 
 def _of(steps: list[Step], regime: str, kind: str) -> list[Step]:

@@ -209,6 +209,13 @@ def tree_cpu(root: int) -> float:
     return sum(table[pid].cpu_ticks for pid in _tree(root, table)) / _TICKS
 
 
+def machine_busy() -> float:
+    """CPU seconds all cores have spent busy since boot (/proc/stat: all but idle and iowait)."""
+    fields = (_read("/proc/stat") or b"cpu 0").split(b"\n", 1)[0].split()[1:]
+    ticks = [int(f) for f in fields[:8]]  # user nice system idle iowait irq softirq steal
+    return (sum(ticks) - ticks[3] - (ticks[4] if len(ticks) > 4 else 0)) / _TICKS
+
+
 def tree_rss(root: int) -> int:
     """RSS summed over `root` and its descendants now, in bytes."""
     total = 0
@@ -335,6 +342,8 @@ class Step:
     # CPU seconds the running server used from the step's start until it was idle again
     # (steady state only).
     server_cpu: float | None = None
+    # CPU seconds the rest of the machine (other users' work) used during the step.
+    others_cpu: float = 0.0
 
     @property
     def rss_largest(self) -> int:
@@ -356,6 +365,8 @@ def measure(
     out_path, err_path = logs / f"{slug}.stdout", logs / f"{slug}.stderr"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        busy = machine_busy()
         started = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
         sampler = TreeSampler(proc.pid)
@@ -367,6 +378,12 @@ def measure(
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime
         sampler.stop()
+        # What the rest of the machine used meanwhile: its busy time, less the command's,
+        # the server's and this process's own (the sampler's).
+        own_after = resource.getrusage(resource.RUSAGE_SELF)
+        mine = own_after.ru_utime - own.ru_utime + own_after.ru_stime - own.ru_stime
+        server_in_step = tree_cpu(server) - server_before if server else 0.0
+        others = max(0.0, machine_busy() - busy - cpu - server_in_step - mine)
     lingered = _linger(sampler)
     server_cpu = None
     if server:
@@ -395,6 +412,7 @@ def measure(
             key=lambda item: -item[1],
         ),
         server_cpu=server_cpu,
+        others_cpu=others,
     )
 
 
