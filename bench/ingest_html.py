@@ -388,6 +388,10 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> None:
         + (f" (and the server {median(server_ms):.1f} ms)" if server_ms else "")
         + f", trafilatura {cpu_ms['trafilatura']:.1f} ms (medians; what the machine's load does not change)"
     )
+    for step in (runs[-1], trafs[-1]):
+        print(f"  peak RSS per process in {step.name}:")
+        for cmd, peak in step.processes:
+            print(f"    {peak / MB:>6.0f} MB  {cmd}")
     print(
         f"newsflow / trafilatura throughput: {ratio:.2f} x   target >= {TARGET_RATIO:.0f} x   "
         f"{'PASS' if ratio >= TARGET_RATIO else 'FAIL'}{rounds}"
