@@ -10,7 +10,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: run test test-fast lint check bench bench-deps reliability lock clean
+.PHONY: run test test-fast lint check bench bench-html bench-deps reliability lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy
 
-## bench: benchmarks (prints figures; see BENCHMARKS.md); e.g. make bench BENCH_ARGS="--repeat 3"
+## bench: text ingestion, steady state and one-shot (prints figures; see BENCHMARKS.md); e.g. make bench BENCH_ARGS="--repeat 3"
 bench: $(STAMP)
 	@$(BYTECODE)
 	$(BIN)/python bench/ingest_text.py $(BENCH_ARGS)
@@ -58,6 +58,14 @@ bench: $(STAMP)
 reliability: $(STAMP)
 	@$(BYTECODE)
 	$(BIN)/python scripts/reliability.py $(RELIABILITY_ARGS)
+
+# The development sets with gold text bench-html reads (not part of the repository).
+BENCH_HTML_SETS ?= ../shared/data/aeb ../shared/data/wcxb-dev
+
+## bench-html: real pages through newsflow run against trafilatura (needs make bench-deps and BENCH_HTML_SETS)
+bench-html: $(STAMP)
+	@$(BYTECODE)
+	$(BIN)/python bench/ingest_html.py $(BENCH_HTML_SETS) $(BENCH_ARGS)
 
 ## bench-deps: add the optional extractors bench/extraction.py compares against, and the model-fitting tools
 bench-deps: $(STAMP)
