@@ -188,6 +188,7 @@ class PrefectRunner:
 
     def __init__(self, workers: int = 0) -> None:
         self.local = LocalRunner(workers)
+        self.parallel = self.local.parallel
 
     def call(self, stage: str, fn: Callable[..., R], *args: Any) -> R:
         """Run one stage as a task run in this process."""

@@ -78,6 +78,8 @@ R = TypeVar("R")
 class Runner(Protocol):
     """How `run_source` runs its stages."""
 
+    parallel: int  # how many CPU-bound calls it runs at once
+
     def call(self, stage: str, fn: Callable[..., R], *args: Any) -> R:
         """Run one stage in this process (planning, fetching, finishing) and return its result."""
         ...
@@ -92,6 +94,7 @@ class LocalRunner:
 
     def __init__(self, workers: int = 0) -> None:
         self.workers = workers or default_workers()
+        self.parallel = self.workers
 
     def call(self, stage: str, fn: Callable[..., R], *args: Any) -> R:
         """Run one stage here."""
@@ -209,7 +212,7 @@ def _run(
     summary = SourceSummary(src.name, plan.discovered, plan.new, plan.changed, plan.unchanged)
     # 2. Normalise, in batches spread over the runner.
     prefix = f"bf{mode.unit.period}-" if isinstance(mode, Backfill) else "b"
-    batches = in_batches(plan.todo, batch_size)
+    batches = in_batches(plan.todo, _batch_size(len(plan.todo), batch_size, runner.parallel))
     calls = [(src, root, run_id, f"{prefix}{i:06d}", batch, force) for i, batch in enumerate(batches)]
     results: dict[int, BatchResult] = {}
     done = 0
@@ -273,6 +276,16 @@ def _run(
             for path in paths:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
+
+
+# The smallest batch a run cuts its inputs into to keep every worker busy: a batch is a
+# task run, which costs the orchestration tens of milliseconds.
+MIN_BATCH_SIZE = 200
+
+
+def _batch_size(inputs: int, most: int, parallel: int) -> int:
+    """At most `most` inputs a batch, but enough batches for every worker (an HTML run below `most` used one core)."""
+    return min(most, max(MIN_BATCH_SIZE, -(-inputs // max(parallel, 1))))
 
 
 def _plan(

@@ -175,3 +175,33 @@ def test_the_batch_judges_dates_against_its_start_time(tmp_path: Path) -> None:
     ).fetchall()
     assert date_source == "mtime"
     assert len(warnings) == 1 and "2999-01-01" in warnings[0] and "sidecar" in warnings[0]
+
+
+def test_a_run_cuts_its_inputs_into_a_batch_per_worker_at_least(tmp_path: Path) -> None:
+    """Fewer inputs than one batch still keep every worker busy; a few inputs stay one batch."""
+    from collections.abc import Callable, Iterator, Sequence
+    from typing import Any
+
+    class Counting(LocalRunner):
+        def __init__(self) -> None:
+            super().__init__(1)
+            self.parallel = 2  # as a pool of two would, run here in order
+            self.calls: dict[str, list[int]] = {}
+
+        def map(
+            self, stage: str, fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]]
+        ) -> Iterator[tuple[int, Any]]:
+            self.calls.setdefault(stage, []).extend(len(c[4]) for c in calls if stage == "normalize-batch")
+            return super().map(stage, fn, calls)
+
+    cfg, root = _config(tmp_path), DataRoot(tmp_path / "data")
+    for i in range(450):
+        _article(tmp_path, f"a{i:03d}", f"https://x.org/{i}", "2024-03-01T10:00:00Z", f"N{i}")
+    runner = Counting()
+    summary = run_source(load_config(cfg).sources["s"], root, "r1", runner=runner)
+    assert summary.written == 450 and summary.reconciles()
+    assert runner.calls["normalize-batch"] == [225, 225]
+    _article(tmp_path, "late", None, "2024-03-02T10:00:00Z", "late")
+    again = Counting()
+    run_source(load_config(cfg).sources["s"], root, "r2", runner=again)
+    assert again.calls["normalize-batch"] == [1]
