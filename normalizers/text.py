@@ -53,7 +53,9 @@ NAME = "text"
 # a fetched text file (an HTTP source of format text) has the URL it was fetched from as its url (and
 # article_id, as a page has), the feed's date before the fetch time, and that time as `fetched` (was
 # `mtime`); blankness is judged on the decoded text only (a UTF-16 file of two ASCII spaces is one character).
-VERSION = "1.4.0"
+# 1.4.1: a list is not cut when only lines other rules strip (a tag, another marker) stand between it and the
+# title: the last body paragraph of such a file was cut as a list item.
+VERSION = "1.4.1"
 
 _UTF8 = "utf-8"
 # Control characters carry no text, and bidi controls reorder it (`common.BIDI_CONTROL_CHARS`).
@@ -417,7 +419,7 @@ def _list_start(blocks: list[list[_Line]], profile: SourceProfile) -> tuple[int,
             marker = profile.match(text, (CUT_TO_END,)) if own else None
             if marker is not None:
                 # Markers with no list after them go whatever stays, as a tail rule's lines do.
-                if listed and b + (i > 0) < min_kept:
+                if listed and _content_above(blocks, b, profile, min_kept) + (i > 0) < min_kept:
                     return start  # no body would stay, here or at any marker above
                 start = (b, i, marker)
             elif _looks_like_list_item(text) and profile.match(text, ("tail", "any")) is None:
@@ -428,6 +430,17 @@ def _list_start(blocks: list[list[_Line]], profile: SourceProfile) -> tuple[int,
             if seen == _LIST_MAX_LINES:
                 return start
     return start
+
+
+def _content_above(blocks: list[list[_Line]], b: int, profile: SourceProfile, enough: int) -> int:
+    """Blocks above block `b` that no rule would strip (a tag or a marker above a list is no body), up to `enough`."""
+    found = 0
+    for block in blocks[:b]:
+        if len(block) > 1 or profile.match(block[0][1], ("tail", "any", CUT_TO_END)) is None:
+            found += 1
+            if found >= enough:
+                break
+    return found
 
 
 def _looks_like_list_item(text: str) -> bool:
