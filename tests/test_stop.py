@@ -56,7 +56,7 @@ def test_a_signal_stops_a_run_whose_flow_run_ends_crashed(tmp_path: Path, signum
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PYTHONPATH": str(REPO)}
     args = ["run", "--config", str(cfg), "--data", str(data), "--workers", "2"]
     # Stopped while normalising: the signal comes while a worker is about to put its first
-    # spill in place, held there until the signal is sent (then the gate opens).
+    # spill in place, and the worker stays stuck there: the command must not wait for it.
     with RenameGate(f"{data / '.staging' / 'runs'}/*/stop/*/*.arrow", env) as gate:
         proc = subprocess.Popen(
             gate.command(*args), cwd=REPO, env=gate.env, stderr=subprocess.PIPE, text=True, start_new_session=True
@@ -64,7 +64,7 @@ def test_a_signal_stops_a_run_whose_flow_run_ends_crashed(tmp_path: Path, signum
         gate.next(proc, timeout=120)
         os.kill(proc.pid, signum)
         stopped = time.monotonic()
-    _out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signum, err[-2000:]
     assert err.strip().splitlines()[-1] == (
         f"newsflow: stopped by {signal.Signals(signum).name}: "
