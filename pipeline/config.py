@@ -42,12 +42,7 @@ FORMATS = ("text", "html", "auto")
 # Default globs per format; `auto` picks the normaliser by extension (HTML by _HTML_GLOBS).
 _HTML_GLOBS = ("*.html", "*.htm", "*.html.gz", "*.htm.gz")
 _INCLUDE = {"text": ("*.txt",), "html": _HTML_GLOBS, "auto": ("*.txt", *_HTML_GLOBS)}
-_SOURCE_KEYS = {
-    "kind",
-    "path",
-    "include",
-    "format",
-    "description",
+_DEFAULT_KEYS = {
     "language",
     "encoding",
     "timezone",
@@ -56,11 +51,8 @@ _SOURCE_KEYS = {
     "min_confidence",
     "default_rules",
     "rules",
-    "html",
-    "url",
-    "fetch",
-    "schedule",
 }
+_SOURCE_KEYS = _DEFAULT_KEYS | {"kind", "path", "include", "format", "description", "html", "url", "fetch", "schedule"}
 _FETCH_KEYS = {
     "contact",
     "delay",
@@ -79,16 +71,6 @@ _FETCH_KEYS = {
 # sitemaps protocol's 50 MB), so fetching one larger is pointless; written out here (a
 # test holds the two equal) because importing the parser would slow every CLI start.
 LISTING_MAX_BYTES = 50_000_000
-_DEFAULT_KEYS = {
-    "language",
-    "encoding",
-    "timezone",
-    "title_line",
-    "max_bytes",
-    "min_confidence",
-    "default_rules",
-    "rules",
-}
 # The numbers of `[sources.NAME.fetch]`: (type, least, most). A value outside is a slip (a
 # unit, a digit too many), never a setting; NaN and infinity would fail far from the config,
 # in int() or in a timer.

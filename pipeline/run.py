@@ -148,17 +148,12 @@ class Backfill:
 def backfill_units(plan: BackfillPlan, window: tuple[str | None, str | None]) -> list[Backfill]:
     """The plan's units to run, each as a `run_source` mode (with the articles it must keep for another unit)."""
     units = plan.to_run()
+    # What each unit will delete elsewhere as stale copies is what those months must keep.
     moving: dict[str, set[str]] = {}
     for unit in units:
-        for item in unit.items:
-            prev = item.prev
-            if (
-                prev is not None
-                and prev.article_id
-                and prev.partition
-                and prev.partition != f"{plan.source}/{unit.period}"
-            ):
-                moving.setdefault(Partition.parse(prev.partition).period, set()).add(prev.article_id)
+        key = f"{plan.source}/{unit.period}"
+        for part, ids in stale_copies(unit.items, key, {item.rel for item in unit.items}).items():
+            moving.setdefault(Partition.parse(part).period, set()).update(ids)
     return [Backfill(u, window, frozenset(moving.get(u.period, ()))) for u in units]
 
 
