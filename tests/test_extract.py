@@ -164,6 +164,13 @@ def test_a_page_with_no_article_gets_a_low_confidence(parts: list[str]) -> None:
     assert not result.blocks or result.confidence < DEFAULT_MIN_CONFIDENCE, (result.confidence, result.text())
 
 
+
+def test_a_label_repeated_down_a_page_is_not_an_article() -> None:
+    header = "<header><a href='/'>Example Media</a><span>Menu</span></header>"
+    result = run("<html><head><title>Example Media</title></head><body>" + header * 13 + "</body></html>")
+    assert not result.blocks or result.confidence < DEFAULT_MIN_CONFIDENCE, (result.confidence, result.text())
+
+
 _PROSE = [
     "The city council voted on Tuesday to extend the night bus service until the end of the year.",
     "Officials said the decision followed months of complaints from shift workers about late trains.",

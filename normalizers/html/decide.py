@@ -16,7 +16,7 @@ import numpy as np
 from normalizers.html.model import Forest
 from normalizers.html.segment import Page, subtree_sums
 
-__all__ = ["PAGE_FEATURES", "choose", "page_confidence", "page_features", "threshold"]
+__all__ = ["PAGE_FEATURES", "choose", "distinct_words", "page_confidence", "page_features", "threshold"]
 
 # A block is kept at this probability...
 KEEP = 0.5
@@ -47,23 +47,26 @@ def choose(p: np.ndarray) -> np.ndarray:
 
 
 _KEPT_LINK_SHARE = PAGE_FEATURES.index("kept_link_share")
-_KEPT_BLOCKS = PAGE_FEATURES.index("kept_blocks")
-_KEPT_WORDS_PER_BLOCK = PAGE_FEATURES.index("kept_words_per_block")
 # Fewer kept words than this are too few to tell an article from a label or a caption.
 SURE_WORDS = 25
 
 
-def page_confidence(model: Forest, features: np.ndarray) -> float:
-    """The expected F1 of an extraction (0..1) from its `PAGE_FEATURES`.
+def page_confidence(model: Forest, features: np.ndarray, words: int) -> float:
+    """The expected F1 of an extraction (0..1) from its `PAGE_FEATURES` and `distinct_words`.
 
     Never more than the share of the kept text that is not link text (an article's text
     is not a list of links), nor than the square of the kept words over `SURE_WORDS` (a label or a
-    button is not an article): pages of either kind are rarer in the training pages
-    than on the web, so the model alone is unsure of them.
+    button is not an article, however often a page repeats it): pages of either kind are rarer
+    in the training pages than on the web, so the model alone is unsure of them.
     """
     expected = float(np.clip(model.predict(features[None, :])[0], 0.0, 1.0))
-    words = float(features[_KEPT_BLOCKS] * features[_KEPT_WORDS_PER_BLOCK])
     return min(expected, 1.0 - float(features[_KEPT_LINK_SHARE]), (words / SURE_WORDS) ** 2)
+
+
+def distinct_words(page: Page, kept: np.ndarray) -> int:
+    """Words in the kept blocks, each distinct block text counted once."""
+    texts = page.texts
+    return sum(t.count(" ") + 1 for t in {texts[j] for j in np.flatnonzero(kept).tolist()})
 
 
 def page_features(page: Page, p: np.ndarray, kept: np.ndarray) -> np.ndarray:
