@@ -62,17 +62,25 @@ def fetched_url(meta: SourceMeta, warnings: list[str]) -> str | None:
         return None
 
 
-def date_evidence(sidecar: Sidecar, meta: SourceMeta, own: Iterable[DateEvidence]) -> Iterator[DateEvidence]:
-    """Evidence for the publication time, best first: sidecar, the document's own (`own`), feed entry, file time.
+def date_evidence(
+    sidecar: Sidecar, meta: SourceMeta, own: Iterable[DateEvidence], modified: Iterable[DateEvidence] = ()
+) -> Iterator[DateEvidence]:
+    """Evidence for the publication time, best first: sidecar, the document's own (`own`), feed entry, the
+    document's last-modified date (`modified`), file time.
 
     The sidecar overrides the document; a feed or sitemap's date counts only where the
-    document gives none; last comes the file's modification time, or for a fetched
-    document the time it was fetched (the pipeline passes it as `mtime`). Lazy, as
-    `pick_date` reads it: `own` is read only when the sidecar gives no usable date.
+    document gives none. A document that dates only its last change ("Updated March 5",
+    `dateModified`) was published that day or before: its version's date is a closer
+    bound than the file or fetch time, so it comes next, as `modified`. Last comes the
+    file's modification time, or for a fetched document the time it was fetched (the
+    pipeline passes it as `mtime`). Lazy, as `pick_date` reads it: `own` is read only
+    when the sidecar gives no usable date.
     """
     yield "sidecar", sidecar.published_at
     yield from own
     yield "feed", meta.hint_published_at
+    for _, when in modified:
+        yield "modified", when
     yield "fetched" if meta.fetched else "mtime", epoch_to_utc(meta.mtime)
 
 

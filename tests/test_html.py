@@ -9,7 +9,7 @@ import json
 import sys
 import time
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -550,6 +550,44 @@ def test_a_future_modification_date_is_dropped_with_a_warning() -> None:
     assert any("modification date 2099-01-01" in w for w in art.warnings)
     art = _dated_page(_ld(datePublished="2024-05-01T00:00:00Z", dateModified="2099-01-01T00:00:00Z"))
     assert art.modified_at is None
+
+
+def _updated_page(head: str, printed: str = "<p>Updated March 5, 2024</p>") -> Article:
+    meta = SourceMeta("x", "file:///d.html", "d.html", 1.7e9, None, as_of=AS_OF)
+    art = normalize_html(_page_with(head, printed + _BODY), meta, PROFILE)
+    assert isinstance(art, Article), art
+    return art
+
+
+def test_a_page_dated_only_by_its_printed_update_is_dated_by_it() -> None:
+    art = _updated_page("")
+    assert (art.published_at, art.date_source, art.date_precision) == (datetime(2024, 3, 5, tzinfo=UTC), "modified", "day")
+    assert (art.published_date, art.modified_at) == (date(2024, 3, 5), datetime(2024, 3, 5, tzinfo=UTC))
+
+
+def test_a_stated_publication_date_beats_the_printed_update() -> None:
+    art = _updated_page('<meta property="article:published_time" content="2024-01-05T08:00:00Z">')
+    assert (art.published_at, art.date_source) == (datetime(2024, 1, 5, 8, tzinfo=UTC), "meta")
+
+
+def test_a_modified_meta_tag_alone_dates_nothing() -> None:
+    # CMSs restamp modification tags on every rebuild: the file time stays the fall-back.
+    art = _updated_page('<meta property="article:modified_time" content="2024-03-05T08:00:00Z">', printed="")
+    assert (art.published_at, art.date_source) == (datetime.fromtimestamp(1.7e9, UTC), "mtime")
+    assert art.modified_at == datetime(2024, 3, 5, 8, tzinfo=UTC)
+
+
+def test_publication_dates_that_disagree_are_not_replaced_by_the_update() -> None:
+    # A missing date is better than a wrong one: the page states a publication date, only not one day.
+    head = _ld(datePublished="2024-01-05T08:00:00Z") + '<meta property="article:published_time" content="2024-02-10">'
+    art = _updated_page(head)
+    assert (art.published_at, art.date_source) == (datetime.fromtimestamp(1.7e9, UTC), "mtime")
+
+
+def test_a_future_printed_update_is_passed_over() -> None:
+    art = _updated_page("", printed="<p>Updated March 5, 2031</p>")
+    assert (art.published_at, art.date_source) == (datetime.fromtimestamp(1.7e9, UTC), "mtime")
+    assert any("2031-03-05" in w and "modified" in w for w in art.warnings)
 
 
 def test_a_future_file_time_is_no_date_either() -> None:

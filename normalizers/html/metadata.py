@@ -672,6 +672,11 @@ class PageMeta:
     warnings: tuple[str, ...] = ()
     title_source: str | None = None
     author_source: str | None = None
+    # When the page states no publication date in any form (structured, printed unlabelled,
+    # in its URL; not when it states some that disagree): the update date it prints
+    # ("Updated March 5, 2024"), the closest bound on its publication it gives. Not a
+    # structured modification date: CMSs restamp those whenever a page is rebuilt.
+    update_bound: tuple[PageDate, ...] = ()
 
     @property
     def published(self) -> Dated | None:
@@ -733,13 +738,18 @@ def extract_metadata(tree: LexborHTMLParser, url: str | None = None, as_of: date
     printed = _printed_dates(headline, partial(_byline_node, tree))
     # A date printed as an update's ("Updated March 5, 2024") is the page's modification date
     # when its structured data gives none.
-    modified += [("text", when) for label, when in printed[:1] if label == UPDATED and not modified]
+    shown_update: list[PageDate] = [("text", when) for label, when in printed[:1] if label == UPDATED]
+    modified += shown_update if not modified else []
     authors, author_source = _authors(tree, metas, article, [*site_names, *hosts], headline)
+    dates, evidenced = _published(tree, metas, article, (url, canonical), printed, too_late)
     return PageMeta(
         title=title,
         authors=authors,
-        dates=_published(tree, metas, article, (url, canonical), printed, too_late),
+        dates=dates,
         modified_dates=tuple(modified),
+        update_bound=()
+        if evidenced or any(isinstance(w, Dated) for _, w in dates)
+        else tuple(shown_update),
         language=_language(tree, metas, article),
         canonical_url=canonical,
         site_name=site_name,
@@ -785,8 +795,9 @@ def _published(
     urls: tuple[str | None, ...],
     printed: list[tuple[str, Dated]],
     too_late: datetime | None = None,
-) -> tuple[PageDate, ...]:
-    """Every publication date the page gives, best evidence first; none when the evidence disagrees.
+) -> tuple[tuple[PageDate, ...], bool]:
+    """Every publication date the page gives, best evidence first (none when the evidence disagrees),
+    and whether it states a publication date at all (structured, printed unlabelled, or in its URL).
 
     Structured dates come first (JSON-LD, meta, microdata, `<time>` marked as published),
     then the date printed by the headline (`text`), then the date printed in an element
@@ -809,7 +820,10 @@ def _published(
         for selector in TIME_FALLBACK_SELECTORS:
             times += _dates("time", (node.attributes.get("datetime") for node in tree.css(selector)))
     from_url: list[PageDate] = [("url", when) for candidate in urls if (when := _url_date(candidate)) is not None]
-    return _agreed(structured, times, printed, from_url, too_late, partial(_date_elements, tree))
+    evidenced = any(isinstance(w, Dated) for _, w in (*structured, *from_url)) or any(
+        label != UPDATED for label, _ in printed
+    )
+    return _agreed(structured, times, printed, from_url, too_late, partial(_date_elements, tree)), evidenced
 
 
 def _agreed(

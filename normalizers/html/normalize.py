@@ -46,7 +46,10 @@ NAME = "html"
 # fetched URL was (default port, tracking parameters dropped, UTF-8 percent-encoding, IDNA host, `/` for an
 # empty path; a host with `%` or a space is no URL), so article_ids from them change; a page more than
 # 1 % control characters (DEL too) is binary, as a text file is (was 5 %).
-VERSION = "1.4.0"
+# 1.5.0: a page that states no publication date but prints its update's ("Updated March 5, 2024") is
+# dated by it (`date_source` `modified`), not by the file or fetch time; the confidence's words cap
+# counts each distinct kept block text once.
+VERSION = "1.5.0"
 
 # Bounds (principle 8: hostile input is expected). A real article page is 50 KB-2 MB of
 # HTML; the caps leave room for the largest while keeping a worst case to ~1 s of work.
@@ -269,7 +272,8 @@ def _assemble(
         ("byline", clean_authors(from_bylines)),
     )
     author_source, authors = next(((src, names) for src, names in author_options if names), ("none", ()))
-    published = pick_date(date_evidence(sidecar, meta, [("profile", picked.published_at), *page.dates]), meta.as_of)
+    own_dates = [("profile", picked.published_at), *page.dates]
+    published = pick_date(date_evidence(sidecar, meta, own_dates, page.update_bound), meta.as_of)
     modified = pick_date(page.modified_dates, meta.as_of, "modification date")
     warnings += [*page.warnings, *published.warnings, *modified.warnings]
     language = sidecar.language
