@@ -65,16 +65,15 @@ def fetched_url(meta: SourceMeta, warnings: list[str]) -> str | None:
 def date_evidence(
     sidecar: Sidecar, meta: SourceMeta, own: Iterable[DateEvidence], modified: Iterable[DateEvidence] = ()
 ) -> Iterator[DateEvidence]:
-    """Evidence for the publication time, best first: sidecar, the document's own (`own`), feed entry, the
-    document's last-modified date (`modified`), file time.
+    """Evidence for the publication time, best first: sidecar, own, feed, the document's update, file time.
 
-    The sidecar overrides the document; a feed or sitemap's date counts only where the
-    document gives none. A document that dates only its last change ("Updated March 5",
-    `dateModified`) was published that day or before: its version's date is a closer
-    bound than the file or fetch time, so it comes next, as `modified`. Last comes the
-    file's modification time, or for a fetched document the time it was fetched (the
-    pipeline passes it as `mtime`). Lazy, as `pick_date` reads it: `own` is read only
-    when the sidecar gives no usable date.
+    `own` is the document's own dates, `modified` its last-modified date. The sidecar
+    overrides the document; a feed or sitemap's date counts only where the document gives
+    none. A document that dates only its last change ("Updated March 5") was published
+    that day or before: its version's date is a closer bound than the file or fetch time,
+    so it comes next, as `modified`. Last comes the file's modification time, or for a
+    fetched document the time it was fetched (the pipeline passes it as `mtime`). Lazy,
+    as `pick_date` reads it: `own` is read only when the sidecar gives no usable date.
     """
     yield "sidecar", sidecar.published_at
     yield from own

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -29,6 +30,7 @@ __all__ = [
     "Dated",
     "Implausible",
     "Precision",
+    "clean_field",
     "clean_layout",
     "clean_line",
     "count_controls",
@@ -123,6 +125,13 @@ def clean_line(text: str) -> str:
             return text
         return " ".join(text.split())
     return " ".join(text.translate(_LINE_TABLE).split())
+
+
+def clean_field(text: str) -> str:
+    """A metadata string (a title, a name) as output: NFC, then `clean_line`."""
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    return clean_line(text)
 
 
 def clean_layout(text: str) -> str:

@@ -8,7 +8,7 @@ of, and which evidence wins, is `common`'s (`Dated`, `pick_date`).
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from normalizers.common import Dated, Implausible, Precision, day_date, unrepresentable
@@ -23,7 +23,6 @@ __all__ = [
     "parse_date",
     "read_date",
     "stated",
-    "to_utc",
 ]
 
 # English month names and abbreviations -> month number (datelines, page dates).
@@ -193,10 +192,3 @@ def stated(value: datetime, precision: Precision, raw: str | None, tz: str = "UT
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(tz))
     return Dated.instant(value, precision, raw)
-
-
-def to_utc(value: datetime, tz: str = "UTC") -> datetime:
-    """Convert to UTC; a naive value is taken to be in time zone `tz`."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(tz))
-    return value.astimezone(UTC)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from normalizers.common import Dated, Implausible, clean_line, unrepresentable
+from normalizers.common import Dated, Implausible, clean_field, unrepresentable
 from normalizers.dates import iso_precision, stated
 from normalizers.language import normalize_language_tag
 from normalizers.urls import canonical_url
@@ -126,7 +126,7 @@ def parse_sidecar(raw: bytes, tz: str = "UTC") -> Sidecar:
         warnings.append(f"sidecar language {language!r} is not a language code; ignored")
     return Sidecar(
         url=clean_url,
-        title=clean_line(title or "") or None,
+        title=clean_field(title or "") or None,
         published_at=when,
         language=code,
         authors=clean_authors(authors),
@@ -154,10 +154,10 @@ def _opt_str(data: dict[str, Any], key: str) -> str | None:
 
 
 def clean_authors(names: tuple[str, ...]) -> tuple[str, ...]:
-    """Clean (`clean_line`), drop a leading 'By' and duplicates, keep order."""
+    """Clean (`clean_field`), drop a leading 'By' and duplicates, keep order."""
     seen: dict[str, None] = {}
     for name in names:
-        words = clean_line(name).split()
+        words = clean_field(name).split()
         if words and words[0].lower() == "by":
             words = words[1:]
         clean = " ".join(words)

@@ -433,9 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         model = fit(confidence_x[train_index], confidence_y[train_index], np.ones(len(train_index)), regression=True)
         # As at run time (`decide.page_confidence`), with its caps.
         shipped = forest_of(model, logistic=False)
-        held_out[test_index] = [
-            page_confidence(shipped, confidence_x[i], confidence_words[i]) for i in test_index
-        ]
+        held_out[test_index] = [page_confidence(shipped, confidence_x[i], confidence_words[i]) for i in test_index]
     confidence_report = confidence_figures(held_out, confidence_y, kind)
     print(f"confidence (cross-validated by site): {confidence_report}")
     if args.report:

@@ -164,7 +164,6 @@ def test_a_page_with_no_article_gets_a_low_confidence(parts: list[str]) -> None:
     assert not result.blocks or result.confidence < DEFAULT_MIN_CONFIDENCE, (result.confidence, result.text())
 
 
-
 def test_a_label_repeated_down_a_page_is_not_an_article() -> None:
     header = "<header><a href='/'>Example Media</a><span>Menu</span></header>"
     result = run("<html><head><title>Example Media</title></head><body>" + header * 13 + "</body></html>")

@@ -583,6 +583,14 @@ def test_sidecar_title_used_without_a_title_line() -> None:
     assert art.lede == "First paragraph is the lede."
 
 
+def test_sidecar_title_and_authors_are_nfc_as_the_text_is() -> None:
+    profile = SourceProfile.from_mapping("x", {"title_line": False})
+    decomposed = "Cafe\u0301 de Flore"  # "e" then a combining acute accent
+    sidecar = json.dumps({"title": decomposed, "authors": ["Jose\u0301 Marti\u0301"]}).encode()
+    art = _article("First paragraph is the lede.\n\nSecond paragraph.\n", profile, sidecar=sidecar)
+    assert (art.title, art.authors) == ("Caf\u00e9 de Flore", ("Jos\u00e9 Mart\u00ed",))
+
+
 def test_sidecar_single_author_string_and_bom(anha: SourceProfile) -> None:
     sidecar = b"\xef\xbb\xbf" + json.dumps({"author": "By Jane Doe", "language": "DE_at"}).encode()
     art = _article("Title\n\nLede.\n", anha, sidecar=sidecar)

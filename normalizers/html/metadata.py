@@ -747,9 +747,7 @@ def extract_metadata(tree: LexborHTMLParser, url: str | None = None, as_of: date
         authors=authors,
         dates=dates,
         modified_dates=tuple(modified),
-        update_bound=()
-        if evidenced or any(isinstance(w, Dated) for _, w in dates)
-        else tuple(shown_update),
+        update_bound=() if evidenced or any(isinstance(w, Dated) for _, w in dates) else tuple(shown_update),
         language=_language(tree, metas, article),
         canonical_url=canonical,
         site_name=site_name,
@@ -796,8 +794,10 @@ def _published(
     printed: list[tuple[str, Dated]],
     too_late: datetime | None = None,
 ) -> tuple[tuple[PageDate, ...], bool]:
-    """Every publication date the page gives, best evidence first (none when the evidence disagrees),
-    and whether it states a publication date at all (structured, printed unlabelled, or in its URL).
+    """The page's publication dates, best evidence first, and whether it states one at all.
+
+    The flag is true for a page with a structured date, a printed unlabelled date or a URL
+    date, even when they disagree and no date is given.
 
     Structured dates come first (JSON-LD, meta, microdata, `<time>` marked as published),
     then the date printed by the headline (`text`), then the date printed in an element

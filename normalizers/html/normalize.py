@@ -9,7 +9,6 @@ real article page comes near it (the AEB pages take 1-10 ms).
 from __future__ import annotations
 
 import gzip
-import unicodedata
 import zlib
 from dataclasses import dataclass
 
@@ -17,7 +16,16 @@ from selectolax.lexbor import LexborHTMLParser
 
 from normalizers.assemble import build_article, date_evidence, fetched_url, sections_of
 from normalizers.bounds import Budget, Unlimited
-from normalizers.common import Dated, Implausible, clean_line, count_controls, pick_date, too_large, unreadable
+from normalizers.common import (
+    Dated,
+    Implausible,
+    clean_field,
+    clean_line,
+    count_controls,
+    pick_date,
+    too_large,
+    unreadable,
+)
 from normalizers.dates import read_date
 from normalizers.encoding import decode_html
 from normalizers.errors import Rejection, RejectReason
@@ -48,7 +56,7 @@ NAME = "html"
 # 1 % control characters (DEL too) is binary, as a text file is (was 5 %).
 # 1.5.0: a page that states no publication date but prints its update's ("Updated March 5, 2024") is
 # dated by it (`date_source` `modified`), not by the file or fetch time; the confidence's words cap
-# counts each distinct kept block text once.
+# counts each distinct kept block text once; sidecar titles and authors are NFC, as the page's are.
 VERSION = "1.5.0"
 
 # Bounds (principle 8: hostile input is expected). A real article page is 50 KB-2 MB of
@@ -323,9 +331,7 @@ def _assemble(
 
 def _clean(text: str) -> str:
     """An output string: NFC, then `clean_line` (no control characters, whitespace folded)."""
-    if not unicodedata.is_normalized("NFC", text):
-        text = unicodedata.normalize("NFC", text)
-    return clean_line(text)
+    return clean_field(text)
 
 
 def _same(a: str, b: str) -> bool:
