@@ -142,7 +142,8 @@ class Article:
         metadata=_doc(
             "Calendar date of publication as published: the day itself for a date known only to the day, else "
             "the local date at the offset (or in the source's time zone) the time was stated in "
-            "(`2024-02-01T01:00+03:00` is 1 February, though `published_at` is 31 January in UTC). The "
+            "(`2024-02-01T01:00+03:00` is 1 February, though `published_at` is 31 January in UTC); a page's time "
+            "stated in UTC under a URL dated a day apart takes the URL's day (the site's calendar). The "
             "`year=`/`month=` partition follows it. Null without a date."
         ),
     )

@@ -933,3 +933,21 @@ def test_an_author_link_without_text_gives_way_to_the_next() -> None:
         "<a href='/authors/jane-doe'>Jane Doe</a>"
     )
     assert meta("", body).authors == ("Jane Doe",)
+
+
+# --- the calendar day of a time stated in UTC ----------------------------------------------------
+
+
+@pytest.mark.parametrize("stated", ["2025-12-19T02:41:41+00:00", "2025-12-19T02:41:41Z", "2025-12-19T02:41:41.5Z"])
+def test_a_time_stated_in_utc_takes_the_calendar_day_of_the_url(stated: str) -> None:
+    head = f'<meta property="article:published_time" content="{stated}">'
+    got = meta(head, "", "https://blog.example.com/2025/12/18/a-story/")
+    assert got.published is not None and got.date_source == "meta"
+    assert got.published.day == date(2025, 12, 18)  # the site's day, from its URL
+    assert got.published_at is not None and got.published_at.date() == date(2025, 12, 19)  # the instant stays
+
+
+def test_a_time_stated_in_the_sites_zone_keeps_its_own_day() -> None:
+    head = '<meta property="article:published_time" content="2025-12-19T00:30:00+01:00">'
+    got = meta(head, "", "https://blog.example.com/2025/12/18/a-story/")
+    assert got.published is not None and got.published.day == date(2025, 12, 19)

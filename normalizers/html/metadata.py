@@ -639,6 +639,8 @@ _NAME_WORD = re.compile(r"[\w'’-]+")
 _BYLINE_PARTS = re.compile(r"\s*[,;|/•·⋅]\s*|\s+[-–—]\s+")
 _LEADING_JOINER = re.compile(r"^(?:" + "|".join(re.escape(c) for c in BYLINE_CONJUNCTIONS) + r")\s+")
 _JOINED = re.compile(r"\s(?:" + "|".join(re.escape(c) for c in BYLINE_CONJUNCTIONS) + r")\s", re.IGNORECASE)
+# A time stated in UTC: `2025-12-19T02:41:41Z`, `+00:00`, `-0000`, `GMT`, `UTC`.
+_UTC_SUFFIX = re.compile(r"\d(?:\.\d+)?\s*(?:Z|[+-]00:?00|GMT|UTC)\s*$", re.IGNORECASE)
 _BYLINE_SPLIT = re.compile(
     r"\s*[,;|/•·]\s*|\s+(?:" + "|".join(re.escape(c) for c in BYLINE_CONJUNCTIONS) + r")\s+|\s+[-–—]\s+",
     re.IGNORECASE,
@@ -912,6 +914,11 @@ def _agreed(
     assert isinstance(best, Dated)
     if url is not None and chosen[0] != "url" and not any(_near(url.day, day) for day in _days(best)):
         return nothing  # the URL and the page name different days
+    if url is not None and url.day != best.day and best.precision != "day" and _stated_in_utc(best.raw):
+        # A time stated in UTC says nothing of the site's calendar; the URL, minted in the
+        # site's zone, does: 2025-12-19T02:41Z under /2025/12/18/ was published on the 18th.
+        best = Dated(best.when, url.day, best.precision, best.raw)
+        chosen = (chosen[0], best)
     agreeing = [(s, w) for s, w in pubs if w is not best and isinstance(w, Dated) and _days(w) & _days(best)]
     # In evidence order: what was set aside before the chosen date is reported first.
     index = next((i for i, (_, w) in enumerate(ordered) if w is best), len(structured))
@@ -938,6 +945,11 @@ def _on_day(day: date, pubs: Sequence[PageDate], times: Sequence[PageDate]) -> P
     """
     near = next(((s, w) for s, w in pubs if isinstance(w, Dated) and any(_near(day, d) for d in _days(w))), None)
     return near or next(((s, w) for s, w in times if isinstance(w, Dated) and w.day == day), None)
+
+
+def _stated_in_utc(raw: str | None) -> bool:
+    """The date's text states its time in UTC (`Z`, `+00:00`, `GMT`), not in the site's own zone."""
+    return raw is not None and _UTC_SUFFIX.search(raw) is not None
 
 
 def _days(when: Dated) -> set[date]:
