@@ -610,6 +610,15 @@ def test_canonical_urls_that_are_not_article_urls_are_reported() -> None:
         ("Jane Doe Senior Editor", ["Jane Doe"]),
         ("Jane Doe, Editor-in-Chief", ["Jane Doe"]),
         ("Jane Doe Updated by John Roe", ["Jane Doe"]),
+        ("Jane Doe Co-founder", ["Jane Doe"]),  # a hyphenated title, whole
+        ("Jane Doe Content Marketing Coordinator", ["Jane Doe"]),
+        ("Jane Doe Facebook Tweet Pin", ["Jane Doe"]),  # a share bar glued to the byline
+        ("JD Jane Doe", ["Jane Doe"]),  # an initials badge
+        ("Jane Doe Jane Doe", ["Jane Doe"]),  # an avatar's alt text, then the name
+        ("Jane Doe, Digital Security", ["Jane Doe"]),  # a beat, not a second author
+        ("Sat -", []),  # what a date left
+        ("∙ Paid", []),  # a subscriber badge
+        ("Sep Blatter", ["Sep Blatter"]),  # a name that starts like a month
         ("By Jane Doe Published March 5, 2024", ["Jane Doe"]),
         ("By David Lauter March 1, 2024 3 AM PT", ["David Lauter"]),
         ("Jane Doe on Tuesday", ["Jane Doe"]),

@@ -276,6 +276,7 @@ ROLE_HEADS = frozenset(
         "president",
         "founder",
         "co-founder",
+        "coordinator",
         "cofounder",
         "head",
         "lead",
@@ -479,6 +480,18 @@ NOT_NAME_WORDS = frozenset(
         "minute",
         "minutes",
         "min",
+        # Share bars glued to a byline ("Jane Doe Facebook Tweet Pin").
+        "facebook",
+        "tweet",
+        "twitter",
+        "pin",
+        "pinterest",
+        "linkedin",
+        "instagram",
+        "whatsapp",
+        "email",
+        "print",
+        "paid",  # a subscriber badge
     }
 )
 # Lower-case words that belong inside names ("Ludwig van Beethoven", "Gabriel García y Pérez").
@@ -634,6 +647,11 @@ _WEEKDAY = re.compile(r"\s*\b(?:on\s+)?(?:mon|tues|wednes|thurs|fri|satur|sun)da
 # A time glued to a date in a byline: "3 AM PT", "10:30 a.m. ET", "14:05".
 _TIME_OF_DAY = re.compile(r"\b\d{1,2}(?::\d{2})?\s*(?:[ap]\.?m\.?|h)(?:\s+[A-Z]{2,4}\b)?|\b\d{1,2}:\d{2}\b", re.I)
 _NAME_WORD = re.compile(r"[\w'’-]+")
+# A piece that is only a day or month name, whole or cut short ("Sat", "Sept."): a date's remnant.
+_CALENDAR_WORD = re.compile(
+    r"(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.?",
+    re.IGNORECASE,
+)
 # A byline's parts (names with their titles) are separated by commas, semicolons, bars...;
 # a part holds one name, or several joined by "and" (`_BYLINE_SPLIT` splits those too).
 _BYLINE_PARTS = re.compile(r"\s*[,;|/•·⋅]\s*|\s+[-–—]\s+")
@@ -1499,18 +1517,22 @@ def split_byline(byline: str | None, site_names: Iterable[str] = ()) -> list[str
 
 def _person(piece: str, sites: set[str], *, trailing: bool) -> str | None:
     """A byline piece as a person's name, or None: roles, organisations, the site, handles, URLs and numbers are not."""
-    name = _strip_affixes(_BYLINE_PREFIX.sub("", piece.strip(" .:·•()[]")))
+    name = _strip_affixes(_BYLINE_PREFIX.sub("", piece.strip(" .:·•∙()[]-–—")))
     if not name or any(ch.isdigit() for ch in name) or _EMAIL.search(name) or _DOMAIN.search(name.lower()):
         return None
     if _URL_START.search(name) or "http" in name.lower():
         return None
     if len(name.split()) > MAX_AUTHOR_WORDS:
         return None
-    name = _strip_affixes(_strip_suffix_role(name, sites))  # "Jane Doe PhD Staff Writer"
+    name = _strip_affixes(_strip_suffix_role(_cut_furniture(_once(name)), sites))  # "Jane Doe PhD Staff Writer"
     words = name.split()
     folded = _fold(name)
+    if not any(ch.isalpha() for ch in name) or _CALENDAR_WORD.fullmatch(name):
+        return None  # punctuation, or what a date left ("Sat")
     if _is_role(words) or _is_site(folded, sites, trailing=trailing) or _is_organisation(words, folded, sites):
         return None
+    if _is_beat(words):
+        return None  # "Digital Security", "Home": a desk or a beat, not a person
     if folded in NO_AUTHOR or (name == name.lower() and name != name.upper()):
         return None  # a placeholder, or a user handle ("jdoe", "admin"): not a name as printed
     tokens = _NAME_WORD.findall(name)
@@ -1521,6 +1543,36 @@ def _person(piece: str, sites: set[str], *, trailing: bool) -> str | None:
     ):
         return None  # a phrase ("you acknowledge the policy"): names are capitalised, bar their particles
     return name
+
+
+def _once(name: str) -> str:
+    """A name printed twice in a row (an avatar's alt, then the name) once; without an initials badge ("CM Jo Ma")."""
+    words = name.split()
+    half = len(words) // 2
+    if (
+        half >= 1
+        and len(words) % 2 == 0
+        and [w.casefold() for w in words[:half]] == [w.casefold() for w in words[half:]]
+    ):
+        return " ".join(words[:half])
+    if len(words) >= 3 and words[0].isupper() and words[0] == "".join(w[0] for w in words[1:] if w[:1].isupper()):
+        return " ".join(words[1:])
+    return name
+
+
+def _cut_furniture(name: str) -> str:
+    """A name with page furniture glued after it ("Jane Doe Facebook Tweet Pin") cut at the furniture."""
+    words = name.split()
+    for i in range(2, len(words)):
+        if all(t.casefold() in NOT_NAME_WORDS for t in _NAME_WORD.findall(words[i])):
+            return " ".join(words[:i])
+    return name
+
+
+def _is_beat(words: list[str]) -> bool:
+    """Only words of desks and beats ("Digital Security", "Home"), with no job title's head."""
+    folded = [part for w in words for part in w.strip(".,()⋅-").casefold().split("-") if part]
+    return bool(folded) and all(w in ROLE_WORDS and w not in ("a", "the") for w in folded)
 
 
 def _ends_in_role(words: list[str]) -> bool:
@@ -1579,7 +1631,14 @@ def _is_site(name: str, sites: set[str], *, trailing: bool) -> bool:
 
 
 def _is_role(words: list[str]) -> bool:
-    folded = [part for w in words for part in w.strip(".,()⋅").casefold().split("-") if part]
+    # A hyphenated word is a role word whole ("co-founder") or by its parts ("editor-at-large").
+    folded = [
+        part
+        for w in words
+        for whole in [w.strip(".,()⋅").casefold()]
+        for part in ([whole] if whole in ROLE_WORDS else whole.split("-"))
+        if part
+    ]
     if not folded:
         return False
     if all(w in ROLE_WORDS for w in folded) and any(w in ROLE_HEADS for w in folded):

@@ -58,7 +58,8 @@ NAME = "html"
 # dated by it (`date_source` `modified`), not by the file or fetch time; a time stated in UTC under a URL
 # dated a day apart takes the URL's calendar day; language detected from the first 1 KB of text (was
 # 4 KB); the confidence's words cap counts each distinct kept block text once; sidecar titles and
-# authors are NFC, as the page's are.
+# authors are NFC, as the page's are; authors lose glued share bars, initials badges, repeats, beats and
+# hyphenated titles ("Co-founder").
 VERSION = "1.5.0"
 
 # Bounds (principle 8: hostile input is expected). A real article page is 50 KB-2 MB of
