@@ -407,6 +407,20 @@ def test_split_byline(byline: str | None, expected: list[str]) -> None:
     assert split_byline(byline, ["Example News"]) == expected
 
 
+@pytest.mark.parametrize(
+    ("byline", "site", "expected"),
+    [
+        ("Paige Brunton", "Paige Brunton", ["Paige Brunton"]),  # a personal site named after its author
+        ("Cory Dransfeldt", "corydransfeldt", ["Cory Dransfeldt"]),  # ... or its host
+        ("Computer Overhauls", "Computer Overhauls", []),  # a company: no given name
+        ("Example News", "Example News", []),
+        ("Paige", "Paige", []),  # one word: a brand as often as a person
+    ],
+)
+def test_a_site_name_is_an_author_only_when_it_is_a_persons_name(byline: str, site: str, expected: list[str]) -> None:
+    assert split_byline(byline, [site]) == expected
+
+
 def test_split_byline_drops_a_trailing_publication_named_by_a_site_name_prefix() -> None:
     sites = ["Business Insider Deutschland"]
     assert split_byline("Charlie Wood, Business Insider", sites) == ["Charlie Wood"]
@@ -657,7 +671,10 @@ def test_jsonld_organisation_authors_are_not_people_but_a_person_named_like_the_
     assert meta(site + ld({"@type": "BlogPosting", "author": {"@type": "Person", "name": "Jane Doe"}})).authors == (
         "Jane Doe",
     )
-    assert meta(site + '<meta name="author" content="Jane Doe">').authors == ()  # the site's name, untyped
+    # Untyped, the site's name is an author only when it reads as a person's name.
+    assert meta(site + '<meta name="author" content="Jane Doe">').authors == ("Jane Doe",)
+    acme = '<meta property="og:site_name" content="Acme Widgets">'
+    assert meta(acme + '<meta name="author" content="Acme Widgets">').authors == ()
 
 
 def test_article_author_profile_url_gives_way_to_the_byline() -> None:

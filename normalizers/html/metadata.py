@@ -15,7 +15,8 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import partial
+from functools import cache, partial
+from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
 from normalizers.common import FUTURE_TOLERANCE, Dated, Implausible, Precision, clean_line, day_date
@@ -1529,8 +1530,10 @@ def _person(piece: str, sites: set[str], *, trailing: bool) -> str | None:
     folded = _fold(name)
     if not any(ch.isalpha() for ch in name) or _CALENDAR_WORD.fullmatch(name):
         return None  # punctuation, or what a date left ("Sat")
-    if _is_role(words) or _is_site(folded, sites, trailing=trailing) or _is_organisation(words, folded, sites):
+    if _is_role(words) or _is_organisation(words, folded, sites):
         return None
+    if _is_site(folded, sites, trailing=trailing) and not _is_personal_name(words):
+        return None  # the site's name, unless it is a person's: a personal site named after its author
     if _is_beat(words):
         return None  # "Digital Security", "Home": a desk or a beat, not a person
     if folded in NO_AUTHOR or (name == name.lower() and name != name.upper()):
@@ -1620,6 +1623,20 @@ def _strip_suffix_role(name: str, sites: set[str]) -> str:
         if _is_role(tail) or _fold(" ".join(tail)) in sites:
             return " ".join(words[:cut])
     return name
+
+
+def _is_personal_name(words: list[str]) -> bool:
+    """Two or three capitalised words, the first a given name ("Paige Brunton"): a person, even as a site's name."""
+    if not 2 <= len(words) <= 3 or not all(w[:1].isupper() for w in words):
+        return False
+    return words[0].strip(".,").casefold() in _given_names() and not _is_beat(words[1:])
+
+
+@cache
+def _given_names() -> frozenset[str]:
+    """Given names of the US census (`given_names.txt`), lower case."""
+    text = resources.files("normalizers.html").joinpath("given_names.txt").read_text(encoding="utf-8")
+    return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
 
 
 def _is_site(name: str, sites: set[str], *, trailing: bool) -> bool:
