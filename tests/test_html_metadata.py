@@ -633,6 +633,8 @@ def test_canonical_urls_that_are_not_article_urls_are_reported() -> None:
         ("Sat -", []),  # what a date left
         ("∙ Paid", []),  # a subscriber badge
         ("Sep Blatter", ["Sep Blatter"]),  # a name that starts like a month
+        ("Matt Check Head Winemaker", ["Matt Check"]),  # a rank, then any trade
+        ("CM | Craig McCarthy", ["Craig McCarthy"]),  # an initials badge in its own element
         ("By Jane Doe Published March 5, 2024", ["Jane Doe"]),
         ("By David Lauter March 1, 2024 3 AM PT", ["David Lauter"]),
         ("Jane Doe on Tuesday", ["Jane Doe"]),
@@ -977,3 +979,12 @@ def test_a_time_stated_in_the_sites_zone_keeps_its_own_day() -> None:
     head = '<meta property="article:published_time" content="2025-12-19T00:30:00+01:00">'
     got = meta(head, "", "https://blog.example.com/2025/12/18/a-story/")
     assert got.published is not None and got.published.day == date(2025, 12, 19)
+
+
+def test_an_author_elements_parts_in_their_own_blocks_are_read_apart() -> None:
+    body = (
+        "<h1>Markets fall as rates rise</h1>"
+        "<div class='post-author'><h4>Insights from</h4><div><div>Liza Burke</div><div>Marketing Director</div>"
+        "<div>May 14, 2025</div></div></div>"
+    )
+    assert meta("", body).authors == ("Liza Burke",)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from normalizers.common import FUTURE_TOLERANCE, Dated, Implausible, Precision, clean_line, day_date
 from normalizers.dates import MAX_YEAR, MIN_YEAR, MONTHS, OUTSIDE_WEB_ERA, english_date, read_date, stated
+from normalizers.html.segment import BLOCK_TAGS
 from normalizers.language import normalize_language_tag
 from normalizers.meta import clean_authors
 from normalizers.urls import canonical_url
@@ -323,6 +324,8 @@ ROLE_HEADS = frozenset(
         "evp",
     }
 )
+# Words that open a job title whatever trade follows ("Head Winemaker", "Senior Research Executive").
+SENIORITY = frozenset({"senior", "sr", "junior", "jr", "chief", "head", "lead", "principal", "deputy", "associate"})
 # Words a job title is made of besides its head, for pieces made only of such words.
 ROLE_WORDS = ROLE_HEADS | {
     "senior",
@@ -649,6 +652,8 @@ _WEEKDAY = re.compile(r"\s*\b(?:on\s+)?(?:mon|tues|wednes|thurs|fri|satur|sun)da
 _TIME_OF_DAY = re.compile(r"\b\d{1,2}(?::\d{2})?\s*(?:[ap]\.?m\.?|h)(?:\s+[A-Z]{2,4}\b)?|\b\d{1,2}:\d{2}\b", re.I)
 _NAME_WORD = re.compile(r"[\w'’-]+")
 # A piece that is only a day or month name, whole or cut short ("Sat", "Sept."): a date's remnant.
+_BLOCK_SET = frozenset(BLOCK_TAGS)
+_SEPARATORS = re.compile(r"(?:\s*\|)+\s*")
 _CALENDAR_WORD = re.compile(
     r"(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.?",
     re.IGNORECASE,
@@ -1378,10 +1383,24 @@ def _node_texts(tree: LexborHTMLParser, selector: str, limit: int = MAX_BYLINE_N
         # "sidebar-mode" page class); later `<article>`s are teasers of other stories.
         if _outside_article(node, article):
             continue
-        text = _clean(node.text(separator=" "))
+        text = _clean(_block_text(node))
         if text and len(text) <= MAX_BYLINE_CHARS * 2:  # an image link's blank text is no byline
             out.append(text)
     return out
+
+
+def _block_text(node: Node) -> str:
+    """The node's text, its block-level parts (a name, a job title, a date in their own `<div>`s) split by " | "."""
+    parts: list[str] = []
+    for inner in node.traverse(include_text=True):
+        tag = inner.tag
+        if tag == "-text":
+            parts.append(inner.text_content or "")
+        elif tag in _BLOCK_SET or tag == "br":
+            parts.append(" | ")
+        else:
+            parts.append(" ")
+    return _SEPARATORS.sub(" | ", "".join(parts)).strip(" |")
 
 
 def _outside_article(node: Node, article: Node | None = None) -> bool:
@@ -1530,6 +1549,8 @@ def _person(piece: str, sites: set[str], *, trailing: bool) -> str | None:
     folded = _fold(name)
     if not any(ch.isalpha() for ch in name) or _CALENDAR_WORD.fullmatch(name):
         return None  # punctuation, or what a date left ("Sat")
+    if len(name) <= 3 and name.isalpha() and name.isupper():
+        return None  # an initials badge ("CM") beside the name
     if _is_role(words) or _is_organisation(words, folded, sites):
         return None
     if _is_site(folded, sites, trailing=trailing) and not _is_personal_name(words):
@@ -1660,6 +1681,8 @@ def _is_role(words: list[str]) -> bool:
         return False
     if all(w in ROLE_WORDS for w in folded) and any(w in ROLE_HEADS for w in folded):
         return True
+    if len(folded) >= 2 and folded[0] in SENIORITY:
+        return True  # "Head Winemaker", "Senior Research Executive": a rank, then any trade
     # "Senior Director of Operations", "Head of Content at Example": a head word, then "of" or "at".
     return any(w in ROLE_HEADS and i + 1 < len(folded) and folded[i + 1] in ("of", "at") for i, w in enumerate(folded))
 

@@ -59,7 +59,8 @@ NAME = "html"
 # dated a day apart takes the URL's calendar day; language detected from the first 1 KB of text (was
 # 4 KB); the confidence's words cap counts each distinct kept block text once; sidecar titles and
 # authors are NFC, as the page's are; authors lose glued share bars, initials badges, repeats, beats and
-# hyphenated titles ("Co-founder"); a site's name is an author when it is a person's (a given name first).
+# hyphenated titles ("Co-founder"), rank-led titles ("Head Winemaker"); an author element's block-level parts are
+# read apart; a site's name is an author when it is a person's (a given name first).
 VERSION = "1.5.0"
 
 # Bounds (principle 8: hostile input is expected). A real article page is 50 KB-2 MB of
