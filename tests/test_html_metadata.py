@@ -161,10 +161,12 @@ def test_date_priority_jsonld_then_meta_then_time_then_url() -> None:
         ),
         # The URL's day is not the page's.
         ('<meta property="article:published_time" content="2024-01-05T00:00:00Z">', "", "https://x.com/2021/02/03/a"),
-        # The date printed by the headline is not the structured one (the page's update date, unlabelled).
+        # The date printed by the headline is not the one microdata marks, and the page's
+        # own metadata (JSON-LD, meta) says nothing to decide.
         (
-            '<meta property="article:published_time" content="2024-01-05T00:00:00Z">',
-            "<h1>Markets fall as rates rise</h1><p>Jane Doe | March 3, 2025</p>",
+            "",
+            "<h1>Markets fall as rates rise</h1><p>Jane Doe | March 3, 2025</p>"
+            "<span itemprop='datePublished' content='2024-01-05'></span>",
             URL,
         ),
     ],
@@ -812,9 +814,22 @@ def test_a_printed_date_before_every_structured_date_wins() -> None:
     head = ld({"@type": "NewsArticle", "datePublished": "2025-06-12T10:00:00Z"})
     got = meta(head, "<h1>Markets fall as rates rise</h1><p>November 2, 2022</p>")
     assert got.date_source == "text" and got.published is not None and got.published.day == date(2022, 11, 2)
-    # A printed date after the structured one is as likely the update, unlabelled: no date.
+    # A printed date more than a day after the page's own metadata is its update, unlabelled.
     got = meta(head, "<h1>Markets fall as rates rise</h1><p>November 2, 2025</p>")
-    assert got.published_at is None
+    assert got.date_source == "jsonld" and got.published is not None and got.published.day == date(2025, 6, 12)
+    # Unless the page's own metadata disagrees with itself.
+    two = head + '<meta property="article:published_time" content="2025-03-01T00:00:00Z">'
+    assert meta(two, "<h1>Markets fall as rates rise</h1><p>November 2, 2025</p>").published_at is None
+
+
+def test_microdata_dates_of_teasers_do_not_contradict_the_pages_own() -> None:
+    head = ld({"@type": "NewsArticle", "datePublished": "2024-11-13T06:36:52Z"})
+    teasers = "".join(
+        f"<div class='related'><span itemprop='datePublished' content='2025-12-{d:02d}'>Dec {d}</span></div>"
+        for d in (1, 11, 16)
+    )
+    got = meta(head, "<h1>Markets fall as rates rise</h1><p>Story text.</p>" + teasers)
+    assert got.date_source == "jsonld" and got.published is not None and got.published.day == date(2024, 11, 13)
 
 
 def test_a_time_element_of_the_printed_day_backs_it() -> None:

@@ -870,9 +870,11 @@ def _agreed(
     win over a printed date the URL does not give (the printed one is an update's or
     another story's), and a printed date more than a day before every structured one wins
     over them (a CMS that re-published or imported the story stamps the later date; an
-    update is never printed before the publication). Otherwise the printed date
-    contradicts the page (often the update date, printed unlabelled): no date; so does a
-    printed date no structured date backs when the page's `<time>`s all name other days.
+    update is never printed before the publication), and a printed date more than a day
+    after the publication the JSON-LD and meta dates agree on is the update, printed
+    unlabelled (`_before_printed`): the structured date wins. Otherwise the printed date
+    contradicts the page: no date; so does a printed date no structured date backs when
+    the page's `<time>`s all name other days.
 
     Structured dates of different days with no printed date are decided by the URL's day,
     else by the date printed in an element whose class names a date (`find_dated`), else
@@ -910,15 +912,19 @@ def _agreed(
         if chosen is None and pubs and all(shown.day < day - ONE_DAY for _, w in pubs for day in _days(w)):
             chosen = ("text", shown)
         if chosen is None and pubs:
-            return nothing  # the printed date is neither the structured one nor before it: doubtful, no date
+            chosen = _before_printed(shown, pubs)
+            if chosen is None:
+                return nothing  # the printed date is neither the structured one nor before it: doubtful, no date
         if chosen is None and dated_times and not any(_near(shown.day, d) for _, w in dated_times for d in _days(w)):
             return nothing  # the page's <time>s all name other days than the printed date: doubtful, no date
         chosen = chosen or ("text", shown)
     elif pubs:
         chosen = pubs[0]
-        # <time> elements marked as published also mark comments and teasers: only the
-        # page's own metadata must agree with itself.
-        if any(not _days(w) & _days(pubs[0][1]) for s, w in pubs if s != "time"):
+        # <time> elements marked as published also mark comments and teasers, and so do
+        # microdata dates when the page's JSON-LD or meta gives its own: only the page's
+        # own metadata must agree with itself.
+        marks = ("time", "microdata") if any(s in ("jsonld", "meta") for s, _ in pubs) else ("time",)
+        if any(not _days(w) & _days(pubs[0][1]) for s, w in pubs if s not in marks):
             # Different days, and nothing printed by the headline to choose: the URL's day
             # may, else the date printed in an element whose class names a date, else no date.
             chosen = _on_day(url.day, pubs, []) if url is not None else None
@@ -949,6 +955,20 @@ def _agreed(
     before = [e for e in ordered[:index] if aside(e[1])]
     after = [e for e in ordered[index:] if aside(e[1])]
     return (*before, chosen, *agreeing, *after)
+
+
+def _before_printed(shown: Dated, pubs: Sequence[PageDate]) -> PageDate | None:
+    """The JSON-LD or meta date when those name one day, more than a day before the printed date.
+
+    A date printed after the publication the page's metadata states is its update's,
+    printed without the word ("October 26, 2025" above a story published in 2024).
+    """
+    own = [(s, w) for s, w in pubs if s in ("jsonld", "meta") and isinstance(w, Dated)]
+    if not own or any(not _days(w) & _days(own[0][1]) for _, w in own):
+        return None
+    if all(day < shown.day - ONE_DAY for _, w in own for day in _days(w)):
+        return own[0]
+    return None
 
 
 def _element_date(

@@ -56,7 +56,9 @@ NAME = "html"
 # 1 % control characters (DEL too) is binary, as a text file is (was 5 %).
 # 1.5.0: a page that states no publication date but prints its update's ("Updated March 5, 2024") is
 # dated by it (`date_source` `modified`), not by the file or fetch time; a time stated in UTC under a URL
-# dated a day apart takes the URL's calendar day; language detected from the first 1 KB of text (was
+# dated a day apart takes the URL's calendar day; a date printed more than a day after the JSON-LD and meta
+# date (agreeing) is the update, so the structured date stands (was: no date); teasers' microdata dates
+# do not contradict the page's own; language detected from the first 1 KB of text (was
 # 4 KB); the confidence's words cap counts each distinct kept block text once; sidecar titles and
 # authors are NFC, as the page's are; authors lose glued share bars, initials badges, repeats, beats and
 # hyphenated titles ("Co-founder"), rank-led titles ("Head Winemaker"); an author element's block-level parts are
