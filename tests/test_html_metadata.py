@@ -1003,3 +1003,9 @@ def test_an_author_elements_parts_in_their_own_blocks_are_read_apart() -> None:
         "<div>May 14, 2025</div></div></div>"
     )
     assert meta("", body).authors == ("Liza Burke",)
+
+
+def test_a_page_wide_element_with_an_author_class_is_no_byline() -> None:
+    paragraphs = "".join(f"<p>Paragraph {i} of a long story about the markets.</p>" for i in range(2000))
+    got = meta("", f"<div class='author-page'><h1>Markets fall as rates rise</h1>{paragraphs}</div>")
+    assert got.authors == ()

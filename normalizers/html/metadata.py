@@ -1403,19 +1403,28 @@ def _node_texts(tree: LexborHTMLParser, selector: str, limit: int = MAX_BYLINE_N
         # "sidebar-mode" page class); later `<article>`s are teasers of other stories.
         if _outside_article(node, article):
             continue
-        text = _clean(_block_text(node))
+        text = _clean(_block_text(node) or "")
         if text and len(text) <= MAX_BYLINE_CHARS * 2:  # an image link's blank text is no byline
             out.append(text)
     return out
 
 
-def _block_text(node: Node) -> str:
-    """The node's text, its block-level parts (a name, a job title, a date in their own `<div>`s) split by " | "."""
+def _block_text(node: Node, limit: int = MAX_BYLINE_CHARS * 2) -> str | None:
+    """The node's text, its block-level parts (a name, a job title, a date in their own `<div>`s) split by " | ".
+
+    None past `limit` characters of text, whitespace folded (no byline is that long): a
+    page-wide element with an author class costs no more than a byline to turn down.
+    """
     parts: list[str] = []
+    size = 0
     for inner in node.traverse(include_text=True):
         tag = inner.tag
         if tag == "-text":
-            parts.append(inner.text_content or "")
+            text = inner.text_content or ""
+            parts.append(text)
+            size += len(" ".join(text.split()))
+            if size > limit:
+                return None
         elif tag in _BLOCK_SET or tag == "br":
             parts.append(" | ")
         else:
