@@ -127,11 +127,13 @@ def test_the_flow_is_the_core_with_each_stage_a_task_run(corpus: Path, tmp_path:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     from flows.config import load_config
-    from flows.flow import ingest
+    from flows.flow import Observer, ingest, observed_by
+    from flows.server import wait_recorded
     from pipeline.run import LocalRunner, run_source
     from warehouse.layout import DataRoot
 
-    flow_summary = ingest(config=str(corpus), data=str(tmp_path / "flow"), workers=2)
+    with observed_by(Observer()) as observer:
+        flow_summary = ingest(config=str(corpus), data=str(tmp_path / "flow"), workers=2)
     root = DataRoot(tmp_path / "core")
     core = [run_source(src, root, "core-run", runner=LocalRunner(1)) for src in load_config(corpus).select(None)]
     assert _rows(tmp_path / "flow") == _rows(tmp_path / "core")
@@ -140,16 +142,13 @@ def test_the_flow_is_the_core_with_each_stage_a_task_run(corpus: Path, tmp_path:
         [getattr(s, c) for c in counted] for s in core
     ]
 
+    # The server records task runs from events, shortly after: wait as the CLI does (60 s: a hang guard).
+    flow_run_id = uuid.UUID(flow_summary.run_id)
+    assert observer.task_runs > 0
+    assert wait_recorded(flow_run_id, observer.task_runs, 60) == observer.task_runs
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    stages = {r.name.rsplit("-", 1)[0] for r in runs}
     expected = {"discover", "normalize-batch", "write-partition", "finish-source"}
-    deadline = time.monotonic() + 60  # a hang guard: the server records task runs from events, shortly after
-    while True:
-        with get_client(sync_client=True) as client:
-            runs = client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[uuid.UUID(flow_summary.run_id)]))
-            )
-        stages = {r.name.rsplit("-", 1)[0] for r in runs}
-        if expected <= stages or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
     assert expected <= stages, stages
     assert all(r.state_type is not None and r.state_type.value == "COMPLETED" for r in runs)
