@@ -170,6 +170,13 @@ def test_a_label_repeated_down_a_page_is_not_an_article() -> None:
     assert not result.blocks or result.confidence < DEFAULT_MIN_CONFIDENCE, (result.confidence, result.text())
 
 
+def test_headlines_a_menu_and_a_copyright_line_are_not_an_article() -> None:
+    # Found by the property test above: link lists around one short line of prose scored 0.223.
+    parts = [_CHROME[3], _CHROME[7], _CHROME[1], _CHROME[7]]
+    result = run("<html><head><title>Example Media</title></head><body>" + "".join(parts) + "</body></html>")
+    assert not result.blocks or result.confidence < DEFAULT_MIN_CONFIDENCE, (result.confidence, result.text())
+
+
 _PROSE = [
     "The city council voted on Tuesday to extend the night bus service until the end of the year.",
     "Officials said the decision followed months of complaints from shift workers about late trains.",
