@@ -58,11 +58,10 @@ sys.path.insert(0, str(REPO))
 from bench.extraction import match, precision_score, recall_score, shingles  # noqa: E402
 from normalizers.html.decide import (  # noqa: E402
     PAGE_FEATURES,
-    KeptText,
     choose,
-    kept_text,
     page_confidence,
     page_features,
+    prose_words,
 )
 from normalizers.html.extract import parse_html, repeated_blocks  # noqa: E402
 from normalizers.html.features import (  # noqa: E402
@@ -383,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     per_page: list[dict[str, Any]] = []
     confidence_rows: list[np.ndarray] = []
     confidence_targets: list[float] = []
-    confidence_kept: list[KeptText] = []
+    confidence_words: list[int] = []
     confidence_kind: list[str] = []
     confidence_sites: list[str] = []
     for fold, (train_index, test_index) in enumerate(groups_of([s.site for s in samples], args.folds)):
@@ -406,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
             confidence_rows.append(page_features(s.page, p, kept))
-            confidence_kept.append(kept_text(s.page, kept))
+            confidence_words.append(prose_words(s.page, kept))
             confidence_targets.append(f1)
             confidence_kind.append("clean" if s.dataset == "clean" else "real")
             confidence_sites.append(s.site)
@@ -416,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
                 bare = without_article(s)
                 p, kept = extract_blocks(bare, tables, first, second)
                 confidence_rows.append(page_features(bare.page, p, kept))
-                confidence_kept.append(kept_text(bare.page, kept))
+                confidence_words.append(prose_words(bare.page, kept))
                 confidence_targets.append(0.0)
                 confidence_kind.append("bare")
                 confidence_sites.append(s.site)
@@ -434,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         model = fit(confidence_x[train_index], confidence_y[train_index], np.ones(len(train_index)), regression=True)
         # As at run time (`decide.page_confidence`), with its caps.
         shipped = forest_of(model, logistic=False)
-        held_out[test_index] = [page_confidence(shipped, confidence_x[i], confidence_kept[i]) for i in test_index]
+        held_out[test_index] = [page_confidence(shipped, confidence_x[i], confidence_words[i]) for i in test_index]
     confidence_report = confidence_figures(held_out, confidence_y, kind)
     print(f"confidence (cross-validated by site): {confidence_report}")
     if args.report:

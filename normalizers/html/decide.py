@@ -10,7 +10,6 @@ which estimates the F1 the extraction would score against a human's.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import numpy as np
 
@@ -19,11 +18,10 @@ from normalizers.html.segment import Page, subtree_sums
 
 __all__ = [
     "PAGE_FEATURES",
-    "KeptText",
     "choose",
-    "kept_text",
     "page_confidence",
     "page_features",
+    "prose_words",
     "threshold",
 ]
 
@@ -56,48 +54,29 @@ def choose(p: np.ndarray) -> np.ndarray:
 
 
 _KEPT_LINK_SHARE = PAGE_FEATURES.index("kept_link_share")
-# Fewer kept words than this are too few to tell an article from a label or a caption.
+# Fewer kept words of prose than this are too few to tell an article from a label, a
+# caption or a copyright line.
 SURE_WORDS = 25
-# An article has a paragraph of prose: a kept block this long (in characters, which CJK
-# text counts as well as spaced text) that is mostly not link text. News paragraphs run
-# 150-400 characters; chrome's longest lines (a copyright notice, a cookie banner) run
-# under 60, where the square of the share caps the confidence under the default 0.2.
-SURE_PARAGRAPH_CHARS = 150
 
 
-def page_confidence(model: Forest, features: np.ndarray, kept: KeptText) -> float:
-    """The expected F1 of an extraction (0..1) from its `PAGE_FEATURES` and what its kept text is (`kept_text`).
+def page_confidence(model: Forest, features: np.ndarray, words: int) -> float:
+    """The expected F1 of an extraction (0..1) from its `PAGE_FEATURES` and `prose_words`.
 
     Never more than the share of the kept text that is not link text (an article's text
-    is not a list of links), nor than the square of the kept words over `SURE_WORDS` (a label or a
-    button is not an article, however often a page repeats it), nor than the square of its
-    longest paragraph of prose over `SURE_PARAGRAPH_CHARS` (headlines, menus and a copyright
-    line are not an article): pages of these kinds are rarer in the training pages than on
-    the web, so the model alone is unsure of them.
+    is not a list of links), nor than the square of its words of prose over `SURE_WORDS` (a
+    label, a button or a copyright line among links is not an article, however often a page
+    repeats it): pages of either kind are rarer in the training pages than on the web, so the
+    model alone is unsure of them.
     """
     expected = float(np.clip(model.predict(features[None, :])[0], 0.0, 1.0))
-    return min(
-        expected,
-        1.0 - float(features[_KEPT_LINK_SHARE]),
-        (kept.words / SURE_WORDS) ** 2,
-        (kept.longest_prose / SURE_PARAGRAPH_CHARS) ** 2,
-    )
+    return min(expected, 1.0 - float(features[_KEPT_LINK_SHARE]), (words / SURE_WORDS) ** 2)
 
 
-class KeptText(NamedTuple):
-    """What the kept blocks' text amounts to, for the confidence's caps."""
-
-    words: int  # words, each distinct block text counted once
-    longest_prose: int  # characters of the longest kept block that is mostly not link text
-
-
-def kept_text(page: Page, kept: np.ndarray) -> KeptText:
-    """The `KeptText` of an extraction."""
+def prose_words(page: Page, kept: np.ndarray) -> int:
+    """Words in the kept blocks that are mostly not link text, each distinct block text counted once."""
     texts, links = page.texts, page.links
-    indexes = np.flatnonzero(kept).tolist()
-    words = sum(t.count(" ") + 1 for t in {texts[j] for j in indexes})
-    longest = max((len(texts[j]) for j in indexes if 2 * links[j] < len(texts[j])), default=0)
-    return KeptText(words, longest)
+    prose = {texts[j] for j in np.flatnonzero(kept).tolist() if 2 * links[j] < len(texts[j])}
+    return sum(t.count(" ") + 1 for t in prose)
 
 
 def page_features(page: Page, p: np.ndarray, kept: np.ndarray) -> np.ndarray:

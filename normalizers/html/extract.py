@@ -39,7 +39,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from normalizers.bounds import Budget
 from normalizers.html import rules
-from normalizers.html.decide import kept_text, page_confidence, page_features, threshold
+from normalizers.html.decide import page_confidence, page_features, prose_words, threshold
 from normalizers.html.features import block_features, context_features, name_words
 from normalizers.html.model import load_model
 from normalizers.html.segment import Page, segment, subtree_sums
@@ -415,7 +415,7 @@ def extract(
     else:
         needed = threshold(p)
         kept = p >= needed
-    confidence = page_confidence(model.confidence, page_features(page, p, kept), kept_text(page, kept))
+    confidence = page_confidence(model.confidence, page_features(page, p, kept), prose_words(page, kept))
     if path == "profile":
         confidence = max(confidence, 0.9)  # the source's own selector found the article
     return _shape(page, p, kept, dropped, last, path, truncated, confidence, needed)

@@ -59,8 +59,8 @@ NAME = "html"
 # dated a day apart takes the URL's calendar day; a date printed more than a day after the JSON-LD and meta
 # date (agreeing) is the update, so the structured date stands (was: no date); teasers' microdata dates
 # do not contradict the page's own; language detected from the first 1 KB of text (was
-# 4 KB); the confidence's words cap counts each distinct kept block text once, and a new cap needs a
-# paragraph of prose (150 characters mostly not link text for full confidence); sidecar titles and
+# 4 KB); the confidence's words cap counts words of prose (blocks mostly not link text), each distinct
+# block text once; sidecar titles and
 # authors are NFC, as the page's are; authors lose glued share bars, initials badges, repeats, beats and
 # hyphenated titles ("Co-founder"), rank-led titles ("Head Winemaker"); an author element's block-level parts are
 # read apart; a site's name is an author when it is a person's (a given name first).
