@@ -21,7 +21,16 @@ REPO = Path(__file__).resolve().parent.parent
 SEED = (REPO / "samples" / "anha" / "000_db5c100688d27208.txt").read_text(encoding="utf-8")
 FILES_PER_MONTH = 100
 
-pytestmark = pytest.mark.slow  # four runs of the CLI, each starting a Prefect server
+pytestmark = pytest.mark.slow  # four runs of the CLI
+
+
+@pytest.fixture()
+def api_env(prefect_harness: None) -> dict[str, str]:
+    """The environment of a CLI run on the session's Prefect server (the commit is what is under test, not
+    the server each one-shot command would start, which tests/test_server.py covers)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
 
 
 def _write_corpus(folder: Path, version: int) -> None:
@@ -50,8 +59,8 @@ def _cmd(cfg: Path, data: Path) -> list[str]:
     return [sys.executable, "-m", "flows.cli", *_args(cfg, data)]
 
 
-def _run(cfg: Path, data: Path) -> dict[str, object]:
-    out = subprocess.run(_cmd(cfg, data), capture_output=True, text=True, cwd=REPO, timeout=600, check=True)
+def _run(cfg: Path, data: Path, env: dict[str, str]) -> dict[str, object]:
+    out = subprocess.run(_cmd(cfg, data), capture_output=True, text=True, cwd=REPO, timeout=600, check=True, env=env)
     return json.loads(out.stdout)
 
 
@@ -74,12 +83,12 @@ def _comparable(data: Path) -> list[tuple[object, ...]]:
     return sorted(tuple(str(v) for v in row.values()) for row in table.select(cols).to_pylist())
 
 
-def test_sigkill_mid_write(tmp_path: Path) -> None:
+def test_sigkill_mid_write(tmp_path: Path, api_env: dict[str, str]) -> None:
     corpus = tmp_path / "corpus"
     _write_corpus(corpus, version=1)
     cfg = _config(tmp_path, corpus)
     data = tmp_path / "data"
-    first = _run(cfg, data)
+    first = _run(cfg, data, api_env)
     assert first["sources"][0]["written"] == 2 * FILES_PER_MONTH  # type: ignore[index]
     old = _partitions(data)
     assert len(old) == 2
@@ -87,7 +96,7 @@ def test_sigkill_mid_write(tmp_path: Path) -> None:
     _write_corpus(corpus, version=2)
     # The run is killed while its commit is applied: one partition renamed into place, the
     # other's rename held by the gate. The journal is written by then (the commit point).
-    with RenameGate(f"{data / 'articles'}/*") as gate:
+    with RenameGate(f"{data / 'articles'}/*", api_env) as gate:
         proc = subprocess.Popen(
             gate.command(*_args(cfg, data)),
             cwd=REPO,
@@ -121,9 +130,9 @@ def test_sigkill_mid_write(tmp_path: Path) -> None:
     assert settled[new_key] == after_kill[new_key] and not staged.exists()
 
     # The re-run finishes the job and equals a clean run over the same input.
-    _run(cfg, data)
+    _run(cfg, data, api_env)
     clean = tmp_path / "clean"
-    _run(cfg, clean)
+    _run(cfg, clean, api_env)
     assert _comparable(data) == _comparable(clean)
     assert not any(p.suffix == ".parquet" for p in (data / ".staging").rglob("*"))
     assert not staged.exists()
