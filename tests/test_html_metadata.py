@@ -1009,3 +1009,19 @@ def test_a_page_wide_element_with_an_author_class_is_no_byline() -> None:
     paragraphs = "".join(f"<p>Paragraph {i} of a long story about the markets.</p>" for i in range(2000))
     got = meta("", f"<div class='author-page'><h1>Markets fall as rates rise</h1>{paragraphs}</div>")
     assert got.authors == ()
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("<p><strong>Contributors:</strong> Janet Loughrey</p>", ("Janet Loughrey",)),
+        (
+            "<h6>Author(s)</h6><ul><li>John A. Alic</li><li>David C. Mowery</li><li>Edward S. Rubin</li></ul>"
+            "<h6>Related Program</h6>",
+            ("John A. Alic", "David C. Mowery", "Edward S. Rubin"),
+        ),
+    ],
+)
+def test_a_labelled_author_list_is_read_to_its_end(body: str, expected: tuple[str, ...]) -> None:
+    got = meta("", "<h1>Markets fall as rates rise</h1><p>Story text.</p>" + body)
+    assert got.authors == expected

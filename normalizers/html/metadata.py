@@ -642,8 +642,9 @@ _RUN_WORDS = frozenset({*BYLINE_CONJUNCTIONS, *NAME_PARTICLES, "by"})
 # alone are left out: comments and teasers print them for names that are not the article's
 # author.
 _AUTHOR_LABEL = re.compile(
-    r"^(?:(?:this (?:post|article|story|piece) (?:was|is) )?(?:written|article|authored|story|words|text) by|authors?)"
-    r"\b\s*:?\s*(?=$|(?-i:[A-ZÀ-Þ]))",
+    r"^(?:(?:(?:this (?:post|article|story|piece) (?:was|is) )?(?:written|article|authored|story|words|text) by"
+    r"|authors?|contributors?)\b|author\(s\))"
+    r"\s*:?\s*(?=$|(?-i:[A-ZÀ-Þ]))",
     re.IGNORECASE,
 )
 _CREDIT = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in CREDIT_PREFIXES) + r")(?!\w)", re.IGNORECASE)
@@ -1509,9 +1510,17 @@ def _labelled_bylines(tree: LexborHTMLParser) -> list[str]:
         if rest:
             return [_name_run(f"by {rest}")]
         # The label alone: the next line is the name, if it is one of two words or more
-        # (a lone capitalised word after "Authors" is as often a heading: "Abstract").
+        # (a lone capitalised word after "Authors" is as often a heading: "Abstract"),
+        # and so are the lines after it that are each a person's name ("Author(s)" over a list).
         following = lines[index + 1] if index + 1 < len(lines) else ""
-        return [following] if len(following.split()) > 1 else []
+        if len(following.split()) <= 1:
+            return []
+        names = [following]
+        for more in lines[index + 2 : index + 1 + MAX_AUTHORS]:
+            if not _is_personal_name(more.split()) or _person(more, set(), trailing=True) != more:
+                break  # a heading ("Related Program"), a bio, a button: the list has ended
+            names.append(more)
+        return names
     return []
 
 
