@@ -636,6 +636,8 @@ def test_canonical_urls_that_are_not_article_urls_are_reported() -> None:
         ("∙ Paid", []),  # a subscriber badge
         ("Sep Blatter", ["Sep Blatter"]),  # a name that starts like a month
         ("Matt Check Head Winemaker", ["Matt Check"]),  # a rank, then any trade
+        ("By David LauterSenior Editor March 1, 2024", ["David Lauter"]),  # two elements' texts glued
+        ("Elizabeth McCravy", ["Elizabeth McCravy"]),  # a capital inside a name stays
         ("CM | Craig McCarthy", ["Craig McCarthy"]),  # an initials badge in its own element
         ("By Jane Doe Published March 5, 2024", ["Jane Doe"]),
         ("By David Lauter March 1, 2024 3 AM PT", ["David Lauter"]),

@@ -654,6 +654,9 @@ _TIME_OF_DAY = re.compile(r"\b\d{1,2}(?::\d{2})?\s*(?:[ap]\.?m\.?|h)(?:\s+[A-Z]{
 _NAME_WORD = re.compile(r"[\w'’-]+")
 # A piece that is only a day or month name, whole or cut short ("Sat", "Sept."): a date's remnant.
 _BLOCK_SET = frozenset(BLOCK_TAGS)
+# A capitalised word glued to a lower-case letter ("LauterSenior"): two elements' texts joined.
+_GLUED_WORD = re.compile(r"(?<=\w)([a-z])([A-Z][a-z]+)(?![A-Za-z])")
+_TITLE_OPENERS = ROLE_HEADS | SENIORITY  # not every role word: "EdTech" is no "Ed" glued on
 _SEPARATORS = re.compile(r"(?:\s*\|)+\s*")
 _CALENDAR_WORD = re.compile(
     r"(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.?",
@@ -1545,7 +1548,7 @@ def split_byline(byline: str | None, site_names: Iterable[str] = ()) -> list[str
     credit = _CREDIT.search(text)
     if credit is not None:
         text = text[: credit.start()]
-    text = _without_dates(text)
+    text = _without_dates(_GLUED_WORD.sub(_unglue, text))
     sites = {_fold(site) for site in site_names if site}
     names: list[str] = []
     after_role = False
@@ -1571,6 +1574,12 @@ def split_byline(byline: str | None, site_names: Iterable[str] = ()) -> list[str
             if name:
                 names.append(name)
     return names
+
+
+def _unglue(match: re.Match[str]) -> str:
+    """A role word glued to the name before it by markup ("LauterSenior Editor") parted from it."""
+    word = match.group(2)
+    return f"{match.group(1)} {word}" if word.casefold() in _TITLE_OPENERS else match.group(0)
 
 
 def _person(piece: str, sites: set[str], *, trailing: bool) -> str | None:
