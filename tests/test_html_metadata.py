@@ -1027,3 +1027,12 @@ def test_a_page_wide_element_with_an_author_class_is_no_byline() -> None:
 def test_a_labelled_author_list_is_read_to_its_end(body: str, expected: tuple[str, ...]) -> None:
     got = meta("", "<h1>Markets fall as rates rise</h1><p>Story text.</p>" + body)
     assert got.authors == expected
+
+
+def test_a_block_named_like_a_sidebar_that_holds_the_headline_is_the_articles() -> None:
+    story = "<div class='story-sidebar-mode'><h1>Markets fall as rates rise</h1>{}<p>Story text.</p></div>"
+    got = meta("", story.format("<div class='author-name'>Jane Doe</div>"))
+    assert got.authors == ("Jane Doe",)
+    beside = "<div class='page'><h1>Markets fall as rates rise</h1><p>Story text.</p></div>"
+    got = meta("", beside + "<div class='sidebar'><div class='author-name'>John Roe</div></div>")
+    assert got.authors == ()

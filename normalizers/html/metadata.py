@@ -1447,7 +1447,9 @@ def _outside_article(node: Node, article: Node | None = None) -> bool:
             return True
         attrs = parent.attributes
         marks = f"{attrs.get('class') or ''} {attrs.get('id') or ''}".lower()
-        if any(marker in marks for marker in NOT_ARTICLE_MARKERS):
+        # A block that holds the page's headline is the article's, whatever it is called
+        # ("story-sidebar-mode": a layout with a sidebar beside the story).
+        if any(marker in marks for marker in NOT_ARTICLE_MARKERS) and parent.css_first("h1") is None:
             return True
         parent = parent.parent
     return False

@@ -65,7 +65,8 @@ NAME = "html"
 # hyphenated titles ("Co-founder"), rank-led titles ("Head Winemaker"); an author element's block-level parts are
 # read apart; a site's name is an author when it is a person's (a given name first); "Contributors" and
 # "Author(s)" label authors, and a label over a list of names gives them all; a job title glued to the name
-# by markup ("LauterSenior Editor") is parted from it.
+# by markup ("LauterSenior Editor") is parted from it; a block named like a sidebar or related block that
+# holds the page's <h1> is the article's (bylines and dates in it are read).
 VERSION = "1.5.0"
 
 # Bounds (principle 8: hostile input is expected). A real article page is 50 KB-2 MB of
