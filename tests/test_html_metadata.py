@@ -394,8 +394,10 @@ def test_title_sources_in_order_and_h1_alone() -> None:
         ("Jane Doe, Senior Political Correspondent", ["Jane Doe"]),
         ("Jane Doe | Example News", ["Jane Doe"]),
         ("Jane Doe - March 5, 2024", ["Jane Doe"]),
-        ("Jane Doe jane@example.com", []),
-        ("Jane Doe (jane@example.com)", []),
+        ("Jane Doe jane@example.com", ["Jane Doe"]),  # contact details are cut, the name stays
+        ("Jane Doe (jane@example.com)", ["Jane Doe"]),
+        ("By Jane Doe @janedoe", ["Jane Doe"]),
+        ("By Jane DoeMarch 5, 2024", ["Jane Doe"]),  # a date glued on by markup
         ("https://www.facebook.com/jane.doe", []),
         ("example.com/authors/jane-doe", []),
         ("Von Hans Müller und Eva Schmidt", ["Hans Müller", "Eva Schmidt"]),
@@ -417,6 +419,8 @@ def test_split_byline(byline: str | None, expected: list[str]) -> None:
         ("Computer Overhauls", "Computer Overhauls", []),  # a company: no given name
         ("Example News", "Example News", []),
         ("Paige", "Paige", []),  # one word: a brand as often as a person
+        ("Jordan Motors", "Jordan Motors", []),  # a given name, then a business word
+        ("Jane Doe Photography", "Jane Doe Photography", []),
     ],
 )
 def test_a_site_name_is_an_author_only_when_it_is_a_persons_name(byline: str, site: str, expected: list[str]) -> None:
@@ -1036,3 +1040,10 @@ def test_a_block_named_like_a_sidebar_that_holds_the_headline_is_the_articles() 
     beside = "<div class='page'><h1>Markets fall as rates rise</h1><p>Story text.</p></div>"
     got = meta("", beside + "<div class='sidebar'><div class='author-name'>John Roe</div></div>")
     assert got.authors == ()
+
+
+def test_an_update_label_with_a_time_before_the_date_is_still_an_update() -> None:
+    head = '<meta property="article:published_time" content="2024-05-01T09:00:00Z">'
+    got = meta(head, "<h1>Markets fall as rates rise</h1><p>By Jane Doe Updated 3:15 PM EST, Tue March 5, 2024</p>")
+    assert (got.date_source, got.published_at) == ("meta", datetime(2024, 5, 1, 9, tzinfo=UTC))
+    assert got.modified_at == datetime(2024, 3, 5, tzinfo=UTC)

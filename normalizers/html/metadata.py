@@ -324,6 +324,18 @@ ROLE_HEADS = frozenset(
         "evp",
     }
 )
+# Words that make a site's name a business's though it opens with a given name ("Jordan
+# Motors", "Grace Church"); only for site names: as a byline, "Charlotte Church" is a person.
+BUSINESS_WORDS = frozenset(
+    {
+        "motors", "auto", "church", "chapel", "photography", "photo", "studio", "studios", "design", "designs",
+        "consulting", "kitchen", "cafe", "bakery", "salon", "spa", "clinic", "dental", "dentistry", "law",
+        "realty", "homes", "construction", "plumbing", "roofing", "fitness", "gym", "academy", "school",
+        "foundation", "institute", "center", "centre", "shop", "store", "boutique", "farm", "farms",
+        "marketing", "agency", "solutions", "services", "systems", "labs", "co", "company", "travel", "tours",
+        "events", "weddings", "creative", "media", "press", "books", "kids", "pets", "garden", "gardens",
+    }
+)  # fmt: skip
 # Words that open a job title whatever trade follows ("Head Winemaker", "Senior Research Executive").
 SENIORITY = frozenset({"senior", "sr", "junior", "jr", "chief", "head", "lead", "principal", "deputy", "associate"})
 # Words a job title is made of besides its head, for pieces made only of such words.
@@ -624,6 +636,7 @@ _URL_DATE_DELIMITERS = "/-_.+"
 _URL_MONTH_DATE = re.compile(r"/([12]\d{3})/([A-Za-z]{3,9})/(\d{1,2})(?=/|$)")
 _WS = re.compile(r"\s+")
 _EMAIL = re.compile(r"\S+@\S+\.\S+")
+_CONTACT = re.compile(r"\S+@\S+\.\S+|(?<![\w@])@\w+|(?:https?://|www\.)\S+", re.IGNORECASE)
 _URL_START = re.compile(r"(?:https?:)?//|www\.", re.IGNORECASE)
 # A byline piece ending like a host name ("example.com") or containing "www." / "://".
 _DOMAIN = re.compile(r"[a-z0-9-]\.[a-z]{2,6}$|www\.|://")
@@ -1158,7 +1171,9 @@ def _dates_in_text(text: str) -> list[tuple[str, Dated]]:
         rest = end
         if not MIN_YEAR <= when.year <= MAX_YEAR:
             continue
-        label = UPDATED if _UPDATE_LABEL.search(text[max(0, start - 30) : start]) else ""
+        # "Updated 3:15 PM EST, Tue March 5, 2024": a time of day may stand between the label and the date.
+        before = _TIME_OF_DAY.sub(" ", text[max(0, start - 40) : start])
+        label = UPDATED if _UPDATE_LABEL.search(before[-30:]) else ""
         raw = text[start:end]
         found.append((label, day_date(when.date(), raw) if precision == "day" else stated(when, precision, raw)))
     return found
@@ -1550,7 +1565,8 @@ def split_byline(byline: str | None, site_names: Iterable[str] = ()) -> list[str
     credit = _CREDIT.search(text)
     if credit is not None:
         text = text[: credit.start()]
-    text = _without_dates(_GLUED_WORD.sub(_unglue, text))
+    # An email, handle or link printed after a name is contact detail, not part of it.
+    text = _without_dates(_GLUED_WORD.sub(_unglue, _CONTACT.sub(" , ", text)))
     sites = {_fold(site) for site in site_names if site}
     names: list[str] = []
     after_role = False
@@ -1579,9 +1595,11 @@ def split_byline(byline: str | None, site_names: Iterable[str] = ()) -> list[str
 
 
 def _unglue(match: re.Match[str]) -> str:
-    """A role word glued to the name before it by markup ("LauterSenior Editor") parted from it."""
+    """A job title or a date glued by markup to the name before it ("LauterSenior Editor", "DoeMarch 5"), parted."""
     word = match.group(2)
-    return f"{match.group(1)} {word}" if word.casefold() in _TITLE_OPENERS else match.group(0)
+    folded = word.casefold()
+    glued = folded in _TITLE_OPENERS or folded in MONTHS or _CALENDAR_WORD.fullmatch(word) is not None
+    return f"{match.group(1)} {word}" if glued else match.group(0)
 
 
 def _person(piece: str, sites: set[str], *, trailing: bool) -> str | None:
@@ -1699,6 +1717,8 @@ def _is_personal_name(words: list[str]) -> bool:
     """Two or three capitalised words, the first a given name ("Paige Brunton"): a person, even as a site's name."""
     if not 2 <= len(words) <= 3 or not all(w[:1].isupper() for w in words):
         return False
+    if any(w.strip(".,").casefold() in BUSINESS_WORDS for w in words[1:]):
+        return False  # "Jordan Motors", "Grace Church", "Jane Doe Photography"
     return words[0].strip(".,").casefold() in _given_names() and not _is_beat(words[1:])
 
 

@@ -66,7 +66,9 @@ NAME = "html"
 # read apart; a site's name is an author when it is a person's (a given name first); "Contributors" and
 # "Author(s)" label authors, and a label over a list of names gives them all; a job title glued to the name
 # by markup ("LauterSenior Editor") is parted from it; a block named like a sidebar or related block that
-# holds the page's <h1> is the article's (bylines and dates in it are read).
+# holds the page's <h1> is the article's (bylines and dates in it are read); emails, handles and links after
+# a name are cut from it; an update label with a time before its date ("Updated 3:15 PM EST, Tue March 5")
+# is one; a site's name with a business word ("Jordan Motors") is no person's.
 VERSION = "1.5.0"
 
 # Bounds (principle 8: hostile input is expected). A real article page is 50 KB-2 MB of
