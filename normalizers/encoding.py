@@ -140,6 +140,7 @@ _DETECTED_SUPERSETS = {
 }
 
 _UTF8 = codecs.lookup("utf-8").name
+_HIGH_BYTES = bytes(range(0x80, 0x100))
 _UTF16 = frozenset({codecs.lookup("utf-16-le").name, codecs.lookup("utf-16-be").name})
 
 # The WHATWG prescan stops at 1024 bytes; real pages put a long <head> (inline CSS,
@@ -151,6 +152,20 @@ PRESCAN_BYTES = 4096
 DETECT_BYTES = 65_536
 # charset-normalizer's own default: a decoding with a mess ratio at or above this is "chaotic".
 MESS_THRESHOLD = 0.2
+# A page labelled UTF-8 whose bytes are not all UTF-8 is a mislabelled legacy page only if
+# there is enough to tell: with fewer non-ASCII bytes than this (a few stray or cut bytes in
+# an ASCII page), detection has no evidence to overrule the label, and the page is read as
+# UTF-8 with U+FFFD, as browsers read it.
+MIN_DETECT_EVIDENCE = 16
+# Detection picks among the encodings browsers decode HTML in (the WHATWG Encoding
+# Standard's), never a DOS code page such as cp775 or cp437.
+WEB_ENCODINGS = [
+    "utf_8", "ascii", "latin_1", "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257",
+    "cp1258", "iso8859_2", "iso8859_3", "iso8859_4", "iso8859_5", "iso8859_6", "iso8859_7", "iso8859_8",
+    "iso8859_10", "iso8859_11", "iso8859_13", "iso8859_14", "iso8859_15", "iso8859_16", "koi8_r", "koi8_u",
+    "mac_roman", "mac_cyrillic", "cp866", "cp874", "tis_620", "shift_jis", "cp932", "euc_jp", "iso2022_jp",
+    "gb2312", "gbk", "gb18030", "big5", "big5hkscs", "euc_kr", "cp949", "utf_16", "utf_16_le", "utf_16_be",
+]  # fmt: skip
 
 _COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.DOTALL)
 _META_TAG = re.compile(rb"<meta[\s/][^>]*>?", re.IGNORECASE)
@@ -252,6 +267,9 @@ def _try_declared(raw: bytes, codec: str, source: EncodingSource, warnings: list
     try:
         text = raw.decode(codec)
     except UnicodeDecodeError as exc:
+        if codec == _UTF8 and _non_ascii(_sample(raw)) < MIN_DETECT_EVIDENCE:
+            warnings.append(f"bytes invalid in declared {source} charset utf-8 replaced with U+FFFD")
+            return Decoded(raw.decode(codec, errors="replace"), codec, source, tuple(warnings))
         warnings.append(f"declared {source} charset {codec} does not decode byte {exc.start}; label ignored")
         return None
     if codec == _UTF8 or codec in _UTF16 or text.isascii():
@@ -306,7 +324,7 @@ def _guess(sample: bytes) -> str | None:
     """charset-normalizer's best codec for `sample`, widened to the browser superset."""
     # preemptive_behaviour=False: do not let an in-document <meta> label decide; we only
     # get here when the labels were absent or not believable.
-    matches = charset_normalizer.from_bytes(sample, preemptive_behaviour=False)
+    matches = charset_normalizer.from_bytes(sample, preemptive_behaviour=False, cp_isolation=WEB_ENCODINGS)
     best = matches.best()
     if best is None:
         return None
@@ -330,6 +348,11 @@ def _sample(raw: bytes) -> bytes:
     # 0x0A and 0x3E are never trail bytes in UTF-8, Shift_JIS, GBK, Big5 or EUC encodings.
     cut = max(head.rfind(b"\n"), head.rfind(b">"))
     return head[: cut + 1] if cut > DETECT_BYTES // 2 else head
+
+
+def _non_ascii(raw: bytes) -> int:
+    """How many bytes of `raw` are not ASCII."""
+    return len(raw) - len(raw.translate(None, _HIGH_BYTES))
 
 
 def _is_multibyte_utf8(raw: bytes) -> bool:

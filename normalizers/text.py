@@ -55,7 +55,8 @@ NAME = "text"
 # `mtime`); blankness is judged on the decoded text only (a UTF-16 file of two ASCII spaces is one character).
 # 1.4.1: a list is not cut when only lines other rules strip (a tag, another marker) stand between it and the
 # title: the last body paragraph of such a file was cut as a list item.
-# 1.4.2: sidecar titles and authors are NFC, as the text is.
+# 1.4.2: sidecar titles and authors are NFC, as the text is; `encoding = "auto"` detects among the
+# encodings browsers know (no DOS code page such as cp775).
 VERSION = "1.4.2"
 
 _UTF8 = "utf-8"

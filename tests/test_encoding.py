@@ -158,3 +158,19 @@ def test_random_bytes_never_raise(raw: bytes, content_type: str | None) -> None:
 def test_random_meta_never_raises(label: str, tail: bytes) -> None:
     raw = f"<meta charset='{label}'><meta http-equiv=content-type content='charset={label}'>".encode() + tail
     assert isinstance(decode_html(raw, f"text/html; charset={label}").text, str)
+
+
+def test_a_utf8_label_over_a_few_stray_bytes_is_kept_with_replacement_characters() -> None:
+    paragraphs = b"<p>Plain ascii paragraph number one with words.</p>" * 8
+    raw = b'<html><head><meta charset="utf-8"></head><body><h1>News \xc3\x28 here</h1>' + paragraphs + b"\x80\x81\x82"
+    got = decode_html(raw)
+    assert (got.encoding, got.source) == ("utf-8", "meta")
+    assert "News \ufffd( here" in got.text and "\u251c" not in got.text  # not a DOS code page's box drawing
+    assert any("U+FFFD" in w for w in got.warnings)
+
+
+def test_a_utf8_label_over_a_legacy_page_still_gives_way_to_detection() -> None:
+    text = "Él está aquí, señor. ¿Qué pasó con la niña? Mañana volverá a la ciudad con su café. " * 6
+    raw = b'<html><head><meta charset="utf-8"></head><body><p>' + text.encode("cp1252") + b"</p></body></html>"
+    got = decode_html(raw)
+    assert got.source == "detected" and "señor" in got.text

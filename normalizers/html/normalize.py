@@ -68,7 +68,8 @@ NAME = "html"
 # by markup ("LauterSenior Editor") is parted from it; a block named like a sidebar or related block that
 # holds the page's <h1> is the article's (bylines and dates in it are read); emails, handles and links after
 # a name are cut from it; an update label with a time before its date ("Updated 3:15 PM EST, Tue March 5")
-# is one; a site's name with a business word ("Jordan Motors") is no person's.
+# is one; a site's name with a business word ("Jordan Motors") is no person's; a page labelled UTF-8 with a
+# few stray bytes is read as UTF-8 with U+FFFD, and detection picks only encodings browsers know.
 VERSION = "1.5.0"
 
 # Bounds (principle 8: hostile input is expected). A real article page is 50 KB-2 MB of
