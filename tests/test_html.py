@@ -702,3 +702,11 @@ def test_bidi_controls_reach_no_field_of_a_page_and_joiners_and_marks_stay() -> 
     assert art.lede == "The lede has an RTL override and an isolate, in a paragraph long enough."
     assert (art.description, art.site_name, art.authors) == ("A summary with an override", "SiteName", ("Jane Doe",))
     assert "\u200fabc\u200e" in art.text and "\u200d" in art.text and "\u200c" in art.text
+
+
+def test_a_page_whose_article_lies_past_its_tag_cap_says_so() -> None:
+    deep = b"<div>" * 200_000 + b"<h1>Deep</h1>" + _BODY.encode() + b"</div>" * 200_000
+    meta = SourceMeta("x", "file:///d.html", "d.html", 1.7e9)
+    got = normalize_html(b"<html><body>" + deep + b"</body></html>", meta, PROFILE)
+    assert isinstance(got, Rejection) and got.reason is RejectReason.NO_BODY
+    assert "page cut at its 200000th tag" in got.message

@@ -70,6 +70,7 @@ NAME = "html"
 # a name are cut from it; an update label with a time before its date ("Updated 3:15 PM EST, Tue March 5")
 # is one; a site's name with a business word ("Jordan Motors") is no person's; a page labelled UTF-8 with a
 # few stray bytes is read as UTF-8 with U+FFFD, and detection picks only encodings browsers know.
+# A page cut at its tag or character cap and then found empty says so in its quarantine message.
 VERSION = "1.5.0"
 
 # Bounds (principle 8: hostile input is expected). A real article page is 50 KB-2 MB of
@@ -122,7 +123,8 @@ def normalize_html(
         return Rejection(
             RejectReason.EXTRACTION_FAILED,
             f"extraction confidence {found.confidence:.2f} is below the source's min_confidence "
-            f"{profile.min_confidence:g}: the page's text ({_where(found)}) is probably not an article",
+            f"{profile.min_confidence:g}: the page's text ({_where(found)}) is probably not an article"
+            + _cut_note(warnings),
         )
     if found.confidence < LOW_CONFIDENCE:
         warnings.append(
@@ -281,7 +283,7 @@ def _assemble(
         if found.truncated:
             reason = "extraction reached its time or work bound before finding article text"
             return Rejection(RejectReason.TIMEOUT, reason)
-        return Rejection(RejectReason.NO_BODY, "no article text found in the page")
+        return Rejection(RejectReason.NO_BODY, "no article text found in the page" + _cut_note(warnings))
     body = article_text(lede, sections)
 
     bylines = tuple(line for b in found.bylines if (line := _clean(b)))
@@ -340,6 +342,12 @@ def _assemble(
         tags=page.tags,
         image_url=page.image_url,
     )
+
+
+def _cut_note(warnings: list[str]) -> str:
+    """The note "(page cut at ...)" when the page was cut at its tag or character cap: its article may lie past it."""
+    cut = next((w for w in warnings if w.startswith("page cut at")), None)
+    return f" ({cut})" if cut else ""
 
 
 def _clean(text: str) -> str:
