@@ -1090,7 +1090,8 @@ def _sources(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"newsflow: error: {problem}", file=sys.stderr)
         if not problems:
-            print(f"newsflow: {len(listed)} sources checked: every folder and URL list is there", file=sys.stderr)
+            checked = f"{len(listed)} source{'' if len(listed) == 1 else 's'} checked"
+            print(f"newsflow: {checked}: every folder and URL list is there", file=sys.stderr)
         return 2 if problems else 0
     for problem in problems:
         print(f"newsflow: warning: {problem}", file=sys.stderr)
