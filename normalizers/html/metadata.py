@@ -898,7 +898,8 @@ def _agreed(
     give no date; a URL date a day or more from the chosen one gives no date. Without
     printed or structured dates: the date printed in such an element, then `<time>`s, then
     the URL. A printed date labelled as an update ("Updated March 5, 2024") is a
-    modification date, never the publication date, even when it is the only date printed.
+    modification date, never one of these dates, even when it is the only date printed
+    (a page with no other date gets it as `PageMeta.update_bound`, evidence of its own kind).
 
     Implausible dates and dates after `too_late` (the time of ingest and its tolerance)
     take no part: they are kept, in their place in the evidence, for the caller to warn
