@@ -33,6 +33,18 @@ match = '[THAE]/\\s*\\S.{{0,60}}'
     return cfg
 
 
+def harness_url() -> str:
+    """The API URL of the session's Prefect test server (the `prefect_harness` fixture must be active)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return str(PREFECT_API_URL.value())
+
+
+def harness_env(**extra: str) -> dict[str, str]:
+    """The environment of a `newsflow` subprocess that uses the session's Prefect test server."""
+    return {**os.environ, "PREFECT_API_URL": harness_url(), **extra}
+
+
 def pid_after(seconds: float) -> int:
     """Sleep, then return this process's pid (a pool task that keeps a worker busy)."""
     import time

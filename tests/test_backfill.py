@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from helpers import Output, RenameGate, files_source_config
+from helpers import Output, RenameGate, files_source_config, harness_env
 
 from pipeline.backfill import (
     BackfillPlan,
@@ -328,15 +328,6 @@ def test_renormalize_records_its_partitions_in_the_ledger(tmp_path: Path) -> Non
     assert got == [("renormalize", "2024-07", 1, 1, normalizer_for(src.format, "b.txt")[1], summary.run_id)]
 
 
-def _api_env() -> dict[str, str]:
-    """The environment of a `newsflow` subprocess that uses the session's Prefect server."""
-    from prefect.settings import PREFECT_API_URL
-
-    env = dict(os.environ)
-    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
-    return env
-
-
 def _args(cfg: Path, data: Path, start: str, end: str, *extra: str) -> list[str]:
     dates = ["--start", start, "--end", end]
     return ["backfill", "bf", *dates, "--config", str(cfg), "--data", str(data), "--json", *extra]
@@ -362,7 +353,7 @@ def test_two_overlapping_backfills_at_once_equal_running_them_one_after_the_othe
 
     cfg = make_config(tmp_path, _month_corpus(tmp_path, range(1, 7), 150))
     together, apart = tmp_path / "together", tmp_path / "apart"
-    env = _api_env()
+    env = harness_env()
     procs = [
         subprocess.Popen(_cli(cfg, together, s, e), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for s, e in (("2024-01-01", "2024-04-30"), ("2024-03-01", "2024-06-30"))
@@ -389,7 +380,7 @@ def test_a_backfill_killed_halfway_finishes_the_rest_on_the_next_run(tmp_path: P
     data, clean = tmp_path / "data", tmp_path / "clean"
     args = _args(cfg, data, "2024-01-01", "2024-08-31", "--max-concurrency", "1", "--workers", "1")
     # Killed when its fourth month is rebuilt, about to be recorded in the ledger: three are done.
-    with RenameGate(f"{data / 'runs'}/*", _api_env()) as gate:
+    with RenameGate(f"{data / 'runs'}/*", harness_env()) as gate:
         proc = subprocess.Popen(
             gate.command(*args), cwd=REPO, env=gate.env, start_new_session=True, stdout=subprocess.DEVNULL
         )
@@ -405,7 +396,7 @@ def test_a_backfill_killed_halfway_finishes_the_rest_on_the_next_run(tmp_path: P
     assert len(done_before) == 3
 
     cmd = _cli(cfg, data, "2024-01-01", "2024-08-31", "--max-concurrency", "1", "--workers", "1")
-    out = subprocess.run(cmd, cwd=REPO, env=_api_env(), capture_output=True, text=True, timeout=300, check=False)
+    out = subprocess.run(cmd, cwd=REPO, env=harness_env(), capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     resumed = json.loads(out.stdout)
     assert {e["partition"] for e in resumed["entries"]} == {f"2024-{m:02d}" for m in range(1, 9)} - done_before
@@ -466,7 +457,7 @@ def test_runs_of_one_source_take_turns(tmp_path: Path) -> None:
     root = DataRoot(data)
     cmd = [sys.executable, "-m", "flows.cli", "run", "bf", "--config", str(cfg), "--data", str(data), "--json"]
     with locked(root.source_lock("bf")):  # as a backfill of bf would hold it
-        proc = subprocess.Popen(cmd, cwd=REPO, env=_api_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(cmd, cwd=REPO, env=harness_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert proc.stdout is not None and proc.stderr is not None
         out, err = Output(proc.stdout), Output(proc.stderr)
         assert err.wait_for("waiting for it to finish", timeout=120), err.text[-2000:]

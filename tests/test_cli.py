@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from helpers import harness_env
 
 from flows.cli import main
 
@@ -189,15 +190,6 @@ def _newsflow(
     )
 
 
-def _harness_env() -> dict[str, str]:
-    """The environment of a command that uses the session's Prefect test server."""
-    import os
-
-    from prefect.settings import PREFECT_API_URL
-
-    return {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
-
-
 def _one_error_line(proc: subprocess.CompletedProcess[str], message: str) -> None:
     assert "Traceback" not in proc.stderr, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("newsflow: error:")]
@@ -212,7 +204,7 @@ def test_a_source_with_a_mistyped_path_is_reported_and_the_others_run(tmp_path: 
         f'[sources.{name}]\npath = "{REPO / "samples" / "anha"}"\n[sources.typo]\npath = "{tmp_path / "anhaa"}"\n',
         encoding="utf-8",
     )
-    proc = _newsflow(["run", "--config", str(cfg), "--data", str(tmp_path / "data")], tmp_path, _harness_env())
+    proc = _newsflow(["run", "--config", str(cfg), "--data", str(tmp_path / "data")], tmp_path, harness_env())
     assert proc.returncode == 2, proc.stderr
     _one_error_line(proc, f"source typo: folder {tmp_path / 'anhaa'} does not exist")
     lines = proc.stdout.splitlines()
@@ -230,7 +222,7 @@ def test_a_source_with_a_mistyped_path_is_reported_and_the_others_run(tmp_path: 
 def test_run_json_reports_the_commands_wall_time_beside_the_flows(tmp_path: Path) -> None:
     cfg = tmp_path / "sources.toml"
     cfg.write_text(f'[sources.anha]\npath = "{REPO / "samples" / "anha"}"\n', encoding="utf-8")
-    proc = _newsflow(["run", "--json", "--config", str(cfg), "--data", str(tmp_path / "d")], tmp_path, _harness_env())
+    proc = _newsflow(["run", "--json", "--config", str(cfg), "--data", str(tmp_path / "d")], tmp_path, harness_env())
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["wall_seconds"] > summary["seconds"] > 0

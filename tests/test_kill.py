@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from helpers import RenameGate, files_source_config
+from helpers import RenameGate, files_source_config, harness_env
 
 from warehouse.journal import settle
 from warehouse.layout import DataRoot
@@ -28,9 +28,7 @@ pytestmark = pytest.mark.slow  # four runs of the CLI
 def api_env(prefect_harness: None) -> dict[str, str]:
     """The environment of a CLI run on the session's Prefect server (the commit is what is under test, not
     the server each one-shot command would start, which tests/test_server.py covers)."""
-    from prefect.settings import PREFECT_API_URL
-
-    return {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    return harness_env()
 
 
 def _write_corpus(folder: Path, version: int) -> None:

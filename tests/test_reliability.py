@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from helpers import harness_url
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,14 +27,12 @@ def _harness() -> ModuleType:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.usefixtures("prefect_harness")
 def test_killed_while_normalising_and_stopped_between_backfill_months(tmp_path: Path) -> None:
-    from prefect.settings import PREFECT_API_URL
-
     rel = _harness()
     rng = random.Random(15)
     corpus = rel.Corpus(tmp_path / "corpus", rng)
     corpus.build(400)
     (tmp_path / "logs").mkdir()
-    env = rel.Env(rel.write_config(tmp_path, corpus.folder), str(PREFECT_API_URL.value()), tmp_path / "logs")
+    env = rel.Env(rel.write_config(tmp_path, corpus.folder), harness_url(), tmp_path / "logs")
     h = rel.Harness(env, corpus, tmp_path / "data", tmp_path, rng)
     rel.complete(env, "run", h.data, "initial")
     cases = [

@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from helpers import Output, wait_until
+from helpers import Output, harness_env, harness_url, wait_until
 
 from flows.config import load_config
 from pipeline.errors import ConfigError
@@ -156,12 +156,10 @@ def _local_env(tmp: Path) -> dict[str, str]:
 @pytest.mark.slow  # `newsflow serve` and a Prefect server in subprocesses
 @pytest.mark.usefixtures("prefect_harness")
 def test_serve_uses_the_server_named_by_prefect_api_url(tmp_path: Path) -> None:
-    from prefect.settings import PREFECT_API_URL
-
-    api = str(PREFECT_API_URL.value())
+    api = harness_url()
     port = urllib.parse.urlsplit(api).port
     assert port is not None
-    env = {**os.environ, "PREFECT_API_URL": api}
+    env = harness_env()
     proc, out = _start_serve(tmp_path, _config(tmp_path), tmp_path / "data", _free_port(), env)
     try:
         _wait_registered(proc, out, port)

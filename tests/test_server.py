@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import Output, wait_exit
+from helpers import Output, harness_url, wait_exit
 
 from flows.server import ONE_SHOT_OPTIONS, LocalServer
 from pipeline.errors import UserError
@@ -60,16 +60,9 @@ def _server(tmp: Path, **kwargs: object) -> LocalServer:
     return LocalServer(0, tmp / "server.log", options=ONE_SHOT_OPTIONS, **kwargs)  # type: ignore[arg-type]
 
 
-def _harness_url() -> str:
-    """The session's Prefect server (a server already running, as a user's would be)."""
-    from prefect.settings import PREFECT_API_URL
-
-    return str(PREFECT_API_URL.value())
-
-
 @pytest.mark.usefixtures("prefect_harness")
 def test_run_uses_the_configured_server(corpus: Path, tmp_path: Path) -> None:
-    url = _harness_url()
+    url = harness_url()
     out = _run(corpus, tmp_path / "data", _env(PREFECT_API_URL=url))
     assert out.returncode == 0, out.stderr
     assert _runs_into(url, tmp_path / "data") == 1
@@ -80,7 +73,7 @@ def test_run_uses_a_server_named_in_the_prefect_profile(corpus: Path, tmp_path: 
     """A server named only in the active Prefect profile (not the environment) is used too."""
     home = tmp_path / "prefect-home"
     home.mkdir()
-    url = _harness_url()
+    url = harness_url()
     (home / "profiles.toml").write_text(
         f'active = "remote"\n\n[profiles.remote]\nPREFECT_API_URL = "{url}"\n', encoding="utf-8"
     )

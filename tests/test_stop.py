@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from helpers import RenameGate, files_source_config, wait_exit
+from helpers import RenameGate, files_source_config, harness_env, wait_exit
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = (REPO / "samples" / "anha" / "000_db5c100688d27208.txt").read_text(encoding="utf-8")
@@ -48,12 +48,11 @@ def _group(pgid: int) -> list[int]:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_a_run_whose_flow_run_ends_crashed(tmp_path: Path, signum: int) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL
 
     _corpus(tmp_path / "corpus", 600)
     cfg = files_source_config(tmp_path, "stop", tmp_path / "corpus")
     data = tmp_path / "data"
-    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PYTHONPATH": str(REPO)}
+    env = harness_env(PYTHONPATH=str(REPO))
     args = ["run", "--config", str(cfg), "--data", str(data), "--workers", "2"]
     # Stopped while normalising: the signal comes while a worker is about to put its first
     # spill in place, and the worker stays stuck there: the command must not wait for it.
