@@ -665,12 +665,12 @@ _WEEKDAY = re.compile(r"\s*\b(?:on\s+)?(?:mon|tues|wednes|thurs|fri|satur|sun)da
 # A time glued to a date in a byline: "3 AM PT", "10:30 a.m. ET", "14:05".
 _TIME_OF_DAY = re.compile(r"\b\d{1,2}(?::\d{2})?\s*(?:[ap]\.?m\.?|h)(?:\s+[A-Z]{2,4}\b)?|\b\d{1,2}:\d{2}\b", re.I)
 _NAME_WORD = re.compile(r"[\w'’-]+")
-# A piece that is only a day or month name, whole or cut short ("Sat", "Sept."): a date's remnant.
 _BLOCK_SET = frozenset(BLOCK_TAGS)
 # A capitalised word glued to a lower-case letter ("LauterSenior"): two elements' texts joined.
 _GLUED_WORD = re.compile(r"(?<=\w)([a-z])([A-Z][a-z]+)(?![A-Za-z])")
 _TITLE_OPENERS = ROLE_HEADS | SENIORITY  # not every role word: "EdTech" is no "Ed" glued on
 _SEPARATORS = re.compile(r"(?:\s*\|)+\s*")
+# A piece that is only a day or month name, whole or cut short ("Sat", "Sept."): a date's remnant.
 _CALENDAR_WORD = re.compile(
     r"(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.?",
     re.IGNORECASE,
@@ -790,7 +790,7 @@ def extract_metadata(tree: LexborHTMLParser, url: str | None = None, as_of: date
         authors=authors,
         dates=dates,
         modified_dates=tuple(modified),
-        update_bound=() if evidenced or any(isinstance(w, Dated) for _, w in dates) else tuple(shown_update),
+        update_bound=() if evidenced else tuple(shown_update),
         language=_language(tree, metas, article),
         canonical_url=canonical,
         site_name=site_name,
@@ -837,10 +837,10 @@ def _published(
     printed: list[tuple[str, Dated]],
     too_late: datetime | None = None,
 ) -> tuple[tuple[PageDate, ...], bool]:
-    """The page's publication dates, best evidence first, and whether it states one at all.
+    """The page's publication dates, best evidence first, and whether it has publication evidence at all.
 
     The flag is true for a page with a structured date, a printed unlabelled date or a URL
-    date, even when they disagree and no date is given.
+    date, even when they disagree and no date is given, and for a page given a date.
 
     Structured dates come first (JSON-LD, meta, microdata, `<time>` marked as published),
     then the date printed by the headline (`text`), then the date printed in an element
@@ -863,10 +863,11 @@ def _published(
         for selector in TIME_FALLBACK_SELECTORS:
             times += _dates("time", (node.attributes.get("datetime") for node in tree.css(selector)))
     from_url: list[PageDate] = [("url", when) for candidate in urls if (when := _url_date(candidate)) is not None]
-    evidenced = any(isinstance(w, Dated) for _, w in (*structured, *from_url)) or any(
+    dates = _agreed(structured, times, printed, from_url, too_late, partial(_date_elements, tree))
+    evidenced = any(isinstance(w, Dated) for _, w in (*structured, *from_url, *dates)) or any(
         label != UPDATED for label, _ in printed
     )
-    return _agreed(structured, times, printed, from_url, too_late, partial(_date_elements, tree)), evidenced
+    return dates, evidenced
 
 
 def _agreed(

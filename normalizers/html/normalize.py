@@ -54,24 +54,24 @@ NAME = "html"
 # fetched URL was (default port, tracking parameters dropped, UTF-8 percent-encoding, IDNA host, `/` for an
 # empty path; a host with `%` or a space is no URL), so article_ids from them change; a page more than
 # 1 % control characters (DEL too) is binary, as a text file is (was 5 %).
-# 1.5.0: a page that states no publication date but prints its update's ("Updated March 5, 2024") is
-# dated by it (`date_source` `modified`), not by the file or fetch time; a time stated in UTC under a URL
-# dated a day apart takes the URL's calendar day; a date printed more than a day after the JSON-LD and meta
-# date (agreeing) is the update, so the structured date stands (was: no date); teasers' microdata dates
-# do not contradict the page's own; language detected from the first 1 KB of text (was
-# 4 KB); the confidence's words cap counts words of prose (blocks mostly not link text), each distinct
-# block text once; sidecar titles and
-# authors are NFC, as the page's are; authors lose glued share bars, initials badges, repeats, beats and
-# hyphenated titles ("Co-founder"), rank-led titles ("Head Winemaker"); an author element's block-level parts are
-# read apart; a site's name is an author when it is a person's (a given name first); "Contributors" and
-# "Author(s)" label authors, and a label over a list of names gives them all; a job title glued to the name
-# by markup ("LauterSenior Editor") is parted from it; a block named like a sidebar or related block that
-# holds the page's <h1> is the article's (bylines and dates in it are read); emails, handles and links after
-# a name are cut from it; an update label with a time before its date ("Updated 3:15 PM EST, Tue March 5")
-# is one; a site's name with a business word ("Jordan Motors") is no person's; a page labelled UTF-8 with a
-# few stray bytes is read as UTF-8 with U+FFFD, and detection picks only encodings browsers know.
-# A page cut at its tag or character cap and then found empty says so in its quarantine message.
+# 1.5.0: dates: a page that states no publication date but prints its update's ("Updated March 5,
+# 2024") is dated by it (`date_source` `modified`), not by the file or fetch time; an update label with a
+# time before its date is one; a time stated in UTC under a URL dated a day apart takes the URL's calendar
+# day; a date printed more than a day after the JSON-LD and meta date (agreeing) is the update, so the
+# structured date stands (was: no date); teasers' microdata dates do not contradict the page's own.
+# Authors: glued share bars, initials badges, repeats, beats, emails, handles and links, hyphenated,
+# rank-led and glued titles ("Co-founder", "Head Winemaker", "LauterSenior Editor") are cut; an author
+# element's block-level parts are read apart; "Contributors" and "Author(s)" label authors, and a label
+# over a list of names gives them all; a site's name is an author when it is a person's (a given name
+# first, no business word); a block named like a sidebar that holds the page's <h1> is the article's.
+# Sidecar titles and authors are NFC. Language detected from the first 1 KB of text (was 4 KB). The
+# confidence's words cap counts words of prose (blocks mostly not link text), each distinct text once.
+# A page labelled UTF-8 with a few stray bytes is read as UTF-8 with U+FFFD; detection picks only
+# encodings browsers know. A page cut at a bound and then found empty says so in its quarantine message.
 VERSION = "1.5.0"
+
+# How a warning that the page was cut at a bound begins (`_cut_note` looks for it).
+_CUT = "page cut at"
 
 # Bounds (principle 8: hostile input is expected). A real article page is 50 KB-2 MB of
 # HTML; the caps leave room for the largest while keeping a worst case to ~1 s of work.
@@ -173,7 +173,7 @@ def _parse(
     if problem is not None:
         return problem
     if len(text) > MAX_CHARS:
-        warnings.append(f"page cut at {MAX_CHARS} characters (was {len(text)})")
+        warnings.append(f"{_CUT} {MAX_CHARS} characters (was {len(text)})")
         text = text[:MAX_CHARS]
     if "\x00" in text:
         warnings.append("NUL characters removed")
@@ -183,7 +183,7 @@ def _parse(
         warnings.append(f"{floods} tag(s) of {MAX_ATTRIBUTES} or more attributes cut to their names")
     if text.count("<") > MAX_TAGS:
         cut = _nth(text, "<", MAX_TAGS)
-        warnings.append(f"page cut at its {MAX_TAGS}th tag (character {cut} of {len(text)})")
+        warnings.append(f"{_CUT} its {MAX_TAGS}th tag (character {cut} of {len(text)})")
         text = text[:cut]
     return parse_html(text, floods_cut=True), sidecar, warnings
 
@@ -253,7 +253,7 @@ def _assemble(
 ) -> Article | Rejection:
     """Build the record from the extraction and the metadata, in the schema's terms.
 
-    Every string that goes out passes `_clean` (NFC, then `common.clean_line`): no
+    Every string that goes out passes `common.clean_field` (NFC, then `common.clean_line`): no
     control character, no line break or whitespace run inside a field; metadata
     strings come cleaned by the same function from `metadata`.
     """
@@ -263,13 +263,13 @@ def _assemble(
         ("sidecar", sidecar.title),
         ("feed", meta.hint_title),
     )
-    title_source, title = next(((src or "none", t) for src, t in titles if t and _clean(t)), ("none", None))
-    title = _clean(title) if title else None
-    blocks = [Block(b.kind, text, b.level) for b in found.blocks if (text := _clean(b.text))]
+    title_source, title = next(((src or "none", t) for src, t in titles if t and clean_field(t)), ("none", None))
+    title = clean_field(title) if title else None
+    blocks = [Block(b.kind, text, b.level) for b in found.blocks if (text := clean_field(b.text))]
     # `text` is the article without its title: drop the headline where the body repeats it.
     while blocks and title and _same(blocks[0].text, title):
         blocks = blocks[1:]
-    lede = _clean(found.lede or "") or None
+    lede = clean_field(found.lede or "") or None
     if lede is None:
         # The lede is the article's first block when that is not a heading: a heading
         # before it ("Key points") opens a section, and the text keeps the page's order.
@@ -286,7 +286,7 @@ def _assemble(
         return Rejection(RejectReason.NO_BODY, "no article text found in the page" + _cut_note(warnings))
     body = article_text(lede, sections)
 
-    bylines = tuple(line for b in found.bylines if (line := _clean(b)))
+    bylines = tuple(line for b in found.bylines if (line := clean_field(b)))
     from_bylines = tuple(name for b in bylines for name in split_byline(b, [page.site_name or ""]))
     author_options = (
         ("sidecar", sidecar.authors),
@@ -311,7 +311,7 @@ def _assemble(
     stripped = tuple(
         Stripped(rule=d.reason, kind=_BYLINE if d.reason.startswith("byline") else _CHROME, text=text, line=0)
         for d in found.dropped
-        if (text := _clean(d.text))  # an element with no text removed nothing from the text
+        if (text := clean_field(d.text))  # an element with no text removed nothing from the text
     )
     return build_article(
         raw,
@@ -346,13 +346,8 @@ def _assemble(
 
 def _cut_note(warnings: list[str]) -> str:
     """The note "(page cut at ...)" when the page was cut at its tag or character cap: its article may lie past it."""
-    cut = next((w for w in warnings if w.startswith("page cut at")), None)
+    cut = next((w for w in warnings if w.startswith(_CUT)), None)
     return f" ({cut})" if cut else ""
-
-
-def _clean(text: str) -> str:
-    """An output string: NFC, then `clean_line` (no control characters, whitespace folded)."""
-    return clean_field(text)
 
 
 def _same(a: str, b: str) -> bool:
