@@ -61,7 +61,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -73,11 +72,11 @@ from proctree import (
     MB,
     Step,
     bench_env,
+    bench_workdir,
     measure,
     median,
     newsflow_command,
     niced,
-    prepare_workdir,
     running_server,
     warm_cache,
     workers_nice,
@@ -450,17 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.pages < 1 or args.repeat < 1 or args.parallel < 1:
         p.error("--pages, --repeat and --parallel must be at least 1")
-    temp = args.workdir is None
-    workdir = Path(tempfile.mkdtemp(prefix="newsflow-bench-html-")) if temp else args.workdir.resolve()
-    prepare_workdir(workdir, "bench/ingest_html.py")
-    print(f"workdir: {workdir}")
-    try:
+    with bench_workdir(args.workdir, args.keep, "newsflow-bench-html-", "bench/ingest_html.py") as workdir:
         run_bench(args, workdir)
-    finally:
-        if temp and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"kept: {workdir} (logs in {workdir / 'logs'})")
     return 0
 
 

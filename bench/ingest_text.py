@@ -89,7 +89,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import tomllib
 from dataclasses import dataclass
@@ -102,11 +101,11 @@ from proctree import (
     MB,
     Step,
     bench_env,
+    bench_workdir,
     measure,
     median,
     newsflow_command,
     niced,
-    prepare_workdir,
     running_server,
     tree_rss,
     warm_cache,
@@ -580,17 +579,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(args_in)
     if args.files < 1 or args.repeat < 1:
         p.error("--files and --repeat must be at least 1")
-    temp = args.workdir is None
-    workdir = Path(tempfile.mkdtemp(prefix="newsflow-bench-")) if temp else args.workdir.resolve()
-    prepare_workdir(workdir, "bench/ingest_text.py")
-    print(f"workdir: {workdir}")
-    try:
+    with bench_workdir(args.workdir, args.keep, "newsflow-bench-", "bench/ingest_text.py") as workdir:
         run_bench(args.files, workdir, args.workers, args.repeat, args.regimes)
-    finally:
-        if temp and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"kept: {workdir} (logs in {workdir / 'logs'})")
     return 0
 
 

@@ -12,6 +12,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -124,6 +125,22 @@ def prepare_workdir(workdir: Path, made_by: str) -> None:
                 child.unlink()
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / MARKER).write_text(f"made by {made_by}\n", encoding="utf-8")
+
+
+@contextlib.contextmanager
+def bench_workdir(given: Path | None, keep: bool, prefix: str, made_by: str) -> Iterator[Path]:
+    """The bench's workdir: `given` (emptied by `prepare_workdir`), else a temp dir removed afterwards unless `keep`."""
+    temp = given is None
+    workdir = Path(tempfile.mkdtemp(prefix=prefix)) if given is None else given.resolve()
+    prepare_workdir(workdir, made_by)
+    print(f"workdir: {workdir}")
+    try:
+        yield workdir
+    finally:
+        if temp and not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"kept: {workdir} (logs in {workdir / 'logs'})")
 
 
 def warm_cache(folder: Path) -> None:
