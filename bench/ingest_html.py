@@ -235,7 +235,7 @@ def score(corpus: Corpus, texts: dict[str, str], set_name: str) -> Quality:
     )
     scores: list[PageScore] = []
     for page in corpus.pages:
-        if page.set == set_name:
+        if page.id in first:  # of this set, and in the corpus (`--pages` below the set's size leaves some out)
             scores.append(PageScore(*match(page.gold, first[page.id] or ""), ms=0.0))
     f1, precision, recall, _ms = summarise(scores)
     under = sum(1 for s in scores if _page_f1(s) < 0.5)
@@ -401,7 +401,7 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> None:
     row = "{:<12} {:>6}  {:<12} {:>6} {:>6} {:>7} {:>7} {:>10} {:>16}"
     print(row.format("set", "pages", "extractor", "F1", "prec", "recall", "F1<0.5", "no output", "copies differing"))
     for set_name in sets:
-        count = sum(1 for p in pages if p.set == set_name)
+        count = len({page.id for page, _copy in corpus.files.values() if page.set == set_name})
         for tool, texts in (("newsflow", nf_texts), ("trafilatura", tf_texts)):
             q = score(corpus, texts, set_name)
             print(
