@@ -9,6 +9,12 @@ gone, and other months are not rewritten. Each unit's outcome goes to the run le
 (`warehouse.ledger`) with a fingerprint of its inputs, which is what lets a re-run
 skip the units that already completed on the same inputs.
 
+Two inputs can give one article (the same URL in two sidecars) dated in different
+months. As in an ingest, the article lives where the last of them in path order puts
+it: the plan names that input its *owner*, and a unit leaves out the articles its
+inputs share with an owner in another month (`Unit.elsewhere`), so no backfill puts
+an `article_id` in two partitions.
+
 The range is rounded out to whole months: a partition is the unit of replacement,
 and rebuilding part of a month would have to keep the rows outside the range anyway.
 """
@@ -18,10 +24,10 @@ from __future__ import annotations
 import calendar
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow.parquet as pq
 
@@ -41,14 +47,17 @@ __all__ = [
     "MAX_MONTHS",
     "REDO_CHOICES",
     "BackfillPlan",
+    "Resolved",
     "Unit",
     "build_plan",
     "check_redo",
     "choose",
+    "copies_elsewhere",
     "describe",
     "fingerprint",
     "forget_validators",
     "month_range",
+    "owners",
     "plan_files_backfill",
     "resolve_batch",
     "stale_copies",
@@ -70,6 +79,9 @@ class Unit:
     rows: int  # rows the partition holds now (what a run replaces)
     action: str  # "run", "skip" (completed before on the same inputs), "skip-failed" or "empty" (nothing there)
     last: str | None = None  # status of the last backfill of this partition, if any
+    # Articles the unit's inputs give whose owner (the last input in path order giving
+    # them) is in another month: (article_id, that month), left out of this one.
+    elsewhere: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,14 +131,20 @@ def whole_months(start: date, end: date) -> tuple[date, date]:
     return start.replace(day=1), end.replace(day=calendar.monthrange(end.year, end.month)[1])
 
 
-def resolve_batch(
-    src: SourceConfig, root: DataRoot, items: Sequence[FileInput | FetchedInput]
-) -> list[tuple[str | None, str | None]]:
-    """Per input: the month (`YYYY-MM`) its article resolves to, or None and the rejection reason.
+class Resolved(NamedTuple):
+    """Where one input's article goes: its month and id, or the reason it gives none."""
+
+    period: str | None  # YYYY-MM
+    reason: str | None  # the rejection reason when there is no article
+    article_id: str | None = None
+
+
+def resolve_batch(src: SourceConfig, root: DataRoot, items: Sequence[FileInput | FetchedInput]) -> list[Resolved]:
+    """Per input: the month (`YYYY-MM`) and id of its article, or the rejection reason.
 
     Runs the normaliser itself, so a plan places every input where a run would.
     """
-    out: list[tuple[str | None, str | None]] = []
+    out: list[Resolved] = []
     store = RawStore(root) if any(isinstance(c, FetchedInput) for c in items) else None
     now = datetime.now(UTC)  # the time of ingest, as process_batch reads it: once per batch
     try:
@@ -134,17 +152,17 @@ def resolve_batch(
             loaded = read_input(src, cand, store)
             result = loaded if isinstance(loaded, Rejection) else normalize_input(src, cand, *loaded, as_of=now)
             if isinstance(result, Rejection):
-                out.append((None, result.reason.value))
+                out.append(Resolved(None, result.reason.value))
             else:
                 assert result.published_at is not None
-                out.append((Partition.of_article(src.name, result).period, None))
+                out.append(Resolved(Partition.of_article(src.name, result).period, None, result.article_id))
     finally:
         if store is not None:
             store.close()
     return out
 
 
-Resolver = Callable[[list[FileInput]], list[tuple[str | None, str | None]]]
+Resolver = Callable[[list[FileInput]], list[Resolved]]
 
 
 def plan_files_backfill(
@@ -166,6 +184,7 @@ def plan_files_backfill(
     first, last = whole_months(start, end)
     states = stored_states(root, src.name)
     placed: dict[str, list[Input]] = {}
+    ids: dict[str, str] = {}  # input -> the id of its article
     rejected: Counter[str] = Counter()
     unknown: list[FileInput] = []
     for listed in discover_files(src):
@@ -178,17 +197,21 @@ def plan_files_backfill(
         if prev is not None and is_current(cand, prev, normalizer_for(src.format, rel)[1]):
             if prev.status == "written" and prev.partition is not None:
                 placed.setdefault(Partition.parse(prev.partition).period, []).append(cand)
+                if prev.article_id is not None:
+                    ids[rel] = prev.article_id
                 continue
             if prev.status == "quarantined":
                 rejected["quarantined before"] += 1
                 continue
         unknown.append(cand)
-    for cand, (period, reason) in zip(unknown, resolve(unknown) if unknown else [], strict=True):
+    for cand, (period, reason, article_id) in zip(unknown, resolve(unknown) if unknown else [], strict=True):
         if period is None:
             rejected[reason or "rejected"] += 1
         else:
             placed.setdefault(period, []).append(cand)
-    return build_plan(src, root, first, last, placed, rejected, redo, newest_first)
+            if article_id is not None:
+                ids[cand.rel] = article_id
+    return build_plan(src, root, first, last, placed, rejected, redo, newest_first, ids)
 
 
 def build_plan(
@@ -200,21 +223,29 @@ def build_plan(
     rejected: Counter[str],
     redo: str,
     newest_first: bool,
+    ids: Mapping[str, str] | None = None,
 ) -> BackfillPlan:
-    """The plan from inputs placed by month: one unit per month of first..last, decided against the ledger."""
+    """The plan from inputs placed by month: one unit per month of first..last, decided against the ledger.
+
+    `ids` gives the article id of the inputs that have a known one, for `owners`.
+    """
     months = month_range(first, last)
+    owner_month = owners(placed, ids or {})
     outside = sum(len(v) for k, v in placed.items() if k not in set(months))
     latest = latest_entries(root, src.name, kind="backfill")
     units = []
     for period in reversed(months) if newest_first else months:
         items = tuple(sorted(placed.get(period, []), key=lambda c: c.rel))
-        inputs = fingerprint(src, items)
+        elsewhere = sorted(
+            {(aid, owner_month[aid]) for c in items if (aid := (ids or {}).get(c.rel)) and owner_month[aid] != period}
+        )
+        inputs = fingerprint(src, items, elsewhere)
         prior = latest.get(period)
         rows = partition_rows(root, Partition.parse(f"{src.name}/{period}"))
         # A month with no inputs and no rows has nothing to rebuild: it is not run, and
         # leaves no ledger entry (a wide range is mostly such months).
         action = "empty" if not items and rows == 0 else choose(prior, inputs, redo)
-        units.append(Unit(period, items, inputs, rows, action, prior.status if prior else None))
+        units.append(Unit(period, items, inputs, rows, action, prior.status if prior else None, tuple(elsewhere)))
     return BackfillPlan(src.name, first, last, tuple(units), outside, dict(sorted(rejected.items())))
 
 
@@ -226,12 +257,25 @@ def stored_states(root: DataRoot, source: str) -> dict[str, FileState]:
         return store.load(source)
 
 
-def fingerprint(src: SourceConfig, items: Sequence[Input]) -> str:
-    """A digest of a unit's inputs as the plan saw them, and of the normaliser and schema versions."""
+def owners(placed: Mapping[str, Sequence[Input]], ids: Mapping[str, str]) -> dict[str, str]:
+    """Per article id, the month of its owner: the last input in path order that gives it (as an ingest places it)."""
+    last: dict[str, tuple[str, str]] = {}
+    for period, items in placed.items():
+        for c in items:
+            aid = ids.get(c.rel)
+            if aid is not None and (aid not in last or c.rel > last[aid][0]):
+                last[aid] = (c.rel, period)
+    return {aid: period for aid, (_rel, period) in last.items()}
+
+
+def fingerprint(src: SourceConfig, items: Sequence[Input], elsewhere: Sequence[tuple[str, str]] = ()) -> str:
+    """A digest of a unit's inputs as the plan saw them, the normaliser and schema versions, and what it leaves out."""
     h = hashlib.sha256(f"schema {SCHEMA_VERSION}\n".encode())
     for c in items:
         version = normalizer_for(src.format, c.rel)[1]
         h.update(f"{c.rel}\t{stamp(c)}\t{version}\n".encode())
+    for aid, period in elsewhere:  # a unit leaving out nothing keeps the digest it had before this line
+        h.update(f"elsewhere\t{aid}\t{period}\n".encode())
     return h.hexdigest()
 
 
@@ -264,6 +308,25 @@ def stale_copies(items: Sequence[Input], key: str, here: set[str]) -> dict[str, 
         if c.rel in here and prev is not None and prev.article_id is not None and prev.partition not in (None, key):
             stale.setdefault(prev.partition, set()).add(prev.article_id)
     return {k: sorted(ids) for k, ids in sorted(stale.items())}
+
+
+def copies_elsewhere(
+    root: DataRoot, source: str, ids: Collection[str], inputs: Collection[str], key: str
+) -> dict[str, list[str]]:
+    """Per other partition, the articles of `ids` that the state places there through inputs not in `inputs`.
+
+    A unit that writes an article deletes such copies: its owner is here now.
+    """
+    if not ids:
+        return {}
+    wanted = set(ids)
+    with StateStore(root.state) as store:
+        rows = store.placements(source)
+    stale: dict[str, set[str]] = {}
+    for path, aid, part in rows:
+        if aid in wanted and part != key and path not in inputs:
+            stale.setdefault(part, set()).add(aid)
+    return {k: sorted(v) for k, v in sorted(stale.items())}
 
 
 def unit_state(

@@ -498,7 +498,9 @@ def plan_http_backfill(
             if key in listed or s.status != "written" or not s.partition or not s.raw_sha256:
                 continue
             placed.setdefault(Partition.parse(s.partition).period, []).append(stored_input(store, src.name, s))
-    return build_plan(src, root, first, last, placed, rejected, redo, newest_first)
+    # Pages not fetched yet have no known article id: their unit places them when it runs.
+    ids = {key: s.article_id for key, s in states.items() if s.status == "written" and s.article_id}
+    return build_plan(src, root, first, last, placed, rejected, redo, newest_first, ids)
 
 
 async def _discover_only(src: SourceConfig, store: RawStore, problems: BatchResult, record: bool) -> _Listing:

@@ -25,7 +25,9 @@ import httpx
 from normalizers.dispatch import normalizer_for
 from pipeline.backfill import (
     BackfillPlan,
+    Resolved,
     Unit,
+    copies_elsewhere,
     forget_validators,
     plan_files_backfill,
     resolve_batch,
@@ -148,12 +150,15 @@ class Backfill:
 def backfill_units(plan: BackfillPlan, window: tuple[str | None, str | None]) -> list[Backfill]:
     """The plan's units to run, each as a `run_source` mode (with the articles it must keep for another unit)."""
     units = plan.to_run()
-    # What each unit will delete elsewhere as stale copies is what those months must keep.
+    # What each unit will delete elsewhere as stale copies is what those months must keep;
+    # so is an article a month leaves out for its owner's month, when that month runs too.
     moving: dict[str, set[str]] = {}
+    running = {unit.period for unit in units}
     for unit in units:
         key = f"{plan.source}/{unit.period}"
         for part, ids in stale_copies(unit.items, key, {item.rel for item in unit.items}).items():
             moving.setdefault(Partition.parse(part).period, set()).update(ids)
+        moving.setdefault(unit.period, set()).update(aid for aid, owner in unit.elsewhere if owner in running)
     return [Backfill(u, window, frozenset(moving.get(u.period, ()))) for u in units]
 
 
@@ -233,6 +238,16 @@ def _run(
         spilled = list(merged.spills.values())
         merged.spills = {replace: merged.spills.get(replace, [])}
         merged.deletes = stale_copies(mode.unit.items, replace, here)
+        # An article another month owns is left out here (its old row stays while that
+        # month, running in the same backfill, has yet to take it: `keep`); one written
+        # here is deleted where other inputs' rows put it before.
+        left_out = {aid for aid, _ in mode.unit.elsewhere}
+        if left_out:
+            merged.deletes[replace] = sorted(left_out)
+        written = {s.article_id for s in merged.states if s.path in here and s.article_id} - left_out
+        inputs = {c.rel for c in mode.unit.items}
+        for part, ids in copies_elsewhere(root, src.name, written, inputs, replace).items():
+            merged.deletes[part] = sorted(set(merged.deletes.get(part, ())) | set(ids))
     elif merged.states:
         assign_partitions(root, src.name, merged)
     # 5. Stage the partitions' new files in one commit, and 6. finish: publish them with
@@ -443,7 +458,7 @@ def plan_backfill(
         return plan_http_backfill(src, root, start, end, redo, newest_first, dry_run)
     local = runner or LocalRunner()
 
-    def resolve(items: list[Any]) -> list[tuple[str | None, str | None]]:
+    def resolve(items: list[Any]) -> list[Resolved]:
         calls = [(src, root, chunk) for chunk in in_batches(items)]
         return [r for _, chunk in sorted(local.map("resolve", resolve_batch, calls)) for r in chunk]
 

@@ -203,9 +203,9 @@ def upsert_partition(
 
     Ids in `delete_ids` are removed, from the old rows and from the spills alike (an
     article that now lives in another partition). With `replace`, no old row is kept
-    but those of `keep_ids`: the partition becomes the spilled rows (a backfill's
-    rebuild; `keep_ids` are articles another commit will move away), and old rows
-    not among them count as removed. With `run_id`, the spilled rows get it and
+    but those of `keep_ids`, deleted or not: the partition becomes the spilled rows (a
+    backfill's rebuild; `keep_ids` are articles another commit will move away), and
+    old rows not among them count as removed. With `run_id`, the spilled rows get it and
     `ingested_at` (default: now); without, they are written as spilled.
 
     Without `stage`, the new file is staged outside the dataset, fsynced and renamed
@@ -286,7 +286,7 @@ def _rebuild(
     drop = pa.array(sorted(new_ids | deleted), pa.string())
     deleted_ids = pa.array(sorted(deleted), pa.string())
     new_id_set = pa.array(sorted(new_ids), pa.string()) if replace else None  # only a rebuild counts against it
-    held = sorted(set(keep_ids) - new_ids - deleted) if replace else []
+    held = sorted(set(keep_ids) - new_ids) if replace else []
     held_ids = pa.array(held, pa.string()) if held else None
     before = kept_rows = removed = upserted = 0
     writer = _RowGroupWriter(pq.ParquetWriter(str(staged), STORED_SCHEMA, compression=COMPRESSION))
