@@ -54,6 +54,12 @@ _KEPT_HEADERS = ("content-type", "etag", "last-modified", "content-encoding")
 # Entries without a usable URL quoted in a document's note (the note gives the count):
 # enough to see what is wrong, while a hostile feed's million bad items stay one short line.
 QUOTED_SKIPS = 5
+# A page that answered 404 (not found) or 410 (gone) is asked again only after a wait
+# that doubles with each such answer, up to GONE_MAX_WAIT: a page pulled for good stops
+# costing a request every run, and one restored (or a 404 from a CMS hiccup just after
+# publication) is still found. 410 says "gone for good", so it starts longer.
+GONE_FIRST_WAIT = {404: timedelta(hours=6), 410: timedelta(days=1)}
+GONE_MAX_WAIT = timedelta(days=30)
 
 
 @dataclass(slots=True)
@@ -384,10 +390,21 @@ def _record(store: RawStore, source: str, key: str, result: FetchResult, prev: U
             last_status=result.status,
             last_outcome=result.outcome,
             fetched_at=result.fetched_at,
-            next_fetch_at=result.retry_at,
+            next_fetch_at=result.retry_at or _gone_until(result, prev),
         ),
     )
     return sha
+
+
+def _gone_until(result: FetchResult, prev: UrlState | None) -> datetime | None:
+    """When a page that answered 404 or 410 may be asked again (None for any other answer); see GONE_FIRST_WAIT."""
+    first = GONE_FIRST_WAIT.get(result.status or 0) if result.outcome == "error" else None
+    if first is None:
+        return None
+    wait = first
+    if prev is not None and prev.last_status in GONE_FIRST_WAIT and prev.fetched_at and prev.next_fetch_at:
+        wait = max(first, 2 * (prev.next_fetch_at - prev.fetched_at))
+    return result.fetched_at + min(wait, GONE_MAX_WAIT)
 
 
 def _entries(src: SourceConfig, found: Discovery) -> list[Entry]:
@@ -424,8 +441,8 @@ def _due(
     Under the page cap, URLs never fetched come first, so a listing longer than the cap
     is worked through over the runs instead of re-checking the same pages each run;
     within each group the newest entries (undated after dated, then listing order).
-    The others are counted in `early` as deferred: "not_due" (an earlier run was told
-    to wait) or "max_pages". Each URL's state is read once here and used for the
+    The others are counted in `early` as deferred: "gone" (it answered 404 or 410, and
+    its wait is not over), "not_due" (an earlier run was told to wait) or "max_pages". Each URL's state is read once here and used for the
     conditional GET and for recording the fetch.
     """
     stated = [(key, e, store.url_state(src.name, key)) for key, e in entries]
@@ -433,7 +450,7 @@ def _due(
     due: list[tuple[str, Entry, UrlState | None]] = []
     for key, e, state in stated:
         if state and state.next_fetch_at and state.next_fetch_at > now:
-            _defer(early, "not_due")
+            _defer(early, "gone" if state.last_status in GONE_FIRST_WAIT else "not_due")
         elif len(due) >= src.fetch.max_pages:
             _defer(early, "max_pages")
         else:

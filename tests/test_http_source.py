@@ -329,6 +329,48 @@ def test_a_feed_source_ingests_a_site_and_the_second_run_fetches_nothing_new(sit
     assert second.reconciles()
 
 
+def test_a_page_answering_404_waits_longer_after_each_answer_instead_of_being_asked_every_run(
+    site: int, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    cfg = _config(tmp_path, site)
+    root = DataRoot(tmp_path / "data")
+    gone = f"http://127.0.0.1:{site}/news/gone.html"
+
+    def wait() -> timedelta:
+        with RawStore(root) as raw:
+            state = raw.url_state("site", gone)
+        assert state is not None and state.last_status == 404 and state.fetched_at and state.next_fetch_at
+        return state.next_fetch_at - state.fetched_at
+
+    def asked() -> int:
+        return sum(1 for p, _ in _Site.hits if p == "/news/gone.html")
+
+    _Site.hits.clear()
+    first = _run(cfg, root, "site", "run-1")
+    assert first.reasons["fetch_http_404"] == 1 and asked() == 1 and wait() == timedelta(hours=6)
+
+    second = _run(cfg, root, "site", "run-2")  # within the wait: not asked, deferred with its reason
+    assert (second.deferred, second.deferrals, second.reasons) == (1, {"gone": 1}, {"fetch_robots": 1})
+    assert asked() == 1
+    assert second.reconciles()
+
+    with RawStore(root) as raw:
+        state = raw.url_state("site", gone)
+    assert state is not None and state.fetched_at and state.next_fetch_at
+    later = state.next_fetch_at - state.fetched_at + timedelta(minutes=1)
+    with sqlite3.connect(root.root / "raw" / "index.sqlite") as db:  # as if the wait had passed
+        db.execute(
+            "UPDATE urls SET fetched_at = ?, next_fetch_at = ? WHERE url = ?",
+            ((state.fetched_at - later).isoformat(), (state.next_fetch_at - later).isoformat(), gone),
+        )
+    third = _run(cfg, root, "site", "run-3")
+    assert (third.reasons, third.deferred) == ({"fetch_http_404": 1, "fetch_robots": 1}, 0) and asked() == 2
+    assert wait() == timedelta(hours=12)  # still 404: twice the last wait
+    assert third.reconciles()
+
+
 def test_a_sitemap_index_source_follows_its_child_sitemaps(site: int, tmp_path: Path) -> None:
     cfg = _config(tmp_path, site)
     root = DataRoot(tmp_path / "data")
