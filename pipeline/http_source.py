@@ -442,8 +442,9 @@ def _due(
     is worked through over the runs instead of re-checking the same pages each run;
     within each group the newest entries (undated after dated, then listing order).
     The others are counted in `early` as deferred: "gone" (it answered 404 or 410, and
-    its wait is not over), "not_due" (an earlier run was told to wait) or "max_pages". Each URL's state is read once here and used for the
-    conditional GET and for recording the fetch.
+    its wait is not over), "not_due" (an earlier run was told to wait) or "max_pages".
+    Each URL's state is read once here and used for the conditional GET and for
+    recording the fetch.
     """
     stated = [(key, e, store.url_state(src.name, key)) for key, e in entries]
     stated.sort(key=lambda s: (s[2] is not None, *recency_key(s[1])))  # stable: listing order breaks ties
