@@ -92,7 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     norm.add_argument("--explain", action="store_true", help="list each removed span and the rule that removed it")
 
-    query = sub.add_parser("query", help="run SQL over the views `articles`, `quarantine` and `runs` (DuckDB)")
+    query = sub.add_parser(
+        "query", help="run SQL over the views `articles`, `quarantine`, `quarantine_log` and `runs` (DuckDB)"
+    )
     query.add_argument("sql")
     _shared(query, "--data")
     query.add_argument(
@@ -637,7 +639,7 @@ def _print_summary(console: Any, summary: Any, root: Path, seconds: float) -> No
         if s.partitions:
             console.print(f"partitions written in {s.source}: {_compact(s.partitions)}", markup=False)
     console.print(f"Parquet: {root / 'articles'}/source=*/year=*/month=*/part-0.parquet", markup=False)
-    console.print(f"Quarantine: {root / 'quarantine'}", markup=False)
+    console.print(f"Quarantine: {root / 'quarantine_current'} (failing now), {root / 'quarantine'} (log)", markup=False)
     console.print('Query: newsflow query "SELECT source, count(*) FROM articles GROUP BY ALL"', markup=False)
 
 

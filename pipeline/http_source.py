@@ -144,7 +144,7 @@ async def _fetch_source(
             else:
                 changed += 1
             if result.outcome != "ok" or sha is None:
-                early.quarantined.append(_refused(src, entry.url, result, run_id, now))
+                early.quarantined.append(_refused(src, entry.url, result, run_id, now, key=key))
                 early.states.append(_quarantined(src, key, run_id))
                 continue
             todo.append(_fetched(key, result, sha, entry.title, entry.published_at, prev))
@@ -196,13 +196,23 @@ def _validators(state: UrlState | None) -> _Validators:
 
 
 def _refused(
-    src: SourceConfig, url: str, result: FetchResult, run_id: str, now: datetime, limit: str = "max_bytes"
+    src: SourceConfig,
+    url: str,
+    result: FetchResult,
+    run_id: str,
+    now: datetime,
+    limit: str = "max_bytes",
+    key: str | None = None,
 ) -> QuarantineRecord:
-    """The quarantine record of a URL whose fetch brought no body; `limit` names the size setting that applied."""
+    """The quarantine record of a URL whose fetch brought no body.
+
+    `limit` names the size setting that applied; `key` is a page's state key (None for a listing).
+    """
     message = printable(result.message or f"{result.outcome} ({result.status})")
     if result.reason == "too_large":
         message += f" (the limit is [sources.{src.name}.fetch] {limit})"
-    return QuarantineRecord(src.name, url, None, f"fetch_{result.reason or result.outcome}", message, run_id, now)
+    reason = f"fetch_{result.reason or result.outcome}"
+    return QuarantineRecord(src.name, url, None, reason, message, run_id, now, key)
 
 
 async def _discover(
@@ -557,7 +567,7 @@ async def _fetch_unit(
                 continue
             body_sha = state.raw_sha256 if state else None
             if body_sha is None:
-                early.quarantined.append(_refused(src, cand.uri, result, run_id, now))
+                early.quarantined.append(_refused(src, cand.uri, result, run_id, now, key=cand.rel))
                 early.states.append(_quarantined(src, cand.rel, run_id))
                 continue
             # No body this time: the stored one, its size and fetch time as the state has them.

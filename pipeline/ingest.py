@@ -29,7 +29,7 @@ from pipeline.inputs import FetchedInput, FileInput, is_current, state_facts
 from warehouse.journal import Commit, publish
 from warehouse.layout import DataRoot, Partition, published_day
 from warehouse.ledger import LedgerEntry
-from warehouse.quarantine import QuarantineRecord, stage_quarantine
+from warehouse.quarantine import QuarantineRecord, stage_current, stage_quarantine
 from warehouse.raw import RawStore
 from warehouse.state import FileState, StateStore
 from warehouse.writer import PartitionWrite, SpillBuffer, upsert_partition
@@ -148,7 +148,7 @@ def _quarantine(
     uri = cand.uri
     # Stored `printable` whatever built the message (a normaliser quoting the document, a
     # listing quoting a name): escaping twice changes nothing.
-    return QuarantineRecord(src, uri, raw_sha, rej.reason.value, printable(rej.message), run_id, now)
+    return QuarantineRecord(src, uri, raw_sha, rej.reason.value, printable(rej.message), run_id, now, cand.rel)
 
 
 def process_batch(
@@ -398,10 +398,16 @@ def finish_source(
     writes: Sequence[PartitionWrite],
     summary: SourceSummary,
     commit: Commit,
+    listings_read: bool = False,
 ) -> SourceSummary:
-    """Publish the staged partitions, quarantine and state rows as one commit; fill in the summary."""
+    """Publish the staged partitions, quarantine and state rows as one commit; fill in the summary.
+
+    `listings_read`: the run read every feed, sitemap and URL list of the source again,
+    so their earlier failures leave the current quarantine (unless they failed again).
+    """
     rejects = stage_quarantine(commit, run_id, merged.quarantined)
-    changes = [w.change for w in writes if w.change is not None] + ([rejects] if rejects else [])
+    current = stage_current(commit, {s.path for s in merged.states}, merged.quarantined, listings_read)
+    changes = [w.change for w in writes if w.change is not None] + [c for c in (rejects, current) if c is not None]
     publish(root, src.name, changes, state=commit.stage_state(merged.states))
     shutil.rmtree(root.spills(run_id) / src.name, ignore_errors=True)
     with contextlib.suppress(OSError):  # the run's folder, once its last source's spills are gone

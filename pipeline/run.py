@@ -55,7 +55,7 @@ from warehouse.errors import CommitConflict, LockTimeout
 from warehouse.journal import Commit, publish, recover
 from warehouse.layout import DataRoot, Partition
 from warehouse.ledger import LedgerEntry, write_ledger
-from warehouse.quarantine import stage_quarantine
+from warehouse.quarantine import stage_current, stage_quarantine
 from warehouse.writer import PartitionWrite
 
 __all__ = [
@@ -268,11 +268,11 @@ def _run(
                 ]
                 try:
                     if isinstance(mode, Backfill):
-                        finish_args = (root, src, run_id, mode, merged, writes, moved, started, commit)
-                        return runner.call("finish-source", _finish_unit, *finish_args)
-                    summary = runner.call(
-                        "finish-source", finish_source, root, src, run_id, merged, writes, summary, commit
-                    )
+                        unit_args = (root, src, run_id, mode, merged, writes, moved, started, commit)
+                        return runner.call("finish-source", _finish_unit, *unit_args)
+                    listings = isinstance(mode, Ingest) and src.kind in HTTP_KINDS  # every listing read again
+                    finish_args = (root, src, run_id, merged, writes, summary, commit, listings)
+                    summary = runner.call("finish-source", finish_source, *finish_args)
                 except CommitConflict:
                     if attempt == COMMIT_ATTEMPTS:
                         raise
@@ -368,9 +368,10 @@ def _finish_unit(
     """Publish a backfill unit's partitions and quarantine as one; then its state and ledger entry."""
     part = f"{src.name}/{mode.unit.period}"
     rejects = stage_quarantine(commit, f"{run_id}-{mode.unit.period}", merged.quarantined)
+    current = stage_current(commit, {s.path for s in merged.states}, merged.quarantined)
     keep = [s for s in merged.states if (s.status == "written" and s.partition == part) or s.status == "quarantined"]
     state = commit.stage_state(*unit_state(root, src, Partition.parse(part), keep, moved, mode.keep))
-    changes = [w.change for w in writes if w.change is not None] + ([rejects] if rejects else [])
+    changes = [w.change for w in writes if w.change is not None] + [c for c in (rejects, current) if c is not None]
     publish(root, src.name, changes, state=state)
     forget_validators(root, src, moved)
     written = next(w for w in writes if w.partition == part)

@@ -34,6 +34,7 @@ class _Site(BaseHTTPRequestHandler):
     """A news site: robots.txt, an RSS feed, a sitemap index with a news sitemap, pages with ETags."""
 
     hits: ClassVar[list[tuple[str, int]]] = []  # (path, status) of every request, in order
+    index_down: ClassVar[bool] = False  # the sitemap index answers 404
 
     def log_message(self, *args: object) -> None:  # keep pytest output clean
         pass
@@ -69,6 +70,8 @@ class _Site(BaseHTTPRequestHandler):
             )
             feed = f"<?xml version='1.0'?><feed xmlns='http://www.w3.org/2005/Atom'><title>t</title>{items}</feed>"
             return self._send(200, feed.encode(), "application/atom+xml")
+        if path == "/sitemap_index.xml" and self.index_down:
+            return self._send(404, b"not found")
         if path == "/sitemap_index.xml":
             index = (
                 "<?xml version='1.0'?><sitemapindex xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>"
@@ -263,6 +266,7 @@ _HOSTILE: dict[str, Any] = {
 @pytest.fixture()
 def site() -> Iterator[int]:
     _Site.hits = []
+    _Site.index_down = False
     _RETRIED.clear()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
     server.daemon_threads = True
@@ -369,6 +373,32 @@ def test_a_page_answering_404_waits_longer_after_each_answer_instead_of_being_as
     assert (third.reasons, third.deferred) == ({"fetch_http_404": 1, "fetch_robots": 1}, 0) and asked() == 2
     assert wait() == timedelta(hours=12)  # still 404: twice the last wait
     assert third.reconciles()
+
+
+def test_the_quarantine_view_holds_what_fails_now_and_the_log_every_failure(site: int, tmp_path: Path) -> None:
+    from warehouse.query import connect
+
+    cfg = _config(tmp_path, site)
+    root = DataRoot(tmp_path / "data")
+    _Site.index_down = True
+    assert _run(cfg, root, "map", "run-1").reasons == {"fetch_http_404": 1}
+    _run(cfg, root, "site", "run-1")  # a 404 page and one robots.txt disallows
+    gone, secret = (f"http://127.0.0.1:{site}/{p}" for p in ("news/gone.html", "private/secret.html"))
+
+    def current() -> list[tuple[object, ...]]:
+        return connect(root.root).sql("SELECT source, input, reason FROM quarantine ORDER BY ALL").fetchall()
+
+    assert current() == [
+        ("map", None, "fetch_http_404"),
+        ("site", gone, "fetch_http_404"),
+        ("site", secret, "fetch_robots"),
+    ]
+    _Site.index_down = False  # the sitemap is back: the next run reads it, and its failure leaves the view
+    assert _run(cfg, root, "map", "run-2").written == 2
+    _run(cfg, root, "site", "run-2")  # the 404 page waits (still failing); robots.txt refuses again
+    assert current() == [("site", gone, "fetch_http_404"), ("site", secret, "fetch_robots")]
+    log = connect(root.root).sql("SELECT source, reason, count(*) FROM quarantine_log GROUP BY ALL ORDER BY ALL")
+    assert log.fetchall() == [("map", "fetch_http_404", 1), ("site", "fetch_http_404", 1), ("site", "fetch_robots", 2)]
 
 
 def test_a_sitemap_index_source_follows_its_child_sitemaps(site: int, tmp_path: Path) -> None:

@@ -271,7 +271,7 @@ def test_rejects_can_be_staged_in_the_commit_of_their_rows(old_template: Path, t
         assert not (root.quarantine / "source=s").exists()
         publish(root, SOURCE, [*changes, reject])
     assert (root.quarantine / "source=s" / "run-1.parquet").is_file()
-    assert connect(root.root).sql("SELECT reason FROM quarantine").fetchall() == [("empty",)]
+    assert connect(root.root).sql("SELECT reason FROM quarantine_log").fetchall() == [("empty",)]
 
 
 def _dead_owner(*folders: Path) -> int:

@@ -205,3 +205,42 @@ def test_a_run_cuts_its_inputs_into_a_batch_per_worker_at_least(tmp_path: Path) 
     again = Counting()
     run_source(load_config(cfg).sources["s"], root, "r2", runner=again)
     assert again.calls["normalize-batch"] == [1]
+
+
+def test_the_quarantine_view_holds_each_failing_input_once_and_the_log_every_record(tmp_path: Path) -> None:
+    """Two forced re-runs list a bad file three times in the log, once in the view; a fixed file leaves the view."""
+    from datetime import date
+
+    from pipeline.run import Ingest, backfill_units, plan_backfill
+    from warehouse.query import connect
+
+    cfg, root = _config(tmp_path), DataRoot(tmp_path / "data")
+    _article(tmp_path, "good", None, "2024-01-10T00:00:00Z", "G")
+    (tmp_path / "src" / "empty.txt").write_text("", encoding="utf-8")
+    (tmp_path / "src" / "binary.txt").write_bytes(b"\x00\x01" * 200)
+    src = load_config(cfg).sources["s"]
+    for run_id, force in (("r1", False), ("r2", True), ("r3", True)):
+        run_source(src, root, run_id, Ingest(force), runner=LocalRunner(1))
+
+    def views() -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+        con = connect(root.root)
+        current = con.sql("SELECT input, reason, run_id FROM quarantine ORDER BY ALL").fetchall()
+        return current, con.sql("SELECT input, count(*) FROM quarantine_log GROUP BY ALL ORDER BY ALL").fetchall()
+
+    assert views() == (
+        [("binary.txt", "binary", "r3"), ("empty.txt", "empty", "r3")],
+        [("binary.txt", 3), ("empty.txt", 3)],
+    )
+    run_source(src, root, "r4", runner=LocalRunner(1))  # unchanged: still failing, still listed
+    assert views()[0] == [("binary.txt", "binary", "r3"), ("empty.txt", "empty", "r3")]
+
+    _article(tmp_path, "empty", None, "2024-01-11T00:00:00Z", "E")  # fixed, and written by the next run
+    assert run_source(src, root, "r5", runner=LocalRunner(1)).written == 1
+    assert views() == ([("binary.txt", "binary", "r3")], [("binary.txt", 3), ("empty.txt", 3)])
+
+    _article(tmp_path, "binary", None, "2024-01-12T00:00:00Z", "B")  # fixed, and written by a backfill
+    plan = plan_backfill(src, root, date(2024, 1, 1), date(2024, 1, 31), "none", runner=LocalRunner(1))
+    for unit in backfill_units(plan, ("2024-01-01", "2024-01-31")):
+        run_source(src, root, "bf", unit, runner=LocalRunner(1))
+    assert views() == ([], [("binary.txt", 3), ("empty.txt", 3)])
+    assert not list(root.quarantine_current.rglob("*.parquet"))  # the last failing input gone: no file left

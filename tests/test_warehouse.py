@@ -328,8 +328,8 @@ def test_query_views_on_an_empty_root(root: DataRoot) -> None:
     assert types["year"] == "INTEGER"
     assert types["month"] == "INTEGER"
     assert set(ARTICLE_SCHEMA.names) <= set(types)
-    qtypes = {r[0] for r in con.execute("DESCRIBE quarantine").fetchall()}
-    assert set(QUARANTINE_SCHEMA.names) <= qtypes
+    for view in ("quarantine", "quarantine_log"):
+        assert set(QUARANTINE_SCHEMA.names) <= {r[0] for r in con.execute(f"DESCRIBE {view}").fetchall()}
 
 
 def test_query_missing_root_is_a_clear_error(tmp_path: Path) -> None:
@@ -353,9 +353,9 @@ def test_quarantine_written_and_queried(root: DataRoot) -> None:
         write_quarantine(root, "../evil", RUN, records)
     con = connect(root.root)
     con.execute("SET TimeZone = 'UTC'")
-    rows = con.execute("SELECT source, reason, raw_sha256, quarantined_at FROM quarantine ORDER BY reason").fetchall()
-    assert rows == [("wire", "empty", "e3b0", when), ("wire", "read_error", None, when)]
-    types = {r[0]: r[1] for r in con.execute("DESCRIBE quarantine").fetchall()}
+    sql = "SELECT source, reason, raw_sha256, quarantined_at FROM quarantine_log ORDER BY reason"
+    assert con.execute(sql).fetchall() == [("wire", "empty", "e3b0", when), ("wire", "read_error", None, when)]
+    types = {r[0]: r[1] for r in con.execute("DESCRIBE quarantine_log").fetchall()}
     assert types["quarantined_at"] == "TIMESTAMP WITH TIME ZONE"
     assert con.execute("SELECT count(*) FROM articles").fetchone() == (0,)
 

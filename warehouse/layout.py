@@ -97,7 +97,7 @@ def published_day(article: Article) -> date:
 class DataRoot:
     """The data root and its fixed layout.
 
-    Only `articles/`, `quarantine/` and `runs/` hold dataset files; staging, locks and state
+    Only `articles/`, `quarantine/`, `quarantine_current/` and `runs/` hold dataset files; staging, locks and state
     live beside them so that a `**/*.parquet` glob over a dataset never sees a
     half-written file.
     """
@@ -113,6 +113,11 @@ class DataRoot:
     def quarantine(self) -> Path:
         """Quarantine table (one file per run and source)."""
         return self.root / "quarantine"
+
+    @property
+    def quarantine_current(self) -> Path:
+        """The inputs failing now (one file per source)."""
+        return self.root / "quarantine_current"
 
     @property
     def runs(self) -> Path:

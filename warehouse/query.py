@@ -1,4 +1,4 @@
-"""DuckDB over the warehouse: views `articles`, `quarantine` and `runs` (the run ledger)."""
+"""DuckDB over the warehouse: views `articles`, `quarantine` (inputs failing now), `quarantine_log` and `runs`."""
 
 from __future__ import annotations
 
@@ -26,7 +26,11 @@ class QueryError(Exception):
 
 
 def connect(root: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with views `articles`, `quarantine` and `runs` over the data root."""
+    """An in-memory DuckDB connection with views over the data root.
+
+    `articles`; `quarantine`, the inputs failing now (each once, its latest record);
+    `quarantine_log`, every record of every run; `runs`, the run ledger.
+    """
     data = DataRoot(root)
     if not root.is_dir():
         raise QueryError(f"data root {root} does not exist (run `newsflow run` first, or pass --data)")
@@ -35,7 +39,8 @@ def connect(root: Path) -> duckdb.DuckDBPyConnection:
     settle(data)
     con = duckdb.connect()
     _view(con, "articles", data.articles, ARTICLE_SCHEMA, _ARTICLE_PARTITIONS)
-    _view(con, "quarantine", data.quarantine, QUARANTINE_SCHEMA, _SOURCE_PARTITIONS)
+    _view(con, "quarantine", data.quarantine_current, QUARANTINE_SCHEMA, _SOURCE_PARTITIONS)
+    _view(con, "quarantine_log", data.quarantine, QUARANTINE_SCHEMA, _SOURCE_PARTITIONS)
     _view(con, "runs", data.runs, LEDGER_SCHEMA, _SOURCE_PARTITIONS)
     return con
 
