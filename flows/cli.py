@@ -93,7 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     norm.add_argument("--explain", action="store_true", help="list each removed span and the rule that removed it")
 
     query = sub.add_parser(
-        "query", help="run SQL over the views `articles`, `quarantine`, `quarantine_log` and `runs` (DuckDB)"
+        "query",
+        help="run SQL over the views `articles`, `clusters`, `quarantine`, `quarantine_log` and `runs` (DuckDB)",
     )
     query.add_argument("sql")
     _shared(query, "--data")
@@ -102,6 +103,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=("table", "csv", "jsonl"),
         help="output (default: table on a terminal, csv otherwise); list and struct cells are JSON in csv",
     )
+
+    dd = sub.add_parser(
+        "dedup", help="bring duplicates and clusters up to date with the articles (runs after every run by itself)"
+    )
+    _shared(dd, "--data")
+    dd.add_argument("--rebuild", action="store_true", help="forget the duplicate index and build it again")
 
     src = sub.add_parser("sources", help="list configured sources and their state")
     _shared(src, "--config", "--data")
@@ -175,6 +182,8 @@ def _command(args: argparse.Namespace) -> int:
             return _normalize(args)
         if args.command == "query":
             return _query(args)
+        if args.command == "dedup":
+            return _dedup(args)
         return _sources(args)
     except UserError as exc:
         print(f"newsflow: error: {exc}", file=sys.stderr)
@@ -438,6 +447,9 @@ def _backfill(args: argparse.Namespace) -> int:
         print(json.dumps({"run_id": run_id, "state": state.type.value, "entries": entries}, indent=2, default=str))
     else:
         _print_entries(console, args.source, run_id, entries)
+        outcome = state.result(raise_on_failure=False)
+        if hasattr(outcome, "duplicates"):  # a BackfillSummary (a failed backfill raised instead)
+            _print_duplicates(console, outcome)
     if not state.is_completed():
         print(f"newsflow: error: backfill {state.type.value.lower()}: {state.message}", file=sys.stderr)
         return 1
@@ -638,9 +650,22 @@ def _print_summary(console: Any, summary: Any, root: Path, seconds: float) -> No
             console.print(f"note on {s.source}: {note}", markup=False)
         if s.partitions:
             console.print(f"partitions written in {s.source}: {_compact(s.partitions)}", markup=False)
+    _print_duplicates(console, summary)
     console.print(f"Parquet: {root / 'articles'}/source=*/year=*/month=*/part-0.parquet", markup=False)
     console.print(f"Quarantine: {root / 'quarantine_current'} (failing now), {root / 'quarantine'} (log)", markup=False)
     console.print('Query: newsflow query "SELECT source, count(*) FROM articles GROUP BY ALL"', markup=False)
+
+
+def _print_duplicates(console: Any, summary: Any) -> None:
+    """The line on the duplicate index's update after a run or backfill (its failure on stderr)."""
+    if summary.duplicates_error:
+        print(
+            f"newsflow: warning: duplicates and clusters not updated: {summary.duplicates_error} "
+            "(the articles are written; `newsflow dedup` catches up)",
+            file=sys.stderr,
+        )
+    elif summary.duplicates is not None:
+        console.print(summary.duplicates.line(), markup=False)
 
 
 def _console(stderr: bool = False) -> Any:
@@ -903,6 +928,20 @@ def _pretty(label: str, record: dict[str, Any], explain: bool, choice: Sequence[
         for s in record["stripped"]:
             where = f"line {s['line']}" if s["line"] else "block"
             console.print(Text.assemble(f"  {where}: {s['kind']} by ", (s["rule"], "cyan"), f": {s['text']!r}"))
+
+
+def _dedup(args: argparse.Namespace) -> int:
+    from pipeline.dedup import update_clusters
+    from warehouse.layout import DataRoot
+
+    root = data_root(args.data)
+    if not root.is_dir():
+        raise UserError(f"data root {root} does not exist (run `newsflow run` first, or pass --data)")
+    _writable_data_root(root)
+    done = update_clusters(DataRoot(root), rebuild=args.rebuild)
+    print(done.line())
+    print(f"Clusters: {root / 'clusters'}/source=*/part-0.parquet (view `clusters` in `newsflow query`)")
+    return 0
 
 
 def _query(args: argparse.Namespace) -> int:

@@ -32,6 +32,7 @@ from prefect.utilities.annotations import quote
 from flows.config import load_config
 from pipeline.backfill import BackfillPlan, describe
 from pipeline.config import SourceConfig, source_problem
+from pipeline.dedup import DedupSummary, update_clusters
 from pipeline.errors import UserError
 from pipeline.ingest import BATCH_SIZE, SourceSummary
 from pipeline.run import (
@@ -172,7 +173,7 @@ def _in_pool(local: LocalRunner, fn: Callable[..., R], args: tuple[Any, ...]) ->
 
 
 # One task per stage of `run_source`, so each shows in Prefect under its own name.
-_STAGES = ("discover", "fetch", "plan-renormalize", "plan-backfill", "finish-source")
+_STAGES = ("discover", "fetch", "plan-renormalize", "plan-backfill", "finish-source", "dedup")
 _IN_PROCESS: dict[str, Task[..., Any]] = {name: _thin_task(name)(_call) for name in _STAGES}
 _POOL_STAGES = ("normalize-batch", "write-partition")
 _IN_POOL: dict[str, Task[..., Any]] = {name: _thin_task(name)(_in_pool) for name in _POOL_STAGES}
@@ -258,6 +259,7 @@ def _run_sources(
     with _pool_for_the_run():
         for src in cfg.select(sources):
             summary.sources.append(_one_source(src, root, run_id, mode, runner, batch_size))
+    summary.duplicates, summary.duplicates_error = _dedup(root, runner)
     summary.seconds = time.monotonic() - started
     create_markdown_artifact(key=artifact, markdown=summary.markdown(), description=f"newsflow {artifact}")
     failed = [s for s in summary.sources if s.error]
@@ -267,6 +269,15 @@ def _run_sources(
         message = "; ".join(str(s.error) for s in failed)
         return cast(RunSummary, Failed(message=message, data=RunFailed(summary)))
     return summary
+
+
+def _dedup(root: DataRoot, runner: PrefectRunner) -> tuple[DedupSummary | None, str | None]:
+    """Update the duplicate index after a run's writes; a failure is logged and reported, the run's data stands."""
+    try:
+        return runner.call("dedup", update_clusters, root), None
+    except Exception as exc:
+        get_run_logger().exception("updating the duplicate index failed")
+        return None, f"{type(exc).__name__}: {str(exc)[:500]}"
 
 
 def _one_source(
@@ -365,6 +376,8 @@ def backfill(
             if not dry_run:
                 entries = _run_units(src, root, run_id, plan, runner.local.workers, limit, (start, end))
                 summary.entries = [asdict(e) for e in entries]
+        if not dry_run:
+            summary.duplicates, summary.duplicates_error = _dedup(root, runner)
     finally:
         shutil.rmtree(root.spills(run_id), ignore_errors=True)
     summary.seconds = time.monotonic() - started

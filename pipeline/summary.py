@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pipeline.dedup import DedupSummary
 from pipeline.ingest import SourceSummary
 
 __all__ = ["BackfillFailed", "BackfillSummary", "RunFailed", "RunSummary"]
@@ -18,6 +19,8 @@ class RunSummary:
     data: str
     seconds: float = 0.0
     sources: list[SourceSummary] = field(default_factory=list)
+    duplicates: DedupSummary | None = None  # the update of the duplicate index after the sources
+    duplicates_error: str | None = None  # why that update failed (the articles are written all the same)
 
     def total(self, name: str) -> int:
         """Sum of one counter over sources."""
@@ -46,6 +49,7 @@ class RunSummary:
         if notes:
             lines += ["", "Notes:", *notes]
         lines.append("")
+        lines += _duplicates(self.duplicates, self.duplicates_error)
         lines.append(f"Run `{self.run_id}` in {self.seconds:.1f} s; data under `{self.data}`.")
         return "\n".join(lines)
 
@@ -83,6 +87,8 @@ class BackfillSummary:
     plan: dict[str, Any]
     entries: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    duplicates: DedupSummary | None = None
+    duplicates_error: str | None = None
 
     def failed(self) -> list[str]:
         """Partitions whose unit failed in this run."""
@@ -111,8 +117,15 @@ class BackfillSummary:
         for e in self.entries:
             if e["error"]:
                 lines.append(f"- {e['partition']} failed: {e['error']}")
-        return "\n".join(lines)
+        return "\n".join(lines + _duplicates(self.duplicates, self.duplicates_error))
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-data form (JSON-ready)."""
         return asdict(self)
+
+
+def _duplicates(done: DedupSummary | None, error: str | None) -> list[str]:
+    """The duplicate index's line of a summary (none when it did not run)."""
+    if error:
+        return [f"Duplicates and clusters not updated: {error} (`newsflow dedup` catches up)", ""]
+    return [done.line().capitalize() + ".", ""] if done is not None else []

@@ -121,6 +121,11 @@ def test_query_over_written_data(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert json.loads(capsys.readouterr().out) == {"n": 20, "typed": True}
     assert main(["query", "SELECT reason FROM quarantine ORDER BY 1", "--data", str(root.root), "--format", "csv"]) == 0
     assert capsys.readouterr().out.split() == ["reason", "bad_sidecar", "binary", "empty", "invalid_utf8"]
+    assert main(["dedup", "--data", str(root.root)]) == 0
+    assert "duplicates: 20 added, 0 changed, 0 removed; 20 articles" in capsys.readouterr().out
+    sql = "SELECT count(*) AS n, count(DISTINCT cluster_id) AS clusters FROM clusters JOIN articles USING (article_id)"
+    assert main(["query", sql, "--data", str(root.root), "--format", "jsonl"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 20
     assert main(["sources", "--config", str(REPO / "sources.toml"), "--data", str(root.root)]) == 0
     assert "wire" in capsys.readouterr().out
 
@@ -214,6 +219,7 @@ def test_a_source_with_a_mistyped_path_is_reported_and_the_others_run(tmp_path: 
     assert row[0] == name and row[5] == "2" and row[-1] == "ok"  # the folder's two articles written
     assert next(line.split() for line in lines if line.startswith("typo"))[-1] == "failed"
     assert 'Query: newsflow query "SELECT source, count(*) FROM articles GROUP BY ALL"' in lines
+    assert any(line.startswith("duplicates: 2 added, 0 changed, 0 removed; 2 articles") for line in lines), lines
     got = duckdb.sql(f"SELECT source FROM read_parquet('{tmp_path}/data/articles/**/*.parquet', hive_partitioning=1)")
     assert got.fetchall() == [(name,), (name,)]
 

@@ -97,9 +97,9 @@ def published_day(article: Article) -> date:
 class DataRoot:
     """The data root and its fixed layout.
 
-    Only `articles/`, `quarantine/`, `quarantine_current/` and `runs/` hold dataset files; staging, locks and state
-    live beside them so that a `**/*.parquet` glob over a dataset never sees a
-    half-written file.
+    Only `articles/`, `quarantine/`, `quarantine_current/`, `clusters/` and `runs/` hold
+    dataset files; staging, locks and state live beside them so that a `**/*.parquet`
+    glob over a dataset never sees a half-written file.
     """
 
     root: Path
@@ -118,6 +118,11 @@ class DataRoot:
     def quarantine_current(self) -> Path:
         """The inputs failing now (one file per source)."""
         return self.root / "quarantine_current"
+
+    @property
+    def clusters(self) -> Path:
+        """Duplicates and syndication clusters, one file per source (derived from the articles)."""
+        return self.root / "clusters"
 
     @property
     def runs(self) -> Path:

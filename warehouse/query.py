@@ -1,4 +1,4 @@
-"""DuckDB over the warehouse: views `articles`, `quarantine` (inputs failing now), `quarantine_log` and `runs`."""
+"""DuckDB over the warehouse: views `articles`, `clusters`, `quarantine` (failing now), `quarantine_log`, `runs`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from warehouse.dedup import CLUSTER_SCHEMA
 from warehouse.journal import settle
 from warehouse.layout import DataRoot
 from warehouse.ledger import LEDGER_SCHEMA
@@ -28,8 +29,9 @@ class QueryError(Exception):
 def connect(root: Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with views over the data root.
 
-    `articles`; `quarantine`, the inputs failing now (each once, its latest record);
-    `quarantine_log`, every record of every run; `runs`, the run ledger.
+    `articles`; `clusters`, each article's duplicate and cluster fields; `quarantine`,
+    the inputs failing now (each once, its latest record); `quarantine_log`, every
+    record of every run; `runs`, the run ledger.
     """
     data = DataRoot(root)
     if not root.is_dir():
@@ -39,6 +41,7 @@ def connect(root: Path) -> duckdb.DuckDBPyConnection:
     settle(data)
     con = duckdb.connect()
     _view(con, "articles", data.articles, ARTICLE_SCHEMA, _ARTICLE_PARTITIONS)
+    _view(con, "clusters", data.clusters, CLUSTER_SCHEMA, _SOURCE_PARTITIONS)
     _view(con, "quarantine", data.quarantine_current, QUARANTINE_SCHEMA, _SOURCE_PARTITIONS)
     _view(con, "quarantine_log", data.quarantine, QUARANTINE_SCHEMA, _SOURCE_PARTITIONS)
     _view(con, "runs", data.runs, LEDGER_SCHEMA, _SOURCE_PARTITIONS)

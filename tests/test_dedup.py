@@ -1,0 +1,167 @@
+"""Duplicates and syndication clusters: fingerprints, and `update_clusters` over real Parquet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow.dataset as ds
+import pytest
+
+from normalizers.similarity import MIN_WORDS, estimate, signatures, text_key, words
+from pipeline.config import load_config
+from pipeline.dedup import update_clusters
+from pipeline.run import LocalRunner, run_source
+from warehouse.layout import DataRoot
+
+WIRE = Path(__file__).resolve().parent.parent / "samples" / "wire"
+TEXTS = sorted(WIRE.glob("*.txt"))
+PINNED = [201560978, 3325143721, 3291292092, 3259069771]
+
+
+def _body(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def _paragraphs(path: Path) -> list[str]:
+    return [p for p in _body(path).split("\n\n") if p.strip()]
+
+
+def test_fingerprints_are_the_same_in_every_process_and_tell_copies_from_other_articles() -> None:
+    a, b = (words(_body(p)) for p in TEXTS[:2])
+    again = signatures([a, b])
+    assert np.array_equal(signatures([a, b]), again) and again.shape == (2, 128)
+    assert np.array_equal(signatures([a])[0], again[0])  # a text's signature does not depend on its batch
+    assert estimate(again[0], again[0]) == 1.0 and estimate(again[0], again[1]) < 0.1
+    # The same words in another case, spacing and punctuation are one exact key.
+    assert text_key(words("The  Senate, voted.")) == text_key(words("the senate voted")) != text_key(words("voted"))
+    # Pinned: a change of hashing or shingling changes these, and then SIGNATURE_VERSION must change too
+    # (stored signatures of another version are rebuilt).
+    assert signatures([words("The quick brown fox jumps over the lazy dog")])[0][:4].tolist() == PINNED
+
+
+def test_a_reprint_with_a_paragraph_dropped_and_chrome_added_stays_near_its_original() -> None:
+    paragraphs = _paragraphs(TEXTS[0])
+    assert len(paragraphs) >= 6
+    edited = [*paragraphs[:2], *paragraphs[3:], "Subscribe to our newsletter for more stories like this one."]
+    sig = signatures([words("\n\n".join(paragraphs)), words("\n\n".join(edited))])
+    assert estimate(sig[0], sig[1]) >= 0.5
+
+
+def _sources(tmp: Path) -> Path:
+    cfg = tmp / "sources.toml"
+    cfg.write_text(f'[sources.a]\npath = "{tmp / "a"}"\n[sources.b]\npath = "{tmp / "b"}"\n', encoding="utf-8")
+    return cfg
+
+
+def _put(folder: Path, name: str, text: str, published: str, url: str | None = None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.txt").write_text(text, encoding="utf-8")
+    sidecar = {"published_at": published} | ({"url": url} if url else {})
+    (folder / f"{name}.json").write_text(json.dumps(sidecar), encoding="utf-8")
+
+
+def _corpus(tmp: Path) -> None:
+    """Source a: 6 wire articles. Source b: two exact copies (one dated earlier), a reprint, an article of its own."""
+    for i, path in enumerate(TEXTS[:6]):
+        _put(tmp / "a", f"a{i}", _body(path), f"2019-11-2{i}T10:00:00Z", f"https://a.example/{i}")
+    _put(tmp / "b", "copy-later", _body(TEXTS[1]), "2019-11-25T10:00:00Z", "https://b.example/later")
+    _put(tmp / "b", "copy-earlier", _body(TEXTS[2]), "2019-11-01T08:00:00Z", "https://b.example/earlier")
+    paragraphs = _paragraphs(TEXTS[3])
+    reprint = "\n\n".join([paragraphs[0], *paragraphs[2:], "Reporting by the wire desk; editing by the news team."])
+    _put(tmp / "b", "reprint", reprint, "2019-11-26T10:00:00Z", "https://b.example/reprint")
+    _put(tmp / "b", "own", _body(TEXTS[10]), "2019-11-27T10:00:00Z", "https://b.example/own")
+
+
+def _clusters(root: DataRoot) -> dict[str, tuple[object, ...]]:
+    """url -> (cluster's original url, size, original?, copy of url?), read by DuckDB and by pyarrow."""
+    rows = duckdb.sql(
+        f"SELECT a.url, o.url, c.cluster_size, c.is_original, d.url, c.similarity "
+        f"FROM read_parquet('{root.clusters}/**/*.parquet', hive_partitioning = true) c "
+        f"JOIN read_parquet('{root.articles}/**/*.parquet', hive_partitioning = true) a USING (article_id) "
+        f"JOIN read_parquet('{root.articles}/**/*.parquet', hive_partitioning = true) o ON o.article_id = c.cluster_id "
+        f"LEFT JOIN read_parquet('{root.articles}/**/*.parquet', hive_partitioning = true) d "
+        f"ON d.article_id = c.duplicate_of"
+    ).fetchall()
+    table = ds.dataset(root.clusters, format="parquet", partitioning="hive").to_table()
+    assert table.num_rows == len(rows) and sorted(set(table.column("source").to_pylist())) == ["a", "b"]
+    return {url: (orig, size, first, copy, round(sim, 2) >= 0.5) for url, orig, size, first, copy, sim in rows}
+
+
+def test_copies_across_sources_name_the_earliest_and_reprints_join_their_original(tmp_path: Path) -> None:
+    _corpus(tmp_path)
+    cfg, root = _sources(tmp_path), DataRoot(tmp_path / "data")
+    for name in ("a", "b"):
+        run_source(load_config(cfg).sources[name], root, "r1", runner=LocalRunner(1))
+    done = update_clusters(root)
+    assert (done.added, done.articles, done.clustered, done.copies) == (10, 10, 6, 2)
+    got = _clusters(root)
+    a = [f"https://a.example/{i}" for i in range(6)]
+    # An exact copy published later points at the article; one published earlier is the original.
+    assert got["https://b.example/later"] == (a[1], 2, False, a[1], True)
+    assert got[a[1]] == (a[1], 2, True, None, True)
+    assert got[a[2]] == ("https://b.example/earlier", 2, False, "https://b.example/earlier", True)
+    # The reprint (a paragraph dropped, a credit line added) joins its original; it copies nothing exactly.
+    assert got["https://b.example/reprint"] == (a[3], 2, False, None, True)
+    # Articles with no copy are their own cluster.
+    assert got["https://b.example/own"] == ("https://b.example/own", 1, True, None, True)
+    assert got[a[0]][:3] == (a[0], 1, True)
+    again = update_clusters(root)  # nothing changed: nothing read, nothing rewritten
+    assert (again.added, again.changed, again.removed, again.sources) == (0, 0, 0, [])
+
+
+def test_clusters_do_not_depend_on_the_order_articles_arrived_in(tmp_path: Path) -> None:
+    _corpus(tmp_path)
+    cfg = _sources(tmp_path)
+    together, apart = DataRoot(tmp_path / "together"), DataRoot(tmp_path / "apart")
+    for name in ("a", "b"):
+        run_source(load_config(cfg).sources[name], together, "r1", runner=LocalRunner(1))
+    update_clusters(together)
+    # The other way round, with the index updated in between: b's copies come first.
+    for name in ("b", "a"):
+        run_source(load_config(cfg).sources[name], apart, "r1", runner=LocalRunner(1))
+        update_clusters(apart)
+    assert _clusters(apart) == _clusters(together)
+    rebuilt = update_clusters(apart, rebuild=True)
+    assert rebuilt.added == 10 and _clusters(apart) == _clusters(together)
+
+
+def test_an_article_that_leaves_the_corpus_leaves_its_cluster(tmp_path: Path) -> None:
+    from datetime import date
+
+    from pipeline.run import backfill_units, plan_backfill
+
+    _corpus(tmp_path)
+    cfg, root = _sources(tmp_path), DataRoot(tmp_path / "data")
+    for name in ("a", "b"):
+        run_source(load_config(cfg).sources[name], root, "r1", runner=LocalRunner(1))
+    update_clusters(root)
+    # The earlier copy's file goes, and a backfill of its month rebuilds the month without it.
+    for suffix in (".txt", ".json"):
+        (tmp_path / "b" / f"copy-earlier{suffix}").unlink()
+    src = load_config(cfg).sources["b"]
+    plan = plan_backfill(src, root, date(2019, 11, 1), date(2019, 11, 30), "all", runner=LocalRunner(1))
+    for unit in backfill_units(plan, ("2019-11-01", "2019-11-30")):
+        run_source(src, root, "bf", unit, runner=LocalRunner(1))
+    done = update_clusters(root)
+    assert done.removed == 1 and done.sources == ["a", "b"]
+    got = _clusters(root)
+    assert "https://b.example/earlier" not in got
+    assert got["https://a.example/2"] == ("https://a.example/2", 1, True, None, True)  # its own original again
+
+
+@pytest.mark.parametrize("length", [1, MIN_WORDS - 1])
+def test_short_texts_are_matched_exactly_only(tmp_path: Path, length: int) -> None:
+    text = " ".join(f"word{i}" for i in range(length))
+    _put(tmp_path / "a", "short", f"Title\n\n{text}", "2024-01-01T00:00:00Z", "https://a.example/s")
+    _put(tmp_path / "b", "copy", f"Other title\n\n{text}", "2024-01-02T00:00:00Z", "https://b.example/s")
+    _put(tmp_path / "b", "near", f"Other title\n\n{text} extra", "2024-01-03T00:00:00Z", "https://b.example/n")
+    cfg, root = _sources(tmp_path), DataRoot(tmp_path / "data")
+    for name in ("a", "b"):
+        run_source(load_config(cfg).sources[name], root, "r1", runner=LocalRunner(1))
+    update_clusters(root)
+    got = _clusters(root)
+    assert got["https://b.example/s"][:4] == ("https://a.example/s", 2, False, "https://a.example/s")
+    assert got["https://b.example/n"][:2] == ("https://b.example/n", 1)

@@ -1,0 +1,310 @@
+"""Duplicates and syndication clusters: the index behind them and the `clusters` table.
+
+The index (`state/dedup.sqlite`) holds, per article of the corpus, its exact-duplicate
+key, MinHash signature and LSH band keys, and the near-duplicate links between
+articles; an article is matched against the corpus through the band keys (a B-tree
+lookup per band), never by reading other articles' text. It is derived data: deleting
+it, or `newsflow dedup --rebuild`, builds it again from the articles.
+
+The table (`clusters/source=<s>/part-0.parquet`, view `clusters`) has one row per
+article: its cluster (the connected group of articles linked as near-duplicates),
+named after the cluster's original, and for an exact copy the article it copies.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from warehouse.atomic import publish_table
+from warehouse.db import open_db
+from warehouse.layout import DataRoot, validate_source
+from warehouse.schema import arrow_schema, records_to_table
+
+__all__ = ["CLUSTER_SCHEMA", "ClusterRow", "DedupStore", "Doc", "write_clusters"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterRow:
+    """One article's place among duplicates and near-duplicates."""
+
+    article_id: str = field(metadata={"doc": "The article (joins `articles.article_id`)."})
+    source: str = field(metadata={"doc": "Source name."})
+    published_at: datetime | None = field(metadata={"doc": "The article's publication time (UTC)."})
+    cluster_id: str = field(
+        metadata={
+            "doc": "The cluster's original's `article_id`: the earliest published article among those linked as "
+            "near-duplicates (ties: the smaller `article_id`). An article with no near-duplicate is its own cluster."
+        }
+    )
+    cluster_size: int = field(metadata={"doc": "Articles in the cluster, all sources.", "arrow": "int32"})
+    is_original: bool = field(metadata={"doc": "The article is its cluster's original."})
+    similarity: float = field(
+        metadata={
+            "doc": "Estimated Jaccard similarity of the article's word 5-shingles with the original's (1 for the "
+            "original and for exact copies).",
+            "arrow": "float32",
+        }
+    )
+    duplicate_of: str | None = field(
+        metadata={
+            "doc": "For an exact copy (the same words, whatever the title, case, spacing or punctuation), the "
+            "earliest published article with those words (ties: the smaller `article_id`); null for that one."
+        }
+    )
+    text_key: str = field(metadata={"doc": "Exact-duplicate key of the article's words (128-bit BLAKE2b, hex)."})
+    words: int = field(metadata={"doc": "Words the fingerprints were made of.", "arrow": "int32"})
+
+
+CLUSTER_SCHEMA = arrow_schema(ClusterRow)
+
+
+@dataclass(slots=True)
+class Doc:
+    """One indexed article."""
+
+    id: int
+    article_id: str
+    source: str
+    partition: str
+    published_at: str | None  # ISO 8601, UTC
+    content_hash: str
+    text_key: str
+    words: int
+    signature: np.ndarray | None  # None: too short to be matched other than exactly
+    cluster: tuple[str, int, bool, float, str | None] | None = None  # cluster_id, size, original, similarity, copy of
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS docs (
+    id INTEGER PRIMARY KEY,
+    article_id TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    partition TEXT NOT NULL,
+    published_at TEXT,
+    content_hash TEXT NOT NULL,
+    text_key TEXT NOT NULL,
+    words INTEGER NOT NULL,
+    signature BLOB,
+    cluster_id TEXT,
+    cluster_size INTEGER,
+    is_original INTEGER,
+    similarity REAL,
+    duplicate_of TEXT
+);
+CREATE INDEX IF NOT EXISTS docs_text_key ON docs (text_key);
+CREATE INDEX IF NOT EXISTS docs_partition ON docs (partition);
+CREATE INDEX IF NOT EXISTS docs_source ON docs (source);
+CREATE TABLE IF NOT EXISTS bands (key INTEGER NOT NULL, doc INTEGER NOT NULL, PRIMARY KEY (key, doc)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS links (a INTEGER NOT NULL, b INTEGER NOT NULL, PRIMARY KEY (a, b)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS partitions (key TEXT PRIMARY KEY, file TEXT NOT NULL);
+"""
+
+_DOC_COLUMNS = (
+    "id, article_id, source, partition, published_at, content_hash, text_key, words, signature,"
+    " cluster_id, cluster_size, is_original, similarity, duplicate_of"
+)
+_CHUNK = 500  # bound parameters per statement, under SQLite's limit
+
+
+class DedupStore:
+    """The duplicate index of a data root (see the module docstring)."""
+
+    FILE = "dedup.sqlite"
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / self.FILE
+        self._db = open_db(self.path, _SCHEMA)
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def __enter__(self) -> DedupStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def transaction(self) -> sqlite3.Connection:
+        """A context manager for one transaction (`with store.transaction(): ...`)."""
+        self._db.execute("BEGIN")
+        return self._db
+
+    def version(self) -> str | None:
+        """The fingerprint version the stored signatures were made with."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+        return None if row is None else str(row[0])
+
+    def reset(self, version: str) -> None:
+        """Forget everything (signatures of another version, or a rebuild) and record `version`."""
+        with self.transaction():
+            for table in ("docs", "bands", "links", "partitions", "meta"):
+                self._db.execute(f"DELETE FROM {table}")
+            self._db.execute("INSERT INTO meta VALUES ('version', ?)", (version,))
+
+    def partition_files(self) -> dict[str, str]:
+        """The identity of each partition file as last indexed, by partition key."""
+        return dict(self._db.execute("SELECT key, file FROM partitions"))
+
+    def set_partition_files(self, files: dict[str, str | None]) -> None:
+        """Record partition file identities (None: the partition is gone)."""
+        for key, file in files.items():
+            if file is None:
+                self._db.execute("DELETE FROM partitions WHERE key = ?", (key,))
+            else:
+                self._db.execute("INSERT OR REPLACE INTO partitions VALUES (?, ?)", (key, file))
+
+    def docs_by_article(self, article_ids: Iterable[str]) -> dict[str, Doc]:
+        """The indexed articles among `article_ids`."""
+        return {d.article_id: d for d in self._select("article_id", list(article_ids))}
+
+    def docs_in_partitions(self, keys: Iterable[str]) -> list[Doc]:
+        """The indexed articles of the given partitions."""
+        return list(self._select("partition", list(keys)))
+
+    def docs_by_id(self, ids: Iterable[int]) -> list[Doc]:
+        """The indexed articles with the given row ids."""
+        return list(self._select("id", list(ids)))
+
+    def docs_of_source(self, source: str) -> list[Doc]:
+        """Every indexed article of a source."""
+        return list(self._select("source", [source]))
+
+    def by_text_key(self, keys: Iterable[str]) -> list[int]:
+        """Row ids of the articles with any of the exact-duplicate keys."""
+        out: list[int] = []
+        wanted = list(keys)
+        for i in range(0, len(wanted), _CHUNK):
+            chunk = wanted[i : i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            out += [r[0] for r in self._db.execute(f"SELECT id FROM docs WHERE text_key IN ({marks})", chunk)]
+        return out
+
+    def add(self, doc: Doc) -> int:
+        """Insert an article (its `id` is ignored); returns its row id."""
+        cur = self._db.execute(
+            "INSERT INTO docs (article_id, source, partition, published_at, content_hash, text_key, words, signature)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (*_facts(doc),),
+        )
+        assert cur.lastrowid is not None
+        return int(cur.lastrowid)
+
+    def update(self, doc: Doc) -> None:
+        """Replace an article's facts (not its cluster, which `set_clusters` sets)."""
+        self._db.execute(
+            "UPDATE docs SET article_id = ?, source = ?, partition = ?, published_at = ?, content_hash = ?,"
+            " text_key = ?, words = ?, signature = ? WHERE id = ?",
+            (*_facts(doc), doc.id),
+        )
+
+    def remove(self, ids: Sequence[int]) -> None:
+        """Delete articles (their bands and links go with `unindex`, called first)."""
+        self._db.executemany("DELETE FROM docs WHERE id = ?", [(i,) for i in ids])
+
+    def index(self, doc_id: int, keys: np.ndarray) -> None:
+        """Add an article's band keys."""
+        self._db.executemany("INSERT OR IGNORE INTO bands VALUES (?, ?)", [(int(k), doc_id) for k in keys])
+
+    def unindex(self, doc_id: int, keys: np.ndarray | None) -> list[int]:
+        """Remove an article's band keys and links; returns the articles it was linked to."""
+        if keys is not None:
+            self._db.executemany("DELETE FROM bands WHERE key = ? AND doc = ?", [(int(k), doc_id) for k in keys])
+        linked = self.links_of(doc_id)
+        self._db.execute("DELETE FROM links WHERE a = ?", (doc_id,))
+        self._db.executemany("DELETE FROM links WHERE a = ? AND b = ?", [(b, doc_id) for b in linked])
+        return linked
+
+    def candidates(self, keys: np.ndarray) -> set[int]:
+        """Articles sharing any band key with `keys`."""
+        marks = ",".join("?" * len(keys))
+        rows = self._db.execute(f"SELECT doc FROM bands WHERE key IN ({marks})", [int(k) for k in keys])
+        return {r[0] for r in rows}
+
+    def link(self, pairs: Iterable[tuple[int, int]]) -> None:
+        """Link articles as near-duplicates (both directions)."""
+        rows = [(a, b) for x, y in pairs if x != y for a, b in ((x, y), (y, x))]
+        self._db.executemany("INSERT OR IGNORE INTO links VALUES (?, ?)", rows)
+
+    def links_of(self, doc_id: int) -> list[int]:
+        """The articles linked to one."""
+        return [r[0] for r in self._db.execute("SELECT b FROM links WHERE a = ?", (doc_id,))]
+
+    def set_clusters(self, docs: Iterable[Doc]) -> None:
+        """Store the cluster fields of articles."""
+        rows = []
+        for d in docs:
+            assert d.cluster is not None
+            cid, size, original, similarity, copy_of = d.cluster
+            rows.append((cid, size, int(original), similarity, copy_of, d.id))
+        self._db.executemany(
+            "UPDATE docs SET cluster_id = ?, cluster_size = ?, is_original = ?, similarity = ?, duplicate_of = ?"
+            " WHERE id = ?",
+            rows,
+        )
+
+    def count(self) -> tuple[int, int, int]:
+        """(articles, articles in a cluster of more than one, exact copies) in the index."""
+        row = self._db.execute(
+            "SELECT count(*), count(*) FILTER (WHERE cluster_size > 1), count(duplicate_of) FROM docs"
+        ).fetchone()
+        return int(row[0]), int(row[1] or 0), int(row[2] or 0)
+
+    def _select(self, column: str, values: list[object]) -> Iterator[Doc]:
+        for i in range(0, len(values), _CHUNK):
+            chunk = values[i : i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT {_DOC_COLUMNS} FROM docs WHERE {column} IN ({marks})"
+            for row in self._db.execute(sql, chunk):
+                yield _doc(row)
+
+
+def _facts(doc: Doc) -> tuple[object, ...]:
+    signature = None if doc.signature is None else doc.signature.astype("<u4").tobytes()
+    return (
+        doc.article_id,
+        doc.source,
+        doc.partition,
+        doc.published_at,
+        doc.content_hash,
+        doc.text_key,
+        doc.words,
+        signature,
+    )
+
+
+def _doc(row: tuple[Any, ...]) -> Doc:
+    (i, aid, source, part, published, chash, key, words, sig, cid, size, original, similarity, copy_of) = row
+    signature = None if sig is None else np.frombuffer(sig, dtype="<u4")
+    cluster = None if cid is None else (cid, int(size), bool(original), float(similarity), copy_of)
+    return Doc(i, aid, source, part, published, chash, key, words, signature, cluster)
+
+
+def write_clusters(root: DataRoot, source: str, docs: Sequence[Doc]) -> Path | None:
+    """Replace the `clusters` file of `source` with its articles' rows (removed when it has none)."""
+    validate_source(source)
+    target = root.clusters / f"source={source}" / "part-0.parquet"
+    if not docs:
+        target.unlink(missing_ok=True)
+        return None
+    rows = []
+    for d in sorted(docs, key=lambda d: d.article_id):
+        assert d.cluster is not None
+        cid, size, original, similarity, copy_of = d.cluster
+        published = None if d.published_at is None else datetime.fromisoformat(d.published_at)
+        rows.append(
+            ClusterRow(d.article_id, source, published, cid, size, original, similarity, copy_of, d.text_key, d.words)
+        )
+    # `source` is the folder's (hive) column only: in the file too, Spark refuses the dataset (a duplicate column).
+    table = records_to_table(rows, ClusterRow, CLUSTER_SCHEMA).drop_columns(["source"])
+    publish_table(table, root.staging, target, "clusters", compression="zstd")
+    return target
