@@ -940,7 +940,7 @@ def _dedup(args: argparse.Namespace) -> int:
     _writable_data_root(root)
     done = update_clusters(DataRoot(root), rebuild=args.rebuild)
     print(done.line())
-    print(f"Clusters: {root / 'clusters'}/source=*/part-0.parquet (view `clusters` in `newsflow query`)")
+    print(f"Clusters: {root / 'clusters'}/source=*/year=*/month=*/part-0.parquet (view `clusters` in `newsflow query`)")
     return 0
 
 

@@ -29,7 +29,7 @@ once: building each shingle as a Python string cost more than the rest together.
 from __future__ import annotations
 
 import hashlib
-import re
+import string
 from collections.abc import Sequence
 
 import numpy as np
@@ -58,23 +58,30 @@ THRESHOLD = 0.5
 MIN_WORDS = 30
 SEED = 20241
 # Changes whenever a signature would change: stored signatures of another version are rebuilt.
-SIGNATURE_VERSION = f"words-v1 shingle={SHINGLE} perm={NUM_PERM} seed={SEED} rensa={rensa.RMinHash.ALGORITHM_VERSION}"
+SIGNATURE_VERSION = f"words-v2 shingle={SHINGLE} perm={NUM_PERM} seed={SEED} rensa={rensa.RMinHash.ALGORITHM_VERSION}"
 
-_WORD = re.compile(r"\w+")
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant (the golden ratio's): multiplying by it mixes bits
+# ASCII punctuation becomes a space in the UTF-8 bytes, in one C pass (`bytes.translate`): a
+# regex over the text took 2.6 times as long. Other characters are word characters, but for
+# the typographic punctuation news text is full of, made spaces first.
+_PUNCTUATION = bytes(32 if chr(i) in string.punctuation and chr(i) != "_" else i for i in range(256))
+_TYPOGRAPHIC = ("\u2018", "\u2019", "\u201c", "\u201d", "\u2013", "\u2014", "\u2026", "\u00a0", "\u00ab", "\u00bb")
 
 
-def words(text: str) -> list[str]:
-    """The text's words, case folded: what both fingerprints are made of."""
-    return _WORD.findall(text.casefold())
+def words(text: str) -> list[bytes]:
+    """The text's words (lower case, UTF-8, punctuation dropped): what both fingerprints are made of."""
+    for mark in _TYPOGRAPHIC:
+        if mark in text:
+            text = text.replace(mark, " ")
+    return text.lower().encode("utf-8", "surrogatepass").translate(_PUNCTUATION).split()
 
 
-def text_key(tokens: Sequence[str]) -> str:
+def text_key(tokens: Sequence[bytes]) -> str:
     """The exact-duplicate key of a text's words (hex BLAKE2b, 128 bits)."""
-    return hashlib.blake2b(" ".join(tokens).encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b(b" ".join(tokens), digest_size=16).hexdigest()
 
 
-def signatures(token_lists: Sequence[Sequence[str]]) -> np.ndarray:
+def signatures(token_lists: Sequence[Sequence[bytes]]) -> np.ndarray:
     """MinHash signatures (one row of NUM_PERM uint32 per text) of the texts' word 5-shingles.
 
     A text of fewer than SHINGLE words is one shingle of all its words; an empty one
@@ -83,9 +90,9 @@ def signatures(token_lists: Sequence[Sequence[str]]) -> np.ndarray:
     n = len(token_lists)
     if n == 0:
         return np.zeros((0, NUM_PERM), dtype=np.uint32)
-    hashed = rensa.RMinHash.hash_token_sets([list(t) for t in token_lists])
+    hashed = rensa.RMinHash.hash_token_sets(token_lists)
     lengths = np.fromiter((len(h) for h in hashed), dtype=np.int64, count=n)
-    flat = np.fromiter((v for h in hashed for v in h), dtype=np.uint64, count=int(lengths.sum()))
+    flat = np.concatenate([np.array(h, dtype=np.uint64) for h in hashed]) if n else np.zeros(0, np.uint64)
     shingles, counts = _shingles(flat, lengths)
     offsets = np.zeros(n + 1, dtype=np.uint64)
     np.cumsum(counts, out=offsets[1:])

@@ -64,7 +64,7 @@ class DedupSummary:
     articles: int = 0  # in the index afterwards
     clustered: int = 0  # articles in a cluster of two or more
     copies: int = 0  # exact copies (with a `duplicate_of`)
-    sources: list[str] = field(default_factory=list)  # whose `clusters` file was rewritten
+    partitions: list[str] = field(default_factory=list)  # whose `clusters` file was rewritten
     seconds: float = 0.0
 
     def line(self) -> str:
@@ -92,7 +92,7 @@ def update_clusters(root: DataRoot, rebuild: bool = False) -> DedupSummary:
         before = {d.article_id: d for d in store.docs_in_partitions(changed + gone)}
         before.update(store.docs_by_article([a for a in now if a not in before]))
         affected: set[int] = set()
-        touched: set[str] = set()  # sources with an article added, changed, moved or removed
+        touched: set[str] = set()  # partitions with an article added, changed, moved in or out, or removed
         refresh: list[tuple[str, Doc | None]] = []  # articles to fingerprint: (id, the indexed doc if any)
         with store.transaction():
             for aid, (part, published, chash) in now.items():
@@ -100,14 +100,14 @@ def update_clusters(root: DataRoot, rebuild: bool = False) -> DedupSummary:
                 if doc is None or doc.content_hash != chash:
                     refresh.append((aid, doc))
                 elif (doc.partition, doc.published_at) != (part, published):
-                    touched.update((doc.source, Partition.parse(part).source))
+                    touched.update((doc.partition, part))
                     doc.partition, doc.published_at, doc.source = part, published, Partition.parse(part).source
                     store.update(doc)
                     affected.add(doc.id)
             gone_docs = [d for aid, d in before.items() if aid not in now]
-            touched.update(d.source for d in gone_docs)
-            touched.update(Partition.parse(now[aid][0]).source for aid, _ in refresh)
-            touched.update(d.source for _, d in refresh if d is not None)
+            touched.update(d.partition for d in gone_docs)
+            touched.update(now[aid][0] for aid, _ in refresh)
+            touched.update(d.partition for _, d in refresh if d is not None)
             for doc in gone_docs:
                 affected.update(store.unindex(doc.id, _keys(doc)))
             store.remove([d.id for d in gone_docs])
@@ -118,7 +118,7 @@ def update_clusters(root: DataRoot, rebuild: bool = False) -> DedupSummary:
             with store.transaction():
                 affected |= _fingerprint(store, batch, now, texts, summary)
         with store.transaction():
-            summary.sources = _recluster(root, store, affected, touched)
+            summary.partitions = _recluster(root, store, affected, touched)
             store.set_partition_files({**{k: files[k] for k in changed}, **dict.fromkeys(gone)})
         summary.articles, summary.clustered, summary.copies = store.count()
     summary.seconds = time.monotonic() - started
@@ -242,10 +242,11 @@ def _fingerprint(
 
 
 def _recluster(root: DataRoot, store: DedupStore, affected: set[int], touched: set[str]) -> list[str]:
-    """Compute again the clusters holding `affected` articles; rewrite the `clusters` files of sources that changed.
+    """Compute again the clusters holding `affected` articles; rewrite the `clusters` files that changed.
 
-    A source's file is rewritten when one of its articles' rows changed: `touched`
-    (articles added, changed, moved or removed), or a new cluster for one of them.
+    A partition's file is rewritten when one of its articles' rows changed: `touched`
+    (articles added, changed, moved or removed), or a new cluster for one of them. So
+    an update costs what its articles touch, however large the corpus.
     """
     done: set[int] = set()
     dirty: set[str] = set(touched)
@@ -260,10 +261,10 @@ def _recluster(root: DataRoot, store: DedupStore, affected: set[int], touched: s
         for doc, cluster in _clusters(docs):
             if doc.cluster != cluster:
                 doc.cluster = cluster
-                dirty.add(doc.source)
+                dirty.add(doc.partition)
         store.set_clusters(docs)
-    for source in sorted(dirty):
-        write_clusters(root, source, store.docs_of_source(source))
+    for key in sorted(dirty):
+        write_clusters(root, Partition.parse(key), store.docs_in_partitions([key]))
     return sorted(dirty)
 
 

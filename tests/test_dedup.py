@@ -109,7 +109,7 @@ def test_copies_across_sources_name_the_earliest_and_reprints_join_their_origina
     assert got["https://b.example/own"] == ("https://b.example/own", 1, True, None, True)
     assert got[a[0]][:3] == (a[0], 1, True)
     again = update_clusters(root)  # nothing changed: nothing read, nothing rewritten
-    assert (again.added, again.changed, again.removed, again.sources) == (0, 0, 0, [])
+    assert (again.added, again.changed, again.removed, again.partitions) == (0, 0, 0, [])
 
 
 def test_clusters_do_not_depend_on_the_order_articles_arrived_in(tmp_path: Path) -> None:
@@ -146,7 +146,7 @@ def test_an_article_that_leaves_the_corpus_leaves_its_cluster(tmp_path: Path) ->
     for unit in backfill_units(plan, ("2019-11-01", "2019-11-30")):
         run_source(src, root, "bf", unit, runner=LocalRunner(1))
     done = update_clusters(root)
-    assert done.removed == 1 and done.sources == ["a", "b"]
+    assert done.removed == 1 and done.partitions == ["a/2019-11", "b/2019-11"]
     got = _clusters(root)
     assert "https://b.example/earlier" not in got
     assert got["https://a.example/2"] == ("https://a.example/2", 1, True, None, True)  # its own original again

@@ -6,9 +6,10 @@ articles; an article is matched against the corpus through the band keys (a B-tr
 lookup per band), never by reading other articles' text. It is derived data: deleting
 it, or `newsflow dedup --rebuild`, builds it again from the articles.
 
-The table (`clusters/source=<s>/part-0.parquet`, view `clusters`) has one row per
-article: its cluster (the connected group of articles linked as near-duplicates),
-named after the cluster's original, and for an exact copy the article it copies.
+The table (`clusters/source=<s>/year=<Y>/month=<M>/part-0.parquet`, partitioned as
+the articles are; view `clusters`) has one row per article: its cluster (the connected
+group of articles linked as near-duplicates), named after the cluster's original, and
+for an exact copy the article it copies.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 
 from warehouse.atomic import publish_table
 from warehouse.db import open_db
-from warehouse.layout import DataRoot, validate_source
+from warehouse.layout import PARTITION_FILE, DataRoot, Partition
 from warehouse.schema import arrow_schema, records_to_table
 
 __all__ = ["CLUSTER_SCHEMA", "ClusterRow", "DedupStore", "Doc", "write_clusters"]
@@ -289,10 +290,10 @@ def _doc(row: tuple[Any, ...]) -> Doc:
     return Doc(i, aid, source, part, published, chash, key, words, signature, cluster)
 
 
-def write_clusters(root: DataRoot, source: str, docs: Sequence[Doc]) -> Path | None:
-    """Replace the `clusters` file of `source` with its articles' rows (removed when it has none)."""
-    validate_source(source)
-    target = root.clusters / f"source={source}" / "part-0.parquet"
+def write_clusters(root: DataRoot, partition: Partition, docs: Sequence[Doc]) -> Path | None:
+    """Replace the `clusters` file of an article partition with its articles' rows (removed when it has none)."""
+    source = partition.source
+    target = root.clusters / partition.relpath / PARTITION_FILE
     if not docs:
         target.unlink(missing_ok=True)
         return None

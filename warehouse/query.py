@@ -41,7 +41,7 @@ def connect(root: Path) -> duckdb.DuckDBPyConnection:
     settle(data)
     con = duckdb.connect()
     _view(con, "articles", data.articles, ARTICLE_SCHEMA, _ARTICLE_PARTITIONS)
-    _view(con, "clusters", data.clusters, CLUSTER_SCHEMA, _SOURCE_PARTITIONS)
+    _view(con, "clusters", data.clusters, CLUSTER_SCHEMA, _ARTICLE_PARTITIONS)
     _view(con, "quarantine", data.quarantine_current, QUARANTINE_SCHEMA, _SOURCE_PARTITIONS)
     _view(con, "quarantine_log", data.quarantine, QUARANTINE_SCHEMA, _SOURCE_PARTITIONS)
     _view(con, "runs", data.runs, LEDGER_SCHEMA, _SOURCE_PARTITIONS)
