@@ -279,7 +279,7 @@ def speed(texts: list[tuple[str, list[str]]], docs: list[Doc], root: DataRoot, s
         t0 = time.process_time()
         found = 0
         for i in probe:
-            ids = store.candidates(bands[i])
+            ids = set().union(*store.candidates(int(k) for k in bands[i]).values())
             found += sum(
                 1 for d in store.docs_by_id(ids) if d.signature is not None and estimate(sigs[i], d.signature) >= 0.5
             )

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections import deque
-from collections.abc import Iterable
+from collections import Counter, deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ import pyarrow.parquet as pq
 
 from normalizers.similarity import (
     MIN_WORDS,
+    NUM_PERM,
     SIGNATURE_VERSION,
     THRESHOLD,
     band_keys,
@@ -51,6 +53,10 @@ __all__ = ["DedupSummary", "update_clusters"]
 
 # Articles fingerprinted per batch: bounds the memory of texts held at once.
 BATCH = 2000
+# Bounds on the work one article costs, whatever the corpus (see `link_matches`).
+MAX_POSTINGS = 64
+MAX_CANDIDATES = 64
+MAX_LINKS = 8
 LOCK_TIMEOUT_S = 3600.0
 
 
@@ -108,16 +114,21 @@ def update_clusters(root: DataRoot, rebuild: bool = False) -> DedupSummary:
             touched.update(d.partition for d in gone_docs)
             touched.update(now[aid][0] for aid, _ in refresh)
             touched.update(d.partition for _, d in refresh if d is not None)
+            relink: set[int] = set()  # articles that lost a link: matched again, so that a family stays whole
             for doc in gone_docs:
-                affected.update(store.unindex(doc.id, _keys(doc)))
+                relink.update(store.unindex(doc.id, _keys(doc)))
             store.remove([d.id for d in gone_docs])
             summary.removed = len(gone_docs)
         for i in range(0, len(refresh), BATCH):
             batch = refresh[i : i + BATCH]
             texts = _texts(root, {now[aid][0] for aid, _ in batch}, {aid for aid, _ in batch})
             with store.transaction():
-                affected |= _fingerprint(store, batch, now, texts, summary)
+                changed_ids, lost = _fingerprint(store, batch, now, texts, summary)
+                affected |= changed_ids
+                relink |= lost
         with store.transaction():
+            relink -= {d.id for d in gone_docs}
+            affected |= relink | link_matches(store, store.docs_by_id(relink))
             summary.partitions = _recluster(root, store, affected, touched)
             store.set_partition_files({**{k: files[k] for k in changed}, **dict.fromkeys(gone)})
         summary.articles, summary.clustered, summary.copies = store.count()
@@ -184,69 +195,104 @@ def _fingerprint(
     now: dict[str, tuple[str, str | None, str]],
     texts: dict[str, str],
     summary: DedupSummary,
-) -> set[int]:
-    """Fingerprint, index and link a batch of new or changed articles; returns the articles whose cluster may change."""
+) -> tuple[set[int], set[int]]:
+    """Fingerprint, index and link a batch of new or changed articles.
+
+    Returns the articles whose cluster may change, and those that lost a link to a
+    changed article (to be matched again).
+    """
     affected: set[int] = set()
+    relink: set[int] = set()
     present = [(aid, doc) for aid, doc in batch if aid in texts]  # an article replaced meanwhile: next time
     tokens = [words(texts[aid]) for aid, _ in present]
     long_enough = [i for i, t in enumerate(tokens) if len(t) >= MIN_WORDS]
     sigs = signatures([tokens[i] for i in long_enough])
     sig_of = {i: sigs[n] for n, i in enumerate(long_enough)}
-    keys = band_keys(sigs)
-    key_of = {i: keys[n] for n, i in enumerate(long_enough)}
     fresh: list[Doc] = []
     for i, (aid, old) in enumerate(present):
         part, published, chash = now[aid]
-        doc = Doc(
-            0,
-            aid,
-            Partition.parse(part).source,
-            part,
-            published,
-            chash,
-            text_key(tokens[i]),
-            len(tokens[i]),
-            sig_of.get(i),
-        )
+        source = Partition.parse(part).source
+        doc = Doc(0, aid, source, part, published, chash, text_key(tokens[i]), len(tokens[i]), sig_of.get(i))
         if old is None:
             doc.id = store.add(doc)
             summary.added += 1
         else:
-            affected.update(store.unindex(old.id, _keys(old)))
+            relink.update(store.unindex(old.id, _keys(old)))
             doc.id = old.id
             store.update(doc)
             summary.changed += 1
-        if i in key_of:
-            store.index(doc.id, key_of[i])
         fresh.append(doc)
-        affected.add(doc.id)
-    # Links: exact copies whatever their length (each with each, so removing one never
-    # parts the others), near-duplicates among the texts long enough.
+    affected.update(d.id for d in fresh)
+    affected |= link_matches(store, fresh, index=fresh)
+    return affected, relink - {d.id for d in fresh}
+
+
+def link_matches(store: DedupStore, docs: Sequence[Doc], index: Sequence[Doc] = ()) -> set[int]:
+    """Link `docs` to their near-duplicates and exact copies in the index and among themselves; add `index`'s band keys.
+
+    Bounded whatever the corpus holds (a source publishing one template thousands of
+    times is one huge family): a band key lists at most MAX_POSTINGS articles, an
+    article is checked against at most MAX_CANDIDATES candidates (those sharing the
+    most bands) and linked to at most MAX_LINKS of them (the most similar), plus at
+    most MAX_LINKS exact copies (the first indexed). An article needs one link to join
+    its cluster; the bounds only thin the links inside a family far larger than them.
+    Returns the articles linked.
+    """
     pairs: set[tuple[int, int]] = set()
-    same_key: dict[str, list[int]] = {}
-    for d in store.docs_by_id(store.by_text_key({d.text_key for d in fresh})):
-        same_key.setdefault(d.text_key, []).append(d.id)
-    for ids in same_key.values():
-        pairs.update((a, b) for a in ids for b in ids if a < b)
-    for i, doc in enumerate(fresh):
-        if doc.signature is None:
+    long = [d for d in docs if d.signature is not None]
+    keys = {d.id: band_keys(d.signature.reshape(1, -1))[0] for d in long if d.signature is not None}
+    holders = store.candidates(int(k) for ks in keys.values() for k in ks)
+    # Articles of the batch find each other too (their keys are not in the index yet).
+    peers: dict[int, list[int]] = {}
+    for d in long:
+        for k in keys[d.id]:
+            listed = peers.setdefault(int(k), [])
+            if len(listed) < MAX_POSTINGS:
+                listed.append(d.id)
+    chosen: dict[int, list[int]] = {}
+    empty: tuple[int, ...] = ()
+    for d in long:
+        near = (chain(holders.get(k, empty), peers.get(k, empty)) for k in map(int, keys[d.id]))
+        shared = Counter(chain.from_iterable(near))  # counted in C: a huge family gives 32 x 128 ids an article
+        shared.pop(d.id, None)
+        chosen[d.id] = sorted(shared, key=lambda o: (-shared[o], o))[:MAX_CANDIDATES]
+    known = {d.id: d.signature for d in long}
+    missing = {o for ids in chosen.values() for o in ids if o not in known}
+    known.update((d.id, d.signature) for d in store.docs_by_id(missing))
+    for d in long:
+        found = [(o, sig) for o in chosen[d.id] if (sig := known.get(o)) is not None]
+        if not found:
             continue
-        others = [c for c in store.candidates(key_of[i]) if c != doc.id]
-        for other in store.docs_by_id(others):
-            if other.signature is not None and estimate(doc.signature, other.signature) >= THRESHOLD:
-                pairs.add((min(doc.id, other.id), max(doc.id, other.id)))
+        ids = [o for o, _ in found]
+        agree = (np.stack([sig for _, sig in found]) == d.signature).sum(axis=1) / NUM_PERM  # each one's estimate
+        best = sorted((-float(e), o) for e, o in zip(agree, ids, strict=True) if e >= THRESHOLD)[:MAX_LINKS]
+        pairs.update((min(d.id, o), max(d.id, o)) for _, o in best)
+    for d in docs:  # exact copies, whatever their length
+        pairs.update(
+            (min(d.id, o), max(d.id, o)) for o in store.first_with_text_key(d.text_key, MAX_LINKS + 1) if o != d.id
+        )
     store.link(pairs)
-    for a, b in pairs:
-        affected.update((a, b))
-    return affected
+    # Band postings, at most MAX_POSTINGS articles a key: the first indexed stand for a larger family.
+    room = {k: MAX_POSTINGS - len(v) for k, v in holders.items()}
+    entries = []
+    for d in index:
+        if d.id in keys:
+            mine = [k for k in keys[d.id] if room.get(int(k), MAX_POSTINGS) > 0]
+            for k in mine:
+                room[int(k)] = room.get(int(k), MAX_POSTINGS) - 1
+            entries.append((d.id, np.array(mine, dtype=np.int64)))
+    store.index(entries)
+    return {x for pair in pairs for x in pair}
 
 
 def _recluster(root: DataRoot, store: DedupStore, affected: set[int], touched: set[str]) -> list[str]:
     """Compute again the clusters holding `affected` articles; rewrite the `clusters` files that changed.
 
     A partition's file is rewritten when one of its articles' rows changed: `touched`
-    (articles added, changed, moved or removed), or a new cluster for one of them. So
-    an update costs what its articles touch, however large the corpus.
+    (articles added, changed, moved or removed), or a new original, similarity or
+    copy for one of them. A row holds no cluster size, so an article joining a
+    cluster leaves the other members' rows alone: an update costs what its articles
+    touch, however large the corpus.
     """
     done: set[int] = set()
     dirty: set[str] = set(touched)
@@ -284,7 +330,7 @@ def _component(store: DedupStore, start: int) -> set[int]:
 _LAST = datetime.max.replace(tzinfo=UTC).isoformat(timespec="microseconds")
 
 
-def _clusters(docs: list[Doc]) -> list[tuple[Doc, tuple[str, int, bool, float, str | None]]]:
+def _clusters(docs: list[Doc]) -> list[tuple[Doc, tuple[str, bool, float, str | None]]]:
     """Each member's cluster fields: named after the original, with similarity to it and the article it copies."""
     order = sorted(docs, key=lambda d: (d.published_at or _LAST, d.article_id))
     original = order[0]
@@ -305,7 +351,6 @@ def _clusters(docs: list[Doc]) -> list[tuple[Doc, tuple[str, int, bool, float, s
                 d,
                 (
                     original.article_id,
-                    len(docs),
                     d is original,
                     similarity,
                     None if copy_of == d.article_id else copy_of,

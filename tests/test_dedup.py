@@ -78,7 +78,7 @@ def _corpus(tmp: Path) -> None:
 def _clusters(root: DataRoot) -> dict[str, tuple[object, ...]]:
     """url -> (cluster's original url, size, original?, copy of url?), read by DuckDB and by pyarrow."""
     rows = duckdb.sql(
-        f"SELECT a.url, o.url, c.cluster_size, c.is_original, d.url, c.similarity "
+        f"SELECT a.url, o.url, count(*) OVER (PARTITION BY c.cluster_id), c.is_original, d.url, c.similarity "
         f"FROM read_parquet('{root.clusters}/**/*.parquet', hive_partitioning = true) c "
         f"JOIN read_parquet('{root.articles}/**/*.parquet', hive_partitioning = true) a USING (article_id) "
         f"JOIN read_parquet('{root.articles}/**/*.parquet', hive_partitioning = true) o ON o.article_id = c.cluster_id "
@@ -165,3 +165,32 @@ def test_short_texts_are_matched_exactly_only(tmp_path: Path, length: int) -> No
     got = _clusters(root)
     assert got["https://b.example/s"][:4] == ("https://a.example/s", 2, False, "https://a.example/s")
     assert got["https://b.example/n"][:2] == ("https://b.example/n", 1)
+
+
+def test_a_template_published_hundreds_of_times_is_one_cluster_at_a_bounded_cost(tmp_path: Path) -> None:
+    """Near-identical articles (a daily template) beyond every bound: one cluster, postings and links capped."""
+    import sqlite3
+
+    from pipeline.dedup import MAX_LINKS, MAX_POSTINGS
+
+    paragraphs = _paragraphs(TEXTS[0])
+    n = 3 * MAX_POSTINGS
+    for i in range(n):
+        text = "\n\n".join([f"Edition {i}: {paragraphs[0]}", *paragraphs[1:]])
+        _put(
+            tmp_path / "a",
+            f"t{i:04d}",
+            text,
+            f"2024-01-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00Z",
+            f"https://a.example/{i}",
+        )
+    cfg, root = _sources(tmp_path), DataRoot(tmp_path / "data")
+    run_source(load_config(cfg).sources["a"], root, "r1", runner=LocalRunner(1))
+    done = update_clusters(root)
+    assert (done.added, done.clustered) == (n, n)
+    clusters = duckdb.sql(f"SELECT DISTINCT cluster_id FROM read_parquet('{root.clusters}/**/*.parquet')").fetchall()
+    assert len(clusters) == 1
+    with sqlite3.connect(root.state / "dedup.sqlite") as db:
+        (most,) = db.execute("SELECT max(n) FROM (SELECT count(*) AS n FROM bands GROUP BY key)").fetchone()
+        (links,) = db.execute("SELECT count(*) FROM links").fetchone()
+    assert most <= MAX_POSTINGS and links <= 2 * n * 2 * MAX_LINKS

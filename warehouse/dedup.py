@@ -44,7 +44,6 @@ class ClusterRow:
             "near-duplicates (ties: the smaller `article_id`). An article with no near-duplicate is its own cluster."
         }
     )
-    cluster_size: int = field(metadata={"doc": "Articles in the cluster, all sources.", "arrow": "int32"})
     is_original: bool = field(metadata={"doc": "The article is its cluster's original."})
     similarity: float = field(
         metadata={
@@ -79,7 +78,7 @@ class Doc:
     text_key: str
     words: int
     signature: np.ndarray | None  # None: too short to be matched other than exactly
-    cluster: tuple[str, int, bool, float, str | None] | None = None  # cluster_id, size, original, similarity, copy of
+    cluster: tuple[str, bool, float, str | None] | None = None  # cluster_id, original?, similarity, copy of
 
 
 _SCHEMA = """
@@ -95,7 +94,6 @@ CREATE TABLE IF NOT EXISTS docs (
     words INTEGER NOT NULL,
     signature BLOB,
     cluster_id TEXT,
-    cluster_size INTEGER,
     is_original INTEGER,
     similarity REAL,
     duplicate_of TEXT
@@ -110,7 +108,7 @@ CREATE TABLE IF NOT EXISTS partitions (key TEXT PRIMARY KEY, file TEXT NOT NULL)
 
 _DOC_COLUMNS = (
     "id, article_id, source, partition, published_at, content_hash, text_key, words, signature,"
-    " cluster_id, cluster_size, is_original, similarity, duplicate_of"
+    " cluster_id, is_original, similarity, duplicate_of"
 )
 _CHUNK = 500  # bound parameters per statement, under SQLite's limit
 
@@ -124,6 +122,9 @@ class DedupStore:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / self.FILE
         self._db = open_db(self.path, _SCHEMA)
+        # The band index is read and written at random keys: 64 MB of page cache (SQLite's
+        # default is 2 MB) keeps an index of some hundred thousand articles in memory.
+        self._db.execute("PRAGMA cache_size = -65536")
 
     def close(self) -> None:
         """Close the database."""
@@ -180,15 +181,11 @@ class DedupStore:
         """Every indexed article of a source."""
         return list(self._select("source", [source]))
 
-    def by_text_key(self, keys: Iterable[str]) -> list[int]:
-        """Row ids of the articles with any of the exact-duplicate keys."""
-        out: list[int] = []
-        wanted = list(keys)
-        for i in range(0, len(wanted), _CHUNK):
-            chunk = wanted[i : i + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            out += [r[0] for r in self._db.execute(f"SELECT id FROM docs WHERE text_key IN ({marks})", chunk)]
-        return out
+    def first_with_text_key(self, key: str, limit: int) -> list[int]:
+        """Row ids of the first `limit` articles indexed with an exact-duplicate key."""
+        return [
+            r[0] for r in self._db.execute("SELECT id FROM docs WHERE text_key = ? ORDER BY id LIMIT ?", (key, limit))
+        ]
 
     def add(self, doc: Doc) -> int:
         """Insert an article (its `id` is ignored); returns its row id."""
@@ -212,9 +209,11 @@ class DedupStore:
         """Delete articles (their bands and links go with `unindex`, called first)."""
         self._db.executemany("DELETE FROM docs WHERE id = ?", [(i,) for i in ids])
 
-    def index(self, doc_id: int, keys: np.ndarray) -> None:
-        """Add an article's band keys."""
-        self._db.executemany("INSERT OR IGNORE INTO bands VALUES (?, ?)", [(int(k), doc_id) for k in keys])
+    def index(self, entries: Iterable[tuple[int, np.ndarray]]) -> None:
+        """Add articles' band keys: (row id, keys) each."""
+        # In key order: the B-tree's pages are then visited once each, in order, not at random.
+        rows = sorted((int(k), doc_id) for doc_id, keys in entries for k in keys)
+        self._db.executemany("INSERT OR IGNORE INTO bands VALUES (?, ?)", rows)
 
     def unindex(self, doc_id: int, keys: np.ndarray | None) -> list[int]:
         """Remove an article's band keys and links; returns the articles it was linked to."""
@@ -225,11 +224,16 @@ class DedupStore:
         self._db.executemany("DELETE FROM links WHERE a = ? AND b = ?", [(b, doc_id) for b in linked])
         return linked
 
-    def candidates(self, keys: np.ndarray) -> set[int]:
-        """Articles sharing any band key with `keys`."""
-        marks = ",".join("?" * len(keys))
-        rows = self._db.execute(f"SELECT doc FROM bands WHERE key IN ({marks})", [int(k) for k in keys])
-        return {r[0] for r in rows}
+    def candidates(self, keys: Iterable[int]) -> dict[int, set[int]]:
+        """Per band key, the articles holding it (keys no article holds are absent)."""
+        wanted = sorted(set(keys))  # in key order, as `index` writes them
+        out: dict[int, set[int]] = {}
+        for i in range(0, len(wanted), _CHUNK):
+            chunk = wanted[i : i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for key, doc in self._db.execute(f"SELECT key, doc FROM bands WHERE key IN ({marks})", chunk):
+                out.setdefault(key, set()).add(doc)
+        return out
 
     def link(self, pairs: Iterable[tuple[int, int]]) -> None:
         """Link articles as near-duplicates (both directions)."""
@@ -245,18 +249,18 @@ class DedupStore:
         rows = []
         for d in docs:
             assert d.cluster is not None
-            cid, size, original, similarity, copy_of = d.cluster
-            rows.append((cid, size, int(original), similarity, copy_of, d.id))
+            cid, original, similarity, copy_of = d.cluster
+            rows.append((cid, int(original), similarity, copy_of, d.id))
         self._db.executemany(
-            "UPDATE docs SET cluster_id = ?, cluster_size = ?, is_original = ?, similarity = ?, duplicate_of = ?"
-            " WHERE id = ?",
+            "UPDATE docs SET cluster_id = ?, is_original = ?, similarity = ?, duplicate_of = ? WHERE id = ?",
             rows,
         )
 
     def count(self) -> tuple[int, int, int]:
-        """(articles, articles in a cluster of more than one, exact copies) in the index."""
+        """(articles, articles in a cluster of more than one, exact copies) in the index (a scan of it)."""
         row = self._db.execute(
-            "SELECT count(*), count(*) FILTER (WHERE cluster_size > 1), count(duplicate_of) FROM docs"
+            "SELECT count(*), count(*) FILTER (WHERE NOT is_original OR cluster_id IN"
+            " (SELECT cluster_id FROM docs WHERE NOT is_original)), count(duplicate_of) FROM docs"
         ).fetchone()
         return int(row[0]), int(row[1] or 0), int(row[2] or 0)
 
@@ -284,9 +288,9 @@ def _facts(doc: Doc) -> tuple[object, ...]:
 
 
 def _doc(row: tuple[Any, ...]) -> Doc:
-    (i, aid, source, part, published, chash, key, words, sig, cid, size, original, similarity, copy_of) = row
+    (i, aid, source, part, published, chash, key, words, sig, cid, original, similarity, copy_of) = row
     signature = None if sig is None else np.frombuffer(sig, dtype="<u4")
-    cluster = None if cid is None else (cid, int(size), bool(original), float(similarity), copy_of)
+    cluster = None if cid is None else (cid, bool(original), float(similarity), copy_of)
     return Doc(i, aid, source, part, published, chash, key, words, signature, cluster)
 
 
@@ -300,10 +304,10 @@ def write_clusters(root: DataRoot, partition: Partition, docs: Sequence[Doc]) ->
     rows = []
     for d in sorted(docs, key=lambda d: d.article_id):
         assert d.cluster is not None
-        cid, size, original, similarity, copy_of = d.cluster
+        cid, original, similarity, copy_of = d.cluster
         published = None if d.published_at is None else datetime.fromisoformat(d.published_at)
         rows.append(
-            ClusterRow(d.article_id, source, published, cid, size, original, similarity, copy_of, d.text_key, d.words)
+            ClusterRow(d.article_id, source, published, cid, original, similarity, copy_of, d.text_key, d.words)
         )
     # `source` is the folder's (hive) column only: in the file too, Spark refuses the dataset (a duplicate column).
     table = records_to_table(rows, ClusterRow, CLUSTER_SCHEMA).drop_columns(["source"])

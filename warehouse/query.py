@@ -41,7 +41,11 @@ def connect(root: Path) -> duckdb.DuckDBPyConnection:
     settle(data)
     con = duckdb.connect()
     _view(con, "articles", data.articles, ARTICLE_SCHEMA, _ARTICLE_PARTITIONS)
-    _view(con, "clusters", data.clusters, CLUSTER_SCHEMA, _ARTICLE_PARTITIONS)
+    _view(con, "_clusters", data.clusters, CLUSTER_SCHEMA, _ARTICLE_PARTITIONS)
+    # A cluster's size is counted here, not stored: an article joining a cluster rewrites only its own row.
+    con.execute(
+        "CREATE VIEW clusters AS SELECT *, count(*) OVER (PARTITION BY cluster_id) AS cluster_size FROM _clusters"
+    )
     _view(con, "quarantine", data.quarantine_current, QUARANTINE_SCHEMA, _SOURCE_PARTITIONS)
     _view(con, "quarantine_log", data.quarantine, QUARANTINE_SCHEMA, _SOURCE_PARTITIONS)
     _view(con, "runs", data.runs, LEDGER_SCHEMA, _SOURCE_PARTITIONS)
