@@ -127,6 +127,8 @@ def update_clusters(root: DataRoot, rebuild: bool = False) -> DedupSummary:
                 affected |= changed_ids
                 relink |= lost
         with store.transaction():
+            # Batches commit one by one: articles an update killed before this point have no cluster yet.
+            affected.update(store.unclustered())
             relink -= {d.id for d in gone_docs}
             affected |= relink | link_matches(store, store.docs_by_id(relink))
             summary.partitions = _recluster(root, store, affected, touched)

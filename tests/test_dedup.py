@@ -194,3 +194,31 @@ def test_a_template_published_hundreds_of_times_is_one_cluster_at_a_bounded_cost
         (most,) = db.execute("SELECT max(n) FROM (SELECT count(*) AS n FROM bands GROUP BY key)").fetchone()
         (links,) = db.execute("SELECT count(*) FROM links").fetchone()
     assert most <= MAX_POSTINGS and links <= 2 * n * 2 * MAX_LINKS
+
+
+def test_an_update_stopped_before_its_clusters_is_finished_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fingerprint batches commit one by one; an update dying after them leaves articles the next one clusters."""
+    import pipeline.dedup as dedup
+
+    _corpus(tmp_path)
+    cfg, root = _sources(tmp_path), DataRoot(tmp_path / "data")
+    for name in ("a", "b"):
+        run_source(load_config(cfg).sources[name], root, "r1", runner=LocalRunner(1))
+    clean = DataRoot(tmp_path / "clean")
+    for name in ("a", "b"):
+        run_source(load_config(cfg).sources[name], clean, "r1", runner=LocalRunner(1))
+    update_clusters(clean)
+
+    def killed(*args: object) -> list[str]:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(dedup, "BATCH", 3)  # several batches, each committed
+        m.setattr(dedup, "_recluster", killed)
+        with pytest.raises(KeyboardInterrupt):
+            update_clusters(root)
+    done = update_clusters(root)
+    assert done.added == 0 and done.articles == 10  # nothing fingerprinted twice
+    assert _clusters(root) == _clusters(clean)

@@ -101,6 +101,7 @@ CREATE TABLE IF NOT EXISTS docs (
 CREATE INDEX IF NOT EXISTS docs_text_key ON docs (text_key);
 CREATE INDEX IF NOT EXISTS docs_partition ON docs (partition);
 CREATE INDEX IF NOT EXISTS docs_source ON docs (source);
+CREATE INDEX IF NOT EXISTS docs_unclustered ON docs (id) WHERE cluster_id IS NULL;
 CREATE TABLE IF NOT EXISTS bands (key INTEGER NOT NULL, doc INTEGER NOT NULL, PRIMARY KEY (key, doc)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS links (a INTEGER NOT NULL, b INTEGER NOT NULL, PRIMARY KEY (a, b)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS partitions (key TEXT PRIMARY KEY, file TEXT NOT NULL);
@@ -180,6 +181,10 @@ class DedupStore:
     def docs_of_source(self, source: str) -> list[Doc]:
         """Every indexed article of a source."""
         return list(self._select("source", [source]))
+
+    def unclustered(self) -> list[int]:
+        """Articles indexed but given no cluster yet (an update stopped between its batches and its clusters)."""
+        return [r[0] for r in self._db.execute("SELECT id FROM docs WHERE cluster_id IS NULL")]
 
     def first_with_text_key(self, key: str, limit: int) -> list[int]:
         """Row ids of the first `limit` articles indexed with an exact-duplicate key."""
