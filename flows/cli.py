@@ -50,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="re-process every file, changed or not")
     _shared(run, "--workers")
     run.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    run.add_argument(
+        "--no-dedup",
+        dest="dedup",
+        action="store_false",
+        help="leave duplicates and clusters for a later `newsflow dedup` (a bulk load's last step)",
+    )
 
     ren = sub.add_parser("renormalize", help="rebuild rows an older normaliser version wrote (no fetching)")
     ren.add_argument("sources", nargs="*", metavar="SOURCE", help="sources to rebuild (default: all)")
@@ -57,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     ren.add_argument("--end", type=_day, help="last day (YYYY-MM-DD) of the partitions to rebuild")
     _shared(ren, "--config", "--data", "--workers")
     ren.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    ren.add_argument(
+        "--no-dedup",
+        dest="dedup",
+        action="store_false",
+        help="leave duplicates and clusters for a later `newsflow dedup` (a bulk load's last step)",
+    )
 
     bf = sub.add_parser("backfill", help="rebuild a source's partitions (months) over a date range; resumable")
     bf.add_argument("source", metavar="SOURCE")
@@ -77,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     bf.add_argument("--newest-first", action="store_true", help="rebuild the latest month first")
     _shared(bf, "--config", "--data", "--workers")
     bf.add_argument("--json", action="store_true", help="print the plan or the ledger entries as JSON")
+    bf.add_argument(
+        "--no-dedup",
+        dest="dedup",
+        action="store_false",
+        help="leave duplicates and clusters for a later `newsflow dedup` (a bulk load's last step)",
+    )
 
     sv = sub.add_parser("serve", help="serve the deployments (scheduled sources, backfill, renormalize) on Prefect")
     _shared(sv, "--config", "--data")
@@ -357,6 +375,7 @@ def _run(args: argparse.Namespace) -> int:
                 config=str(cfg_path),
                 data=str(root),
                 workers=workers,
+                dedup=args.dedup,
                 return_state=True,
             )
         else:
@@ -366,6 +385,7 @@ def _run(args: argparse.Namespace) -> int:
                 data=str(root),
                 force=args.force,
                 workers=workers,
+                dedup=args.dedup,
                 return_state=True,
             )
         session.settle(state)
@@ -435,6 +455,7 @@ def _backfill(args: argparse.Namespace) -> int:
             config=str(cfg_path),
             data=str(root),
             workers=args.workers or 0,
+            dedup=args.dedup,
             return_state=True,
         )
         session.settle(state)

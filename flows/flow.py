@@ -215,9 +215,10 @@ def ingest(
     force: bool = False,
     batch_size: int = BATCH_SIZE,
     workers: int = 0,
+    dedup: bool = True,
 ) -> RunSummary:
     """Ingest the configured sources (all when none named) into the data root."""
-    return _run_sources(sources, config, data, batch_size, workers, Ingest(force), "ingest-summary")
+    return _run_sources(sources, config, data, batch_size, workers, Ingest(force), "ingest-summary", dedup)
 
 
 @flow(name="renormalize", task_runner=ThreadPoolTaskRunner[Any](max_workers=4), log_prints=False)  # type: ignore[arg-type]
@@ -229,10 +230,11 @@ def renormalize(
     data: str = "data",
     batch_size: int = BATCH_SIZE,
     workers: int = 0,
+    dedup: bool = True,
 ) -> RunSummary:
     """Rebuild rows whose normaliser version differs from the current one (from raw files / raw store)."""
     mode = Renormalize(_day(start), _day(end))
-    return _run_sources(sources, config, data, batch_size, workers, mode, "renormalize-summary")
+    return _run_sources(sources, config, data, batch_size, workers, mode, "renormalize-summary", dedup)
 
 
 def _day(value: str | None) -> date | None:
@@ -247,8 +249,9 @@ def _run_sources(
     workers: int,
     mode: Mode,
     artifact: str,
+    dedup: bool = True,
 ) -> RunSummary:
-    """The body both flows share: each selected source through `run_source`, then the summary artifact."""
+    """The body both flows share: each selected source through `run_source`, the duplicate index, the artifact."""
     started = time.monotonic()
     run_id = str(flow_run.get_id() or uuid.uuid4())
     cfg = load_config(Path(config))
@@ -259,7 +262,8 @@ def _run_sources(
     with _pool_for_the_run():
         for src in cfg.select(sources):
             summary.sources.append(_one_source(src, root, run_id, mode, runner, batch_size))
-    summary.duplicates, summary.duplicates_error = _dedup(root, runner)
+    if dedup:
+        summary.duplicates, summary.duplicates_error = _dedup(root, runner)
     summary.seconds = time.monotonic() - started
     create_markdown_artifact(key=artifact, markdown=summary.markdown(), description=f"newsflow {artifact}")
     failed = [s for s in summary.sources if s.error]
@@ -358,6 +362,7 @@ def backfill(
     config: str = "sources.toml",
     data: str = "data",
     workers: int = 0,
+    dedup: bool = True,
 ) -> BackfillSummary:
     """Rebuild the partitions (months) of one source over start..end days; resumable through the run ledger."""
     started = time.monotonic()
@@ -376,7 +381,7 @@ def backfill(
             if not dry_run:
                 entries = _run_units(src, root, run_id, plan, runner.local.workers, limit, (start, end))
                 summary.entries = [asdict(e) for e in entries]
-        if not dry_run:
+        if dedup and not dry_run:
             summary.duplicates, summary.duplicates_error = _dedup(root, runner)
     finally:
         shutil.rmtree(root.spills(run_id), ignore_errors=True)

@@ -228,10 +228,13 @@ def test_a_source_with_a_mistyped_path_is_reported_and_the_others_run(tmp_path: 
 def test_run_json_reports_the_commands_wall_time_beside_the_flows(tmp_path: Path) -> None:
     cfg = tmp_path / "sources.toml"
     cfg.write_text(f'[sources.anha]\npath = "{REPO / "samples" / "anha"}"\n', encoding="utf-8")
-    proc = _newsflow(["run", "--json", "--config", str(cfg), "--data", str(tmp_path / "d")], tmp_path, harness_env())
+    argv = ["run", "--json", "--no-dedup", "--config", str(cfg), "--data", str(tmp_path / "d")]
+    proc = _newsflow(argv, tmp_path, harness_env())
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["wall_seconds"] > summary["seconds"] > 0
+    # --no-dedup: the duplicate index is left for `newsflow dedup`.
+    assert summary["duplicates"] is None and not (tmp_path / "d" / "clusters").exists()
 
 
 def test_a_data_root_that_cannot_be_created_is_one_line(tmp_path: Path) -> None:
