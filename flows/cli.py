@@ -112,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
 
     query = sub.add_parser(
         "query",
-        help="run SQL over the views `articles`, `clusters`, `quarantine`, `quarantine_log` and `runs` (DuckDB)",
+        help="run SQL over the views `articles`, `clusters`, `coverage`, `quarantine`, `quarantine_log`, `runs`",
     )
     query.add_argument("sql")
     _shared(query, "--data")

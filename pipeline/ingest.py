@@ -8,6 +8,7 @@ spills; `finish_source` records quarantine and state. Each stage can re-run alon
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -26,6 +27,7 @@ from normalizers.schema import Article
 from pipeline.config import SourceConfig
 from pipeline.files import InputProblem, printable, read_confined, real_root
 from pipeline.inputs import FetchedInput, FileInput, is_current, state_facts
+from warehouse.coverage import CoverageRecord, stage_coverage
 from warehouse.journal import Commit, publish
 from warehouse.layout import DataRoot, Partition, published_day
 from warehouse.ledger import LedgerEntry
@@ -399,30 +401,48 @@ def finish_source(
     summary: SourceSummary,
     commit: Commit,
     listings_read: bool = False,
+    ingest: bool = True,
 ) -> SourceSummary:
-    """Publish the staged partitions, quarantine and state rows as one commit; fill in the summary.
+    """Publish the staged partitions, quarantine, coverage and state rows as one commit; the filled-in summary.
 
     `listings_read`: the run read every feed, sitemap and URL list of the source again,
     so their earlier failures leave the current quarantine (unless they failed again).
+    An `ingest` run also leaves its coverage row (a re-normalisation covers nothing new).
+    `summary` itself is left as it was (a commit that must be staged again calls this again).
     """
+    reasons: dict[str, int] = defaultdict(int)
+    for q in merged.quarantined:
+        reasons[q.reason] += 1
+    written = sum(w.upserted for w in writes)
+    done = dataclasses.replace(
+        summary,
+        unchanged=summary.unchanged + merged.unchanged,
+        changed=summary.changed - merged.unchanged,  # touched files whose bytes were identical
+        quarantined=len(merged.quarantined),
+        deferred=sum(merged.deferrals.values()),
+        deferrals=dict(sorted(merged.deferrals.items())),
+        notes=list(merged.notes),
+        written=written,
+        superseded=merged.articles - written,
+        partitions=sorted(w.partition for w in writes),
+        reasons=dict(sorted(reasons.items())),
+    )
     rejects = stage_quarantine(commit, run_id, merged.quarantined)
     current = stage_current(commit, {s.path for s in merged.states}, merged.quarantined, listings_read)
-    changes = [w.change for w in writes if w.change is not None] + [c for c in (rejects, current) if c is not None]
+    coverage = stage_coverage(commit, _coverage(done, run_id)) if ingest else None
+    changes = [w.change for w in writes if w.change is not None] + [c for c in (rejects, current, coverage) if c]
     publish(root, src.name, changes, state=commit.stage_state(merged.states))
     shutil.rmtree(root.spills(run_id) / src.name, ignore_errors=True)
     with contextlib.suppress(OSError):  # the run's folder, once its last source's spills are gone
         root.spills(run_id).rmdir()
-    summary.unchanged += merged.unchanged
-    summary.changed -= merged.unchanged  # touched files whose bytes were identical
-    summary.quarantined = len(merged.quarantined)
-    summary.deferred = sum(merged.deferrals.values())
-    summary.deferrals = dict(sorted(merged.deferrals.items()))
-    summary.notes = list(merged.notes)
-    summary.written = sum(w.upserted for w in writes)
-    summary.superseded = merged.articles - summary.written
-    summary.partitions = sorted(w.partition for w in writes)
-    reasons: dict[str, int] = defaultdict(int)
-    for q in merged.quarantined:
-        reasons[q.reason] += 1
-    summary.reasons = dict(sorted(reasons.items()))
-    return summary
+    return done
+
+
+def _coverage(done: SourceSummary, run_id: str) -> CoverageRecord:
+    """The coverage row of one source's run."""
+    now = datetime.now(UTC)
+    read = done.new + done.changed
+    return CoverageRecord(
+        done.source, run_id, now.date(), now, done.discovered, read, done.written, done.unchanged,
+        done.superseded, done.quarantined, done.deferred,
+    )  # fmt: skip

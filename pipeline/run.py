@@ -35,6 +35,7 @@ from pipeline.backfill import (
     unit_state,
 )
 from pipeline.config import HTTP_KINDS, SourceConfig
+from pipeline.coverage import gap_notes
 from pipeline.discover import Plan, plan_source
 from pipeline.ingest import (
     BATCH_SIZE,
@@ -271,7 +272,8 @@ def _run(
                         unit_args = (root, src, run_id, mode, merged, writes, moved, started, commit)
                         return runner.call("finish-source", _finish_unit, *unit_args)
                     listings = isinstance(mode, Ingest) and src.kind in HTTP_KINDS  # every listing read again
-                    finish_args = (root, src, run_id, merged, writes, summary, commit, listings)
+                    ingest = isinstance(mode, Ingest)
+                    finish_args = (root, src, run_id, merged, writes, summary, commit, listings, ingest)
                     summary = runner.call("finish-source", finish_source, *finish_args)
                 except CommitConflict:
                     if attempt == COMMIT_ATTEMPTS:
@@ -279,6 +281,8 @@ def _run(
                     continue
             if isinstance(mode, Renormalize):
                 summary.ledger = _renormalize_ledger(root, src, run_id, merged, writes, mode, started)
+            else:
+                summary.notes += _gap_notes(root, summary)
             return summary
         raise AssertionError("unreachable: the last attempt returns or raises")
     finally:
@@ -439,6 +443,14 @@ def _renormalize_ledger(
     ]
     write_ledger(root, entries)
     return entries
+
+
+def _gap_notes(root: DataRoot, summary: SourceSummary) -> list[str]:
+    """The gap check's notes; a check that cannot read the history is a note too, never a failed run."""
+    try:
+        return gap_notes(root, summary, datetime.now(UTC).date())
+    except (OSError, ValueError) as exc:  # pyarrow's errors are both
+        return [f"coverage check skipped: {type(exc).__name__}: {str(exc)[:200]}"]
 
 
 def plan_backfill(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from warehouse.coverage import COVERAGE_SCHEMA
 from warehouse.dedup import CLUSTER_SCHEMA
 from warehouse.ledger import LEDGER_SCHEMA
 from warehouse.quarantine import QUARANTINE_SCHEMA
@@ -26,6 +27,7 @@ def test_schema_doc_is_current() -> None:
     assert _generated("quarantine") == schema_markdown(QUARANTINE_SCHEMA)
     assert _generated("runs") == schema_markdown(LEDGER_SCHEMA)
     assert _generated("clusters") == schema_markdown(CLUSTER_SCHEMA)
+    assert _generated("coverage") == schema_markdown(COVERAGE_SCHEMA)
 
 
 def test_every_reason_code_is_documented() -> None:

@@ -244,3 +244,53 @@ def test_the_quarantine_view_holds_each_failing_input_once_and_the_log_every_rec
         run_source(src, root, "bf", unit, runner=LocalRunner(1))
     assert views() == ([], [("binary.txt", 3), ("empty.txt", 3)])
     assert not list(root.quarantine_current.rglob("*.parquet"))  # the last failing input gone: no file left
+
+
+def _history(root: DataRoot, source: str, written: list[int], read: int = 0, quarantined: int = 0) -> None:
+    """Coverage rows of past daily runs, oldest first, ending yesterday (as those runs would have left them)."""
+    from datetime import UTC, datetime, timedelta
+
+    import pyarrow.parquet as pq
+
+    from warehouse.coverage import COVERAGE_SCHEMA, CoverageRecord
+    from warehouse.schema import records_to_table
+
+    folder = root.coverage / f"source={source}"
+    folder.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC)
+    for back, n in enumerate(reversed(written), start=1):
+        when = now - timedelta(days=back)
+        row = CoverageRecord(source, f"past-{back}", when.date(), when, n, read or n, n, 0, 0, quarantined, 0)
+        table = records_to_table([row], CoverageRecord, COVERAGE_SCHEMA)
+        pq.write_table(table, str(folder / f"{when:%Y%m%dT%H%M%S%f}-past-{back}.parquet"))
+
+
+def test_a_day_far_below_the_usual_volume_is_a_note_in_the_next_run(tmp_path: Path) -> None:
+    from warehouse.query import connect
+
+    cfg, root = _config(tmp_path), DataRoot(tmp_path / "data")
+    _article(tmp_path, "a", None, "2024-01-10T00:00:00Z", "A")
+    _history(root, "s", [40, 38, 45, 41, 39, 44, 42, 40, 2])  # yesterday: 2 articles, usually about 40
+    summary = _run(cfg, root, "r1")
+    (note,) = [n for n in summary.notes if n.startswith("coverage gap")]
+    assert "2 articles written on" in note and "usual 40.5 a day (median of the 8 days before)" in note
+    rows = connect(root.root).sql("SELECT day, runs, written FROM coverage ORDER BY day").fetchall()
+    assert [r[2] for r in rows] == [40, 38, 45, 41, 39, 44, 42, 40, 2, 1] and rows[-1][1] == 1  # today: this run
+
+    steady, quiet = DataRoot(tmp_path / "steady"), DataRoot(tmp_path / "quiet")
+    _history(steady, "s", [40, 38, 45, 41, 39, 44, 42, 40, 35])  # an ordinary day
+    _history(quiet, "s", [1, 0, 2, 1, 0, 0, 1, 0, 0])  # a source of a few articles a week has quiet days
+    assert not [n for n in _run(cfg, steady, "r1").notes if n.startswith("coverage")]
+    assert not [n for n in _run(cfg, quiet, "r1").notes if n.startswith("coverage")]
+
+
+def test_a_run_quarantining_far_more_than_usual_is_a_note(tmp_path: Path) -> None:
+    cfg, root = _config(tmp_path), DataRoot(tmp_path / "data")
+    for i in range(5):
+        _article(tmp_path, f"good{i}", None, "2024-01-10T00:00:00Z", f"G{i}")
+    for i in range(20):
+        (tmp_path / "src" / f"bad{i}.txt").write_text("", encoding="utf-8")
+    _history(root, "s", [40] * 10, read=40, quarantined=1)  # usually 1 in 40
+    summary = _run(cfg, root, "r1")
+    (note,) = [n for n in summary.notes if n.startswith("quarantine rate")]
+    assert note.startswith("quarantine rate: 20 of 25 inputs read this run (80%), usually 2%")

@@ -283,7 +283,13 @@ def _check(root: DataRoot, source: str, changes: Sequence[Change]) -> None:
 
 def _path_problem(root: DataRoot, source: str, target: str | None, staged: str | None) -> str | None:
     """What is wrong with a change's paths, None when both are where a commit of `source` may write."""
-    dataset = {root.articles.name, root.quarantine.name, root.quarantine_current.name, root.runs.name}
+    dataset = {
+        root.articles.name,
+        root.quarantine.name,
+        root.quarantine_current.name,
+        root.coverage.name,
+        root.runs.name,
+    }
     t = PurePosixPath(target).parts if target is not None else ("articles", f"source={source}", "x")
     if len(t) < 3 or t[0] not in dataset or t[1] != f"source={source}" or not _plain(t):
         return f"{target!r} is not a file of source {source}'s dataset"

@@ -97,8 +97,8 @@ def published_day(article: Article) -> date:
 class DataRoot:
     """The data root and its fixed layout.
 
-    Only `articles/`, `quarantine/`, `quarantine_current/`, `clusters/` and `runs/` hold
-    dataset files; staging, locks and state live beside them so that a `**/*.parquet`
+    Only `articles/`, `quarantine/`, `quarantine_current/`, `clusters/`, `coverage/` and
+    `runs/` hold dataset files; staging, locks and state live beside them so that a `**/*.parquet`
     glob over a dataset never sees a half-written file.
     """
 
@@ -118,6 +118,11 @@ class DataRoot:
     def quarantine_current(self) -> Path:
         """The inputs failing now (one file per source)."""
         return self.root / "quarantine_current"
+
+    @property
+    def coverage(self) -> Path:
+        """What each run of each source found and did (one file per run and source)."""
+        return self.root / "coverage"
 
     @property
     def clusters(self) -> Path:

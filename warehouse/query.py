@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from warehouse.coverage import COVERAGE_SCHEMA
 from warehouse.dedup import CLUSTER_SCHEMA
 from warehouse.journal import settle
 from warehouse.layout import DataRoot
@@ -20,6 +21,29 @@ __all__ = ["QueryError", "connect"]
 # string; the views pin the partition column types.
 _ARTICLE_PARTITIONS = {"source": "VARCHAR", "year": "INTEGER", "month": "INTEGER"}
 _SOURCE_PARTITIONS = {"source": "VARCHAR"}
+
+
+# Per source and day (UTC): the ingest runs' counts, the duplicates among the articles
+# written that day (not their cluster's original), and the quarantined inputs by reason.
+_COVERAGE = """
+CREATE VIEW coverage AS
+WITH runs AS (
+    SELECT source, day, count(*) AS runs, sum(expected) AS expected, sum(read) AS read, sum(written) AS written,
+           sum(unchanged) AS unchanged, sum(superseded) AS superseded, sum(quarantined) AS quarantined,
+           sum(deferred) AS deferred
+    FROM _coverage_runs GROUP BY ALL
+), copies AS (
+    SELECT a.source, CAST(timezone('UTC', a.ingested_at) AS DATE) AS day, count(*) AS duplicates
+    FROM articles a JOIN _clusters c USING (article_id) WHERE NOT c.is_original GROUP BY ALL
+), reasons AS (
+    SELECT source, day, map(list(reason ORDER BY reason), list(n ORDER BY reason)) AS quarantined_by_reason
+    FROM (SELECT source, CAST(timezone('UTC', quarantined_at) AS DATE) AS day, reason, count(*) AS n
+          FROM quarantine_log GROUP BY ALL)
+    GROUP BY ALL
+)
+SELECT r.*, coalesce(c.duplicates, 0) AS duplicates, q.quarantined_by_reason
+FROM runs r LEFT JOIN copies c USING (source, day) LEFT JOIN reasons q USING (source, day)
+"""
 
 
 class QueryError(Exception):
@@ -49,6 +73,8 @@ def connect(root: Path) -> duckdb.DuckDBPyConnection:
     _view(con, "quarantine", data.quarantine_current, QUARANTINE_SCHEMA, _SOURCE_PARTITIONS)
     _view(con, "quarantine_log", data.quarantine, QUARANTINE_SCHEMA, _SOURCE_PARTITIONS)
     _view(con, "runs", data.runs, LEDGER_SCHEMA, _SOURCE_PARTITIONS)
+    _view(con, "_coverage_runs", data.coverage, COVERAGE_SCHEMA, _SOURCE_PARTITIONS)
+    con.execute(_COVERAGE)
     return con
 
 
