@@ -33,6 +33,8 @@ run: $(STAMP)
 	$(BIN)/newsflow query "SELECT source, year, month, count(*) AS articles, sum(word_count) AS words FROM articles GROUP BY ALL ORDER BY ALL"
 	@echo "Quarantined inputs:"
 	$(BIN)/newsflow query "SELECT source, reason, regexp_extract(source_uri, '[^/]+$$') AS file, message FROM quarantine ORDER BY ALL"
+	@echo "Coverage per source and day:"
+	$(BIN)/newsflow query "SELECT source, day, runs, expected, written, duplicates, quarantined FROM coverage ORDER BY ALL"
 
 ## test: lint, type-check and run the test suite
 test: lint $(STAMP)
