@@ -21,6 +21,7 @@ data, so a run killed midway leaves it to be caught up (or rebuilt) by the next.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
@@ -72,21 +73,23 @@ class DedupSummary:
     copies: int = 0  # exact copies (with a `duplicate_of`)
     partitions: list[str] = field(default_factory=list)  # whose `clusters` file was rewritten
     seconds: float = 0.0
+    rebuilt: str | None = None  # why the index was built again from nothing (an unreadable one), if it was
 
     def line(self) -> str:
         """One line for a run summary."""
-        return (
+        line = (
             f"duplicates: {self.added} added, {self.changed} changed, {self.removed} removed; "
             f"{self.articles} articles, {self.clustered} in clusters, {self.copies} exact copies ({self.seconds:.1f} s)"
         )
+        return f"{line}; the index was built again: {self.rebuilt}" if self.rebuilt else line
 
 
 def update_clusters(root: DataRoot, rebuild: bool = False) -> DedupSummary:
     """Update the duplicate index and the `clusters` files from the articles now in `root` (see the module)."""
     started = time.monotonic()
     summary = DedupSummary()
-    with locked(root.locks / "dedup.lock", timeout=LOCK_TIMEOUT_S), DedupStore(root.state) as store:
-        if rebuild or store.version() != SIGNATURE_VERSION:
+    with locked(root.locks / "dedup.lock", timeout=LOCK_TIMEOUT_S), _open(root, rebuild, summary) as store:
+        if store.version() != SIGNATURE_VERSION:
             store.reset(SIGNATURE_VERSION)
         files = _partition_files(root)
         known = store.partition_files()
@@ -136,6 +139,23 @@ def update_clusters(root: DataRoot, rebuild: bool = False) -> DedupSummary:
         summary.articles, summary.clustered, summary.copies = store.count()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _open(root: DataRoot, rebuild: bool, summary: DedupSummary) -> DedupStore:
+    """The index, from nothing with `rebuild`, or when the file is not a readable database (it is derived data)."""
+    if not rebuild:
+        store: DedupStore | None = None
+        try:
+            store = DedupStore(root.state)
+            store.version()
+            return store
+        except sqlite3.DatabaseError as exc:
+            if store is not None:
+                store.close()
+            summary.rebuilt = f"{root.state / DedupStore.FILE} was unreadable ({exc})"
+    for suffix in ("", "-wal", "-shm"):
+        (root.state / f"{DedupStore.FILE}{suffix}").unlink(missing_ok=True)
+    return DedupStore(root.state)
 
 
 def _partition_files(root: DataRoot) -> dict[str, str]:

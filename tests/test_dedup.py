@@ -222,3 +222,18 @@ def test_an_update_stopped_before_its_clusters_is_finished_by_the_next(
     done = update_clusters(root)
     assert done.added == 0 and done.articles == 10  # nothing fingerprinted twice
     assert _clusters(root) == _clusters(clean)
+
+
+def test_an_unreadable_index_is_built_again_from_the_articles(tmp_path: Path) -> None:
+    _corpus(tmp_path)
+    cfg, root = _sources(tmp_path), DataRoot(tmp_path / "data")
+    for name in ("a", "b"):
+        run_source(load_config(cfg).sources[name], root, "r1", runner=LocalRunner(1))
+    update_clusters(root)
+    before = _clusters(root)
+    for suffix in ("-wal", "-shm"):
+        (root.state / f"dedup.sqlite{suffix}").unlink(missing_ok=True)
+    (root.state / "dedup.sqlite").write_bytes(b"\x00not a database\x00" * 64)
+    done = update_clusters(root)
+    assert done.rebuilt is not None and "unreadable" in done.rebuilt and done.added == 10
+    assert _clusters(root) == before
