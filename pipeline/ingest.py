@@ -430,7 +430,7 @@ def finish_source(
     rejects = stage_quarantine(commit, run_id, merged.quarantined)
     current = stage_current(commit, {s.path for s in merged.states}, merged.quarantined, listings_read)
     coverage = stage_coverage(commit, _coverage(done, run_id)) if ingest else None
-    changes = [w.change for w in writes if w.change is not None] + [c for c in (rejects, current, coverage) if c]
+    changes = [c for w in writes for c in (w.change, w.versions) if c] + [c for c in (rejects, current, coverage) if c]
     publish(root, src.name, changes, state=commit.stage_state(merged.states))
     shutil.rmtree(root.spills(run_id) / src.name, ignore_errors=True)
     with contextlib.suppress(OSError):  # the run's folder, once its last source's spills are gone

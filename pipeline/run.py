@@ -375,7 +375,7 @@ def _finish_unit(
     current = stage_current(commit, {s.path for s in merged.states}, merged.quarantined)
     keep = [s for s in merged.states if (s.status == "written" and s.partition == part) or s.status == "quarantined"]
     state = commit.stage_state(*unit_state(root, src, Partition.parse(part), keep, moved, mode.keep))
-    changes = [w.change for w in writes if w.change is not None] + [c for c in (rejects, current) if c is not None]
+    changes = [c for w in writes for c in (w.change, w.versions) if c] + [c for c in (rejects, current) if c]
     publish(root, src.name, changes, state=state)
     forget_validators(root, src, moved)
     written = next(w for w in writes if w.partition == part)

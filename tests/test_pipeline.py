@@ -294,3 +294,42 @@ def test_a_run_quarantining_far_more_than_usual_is_a_note(tmp_path: Path) -> Non
     summary = _run(cfg, root, "r1")
     (note,) = [n for n in summary.notes if n.startswith("quarantine rate")]
     assert note.startswith("quarantine rate: 20 of 25 inputs read this run (80%), usually 2%")
+
+
+def test_an_article_whose_content_changes_keeps_its_earlier_versions(tmp_path: Path) -> None:
+    """A changed input is a revision; re-reading the same input (forced, or with a new normaliser) is not."""
+    import sqlite3
+    from datetime import date
+
+    from pipeline.run import Ingest, Renormalize, backfill_units, plan_backfill
+    from warehouse.query import connect
+
+    cfg, root = _config(tmp_path), DataRoot(tmp_path / "data")
+    _article(tmp_path, "a", "https://example.org/a", "2024-01-10T00:00:00Z", "v1")
+    src = load_config(cfg).sources["s"]
+    run_source(src, root, "r1", runner=LocalRunner(1))
+    path = tmp_path / "src" / "a.txt"
+
+    def edit(old: str, new: str, when: int) -> None:
+        path.write_text(path.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+        os.utime(path, (when, when))
+
+    edit("Kado v1:", "Kado v2:", 1_800_000_000)  # the headline is corrected
+    run_source(src, root, "r2", runner=LocalRunner(1))
+    run_source(src, root, "r3", Ingest(force=True), runner=LocalRunner(1))  # the same input again: no revision
+    with sqlite3.connect(root.state / "newsflow.sqlite") as db:  # a new normaliser: no revision either
+        db.execute("UPDATE files SET normalizer_version = '0.0.1'")
+    run_source(src, root, "r4", Renormalize(), runner=LocalRunner(1))
+    edit("\n\n", "\n\nA correction: the talks were held on Tuesday.\n\n", 1_800_000_100)  # the body changes
+    # ... and a backfill rebuilds the month.
+    plan = plan_backfill(src, root, date(2024, 1, 1), date(2024, 1, 31), "none", runner=LocalRunner(1))
+    for unit in backfill_units(plan, ("2024-01-01", "2024-01-31")):
+        run_source(src, root, "bf", unit, runner=LocalRunner(1))
+
+    con = connect(root.root)
+    versions = con.sql(
+        "SELECT version, run_id, split_part(title, ':', 1), title_changed, text_changed, date_changed "
+        "FROM article_versions ORDER BY version"
+    ).fetchall()
+    assert versions == [(1, "r1", "Kado v1", True, False, False), (2, "r4", "Kado v2", False, True, False)]
+    assert con.sql("SELECT run_id, split_part(title, ':', 1) FROM articles").fetchall() == [("bf", "Kado v2")]

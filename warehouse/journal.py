@@ -285,6 +285,7 @@ def _path_problem(root: DataRoot, source: str, target: str | None, staged: str |
     """What is wrong with a change's paths, None when both are where a commit of `source` may write."""
     dataset = {
         root.articles.name,
+        root.article_versions.name,
         root.quarantine.name,
         root.quarantine_current.name,
         root.coverage.name,

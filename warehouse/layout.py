@@ -97,9 +97,10 @@ def published_day(article: Article) -> date:
 class DataRoot:
     """The data root and its fixed layout.
 
-    Only `articles/`, `quarantine/`, `quarantine_current/`, `clusters/`, `coverage/` and
-    `runs/` hold dataset files; staging, locks and state live beside them so that a `**/*.parquet`
-    glob over a dataset never sees a half-written file.
+    Only `articles/`, `article_versions/`, `quarantine/`, `quarantine_current/`,
+    `clusters/`, `coverage/` and `runs/` hold dataset files; staging, locks and state
+    live beside them so that a `**/*.parquet` glob over a dataset never sees a
+    half-written file.
     """
 
     root: Path
@@ -118,6 +119,11 @@ class DataRoot:
     def quarantine_current(self) -> Path:
         """The inputs failing now (one file per source)."""
         return self.root / "quarantine_current"
+
+    @property
+    def article_versions(self) -> Path:
+        """Earlier versions of articles whose content changed (one file per run and partition)."""
+        return self.root / "article_versions"
 
     @property
     def coverage(self) -> Path:

@@ -14,6 +14,7 @@ from warehouse.layout import DataRoot
 from warehouse.ledger import LEDGER_SCHEMA
 from warehouse.quarantine import QUARANTINE_SCHEMA
 from warehouse.schema import ARTICLE_SCHEMA
+from warehouse.writer import VERSION_SCHEMA
 
 __all__ = ["QueryError", "connect"]
 
@@ -73,6 +74,12 @@ def connect(root: Path) -> duckdb.DuckDBPyConnection:
     _view(con, "quarantine", data.quarantine_current, QUARANTINE_SCHEMA, _SOURCE_PARTITIONS)
     _view(con, "quarantine_log", data.quarantine, QUARANTINE_SCHEMA, _SOURCE_PARTITIONS)
     _view(con, "runs", data.runs, LEDGER_SCHEMA, _SOURCE_PARTITIONS)
+    _view(con, "_article_versions", data.article_versions, VERSION_SCHEMA, _ARTICLE_PARTITIONS)
+    # The version number of each earlier version: 1 for the first an article had.
+    con.execute(
+        "CREATE VIEW article_versions AS SELECT *, "
+        "row_number() OVER (PARTITION BY article_id ORDER BY ingested_at, changed_at) AS version FROM _article_versions"
+    )
     _view(con, "_coverage_runs", data.coverage, COVERAGE_SCHEMA, _SOURCE_PARTITIONS)
     con.execute(_COVERAGE)
     return con

@@ -64,6 +64,7 @@ class PartitionWrite:
     upserted: int
     removed: int
     change: Change | None = None  # staged (`upsert_partition(stage=...)`): what publishing the commit applies
+    versions: Change | None = None  # staged: the earlier versions of articles whose content changed (if any)
 
 
 def write_spill(root: DataRoot, run_id: str, partition: Partition, name: str, table: pa.Table) -> Path:
@@ -223,13 +224,20 @@ def upsert_partition(
         staged = stage.staged_path(partition.period)
         with _open_partition(target, identify=True) as (old, base):
             counts = _rebuild(old, staged, spills, delete_ids, replace, run_id, ingested_at, keep_ids)
+            earlier = _earlier_versions(old, spills, delete_ids, ingested_at or datetime.now(UTC))
         if counts.rows_after:
             _fsync(staged)
             change: Change | None = stage.change(target, staged, base)
         else:
             staged.unlink()
             change = None if base is None else stage.change(target, None, base)
-        return dataclasses.replace(counts, partition=partition.key, change=change)
+        versions = None
+        if earlier is not None:
+            kept = stage.staged_path(f"versions-{partition.period}")
+            pq.write_table(earlier, str(kept), compression=COMPRESSION)
+            name = "".join(c for c in (run_id or "") if c.isalnum() or c in "-_") or uuid.uuid4().hex
+            versions = stage.change(root.article_versions / partition.relpath / f"{name}.parquet", kept, None)
+        return dataclasses.replace(counts, partition=partition.key, change=change, versions=versions)
     with locked(root.lock_file(partition), timeout=lock_timeout):
         _clean_stale_stages(root, partition)
         root.staging.mkdir(parents=True, exist_ok=True)
@@ -332,6 +340,69 @@ def _rebuild(
         raise
     writer.close()
     return PartitionWrite("", before, kept_rows + upserted, upserted, removed)
+
+
+def _earlier_versions(
+    old: pq.ParquetFile | None, spills: Sequence[Path], delete_ids: Collection[str], changed_at: datetime
+) -> pa.Table | None:
+    """The old rows a write replaces with another version: the article's content and its raw input both changed.
+
+    A new normaliser reading the same input (a re-normalisation, `--force`) changes the
+    content but not the input: not a revision. None when there is none.
+    """
+    if old is None or not spills:
+        return None
+    keep, new_ids = _keep_rows(spills, set(delete_ids))
+    if not new_ids:
+        return None
+    facts = ["article_id", "content_hash", "raw_sha256"]
+    incoming = pa.concat_tables(
+        [t if rows is None else t.take(rows) for path, rows in zip(spills, keep, strict=True) if rows != []
+         for t in [read_spill(path, facts)]]
+    )  # fmt: skip
+    before = old.read(columns=facts)
+    before = before.filter(pc.is_in(before.column("article_id"), value_set=incoming.column("article_id")))
+    if before.num_rows == 0:
+        return None
+    pairs = before.join(incoming, "article_id", right_suffix="_new")
+    differ = pc.and_(
+        pc.not_equal(pairs.column("content_hash"), pairs.column("content_hash_new")),
+        pc.fill_null(pc.not_equal(pairs.column("raw_sha256"), pairs.column("raw_sha256_new")), True),
+    )
+    revised = pairs.filter(differ).column("article_id")
+    if len(revised) == 0:
+        return None
+    rows = _conform(old.read().filter(pc.is_in(old.read(columns=["article_id"]).column(0), value_set=revised)))
+    new = pa.concat_tables(
+        [read_spill(path, ["article_id", "title", "text", "published_at"]) for path in spills]
+    ).filter(pc.is_in(pa.concat_tables([read_spill(p, ["article_id"]) for p in spills]).column(0), value_set=revised))
+    # The last spilled row of an id is the one written (as `_keep_rows` picks it).
+    latest = {aid: i for i, aid in enumerate(new.column("article_id").to_pylist())}
+    now = {aid: new.slice(i, 1).to_pylist()[0] for aid, i in latest.items()}
+    was = rows.select(["article_id", "title", "text", "published_at"]).to_pylist()
+    flags = {
+        name: pa.array([r[name] != now[r["article_id"]][name] for r in was], pa.bool_())
+        for name in ("title", "text", "published_at")
+    }
+    return (
+        rows.append_column(VERSION_FIELDS[0], pa.array([changed_at] * rows.num_rows, VERSION_FIELDS[0].type))
+        .append_column(VERSION_FIELDS[1], flags["title"])
+        .append_column(VERSION_FIELDS[2], flags["text"])
+        .append_column(VERSION_FIELDS[3], flags["published_at"])
+    )
+
+
+VERSION_FIELDS = (
+    pa.field("changed_at", pa.timestamp("us", tz="UTC"), nullable=False,
+             metadata={"description": "When a later version replaced this one (UTC)."}),
+    pa.field("title_changed", pa.bool_(), nullable=False,
+             metadata={"description": "The next version's title differs."}),
+    pa.field("text_changed", pa.bool_(), nullable=False,
+             metadata={"description": "The next version's text differs."}),
+    pa.field("date_changed", pa.bool_(), nullable=False,
+             metadata={"description": "The next version's `published_at` differs."}),
+)  # fmt: skip
+VERSION_SCHEMA = pa.schema([*STORED_SCHEMA, *VERSION_FIELDS])
 
 
 def _fsync(path: Path) -> None:
