@@ -13,7 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from warehouse.journal import Change, Commit
-from warehouse.layout import DataRoot, validate_source
+from warehouse.layout import DataRoot, run_file_stem, validate_source
 from warehouse.schema import arrow_schema, records_to_table
 
 __all__ = ["COVERAGE_SCHEMA", "CoverageRecord", "stage_coverage"]
@@ -48,5 +48,5 @@ def stage_coverage(commit: Commit, record: CoverageRecord) -> Change:
 
 def _target(root: DataRoot, record: CoverageRecord) -> Path:
     validate_source(record.source)
-    run = "".join(c for c in record.run_id if c.isalnum() or c in "-_") or "run"
-    return root.coverage / f"source={record.source}" / f"{record.finished_at:%Y%m%dT%H%M%S%f}-{run}.parquet"
+    stem = f"{record.finished_at:%Y%m%dT%H%M%S%f}-{run_file_stem(record.run_id)}"
+    return root.coverage / f"source={record.source}" / f"{stem}.parquet"

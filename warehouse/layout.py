@@ -10,7 +10,7 @@ from pathlib import Path
 from normalizers.schema import Article
 from warehouse.errors import PartitionError
 
-__all__ = ["JOURNAL_FILE", "SOURCE_NAME", "DataRoot", "Partition", "published_day", "validate_source"]
+__all__ = ["JOURNAL_FILE", "SOURCE_NAME", "DataRoot", "Partition", "published_day", "run_file_stem", "validate_source"]
 
 # Source names become directory names: a strict pattern means no input can write
 # outside the data root (no '/', '..', NUL or leading dot).
@@ -26,6 +26,11 @@ def validate_source(name: str) -> str:
             f"invalid source name {name!r}: use 1-64 of a-z, 0-9, '_' or '-', starting with a letter or digit"
         )
     return name
+
+
+def run_file_stem(run_id: str) -> str:
+    """A run id as part of a file name: run ids come from Prefect (UUIDs); only characters safe in a name are kept."""
+    return "".join(c for c in run_id if c.isalnum() or c in "-_") or "run"
 
 
 @dataclass(frozen=True, slots=True, order=True)

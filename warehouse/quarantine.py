@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from warehouse.atomic import publish_table
 from warehouse.journal import Change, Commit, FileId
-from warehouse.layout import DataRoot, validate_source
+from warehouse.layout import DataRoot, run_file_stem, validate_source
 from warehouse.schema import arrow_schema, records_to_table
 
 __all__ = [
@@ -125,13 +125,8 @@ def _read_current(target: Path) -> tuple[pa.Table | None, FileId | None]:
 
 def _target(root: DataRoot, source: str, run_id: str) -> Path:
     validate_source(source)
-    return root.quarantine / f"source={source}" / f"{_safe(run_id)}.parquet"
+    return root.quarantine / f"source={source}" / f"{run_file_stem(run_id)}.parquet"
 
 
 def _table(records: Sequence[QuarantineRecord]) -> pa.Table:
     return records_to_table(records, QuarantineRecord, QUARANTINE_SCHEMA)
-
-
-def _safe(run_id: str) -> str:
-    """Run ids come from Prefect (UUIDs); keep only characters safe in a file name."""
-    return "".join(c for c in run_id if c.isalnum() or c in "-_") or "run"

@@ -25,7 +25,7 @@ from pyarrow import ipc
 from normalizers.schema import Article
 from warehouse.atomic import locked, publish
 from warehouse.journal import Change, Commit, FileId
-from warehouse.layout import DataRoot, Partition
+from warehouse.layout import DataRoot, Partition, run_file_stem
 from warehouse.schema import ARTICLE_SCHEMA, PARTITION_COLUMNS, STORED_SCHEMA, articles_to_table, stamp_run
 from warehouse.staging import clean_stale_staging, mark_owner
 
@@ -235,7 +235,7 @@ def upsert_partition(
         if earlier is not None:
             kept = stage.staged_path(f"versions-{partition.period}")
             pq.write_table(earlier, str(kept), compression=COMPRESSION)
-            name = "".join(c for c in (run_id or "") if c.isalnum() or c in "-_") or uuid.uuid4().hex
+            name = run_file_stem(run_id) if run_id else uuid.uuid4().hex
             versions = stage.change(root.article_versions / partition.relpath / f"{name}.parquet", kept, None)
         return dataclasses.replace(counts, partition=partition.key, change=change, versions=versions)
     with locked(root.lock_file(partition), timeout=lock_timeout):
