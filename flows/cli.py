@@ -28,6 +28,11 @@ _SHARED: dict[str, dict[str, Any]] = {
     "--config": {"help": "config file (default: $NEWSFLOW_CONFIG or ./sources.toml)"},
     "--data": {"help": "data root (default: $NEWSFLOW_DATA or ./data)"},
     "--workers": {"type": "workers", "default": None, "help": "normaliser processes (default: one per core)"},
+    "--no-dedup": {
+        "dest": "dedup",
+        "action": "store_false",
+        "help": "leave duplicates and clusters for a later `newsflow dedup` (a bulk load's last step)",
+    },
 }
 
 
@@ -50,12 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="re-process every file, changed or not")
     _shared(run, "--workers")
     run.add_argument("--json", action="store_true", help="print the run summary as JSON")
-    run.add_argument(
-        "--no-dedup",
-        dest="dedup",
-        action="store_false",
-        help="leave duplicates and clusters for a later `newsflow dedup` (a bulk load's last step)",
-    )
+    _shared(run, "--no-dedup")
 
     ren = sub.add_parser("renormalize", help="rebuild rows an older normaliser version wrote (no fetching)")
     ren.add_argument("sources", nargs="*", metavar="SOURCE", help="sources to rebuild (default: all)")
@@ -63,12 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     ren.add_argument("--end", type=_day, help="last day (YYYY-MM-DD) of the partitions to rebuild")
     _shared(ren, "--config", "--data", "--workers")
     ren.add_argument("--json", action="store_true", help="print the run summary as JSON")
-    ren.add_argument(
-        "--no-dedup",
-        dest="dedup",
-        action="store_false",
-        help="leave duplicates and clusters for a later `newsflow dedup` (a bulk load's last step)",
-    )
+    _shared(ren, "--no-dedup")
 
     bf = sub.add_parser("backfill", help="rebuild a source's partitions (months) over a date range; resumable")
     bf.add_argument("source", metavar="SOURCE")
@@ -89,12 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     bf.add_argument("--newest-first", action="store_true", help="rebuild the latest month first")
     _shared(bf, "--config", "--data", "--workers")
     bf.add_argument("--json", action="store_true", help="print the plan or the ledger entries as JSON")
-    bf.add_argument(
-        "--no-dedup",
-        dest="dedup",
-        action="store_false",
-        help="leave duplicates and clusters for a later `newsflow dedup` (a bulk load's last step)",
-    )
+    _shared(bf, "--no-dedup")
 
     sv = sub.add_parser("serve", help="serve the deployments (scheduled sources, backfill, renormalize) on Prefect")
     _shared(sv, "--config", "--data")
