@@ -28,7 +28,7 @@ from pipeline.config import SourceConfig
 from pipeline.files import InputProblem, printable, read_confined, real_root
 from pipeline.inputs import FetchedInput, FileInput, is_current, state_facts
 from warehouse.coverage import CoverageRecord, stage_coverage
-from warehouse.journal import Commit, publish
+from warehouse.journal import Change, Commit, publish
 from warehouse.layout import DataRoot, Partition, published_day
 from warehouse.ledger import LedgerEntry
 from warehouse.quarantine import QuarantineRecord, stage_current, stage_quarantine
@@ -50,6 +50,7 @@ __all__ = [
     "normalize_input",
     "process_batch",
     "read_input",
+    "stage_outcomes",
     "write_partition",
 ]
 
@@ -427,15 +428,27 @@ def finish_source(
         partitions=sorted(w.partition for w in writes),
         reasons=dict(sorted(reasons.items())),
     )
-    rejects = stage_quarantine(commit, run_id, merged.quarantined)
-    current = stage_current(commit, {s.path for s in merged.states}, merged.quarantined, listings_read)
-    coverage = stage_coverage(commit, _coverage(done, run_id)) if ingest else None
-    changes = [c for w in writes for c in (w.change, w.versions) if c] + [c for c in (rejects, current, coverage) if c]
+    changes = stage_outcomes(commit, run_id, merged, writes, listings_read)
+    if ingest:
+        changes.append(stage_coverage(commit, _coverage(done, run_id)))
     publish(root, src.name, changes, state=commit.stage_state(merged.states))
     shutil.rmtree(root.spills(run_id) / src.name, ignore_errors=True)
     with contextlib.suppress(OSError):  # the run's folder, once its last source's spills are gone
         root.spills(run_id).rmdir()
     return done
+
+
+def stage_outcomes(
+    commit: Commit, log_name: str, merged: BatchResult, writes: Sequence[PartitionWrite], listings_read: bool = False
+) -> list[Change]:
+    """Stage what every commit of a run publishes beside its state rows.
+
+    The partitions' new files and the earlier versions they replace, the run's
+    quarantine log file (named `log_name`) and the source's current quarantine.
+    """
+    rejects = stage_quarantine(commit, log_name, merged.quarantined)
+    current = stage_current(commit, {s.path for s in merged.states}, merged.quarantined, listings_read)
+    return [c for w in writes for c in (w.change, w.versions) if c] + [c for c in (rejects, current) if c]
 
 
 def _coverage(done: SourceSummary, run_id: str) -> CoverageRecord:

@@ -46,6 +46,7 @@ from pipeline.ingest import (
     in_batches,
     merge_batches,
     process_batch,
+    stage_outcomes,
     write_partition,
 )
 from pipeline.inputs import ListedUrl
@@ -56,7 +57,6 @@ from warehouse.errors import CommitConflict, LockTimeout
 from warehouse.journal import Commit, publish, recover
 from warehouse.layout import DataRoot, Partition
 from warehouse.ledger import LedgerEntry, write_ledger
-from warehouse.quarantine import stage_current, stage_quarantine
 from warehouse.writer import PartitionWrite
 
 __all__ = [
@@ -271,8 +271,8 @@ def _run(
                     if isinstance(mode, Backfill):
                         unit_args = (root, src, run_id, mode, merged, writes, moved, started, commit)
                         return runner.call("finish-source", _finish_unit, *unit_args)
-                    listings = isinstance(mode, Ingest) and src.kind in HTTP_KINDS  # every listing read again
                     ingest = isinstance(mode, Ingest)
+                    listings = ingest and src.kind in HTTP_KINDS  # every listing read again
                     finish_args = (root, src, run_id, merged, writes, summary, commit, listings, ingest)
                     summary = runner.call("finish-source", finish_source, *finish_args)
                 except CommitConflict:
@@ -371,11 +371,9 @@ def _finish_unit(
 ) -> SourceSummary:
     """Publish a backfill unit's partitions and quarantine as one; then its state and ledger entry."""
     part = f"{src.name}/{mode.unit.period}"
-    rejects = stage_quarantine(commit, f"{run_id}-{mode.unit.period}", merged.quarantined)
-    current = stage_current(commit, {s.path for s in merged.states}, merged.quarantined)
+    changes = stage_outcomes(commit, f"{run_id}-{mode.unit.period}", merged, writes)
     keep = [s for s in merged.states if (s.status == "written" and s.partition == part) or s.status == "quarantined"]
     state = commit.stage_state(*unit_state(root, src, Partition.parse(part), keep, moved, mode.keep))
-    changes = [c for w in writes for c in (w.change, w.versions) if c] + [c for c in (rejects, current) if c]
     publish(root, src.name, changes, state=state)
     forget_validators(root, src, moved)
     written = next(w for w in writes if w.partition == part)
