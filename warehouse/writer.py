@@ -223,8 +223,9 @@ def upsert_partition(
             raise ValueError(f"partition {partition.key} cannot be staged in a commit of {stage.source}")
         staged = stage.staged_path(partition.period)
         with _open_partition(target, identify=True) as (old, base):
-            counts = _rebuild(old, staged, spills, delete_ids, replace, run_id, ingested_at, keep_ids)
-            earlier = _earlier_versions(old, spills, delete_ids, ingested_at or datetime.now(UTC))
+            chosen = _keep_rows(spills, set(delete_ids))
+            counts = _rebuild(old, staged, spills, chosen, delete_ids, replace, run_id, ingested_at, keep_ids)
+            earlier = _earlier_versions(old, spills, chosen, ingested_at or datetime.now(UTC))
         if counts.rows_after:
             _fsync(staged)
             change: Change | None = stage.change(target, staged, base)
@@ -243,7 +244,8 @@ def upsert_partition(
         root.staging.mkdir(parents=True, exist_ok=True)
         staged = root.staging / f"{_stage_prefix(partition)}{os.getpid()}.{uuid.uuid4().hex}.parquet"
         with _open_partition(target, identify=False) as (old, _base):
-            counts = _rebuild(old, staged, spills, delete_ids, replace, run_id, ingested_at, keep_ids)
+            chosen = _keep_rows(spills, set(delete_ids))
+            counts = _rebuild(old, staged, spills, chosen, delete_ids, replace, run_id, ingested_at, keep_ids)
         if counts.rows_after == 0:
             staged.unlink()
             if target.exists():
@@ -278,6 +280,7 @@ def _rebuild(
     old: pq.ParquetFile | None,
     staged: Path,
     spills: Sequence[Path],
+    chosen: tuple[list[list[int] | None], set[str]],
     delete_ids: Collection[str],
     replace: bool,
     run_id: str | None,
@@ -286,11 +289,12 @@ def _rebuild(
 ) -> PartitionWrite:
     """Write the partition's new rows (kept old rows, then the spilled ones) to `staged`; returns the counts.
 
-    The result's `partition` is left empty for the caller to fill in. On failure the
-    staged file is removed.
+    `chosen` is `_keep_rows` of the spills (the rows written, the ids they give). The
+    result's `partition` is left empty for the caller to fill in. On failure the staged
+    file is removed.
     """
     deleted = set(delete_ids)
-    keep, new_ids = _keep_rows(spills, deleted)
+    keep, new_ids = chosen
     drop = pa.array(sorted(new_ids | deleted), pa.string())
     deleted_ids = pa.array(sorted(deleted), pa.string())
     new_id_set = pa.array(sorted(new_ids), pa.string()) if replace else None  # only a rebuild counts against it
@@ -343,23 +347,22 @@ def _rebuild(
 
 
 def _earlier_versions(
-    old: pq.ParquetFile | None, spills: Sequence[Path], delete_ids: Collection[str], changed_at: datetime
+    old: pq.ParquetFile | None,
+    spills: Sequence[Path],
+    chosen: tuple[list[list[int] | None], set[str]],
+    changed_at: datetime,
 ) -> pa.Table | None:
     """The old rows a write replaces with another version: the article's content and its raw input both changed.
 
     A new normaliser reading the same input (a re-normalisation, `--force`) changes the
-    content but not the input: not a revision. None when there is none.
+    content but not the input: not a revision. `chosen` is `_keep_rows` of the spills.
+    None when there is none.
     """
-    if old is None or not spills:
-        return None
-    keep, new_ids = _keep_rows(spills, set(delete_ids))
-    if not new_ids:
+    keep, new_ids = chosen
+    if old is None or not new_ids:
         return None
     facts = ["article_id", "content_hash", "raw_sha256"]
-    incoming = pa.concat_tables(
-        [t if rows is None else t.take(rows) for path, rows in zip(spills, keep, strict=True) if rows != []
-         for t in [read_spill(path, facts)]]
-    )  # fmt: skip
+    incoming = _written(spills, keep, facts)
     before = old.read(columns=facts)
     before = before.filter(pc.is_in(before.column("article_id"), value_set=incoming.column("article_id")))
     if before.num_rows == 0:
@@ -372,24 +375,24 @@ def _earlier_versions(
     revised = pairs.filter(differ).column("article_id")
     if len(revised) == 0:
         return None
-    rows = _conform(old.read().filter(pc.is_in(old.read(columns=["article_id"]).column(0), value_set=revised)))
-    new = pa.concat_tables(
-        [read_spill(path, ["article_id", "title", "text", "published_at"]) for path in spills]
-    ).filter(pc.is_in(pa.concat_tables([read_spill(p, ["article_id"]) for p in spills]).column(0), value_set=revised))
-    # The last spilled row of an id is the one written (as `_keep_rows` picks it).
-    latest = {aid: i for i, aid in enumerate(new.column("article_id").to_pylist())}
-    now = {aid: new.slice(i, 1).to_pylist()[0] for aid, i in latest.items()}
-    was = rows.select(["article_id", "title", "text", "published_at"]).to_pylist()
-    flags = {
-        name: pa.array([r[name] != now[r["article_id"]][name] for r in was], pa.bool_())
-        for name in ("title", "text", "published_at")
-    }
-    return (
-        rows.append_column(VERSION_FIELDS[0], pa.array([changed_at] * rows.num_rows, VERSION_FIELDS[0].type))
-        .append_column(VERSION_FIELDS[1], flags["title"])
-        .append_column(VERSION_FIELDS[2], flags["text"])
-        .append_column(VERSION_FIELDS[3], flags["published_at"])
-    )
+    full = old.read()
+    rows = _conform(full.filter(pc.is_in(full.column("article_id"), value_set=revised)))
+    compared = ["article_id", "title", "text", "published_at"]
+    new = _written(spills, keep, compared)
+    now = {r["article_id"]: r for r in new.filter(pc.is_in(new.column("article_id"), value_set=revised)).to_pylist()}
+    was = rows.select(compared).to_pylist()
+    flags = [pa.array([r[name] != now[r["article_id"]][name] for r in was], pa.bool_()) for name in compared[1:]]
+    when = pa.array([changed_at] * rows.num_rows, VERSION_FIELDS[0].type)
+    for field, column in zip(VERSION_FIELDS, [when, *flags], strict=True):
+        rows = rows.append_column(field, column)
+    return rows
+
+
+def _written(spills: Sequence[Path], keep: Sequence[list[int] | None], columns: list[str]) -> pa.Table:
+    """The spilled rows a write keeps (one per article, see `_keep_rows`), in `columns`."""
+    parts = [t if rows is None else t.take(rows) for path, rows in zip(spills, keep, strict=True) if rows != []
+             for t in [read_spill(path, columns)]]  # fmt: skip
+    return pa.concat_tables(parts) if parts else read_spill(spills[0], columns).slice(0, 0)
 
 
 VERSION_FIELDS = (
