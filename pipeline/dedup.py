@@ -262,19 +262,23 @@ def link_matches(store: DedupStore, docs: Sequence[Doc], index: Sequence[Doc] = 
     """
     pairs: set[tuple[int, int]] = set()
     long = [d for d in docs if d.signature is not None]
-    keys = {d.id: band_keys(d.signature.reshape(1, -1))[0] for d in long if d.signature is not None}
-    holders = store.candidates(int(k) for ks in keys.values() for k in ks)
+    signed = [d.signature for d in long if d.signature is not None]
+    # All band keys at once (NumPy over the batch), as Python ints for the index and the dicts.
+    keys: dict[int, list[int]] = {}
+    if long:
+        keys = dict(zip([d.id for d in long], band_keys(np.stack(signed)).tolist(), strict=True))
+    holders = store.candidates(k for ks in keys.values() for k in ks)
     # Articles of the batch find each other too (their keys are not in the index yet).
     peers: dict[int, list[int]] = {}
     for d in long:
         for k in keys[d.id]:
-            listed = peers.setdefault(int(k), [])
+            listed = peers.setdefault(k, [])
             if len(listed) < MAX_POSTINGS:
                 listed.append(d.id)
     chosen: dict[int, list[int]] = {}
     empty: tuple[int, ...] = ()
     for d in long:
-        near = (chain(holders.get(k, empty), peers.get(k, empty)) for k in map(int, keys[d.id]))
+        near = (chain(holders.get(k, empty), peers.get(k, empty)) for k in keys[d.id])
         shared = Counter(chain.from_iterable(near))  # counted in C: a huge family gives 32 x 128 ids an article
         shared.pop(d.id, None)
         chosen[d.id] = sorted(shared, key=lambda o: (-shared[o], o))[:MAX_CANDIDATES]
@@ -299,10 +303,10 @@ def link_matches(store: DedupStore, docs: Sequence[Doc], index: Sequence[Doc] = 
     entries = []
     for d in index:
         if d.id in keys:
-            mine = [k for k in keys[d.id] if room.get(int(k), MAX_POSTINGS) > 0]
+            mine = [k for k in keys[d.id] if room.get(k, MAX_POSTINGS) > 0]
             for k in mine:
-                room[int(k)] = room.get(int(k), MAX_POSTINGS) - 1
-            entries.append((d.id, np.array(mine, dtype=np.int64)))
+                room[k] = room.get(k, MAX_POSTINGS) - 1
+            entries.append((d.id, mine))
     store.index(entries)
     return {x for pair in pairs for x in pair}
 

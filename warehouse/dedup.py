@@ -214,7 +214,7 @@ class DedupStore:
         """Delete articles (their bands and links go with `unindex`, called first)."""
         self._db.executemany("DELETE FROM docs WHERE id = ?", [(i,) for i in ids])
 
-    def index(self, entries: Iterable[tuple[int, np.ndarray]]) -> None:
+    def index(self, entries: Iterable[tuple[int, Sequence[int]]]) -> None:
         """Add articles' band keys: (row id, keys) each."""
         # In key order: the B-tree's pages are then visited once each, in order, not at random.
         rows = sorted((int(k), doc_id) for doc_id, keys in entries for k in keys)
