@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Self
 
 from warehouse.atomic import locked
 
-__all__ = ["open_db"]
+__all__ = ["Database", "open_db"]
 
 
 def open_db(path: Path, schema: str, any_thread: bool = False) -> sqlite3.Connection:
@@ -32,3 +33,19 @@ def open_db(path: Path, schema: str, any_thread: bool = False) -> sqlite3.Connec
             db.close()
             raise
     return db
+
+
+class Database:
+    """A store over one SQLite connection (`_db`): closed by `close()`, or at the end of a `with` block."""
+
+    _db: sqlite3.Connection
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

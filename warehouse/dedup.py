@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from warehouse.atomic import publish_table
-from warehouse.db import open_db
+from warehouse.db import Database, open_db
 from warehouse.layout import PARTITION_FILE, DataRoot, Partition
 from warehouse.schema import arrow_schema, records_to_table
 
@@ -114,7 +114,7 @@ _DOC_COLUMNS = (
 _CHUNK = 500  # bound parameters per statement, under SQLite's limit
 
 
-class DedupStore:
+class DedupStore(Database):
     """The duplicate index of a data root (see the module docstring)."""
 
     FILE = "dedup.sqlite"
@@ -126,16 +126,6 @@ class DedupStore:
         # The band index is read and written at random keys: 64 MB of page cache (SQLite's
         # default is 2 MB) keeps an index of some hundred thousand articles in memory.
         self._db.execute("PRAGMA cache_size = -65536")
-
-    def close(self) -> None:
-        """Close the database."""
-        self._db.close()
-
-    def __enter__(self) -> DedupStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def transaction(self) -> sqlite3.Connection:
         """A context manager for one transaction (`with store.transaction(): ...`)."""

@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 
 from warehouse.atomic import publish
-from warehouse.db import open_db
+from warehouse.db import Database, open_db
 from warehouse.layout import DataRoot
 
 __all__ = ["FetchRecord", "RawStore", "UrlState"]
@@ -98,7 +98,7 @@ def _dt(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-class RawStore:
+class RawStore(Database):
     """Content-addressed raw bodies and their fetch records under `<data root>/raw`."""
 
     def __init__(self, root: DataRoot, read_only: bool = False) -> None:
@@ -118,16 +118,6 @@ class RawStore:
         self.objects.mkdir(parents=True, exist_ok=True)
         self._staging.mkdir(parents=True, exist_ok=True)
         self._db = open_db(index, _SCHEMA)
-
-    def close(self) -> None:
-        """Close the index."""
-        self._db.close()
-
-    def __enter__(self) -> RawStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def path(self, sha256: str) -> Path:
         """Where the object with this digest lives (whether or not it exists)."""

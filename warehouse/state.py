@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-from warehouse.db import open_db
+from warehouse.db import Database, open_db
 
 __all__ = ["FileState", "StateStore"]
 
@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS files (
 """
 
 
-class StateStore:
+class StateStore(Database):
     """Per-source file state in `state/newsflow.sqlite` under the data root."""
 
     FILE = "newsflow.sqlite"
@@ -66,16 +66,6 @@ class StateStore:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / self.FILE
         self._db = open_db(self.path, _SCHEMA, any_thread=any_thread)
-
-    def close(self) -> None:
-        """Close the database."""
-        self._db.close()
-
-    def __enter__(self) -> StateStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def data_version(self) -> int:
         """A number that changes when another connection (of any process) commits to the database."""
