@@ -56,6 +56,12 @@ def _sources(tmp: Path) -> Path:
     return cfg
 
 
+def _ingest(cfg: Path, root: DataRoot, names: tuple[str, ...] = ("a", "b")) -> None:
+    """The named sources of `cfg` through `run_source` into `root`."""
+    for name in names:
+        run_source(load_config(cfg).sources[name], root, "r1", runner=LocalRunner(1))
+
+
 def _put(folder: Path, name: str, text: str, published: str, url: str | None = None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.txt").write_text(text, encoding="utf-8")
@@ -93,8 +99,7 @@ def _clusters(root: DataRoot) -> dict[str, tuple[object, ...]]:
 def test_copies_across_sources_name_the_earliest_and_reprints_join_their_original(tmp_path: Path) -> None:
     _corpus(tmp_path)
     cfg, root = _sources(tmp_path), DataRoot(tmp_path / "data")
-    for name in ("a", "b"):
-        run_source(load_config(cfg).sources[name], root, "r1", runner=LocalRunner(1))
+    _ingest(cfg, root)
     done = update_clusters(root)
     assert (done.added, done.articles, done.clustered, done.copies) == (10, 10, 6, 2)
     got = _clusters(root)
@@ -116,12 +121,11 @@ def test_clusters_do_not_depend_on_the_order_articles_arrived_in(tmp_path: Path)
     _corpus(tmp_path)
     cfg = _sources(tmp_path)
     together, apart = DataRoot(tmp_path / "together"), DataRoot(tmp_path / "apart")
-    for name in ("a", "b"):
-        run_source(load_config(cfg).sources[name], together, "r1", runner=LocalRunner(1))
+    _ingest(cfg, together)
     update_clusters(together)
     # The other way round, with the index updated in between: b's copies come first.
     for name in ("b", "a"):
-        run_source(load_config(cfg).sources[name], apart, "r1", runner=LocalRunner(1))
+        _ingest(cfg, apart, (name,))
         update_clusters(apart)
     assert _clusters(apart) == _clusters(together)
     rebuilt = update_clusters(apart, rebuild=True)
@@ -135,8 +139,7 @@ def test_an_article_that_leaves_the_corpus_leaves_its_cluster(tmp_path: Path) ->
 
     _corpus(tmp_path)
     cfg, root = _sources(tmp_path), DataRoot(tmp_path / "data")
-    for name in ("a", "b"):
-        run_source(load_config(cfg).sources[name], root, "r1", runner=LocalRunner(1))
+    _ingest(cfg, root)
     update_clusters(root)
     # The earlier copy's file goes, and a backfill of its month rebuilds the month without it.
     for suffix in (".txt", ".json"):
@@ -159,8 +162,7 @@ def test_short_texts_are_matched_exactly_only(tmp_path: Path, length: int) -> No
     _put(tmp_path / "b", "copy", f"Other title\n\n{text}", "2024-01-02T00:00:00Z", "https://b.example/s")
     _put(tmp_path / "b", "near", f"Other title\n\n{text} extra", "2024-01-03T00:00:00Z", "https://b.example/n")
     cfg, root = _sources(tmp_path), DataRoot(tmp_path / "data")
-    for name in ("a", "b"):
-        run_source(load_config(cfg).sources[name], root, "r1", runner=LocalRunner(1))
+    _ingest(cfg, root)
     update_clusters(root)
     got = _clusters(root)
     assert got["https://b.example/s"][:4] == ("https://a.example/s", 2, False, "https://a.example/s")
@@ -185,7 +187,7 @@ def test_a_template_published_hundreds_of_times_is_one_cluster_at_a_bounded_cost
             f"https://a.example/{i}",
         )
     cfg, root = _sources(tmp_path), DataRoot(tmp_path / "data")
-    run_source(load_config(cfg).sources["a"], root, "r1", runner=LocalRunner(1))
+    _ingest(cfg, root, ("a",))
     done = update_clusters(root)
     assert (done.added, done.clustered) == (n, n)
     clusters = duckdb.sql(f"SELECT DISTINCT cluster_id FROM read_parquet('{root.clusters}/**/*.parquet')").fetchall()
@@ -204,11 +206,9 @@ def test_an_update_stopped_before_its_clusters_is_finished_by_the_next(
 
     _corpus(tmp_path)
     cfg, root = _sources(tmp_path), DataRoot(tmp_path / "data")
-    for name in ("a", "b"):
-        run_source(load_config(cfg).sources[name], root, "r1", runner=LocalRunner(1))
+    _ingest(cfg, root)
     clean = DataRoot(tmp_path / "clean")
-    for name in ("a", "b"):
-        run_source(load_config(cfg).sources[name], clean, "r1", runner=LocalRunner(1))
+    _ingest(cfg, clean)
     update_clusters(clean)
 
     def killed(*args: object) -> list[str]:
@@ -227,8 +227,7 @@ def test_an_update_stopped_before_its_clusters_is_finished_by_the_next(
 def test_an_unreadable_index_is_built_again_from_the_articles(tmp_path: Path) -> None:
     _corpus(tmp_path)
     cfg, root = _sources(tmp_path), DataRoot(tmp_path / "data")
-    for name in ("a", "b"):
-        run_source(load_config(cfg).sources[name], root, "r1", runner=LocalRunner(1))
+    _ingest(cfg, root)
     update_clusters(root)
     before = _clusters(root)
     for suffix in ("-wal", "-shm"):
