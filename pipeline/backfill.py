@@ -229,15 +229,16 @@ def build_plan(
 
     `ids` gives the article id of the inputs that have a known one, for `owners`.
     """
+    ids = ids or {}
     months = month_range(first, last)
-    owner_month = owners(placed, ids or {})
+    owner_month = owners(placed, ids)
     outside = sum(len(v) for k, v in placed.items() if k not in set(months))
     latest = latest_entries(root, src.name, kind="backfill")
     units = []
     for period in reversed(months) if newest_first else months:
         items = tuple(sorted(placed.get(period, []), key=lambda c: c.rel))
         elsewhere = sorted(
-            {(aid, owner_month[aid]) for c in items if (aid := (ids or {}).get(c.rel)) and owner_month[aid] != period}
+            {(aid, owner_month[aid]) for c in items if (aid := ids.get(c.rel)) and owner_month[aid] != period}
         )
         inputs = fingerprint(src, items, elsewhere)
         prior = latest.get(period)
