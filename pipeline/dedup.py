@@ -37,11 +37,11 @@ import pyarrow.parquet as pq
 
 from normalizers.similarity import (
     MIN_WORDS,
-    NUM_PERM,
     SIGNATURE_VERSION,
     THRESHOLD,
     band_keys,
     estimate,
+    estimates,
     signatures,
     text_key,
     words,
@@ -285,12 +285,12 @@ def link_matches(store: DedupStore, docs: Sequence[Doc], index: Sequence[Doc] = 
     known = {d.id: d.signature for d in long}
     missing = {o for ids in chosen.values() for o in ids if o not in known}
     known.update((d.id, d.signature) for d in store.docs_by_id(missing))
-    for d in long:
+    for d, signature in zip(long, signed, strict=True):
         found = [(o, sig) for o in chosen[d.id] if (sig := known.get(o)) is not None]
         if not found:
             continue
         ids = [o for o, _ in found]
-        agree = (np.stack([sig for _, sig in found]) == d.signature).sum(axis=1) / NUM_PERM  # each one's estimate
+        agree = estimates(np.stack([sig for _, sig in found]), signature)
         best = sorted((-float(e), o) for e, o in zip(agree, ids, strict=True) if e >= THRESHOLD)[:MAX_LINKS]
         pairs.update((min(d.id, o), max(d.id, o)) for _, o in best)
     for d in docs:  # exact copies, whatever their length
