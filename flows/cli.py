@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     norm.add_argument("--source", help="source profile to apply (default: the configured source holding the file)")
     _shared(norm, "--config")
     norm.add_argument(
+        "--data", help="data root whose learned boilerplate applies (default: $NEWSFLOW_DATA or ./data, if it exists)"
+    )
+    norm.add_argument(
         "--format", choices=("jsonl", "pretty"), help="output (default: pretty on a terminal, jsonl otherwise)"
     )
     norm.add_argument("--explain", action="store_true", help="list each removed span and the rule that removed it")
@@ -757,9 +760,11 @@ def _normalize(args: argparse.Namespace) -> int:
 
     from flows.config import load_config
     from normalizers.errors import Rejection, RejectReason
+    from pipeline.boilerplate import with_learned
     from pipeline.discover import discover_files, file_input, list_file
     from pipeline.files import printable, real_root
     from pipeline.ingest import normalize_input, read_input
+    from warehouse.layout import DataRoot
 
     cfg_file = config_path(args.config)
     cfg = load_config(cfg_file) if cfg_file.exists() or args.config else None
@@ -776,6 +781,8 @@ def _normalize(args: argparse.Namespace) -> int:
         src = chosen or _source_holding(cfg, path)
         if src is None:
             src = _local_source(args.source or "local", path)
+        # What a run of the source would remove: its configured rules and the boilerplate it has learned.
+        src = with_learned(src, DataRoot(data_root(args.data)))[0]
         # A folder's files are those its source includes, listed as a run lists them.
         if path.is_dir():
             folder = dataclasses.replace(src, path=path)

@@ -173,7 +173,7 @@ def _in_pool(local: LocalRunner, fn: Callable[..., R], args: tuple[Any, ...]) ->
 
 
 # One task per stage of `run_source`, so each shows in Prefect under its own name.
-_STAGES = ("discover", "fetch", "plan-renormalize", "plan-backfill", "finish-source", "dedup")
+_STAGES = ("discover", "fetch", "plan-renormalize", "plan-backfill", "finish-source", "learn-boilerplate", "dedup")
 _IN_PROCESS: dict[str, Task[..., Any]] = {name: _thin_task(name)(_call) for name in _STAGES}
 _POOL_STAGES = ("normalize-batch", "write-partition")
 _IN_POOL: dict[str, Task[..., Any]] = {name: _thin_task(name)(_in_pool) for name in _POOL_STAGES}

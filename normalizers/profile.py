@@ -174,6 +174,10 @@ class SourceProfile:
     rules: tuple[Rule, ...] = DEFAULT_RULES
     html: HtmlSelectors = field(default_factory=HtmlSelectors)
     options: Mapping[str, Any] = field(default_factory=dict)
+    # Learn the source's boilerplate from its articles (`normalizers.boilerplate`); the
+    # pipeline fills `learned` with the block keys learned so far before a run.
+    learn: bool = True
+    learned: frozenset[int] = frozenset()
     _matchers: dict[tuple[str, ...], tuple[re.Pattern[str] | None, tuple[Rule, ...]]] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
@@ -229,6 +233,9 @@ class SourceProfile:
         default_rules = merged.get("default_rules", True)
         if not isinstance(default_rules, bool):
             raise ProfileError(f"{key('default_rules')}: expected true or false")
+        learn = merged.get("learn_boilerplate", True)
+        if not isinstance(learn, bool):
+            raise ProfileError(f"{key('learn_boilerplate')}: expected true or false")
         # The first rule that matches a line names it, so the most specific come first: the
         # source's own rules, then those of `[defaults]`, then the built-in ones. A source's
         # rule for a line a built-in rule also matches (its own `Other news`) thus wins.
@@ -249,6 +256,7 @@ class SourceProfile:
             max_bytes=max_bytes,
             min_confidence=float(min_confidence),
             rules=tuple(rules),
+            learn=learn,
             options={k: v for k, v in data.items() if k not in ("rules", "html")},
         )
 

@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from normalizers.assemble import build_article, date_evidence, fetched_url, sections_of
+from normalizers.boilerplate import learned_edges, rule_name
 from normalizers.common import (
     BIDI_CONTROL_CHARS,
     FUTURE_TOLERANCE,
@@ -57,7 +58,8 @@ NAME = "text"
 # title: the last body paragraph of such a file was cut as a list item.
 # 1.4.2: sidecar titles and authors are NFC, as the text is; `encoding = "auto"` detects among the
 # encodings browsers know (no DOS code page such as cp775).
-VERSION = "1.4.2"
+# 1.5.0: the source's learned boilerplate (`learned:<source>`) is removed at the body's head and tail.
+VERSION = "1.5.0"
 
 _UTF8 = "utf-8"
 # Control characters carry no text, and bidi controls reorder it (`common.BIDI_CONTROL_CHARS`).
@@ -272,6 +274,7 @@ def _normalize(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Article 
             blocks.pop(0)
     _strip_standalone(blocks, profile, stripped)
     paragraphs = [_joined(block) for block in blocks]
+    _strip_learned(blocks, paragraphs, meta.source, profile, stripped)
     if not paragraphs:
         return Rejection(RejectReason.NO_BODY, "no body text after the title and removed lines")
     title_source = "line" if title else "sidecar" if sidecar.title else "none"
@@ -466,6 +469,20 @@ def _strip_standalone(blocks: list[list[_Line]], profile: SourceProfile, out: li
         else:
             out.append(Stripped(rule.name, rule.kind, text, number))
     blocks[:] = keep
+
+
+def _strip_learned(
+    blocks: list[list[_Line]], paragraphs: list[str], source: str, profile: SourceProfile, out: list[Stripped]
+) -> None:
+    """Remove the runs of the source's learned boilerplate at the body's head and tail (`normalizers.boilerplate`)."""
+    head, tail = learned_edges(paragraphs, profile.learned)
+    if not head and not tail:
+        return
+    rule = rule_name(source)
+    for i in [*range(head), *range(len(paragraphs) - tail, len(paragraphs))]:
+        out.append(Stripped(rule, "chrome", paragraphs[i], blocks[i][0][0]))
+    del blocks[len(blocks) - tail :], paragraphs[len(paragraphs) - tail :]
+    del blocks[:head], paragraphs[:head]
 
 
 def _looks_like_heading(text: str) -> bool:

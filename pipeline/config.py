@@ -50,6 +50,7 @@ _DEFAULT_KEYS = {
     "max_bytes",
     "min_confidence",
     "default_rules",
+    "learn_boilerplate",
     "rules",
 }
 _SOURCE_KEYS = _DEFAULT_KEYS | {"kind", "path", "include", "format", "description", "html", "url", "fetch", "schedule"}

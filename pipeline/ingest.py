@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+from normalizers.boilerplate import core_key, edge_keys
 from normalizers.dispatch import normalize, normalizer_for
 from normalizers.errors import Rejection, RejectReason
 from normalizers.meta import SourceMeta
@@ -27,6 +28,7 @@ from normalizers.schema import Article
 from pipeline.config import SourceConfig
 from pipeline.files import InputProblem, printable, read_confined, real_root
 from pipeline.inputs import FetchedInput, FileInput, is_current, state_facts
+from warehouse.boilerplate import Counted
 from warehouse.coverage import CoverageRecord, stage_coverage
 from warehouse.journal import Change, Commit, publish
 from warehouse.layout import DataRoot, Partition, published_day
@@ -104,6 +106,7 @@ class BatchResult:
     unchanged: int = 0
     deferrals: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    counted: list[Counted] = field(default_factory=list)  # written articles' edge blocks, to learn boilerplate from
 
 
 @dataclass(slots=True)
@@ -134,6 +137,8 @@ class SourceSummary:
     error: str | None = None
     user_error: bool = False
     ledger: list[LedgerEntry] = field(default_factory=list)  # re-normalisations and backfill units: per partition
+    learned: list[str] = field(default_factory=list)  # blocks learned as the source's boilerplate in this run
+    restripped: int = 0  # stored articles normalised again to remove boilerplate learned since they were written
 
     def reconciles(self) -> bool:
         """Every discovered input ended as unchanged, written, superseded, quarantined or deferred (with a reason)."""
@@ -211,6 +216,8 @@ def process_batch(
             placed = partitions[month] = (part, part.key)
         part, key = placed
         buffer.add(part, result)
+        if src.profile.learn:
+            out.counted.append(Counted(cand.rel, core_key(result), edge_keys(result)))
         out.states.append(_state(src, cand, result.raw_sha256, result.article_id, key, "written", run_id))
         _forget(out, prev, result.article_id, key)
         out.articles += 1
@@ -331,6 +338,7 @@ def merge_batches(results: Sequence[BatchResult]) -> BatchResult:
         for reason, n in r.deferrals.items():
             merged.deferrals[reason] = merged.deferrals.get(reason, 0) + n
         merged.notes.extend(r.notes)
+        merged.counted.extend(r.counted)
     return merged
 
 
@@ -403,12 +411,14 @@ def finish_source(
     commit: Commit,
     listings_read: bool = False,
     ingest: bool = True,
+    log_name: str | None = None,
 ) -> SourceSummary:
     """Publish the staged partitions, quarantine, coverage and state rows as one commit; the filled-in summary.
 
     `listings_read`: the run read every feed, sitemap and URL list of the source again,
     so their earlier failures leave the current quarantine (unless they failed again).
     An `ingest` run also leaves its coverage row (a re-normalisation covers nothing new).
+    The quarantine log file is named `log_name` (default: the run id).
     `summary` itself is left as it was (a commit that must be staged again calls this again).
     """
     reasons: dict[str, int] = defaultdict(int)
@@ -428,7 +438,7 @@ def finish_source(
         partitions=sorted(w.partition for w in writes),
         reasons=dict(sorted(reasons.items())),
     )
-    changes = stage_outcomes(commit, run_id, merged, writes, listings_read)
+    changes = stage_outcomes(commit, log_name or run_id, merged, writes, listings_read)
     if ingest:
         changes.append(stage_coverage(commit, _coverage(done, run_id)))
     publish(root, src.name, changes, state=commit.stage_state(merged.states))

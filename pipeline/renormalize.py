@@ -59,10 +59,22 @@ def stored_input(store: RawStore, source: str, state: FileState) -> FetchedInput
 
 
 def plan_renormalize(
-    src: SourceConfig, root: DataRoot, states: dict[str, FileState], start: date | None = None, end: date | None = None
+    src: SourceConfig,
+    root: DataRoot,
+    states: dict[str, FileState],
+    start: date | None = None,
+    end: date | None = None,
+    inputs: frozenset[str] | None = None,
 ) -> Plan:
-    """The documents to normalise again, as candidates the ingest pipeline processes."""
-    chosen = outdated(src, states, start, end)
+    """The documents to normalise again, as candidates the ingest pipeline processes.
+
+    Those whose version is outdated, in the months of [start, end]; or, given `inputs`,
+    exactly those inputs' written documents.
+    """
+    if inputs is not None:
+        chosen = [states[rel] for rel in sorted(inputs) if rel in states and states[rel].status == "written"]
+    else:
+        chosen = outdated(src, states, start, end)
     todo: list[FileInput | FetchedInput] = []
     if src.kind in HTTP_KINDS:
         with RawStore(root) as store:
@@ -79,9 +91,13 @@ def plan_renormalize(
 
 
 def plan_renormalize_source(
-    src: SourceConfig, root: DataRoot, start: date | None = None, end: date | None = None
+    src: SourceConfig,
+    root: DataRoot,
+    start: date | None = None,
+    end: date | None = None,
+    inputs: frozenset[str] | None = None,
 ) -> Plan:
     """`plan_renormalize` against the source's stored state under `root` (what a re-normalisation run plans)."""
     with StateStore(root.state) as store:
         states = store.load(src.name)
-    return plan_renormalize(src, root, states, start, end)
+    return plan_renormalize(src, root, states, start, end, inputs)

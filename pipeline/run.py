@@ -34,6 +34,7 @@ from pipeline.backfill import (
     stale_copies,
     unit_state,
 )
+from pipeline.boilerplate import learn_from_run, with_learned
 from pipeline.config import HTTP_KINDS, SourceConfig
 from pipeline.coverage import gap_notes
 from pipeline.discover import Plan, plan_source
@@ -53,6 +54,7 @@ from pipeline.inputs import ListedUrl
 from pipeline.renormalize import plan_renormalize_source
 from pipeline.workers import default_workers, run_in_pool, submit_in_pool
 from warehouse.atomic import locked
+from warehouse.boilerplate import Counted
 from warehouse.errors import CommitConflict, LockTimeout
 from warehouse.journal import Commit, publish, recover
 from warehouse.layout import DataRoot, Partition
@@ -135,6 +137,8 @@ class Renormalize:
 
     start: date | None = None
     end: date | None = None
+    # Instead, exactly these inputs' stored articles (by state key), whatever their version.
+    inputs: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,11 +212,13 @@ def _run(
     batch_size: int,
     started: datetime,
 ) -> SourceSummary:
-    # 1. Plan: what to normalise, and what fetching already decided (`early`).
+    # 1. Plan: what to normalise, and what fetching already decided (`early`), with the
+    # boilerplate the source has learned so far.
+    src, generation = with_learned(src, root)
     plan, early, force = _plan(src, root, run_id, mode, runner, transport)
     summary = SourceSummary(src.name, plan.discovered, plan.new, plan.changed, plan.unchanged)
     # 2. Normalise, in batches spread over the runner.
-    prefix = f"bf{mode.unit.period}-" if isinstance(mode, Backfill) else "b"
+    prefix = f"bf{mode.unit.period}-" if isinstance(mode, Backfill) else "l" if _relearn(mode) else "b"
     batches = in_batches(plan.todo, _batch_size(len(plan.todo), batch_size, runner.parallel))
     calls = [(src, root, run_id, f"{prefix}{i:06d}", batch, force) for i, batch in enumerate(batches)]
     results: dict[int, BatchResult] = {}
@@ -270,18 +276,30 @@ def _run(
                 try:
                     if isinstance(mode, Backfill):
                         unit_args = (root, src, run_id, mode, merged, writes, moved, started, commit)
-                        return runner.call("finish-source", _finish_unit, *unit_args)
-                    ingest = isinstance(mode, Ingest)
-                    listings = ingest and src.kind in HTTP_KINDS  # every listing read again
-                    finish_args = (root, src, run_id, merged, writes, summary, commit, listings, ingest)
-                    summary = runner.call("finish-source", finish_source, *finish_args)
+                        summary = runner.call("finish-source", _finish_unit, *unit_args)
+                    else:
+                        ingest = isinstance(mode, Ingest)
+                        listings = ingest and src.kind in HTTP_KINDS  # every listing read again
+                        log = f"{run_id}-learned" if _relearn(mode) else run_id
+                        finish_args = (root, src, run_id, merged, writes, summary, commit, listings, ingest, log)
+                        summary = runner.call("finish-source", finish_source, *finish_args)
                 except CommitConflict:
                     if attempt == COMMIT_ATTEMPTS:
                         raise
                     continue
-            if isinstance(mode, Renormalize):
+            # 7. Learn the source's boilerplate from what was written; an ingest then
+            # normalises again the stored articles that carry blocks learned since.
+            learning = runner.call(
+                "learn-boilerplate", learn_from_run, *_counted(root, src, merged, replace, generation)
+            )
+            if learning.error:
+                summary.notes.append(f"boilerplate learning skipped: {learning.error}")
+            summary.learned = learning.lines
+            if isinstance(mode, Ingest) and learning.stale:
+                summary = _restrip(src, root, run_id, summary, learning.stale, runner, progress, batch_size)
+            if isinstance(mode, Renormalize) and not _relearn(mode):
                 summary.ledger = _renormalize_ledger(root, src, run_id, merged, writes, mode, started)
-            else:
+            elif isinstance(mode, Ingest):
                 summary.notes += _gap_notes(root, summary)
             return summary
         raise AssertionError("unreachable: the last attempt returns or raises")
@@ -290,6 +308,55 @@ def _run(
             for path in paths:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
+
+
+def _relearn(mode: Mode) -> bool:
+    """Whether the run normalises stored articles again for boilerplate learned since they were written."""
+    return isinstance(mode, Renormalize) and mode.inputs is not None
+
+
+def _counted(
+    root: DataRoot, src: SourceConfig, merged: BatchResult, replace: str | None, generation: int
+) -> tuple[DataRoot, SourceConfig, list[Counted], list[str], int]:
+    """`learn_from_run`'s arguments: the articles the commit wrote (a backfill unit: in its month), the inputs gone."""
+    written = {s.path for s in merged.states if s.status == "written" and (replace is None or s.partition == replace)}
+    gone = [s.path for s in merged.states if s.status == "quarantined"]
+    return root, src, [c for c in merged.counted if c.input in written], gone, generation
+
+
+def _restrip(
+    src: SourceConfig,
+    root: DataRoot,
+    run_id: str,
+    summary: SourceSummary,
+    stale: list[str],
+    runner: Runner,
+    progress: Progress | None,
+    batch_size: int,
+) -> SourceSummary:
+    """Normalise the stale stored articles again, with the boilerplate learned now; the summary says how many."""
+    try:
+        again = _run(
+            src,
+            root,
+            run_id,
+            Renormalize(inputs=frozenset(stale)),
+            runner,
+            None,
+            progress,
+            batch_size,
+            datetime.now(UTC),
+        )
+    except Exception as exc:  # the run's own commit stands; the next run finds the same articles stale
+        summary.notes.append(
+            f"{len(stale)} stored articles carry newly learned boilerplate; normalising them again failed "
+            f"({type(exc).__name__}: {str(exc)[:300]}): the next run retries"
+        )
+        return summary
+    summary.restripped = again.written
+    summary.learned += again.learned
+    summary.notes += again.notes
+    return summary
 
 
 # The smallest batch a run cuts its inputs into to keep every worker busy: a batch is a
@@ -322,7 +389,9 @@ def _plan(
             raise RuntimeError(f"{src.name} {unit.period}: a listed URL was not fetched")
         return Plan(src.name, len(items), 0, len(items), 0, items), early, True
     if isinstance(mode, Renormalize):
-        return runner.call("plan-renormalize", plan_renormalize_source, src, root, mode.start, mode.end), None, False
+        plan = runner.call("plan-renormalize", plan_renormalize_source, src, root, mode.start, mode.end, mode.inputs)
+        # Stored articles named for their learned boilerplate are current by version: force them.
+        return plan, None, mode.inputs is not None
     if src.kind in HTTP_KINDS:
         from pipeline.http_source import fetch_source
 

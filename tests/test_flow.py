@@ -149,7 +149,7 @@ def test_the_flow_is_the_core_with_each_stage_a_task_run(corpus: Path, tmp_path:
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
     stages = {r.name.rsplit("-", 1)[0] for r in runs}
-    expected = {"discover", "normalize-batch", "write-partition", "finish-source", "dedup"}
+    expected = {"discover", "normalize-batch", "write-partition", "finish-source", "learn-boilerplate", "dedup"}
     assert expected <= stages, stages
     # The duplicate index was brought up to date after the sources: every article has its cluster row.
     assert flow_summary.duplicates is not None and flow_summary.duplicates_error is None

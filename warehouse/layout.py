@@ -103,7 +103,7 @@ class DataRoot:
     """The data root and its fixed layout.
 
     Only `articles/`, `article_versions/`, `quarantine/`, `quarantine_current/`,
-    `clusters/`, `coverage/` and `runs/` hold dataset files; staging, locks and state
+    `clusters/`, `coverage/`, `boilerplate/` and `runs/` hold dataset files; staging, locks and state
     live beside them so that a `**/*.parquet` glob over a dataset never sees a
     half-written file.
     """
@@ -139,6 +139,11 @@ class DataRoot:
     def clusters(self) -> Path:
         """Duplicates and syndication clusters, one file per source (derived from the articles)."""
         return self.root / "clusters"
+
+    @property
+    def boilerplate(self) -> Path:
+        """The blocks each source's boilerplate learning has learned (one file per source)."""
+        return self.root / "boilerplate"
 
     @property
     def runs(self) -> Path:

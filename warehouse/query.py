@@ -1,4 +1,4 @@
-"""DuckDB over the warehouse: views `articles`, `clusters`, `quarantine` (failing now), `quarantine_log`, `runs`."""
+"""DuckDB over the warehouse: the views `newsflow query` offers (see `connect`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from warehouse.boilerplate import LEARNED_SCHEMA
 from warehouse.coverage import COVERAGE_SCHEMA
 from warehouse.dedup import CLUSTER_SCHEMA
 from warehouse.journal import settle
@@ -56,7 +57,9 @@ def connect(root: Path) -> duckdb.DuckDBPyConnection:
 
     `articles`; `clusters`, each article's duplicate and cluster fields; `quarantine`,
     the inputs failing now (each once, its latest record); `quarantine_log`, every
-    record of every run; `runs`, the run ledger.
+    record of every run; `runs`, the run ledger; `article_versions`, earlier versions of
+    revised articles; `coverage`, per source and day; `boilerplate`, the blocks each
+    source has learned as boilerplate.
     """
     data = DataRoot(root)
     if not root.is_dir():
@@ -82,6 +85,7 @@ def connect(root: Path) -> duckdb.DuckDBPyConnection:
     )
     _view(con, "_coverage_runs", data.coverage, COVERAGE_SCHEMA, _SOURCE_PARTITIONS)
     con.execute(_COVERAGE)
+    _view(con, "boilerplate", data.boilerplate, LEARNED_SCHEMA, _SOURCE_PARTITIONS)
     return con
 
 

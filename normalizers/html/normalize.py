@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from selectolax.lexbor import LexborHTMLParser
 
 from normalizers.assemble import build_article, date_evidence, fetched_url, sections_of
+from normalizers.boilerplate import learned_edges, rule_name
 from normalizers.bounds import Budget, Unlimited
 from normalizers.common import (
     Dated,
@@ -68,7 +69,8 @@ NAME = "html"
 # confidence's words cap counts words of prose (blocks mostly not link text), each distinct text once.
 # A page labelled UTF-8 with a few stray bytes is read as UTF-8 with U+FFFD; detection picks only
 # encodings browsers know. A page cut at a bound and then found empty says so in its quarantine message.
-VERSION = "1.5.0"
+# 1.6.0: the source's learned boilerplate (`learned:<source>`) is removed at the body's head and tail.
+VERSION = "1.6.0"
 
 # How a warning that the page was cut at a bound begins (`_cut_note` looks for it).
 _CUT = "page cut at"
@@ -269,6 +271,9 @@ def _assemble(
     # `text` is the article without its title: drop the headline where the body repeats it.
     while blocks and title and _same(blocks[0].text, title):
         blocks = blocks[1:]
+    head, tail = learned_edges([b.text for b in blocks], profile.learned)
+    learned = [*blocks[:head], *blocks[len(blocks) - tail :]] if head or tail else []
+    blocks = blocks[head : len(blocks) - tail]
     lede = clean_field(found.lede or "") or None
     if lede is None:
         # The lede is the article's first block when that is not a heading: a heading
@@ -312,7 +317,7 @@ def _assemble(
         Stripped(rule=d.reason, kind=_BYLINE if d.reason.startswith("byline") else _CHROME, text=text, line=0)
         for d in found.dropped
         if (text := clean_field(d.text))  # an element with no text removed nothing from the text
-    )
+    ) + tuple(Stripped(rule_name(meta.source), _CHROME, b.text, 0) for b in learned)
     return build_article(
         raw,
         meta,

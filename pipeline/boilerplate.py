@@ -1,0 +1,131 @@
+"""Learn a source's boilerplate from the articles a run wrote (`normalizers.boilerplate`).
+
+After each commit, `learn_from_run` counts the written articles' edge blocks into the
+source's store (`warehouse.boilerplate`); blocks that reach `MIN_SUPPORT` distinct
+stories are learned as a new generation, listed in `boilerplate/source=<s>/part-0.parquet`
+(view `boilerplate`), and removed from the articles normalised from then on. Articles
+stored before a block was learned are *stale*: `run_source` normalises them again
+(an ingest, at its end), so no stored article keeps a block the source has learned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pyarrow.parquet as pq
+
+from normalizers.boilerplate import block_key, counted, rule_name
+from pipeline.config import SourceConfig
+from warehouse.atomic import publish_table
+from warehouse.boilerplate import LEARNED_SCHEMA, BoilerplateStore, Counted, LearnedLine
+from warehouse.layout import PARTITION_FILE, DataRoot, Partition
+from warehouse.schema import records_to_table
+from warehouse.state import FileState, StateStore
+
+__all__ = ["Learning", "learn_from_run", "with_learned"]
+
+
+@dataclass(slots=True)
+class Learning:
+    """What one count taught: the blocks learned now, and the stored articles to normalise again."""
+
+    lines: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def with_learned(src: SourceConfig, root: DataRoot) -> tuple[SourceConfig, int]:
+    """The source with its learned blocks in its profile, and their generation (0 when it learns nothing)."""
+    if not src.profile.learn or not BoilerplateStore.file(root.state, src.name).exists():
+        return src, 0
+    with BoilerplateStore(root.state, src.name) as store:
+        keys, gen = store.learned_keys()
+    if not keys:
+        return src, gen
+    return dataclasses.replace(src, profile=dataclasses.replace(src.profile, learned=keys)), gen
+
+
+def learn_from_run(
+    root: DataRoot, src: SourceConfig, articles: Sequence[Counted], gone: Iterable[str], gen: int
+) -> Learning:
+    """Count the run's written articles (normalised with generation `gen`), learn, and list the stale inputs.
+
+    `gone` are inputs whose article the run removed (quarantined now). Never raises on a
+    store it cannot read or write: the run's articles are committed already, and the
+    error is reported for the run summary.
+    """
+    if not src.profile.learn:
+        return Learning()
+    try:
+        return _learn(root, src, articles, list(gone), gen)
+    except (OSError, sqlite3.Error, ValueError) as exc:  # pyarrow's errors are OSError and ValueError
+        return Learning(error=f"{type(exc).__name__}: {str(exc)[:300]}")
+
+
+def _learn(root: DataRoot, src: SourceConfig, articles: Sequence[Counted], gone: list[str], gen: int) -> Learning:
+    out = Learning()
+    with BoilerplateStore(root.state, src.name) as store:
+        with store.transaction():
+            store.forget(gone)
+            touched = store.count(articles, gen)
+            found = store.supported(touched)
+            if found:
+                texts = _texts(root, src.name, store.witnesses(found))
+                lines = {k: (found[k], texts[k]) for k in sorted(found) if k in texts}
+                if lines:
+                    store.learn(lines, datetime.now(UTC))
+                    out.lines = [text for _, text in lines.values()]
+            store.prune()
+        if out.lines:
+            _publish(root, src.name, store.lines())
+        out.stale = store.stale()
+    return out
+
+
+def _texts(root: DataRoot, source: str, witnesses: dict[int, list[str]]) -> dict[int, str]:
+    """Each key's text, read from an article that carried it (the counts keep hashes, not text)."""
+    with StateStore(root.state) as state:
+        states = state.load(source)
+    wanted: dict[str, set[str]] = {}  # partition -> article ids
+    for inputs in witnesses.values():
+        for rel in inputs:
+            st: FileState | None = states.get(rel)
+            if st is not None and st.article_id and st.partition:
+                wanted.setdefault(st.partition, set()).add(st.article_id)
+    blocks: dict[int, str] = {}
+    for part, ids in wanted.items():
+        path = root.partition_file(Partition.parse(part))
+        if not path.exists():
+            continue
+        table = pq.read_table(
+            path, columns=["lede", "sections", "stripped"], filters=[("article_id", "in", sorted(ids))]
+        )
+        for row in table.to_pylist():
+            for text in _row_blocks(row, source):
+                if counted(text):
+                    blocks.setdefault(block_key(text), text)
+    return {k: blocks[k] for k in witnesses if k in blocks}
+
+
+def _row_blocks(row: dict[str, object], source: str) -> list[str]:
+    """A stored article's body blocks and the blocks learned boilerplate removed from it."""
+    out = [row["lede"]] if isinstance(row["lede"], str) else []
+    for section in row["sections"] or ():  # type: ignore[attr-defined]
+        if section["heading"]:
+            out.append(section["heading"])
+        out.extend(section["paragraphs"] or ())
+    rule = rule_name(source)
+    out.extend(s["text"] for s in row["stripped"] or () if s["rule"] == rule)  # type: ignore[attr-defined]
+    return out
+
+
+def _publish(root: DataRoot, source: str, lines: list[LearnedLine]) -> None:
+    """Replace the source's file of learned blocks (what view `boilerplate` reads)."""
+    target = root.boilerplate / f"source={source}" / PARTITION_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    table = records_to_table(lines, LearnedLine, LEARNED_SCHEMA)
+    publish_table(table, root.staging, target, "boilerplate")

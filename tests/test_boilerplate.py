@@ -1,0 +1,162 @@
+"""Learned boilerplate: the guards of the pure rule, and learning through `run_source` into real Parquet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+from flows.cli import main
+from normalizers.boilerplate import HEAD_SPAN, block_key, counted, learned_edges
+from pipeline.config import load_config
+from pipeline.run import LocalRunner, run_source
+from warehouse.layout import DataRoot
+from warehouse.query import connect
+
+WIRE = Path(__file__).resolve().parent.parent / "samples" / "wire"
+TEXTS = sorted(WIRE.glob("*.txt"))
+
+LISTEN = "Listen to this article"
+SUBSCRIBE = "Subscribe to the Daily Ledger newsletter for the day's top stories."
+QUOTE = '"We will not give up on this city," the mayor said.'
+MEETING = "Officials will meet again on Tuesday to review the plan."
+DISCLAIMER = " ".join(["This article is provided for information only and is not advice of any kind."] * 4)
+
+
+def _copyright(year: int) -> str:
+    return f"© {year} Daily Ledger. All rights reserved."
+
+
+def _story(i: int) -> list[str]:
+    """The title and body paragraphs of the i-th wire sample (distinct real stories)."""
+    parts = [p.strip() for p in TEXTS[i].read_text(encoding="utf-8").split("\n\n") if p.strip()]
+    return parts[:5]
+
+
+def _write(folder: Path, name: str, blocks: list[str], day: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.txt").write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    sidecar = {"published_at": f"2024-03-{day:02d}T10:00:00Z", "url": f"https://ledger.example/{name}"}
+    (folder / f"{name}.json").write_text(json.dumps(sidecar), encoding="utf-8")
+
+
+def _with_chrome(story: list[str], year: int, *extra_tail: str) -> list[str]:
+    title, *body = story
+    return [title, LISTEN, *body, *extra_tail, SUBSCRIBE, _copyright(year)]
+
+
+def _corpus(folder: Path) -> None:
+    """Ten stories in the source's template, seven ending with one quote, one story under six URLs."""
+    for i in range(10):
+        tail = [QUOTE] if i < 7 else [DISCLAIMER] if i < 9 else []
+        _write(folder, f"story{i}", _with_chrome(_story(i), 2020 + i, *tail), i + 1)
+    copy = _story(12)
+    for n in range(6):
+        _write(folder, f"copy{n}", [*copy, MEETING], 20 + n)
+    # An article shorter than its chrome: the chrome carries most of its words.
+    _write(folder, "brief", ["Port closed", "Storm shuts port.", SUBSCRIBE], 27)
+
+
+def _config(tmp: Path, learn: bool = True) -> Path:
+    cfg = tmp / "sources.toml"
+    option = "" if learn else "learn_boilerplate = false\n"
+    cfg.write_text(f'[sources.ledger]\npath = "{tmp / "ledger"}"\n{option}', encoding="utf-8")
+    return cfg
+
+
+def _articles(root: DataRoot) -> dict[str, dict[str, object]]:
+    rows = ds.dataset(root.articles, format="parquet", partitioning="hive").to_table().to_pylist()
+    return {str(r["url"]).rsplit("/", 1)[-1]: r for r in rows}
+
+
+def test_block_keys_ignore_case_digits_punctuation_and_spacing() -> None:
+    assert block_key(_copyright(2024)) == block_key("(2025) daily ledger -- all rights reserved")
+    assert block_key(SUBSCRIBE) != block_key(LISTEN)
+    assert block_key("Ｓhare") == block_key("share")  # compatibility forms fold too
+
+
+def test_quotes_long_blocks_and_empty_ones_are_never_counted() -> None:
+    assert counted(SUBSCRIBE) and counted(_copyright(2024))
+    assert not counted(QUOTE)
+    assert not counted("The minister said “we will not give up on this city” and left.")
+    assert not counted(DISCLAIMER)
+    assert not counted("— · —")
+
+
+def test_only_runs_at_the_edges_go_and_a_body_always_stays() -> None:
+    learned = frozenset({block_key(LISTEN), block_key(SUBSCRIBE)})
+    body = ["A long first paragraph of the story with enough words in it to be the body."] * 3
+    assert learned_edges([LISTEN, *body, SUBSCRIBE], learned) == (1, 1)
+    # A learned block between paragraphs is read, not removed; after a kept block the run stops.
+    assert learned_edges([body[0], SUBSCRIBE, body[1]], learned) == (0, 0)
+    assert learned_edges([LISTEN, body[0], LISTEN, body[1]], learned) == (1, 0)
+    # A block holding half of the words or more stays, as does the last block.
+    assert learned_edges(["Storm shuts port.", SUBSCRIBE], learned) == (0, 0)
+    assert learned_edges([SUBSCRIBE, SUBSCRIBE], learned) == (0, 0)
+    # The head run is bounded: a page of learned blocks is not a header.
+    assert learned_edges([*[LISTEN] * (HEAD_SPAN + 2), *body], learned)[0] == HEAD_SPAN
+    assert learned_edges([LISTEN, *body], frozenset()) == (0, 0)
+
+
+def test_a_run_learns_its_chrome_and_strips_it_from_every_article_but_keeps_content(tmp_path: Path) -> None:
+    _corpus(tmp_path / "ledger")
+    root = DataRoot(tmp_path / "data")
+    src = load_config(_config(tmp_path)).sources["ledger"]
+    first = run_source(src, root, "r1", runner=LocalRunner(1))
+    assert first.written == 17 and first.reconciles()
+    # The copyright lines differ only in their year: one block, learned under one of its spellings.
+    learned = sorted(first.learned, key=len)
+    assert learned == [LISTEN, _copyright(int(learned[1][2:6])), SUBSCRIBE], learned
+    # The articles written before their chrome was learned were normalised again in the same run.
+    assert first.restripped == 11
+    articles = _articles(root)
+    for i in range(10):
+        row = articles[f"story{i}"]
+        text = str(row["text"])
+        assert SUBSCRIBE not in text and "All rights reserved" not in text and not text.startswith(LISTEN)
+        assert (QUOTE in text) == (i < 7) and (DISCLAIMER in text) == (i in (7, 8))
+        rules = {s["rule"] for s in row["stripped"]}  # type: ignore[attr-defined]
+        assert rules == {"learned:ledger"}
+    for n in range(6):
+        assert str(articles[f"copy{n}"]["text"]).endswith(MEETING)
+    assert SUBSCRIBE in str(articles["brief"]["text"])  # it carries most of the words: kept
+    with connect(root.root) as con:
+        learned = {t for (t,) in con.execute("SELECT text FROM boilerplate WHERE source = 'ledger'").fetchall()}
+    assert {LISTEN, SUBSCRIBE} <= learned and not {QUOTE, MEETING} & learned
+
+    # Nothing changed: nothing is normalised again.
+    again = run_source(src, root, "r2", runner=LocalRunner(1))
+    assert (again.written, again.unchanged, again.restripped, again.learned) == (0, 17, 0, [])
+
+    # A new article of the template loses its chrome on its first pass.
+    _write(tmp_path / "ledger", "story10", _with_chrome(_story(14), 2031), 28)
+    new = run_source(src, root, "r3", runner=LocalRunner(1))
+    assert (new.written, new.restripped) == (1, 0)
+    text = str(_articles(root)["story10"]["text"])
+    assert SUBSCRIBE not in text and "Daily Ledger" not in text and not text.startswith(LISTEN)
+
+
+def test_a_source_that_opts_out_keeps_its_chrome(tmp_path: Path) -> None:
+    _corpus(tmp_path / "ledger")
+    root = DataRoot(tmp_path / "data")
+    summary = run_source(
+        load_config(_config(tmp_path, learn=False)).sources["ledger"], root, "r1", runner=LocalRunner(1)
+    )
+    assert (summary.written, summary.learned, summary.restripped) == (17, [], 0)
+    assert all(SUBSCRIBE in str(_articles(root)[f"story{i}"]["text"]) for i in range(10))
+
+
+def test_normalize_explains_a_learned_removal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _corpus(tmp_path / "ledger")
+    cfg = _config(tmp_path)
+    root = DataRoot(tmp_path / "data")
+    run_source(load_config(cfg).sources["ledger"], root, "r1", runner=LocalRunner(1))
+    path = tmp_path / "ledger" / "story3.txt"
+    args = ["normalize", str(path), "--config", str(cfg), "--data", str(root.root), "--explain", "--format", "jsonl"]
+    assert main(args) == 0
+    out = capsys.readouterr()
+    record = json.loads(out.out)
+    assert SUBSCRIBE not in record["text"]
+    assert f"removed chrome by rule 'learned:ledger': {SUBSCRIBE!r}" in out.err
