@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from normalizers.boilerplate import Learned
 from normalizers.errors import ProfileError
 from normalizers.language import ISO_639_1, normalize_language_tag
 
@@ -175,9 +176,9 @@ class SourceProfile:
     html: HtmlSelectors = field(default_factory=HtmlSelectors)
     options: Mapping[str, Any] = field(default_factory=dict)
     # Learn the source's boilerplate from its articles (`normalizers.boilerplate`); the
-    # pipeline fills `learned` with the block keys learned so far before a run.
+    # pipeline fills `learned` with what it has learned so far before a run.
     learn: bool = True
-    learned: frozenset[int] = frozenset()
+    learned: Learned = field(default_factory=Learned)
     _matchers: dict[tuple[str, ...], tuple[re.Pattern[str] | None, tuple[Rule, ...]]] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 import pyarrow.parquet as pq
 
-from normalizers.boilerplate import block_key, counted, rule_name
+from normalizers.boilerplate import block_key, counted, quoted, rule_name
 from pipeline.config import SourceConfig
 from warehouse.atomic import publish_table
 from warehouse.boilerplate import LEARNED_SCHEMA, BoilerplateStore, Counted, LearnedLine
@@ -43,10 +43,10 @@ def with_learned(src: SourceConfig, root: DataRoot) -> tuple[SourceConfig, int]:
     if not src.profile.learn or not BoilerplateStore.file(root.state, src.name).exists():
         return src, 0
     with BoilerplateStore(root.state, src.name) as store:
-        keys, gen = store.learned_keys()
-    if not keys:
+        learned, gen = store.learned()
+    if not learned:
         return src, gen
-    return dataclasses.replace(src, profile=dataclasses.replace(src.profile, learned=keys)), gen
+    return dataclasses.replace(src, profile=dataclasses.replace(src.profile, learned=learned)), gen
 
 
 def learn_from_run(
@@ -75,14 +75,15 @@ def _learn(root: DataRoot, src: SourceConfig, articles: Sequence[Counted], gone:
             found = store.supported(touched)
             if found:
                 texts = _texts(root, src.name, store.witnesses(found))
-                lines = {k: (found[k], texts[k]) for k in sorted(found) if k in texts}
-                if lines:
-                    store.learn(lines, datetime.now(UTC))
+                lines = {k: (found[k], texts[k]) for k in sorted(found) if k in texts and not quoted(texts[k])}
+                refused = {k: (found[k], texts[k]) for k in sorted(found) if k in texts and quoted(texts[k])}
+                if lines or refused:
+                    store.learn(lines, datetime.now(UTC), refused)
                     out.lines = [text for _, text in lines.values()]
             store.prune()
         if out.lines:
             _publish(root, src.name, store.lines())
-        out.stale = store.stale()
+        out.stale = store.stale(store.learned()[0])
     return out
 
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from normalizers.boilerplate import core_key, edge_keys
+from normalizers.boilerplate import counts
 from normalizers.dispatch import normalize, normalizer_for
 from normalizers.errors import Rejection, RejectReason
 from normalizers.meta import SourceMeta
@@ -217,7 +217,7 @@ def process_batch(
         part, key = placed
         buffer.add(part, result)
         if src.profile.learn:
-            out.counted.append(Counted(cand.rel, core_key(result), edge_keys(result)))
+            out.counted.append(Counted(cand.rel, *counts(result, src.profile.learned)))
         out.states.append(_state(src, cand, result.raw_sha256, result.article_id, key, "written", run_id))
         _forget(out, prev, result.article_id, key)
         out.articles += 1

@@ -295,6 +295,10 @@ def _run(
             if learning.error:
                 summary.notes.append(f"boilerplate learning skipped: {learning.error}")
             summary.learned = learning.lines
+            if learning.lines:
+                shown = "; ".join(repr(t if len(t) <= 60 else t[:57] + "...") for t in learning.lines[:5])
+                more = f" and {len(learning.lines) - 5} more" if len(learning.lines) > 5 else ""
+                summary.notes.append(f"learned {len(learning.lines)} boilerplate block(s): {shown}{more}")
             if isinstance(mode, Ingest) and learning.stale:
                 summary = _restrip(src, root, run_id, summary, learning.stale, runner, progress, batch_size)
             if isinstance(mode, Renormalize) and not _relearn(mode):
@@ -356,6 +360,7 @@ def _restrip(
     summary.restripped = again.written
     summary.learned += again.learned
     summary.notes += again.notes
+    summary.notes.append(f"{again.written} stored article(s) normalised again without the boilerplate learned")
     return summary
 
 

@@ -9,7 +9,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from flows.cli import main
-from normalizers.boilerplate import HEAD_SPAN, block_key, counted, learned_edges
+from normalizers.boilerplate import HEAD_SPAN, Learned, block_key, counted, learned_edges, quoted
 from pipeline.config import load_config
 from pipeline.run import LocalRunner, run_source
 from warehouse.layout import DataRoot
@@ -22,6 +22,16 @@ LISTEN = "Listen to this article"
 SUBSCRIBE = "Subscribe to the Daily Ledger newsletter for the day's top stories."
 QUOTE = '"We will not give up on this city," the mayor said.'
 MEETING = "Officials will meet again on Tuesday to review the plan."
+MARKER = "From the Ledger's newsroom"  # no built-in rule knows it
+# Headlines of other stories (digits would fold them into one block).
+HEADLINES = (
+    "Bridge repairs start in Elm Park",
+    "Harbor ferry adds night trips",
+    "School board weighs later start",
+    "Library reopens after flood",
+    "Rail strike talks resume",
+    "Farmers market moves indoors",
+)
 DISCLAIMER = " ".join(["This article is provided for information only and is not advice of any kind."] * 4)
 
 
@@ -77,16 +87,20 @@ def test_block_keys_ignore_case_digits_punctuation_and_spacing() -> None:
     assert block_key("Ｓhare") == block_key("share")  # compatibility forms fold too
 
 
-def test_quotes_long_blocks_and_empty_ones_are_never_counted() -> None:
-    assert counted(SUBSCRIBE) and counted(_copyright(2024))
-    assert not counted(QUOTE)
-    assert not counted("The minister said “we will not give up on this city” and left.")
+def test_long_blocks_and_empty_ones_are_never_counted_and_quotations_never_learned() -> None:
+    assert counted(SUBSCRIBE) and counted(_copyright(2024)) and counted(QUOTE)
     assert not counted(DISCLAIMER)
     assert not counted("— · —")
+    assert quoted(QUOTE) and quoted("The minister said “we will not give up on this city” and left.")
+    assert not quoted("Budget Traveler’s Guide to Europe’s Night Trains")  # apostrophes are no quotes
+    body = ["A long first paragraph of the story with enough words in it to be the body."] * 3
+    learned = Learned(frozenset({block_key(QUOTE), block_key("We will not give up")}))
+    assert learned_edges([*body, QUOTE], learned) == (0, 0)
+    assert learned_edges([*body, "“We will not give up”"], learned) == (0, 0)
 
 
 def test_only_runs_at_the_edges_go_and_a_body_always_stays() -> None:
-    learned = frozenset({block_key(LISTEN), block_key(SUBSCRIBE)})
+    learned = Learned(frozenset({block_key(LISTEN), block_key(SUBSCRIBE)}))
     body = ["A long first paragraph of the story with enough words in it to be the body."] * 3
     assert learned_edges([LISTEN, *body, SUBSCRIBE], learned) == (1, 1)
     # A learned block between paragraphs is read, not removed; after a kept block the run stops.
@@ -97,7 +111,7 @@ def test_only_runs_at_the_edges_go_and_a_body_always_stays() -> None:
     assert learned_edges([SUBSCRIBE, SUBSCRIBE], learned) == (0, 0)
     # The head run is bounded: a page of learned blocks is not a header.
     assert learned_edges([*[LISTEN] * (HEAD_SPAN + 2), *body], learned)[0] == HEAD_SPAN
-    assert learned_edges([LISTEN, *body], frozenset()) == (0, 0)
+    assert learned_edges([LISTEN, *body], Learned()) == (0, 0)
 
 
 def test_a_run_learns_its_chrome_and_strips_it_from_every_article_but_keeps_content(tmp_path: Path) -> None:
@@ -160,3 +174,27 @@ def test_normalize_explains_a_learned_removal(tmp_path: Path, capsys: pytest.Cap
     record = json.loads(out.out)
     assert SUBSCRIBE not in record["text"]
     assert f"removed chrome by rule 'learned:ledger': {SUBSCRIBE!r}" in out.err
+
+
+def test_a_related_list_goes_once_its_headlines_recur_even_after_the_article_was_stored(tmp_path: Path) -> None:
+    folder = tmp_path / "ledger"
+    src = load_config(_config(tmp_path)).sources["ledger"]
+    root = DataRoot(tmp_path / "data")
+    # Day one: the template's lines are learned; the related headlines are each seen once.
+    for i in range(6):
+        related = [MARKER, HEADLINES[i]]
+        _write(folder, f"story{i}", _with_chrome(_story(i), 2024, *related), i + 1)
+    run_source(src, root, "r1", runner=LocalRunner(1))
+    first = str(_articles(root)["story0"]["text"])
+    # The run from the end stops at a headline seen once: the marker above it stays too.
+    assert first.endswith(f"{MARKER}\n\n{HEADLINES[0]}") and SUBSCRIBE not in first
+    # Day two: another story lists the same headline; now it recurs, and the stored story loses it too.
+    _write(folder, "story6", _with_chrome(_story(6), 2024, MARKER, HEADLINES[0]), 8)
+    second = run_source(src, root, "r2", runner=LocalRunner(1))
+    assert second.restripped >= 1
+    articles = _articles(root)
+    for name in ("story0", "story6"):
+        assert HEADLINES[0] not in str(articles[name]["text"]), name
+        assert MARKER not in str(articles[name]["text"]), name
+    # A headline seen once stays: nothing says it is not the story's own last line.
+    assert str(articles["story3"]["text"]).endswith(f"{MARKER}\n\n{HEADLINES[3]}")

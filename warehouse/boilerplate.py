@@ -3,11 +3,13 @@
 One SQLite file per source (`state/boilerplate/<source>.sqlite`), written under the
 source's run lock, so runs of different sources never wait on each other here:
 
-- `seen`: for each counted block key (`normalizers.boilerplate.edge_keys`) and input, the
+- `seen`: for each counted block key (`normalizers.boilerplate.counts`) and input, the
   story it came from (`core_key`) and when it was counted (`seq`, articles counted so
   far). A key's support is the number of distinct stories among its rows.
-- `learned`: keys whose support reached `MIN_SUPPORT`, each with the generation it was
-  learned in (1, 2, ... one per counting that learned something), its text and support.
+- `learned`: keys whose support reached `MIN_SUPPORT` (and `MIN_SHARE` of recent
+  articles), each with the generation it was learned in (1, 2, ... one per counting
+  that learned something), its text and support;
+  generation 0 holds those refused (quotations), which are never removed on their own.
 - `inputs`: for each counted input, the generation of the learned set its stored article
   was normalised with; an input whose article carries a key learned in a later
   generation is *stale*, and a run normalises it again.
@@ -21,30 +23,51 @@ source's next runs learn it again.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from normalizers.boilerplate import MIN_SUPPORT
+from normalizers.boilerplate import MIN_SUPPORT, RECURRING_SUPPORT, Learned
 from warehouse.db import Database, open_db
 from warehouse.layout import validate_source
 from warehouse.schema import arrow_schema
 
-__all__ = ["LEARNED_SCHEMA", "PRUNE_ROWS", "WINDOW", "BoilerplateStore", "Counted", "LearnedLine"]
+__all__ = [
+    "LEARNED_SCHEMA",
+    "MAX_RECURRING",
+    "MIN_SHARE",
+    "PRUNE_ROWS",
+    "RECENT",
+    "WINDOW",
+    "BoilerplateStore",
+    "Counted",
+    "LearnedLine",
+]
 
 WINDOW = 20_000
+# A block is learned when it is on MIN_SHARE of the RECENT articles counted last (and in
+# MIN_SUPPORT distinct stories): a share of recent articles, so a block a template gained
+# last week is learned in days, not once it makes up a share of the whole history.
+RECENT = 1_000
+MIN_SHARE = 0.05
 PRUNE_ROWS = 400_000
+# Recurring blocks handed to the normalisers at most (with every batch): a day's
+# most-read lists over the window are some hundreds.
+MAX_RECURRING = 5_000
 _CHUNK = 500  # bound parameters per statement, under SQLite's limit
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS seen (
     key INTEGER NOT NULL, input TEXT NOT NULL, core INTEGER NOT NULL, seq INTEGER NOT NULL,
+    blocking INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (key, input)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS seen_input ON seen (input);
+CREATE INDEX IF NOT EXISTS seen_blocking ON seen (key) WHERE blocking = 1;
 CREATE TABLE IF NOT EXISTS learned (
     key INTEGER PRIMARY KEY, gen INTEGER NOT NULL, support INTEGER NOT NULL, text TEXT NOT NULL,
     learned_at TEXT NOT NULL
@@ -61,6 +84,7 @@ class Counted:
     input: str
     core: int
     keys: tuple[int, ...]
+    blocking: tuple[int, ...] = ()  # `normalizers.boilerplate.blocking_keys`
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,14 +136,21 @@ class BoilerplateStore(Database):
         """The newest generation learned (0: nothing learned yet)."""
         return self._meta("gen")
 
-    def learned_keys(self) -> tuple[frozenset[int], int]:
-        """The learned keys and the generation they make up."""
-        keys = frozenset(r[0] for r in self._db.execute("SELECT key FROM learned"))
-        return keys, self.generation()
+    def learned(self) -> tuple[Learned, int]:
+        """What the source has learned (its recurring blocks too, the most supported first), and its generation."""
+        keys = frozenset(r[0] for r in self._db.execute("SELECT key FROM learned WHERE gen > 0"))
+        recurring = self._db.execute(
+            "SELECT key FROM seen WHERE key NOT IN (SELECT key FROM learned WHERE gen > 0) GROUP BY key"
+            " HAVING COUNT(DISTINCT core) >= ? ORDER BY COUNT(DISTINCT core) DESC, key LIMIT ?",
+            (RECURRING_SUPPORT, MAX_RECURRING),
+        )
+        return Learned(keys, frozenset(r[0] for r in recurring)), self.generation()
 
     def lines(self) -> list[LearnedLine]:
         """Every learned block, oldest first."""
-        rows = self._db.execute("SELECT text, support, gen, learned_at, key FROM learned ORDER BY gen, text")
+        rows = self._db.execute(
+            "SELECT text, support, gen, learned_at, key FROM learned WHERE gen > 0 ORDER BY gen, text"
+        )
         return [LearnedLine(self.source, t, s, g, datetime.fromisoformat(at), k) for t, s, g, at, k in rows]
 
     def count(self, articles: Sequence[Counted], gen: int) -> set[int]:
@@ -131,18 +162,26 @@ class BoilerplateStore(Database):
             marks = ",".join("?" * len(chunk))
             # An input counted before is counted as it is now (its text may have changed).
             self._db.execute(f"DELETE FROM seen WHERE input IN ({marks})", chunk)
-        rows: list[tuple[int, str, int, int]] = []
+        rows: list[tuple[int, str, int, int, int]] = []
         touched: set[int] = set()
         for n, a in enumerate(articles, start=seq + 1):
-            rows.extend((k, a.input, a.core, n) for k in a.keys)
+            blocking = set(a.blocking)
+            rows.extend((k, a.input, a.core, n, int(k in blocking)) for k in dict.fromkeys((*a.keys, *a.blocking)))
             touched.update(a.keys)
-        self._db.executemany("INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?)", rows)
+        self._db.executemany("INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)", rows)
         self._db.executemany("INSERT OR REPLACE INTO inputs VALUES (?, ?)", [(x, gen) for x in inputs])
         self._set_meta("seq", seq + len(articles))
         return touched
 
     def supported(self, keys: Iterable[int]) -> dict[int, int]:
-        """Keys among `keys` that are not learned yet and have `MIN_SUPPORT` distinct stories, with their support."""
+        """Keys among `keys` not learned yet that have the support to be, with their support.
+
+        That is `MIN_SUPPORT` distinct stories, and `MIN_SHARE` of the `RECENT` articles
+        counted last: a template's block is on most of a source's pages, a section heading
+        some pages share ("Key takeaways") on a few.
+        """
+        seq = self._meta("seq")
+        need = max(MIN_SUPPORT, math.ceil(MIN_SHARE * min(RECENT, seq)))
         found: dict[int, int] = {}
         chosen = list(keys)
         for i in range(0, len(chosen), _CHUNK):
@@ -150,9 +189,9 @@ class BoilerplateStore(Database):
             marks = ",".join("?" * len(chunk))
             found.update(
                 self._db.execute(
-                    f"SELECT key, COUNT(DISTINCT core) FROM seen WHERE key IN ({marks})"
+                    f"SELECT key, COUNT(DISTINCT core) FROM seen WHERE key IN ({marks}) AND seq > ?"
                     " AND key NOT IN (SELECT key FROM learned) GROUP BY key HAVING COUNT(DISTINCT core) >= ?",
-                    (*chunk, MIN_SUPPORT),
+                    (*chunk, seq - RECENT, need),
                 )
             )
         return found
@@ -167,27 +206,43 @@ class BoilerplateStore(Database):
             for key in keys
         }
 
-    def learn(self, lines: dict[int, tuple[int, str]], when: datetime) -> int:
-        """Add learned keys (key -> (support, text)) as a new generation; returns it."""
-        gen = self.generation() + 1
+    def learn(self, lines: dict[int, tuple[int, str]], when: datetime, refused: dict[int, tuple[int, str]]) -> int:
+        """Add learned keys (key -> (support, text)) as a new generation; returns it.
+
+        `refused` are keys with the support but never learned (quotations): kept as
+        generation 0, so they are not looked at again, and stay recurring.
+        """
+        gen = self.generation() + (1 if lines else 0)
         self._db.executemany(
             "INSERT OR REPLACE INTO learned VALUES (?, ?, ?, ?, ?)",
-            [(k, gen, support, text, when.isoformat()) for k, (support, text) in lines.items()],
+            [
+                (k, g, support, text, when.isoformat())
+                for g, chosen in ((gen, lines), (0, refused))
+                for k, (support, text) in chosen.items()
+            ],
         )
         self._set_meta("gen", gen)
         return gen
 
-    def stale(self) -> list[str]:
-        """Inputs whose stored article was normalised before a key it carries was learned, in order."""
+    def stale(self, learned: Learned) -> list[str]:
+        """Inputs to normalise again with `learned` (what `learned()` gives now), in order.
+
+        Those whose stored article was normalised before a key it carries was learned,
+        and those with a headline that stopped a run (`blocking`) and now recurs.
+        """
+        found: set[str] = set()
         newest = self.generation()
         oldest = self._db.execute("SELECT MIN(gen) FROM inputs").fetchone()[0]
-        if oldest is None or oldest >= newest:
-            return []
-        rows = self._db.execute(
-            "SELECT DISTINCT s.input FROM learned l JOIN seen s ON s.key = l.key"
-            " JOIN inputs i ON i.input = s.input WHERE l.gen > i.gen ORDER BY s.input"
-        )
-        return [r[0] for r in rows]
+        if oldest is not None and oldest < newest:
+            rows = self._db.execute(
+                "SELECT DISTINCT s.input FROM learned l JOIN seen s ON s.key = l.key"
+                " JOIN inputs i ON i.input = s.input WHERE l.gen > i.gen"
+            )
+            found.update(r[0] for r in rows)
+        for key, rel in self._db.execute("SELECT key, input FROM seen WHERE blocking = 1"):
+            if key in learned.recurring or key in learned.keys:
+                found.add(rel)
+        return sorted(found)
 
     def forget(self, inputs: Iterable[str]) -> None:
         """Drop inputs whose article is gone (quarantined, deleted): they carry nothing any more."""
