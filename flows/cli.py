@@ -105,8 +105,8 @@ def _parser() -> argparse.ArgumentParser:
 
     query = sub.add_parser(
         "query",
-        help="run SQL over the views `articles`, `article_versions`, `clusters`, `coverage`, `quarantine`, "
-        "`quarantine_log`, `runs`",
+        help="run SQL over the views `articles`, `article_versions`, `boilerplate`, `clusters`, `coverage`, "
+        "`quarantine`, `quarantine_log`, `runs`",
     )
     query.add_argument("sql")
     _shared(query, "--data")

@@ -40,7 +40,8 @@ class Stripped:
 
     rule: str = field(
         metadata=_doc(
-            "Name of the rule that matched: a sources.toml rule, or for HTML the extractor's rule or score "
+            "Name of the rule that matched: a sources.toml rule, a built-in one, `learned:<source>` (a block the "
+            "source repeats, learned from its articles), or for HTML the extractor's rule or score "
             "(e.g. `boilerplate:nav`, `score 0.12 < 0.30`)."
         )
     )

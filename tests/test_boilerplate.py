@@ -198,3 +198,27 @@ def test_a_related_list_goes_once_its_headlines_recur_even_after_the_article_was
         assert MARKER not in str(articles[name]["text"]), name
     # A headline seen once stays: nothing says it is not the story's own last line.
     assert str(articles["story3"]["text"]).endswith(f"{MARKER}\n\n{HEADLINES[3]}")
+
+
+def test_pages_of_an_html_source_lose_their_learned_template_lines(tmp_path: Path) -> None:
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    footer = "The Harbor Review is published by the Harbor Press Cooperative of Northport."
+    for i in range(6):
+        title, *body = _story(i)
+        paragraphs = "".join(f"<p>{p}</p>" for p in body)
+        page = (
+            f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
+            f"{paragraphs}<p>{footer}</p></article></body></html>"
+        )
+        (folder / f"p{i}.html").write_text(page, encoding="utf-8")
+        sidecar = {"published_at": f"2024-03-{i + 1:02d}T10:00:00Z", "url": f"https://harbor.example/p{i}"}
+        (folder / f"p{i}.json").write_text(json.dumps(sidecar), encoding="utf-8")
+    cfg = tmp_path / "sources.toml"
+    cfg.write_text(f'[sources.harbor]\npath = "{folder}"\nformat = "html"\n', encoding="utf-8")
+    root = DataRoot(tmp_path / "data")
+    summary = run_source(load_config(cfg).sources["harbor"], root, "r1", runner=LocalRunner(1))
+    assert summary.written == 6 and footer in summary.learned and summary.restripped == 6
+    for row in _articles(root).values():
+        assert footer not in str(row["text"]) and str(row["text"]).strip()
+        assert {"rule": "learned:harbor", "kind": "chrome", "text": footer, "line": 0} in row["stripped"]  # type: ignore[operator]

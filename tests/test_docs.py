@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from warehouse.boilerplate import LEARNED_SCHEMA
 from warehouse.coverage import COVERAGE_SCHEMA
 from warehouse.dedup import CLUSTER_SCHEMA
 from warehouse.ledger import LEDGER_SCHEMA
@@ -30,6 +31,7 @@ def test_schema_doc_is_current() -> None:
     assert _generated("runs") == schema_markdown(LEDGER_SCHEMA)
     assert _generated("clusters") == schema_markdown(CLUSTER_SCHEMA)
     assert _generated("coverage") == schema_markdown(COVERAGE_SCHEMA)
+    assert _generated("boilerplate") == schema_markdown(LEARNED_SCHEMA)
 
 
 def test_every_reason_code_is_documented() -> None:
