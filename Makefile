@@ -35,6 +35,8 @@ run: $(STAMP)
 	$(BIN)/newsflow query "SELECT source, reason, regexp_extract(source_uri, '[^/]+$$') AS file, message FROM quarantine ORDER BY ALL"
 	@echo "Coverage per source and day:"
 	$(BIN)/newsflow query "SELECT source, day, runs, expected, written, duplicates, quarantined FROM coverage ORDER BY ALL"
+	@echo "Report with charts (open it in a browser):"
+	$(BIN)/newsflow report
 
 ## test: lint, type-check and run the test suite
 test: lint $(STAMP)

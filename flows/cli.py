@@ -33,6 +33,11 @@ _SHARED: dict[str, dict[str, Any]] = {
         "action": "store_false",
         "help": "leave duplicates and clusters for a later `newsflow dedup` (a bulk load's last step)",
     },
+    "--no-report": {
+        "dest": "report",
+        "action": "store_false",
+        "help": "do not write the corpus report (report.html in the data root) at the end",
+    },
 }
 
 
@@ -55,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="re-process every file, changed or not")
     _shared(run, "--workers")
     run.add_argument("--json", action="store_true", help="print the run summary as JSON")
-    _shared(run, "--no-dedup")
+    _shared(run, "--no-dedup", "--no-report")
 
     ren = sub.add_parser("renormalize", help="rebuild rows an older normaliser version wrote (no fetching)")
     ren.add_argument("sources", nargs="*", metavar="SOURCE", help="sources to rebuild (default: all)")
@@ -63,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     ren.add_argument("--end", type=_day, help="last day (YYYY-MM-DD) of the partitions to rebuild")
     _shared(ren, "--config", "--data", "--workers")
     ren.add_argument("--json", action="store_true", help="print the run summary as JSON")
-    _shared(ren, "--no-dedup")
+    _shared(ren, "--no-dedup", "--no-report")
 
     bf = sub.add_parser("backfill", help="rebuild a source's partitions (months) over a date range; resumable")
     bf.add_argument("source", metavar="SOURCE")
@@ -84,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     bf.add_argument("--newest-first", action="store_true", help="rebuild the latest month first")
     _shared(bf, "--config", "--data", "--workers")
     bf.add_argument("--json", action="store_true", help="print the plan or the ledger entries as JSON")
-    _shared(bf, "--no-dedup")
+    _shared(bf, "--no-dedup", "--no-report")
 
     sv = sub.add_parser("serve", help="serve the deployments (scheduled sources, backfill, renormalize) on Prefect")
     _shared(sv, "--config", "--data")
@@ -121,6 +126,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     _shared(dd, "--data")
     dd.add_argument("--rebuild", action="store_true", help="forget the duplicate index and build it again")
+
+    rep = sub.add_parser("report", help="write an HTML report with key figures and charts (works offline)")
+    rep.add_argument("sources", nargs="*", metavar="SOURCE", help="sources to report on (default: all)")
+    rep.add_argument("--since", type=_day, help="first day (YYYY-MM-DD) of articles, runs and rejections to show")
+    rep.add_argument("--out", type=Path, help="file to write (default: report.html in the data root)")
+    _shared(rep, "--data")
 
     src = sub.add_parser("sources", help="list configured sources and their state")
     _shared(src, "--config", "--data")
@@ -196,6 +207,8 @@ def _command(args: argparse.Namespace) -> int:
             return _query(args)
         if args.command == "dedup":
             return _dedup(args)
+        if args.command == "report":
+            return _report(args)
         return _sources(args)
     except UserError as exc:
         print(f"newsflow: error: {exc}", file=sys.stderr)
@@ -370,6 +383,7 @@ def _run(args: argparse.Namespace) -> int:
                 data=str(root),
                 workers=workers,
                 dedup=args.dedup,
+                report=args.report,
                 return_state=True,
             )
         else:
@@ -380,6 +394,7 @@ def _run(args: argparse.Namespace) -> int:
                 force=args.force,
                 workers=workers,
                 dedup=args.dedup,
+                report=args.report,
                 return_state=True,
             )
         session.settle(state)
@@ -450,6 +465,7 @@ def _backfill(args: argparse.Namespace) -> int:
             data=str(root),
             workers=args.workers or 0,
             dedup=args.dedup,
+            report=args.report,
             return_state=True,
         )
         session.settle(state)
@@ -465,6 +481,7 @@ def _backfill(args: argparse.Namespace) -> int:
         outcome = state.result(raise_on_failure=False)
         if hasattr(outcome, "duplicates"):  # a BackfillSummary (a failed backfill raised instead)
             _print_duplicates(console, outcome)
+            _print_report(outcome)
     if not state.is_completed():
         print(f"newsflow: error: backfill {state.type.value.lower()}: {state.message}", file=sys.stderr)
         return 1
@@ -669,6 +686,7 @@ def _print_summary(console: Any, summary: Any, root: Path, seconds: float) -> No
     console.print(f"Parquet: {root / 'articles'}/source=*/year=*/month=*/part-0.parquet", markup=False)
     console.print(f"Quarantine: {root / 'quarantine_current'} (failing now), {root / 'quarantine'} (log)", markup=False)
     console.print('Query: newsflow query "SELECT source, count(*) FROM articles GROUP BY ALL"', markup=False)
+    _print_report(summary)
 
 
 def _print_duplicates(console: Any, summary: Any) -> None:
@@ -681,6 +699,17 @@ def _print_duplicates(console: Any, summary: Any) -> None:
         )
     elif summary.duplicates is not None:
         console.print(summary.duplicates.line(), markup=False)
+
+
+def _print_report(summary: Any) -> None:
+    """Where the run left the corpus report (why it did not, on stderr)."""
+    if summary.report_error:
+        print(
+            f"newsflow: warning: report not written: {summary.report_error} (`newsflow report` writes it)",
+            file=sys.stderr,
+        )
+    elif summary.report:
+        print(f"Report: {summary.report}")
 
 
 def _console(stderr: bool = False) -> Any:
@@ -960,6 +989,28 @@ def _dedup(args: argparse.Namespace) -> int:
     done = update_clusters(DataRoot(root), rebuild=args.rebuild)
     print(done.line())
     print(f"Clusters: {root / 'clusters'}/source=*/year=*/month=*/part-0.parquet (view `clusters` in `newsflow query`)")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pipeline.report import REPORT_FILE, write_report
+    from warehouse.query import QueryError
+
+    root = data_root(args.data)
+    out = (args.out or root / REPORT_FILE).absolute()
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a folder; name the HTML file to write")
+    try:
+        report = write_report(root, out, args.sources, args.since)
+    except QueryError as exc:
+        raise UserError(str(exc)) from exc
+    except OSError as exc:
+        raise UserError(f"cannot write the report to {out}: {exc.strerror or exc}") from exc
+    known = report.figures
+    if args.sources and not known.articles:
+        print(f"newsflow: note: no articles of {', '.join(args.sources)} in the range", file=sys.stderr)
+    print(f"{known.articles:,} articles from {known.sources} sources; {known.quarantined_now:,} inputs quarantined now")
+    print(f"Report: {out}")
     return 0
 
 

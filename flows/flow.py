@@ -35,6 +35,7 @@ from pipeline.config import SourceConfig, source_problem
 from pipeline.dedup import DedupSummary, update_clusters
 from pipeline.errors import UserError
 from pipeline.ingest import BATCH_SIZE, SourceSummary
+from pipeline.report import REPORT_FILE, Report, write_report
 from pipeline.run import (
     Backfill,
     Ingest,
@@ -173,7 +174,16 @@ def _in_pool(local: LocalRunner, fn: Callable[..., R], args: tuple[Any, ...]) ->
 
 
 # One task per stage of `run_source`, so each shows in Prefect under its own name.
-_STAGES = ("discover", "fetch", "plan-renormalize", "plan-backfill", "finish-source", "learn-boilerplate", "dedup")
+_STAGES = (
+    "discover",
+    "fetch",
+    "plan-renormalize",
+    "plan-backfill",
+    "finish-source",
+    "learn-boilerplate",
+    "dedup",
+    "report",
+)
 _IN_PROCESS: dict[str, Task[..., Any]] = {name: _thin_task(name)(_call) for name in _STAGES}
 _POOL_STAGES = ("normalize-batch", "write-partition")
 _IN_POOL: dict[str, Task[..., Any]] = {name: _thin_task(name)(_in_pool) for name in _POOL_STAGES}
@@ -216,9 +226,11 @@ def ingest(
     batch_size: int = BATCH_SIZE,
     workers: int = 0,
     dedup: bool = True,
+    report: bool = True,
 ) -> RunSummary:
     """Ingest the configured sources (all when none named) into the data root."""
-    return _run_sources(sources, config, data, batch_size, workers, Ingest(force), "ingest-summary", dedup)
+    mode = Ingest(force)
+    return _run_sources(sources, config, data, batch_size, workers, mode, "ingest-summary", dedup, report)
 
 
 @flow(name="renormalize", task_runner=ThreadPoolTaskRunner[Any](max_workers=4), log_prints=False)  # type: ignore[arg-type]
@@ -231,10 +243,11 @@ def renormalize(
     batch_size: int = BATCH_SIZE,
     workers: int = 0,
     dedup: bool = True,
+    report: bool = True,
 ) -> RunSummary:
     """Rebuild rows whose normaliser version differs from the current one (from raw files / raw store)."""
     mode = Renormalize(_day(start), _day(end))
-    return _run_sources(sources, config, data, batch_size, workers, mode, "renormalize-summary", dedup)
+    return _run_sources(sources, config, data, batch_size, workers, mode, "renormalize-summary", dedup, report)
 
 
 def _day(value: str | None) -> date | None:
@@ -250,8 +263,9 @@ def _run_sources(
     mode: Mode,
     artifact: str,
     dedup: bool = True,
+    report: bool = True,
 ) -> RunSummary:
-    """The body both flows share: each selected source through `run_source`, the duplicate index, the artifact."""
+    """The body both flows share: each selected source through `run_source`, the duplicate index, the artifacts."""
     started = time.monotonic()
     run_id = str(flow_run.get_id() or uuid.uuid4())
     cfg = load_config(Path(config))
@@ -264,6 +278,8 @@ def _run_sources(
             summary.sources.append(_one_source(src, root, run_id, mode, runner, batch_size))
     if dedup:
         summary.duplicates, summary.duplicates_error = _dedup(root, runner)
+    if report:
+        summary.report, summary.report_error = _publish_report(root, runner)
     summary.seconds = time.monotonic() - started
     create_markdown_artifact(key=artifact, markdown=summary.markdown(), description=f"newsflow {artifact}")
     failed = [s for s in summary.sources if s.error]
@@ -282,6 +298,20 @@ def _dedup(root: DataRoot, runner: PrefectRunner) -> tuple[DedupSummary | None, 
     except Exception as exc:
         get_run_logger().exception("updating the duplicate index failed")
         return None, f"{type(exc).__name__}: {str(exc)[:500]}"
+
+
+def _publish_report(root: DataRoot, runner: PrefectRunner) -> tuple[str | None, str | None]:
+    """Write the corpus report, publish its key figures as an artifact; a failure is reported, the data stands."""
+    path = (root.root / REPORT_FILE).absolute()
+    try:
+        made: Report = runner.call("report", write_report, root.root, path)
+    except Exception as exc:
+        get_run_logger().exception("writing the report failed")
+        return None, f"{type(exc).__name__}: {str(exc)[:500]}"
+    create_markdown_artifact(
+        key="newsflow-report", markdown=made.figures.markdown(path), description="newsflow corpus report: key figures"
+    )
+    return str(path), None
 
 
 def _one_source(
@@ -363,6 +393,7 @@ def backfill(
     data: str = "data",
     workers: int = 0,
     dedup: bool = True,
+    report: bool = True,
 ) -> BackfillSummary:
     """Rebuild the partitions (months) of one source over start..end days; resumable through the run ledger."""
     started = time.monotonic()
@@ -383,6 +414,8 @@ def backfill(
                 summary.entries = [asdict(e) for e in entries]
         if dedup and not dry_run:
             summary.duplicates, summary.duplicates_error = _dedup(root, runner)
+        if report and not dry_run:
+            summary.report, summary.report_error = _publish_report(root, runner)
     finally:
         shutil.rmtree(root.spills(run_id), ignore_errors=True)
     summary.seconds = time.monotonic() - started

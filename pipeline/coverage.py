@@ -8,6 +8,7 @@ rows of the last weeks (one small file per run).
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
 from datetime import date, timedelta
 
 import pyarrow.parquet as pq
@@ -15,7 +16,7 @@ import pyarrow.parquet as pq
 from pipeline.ingest import SourceSummary
 from warehouse.layout import DataRoot
 
-__all__ = ["GAP_SHARE", "HISTORY_DAYS", "MIN_HISTORY_DAYS", "gap_notes"]
+__all__ = ["GAP_SHARE", "HISTORY_DAYS", "MIN_HISTORY_DAYS", "gap", "gap_notes"]
 
 # The days a source's usual volume is the median of, and the fewest that make a usual.
 HISTORY_DAYS = 28
@@ -36,16 +37,13 @@ def gap_notes(root: DataRoot, done: SourceSummary, today: date) -> list[str]:
     daily, read, quarantined = _history(root, done.source, today)
     notes = []
     yesterday = today - timedelta(days=1)
-    first = min(daily, default=yesterday)
-    before = [daily.get(first + timedelta(days=i), 0) for i in range((yesterday - first).days)]
-    if len(before) >= MIN_HISTORY_DAYS:
-        usual = statistics.median(before)
-        got = daily.get(yesterday, 0)
-        if usual >= MIN_USUAL_DAILY and got < GAP_SHARE * usual:
-            notes.append(
-                f"coverage gap: {got} articles written on {yesterday}, far below the usual {usual:g} a day "
-                f"(median of the {len(before)} days before); check the source for missing items"
-            )
+    found = gap(daily, yesterday)
+    if found is not None:
+        usual, days = found
+        notes.append(
+            f"coverage gap: {daily.get(yesterday, 0)} articles written on {yesterday}, far below the usual "
+            f"{usual:g} a day (median of the {days} days before); check the source for missing items"
+        )
     processed = done.new + done.changed
     if processed >= MIN_READ and read >= MIN_READ:
         share, usual_share = done.quarantined / processed, quarantined / read
@@ -56,6 +54,23 @@ def gap_notes(root: DataRoot, done: SourceSummary, today: date) -> list[str]:
                 f"WHERE source = '{done.source}' GROUP BY ALL\"`"
             )
     return notes
+
+
+def gap(daily: Mapping[date, int], day: date) -> tuple[float, int] | None:
+    """(the usual volume, the days it is the median of) when `day` is a gap in a source's articles per day; else None.
+
+    The usual is the median of the up to HISTORY_DAYS days before `day` since the source's
+    first day with articles (no usual with fewer than MIN_HISTORY_DAYS).
+    """
+    first = min(daily, default=day)
+    start = max(first, day - timedelta(days=HISTORY_DAYS))
+    before = [daily.get(start + timedelta(days=i), 0) for i in range((day - start).days)]
+    if len(before) < MIN_HISTORY_DAYS:
+        return None
+    usual = statistics.median(before)
+    if usual >= MIN_USUAL_DAILY and daily.get(day, 0) < GAP_SHARE * usual:
+        return usual, len(before)
+    return None
 
 
 def _history(root: DataRoot, source: str, today: date) -> tuple[dict[date, int], int, int]:

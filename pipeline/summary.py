@@ -21,6 +21,8 @@ class RunSummary:
     sources: list[SourceSummary] = field(default_factory=list)
     duplicates: DedupSummary | None = None  # the update of the duplicate index after the sources
     duplicates_error: str | None = None  # why that update failed (the articles are written all the same)
+    report: str | None = None  # where the run left the corpus report (`pipeline.report`)
+    report_error: str | None = None  # why writing it failed
 
     def total(self, name: str) -> int:
         """Sum of one counter over sources."""
@@ -50,6 +52,7 @@ class RunSummary:
             lines += ["", "Notes:", *notes]
         lines.append("")
         lines += _duplicates(self.duplicates, self.duplicates_error)
+        lines += _report(self.report, self.report_error)
         lines.append(f"Run `{self.run_id}` in {self.seconds:.1f} s; data under `{self.data}`.")
         return "\n".join(lines)
 
@@ -89,6 +92,8 @@ class BackfillSummary:
     seconds: float = 0.0
     duplicates: DedupSummary | None = None
     duplicates_error: str | None = None
+    report: str | None = None
+    report_error: str | None = None
 
     def failed(self) -> list[str]:
         """Partitions whose unit failed in this run."""
@@ -117,7 +122,9 @@ class BackfillSummary:
         for e in self.entries:
             if e["error"]:
                 lines.append(f"- {e['partition']} failed: {e['error']}")
-        return "\n".join(lines + _duplicates(self.duplicates, self.duplicates_error))
+        return "\n".join(
+            lines + _duplicates(self.duplicates, self.duplicates_error) + _report(self.report, self.report_error)
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-data form (JSON-ready)."""
@@ -129,3 +136,10 @@ def _duplicates(done: DedupSummary | None, error: str | None) -> list[str]:
     if error:
         return [f"Duplicates and clusters not updated: {error} (`newsflow dedup` catches up)", ""]
     return [done.line().capitalize() + ".", ""] if done is not None else []
+
+
+def _report(path: str | None, error: str | None) -> list[str]:
+    """The report's line of a summary (none when it was not written)."""
+    if error:
+        return [f"Report not written: {error} (`newsflow report` writes it)", ""]
+    return [f"Report with charts: `{path}`.", ""] if path else []

@@ -50,11 +50,17 @@ def test_ingest_flow_runs_incrementally_and_reconciles(corpus: Path, tmp_path: P
 
         arts = client.read_artifacts(
             artifact_filter=ArtifactFilter(
-                key=ArtifactFilterKey(any_=["ingest-summary"]),
+                key=ArtifactFilterKey(any_=["ingest-summary", "newsflow-report"]),
                 flow_run_id=ArtifactFilterFlowRunId(any_=[uuid.UUID(first.run_id)]),
             )
         )
-    assert len(arts) == 1 and "| wire | 24 |" in str(arts[0].data)
+    by_key = {a.key: str(a.data) for a in arts}
+    assert "| wire | 24 |" in by_key["ingest-summary"]
+    # Every run leaves the corpus report, and its key figures and place as an artifact.
+    report = data.absolute() / "report.html"
+    assert first.report == str(report) and first.report_error is None and report.stat().st_size > 0
+    assert "| articles | 25 |" in by_key["newsflow-report"] and str(report) in by_key["newsflow-report"]
+    assert f"Report with charts: `{report}`" in by_key["ingest-summary"]
 
     # A second run over unchanged files writes nothing.
     second = ingest(config=str(corpus), data=str(data), workers=1)
@@ -149,7 +155,15 @@ def test_the_flow_is_the_core_with_each_stage_a_task_run(corpus: Path, tmp_path:
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
     stages = {r.name.rsplit("-", 1)[0] for r in runs}
-    expected = {"discover", "normalize-batch", "write-partition", "finish-source", "learn-boilerplate", "dedup"}
+    expected = {
+        "discover",
+        "normalize-batch",
+        "write-partition",
+        "finish-source",
+        "learn-boilerplate",
+        "dedup",
+        "report",
+    }
     assert expected <= stages, stages
     # The duplicate index was brought up to date after the sources: every article has its cluster row.
     assert flow_summary.duplicates is not None and flow_summary.duplicates_error is None
