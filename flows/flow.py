@@ -180,7 +180,6 @@ _STAGES = (
     "plan-renormalize",
     "plan-backfill",
     "finish-source",
-    "learn-boilerplate",
     "dedup",
     "report",
 )

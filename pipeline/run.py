@@ -289,9 +289,8 @@ def _run(
                     continue
             # 7. Learn the source's boilerplate from what was written; an ingest then
             # normalises again the stored articles that carry blocks learned since.
-            learning = runner.call(
-                "learn-boilerplate", learn_from_run, *_counted(root, src, merged, replace, generation)
-            )
+            # (In this process, not a stage of its own: a few SQLite statements per run.)
+            learning = learn_from_run(*_counted(root, src, merged, replace, generation))
             if learning.error:
                 summary.notes.append(f"boilerplate learning skipped: {learning.error}")
             summary.learned = learning.lines

@@ -160,7 +160,6 @@ def test_the_flow_is_the_core_with_each_stage_a_task_run(corpus: Path, tmp_path:
         "normalize-batch",
         "write-partition",
         "finish-source",
-        "learn-boilerplate",
         "dedup",
         "report",
     }
