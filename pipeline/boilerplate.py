@@ -35,18 +35,36 @@ class Learning:
 
     lines: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
-    error: str | None = None
+    error: str | None = None  # what went wrong, for the run's notes
 
 
-def with_learned(src: SourceConfig, root: DataRoot) -> tuple[SourceConfig, int]:
-    """The source with its learned blocks in its profile, and their generation (0 when it learns nothing)."""
+def with_learned(src: SourceConfig, root: DataRoot) -> tuple[SourceConfig, int, str | None]:
+    """The source with its learned blocks in its profile, their generation (0: none), and a note on a lost store."""
     if not src.profile.learn or not BoilerplateStore.file(root.state, src.name).exists():
-        return src, 0
-    with BoilerplateStore(root.state, src.name) as store:
+        return src, 0, None
+    store, lost = _open(root, src.name)
+    with store:
         learned, gen = store.learned()
     if not learned:
-        return src, gen
-    return dataclasses.replace(src, profile=dataclasses.replace(src.profile, learned=learned)), gen
+        return src, gen, lost
+    return dataclasses.replace(src, profile=dataclasses.replace(src.profile, learned=learned)), gen, lost
+
+
+def _open(root: DataRoot, source: str) -> tuple[BoilerplateStore, str | None]:
+    """The source's store; one that is no readable database is started again (it is derived data), saying so."""
+    store: BoilerplateStore | None = None
+    try:
+        store = BoilerplateStore(root.state, source)
+        store.generation()
+        return store, None
+    except sqlite3.DatabaseError as exc:
+        if store is not None:
+            store.close()
+        path = BoilerplateStore.file(root.state, source)
+        for suffix in ("", "-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        note = f"learned boilerplate forgotten: {path} was unreadable ({exc}); the source learns it again"
+        return BoilerplateStore(root.state, source), note
 
 
 def learn_from_run(
@@ -63,12 +81,14 @@ def learn_from_run(
     try:
         return _learn(root, src, articles, list(gone), gen)
     except (OSError, sqlite3.Error, ValueError) as exc:  # pyarrow's errors are OSError and ValueError
-        return Learning(error=f"{type(exc).__name__}: {str(exc)[:300]}")
+        return Learning(error=f"boilerplate learning skipped: {type(exc).__name__}: {str(exc)[:300]}")
 
 
 def _learn(root: DataRoot, src: SourceConfig, articles: Sequence[Counted], gone: list[str], gen: int) -> Learning:
     out = Learning()
-    with BoilerplateStore(root.state, src.name) as store:
+    store, lost = _open(root, src.name)
+    out.error = lost
+    with store:
         with store.transaction():
             store.forget(gone)
             touched = store.count(articles, gen)

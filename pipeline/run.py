@@ -214,7 +214,7 @@ def _run(
 ) -> SourceSummary:
     # 1. Plan: what to normalise, and what fetching already decided (`early`), with the
     # boilerplate the source has learned so far.
-    src, generation = with_learned(src, root)
+    src, generation, lost = with_learned(src, root)
     plan, early, force = _plan(src, root, run_id, mode, runner, transport)
     summary = SourceSummary(src.name, plan.discovered, plan.new, plan.changed, plan.unchanged)
     # 2. Normalise, in batches spread over the runner.
@@ -291,8 +291,7 @@ def _run(
             # normalises again the stored articles that carry blocks learned since.
             # (In this process, not a stage of its own: a few SQLite statements per run.)
             learning = learn_from_run(*_counted(root, src, merged, replace, generation))
-            if learning.error:
-                summary.notes.append(f"boilerplate learning skipped: {learning.error}")
+            summary.notes += [note for note in (lost, learning.error) if note]
             summary.learned = learning.lines
             if learning.lines:
                 shown = "; ".join(repr(t if len(t) <= 60 else t[:57] + "...") for t in learning.lines[:5])

@@ -222,3 +222,18 @@ def test_pages_of_an_html_source_lose_their_learned_template_lines(tmp_path: Pat
     for row in _articles(root).values():
         assert footer not in str(row["text"]) and str(row["text"]).strip()
         assert {"rule": "learned:harbor", "kind": "chrome", "text": footer, "line": 0} in row["stripped"]  # type: ignore[operator]
+
+
+def test_an_unreadable_store_is_started_again_and_the_run_says_so(tmp_path: Path) -> None:
+    _corpus(tmp_path / "ledger")
+    root = DataRoot(tmp_path / "data")
+    src = load_config(_config(tmp_path)).sources["ledger"]
+    run_source(src, root, "r1", runner=LocalRunner(1))
+    store = root.state / "boilerplate" / "ledger.sqlite"
+    store.write_bytes(b"not a database at all" * 100)
+    _write(tmp_path / "ledger", "story10", _with_chrome(_story(14), 2031), 28)
+    summary = run_source(src, root, "r2", runner=LocalRunner(1))
+    assert summary.written == 1 and summary.reconciles()
+    assert any("learned boilerplate forgotten" in n and "unreadable" in n for n in summary.notes), summary.notes
+    # Learning starts over from what this run wrote; the stored articles keep their clean text.
+    assert SUBSCRIBE not in str(_articles(root)["story3"]["text"])
