@@ -33,6 +33,12 @@ CHARTS = {
 }
 
 
+@pytest.fixture(scope="module")
+def corpus_root(tmp_path_factory: pytest.TempPathFactory) -> DataRoot:
+    """One data root for the module's tests (they only read it): building it is most of their time."""
+    return _corpus(tmp_path_factory.mktemp("report"))[1]
+
+
 def _corpus(tmp: Path) -> tuple[Path, DataRoot]:
     """The bundled samples run into a data root, with an exact copy, a backfill and the duplicate index."""
     samples = tmp / "samples"
@@ -56,8 +62,8 @@ def _corpus(tmp: Path) -> tuple[Path, DataRoot]:
     return cfg, root
 
 
-def test_the_report_has_every_chart_with_data_and_key_figures_that_agree_with_the_views(tmp_path: Path) -> None:
-    _cfg, root = _corpus(tmp_path)
+def test_the_report_has_every_chart_with_data_and_key_figures_that_agree_with_the_views(corpus_root: DataRoot) -> None:
+    root = corpus_root
     report = build_report(root.root)
     assert {c.key for c in report.charts} == CHARTS
     assert [c.key for c in report.charts if c.svg is None] == []
@@ -70,8 +76,10 @@ def test_the_report_has_every_chart_with_data_and_key_figures_that_agree_with_th
     assert next(c for c in html_only.charts if c.key == "ledger").svg is None  # the backfill was wire's
 
 
-def test_the_cli_writes_a_self_contained_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _cfg, root = _corpus(tmp_path)
+def test_the_cli_writes_a_self_contained_report(
+    corpus_root: DataRoot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = corpus_root
     out = tmp_path / "out" / "corpus.html"
     assert main(["report", "--data", str(root.root), "--out", str(out)]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == f"Report: {out}"
@@ -103,11 +111,11 @@ def _chromium() -> str | None:
 
 
 @pytest.mark.slow
-def test_every_chart_draws_in_headless_chromium_offline(tmp_path: Path) -> None:
+def test_every_chart_draws_in_headless_chromium_offline(corpus_root: DataRoot, tmp_path: Path) -> None:
     browser = _chromium()
     if browser is None:
         pytest.skip("headless Chromium is not installed and cannot be here: install Debian's `chromium` package")
-    _cfg, root = _corpus(tmp_path)
+    root = corpus_root
     out = tmp_path / "report.html"
     assert main(["report", "--data", str(root.root), "--out", str(out)]) == 0
     dom = subprocess.run(
