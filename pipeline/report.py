@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -183,9 +183,10 @@ def write_report(root: Path, out: Path | None = None, sources: Sequence[str] = (
     report = build_report(root, sources, since)
     target = out or root / REPORT_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".report.", suffix=".html", dir=target.parent)
+    # Made with the user's umask (as the Parquet files are), not mkstemp's owner-only mode.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with open(tmp, "x", encoding="utf-8") as fh:
             fh.write(report.html())
         os.replace(tmp, target)
     except BaseException:
