@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from normalizers.schema import Article
@@ -44,6 +44,7 @@ __all__ = [
     "Learned",
     "block_key",
     "blocking_keys",
+    "blocks_of",
     "body_blocks",
     "core_key",
     "counted",
@@ -228,11 +229,16 @@ def _listed(text: str) -> bool:
 
 def body_blocks(article: Article) -> list[str]:
     """The article's body as blocks in order: lede, then each section's heading and paragraphs."""
-    blocks = [article.lede] if article.lede else []
-    for section in article.sections:
-        if section.heading:
-            blocks.append(section.heading)
-        blocks.extend(section.paragraphs)
+    return blocks_of(article.lede, ((s.heading, s.paragraphs) for s in article.sections))
+
+
+def blocks_of(lede: str | None, sections: Iterable[tuple[str | None, Iterable[str]]]) -> list[str]:
+    """A body's blocks in order from its lede and (heading, paragraphs) sections, as stored or built."""
+    blocks = [lede] if lede else []
+    for heading, paragraphs in sections:
+        if heading:
+            blocks.append(heading)
+        blocks.extend(paragraphs)
     return blocks
 
 

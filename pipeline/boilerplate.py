@@ -15,10 +15,11 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow.parquet as pq
 
-from normalizers.boilerplate import block_key, counted, quoted, rule_name
+from normalizers.boilerplate import block_key, blocks_of, counted, quoted, rule_name
 from pipeline.config import SourceConfig
 from warehouse.atomic import publish_table
 from warehouse.boilerplate import LEARNED_SCHEMA, BoilerplateStore, Counted, LearnedLine
@@ -132,16 +133,11 @@ def _texts(root: DataRoot, source: str, witnesses: dict[int, list[str]]) -> dict
     return {k: blocks[k] for k in witnesses if k in blocks}
 
 
-def _row_blocks(row: dict[str, object], source: str) -> list[str]:
+def _row_blocks(row: dict[str, Any], source: str) -> list[str]:
     """A stored article's body blocks and the blocks learned boilerplate removed from it."""
-    out = [row["lede"]] if isinstance(row["lede"], str) else []
-    for section in row["sections"] or ():  # type: ignore[attr-defined]
-        if section["heading"]:
-            out.append(section["heading"])
-        out.extend(section["paragraphs"] or ())
+    sections = ((s["heading"], s["paragraphs"] or ()) for s in row["sections"] or ())
     rule = rule_name(source)
-    out.extend(s["text"] for s in row["stripped"] or () if s["rule"] == rule)  # type: ignore[attr-defined]
-    return out
+    return [*blocks_of(row["lede"], sections), *(s["text"] for s in row["stripped"] or () if s["rule"] == rule)]
 
 
 def _publish(root: DataRoot, source: str, lines: list[LearnedLine]) -> None:
