@@ -1124,6 +1124,7 @@ def _shown(path: Path) -> str:
 def _sources(args: argparse.Namespace) -> int:
     from flows.config import load_config
     from pipeline.config import source_problem
+    from warehouse.boilerplate import BoilerplateStore
     from warehouse.layout import DataRoot
     from warehouse.ledger import latest_entries
     from warehouse.state import StateStore
@@ -1137,6 +1138,12 @@ def _sources(args: argparse.Namespace) -> int:
     listed: list[dict[str, Any]] = []
     for s in cfg.sources.values():
         c = counts.get(s.name, {})
+        learned: int | None = None  # None: the source does not learn
+        if s.profile.learn:
+            learned = 0
+            if BoilerplateStore.file(root.state, s.name).is_file():
+                with BoilerplateStore(root.state, s.name) as bp:
+                    learned = len(bp.lines())
         done = latest_entries(root, s.name, kind="backfill")
         failed = sum(e.status == "failed" for e in done.values())
         listed.append(
@@ -1147,6 +1154,7 @@ def _sources(args: argparse.Namespace) -> int:
                 "where": str(s.path) if s.path else list(s.urls),
                 "include": list(s.include),
                 "rules": len(s.profile.rules),
+                "learned_blocks": learned,
                 "schedule": (
                     {"cron": s.schedule.cron, "interval": s.schedule.interval, "timezone": s.schedule.timezone}
                     if s.schedule
@@ -1173,6 +1181,7 @@ def _sources(args: argparse.Namespace) -> int:
                 ("path or url", False),
                 ("include", False),
                 ("rules", True),
+                ("learned", True),
                 ("schedule", False),
                 ("written", True),
                 ("quarantined", True),
@@ -1187,6 +1196,7 @@ def _sources(args: argparse.Namespace) -> int:
                     _shown(Path(e["where"])) if isinstance(e["where"], str) else ", ".join(e["where"]),
                     ", ".join(e["include"]),
                     str(e["rules"]),
+                    "off" if e["learned_blocks"] is None else str(e["learned_blocks"]),
                     e["schedule_text"],
                     str(e["written"]),
                     str(e["quarantined"]),

@@ -152,6 +152,18 @@ def test_a_run_learns_its_chrome_and_strips_it_from_every_article_but_keeps_cont
     assert SUBSCRIBE not in text and "Daily Ledger" not in text and not text.startswith(LISTEN)
 
 
+def test_sources_lists_what_each_source_has_learned(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _corpus(tmp_path / "ledger")
+    cfg = _config(tmp_path)
+    with cfg.open("a", encoding="utf-8") as fh:
+        fh.write(f'[sources.plain]\npath = "{tmp_path / "ledger"}"\nlearn_boilerplate = false\n')
+    root = DataRoot(tmp_path / "data")
+    run_source(load_config(cfg).sources["ledger"], root, "r1", runner=LocalRunner(1))
+    assert main(["sources", "--json", "--config", str(cfg), "--data", str(root.root)]) == 0
+    listed = {e["source"]: e["learned_blocks"] for e in json.loads(capsys.readouterr().out)}
+    assert listed == {"ledger": 3, "plain": None}
+
+
 def test_a_source_that_opts_out_keeps_its_chrome(tmp_path: Path) -> None:
     _corpus(tmp_path / "ledger")
     root = DataRoot(tmp_path / "data")
