@@ -1,4 +1,6 @@
-"""The pipeline core, free of Prefect: configuration, discovery, fetching, normalising batches, backfills.
+"""The pipeline core, free of Prefect: from configuration to the corpus report.
 
-`flows/` wires it to Prefect (flows, tasks, schedules, the CLI); nothing here imports Prefect.
+Configuration, discovery, fetching, normalising batches, backfills, duplicates, learned
+boilerplate and the report. `flows/` wires it to Prefect (flows, tasks, schedules, the
+CLI); nothing here imports Prefect.
 """

@@ -293,6 +293,7 @@ def _per_day(q: _Query) -> Chart:
 
 
 def _coverage(q: _Query, figures: KeyFigures) -> Chart:
+    """Articles written per ingest day and source, gap days apart; the last 28 days' gaps go to `figures`."""
     rows = q.rows("SELECT source, day, written, expected FROM coverage WHERE {where}", "day")
     if not rows:
         return Chart("coverage", "Coverage: articles written per ingest day", None, "No ingest runs in the range.")
