@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ __all__ = ["REPORT_FILE", "Chart", "KeyFigures", "Report", "build_report", "writ
 
 # Where a run leaves the report, under the data root.
 REPORT_FILE = "report.html"
+STALE_TMP_S = 3600.0
 _GAP_COLOR = "#D55E00"
 
 
@@ -183,6 +185,11 @@ def write_report(root: Path, out: Path | None = None, sources: Sequence[str] = (
     report = build_report(root, sources, since)
     target = out or root / REPORT_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
+    # What a write killed midway left (a write takes seconds; an hour-old one is dead).
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if time.time() - stale.stat().st_mtime > STALE_TMP_S:
+                stale.unlink()
     # Made with the user's umask (as the Parquet files are), not mkstemp's owner-only mode.
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from datetime import date
 from pathlib import Path
 
@@ -88,6 +89,13 @@ def test_the_cli_writes_a_self_contained_report(
     assert not [n.attributes for n in tree.css("[src], link[href]")]
     figures = tree.css("figure.chart")
     assert len(figures) == len(CHARTS) and all(f.css("svg .mark") for f in figures)
+    # What a write killed midway left beside the file goes with the next write, once it is old.
+    stale, fresh = out.with_name(f".{out.name}.1.dead.tmp"), out.with_name(f".{out.name}.2.live.tmp")
+    stale.write_text("partial", encoding="utf-8")
+    fresh.write_text("partial", encoding="utf-8")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    assert main(["report", "--data", str(root.root), "--out", str(out)]) == 0
+    assert not stale.exists() and fresh.exists()
     # A missing data root is the user's error, said in one line.
     assert main(["report", "--data", str(tmp_path / "none")]) == 2
     assert "does not exist" in capsys.readouterr().err
