@@ -811,7 +811,9 @@ def _normalize(args: argparse.Namespace) -> int:
         if src is None:
             src = _local_source(args.source or "local", path)
         # What a run of the source would remove: its configured rules and the boilerplate it has learned.
-        src = with_learned(src, DataRoot(data_root(args.data)))[0]
+        src, _generation, problem = with_learned(src, DataRoot(data_root(args.data)), repair=False)
+        if problem:
+            print(f"newsflow: warning: {problem}", file=sys.stderr)
         # A folder's files are those its source includes, listed as a run lists them.
         if path.is_dir():
             folder = dataclasses.replace(src, path=path)

@@ -39,16 +39,32 @@ class Learning:
     error: str | None = None  # what went wrong, for the run's notes
 
 
-def with_learned(src: SourceConfig, root: DataRoot) -> tuple[SourceConfig, int, str | None]:
-    """The source with its learned blocks in its profile, their generation (0: none), and a note on a lost store."""
+def with_learned(src: SourceConfig, root: DataRoot, repair: bool = True) -> tuple[SourceConfig, int, str | None]:
+    """The source with its learned blocks in its profile, their generation (0: none), and a note on a lost store.
+
+    Without `repair` (a command that only reads), an unreadable store is left as it is,
+    and the source is taken as having learned nothing.
+    """
     if not src.profile.learn or not BoilerplateStore.file(root.state, src.name).exists():
         return src, 0, None
+    if not repair:
+        try:
+            with BoilerplateStore(root.state, src.name) as store:
+                learned, gen = store.learned()
+        except sqlite3.DatabaseError as exc:
+            return src, 0, f"learned boilerplate not applied: {_store_name(root, src.name)} is unreadable ({exc})"
+        return dataclasses.replace(src, profile=dataclasses.replace(src.profile, learned=learned)), gen, None
     store, lost = _open(root, src.name)
     with store:
         learned, gen = store.learned()
     if not learned:
         return src, gen, lost
     return dataclasses.replace(src, profile=dataclasses.replace(src.profile, learned=learned)), gen, lost
+
+
+def _store_name(root: DataRoot, source: str) -> str:
+    """Where the source's counts are, as messages name it."""
+    return str(BoilerplateStore.file(root.state, source))
 
 
 def _open(root: DataRoot, source: str) -> tuple[BoilerplateStore, str | None]:

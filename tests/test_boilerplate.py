@@ -249,3 +249,20 @@ def test_an_unreadable_store_is_started_again_and_the_run_says_so(tmp_path: Path
     assert any("learned boilerplate forgotten" in n and "unreadable" in n for n in summary.notes), summary.notes
     # Learning starts over from what this run wrote; the stored articles keep their clean text.
     assert SUBSCRIBE not in str(_articles(root)["story3"]["text"])
+
+
+def test_normalize_leaves_an_unreadable_store_alone_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _corpus(tmp_path / "ledger")
+    cfg = _config(tmp_path)
+    root = DataRoot(tmp_path / "data")
+    run_source(load_config(cfg).sources["ledger"], root, "r1", runner=LocalRunner(1))
+    store = root.state / "boilerplate" / "ledger.sqlite"
+    store.write_bytes(b"not a database at all" * 100)
+    path = tmp_path / "ledger" / "story3.txt"
+    assert main(["normalize", str(path), "--config", str(cfg), "--data", str(root.root), "--format", "jsonl"]) == 0
+    out = capsys.readouterr()
+    assert SUBSCRIBE in json.loads(out.out)["text"]  # nothing learned applies
+    assert "learned boilerplate not applied" in out.err and "unreadable" in out.err
+    assert store.read_bytes() == b"not a database at all" * 100  # a command that reads writes nothing
