@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,13 +67,12 @@ CREATE TABLE IF NOT EXISTS seen (
     blocking INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (key, input)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS seen_input ON seen (input);
 CREATE INDEX IF NOT EXISTS seen_blocking ON seen (key) WHERE blocking = 1;
 CREATE TABLE IF NOT EXISTS learned (
     key INTEGER PRIMARY KEY, gen INTEGER NOT NULL, support INTEGER NOT NULL, text TEXT NOT NULL,
     learned_at TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS inputs (input TEXT PRIMARY KEY, gen INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS inputs (input TEXT PRIMARY KEY, gen INTEGER NOT NULL, keys BLOB NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS inputs_gen ON inputs (gen);
 """
 
@@ -156,22 +156,37 @@ class BoilerplateStore(Database):
     def count(self, articles: Sequence[Counted], gen: int) -> set[int]:
         """Record articles' edge keys, normalised with the learned set of generation `gen`; the keys touched."""
         seq = self._meta("seq")
-        inputs = [a.input for a in articles]
+        # An input counted before is counted as it is now (its text may have changed): its
+        # old rows go, found through the keys `inputs` lists (no second index on `seen`,
+        # which would double the cost of every insert).
+        self._drop([a.input for a in articles], keep_inputs=True)
+        rows: list[tuple[int, str, int, int, int]] = []
+        touched: set[int] = set()
+        listed = []
+        for n, a in enumerate(articles, start=seq + 1):
+            blocking = set(a.blocking)
+            keys = list(dict.fromkeys((*a.keys, *a.blocking)))
+            rows.extend((k, a.input, a.core, n, int(k in blocking)) for k in keys)
+            listed.append((a.input, gen, array("q", keys).tobytes()))
+            touched.update(a.keys)
+        rows.sort()  # in key order: each B-tree page is visited once, not once a row
+        self._db.executemany("INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)", rows)
+        self._db.executemany("INSERT OR REPLACE INTO inputs VALUES (?, ?, ?)", listed)
+        self._set_meta("seq", seq + len(articles))
+        return touched
+
+    def _drop(self, inputs: Sequence[str], keep_inputs: bool) -> None:
+        """Delete the `seen` rows of inputs counted before (and, unless `keep_inputs`, their `inputs` rows)."""
+        gone: list[tuple[int, str]] = []
         for i in range(0, len(inputs), _CHUNK):
             chunk = inputs[i : i + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            # An input counted before is counted as it is now (its text may have changed).
-            self._db.execute(f"DELETE FROM seen WHERE input IN ({marks})", chunk)
-        rows: list[tuple[int, str, int, int, int]] = []
-        touched: set[int] = set()
-        for n, a in enumerate(articles, start=seq + 1):
-            blocking = set(a.blocking)
-            rows.extend((k, a.input, a.core, n, int(k in blocking)) for k in dict.fromkeys((*a.keys, *a.blocking)))
-            touched.update(a.keys)
-        self._db.executemany("INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)", rows)
-        self._db.executemany("INSERT OR REPLACE INTO inputs VALUES (?, ?)", [(x, gen) for x in inputs])
-        self._set_meta("seq", seq + len(articles))
-        return touched
+            for rel, blob in self._db.execute(f"SELECT input, keys FROM inputs WHERE input IN ({marks})", chunk):
+                gone.extend((k, rel) for k in array("q", blob))
+            if not keep_inputs:
+                self._db.execute(f"DELETE FROM inputs WHERE input IN ({marks})", chunk)
+        gone.sort()
+        self._db.executemany("DELETE FROM seen WHERE key = ? AND input = ?", gone)
 
     def supported(self, keys: Iterable[int]) -> dict[int, int]:
         """Keys among `keys` not learned yet that have the support to be, with their support.
@@ -182,19 +197,15 @@ class BoilerplateStore(Database):
         """
         seq = self._meta("seq")
         need = max(MIN_SUPPORT, math.ceil(MIN_SHARE * min(RECENT, seq)))
-        found: dict[int, int] = {}
-        chosen = list(keys)
-        for i in range(0, len(chosen), _CHUNK):
-            chunk = chosen[i : i + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                self._db.execute(
-                    f"SELECT key, COUNT(DISTINCT core) FROM seen WHERE key IN ({marks}) AND seq > ?"
-                    " AND key NOT IN (SELECT key FROM learned) GROUP BY key HAVING COUNT(DISTINCT core) >= ?",
-                    (*chunk, seq - RECENT, need),
-                )
-            )
-        return found
+        wanted = set(keys)
+        # One pass over the recent rows (in key order, as stored) rather than a lookup per
+        # touched key: a run touches a dozen keys an article, nearly all seen once.
+        rows = self._db.execute(
+            "SELECT key, COUNT(DISTINCT core) FROM seen WHERE seq > ? GROUP BY key HAVING COUNT(DISTINCT core) >= ?",
+            (seq - RECENT, need),
+        )
+        learned = {r[0] for r in self._db.execute("SELECT key FROM learned")}
+        return {k: n for k, n in rows if k in wanted and k not in learned}
 
     def witnesses(self, keys: Iterable[int], most: int = 3) -> dict[int, list[str]]:
         """For each key, up to `most` inputs whose article carried it, newest first."""
@@ -246,12 +257,7 @@ class BoilerplateStore(Database):
 
     def forget(self, inputs: Iterable[str]) -> None:
         """Drop inputs whose article is gone (quarantined, deleted): they carry nothing any more."""
-        chosen = list(inputs)
-        for i in range(0, len(chosen), _CHUNK):
-            chunk = chosen[i : i + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            self._db.execute(f"DELETE FROM seen WHERE input IN ({marks})", chunk)
-            self._db.execute(f"DELETE FROM inputs WHERE input IN ({marks})", chunk)
+        self._drop(list(inputs), keep_inputs=False)
 
     def prune(self) -> int:
         """Forget old rows of keys never learned once the table is large (see the module docstring); rows deleted."""
