@@ -52,8 +52,10 @@ from warehouse.layout import PARTITION_FILE, DataRoot, Partition
 
 __all__ = ["DedupSummary", "update_clusters"]
 
-# Articles fingerprinted per batch: bounds the memory of texts held at once.
-BATCH = 2000
+# Articles fingerprinted per batch: bounds the memory of texts, words and hashes held at
+# once (each word is a Python object until rensa hashes it); BENCHMARKS.md has the peak
+# and the time at three sizes.
+BATCH = 500
 # Bounds on the work one article costs, whatever the corpus (see `link_matches`).
 MAX_POSTINGS = 64
 MAX_CANDIDATES = 64
@@ -327,16 +329,24 @@ def _recluster(root: DataRoot, store: DedupStore, affected: set[int], touched: s
             continue
         members = _component(store, start)
         done |= members
-        docs = store.docs_by_id(members)
-        if not docs:
+        facts = store.order_facts(members)
+        if not facts:
             continue  # removed
-        for doc, cluster in _clusters(docs):
-            if doc.cluster != cluster:
-                doc.cluster = cluster
-                dirty.add(doc.partition)
-        store.set_clusters(docs)
+        original, first_with = _original(facts)
+        (named,) = store.docs_by_id([original])
+        # A family may be huge (one template published thousands of times): its members
+        # are read with their signatures a slice at a time, not all at once.
+        ids = sorted(members)
+        for i in range(0, len(ids), RECLUSTER_SLICE):
+            docs = store.docs_by_id(ids[i : i + RECLUSTER_SLICE])
+            for doc in docs:
+                cluster = _cluster_of(doc, named, first_with)
+                if doc.cluster != cluster:
+                    doc.cluster = cluster
+                    dirty.add(doc.partition)
+            store.set_clusters(docs)
     for key in sorted(dirty):
-        write_clusters(root, Partition.parse(key), store.docs_in_partitions([key]))
+        write_clusters(root, Partition.parse(key), store.docs_in_partitions([key], signatures=False))
     return sorted(dirty)
 
 
@@ -352,35 +362,31 @@ def _component(store: DedupStore, start: int) -> set[int]:
     return seen
 
 
+# Members of a cluster read with their signatures at once when it is computed again.
+RECLUSTER_SLICE = 5_000
 # Times are compared as ISO strings, all UTC with microseconds; an undated article sorts after every dated one.
 _LAST = datetime.max.replace(tzinfo=UTC).isoformat(timespec="microseconds")
 
 
-def _clusters(docs: list[Doc]) -> list[tuple[Doc, tuple[str, bool, float, str | None]]]:
-    """Each member's cluster fields: named after the original, with similarity to it and the article it copies."""
-    order = sorted(docs, key=lambda d: (d.published_at or _LAST, d.article_id))
-    original = order[0]
+def _original(facts: Sequence[tuple[int, str, str | None, str]]) -> tuple[int, dict[str, str]]:
+    """A cluster's original (the earliest published, ties: the smaller `article_id`) and each text key's first article.
+
+    `facts` are `DedupStore.order_facts` of the cluster's members.
+    """
+    order = sorted(facts, key=lambda f: (f[2] or _LAST, f[1]))
     first_with: dict[str, str] = {}
-    for d in order:
-        first_with.setdefault(d.text_key, d.article_id)
-    out = []
-    for d in docs:
-        if d.text_key == original.text_key:
-            similarity = 1.0
-        elif d.signature is not None and original.signature is not None:
-            similarity = estimate(d.signature, original.signature)
-        else:
-            similarity = 0.0
-        copy_of = first_with[d.text_key]
-        out.append(
-            (
-                d,
-                (
-                    original.article_id,
-                    d is original,
-                    similarity,
-                    None if copy_of == d.article_id else copy_of,
-                ),
-            )
-        )
-    return out
+    for _id, aid, _published, key in order:
+        first_with.setdefault(key, aid)
+    return order[0][0], first_with
+
+
+def _cluster_of(doc: Doc, original: Doc, first_with: dict[str, str]) -> tuple[str, bool, float, str | None]:
+    """A member's cluster fields: named after the original, with similarity to it and the article it copies."""
+    if doc.text_key == original.text_key:
+        similarity = 1.0
+    elif doc.signature is not None and original.signature is not None:
+        similarity = estimate(doc.signature, original.signature)
+    else:
+        similarity = 0.0
+    copy_of = first_with[doc.text_key]
+    return original.article_id, doc.id == original.id, similarity, None if copy_of == doc.article_id else copy_of

@@ -160,13 +160,24 @@ class DedupStore(Database):
         """The indexed articles among `article_ids`."""
         return {d.article_id: d for d in self._select("article_id", list(article_ids))}
 
-    def docs_in_partitions(self, keys: Iterable[str]) -> list[Doc]:
-        """The indexed articles of the given partitions."""
-        return list(self._select("partition", list(keys)))
+    def docs_in_partitions(self, keys: Iterable[str], signatures: bool = True) -> list[Doc]:
+        """The indexed articles of the given partitions (without their signatures, unless asked)."""
+        return list(self._select("partition", list(keys), signatures))
 
-    def docs_by_id(self, ids: Iterable[int]) -> list[Doc]:
-        """The indexed articles with the given row ids."""
-        return list(self._select("id", list(ids)))
+    def docs_by_id(self, ids: Iterable[int], signatures: bool = True) -> list[Doc]:
+        """The indexed articles with the given row ids (without their signatures, unless asked)."""
+        return list(self._select("id", list(ids), signatures))
+
+    def order_facts(self, ids: Iterable[int]) -> list[tuple[int, str, str | None, str]]:
+        """(id, article_id, published_at, text_key) of articles: what names a cluster's original and copies."""
+        chosen = list(ids)
+        out: list[tuple[int, str, str | None, str]] = []
+        for i in range(0, len(chosen), _CHUNK):
+            chunk = chosen[i : i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT id, article_id, published_at, text_key FROM docs WHERE id IN ({marks})"
+            out.extend(self._db.execute(sql, chunk))
+        return out
 
     def docs_of_source(self, source: str) -> list[Doc]:
         """Every indexed article of a source."""
@@ -259,11 +270,12 @@ class DedupStore(Database):
         ).fetchone()
         return int(row[0]), int(row[1] or 0), int(row[2] or 0)
 
-    def _select(self, column: str, values: list[object]) -> Iterator[Doc]:
+    def _select(self, column: str, values: list[object], signatures: bool = True) -> Iterator[Doc]:
+        columns = _DOC_COLUMNS if signatures else _DOC_COLUMNS.replace("signature", "NULL")
         for i in range(0, len(values), _CHUNK):
             chunk = values[i : i + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            sql = f"SELECT {_DOC_COLUMNS} FROM docs WHERE {column} IN ({marks})"
+            sql = f"SELECT {columns} FROM docs WHERE {column} IN ({marks})"
             for row in self._db.execute(sql, chunk):
                 yield _doc(row)
 
