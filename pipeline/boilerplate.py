@@ -45,26 +45,23 @@ def with_learned(src: SourceConfig, root: DataRoot, repair: bool = True) -> tupl
     Without `repair` (a command that only reads), an unreadable store is left as it is,
     and the source is taken as having learned nothing.
     """
-    if not src.profile.learn or not BoilerplateStore.file(root.state, src.name).exists():
+    path = BoilerplateStore.file(root.state, src.name)
+    if not src.profile.learn or not path.exists():
         return src, 0, None
-    if not repair:
+    if repair:
+        store, note = _open(root, src.name)
+        with store:
+            learned, gen = store.learned()
+    else:
         try:
             with BoilerplateStore(root.state, src.name) as store:
                 learned, gen = store.learned()
         except sqlite3.DatabaseError as exc:
-            return src, 0, f"learned boilerplate not applied: {_store_name(root, src.name)} is unreadable ({exc})"
-        return dataclasses.replace(src, profile=dataclasses.replace(src.profile, learned=learned)), gen, None
-    store, lost = _open(root, src.name)
-    with store:
-        learned, gen = store.learned()
+            return src, 0, f"learned boilerplate not applied: {path} is unreadable ({exc})"
+        note = None
     if not learned:
-        return src, gen, lost
-    return dataclasses.replace(src, profile=dataclasses.replace(src.profile, learned=learned)), gen, lost
-
-
-def _store_name(root: DataRoot, source: str) -> str:
-    """Where the source's counts are, as messages name it."""
-    return str(BoilerplateStore.file(root.state, source))
+        return src, gen, note
+    return dataclasses.replace(src, profile=dataclasses.replace(src.profile, learned=learned)), gen, note
 
 
 def _open(root: DataRoot, source: str) -> tuple[BoilerplateStore, str | None]:
@@ -120,7 +117,7 @@ def _learn(root: DataRoot, src: SourceConfig, articles: Sequence[Counted], gone:
             store.prune()
         if out.lines:
             _publish(root, src.name, store.lines())
-        out.stale = store.stale(store.learned()[0])
+        out.stale = store.stale()
     return out
 
 

@@ -17,7 +17,7 @@ import os
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from html import escape
@@ -267,16 +267,28 @@ def _figures(q: _Query) -> KeyFigures:
     return f
 
 
-def _buckets(days: Sequence[date]) -> tuple[str, Any]:
-    """The unit to count by so a range fits a chart (day, week, month or year) and a key function for it."""
-    span = (max(days) - min(days)).days if days else 0
+def _over_time(rows: Sequence[tuple[str, date, int]]) -> tuple[str, list[str], list[Series]]:
+    """(unit, labels, series) of counts over time: (series name, day, count) rows, per day, week, month or year.
+
+    The unit is the smallest that fits the range on a chart; every unit from the first
+    day to the last gets a label, so a gap shows as one.
+    """
+    first, last = min(r[1] for r in rows), max(r[1] for r in rows)
+    span = (last - first).days
+    key: Callable[[date], str]
     if span <= 92:
-        return "day", lambda d: d.isoformat()
-    if span <= 2 * 366:
-        return "week", lambda d: (d - timedelta(days=d.weekday())).isoformat()
-    if span <= 10 * 366:
-        return "month", lambda d: d.strftime("%Y-%m")
-    return "year", lambda d: str(d.year)
+        unit, key = "day", date.isoformat
+    elif span <= 2 * 366:
+        unit, key = "week", lambda d: (d - timedelta(days=d.weekday())).isoformat()
+    elif span <= 10 * 366:
+        unit, key = "month", lambda d: d.strftime("%Y-%m")
+    else:
+        unit, key = "year", lambda d: str(d.year)
+    labels = list(dict.fromkeys(key(first + timedelta(days=i)) for i in range(span + 1)))
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for name, day, n in rows:
+        counts[name][key(day)] += n
+    return unit, labels, [Series(name, [counts[name].get(label, 0) for label in labels]) for name in sorted(counts)]
 
 
 def _per_day(q: _Query) -> Chart:
@@ -286,13 +298,7 @@ def _per_day(q: _Query) -> Chart:
     rows = [r for r in rows if r[1] is not None]
     if not rows:
         return Chart("articles-per-day", "Articles by publication day and source", None, "No articles in the range.")
-    unit, key = _buckets([r[1] for r in rows])
-    first, last = min(r[1] for r in rows), max(r[1] for r in rows)
-    labels: list[str] = list(dict.fromkeys(key(first + timedelta(days=i)) for i in range((last - first).days + 1)))
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for source, day, n in rows:
-        counts[source][key(day)] += n
-    series = [Series(s, [counts[s].get(label, 0) for label in labels]) for s in sorted(counts)]
+    unit, labels, series = _over_time(rows)
     note = f"Articles per {unit} (UTC), stacked by source." + (
         " Days are grouped to fit the range." if unit != "day" else ""
     )
@@ -445,17 +451,11 @@ def _duplicates(q: _Query) -> Chart:
 
 def _quarantine(q: _Query) -> Chart:
     day = "CAST(timezone('UTC', quarantined_at) AS DATE)"
-    rows = q.rows(f"SELECT {day}, reason, count(*) FROM quarantine_log WHERE {{where}} GROUP BY ALL", day)
+    rows = q.rows(f"SELECT reason, {day}, count(*) FROM quarantine_log WHERE {{where}} GROUP BY ALL", day)
     title = "Quarantine reasons over time"
     if not rows:
         return Chart("quarantine", title, None, "Nothing was quarantined in the range.")
-    unit, key = _buckets([r[0] for r in rows])
-    first, last = min(r[0] for r in rows), max(r[0] for r in rows)
-    labels = list(dict.fromkeys(key(first + timedelta(days=i)) for i in range((last - first).days + 1)))
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for d, reason, n in rows:
-        counts[reason][key(d)] += n
-    series = [Series(r, [counts[r].get(label, 0) for label in labels]) for r in sorted(counts)]
+    unit, labels, series = _over_time(rows)
     note = f"Quarantine records per {unit} by reason (from `quarantine_log`: every rejection of every run)."
     return Chart("quarantine", title, bar_chart(labels, series), note)
 

@@ -235,11 +235,13 @@ class BoilerplateStore(Database):
         self._set_meta("gen", gen)
         return gen
 
-    def stale(self, learned: Learned) -> list[str]:
-        """Inputs to normalise again with `learned` (what `learned()` gives now), in order.
+    def stale(self) -> list[str]:
+        """Inputs to normalise again with what `learned()` gives now, in order.
 
         Those whose stored article was normalised before a key it carries was learned,
-        and those with a headline that stopped a run (`blocking`) and now recurs.
+        and those with a headline that stopped a run (`blocking`) and now recurs. The
+        recurring blocks (a pass over `seen`) are looked up only when some headline
+        stopped a run.
         """
         found: set[str] = set()
         newest = self.generation()
@@ -250,9 +252,10 @@ class BoilerplateStore(Database):
                 " JOIN inputs i ON i.input = s.input WHERE l.gen > i.gen"
             )
             found.update(r[0] for r in rows)
-        for key, rel in self._db.execute("SELECT key, input FROM seen WHERE blocking = 1"):
-            if key in learned.recurring or key in learned.keys:
-                found.add(rel)
+        blocking = self._db.execute("SELECT key, input FROM seen WHERE blocking = 1").fetchall()
+        if blocking:
+            learned, _gen = self.learned()
+            found.update(rel for key, rel in blocking if key in learned.recurring or key in learned.keys)
         return sorted(found)
 
     def forget(self, inputs: Iterable[str]) -> None:
