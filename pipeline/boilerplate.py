@@ -124,7 +124,7 @@ def _learn(root: DataRoot, src: SourceConfig, articles: Sequence[Counted], gone:
 def _texts(root: DataRoot, source: str, witnesses: dict[int, list[str]]) -> dict[int, str]:
     """Each key's text, read from an article that carried it (the counts keep hashes, not text)."""
     with StateStore(root.state) as state:
-        states = state.load(source)
+        states = state.get(source, {rel for inputs in witnesses.values() for rel in inputs})
     wanted: dict[str, set[str]] = {}  # partition -> article ids
     for inputs in witnesses.values():
         for rel in inputs:

@@ -384,3 +384,46 @@ def test_the_state_update_of_a_commit_lands_with_its_files_whatever_step_a_publi
         else:
             assert states(root)["a.txt"].run_id == "r1" and "gone.txt" in states(root), step
         assert _leftovers(root) == [], step
+
+
+@pytest.mark.parametrize("rows", [0, 1, 4999])
+def test_a_state_update_is_applied_whole_whether_staged_as_json_lines_or_by_an_older_version(
+    old_template: Path, tmp_path: Path, rows: int
+) -> None:
+    """Every staged row is saved and every forgotten path deleted, from the current format and the older one."""
+    import json
+
+    from warehouse.state import FileState, StateStore
+
+    made = [
+        FileState(SOURCE, f"f{i}.txt", i, i, "", "ab" * 32, f"id-{i}", f"{SOURCE}/2024-05", "written", "1.0", "r2")
+        for i in range(rows)
+    ]
+    for kind in ("lines", "older"):
+        root = _old_root(old_template, tmp_path / kind)
+        with StateStore(root.state) as store:
+            store.save([made[0]._replace(path="gone.txt")] if made else [])
+        with Commit.begin(root, SOURCE) as commit:
+            state = commit.stage_state(iter(made), ["gone.txt"])
+            if kind == "older":
+                staged = root.root / state
+                staged.write_text(json.dumps({"save": [list(r) for r in made], "delete": ["gone.txt"]}))
+            publish(root, SOURCE, [], state=state)
+        with StateStore(root.state) as store:
+            assert store.load(SOURCE) == {r.path: r for r in made}, kind
+
+
+def test_a_state_update_holding_another_sources_rows_is_refused_and_saves_nothing(
+    old_template: Path, tmp_path: Path
+) -> None:
+    """A state update is checked row by row, in one transaction: a foreign row leaves the state as it was."""
+    from warehouse.errors import JournalError
+    from warehouse.state import FileState, StateStore
+
+    root = _old_root(old_template, tmp_path / "r")
+    good = FileState(SOURCE, "a.txt", 1, 2, "", "ab" * 32, "id-a", f"{SOURCE}/2024-05", "written", "1.0", "r2")
+    rows = [good._replace(path=f"f{i}.txt") for i in range(3000)] + [good._replace(source="other")]
+    with pytest.raises(JournalError, match="another source"), Commit.begin(root, SOURCE) as commit:
+        publish(root, SOURCE, [], state=commit.stage_state(rows))
+    with StateStore(root.state) as store:
+        assert store.load(SOURCE) == {}

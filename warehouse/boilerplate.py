@@ -59,6 +59,9 @@ PRUNE_ROWS = 400_000
 # most-read lists over the window are some hundreds.
 MAX_RECURRING = 5_000
 _CHUNK = 500  # bound parameters per statement, under SQLite's limit
+# Articles whose rows are built, sorted and inserted at once: bounded memory on a big
+# first run, and still few B-tree pages visited per row.
+_COUNT_SLICE = 10_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -160,33 +163,35 @@ class BoilerplateStore(Database):
         # old rows go, found through the keys `inputs` lists (no second index on `seen`,
         # which would double the cost of every insert).
         self._drop([a.input for a in articles], keep_inputs=True)
-        rows: list[tuple[int, str, int, int, int]] = []
         touched: set[int] = set()
-        listed = []
-        for n, a in enumerate(articles, start=seq + 1):
-            blocking = set(a.blocking)
-            keys = list(dict.fromkeys((*a.keys, *a.blocking)))
-            rows.extend((k, a.input, a.core, n, int(k in blocking)) for k in keys)
-            listed.append((a.input, gen, array("q", keys).tobytes()))
-            touched.update(a.keys)
-        rows.sort()  # in key order: each B-tree page is visited once, not once a row
-        self._db.executemany("INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)", rows)
-        self._db.executemany("INSERT OR REPLACE INTO inputs VALUES (?, ?, ?)", listed)
+        for start in range(0, len(articles), _COUNT_SLICE):
+            rows: list[tuple[int, str, int, int, int]] = []
+            listed = []
+            for n, a in enumerate(articles[start : start + _COUNT_SLICE], start=seq + 1 + start):
+                blocking = set(a.blocking)
+                keys = list(dict.fromkeys((*a.keys, *a.blocking)))
+                rows.extend((k, a.input, a.core, n, int(k in blocking)) for k in keys)
+                listed.append((a.input, gen, array("q", keys).tobytes()))
+                touched.update(a.keys)
+            rows.sort()  # in key order: each B-tree page is visited once a slice, not once a row
+            self._db.executemany("INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)", rows)
+            self._db.executemany("INSERT OR REPLACE INTO inputs VALUES (?, ?, ?)", listed)
         self._set_meta("seq", seq + len(articles))
         return touched
 
     def _drop(self, inputs: Sequence[str], keep_inputs: bool) -> None:
         """Delete the `seen` rows of inputs counted before (and, unless `keep_inputs`, their `inputs` rows)."""
-        gone: list[tuple[int, str]] = []
-        for i in range(0, len(inputs), _CHUNK):
-            chunk = inputs[i : i + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            for rel, blob in self._db.execute(f"SELECT input, keys FROM inputs WHERE input IN ({marks})", chunk):
-                gone.extend((k, rel) for k in array("q", blob))
-            if not keep_inputs:
-                self._db.execute(f"DELETE FROM inputs WHERE input IN ({marks})", chunk)
-        gone.sort()
-        self._db.executemany("DELETE FROM seen WHERE key = ? AND input = ?", gone)
+        for start in range(0, len(inputs), _COUNT_SLICE):
+            gone: list[tuple[int, str]] = []
+            for i in range(start, min(start + _COUNT_SLICE, len(inputs)), _CHUNK):
+                chunk = inputs[i : min(i + _CHUNK, start + _COUNT_SLICE)]
+                marks = ",".join("?" * len(chunk))
+                for rel, blob in self._db.execute(f"SELECT input, keys FROM inputs WHERE input IN ({marks})", chunk):
+                    gone.extend((k, rel) for k in array("q", blob))
+                if not keep_inputs:
+                    self._db.execute(f"DELETE FROM inputs WHERE input IN ({marks})", chunk)
+            gone.sort()
+            self._db.executemany("DELETE FROM seen WHERE key = ? AND input = ?", gone)
 
     def supported(self, keys: Iterable[int]) -> dict[int, int]:
         """Keys among `keys` not learned yet that have the support to be, with their support.

@@ -31,6 +31,7 @@ What starts after a publish, or after a recovery, sees the whole commit.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -73,6 +74,8 @@ FileId = tuple[int, int, int]
 Fault = Callable[[str], None]
 
 _FORMAT = 1
+_STATE_FORMAT = 2
+_STATE_SLICE = 2000  # state rows per line of a staged state update
 
 
 def _no_fault(step: str) -> None:
@@ -144,13 +147,17 @@ class Commit:
         _fsync_file(staged)
         return self.change(target, staged, base)
 
-    def stage_state(self, save: Sequence[FileState], delete: Sequence[str] = ()) -> str:
+    def stage_state(self, save: Iterable[FileState], delete: Sequence[str] = ()) -> str:
         """Stage the state rows the commit saves and the paths it forgets (fsynced); publish them with `state=`."""
-        staged = self.staged_path("state", ".json")
+        staged = self.staged_path("state", ".jsonl")
         staged.parent.mkdir(parents=True, exist_ok=True)
-        body = {"save": [list(s) for s in save], "delete": list(delete)}
+        # JSON lines, a header and then the rows a slice per line, so neither staging nor
+        # applying holds a whole run's rows as one text (100,000 rows are ~30 MB of JSON).
         with open(staged, "wb") as fh:
-            fh.write(json.dumps(body).encode())
+            fh.write(json.dumps({"format": _STATE_FORMAT, "delete": list(delete)}).encode() + b"\n")
+            rows = iter(save)
+            while chunk := list(itertools.islice(rows, _STATE_SLICE)):
+                fh.write(json.dumps(chunk).encode() + b"\n")
             fh.flush()
             os.fsync(fh.fileno())
         return staged.relative_to(self.root.root).as_posix()
@@ -425,14 +432,24 @@ def _apply(root: DataRoot, source: str, changes: Sequence[Change], state: str | 
 
 
 def _apply_state(root: DataRoot, source: str, staged: Path) -> None:
-    """Save and forget the state rows a commit staged (its source's only)."""
-    body = json.loads(staged.read_bytes())
-    rows = [FileState(*row) for row in body["save"]]
-    if any(r.source != source for r in rows):
-        raise JournalError(f"the state update {staged} holds rows of another source than {source}")
-    with StateStore(root.state) as store:
-        store.save(rows)
-        store.delete(source, [str(p) for p in body["delete"]])
+    """Save and forget the state rows a commit staged (its source's only), reading them a slice at a time."""
+
+    def checked(rows: Iterable[list[Any]]) -> Iterator[FileState]:
+        for row in rows:
+            state = FileState(*row)
+            if state.source != source:
+                raise JournalError(f"the state update {staged} holds rows of another source than {source}")
+            yield state
+
+    with open(staged, "rb") as fh, StateStore(root.state) as store:
+        head = json.loads(fh.readline())
+        if "save" in head:  # a whole-object update, as staged before JSON lines
+            store.save(checked(head["save"]))
+        elif head.get("format") == _STATE_FORMAT:
+            store.save(checked(row for line in fh for row in json.loads(line)))
+        else:
+            raise JournalError(f"the state update {staged} has an unknown format")
+        store.delete(source, [str(p) for p in head["delete"]])
 
 
 def _folders_to_sync(root: DataRoot, targets: Iterable[Path]) -> list[Path]:

@@ -6,7 +6,7 @@ row by row and read by key, which is what a B-tree is for.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -102,14 +102,19 @@ class StateStore(Database):
         return out
 
     def save(self, states: Iterable[FileState]) -> int:
-        """Insert or replace file states in one transaction; returns how many."""
-        rows = states if isinstance(states, list) else list(states)
-        if not rows:
-            return 0
+        """Insert or replace file states in one transaction, consumed as they come; returns how many."""
+        saved = 0
+
+        def counted() -> Iterator[FileState]:
+            nonlocal saved
+            for state in states:
+                saved += 1
+                yield state
+
         with self._db:  # one transaction: all of a run's outcomes land together or not at all
             self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
-        return len(rows)
+            self._db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?)", counted())
+        return saved
 
     def delete(self, source: str, paths: Iterable[str]) -> int:
         """Forget the given paths of a source in one transaction (the next run sees them as new)."""
