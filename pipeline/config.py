@@ -35,7 +35,7 @@ __all__ = [
     "source_problem",
 ]
 
-KINDS = ("files", "rss", "sitemap", "urls")
+KINDS = ("files", "rss", "sitemap", "urls", "warc")
 # Kinds whose documents are fetched over HTTP (discovered from a feed, a sitemap or a URL list).
 HTTP_KINDS = ("rss", "sitemap", "urls")
 FORMATS = ("text", "html", "auto")
@@ -53,7 +53,11 @@ _DEFAULT_KEYS = {
     "learn_boilerplate",
     "rules",
 }
-_SOURCE_KEYS = _DEFAULT_KEYS | {"kind", "path", "include", "format", "description", "html", "url", "fetch", "schedule"}
+_SOURCE_KEYS = _DEFAULT_KEYS | {
+    "kind", "path", "include", "format", "description", "html", "url", "fetch", "schedule", "warc"
+}  # fmt: skip
+_WARC_GLOBS = ("*.warc.gz", "*.warc")
+_WARC_KEYS = {"hosts", "languages", "since", "until"}
 _FETCH_KEYS = {
     "contact",
     "delay",
@@ -173,6 +177,24 @@ def duration_text(seconds: float) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class WarcFilter:
+    """`[sources.NAME.warc]`: which records of a WARC source are kept, checked before extraction."""
+
+    hosts: tuple[str, ...] = ()  # host names; a name also matches its subdomains
+    languages: tuple[str, ...] = ()  # ISO 639-1 codes, from Content-Language or <html lang>
+    since: date | None = None  # capture dates (WARC-Date, UTC), inclusive
+    until: date | None = None
+
+    def host_ok(self, host: str) -> bool:
+        """Whether a record of `host` is kept."""
+        return not self.hosts or any(host == h or host.endswith("." + h) for h in self.hosts)
+
+    def date_ok(self, day: date) -> bool:
+        """Whether a record captured on `day` is kept."""
+        return (self.since is None or day >= self.since) and (self.until is None or day <= self.until)
+
+
+@dataclass(frozen=True, slots=True)
 class SourceConfig:
     """One `[sources.NAME]` block, validated."""
 
@@ -186,6 +208,7 @@ class SourceConfig:
     urls: tuple[str, ...] = ()  # HTTP sources: the feed(s), sitemap(s) or URL list(s) to read
     fetch: FetchSettings = FetchSettings()
     schedule: Schedule | None = None
+    warc: WarcFilter = WarcFilter()  # warc sources: the records kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +237,7 @@ def source_problem(src: SourceConfig) -> str | None:
     if src.path is None:
         return None
     where = f"source {src.name}: "
-    if src.kind == "files":
+    if src.kind in ("files", "warc"):
         if not src.path.exists():
             return where + f"folder {src.path} does not exist (check `path` in the config)"
         if not src.path.is_dir():
@@ -279,7 +302,7 @@ def _source(
     kind = block.get("kind", "files")
     if kind not in KINDS:
         raise ConfigError(f"{where}.kind: {kind!r} is not one of {', '.join(KINDS)}")
-    fmt = block.get("format", "html" if kind in HTTP_KINDS else "text")
+    fmt = block.get("format", "html" if kind in (*HTTP_KINDS, "warc") else "text")
     if fmt not in FORMATS:
         raise ConfigError(f"{where}.format: {fmt!r} is not one of {', '.join(FORMATS)}")
     raw_path, url = block.get("path"), block.get("url")
@@ -300,7 +323,11 @@ def _source(
     fetch = _fetch_settings(where, block.get("fetch", {}))
     if kind in HTTP_KINDS and fetch.contact is None:
         raise ConfigError(f"{where}.fetch.contact: HTTP sources need a contact (a URL or e-mail) for the User-Agent")
-    include = block.get("include", list(_INCLUDE[fmt]))
+    include = block.get("include", list(_WARC_GLOBS if kind == "warc" else _INCLUDE[fmt]))
+    if kind == "warc" and fmt != "html":
+        raise ConfigError(f'{where}.format: warc sources hold HTML pages (format = "html")')
+    if "warc" in block and kind != "warc":
+        raise ConfigError(f"{where}.warc: only warc sources take a warc table")
     if isinstance(include, str):
         include = [include]
     if not (isinstance(include, list) and include and all(isinstance(p, str) and p for p in include)):
@@ -323,7 +350,35 @@ def _source(
         urls=tuple(urls) if kind in HTTP_KINDS else (),
         fetch=fetch,
         schedule=_schedule(where, block.get("schedule"), profile.timezone, check_schedule),
+        warc=_warc_filter(where, block.get("warc", {})),
     )
+
+
+def _warc_filter(where: str, data: Any) -> WarcFilter:
+    """Validate a `[sources.NAME.warc]` table."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}.warc: expected a table")
+    bad = set(data) - _WARC_KEYS
+    if bad:
+        raise ConfigError(f"{where}.warc: unknown key(s): {', '.join(sorted(bad))}")
+    lists: dict[str, tuple[str, ...]] = {}
+    for key in ("hosts", "languages"):
+        value = data.get(key, [])
+        if not (isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)):
+            raise ConfigError(f"{where}.warc.{key}: expected a list of strings")
+        lists[key] = tuple(v.strip().lower().rstrip(".") for v in value)
+    days: dict[str, date | None] = {}
+    for key in ("since", "until"):
+        value = data.get(key)
+        if isinstance(value, datetime):
+            raise ConfigError(f"{where}.warc.{key}: expected a date (2024-03-01), not a time")
+        if value is not None and not isinstance(value, date):
+            try:
+                value = date.fromisoformat(str(value))
+            except ValueError:
+                raise ConfigError(f"{where}.warc.{key}: expected a date (2024-03-01), got {value!r}") from None
+        days[key] = value
+    return WarcFilter(lists["hosts"], lists["languages"], days["since"], days["until"])
 
 
 def _schedule(where: str, data: Any, default_tz: str, check_schedule: ScheduleCheck | None) -> Schedule | None:

@@ -16,7 +16,7 @@ from normalizers.errors import RejectReason
 from pipeline.config import SourceConfig
 from pipeline.errors import ConfigError
 from pipeline.files import InputProblem, check_regular, printable, real_root, resolve_link, safe_name, valid_mtime_ns
-from pipeline.inputs import FetchedInput, FileInput
+from pipeline.inputs import FetchedInput, FileInput, WarcInput
 from warehouse.layout import DataRoot
 from warehouse.state import FileState, StateStore
 
@@ -50,7 +50,7 @@ class Plan:
     new: int
     changed: int
     unchanged: int
-    todo: tuple[FileInput | FetchedInput, ...]
+    todo: tuple[FileInput | FetchedInput | WarcInput, ...]
 
 
 def sidecar_name(name: str) -> str:

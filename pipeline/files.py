@@ -26,6 +26,7 @@ import os
 import re
 import stat
 import urllib.parse
+from typing import BinaryIO
 
 from normalizers.common import UNSHOWABLE
 from normalizers.errors import RejectReason
@@ -256,6 +257,19 @@ def read_confined(path: str, root: str, expected: int, cap: int, what: str = "fi
         return _read_fd(fd, max(expected, st.st_size), cap)
     finally:
         os.close(fd)
+
+
+def open_confined(path: str, root: str, what: str = "file") -> BinaryIO:
+    """A regular file inside `root`, opened for reading (checked on the open descriptor); else `InputProblem`."""
+    fd = os.open(path, _OPEN_FLAGS & ~getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        check_regular(os.fstat(fd), what)
+        if not inside(_opened_path(fd, path), root):
+            raise _outside(what)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _opened_path(fd: int, path: str) -> str:

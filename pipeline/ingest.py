@@ -27,7 +27,7 @@ from normalizers.meta import SourceMeta
 from normalizers.schema import Article
 from pipeline.config import SourceConfig
 from pipeline.files import InputProblem, printable, read_confined, real_root
-from pipeline.inputs import FetchedInput, FileInput, is_current, state_facts
+from pipeline.inputs import FetchedInput, Readable, WarcInput, is_current, state_facts
 from warehouse.boilerplate import Counted
 from warehouse.coverage import CoverageRecord, stage_coverage
 from warehouse.journal import Change, Commit, publish
@@ -35,7 +35,7 @@ from warehouse.layout import DataRoot, Partition, published_day
 from warehouse.ledger import LedgerEntry
 from warehouse.quarantine import QuarantineRecord, stage_current, stage_quarantine
 from warehouse.raw import RawStore
-from warehouse.state import FileState, StateStore
+from warehouse.state import FileState, StateStore, WarcProgress
 from warehouse.writer import PartitionWrite, SpillBuffer, upsert_partition
 
 __all__ = [
@@ -107,6 +107,7 @@ class BatchResult:
     deferrals: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     counted: list[Counted] = field(default_factory=list)  # written articles' edge blocks, to learn boilerplate from
+    progress: list[WarcProgress] = field(default_factory=list)  # WARC sources: how far the commit read each file
 
 
 @dataclass(slots=True)
@@ -139,6 +140,7 @@ class SourceSummary:
     ledger: list[LedgerEntry] = field(default_factory=list)  # re-normalisations and backfill units: per partition
     learned: list[str] = field(default_factory=list)  # blocks learned as the source's boilerplate in this run
     restripped: int = 0  # stored articles normalised again to remove boilerplate learned since they were written
+    skipped: dict[str, int] = field(default_factory=dict)  # WARC sources: records not taken, by reason
 
     def reconciles(self) -> bool:
         """Every discovered input ended as unchanged, written, superseded, quarantined or deferred (with a reason)."""
@@ -151,7 +153,7 @@ class SourceSummary:
 
 
 def _quarantine(
-    src: str, cand: FileInput | FetchedInput, raw_sha: str | None, rej: Rejection, run_id: str, now: datetime
+    src: str, cand: Readable, raw_sha: str | None, rej: Rejection, run_id: str, now: datetime
 ) -> QuarantineRecord:
     uri = cand.uri
     # Stored `printable` whatever built the message (a normaliser quoting the document, a
@@ -164,7 +166,7 @@ def process_batch(
     root: DataRoot,
     run_id: str,
     batch_name: str,
-    items: Sequence[FileInput | FetchedInput],
+    items: Sequence[Readable],
     force: bool = False,
 ) -> BatchResult:
     """Read and normalise a batch of files; spill articles per partition. Never raises on input.
@@ -228,13 +230,20 @@ def process_batch(
 
 
 def read_input(
-    src: SourceConfig, cand: FileInput | FetchedInput, raw_store: RawStore | None, folder: str | None = None
+    src: SourceConfig, cand: Readable, raw_store: RawStore | None, folder: str | None = None
 ) -> tuple[bytes, bytes | None] | Rejection:
     """An input's bytes and sidecar bytes (from its file, or the raw store), or why they cannot be read.
 
     A file is read only if it is a regular file inside `folder` (the source root with
     its links resolved; computed here when not given), and so is its sidecar.
     """
+    if isinstance(cand, WarcInput):
+        try:
+            with open(cand.spool, "rb") as fh:
+                fh.seek(cand.offset)
+                return fh.read(cand.size), None
+        except OSError as exc:
+            return Rejection(RejectReason.READ_ERROR, str(exc))
     if isinstance(cand, FetchedInput):
         if cand.raw_sha256 is None:
             return Rejection(RejectReason.READ_ERROR, "no body of this document is stored")
@@ -263,10 +272,10 @@ def read_input(
         return Rejection(RejectReason.READ_ERROR, str(exc))
 
 
-def input_meta(
-    src: SourceConfig, cand: FileInput | FetchedInput, sidecar: bytes | None, as_of: datetime | None
-) -> SourceMeta:
+def input_meta(src: SourceConfig, cand: Readable, sidecar: bytes | None, as_of: datetime | None) -> SourceMeta:
     """What the normaliser is told about an input besides its bytes."""
+    if isinstance(cand, WarcInput):  # a record's last-resort date: when it was captured
+        return SourceMeta(src.name, cand.uri, cand.rel, cand.record_ns / 1e9, None, as_of=as_of)
     if isinstance(cand, FetchedInput):
         when = cand.fetched_ns / 1e9  # a page's last-resort date: when it was fetched
         return SourceMeta(src.name, cand.uri, cand.rel, when, None, cand.hint_title, cand.hint_published_at, as_of)
@@ -274,7 +283,7 @@ def input_meta(
 
 
 def normalize_input(
-    src: SourceConfig, cand: FileInput | FetchedInput, raw: bytes, sidecar: bytes | None, *, as_of: datetime | None
+    src: SourceConfig, cand: Readable, raw: bytes, sidecar: bytes | None, *, as_of: datetime | None
 ) -> Article | Rejection:
     """Normalise one input's bytes with the source's normaliser; never raises, and an article has a date.
 
@@ -284,7 +293,7 @@ def normalize_input(
     meta = input_meta(src, cand, sidecar, as_of)
     try:
         budget = TimeBudget(DOCUMENT_TIME_BUDGET_S)
-        content_type = cand.content_type if isinstance(cand, FetchedInput) else None
+        content_type = cand.content_type if isinstance(cand, FetchedInput | WarcInput) else None
         result = normalize(raw, meta, src.profile, src.format, content_type, budget=budget)
     except Exception as exc:  # a normaliser bug must cost one document, not the batch
         return Rejection(RejectReason.INTERNAL_ERROR, f"{type(exc).__name__}: {str(exc)[:500]}")
@@ -303,7 +312,7 @@ def _forget(out: BatchResult, prev: FileState | None, article_id: str | None, pa
 
 def _state(
     src: SourceConfig,
-    cand: FileInput | FetchedInput,
+    cand: Readable,
     raw_sha: str | None,
     article_id: str | None,
     partition: str | None,
@@ -339,6 +348,7 @@ def merge_batches(results: Sequence[BatchResult]) -> BatchResult:
             merged.deferrals[reason] = merged.deferrals.get(reason, 0) + n
         merged.notes.extend(r.notes)
         merged.counted.extend(r.counted)
+        merged.progress.extend(r.progress)
     return merged
 
 
@@ -441,7 +451,7 @@ def finish_source(
     changes = stage_outcomes(commit, log_name or run_id, merged, writes, listings_read)
     if ingest:
         changes.append(stage_coverage(commit, _coverage(done, run_id)))
-    publish(root, src.name, changes, state=commit.stage_state(merged.states))
+    publish(root, src.name, changes, state=commit.stage_state(merged.states, progress=merged.progress))
     shutil.rmtree(root.spills(run_id) / src.name, ignore_errors=True)
     with contextlib.suppress(OSError):  # the run's folder, once its last source's spills are gone
         root.spills(run_id).rmdir()

@@ -14,7 +14,17 @@ from typing import NamedTuple
 from pipeline.files import file_uri
 from warehouse.state import FileState
 
-__all__ = ["FetchedInput", "FileInput", "Input", "ListedUrl", "is_current", "stamp", "state_facts"]
+__all__ = [
+    "FetchedInput",
+    "FileInput",
+    "Input",
+    "ListedUrl",
+    "Readable",
+    "WarcInput",
+    "is_current",
+    "stamp",
+    "state_facts",
+]
 
 
 class FileInput(NamedTuple):
@@ -61,13 +71,30 @@ class ListedUrl(NamedTuple):
     prev: FileState | None = None
 
 
+class WarcInput(NamedTuple):
+    """An HTTP response record of a WARC file, its payload copied to the segment's spool file."""
+
+    rel: str  # "<WARC file under the source folder>#<WARC-Record-ID>": the state key
+    uri: str  # the record's target URI
+    spool: str  # the spool file holding the payload, and where in it
+    offset: int
+    size: int
+    record_ns: int  # WARC-Date (what a fetch time is to a fetched document)
+    payload_sha256: str
+    content_type: str | None = None
+    prev: FileState | None = None
+
+
 Input = FileInput | FetchedInput | ListedUrl
+Readable = FileInput | FetchedInput | WarcInput
 
 
-def state_facts(inp: FileInput | FetchedInput) -> tuple[int, int, str]:
+def state_facts(inp: Readable) -> tuple[int, int, str]:
     """(size, mtime_ns, sidecar) as the state records them: a fetched document's time is its fetch time."""
     if isinstance(inp, FileInput):
         return inp.size, inp.mtime_ns, inp.sidecar_sig
+    if isinstance(inp, WarcInput):
+        return inp.size, inp.record_ns, ""
     return inp.size, inp.fetched_ns, ""
 
 
@@ -80,7 +107,7 @@ def stamp(inp: Input) -> str:
     return f"stored:{inp.stored_sha256 or ''}"
 
 
-def is_current(inp: FileInput | FetchedInput, state: FileState | None, version: str, digest: str | None = None) -> bool:
+def is_current(inp: Readable, state: FileState | None, version: str, digest: str | None = None) -> bool:
     """Whether the stored outcome of `inp` still stands: the state saw the same bytes, with the same normaliser.
 
     Unread, a file is judged by its stat facts and a fetched document by its body's
@@ -93,4 +120,6 @@ def is_current(inp: FileInput | FetchedInput, state: FileState | None, version: 
         return state.raw_sha256 == digest and state.sidecar == state_facts(inp)[2]
     if isinstance(inp, FileInput):
         return (state.size, state.mtime_ns, state.sidecar) == (inp.size, inp.mtime_ns, inp.sidecar_sig)
+    if isinstance(inp, WarcInput):
+        return state.raw_sha256 == inp.payload_sha256
     return inp.raw_sha256 is not None and state.raw_sha256 == inp.raw_sha256

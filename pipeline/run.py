@@ -11,8 +11,10 @@ the same two methods. HTTP sources take an injected transport, as httpx does.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import itertools
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import as_completed
 from dataclasses import dataclass
@@ -38,6 +40,7 @@ from pipeline.boilerplate import learn_from_run, with_learned
 from pipeline.config import HTTP_KINDS, SourceConfig
 from pipeline.coverage import gap_notes
 from pipeline.discover import Plan, plan_source
+from pipeline.errors import ConfigError
 from pipeline.ingest import (
     BATCH_SIZE,
     BatchResult,
@@ -52,6 +55,7 @@ from pipeline.ingest import (
 )
 from pipeline.inputs import ListedUrl
 from pipeline.renormalize import plan_renormalize_source
+from pipeline.warc import plan_segment
 from pipeline.workers import default_workers, run_in_pool, submit_in_pool
 from warehouse.atomic import locked
 from warehouse.boilerplate import Counted
@@ -59,6 +63,7 @@ from warehouse.errors import CommitConflict, LockTimeout
 from warehouse.journal import Commit, publish, recover
 from warehouse.layout import DataRoot, Partition
 from warehouse.ledger import LedgerEntry, write_ledger
+from warehouse.state import StateStore
 from warehouse.writer import PartitionWrite
 
 __all__ = [
@@ -191,6 +196,13 @@ def run_source(
     mode = mode or Ingest()
     runner = runner or LocalRunner()
     started = datetime.now(UTC)
+    if src.kind == "warc":
+        if not isinstance(mode, Ingest):
+            raise ConfigError(
+                f"source {src.name}: a warc source is read by `newsflow run` only"
+                " (`newsflow run --force` reads its WARC files again with the current normaliser)"
+            )
+        return _run_warc(src, root, run_id, mode, runner, progress, batch_size, started)
     if isinstance(mode, Backfill):
         try:
             return _run(src, root, run_id, mode, runner, transport, progress, batch_size, started)
@@ -199,6 +211,56 @@ def run_source(
             write_ledger(root, [entry])
             return SourceSummary(src.name, discovered=len(mode.unit.items), ledger=[entry], error=entry.error)
     return _run(src, root, run_id, mode, runner, transport, progress, batch_size, started)
+
+
+def _run_warc(
+    src: SourceConfig,
+    root: DataRoot,
+    run_id: str,
+    mode: Ingest,
+    runner: Runner,
+    progress: Progress | None,
+    batch_size: int,
+    started: datetime,
+) -> SourceSummary:
+    """A WARC source's run: one commit per segment of its records, each with the files' progress (see pipeline.warc)."""
+    if mode.force:  # every file read from its start again; a run killed meanwhile reads them again too
+        with StateStore(root.state) as store:
+            store.forget_progress(src.name)
+    total: SourceSummary | None = None
+    skipped: Counter[str] = Counter()
+    for index in itertools.count():
+        spool = root.spills(run_id) / src.name / f"warc-{index:05d}.spool"
+        try:
+            seg = runner.call("discover", plan_segment, src, root, spool)
+            skipped.update(seg.skipped)
+            early = BatchResult(notes=seg.notes, progress=seg.progress)
+            summary = _run(src, root, run_id, mode, runner, None, progress, batch_size, started, (seg.plan, early))
+        finally:
+            spool.unlink(missing_ok=True)
+        total = summary if total is None else _added(total, summary)
+        if not seg.more or summary.error:
+            break
+    assert total is not None
+    total.skipped = dict(sorted(skipped.items()))
+    if skipped:
+        shown = ", ".join(f"{n} {why}" for why, n in skipped.most_common())
+        total.notes.append(f"WARC records not taken: {shown}")
+    return total
+
+
+def _added(a: SourceSummary, b: SourceSummary) -> SourceSummary:
+    """Two consecutive commits' summaries of one source as one."""
+    counts = ("discovered", "new", "changed", "unchanged", "written", "superseded", "quarantined", "deferred")
+    merged = dataclasses.replace(a, **{k: getattr(a, k) + getattr(b, k) for k in counts})
+    merged.partitions = sorted(set(a.partitions) | set(b.partitions))
+    merged.reasons = dict(Counter(a.reasons) + Counter(b.reasons))
+    merged.deferrals = dict(Counter(a.deferrals) + Counter(b.deferrals))
+    merged.notes = a.notes + b.notes
+    merged.learned = a.learned + b.learned
+    merged.restripped = a.restripped + b.restripped
+    merged.error, merged.user_error = b.error or a.error, b.user_error or a.user_error
+    return merged
 
 
 def _run(
@@ -211,11 +273,16 @@ def _run(
     progress: Progress | None,
     batch_size: int,
     started: datetime,
+    planned: tuple[Plan, BatchResult] | None = None,
 ) -> SourceSummary:
     # 1. Plan: what to normalise, and what fetching already decided (`early`), with the
-    # boilerplate the source has learned so far.
+    # boilerplate the source has learned so far (a WARC source's segment comes planned).
     src, generation, lost = with_learned(src, root)
-    plan, early, force = _plan(src, root, run_id, mode, runner, transport)
+    early: BatchResult | None
+    if planned is not None:
+        (plan, early), force = planned, isinstance(mode, Ingest) and mode.force
+    else:
+        plan, early, force = _plan(src, root, run_id, mode, runner, transport)
     summary = SourceSummary(src.name, plan.discovered, plan.new, plan.changed, plan.unchanged)
     # 2. Normalise, in batches spread over the runner.
     prefix = f"bf{mode.unit.period}-" if isinstance(mode, Backfill) else "l" if _relearn(mode) else "b"

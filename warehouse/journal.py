@@ -49,7 +49,7 @@ from warehouse.atomic import fsync_dir, locked
 from warehouse.errors import CommitConflict, JournalError, LockTimeout
 from warehouse.layout import JOURNAL_FILE, PARTITION_FILE, DataRoot, Partition, validate_source
 from warehouse.staging import clean_source_staging, mark_owner
-from warehouse.state import FileState, StateStore
+from warehouse.state import FileState, StateStore, WarcProgress
 
 __all__ = [
     "Change",
@@ -147,14 +147,17 @@ class Commit:
         _fsync_file(staged)
         return self.change(target, staged, base)
 
-    def stage_state(self, save: Iterable[FileState], delete: Sequence[str] = ()) -> str:
+    def stage_state(
+        self, save: Iterable[FileState], delete: Sequence[str] = (), progress: Sequence[WarcProgress] = ()
+    ) -> str:
         """Stage the state rows the commit saves and the paths it forgets (fsynced); publish them with `state=`."""
         staged = self.staged_path("state", ".jsonl")
         staged.parent.mkdir(parents=True, exist_ok=True)
         # JSON lines, a header and then the rows a slice per line, so neither staging nor
         # applying holds a whole run's rows as one text (100,000 rows are ~30 MB of JSON).
         with open(staged, "wb") as fh:
-            fh.write(json.dumps({"format": _STATE_FORMAT, "delete": list(delete)}).encode() + b"\n")
+            head = {"format": _STATE_FORMAT, "delete": list(delete), "progress": [list(p) for p in progress]}
+            fh.write(json.dumps(head).encode() + b"\n")
             rows = iter(save)
             while chunk := list(itertools.islice(rows, _STATE_SLICE)):
                 fh.write(json.dumps(chunk).encode() + b"\n")
@@ -450,6 +453,10 @@ def _apply_state(root: DataRoot, source: str, staged: Path) -> None:
         else:
             raise JournalError(f"the state update {staged} has an unknown format")
         store.delete(source, [str(p) for p in head["delete"]])
+        progress = [WarcProgress(*row) for row in head.get("progress", ())]
+        if any(p.source != source for p in progress):
+            raise JournalError(f"the state update {staged} holds progress of another source than {source}")
+        store.save_progress(progress)
 
 
 def _folders_to_sync(root: DataRoot, targets: Iterable[Path]) -> list[Path]:

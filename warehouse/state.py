@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from warehouse.db import Database, open_db
 
-__all__ = ["FileState", "StateStore"]
+__all__ = ["FileState", "StateStore", "WarcProgress"]
 
 
 class FileState(NamedTuple):
@@ -39,6 +39,20 @@ class FileState(NamedTuple):
     run_id: str
 
 
+class WarcProgress(NamedTuple):
+    """How far a WARC source's runs have read one of its WARC files."""
+
+    source: str
+    file: str  # path under the source folder
+    size: int  # the file as it was read
+    mtime_ns: int
+    offset: int  # where the next record to read starts (its ordinal counts when the file cannot be sought in)
+    ordinal: int  # its number in the file, from 0
+    record_id: str  # its WARC-Record-ID, to recognise it ("" when not known)
+    done: bool  # read to its end
+    cut: bool  # it ends inside a record: read on from there once the file grows
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     source TEXT NOT NULL,
@@ -53,6 +67,18 @@ CREATE TABLE IF NOT EXISTS files (
     normalizer_version TEXT,
     run_id TEXT NOT NULL,
     PRIMARY KEY (source, path)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS warc_files (
+    source TEXT NOT NULL,
+    file TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    ordinal INTEGER NOT NULL,
+    record_id TEXT NOT NULL,
+    done INTEGER NOT NULL,
+    cut INTEGER NOT NULL,
+    PRIMARY KEY (source, file)
 ) WITHOUT ROWID;
 """
 
@@ -115,6 +141,30 @@ class StateStore(Database):
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?)", counted())
         return saved
+
+    def save_progress(self, rows: Iterable[WarcProgress]) -> None:
+        """Record how far WARC files were read (in one transaction)."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO warc_files VALUES (?,?,?,?,?,?,?,?,?)", list(rows))
+
+    def forget_progress(self, source: str) -> None:
+        """Forget how far the WARC files of `source` were read: the next run reads them from their start."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM warc_files WHERE source = ?", (source,))
+
+    def warc_progress(self, source: str) -> dict[str, WarcProgress]:
+        """How far each WARC file of `source` was read, by file."""
+        rows = self._db.execute(
+            "SELECT source, file, size, mtime_ns, offset, ordinal, record_id, done, cut"
+            " FROM warc_files WHERE source = ?",
+            (source,),
+        )
+        return {
+            file: WarcProgress(src, file, size, mtime, offset, ordinal, rid, bool(done), bool(cut))
+            for src, file, size, mtime, offset, ordinal, rid, done, cut in rows
+        }
 
     def delete(self, source: str, paths: Iterable[str]) -> int:
         """Forget the given paths of a source in one transaction (the next run sees them as new)."""

@@ -1,0 +1,245 @@
+"""WARC sources: records to articles through `run_source`, filters, resumption after a kill, cut files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.config import load_config
+from pipeline.errors import ConfigError
+from pipeline.run import LocalRunner, Renormalize, run_source
+from tests.warc_files import PAGES, Rec, news, page, record_bytes, write_warc
+from warehouse.layout import DataRoot
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _config(tmp_path: Path, extra: str = "") -> Any:
+    cfg = tmp_path / "sources.toml"
+    cfg.write_text(f'[sources.cc]\nkind = "warc"\npath = "warcs"\n{extra}', encoding="utf-8")
+    return load_config(cfg).sources["cc"]
+
+
+def _rows(root: DataRoot) -> list[tuple[Any, ...]]:
+    files = sorted(root.articles.glob("**/*.parquet"))
+    if not files:
+        return []
+    sql = "SELECT source_uri, url, title, text, published_at FROM read_parquet(?) ORDER BY source_uri"
+    return duckdb.execute(sql, [[str(f) for f in files]]).fetchall()
+
+
+def test_html_responses_of_every_compression_become_articles_and_other_records_are_counted(tmp_path: Path) -> None:
+    """gzip per record, a whole-file gzip and no compression read alike; skips are counted by reason."""
+    warcs = tmp_path / "warcs"
+    others = [
+        Rec("https://news.example.org/report.pdf", b"%PDF-1.4", content_type="application/pdf"),
+        Rec("https://news.example.org/gone", b"<html>gone</html>", status=404),
+        Rec("https://news.example.org/story/0", b"", kind="revisit"),
+        Rec("https://news.example.org/story/1", b"GET /story/1", kind="request"),
+        Rec("https://news.example.org/cut", page(3), extra="WARC-Truncated: length\r\n"),
+    ]
+    write_warc(warcs / "a.warc.gz", [*news(4), *others])
+    write_warc(warcs / "sub" / "b.warc.gz", news(3, start=4), compression="whole")
+    write_warc(warcs / "c.warc", news(3, start=7), compression="none")
+    (warcs / "notes.txt").write_text("not a WARC file")
+    src, root = _config(tmp_path), DataRoot(tmp_path / "data")
+
+    summary = run_source(src, root, "r1", runner=LocalRunner(1))
+
+    assert summary.error is None and summary.reconciles()
+    assert (summary.discovered, summary.written, summary.quarantined) == (10, 10, 0)
+    assert summary.skipped == {"http-status": 1, "not-html": 1, "revisit": 1, "truncated": 1}
+    rows = _rows(root)
+    assert [r[0] for r in rows] == sorted(f"https://news.example.org/story/{i}" for i in range(10))
+    assert all(r[3] and r[2] for r in rows)
+    # Read with pyarrow too: one schema, hive-partitioned.
+    assert pq.read_table(root.articles).num_rows == 10
+
+    again = run_source(src, root, "r2", runner=LocalRunner(1))
+    assert (again.discovered, again.written) == (0, 0)
+
+
+def test_a_page_without_a_date_of_its_own_is_dated_by_its_capture(tmp_path: Path) -> None:
+    """The record's WARC-Date is the last-resort date, as a fetch time is for a fetched page."""
+    body = b"<html><body><article><h1>Harbour ferry adds night trips</h1>" + b"<p>" + b"The ferry runs late. " * 40
+    body += b"</p></article></body></html>"
+    write_warc(tmp_path / "warcs" / "a.warc.gz", [Rec("https://h.example/ferry", body, date="2023-07-09T08:30:00Z")])
+    src, root = _config(tmp_path), DataRoot(tmp_path / "data")
+    assert run_source(src, root, "r1", runner=LocalRunner(1)).written == 1
+    files = [str(f) for f in root.articles.glob("**/*.parquet")]
+    got = duckdb.execute("SELECT url, date_source, published_at::DATE FROM read_parquet(?)", [files]).fetchall()
+    assert [(g[0], g[1], str(g[2])) for g in got] == [("https://h.example/ferry", "fetched", "2023-07-09")]
+
+
+def test_host_language_and_date_filters_apply_before_extraction(tmp_path: Path) -> None:
+    """Records of other hosts, declared languages and capture days are counted, never extracted."""
+    base = page(0).replace(b"<html", b"<html data-x", 1)
+    recs = [
+        Rec("https://www.kept.example/a", page(1)),
+        Rec("https://kept.example/b", page(2), language="en-GB"),
+        Rec("https://other.example/c", page(4)),
+        Rec("https://notkept.example/d", page(5)),
+        Rec("https://www.kept.example/e", page(6), language="de"),
+        Rec("https://www.kept.example/f", b'<html lang="fr">' + base, date="2024-03-06T00:00:00Z"),
+        Rec("https://www.kept.example/g", page(7), date="2024-02-28T23:59:59Z"),
+    ]
+    write_warc(tmp_path / "warcs" / "a.warc.gz", recs)
+    extra = '[sources.cc.warc]\nhosts = ["kept.example"]\nlanguages = ["en"]\nsince = 2024-03-01\n'
+    src, root = _config(tmp_path, extra), DataRoot(tmp_path / "data")
+    summary = run_source(src, root, "r1", runner=LocalRunner(1))
+    assert summary.skipped == {"host": 2, "language": 2, "date": 1}
+    assert sorted(r[0] for r in _rows(root)) == ["https://kept.example/b", "https://www.kept.example/a"]
+
+
+def test_a_file_cut_inside_a_record_is_read_to_its_last_whole_record_and_on_once_it_grows(tmp_path: Path) -> None:
+    """What a partial download holds is written; once the file is whole, only the rest is read."""
+    recs = news(5)
+    full = tmp_path / "full.warc.gz"
+    offsets = write_warc(full, recs)
+    data = full.read_bytes()
+    target = tmp_path / "warcs" / "a.warc.gz"
+    target.parent.mkdir()
+    target.write_bytes(data[: offsets[3] + 40])  # inside the fourth record's gzip member
+    src, root = _config(tmp_path), DataRoot(tmp_path / "data")
+
+    first = run_source(src, root, "r1", runner=LocalRunner(1))
+    assert first.written == 3 and first.skipped == {"cut-short": 1}
+    assert any("ends inside record 3" in n for n in first.notes)
+
+    target.write_bytes(data)
+    second = run_source(src, root, "r2", runner=LocalRunner(1))
+    assert (second.discovered, second.written) == (2, 2)
+    assert len(_rows(root)) == 5
+
+
+def test_an_uncompressed_file_cut_inside_a_payload_keeps_no_partial_page(tmp_path: Path) -> None:
+    """A record whose payload is cut short is not an article: it waits for the rest of the file."""
+    recs = news(3)
+    target = tmp_path / "warcs" / "a.warc"
+    offsets = write_warc(target, recs, compression="none")
+    data = target.read_bytes()
+    target.write_bytes(data[: offsets[2] + len(record_bytes(recs[2])) // 2])
+    src, root = _config(tmp_path), DataRoot(tmp_path / "data")
+    first = run_source(src, root, "r1", runner=LocalRunner(1))
+    assert first.written == 2 and first.skipped == {"cut-short": 1}
+    target.write_bytes(data)
+    assert run_source(src, root, "r2", runner=LocalRunner(1)).written == 1
+
+
+_KILLED_RUN = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    import pipeline.warc
+    from pipeline.config import load_config
+    from pipeline.run import LocalRunner, run_source
+    from warehouse.layout import DataRoot
+
+    pipeline.warc.SEGMENT_RECORDS = 4
+    planned = 0
+
+    class DiesAtThirdPlan(LocalRunner):
+        def call(self, stage, fn, *args):
+            global planned
+            if stage == "discover":
+                planned += 1
+                if planned == 3:  # two segments committed
+                    os.kill(os.getpid(), signal.SIGKILL)
+            return super().call(stage, fn, *args)
+
+    src = load_config(Path(sys.argv[1])).sources["cc"]
+    run_source(src, DataRoot(Path(sys.argv[2])), "killed", runner=DiesAtThirdPlan(1))
+    """
+)
+
+
+def test_a_run_killed_in_the_middle_of_a_file_resumes_at_its_last_committed_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL after two segments of four records: the next run reads the rest only, and equals a clean run."""
+    n = len(PAGES)
+    write_warc(tmp_path / "warcs" / "a.warc.gz", news(n - 3))
+    write_warc(tmp_path / "warcs" / "b.warc.gz", news(3, start=n - 3), compression="whole")
+    src, root = _config(tmp_path), DataRoot(tmp_path / "data")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_HOME": str(tmp_path / ".prefect"),
+    }
+    cfg = str(tmp_path / "sources.toml")
+    run = [sys.executable, "-c", _KILLED_RUN, cfg, str(root.root)]
+    done = subprocess.run(run, check=False, env=env, timeout=300)
+    assert done.returncode == -signal.SIGKILL
+    assert len(_rows(root)) == 8  # two committed segments
+
+    monkeypatch.setattr("pipeline.warc.SEGMENT_RECORDS", 4)
+    resumed = run_source(src, root, "r2", runner=LocalRunner(1))
+    assert resumed.discovered == n - 8 and resumed.written == n - 8 and resumed.error is None
+
+    clean = DataRoot(tmp_path / "clean")
+    assert run_source(src, clean, "c1", runner=LocalRunner(1)).written == n
+    strip = [(r[0], r[1], r[2], r[3], r[4]) for r in _rows(clean)]
+    assert _rows(root) == strip and len(strip) == n
+    # A whole-file gzip is resumed by record number: make it the file a segment stops in.
+    monkeypatch.setattr("pipeline.warc.SEGMENT_RECORDS", n - 2)
+    again = DataRoot(tmp_path / "again")
+    first = run_source(src, again, "a1", runner=LocalRunner(1))
+    assert first.written == n and _rows(again) == strip
+
+
+def test_force_reads_every_file_again_and_other_modes_are_refused(tmp_path: Path) -> None:
+    """`run --force` re-reads (and re-normalises) every record; re-normalisation and backfills say what to do."""
+    write_warc(tmp_path / "warcs" / "a.warc.gz", news(3))
+    src, root = _config(tmp_path), DataRoot(tmp_path / "data")
+    run_source(src, root, "r1", runner=LocalRunner(1))
+    from pipeline.run import Ingest
+
+    forced = run_source(src, root, "r2", Ingest(force=True), runner=LocalRunner(1))
+    assert (forced.discovered, forced.written) == (3, 3)
+    with pytest.raises(ConfigError, match="run --force"):
+        run_source(src, root, "r3", Renormalize(), runner=LocalRunner(1))
+
+
+def test_hostile_warc_files_never_crash_a_run_and_nothing_outside_the_folder_is_read(tmp_path: Path) -> None:
+    """Garbage, an empty file and a link to a WARC outside the folder: the run ends, reading none of them."""
+    warcs = tmp_path / "warcs"
+    write_warc(warcs / "good.warc.gz", news(2))
+    (warcs / "garbage.warc.gz").write_bytes(os.urandom(5000))
+    (warcs / "zeros.warc").write_bytes(b"\0" * 4096)
+    (warcs / "empty.warc.gz").write_bytes(b"")
+    (warcs / "header-only.warc").write_bytes(b"WARC/1.0\r\nWARC-Type: response\r\nContent-Length: 999999\r\n\r\n<html>")
+    outside = tmp_path / "secret.warc.gz"
+    write_warc(outside, [Rec("https://secret.example/x", page(5))])
+    (warcs / "link.warc.gz").symlink_to(outside)
+    src, root = _config(tmp_path), DataRoot(tmp_path / "data")
+    summary = run_source(src, root, "r1", runner=LocalRunner(1))
+    assert summary.error is None and summary.written == 2
+    assert not any("secret" in r[0] for r in _rows(root))
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ('kind = "files"\npath = "x"\n[sources.cc.warc]\nhosts = ["a.example"]\n', "only warc sources"),
+        ('kind = "warc"\npath = "x"\n[sources.cc.warc]\nsince = "March"\n', "expected a date"),
+        ('kind = "warc"\npath = "x"\n[sources.cc.warc]\nhost = ["a.example"]\n', "unknown key"),
+        ('kind = "warc"\npath = "x"\nformat = "text"\n', "HTML pages"),
+    ],
+)
+def test_warc_settings_are_checked(tmp_path: Path, block: str, message: str) -> None:
+    """A mistaken `[sources.NAME.warc]` table is refused with the key at fault."""
+    cfg = tmp_path / "sources.toml"
+    cfg.write_text(f"[sources.cc]\n{block}", encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_config(cfg)
