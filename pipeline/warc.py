@@ -2,7 +2,7 @@
 
 A run reads the source folder's WARC files (gzip per record, as Common Crawl writes
 them, a whole-file gzip, or uncompressed) in segments of at most `SEGMENT_RECORDS`
-records it keeps. The scan (in the run's process, with fastwarc) filters records
+records it keeps (and `SEGMENT_BYTES` of their payloads). The scan (in the run's process, with fastwarc) filters records
 before any extraction: only `response` records with HTTP status 200, an HTML
 content type and no `WARC-Truncated` field, of the configured hosts, capture dates
 and languages, are kept; the others are counted by reason. A kept record's payload
@@ -41,6 +41,7 @@ from warehouse.state import StateStore, WarcProgress
 __all__ = ["SEGMENT_RECORDS", "Segment", "plan_segment", "record_host", "scan_file"]
 
 SEGMENT_RECORDS = 5_000  # records kept per segment, i.e. per commit of a WARC source
+SEGMENT_BYTES = 256 << 20  # and the most payload bytes a segment spools (pages may be up to max_bytes each)
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _LANG_SNIFF = 4096  # bytes of a page searched for <html lang="..">
 _HTML_LANG = re.compile(rb"<html\b[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3})\b", re.IGNORECASE)
@@ -100,7 +101,7 @@ def plan_segment(src: SourceConfig, root: DataRoot, spool: Path, force: bool = F
             same = prev is not None and (prev.size, prev.mtime_ns) == (size, mtime_ns)
             grown = prev is not None and prev.cut and size > prev.size
             room = SEGMENT_RECORDS - len(todo)
-            if room <= 0:
+            if room <= 0 or out.tell() >= SEGMENT_BYTES:
                 seg.more = True
                 break
             start = prev if same or grown else None
@@ -149,7 +150,7 @@ def scan_file(
                 ordinal, offset, record_id = index, position, record.record_id or ""
                 if not record_id or not record.headers.get("WARC-Type"):
                     break  # the file ends inside a record's header
-                if kept >= room:  # this record starts the next segment
+                if kept >= room or out.tell() >= SEGMENT_BYTES:  # this record starts the next segment
                     return progress(False)
                 why = _skip_reason(record, wanted)
                 if why == "companion":
