@@ -229,11 +229,13 @@ def _run_warc(
             store.forget_progress(src.name)
     total: SourceSummary | None = None
     skipped: Counter[str] = Counter()
+    passed: set[str] = set()  # files found cut short: read on by the next run, not the next segment
     for index in itertools.count():
         spool = root.spills(run_id) / src.name / f"warc-{index:05d}.spool"
         try:
-            seg = runner.call("discover", plan_segment, src, root, spool)
+            seg = runner.call("discover", plan_segment, src, root, spool, index == 0, frozenset(passed))
             skipped.update(seg.skipped)
+            passed.update(p.file for p in seg.progress if p.cut)
             early = BatchResult(notes=seg.notes, progress=seg.progress)
             summary = _run(src, root, run_id, mode, runner, None, progress, batch_size, started, (seg.plan, early))
         finally:

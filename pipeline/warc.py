@@ -79,14 +79,30 @@ def _language(record: WarcRecord, head: bytes) -> str | None:
     return found.group(1).decode("ascii").lower() if found else None
 
 
-def _warc_files(src: SourceConfig) -> list[tuple[str, str, int, int]]:
-    """(rel, path, size, mtime_ns) of the source folder's readable WARC files, sorted (the files source's walk)."""
-    listed = discover_files(src)
-    return [(rel, path, size, mtime) for rel, path, size, mtime, _, _, problem in listed if problem is None]
+def _warc_files(src: SourceConfig, seg: Segment | None) -> list[tuple[str, str, int, int]]:
+    """(rel, path, size, mtime_ns) of the source folder's WARC files, sorted (the files source's walk).
+
+    A file that cannot be one (a link leading out of the folder, a FIFO...) is never
+    opened: it is counted as `not-a-file` and named in `seg`'s notes (when given).
+    """
+    out = []
+    for rel, path, size, mtime, _, _, problem in discover_files(src):
+        if problem is None:
+            out.append((rel, path, size, mtime))
+        elif seg is not None:
+            seg.skipped["not-a-file"] += 1
+            seg.notes.append(f"{printable(rel)}: not read: {problem[1]}")
+    return out
 
 
-def plan_segment(src: SourceConfig, root: DataRoot, spool: Path, force: bool = False) -> Segment:
-    """Scan the source's WARC files from where the last commit left them, up to `SEGMENT_RECORDS` kept records."""
+def plan_segment(
+    src: SourceConfig, root: DataRoot, spool: Path, first: bool = True, passed: frozenset[str] = frozenset()
+) -> Segment:
+    """Scan the source's WARC files from where the last commit left them, up to `SEGMENT_RECORDS` kept records.
+
+    The `first` segment of a run also reports the folder's entries that cannot be read;
+    files in `passed` (cut short, found so by an earlier segment of the run) are left.
+    """
     wanted = src.warc
     with StateStore(root.state) as store:
         known = store.warc_progress(src.name)
@@ -94,8 +110,10 @@ def plan_segment(src: SourceConfig, root: DataRoot, spool: Path, force: bool = F
     seg = Segment(Plan(src.name, 0, 0, 0, 0, ()))
     spool.parent.mkdir(parents=True, exist_ok=True)
     with open(spool, "wb") as out:
-        for rel, path, size, mtime_ns in _warc_files(src):
-            prev = None if force else known.get(rel)
+        for rel, path, size, mtime_ns in _warc_files(src, seg if first else None):
+            prev = known.get(rel)
+            if rel in passed:
+                continue
             if prev is not None and prev.done and (prev.size, prev.mtime_ns) == (size, mtime_ns):
                 continue
             same = prev is not None and (prev.size, prev.mtime_ns) == (size, mtime_ns)

@@ -100,25 +100,28 @@ def test_host_language_and_date_filters_apply_before_extraction(tmp_path: Path) 
     assert sorted(r[0] for r in _rows(root)) == ["https://kept.example/b", "https://www.kept.example/a"]
 
 
-def test_a_file_cut_inside_a_record_is_read_to_its_last_whole_record_and_on_once_it_grows(tmp_path: Path) -> None:
-    """What a partial download holds is written; once the file is whole, only the rest is read."""
+def test_a_file_cut_inside_a_record_is_read_to_its_last_whole_record_and_on_once_it_grows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a partial download holds is written, and said once a run; once the file is whole, only the rest is read."""
+    monkeypatch.setattr("pipeline.warc.SEGMENT_RECORDS", 2)  # the file after it takes two segments
+    write_warc(tmp_path / "warcs" / "b.warc.gz", news(4, start=10))
     recs = news(5)
     full = tmp_path / "full.warc.gz"
     offsets = write_warc(full, recs)
     data = full.read_bytes()
     target = tmp_path / "warcs" / "a.warc.gz"
-    target.parent.mkdir()
     target.write_bytes(data[: offsets[3] + 40])  # inside the fourth record's gzip member
     src, root = _config(tmp_path), DataRoot(tmp_path / "data")
 
     first = run_source(src, root, "r1", runner=LocalRunner(1))
-    assert first.written == 3 and first.skipped == {"cut-short": 1}
-    assert any("ends inside record 3" in n for n in first.notes)
+    assert first.written == 3 + 4 and first.skipped == {"cut-short": 1}
+    assert sum("ends inside record 3" in n for n in first.notes) == 1
 
     target.write_bytes(data)
     second = run_source(src, root, "r2", runner=LocalRunner(1))
     assert (second.discovered, second.written) == (2, 2)
-    assert len(_rows(root)) == 5
+    assert len(_rows(root)) == 9
 
 
 def test_an_uncompressed_file_cut_inside_a_payload_keeps_no_partial_page(tmp_path: Path) -> None:
@@ -226,6 +229,8 @@ def test_hostile_warc_files_never_crash_a_run_and_nothing_outside_the_folder_is_
     summary = run_source(src, root, "r1", runner=LocalRunner(1))
     assert summary.error is None and summary.written == 2
     assert not any("secret" in r[0] for r in _rows(root))
+    assert summary.skipped.get("not-a-file") == 1
+    assert any(n.startswith("link.warc.gz: not read:") for n in summary.notes)
 
 
 @pytest.mark.parametrize(
