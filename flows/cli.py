@@ -28,6 +28,15 @@ _SHARED: dict[str, dict[str, Any]] = {
     "--config": {"help": "config file (default: $NEWSFLOW_CONFIG or ./sources.toml)"},
     "--data": {"help": "data root (default: $NEWSFLOW_DATA or ./data)"},
     "--workers": {"type": "workers", "default": None, "help": "normaliser processes (default: one per core)"},
+    "--task-runner": {
+        "choices": ("default", "dask"),
+        "default": "default",
+        "help": "where normalising and writing run: newsflow's process pool (default) or Dask (prefect-dask)",
+    },
+    "--dask-address": {
+        "default": None,
+        "help": "with --task-runner dask: a Dask scheduler (default: $NEWSFLOW_DASK_ADDRESS, else a local cluster)",
+    },
     "--no-dedup": {
         "dest": "dedup",
         "action": "store_false",
@@ -58,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("sources", nargs="*", metavar="SOURCE", help="sources to run (default: all)")
     _shared(run, "--config", "--data")
     run.add_argument("--force", action="store_true", help="re-process every file, changed or not")
-    _shared(run, "--workers")
+    _shared(run, "--workers", "--task-runner", "--dask-address")
     run.add_argument("--json", action="store_true", help="print the run summary as JSON")
     _shared(run, "--no-dedup", "--no-report")
 
@@ -66,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     ren.add_argument("sources", nargs="*", metavar="SOURCE", help="sources to rebuild (default: all)")
     ren.add_argument("--start", type=_day, help="first day (YYYY-MM-DD) of the partitions to rebuild")
     ren.add_argument("--end", type=_day, help="last day (YYYY-MM-DD) of the partitions to rebuild")
-    _shared(ren, "--config", "--data", "--workers")
+    _shared(ren, "--config", "--data", "--workers", "--task-runner", "--dask-address")
     ren.add_argument("--json", action="store_true", help="print the run summary as JSON")
     _shared(ren, "--no-dedup", "--no-report")
 
@@ -371,11 +380,15 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(f"--end {args.end} is before --start {args.start}")
     _writable_data_root(root)
     workers = args.workers or 0
+    if args.dask_address and args.task_runner != "dask":
+        raise UserError("--dask-address needs --task-runner dask")
+    address = args.dask_address or os.environ.get("NEWSFLOW_DASK_ADDRESS") or None
     with _prefect_session(workers) as session:
-        from flows.flow import ingest, renormalize
+        from flows.flow import ingest, renormalize, task_runner
 
+        runner = task_runner(args.task_runner, workers, address)
         if args.command == "renormalize":
-            state = renormalize(
+            state = renormalize.with_options(task_runner=runner)(
                 sources=args.sources or None,
                 start=args.start,
                 end=args.end,
@@ -387,7 +400,7 @@ def _run(args: argparse.Namespace) -> int:
                 return_state=True,
             )
         else:
-            state = ingest(
+            state = ingest.with_options(task_runner=runner)(
                 sources=args.sources or None,
                 config=str(cfg_path),
                 data=str(root),

@@ -8,7 +8,9 @@ errors), with the CPU-bound stages handed to this machine's process pool.
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
+import sys
 import threading
 import time
 import uuid
@@ -23,10 +25,11 @@ from typing import Any, ParamSpec, TypeVar, cast
 from prefect import Task, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
+from prefect.context import FlowRunContext
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.states import Failed
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from flows.config import load_config
@@ -48,13 +51,14 @@ from pipeline.run import (
     source_lock,
 )
 from pipeline.summary import BackfillFailed, BackfillSummary, RunFailed, RunSummary
-from pipeline.workers import shutdown_pool, stop_workers
+from pipeline.workers import default_workers, shutdown_pool, stop_workers
 from warehouse.errors import CommitConflict, TransientError
 from warehouse.layout import DataRoot
 from warehouse.ledger import LedgerEntry
 from warehouse.writer import clean_stale_staging
 
 __all__ = [
+    "TASK_RUNNERS",
     "BackfillFailed",
     "BackfillSummary",
     "Observer",
@@ -65,6 +69,7 @@ __all__ = [
     "ingest",
     "observed_by",
     "renormalize",
+    "task_runner",
 ]
 
 P = ParamSpec("P")
@@ -188,6 +193,43 @@ _POOL_STAGES = ("normalize-batch", "write-partition")
 _IN_POOL: dict[str, Task[..., Any]] = {name: _thin_task(name)(_in_pool) for name in _POOL_STAGES}
 
 
+def _job(job: Callable[[], R]) -> R:
+    return job()
+
+
+# The same stages where the flow's task runner is Dask: each runs in a Dask worker itself.
+# Its call goes as one partial, which neither Prefect walks in search of futures nor Dask
+# in search of tasks (Dask rebuilds tuples, `quote` among them, as plain ones).
+_DIRECT: dict[str, Task[..., Any]] = {name: _thin_task(name)(_job) for name in _POOL_STAGES}
+
+TASK_RUNNERS = ("default", "dask")
+
+
+def task_runner(kind: str, workers: int = 0, address: str | None = None) -> TaskRunner[Any]:
+    """The flows' task runner: Prefect's threads (CPU work in newsflow's process pool), or prefect-dask's.
+
+    With Dask, the scheduler at `address`, else a LocalCluster of `workers` processes
+    (one per core by default) started for the flow run and stopped after it.
+    """
+    if kind == "default":
+        return ThreadPoolTaskRunner[Any](max_workers=4)
+    if kind != "dask":
+        raise UserError(f"task runner {kind!r} is not one of {', '.join(TASK_RUNNERS)}")
+    from prefect_dask.task_runners import DaskTaskRunner
+
+    if address:
+        return cast(TaskRunner[Any], DaskTaskRunner(address=address))
+    cluster = {"n_workers": workers or default_workers(), "threads_per_worker": 1, "dashboard_address": None}
+    return cast(TaskRunner[Any], DaskTaskRunner(cluster_kwargs=cluster))
+
+
+def _on_dask() -> bool:
+    """Whether the current flow run's task runner is prefect-dask's."""
+    module = sys.modules.get("prefect_dask.task_runners")
+    context = FlowRunContext.get()
+    return module is not None and context is not None and isinstance(context.task_runner, module.DaskTaskRunner)
+
+
 class PrefectRunner:
     """A `pipeline.run.Runner` that records every stage as a Prefect task run; CPU-bound ones run in the pool.
 
@@ -195,9 +237,10 @@ class PrefectRunner:
     looking for futures (25 s of CPU per 100k files).
     """
 
-    def __init__(self, workers: int = 0) -> None:
+    def __init__(self, workers: int = 0, distributed: bool = False) -> None:
         self.local = LocalRunner(workers)
         self.parallel = self.local.parallel
+        self.distributed = distributed  # CPU-bound stages run where the task runner puts them (Dask)
 
     def call(self, stage: str, fn: Callable[..., R], *args: Any) -> R:
         """Run one stage as a task run in this process."""
@@ -207,7 +250,12 @@ class PrefectRunner:
     def map(self, stage: str, fn: Callable[..., R], calls: Sequence[tuple[Any, ...]]) -> Iterator[tuple[int, R]]:
         """Submit one task run per call (each runs in the pool); yield (index, result) as each ends."""
         _made(len(calls))
-        futures = {_IN_POOL[stage].submit(quote(self.local), quote(fn), quote(args)): i for i, args in enumerate(calls)}
+        if self.distributed:
+            futures = {_DIRECT[stage].submit(functools.partial(fn, *args)): i for i, args in enumerate(calls)}
+        else:
+            futures = {
+                _IN_POOL[stage].submit(quote(self.local), quote(fn), quote(args)): i for i, args in enumerate(calls)
+            }
         for future in as_completed(list(futures)):
             yield futures[future], cast(R, future.result())
 
@@ -269,7 +317,7 @@ def _run_sources(
     run_id = str(flow_run.get_id() or uuid.uuid4())
     cfg = load_config(Path(config))
     root = DataRoot(Path(data))
-    runner = PrefectRunner(workers)
+    runner = PrefectRunner(workers, distributed=_on_dask())
     summary = RunSummary(run_id=run_id, data=str(root.root))
     clean_stale_staging(root)
     with _pool_for_the_run():

@@ -1,0 +1,68 @@
+"""Normalising and writing on a Dask cluster (prefect-dask) gives the default runner's rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.warc_files import news, write_warc
+
+pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.slow]
+
+
+def _rows(data: Path) -> list[tuple[object, ...]]:
+    files = [str(f) for f in sorted((data / "articles").glob("**/*.parquet"))]
+    return duckdb.execute(
+        "SELECT article_id, source, url, title, text, byline, published_at, content_hash, date_source"
+        " FROM read_parquet(?, hive_partitioning = true) ORDER BY article_id",
+        [files],
+    ).fetchall()
+
+
+def test_a_run_on_a_local_dask_cluster_of_two_workers_writes_the_default_runners_rows(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """The samples and a WARC source, with the batches as task runs on Dask workers, then with the pool."""
+    from prefect.client.orchestration import get_client
+
+    from flows.flow import ingest, task_runner
+
+    write_warc(corpus.parent / "warcs" / "a.warc.gz", news(6))
+    with open(corpus, "a", encoding="utf-8") as fh:
+        fh.write('\n[sources.cc]\nkind = "warc"\npath = "warcs"\n')
+    on_dask = ingest.with_options(task_runner=task_runner("dask", 2))(
+        config=str(corpus), data=str(tmp_path / "dask"), workers=2, batch_size=4
+    )
+    default = ingest(config=str(corpus), data=str(tmp_path / "pool"), workers=2, batch_size=4)
+
+    assert {s.source: (s.written, s.quarantined) for s in on_dask.sources} == {
+        s.source: (s.written, s.quarantined) for s in default.sources
+    }
+    rows = _rows(tmp_path / "dask")
+    assert rows == _rows(tmp_path / "pool") and len(rows) == sum(s.written for s in default.sources)
+    assert {r[1] for r in rows} == {"anha", "pages", "wire", "cc"}
+    with get_client(sync_client=True) as client:
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter, TaskRunFilterName
+
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[on_dask.run_id])),
+            task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="normalize-batch")),
+        )
+    assert runs and all(r.state is not None and r.state.is_completed() for r in runs)
+
+
+def test_a_dask_address_needs_the_dask_runner_and_an_unknown_runner_is_refused(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI says which option is missing; the flows' runner factory names the choices."""
+    from flows.cli import main
+    from flows.flow import task_runner
+    from pipeline.errors import UserError
+
+    args = ["run", "--config", str(corpus), "--data", str(tmp_path / "d"), "--dask-address", "tcp://127.0.0.1:9"]
+    assert main(args) == 2
+    assert "--dask-address needs --task-runner dask" in capsys.readouterr().err
+    with pytest.raises(UserError, match="default, dask"):
+        task_runner("ray")
