@@ -110,11 +110,19 @@ def wait_recorded(flow_run_id: Any, expected: int, timeout: float) -> int:
     deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
         while True:
-            runs = client.read_task_runs(flow_run_filter=flow_runs, limit=max(expected, 1) + 1)
-            done = sum(1 for r in runs if r.state is not None and r.state.is_final())
+            done = offset = 0
+            while True:  # a page at a time: the server serves at most _PAGE task runs a request
+                runs = client.read_task_runs(flow_run_filter=flow_runs, limit=_PAGE, offset=offset)
+                done += sum(1 for r in runs if r.state is not None and r.state.is_final())
+                if len(runs) < _PAGE:
+                    break
+                offset += _PAGE
             if done >= expected or time.monotonic() >= deadline:
                 return done
             time.sleep(0.1)
+
+
+_PAGE = 200  # Prefect's server refuses a larger limit (PREFECT_SERVER_API_DEFAULT_LIMIT)
 
 
 def _free_port() -> int:

@@ -156,3 +156,23 @@ def test_the_runs_server_records_every_task_run_before_it_stops(
     with _server(tmp_path) as server, temporary_settings(updates={PREFECT_API_URL: server.api_url}):
         found = asyncio.run(states())
     assert sorted(found) == ["COMPLETED"] * expected
+
+
+@pytest.mark.slow
+def test_a_run_of_more_task_runs_than_one_page_of_the_api_ends_cleanly(tmp_path: Path) -> None:
+    """210 months written: 210 write tasks, more than the 200 task runs the server lists a request."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(210):
+        year, month = 2000 + i // 12, i % 12 + 1
+        (folder / f"{i:03d}.txt").write_text(f"Story {i}\n\nThe council met on item {i} and voted.\n", "utf-8")
+        sidecar = {"url": f"https://m.example/{i}", "published_at": f"{year}-{month:02d}-03T10:00:00Z"}
+        (folder / f"{i:03d}.json").write_text(json.dumps(sidecar), "utf-8")
+    config = tmp_path / "sources.toml"
+    config.write_text(f'[sources.many]\npath = "{folder}"\nlearn_boilerplate = false\n', "utf-8")
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    out = _run(config, tmp_path / "data", _env(PREFECT_HOME=str(home)))
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    assert len(json.loads(out.stdout)["sources"][0]["partitions"]) == 210
