@@ -356,29 +356,39 @@ def _source(
 
 def _warc_filter(where: str, data: Any) -> WarcFilter:
     """Validate a `[sources.NAME.warc]` table."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}.warc: expected a table")
-    bad = set(data) - _WARC_KEYS
-    if bad:
-        raise ConfigError(f"{where}.warc: unknown key(s): {', '.join(sorted(bad))}")
+    data = _subtable(where, "warc", data, _WARC_KEYS)
     lists: dict[str, tuple[str, ...]] = {}
     for key in ("hosts", "languages"):
         value = data.get(key, [])
         if not (isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)):
             raise ConfigError(f"{where}.warc.{key}: expected a list of strings")
         lists[key] = tuple(v.strip().lower().rstrip(".") for v in value)
-    days: dict[str, date | None] = {}
+    days = _date_range(f"{where}.warc", data)
+    return WarcFilter(lists["hosts"], lists["languages"], days.get("since"), days.get("until"))
+
+
+def _subtable(where: str, name: str, data: Any, keys: set[str]) -> dict[str, Any]:
+    """A source's `[sources.NAME.<name>]` table (`where` names the source), refusing keys it does not take."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}.{name}: expected a table")
+    bad = set(data) - keys
+    if bad:
+        raise ConfigError(f"{where}.{name}: unknown key(s): {', '.join(sorted(bad))}")
+    return data
+
+
+def _date_range(where: str, data: dict[str, Any]) -> dict[str, date]:
+    """The `since` and `until` a table gives (`where` names it): dates, since not after until."""
+    out: dict[str, date] = {}
     for key in ("since", "until"):
-        value = data.get(key)
-        if isinstance(value, datetime):
-            raise ConfigError(f"{where}.warc.{key}: expected a date (2024-03-01), not a time")
-        if value is not None and not isinstance(value, date):
-            try:
-                value = date.fromisoformat(str(value))
-            except ValueError:
-                raise ConfigError(f"{where}.warc.{key}: expected a date (2024-03-01), got {value!r}") from None
-        days[key] = value
-    return WarcFilter(lists["hosts"], lists["languages"], days["since"], days["until"])
+        if key in data:
+            value = data[key]
+            if not isinstance(value, date) or isinstance(value, datetime):
+                raise ConfigError(f"{where}.{key}: expected a date such as 2024-01-01")
+            out[key] = value
+    if "since" in out and "until" in out and out["since"] > out["until"]:
+        raise ConfigError(f"{where}: since is after until")
+    return out
 
 
 def _schedule(where: str, data: Any, default_tz: str, check_schedule: ScheduleCheck | None) -> Schedule | None:
@@ -434,11 +444,7 @@ def _zone(where: str, value: Any) -> str:
 
 def _fetch_settings(where: str, data: Any) -> FetchSettings:
     """Validate a `[sources.NAME.fetch]` table."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}.fetch: expected a table")
-    bad = set(data) - _FETCH_KEYS
-    if bad:
-        raise ConfigError(f"{where}.fetch: unknown key(s): {', '.join(sorted(bad))}")
+    data = _subtable(where, "fetch", data, _FETCH_KEYS)
     out: dict[str, Any] = {}
     for key, (kind, least, most) in FETCH_LIMITS.items():
         if key in data:
@@ -453,14 +459,7 @@ def _fetch_settings(where: str, data: Any) -> FetchSettings:
         if not isinstance(data["contact"], str) or not data["contact"].strip():
             raise ConfigError(f"{where}.fetch.contact: expected a URL or e-mail address")
         out["contact"] = data["contact"].strip()
-    for key in ("since", "until"):
-        if key in data:
-            value = data[key]
-            if not isinstance(value, date) or isinstance(value, datetime):
-                raise ConfigError(f"{where}.fetch.{key}: expected a date such as 2024-01-01")
-            out[key] = value
-    if out.get("since") and out.get("until") and out["since"] > out["until"]:
-        raise ConfigError(f"{where}.fetch: since is after until")
+    out.update(_date_range(f"{where}.fetch", data))
     if "allow_private" in data:
         if not isinstance(data["allow_private"], bool):
             raise ConfigError(f"{where}.fetch.allow_private: expected true or false")

@@ -238,6 +238,7 @@ def test_hostile_warc_files_never_crash_a_run_and_nothing_outside_the_folder_is_
     [
         ('kind = "files"\npath = "x"\n[sources.cc.warc]\nhosts = ["a.example"]\n', "only warc sources"),
         ('kind = "warc"\npath = "x"\n[sources.cc.warc]\nsince = "March"\n', "expected a date"),
+        ('kind = "warc"\npath = "x"\n[sources.cc.warc]\nsince = 2024-03-02\nuntil = 2024-03-01\n', "since is after"),
         ('kind = "warc"\npath = "x"\n[sources.cc.warc]\nhost = ["a.example"]\n', "unknown key"),
         ('kind = "warc"\npath = "x"\nformat = "text"\n', "HTML pages"),
     ],
