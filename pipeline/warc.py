@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import urlsplit
 
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
@@ -62,12 +63,11 @@ class Segment:
 
 
 def record_host(uri: str) -> str:
-    """The lower-case host of a target URI ('' when it has none)."""
-    rest = uri.split("://", 1)[1] if "://" in uri else ""
-    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1]
-    if host.startswith("["):
-        return host.split("]", 1)[0].lower() + "]"
-    return host.split(":", 1)[0].lower().rstrip(".")
+    """The lower-case host of a target URI ('' when it has none, or cannot be read)."""
+    try:
+        return (urlsplit(uri).hostname or "").rstrip(".")
+    except ValueError:  # an unclosed IPv6 bracket, a bad port
+        return ""
 
 
 def _language(record: WarcRecord, head: bytes) -> str | None:
