@@ -25,7 +25,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -239,8 +239,8 @@ def _unread_tail(fh: BinaryIO, last: int, size: int) -> int | None:
 
 def _kept(rel: str, record: WarcRecord, body: bytes, out: BinaryIO) -> WarcInput:
     """The input of a kept record whose payload goes to `out` (the spool file) next."""
-    when = record.record_date
-    when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    when = _captured(record)
+    assert when is not None, "a record without a capture date is skipped"
     return WarcInput(
         f"{rel}#{record.record_id}",
         record.headers.get("WARC-Target-URI") or "",
@@ -306,10 +306,20 @@ def _skip_reason(record: WarcRecord, wanted: WarcFilter) -> str | None:
         return "not-html"
     if not wanted.host_ok(record_host(record.headers.get("WARC-Target-URI") or "")):
         return "host"
-    when = record.record_date
-    if when is not None and not wanted.date_ok((when if when.tzinfo else when.replace(tzinfo=UTC)).date()):
+    when = _captured(record)
+    if when is None:
+        return "no-warc-date"  # WARC requires it: without it the record has no capture time to date it by
+    if not wanted.date_ok(when.date()):
         return "date"
     return None
+
+
+def _captured(record: WarcRecord) -> datetime | None:
+    """When the record was captured (its WARC-Date, UTC), None when it has no readable one."""
+    when = record.record_date
+    if when is None:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _language_reason(record: WarcRecord, body: bytes, wanted: WarcFilter) -> str | None:

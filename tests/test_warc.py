@@ -222,6 +222,8 @@ def test_hostile_warc_files_never_crash_a_run_and_nothing_outside_the_folder_is_
     (warcs / "zeros.warc").write_bytes(b"\0" * 4096)
     (warcs / "empty.warc.gz").write_bytes(b"")
     (warcs / "header-only.warc").write_bytes(b"WARC/1.0\r\nWARC-Type: response\r\nContent-Length: 999999\r\n\r\n<html>")
+    undated = record_bytes(Rec("https://news.example.org/undated", page(6))).replace(b"WARC-Date: ", b"X-Date: ", 1)
+    (warcs / "undated.warc").write_bytes(undated)
     outside = tmp_path / "secret.warc.gz"
     write_warc(outside, [Rec("https://secret.example/x", page(5))])
     (warcs / "link.warc.gz").symlink_to(outside)
@@ -229,7 +231,7 @@ def test_hostile_warc_files_never_crash_a_run_and_nothing_outside_the_folder_is_
     summary = run_source(src, root, "r1", runner=LocalRunner(1))
     assert summary.error is None and summary.written == 2
     assert not any("secret" in r[0] for r in _rows(root))
-    assert summary.skipped.get("not-a-file") == 1
+    assert summary.skipped.get("not-a-file") == 1 and summary.skipped.get("no-warc-date") == 1
     assert any(n.startswith("link.warc.gz: not read:") for n in summary.notes)
 
 
