@@ -258,7 +258,7 @@ def _added(a: SourceSummary, b: SourceSummary) -> SourceSummary:
     merged.partitions = sorted(set(a.partitions) | set(b.partitions))
     merged.reasons = dict(Counter(a.reasons) + Counter(b.reasons))
     merged.deferrals = dict(Counter(a.deferrals) + Counter(b.deferrals))
-    merged.notes = a.notes + b.notes
+    merged.notes = a.notes + [n for n in b.notes if n not in a.notes]  # a gap check speaks after every segment
     merged.learned = a.learned + b.learned
     merged.restripped = a.restripped + b.restripped
     merged.error, merged.user_error = b.error or a.error, b.user_error or a.user_error
