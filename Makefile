@@ -84,4 +84,4 @@ lock:
 		--no-emit-package newsflow -o requirements-bench.lock
 
 clean:
-	rm -rf $(VENV) .tools .prefect data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools .prefect .cache data .pytest_cache .mypy_cache .ruff_cache

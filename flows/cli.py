@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flows.settings import apply_prefect_defaults, config_path, data_root
+from flows.settings import apply_prefect_defaults, config_path, data_location, data_root
 from pipeline.errors import UserError
 
 if TYPE_CHECKING:  # the CLI imports its modules lazily, so that `--help` and user errors are quick
@@ -371,14 +371,35 @@ def _writable_data_root(root: Path) -> Path:
     return root
 
 
+def _readable_root(value: str | None) -> Path:
+    """The local folder readers read: the data root, or a bucket's working copy brought up to the bucket's files."""
+    location = data_location(value)
+    if not location.startswith("s3://"):
+        return Path(location)
+    root: Path = _storage(value, writable=False).refresh().root
+    return root
+
+
+def _storage(value: str | None, writable: bool) -> Any:
+    """The `Storage` the --data value names, checked: a bucket that can be listed, a local folder writable if asked."""
+    from pipeline.storage import BucketStorage, open_storage
+
+    storage = open_storage(data_location(value))
+    if isinstance(storage, BucketStorage):
+        storage.check()
+    elif writable:
+        _writable_data_root(storage.root.root)
+    return storage
+
+
 def _run(args: argparse.Namespace) -> int:
-    cfg_path, root = config_path(args.config), data_root(args.data)
+    cfg_path = config_path(args.config)
     from flows.config import load_config
 
     load_config(cfg_path).select(args.sources)  # fail fast on config errors, before Prefect starts
     if args.command == "renormalize" and args.start and args.end and args.end < args.start:
         raise UserError(f"--end {args.end} is before --start {args.start}")
-    _writable_data_root(root)
+    storage = _storage(args.data, writable=True)
     workers = args.workers or 0
     if args.dask_address and args.task_runner != "dask":
         raise UserError("--dask-address needs --task-runner dask")
@@ -393,7 +414,7 @@ def _run(args: argparse.Namespace) -> int:
                 start=args.start,
                 end=args.end,
                 config=str(cfg_path),
-                data=str(root),
+                data=storage.location,
                 workers=workers,
                 dedup=args.dedup,
                 report=args.report,
@@ -403,7 +424,7 @@ def _run(args: argparse.Namespace) -> int:
             state = ingest.with_options(task_runner=runner)(
                 sources=args.sources or None,
                 config=str(cfg_path),
-                data=str(root),
+                data=storage.location,
                 force=args.force,
                 workers=workers,
                 dedup=args.dedup,
@@ -416,7 +437,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**summary.as_dict(), "wall_seconds": round(seconds, 3)}, indent=2, default=str))
     else:
-        _print_summary(_console(), summary, root, seconds)
+        _print_summary(_console(), summary, storage, seconds)
     failed = [s for s in summary.sources if s.error]
     for s in failed:
         print(f"newsflow: error: {s.error}", file=sys.stderr)
@@ -444,7 +465,7 @@ class _RunCrashed(Exception):
 
 
 def _backfill(args: argparse.Namespace) -> int:
-    cfg_path, root = config_path(args.config), data_root(args.data)
+    cfg_path = config_path(args.config)
     from flows.config import load_config
     from pipeline.config import source_problem
 
@@ -461,9 +482,9 @@ def _backfill(args: argparse.Namespace) -> int:
     if problem is not None:
         raise UserError(problem)
     console = _console()
+    storage = _storage(args.data, writable=not args.dry_run)
     if args.dry_run:
-        return _backfill_plan(args, src, root, console)
-    _writable_data_root(root)
+        return _backfill_plan(args, src, storage, console)
     with _prefect_session(args.workers or 0) as session:
         from flows.flow import backfill
 
@@ -475,18 +496,17 @@ def _backfill(args: argparse.Namespace) -> int:
             max_concurrency=args.max_concurrency,
             newest_first=args.newest_first,
             config=str(cfg_path),
-            data=str(root),
+            data=storage.location,
             workers=args.workers or 0,
             dedup=args.dedup,
             report=args.report,
             return_state=True,
         )
         session.settle(state)
-    from warehouse.layout import DataRoot
     from warehouse.ledger import read_ledger
 
     run_id = str(state.state_details.flow_run_id)
-    entries = [e for e in read_ledger(DataRoot(root), args.source).to_pylist() if e["run_id"] == run_id]
+    entries = [e for e in read_ledger(storage.root, args.source).to_pylist() if e["run_id"] == run_id]
     if args.json:
         print(json.dumps({"run_id": run_id, "state": state.type.value, "entries": entries}, indent=2, default=str))
     else:
@@ -502,11 +522,11 @@ def _backfill(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    cfg_path, root = config_path(args.config), data_root(args.data)
+    cfg_path = config_path(args.config)
     from flows.config import load_config
 
     cfg = load_config(cfg_path)
-    _writable_data_root(root)
+    storage = _storage(args.data, writable=True)
     if os.environ.get("PREFECT_API_URL"):
         _check_api(os.environ["PREFECT_API_URL"], "PREFECT_API_URL")
     # Served runs log to this terminal: an operator watches them start and end here.
@@ -542,7 +562,7 @@ def _serve(args: argparse.Namespace) -> int:
 
         from flows.serve import ScheduleWatch, deployments, release_stale_runs, serve_until_stopped
 
-        served = deployments(cfg, cfg_path, root)
+        served = deployments(cfg, cfg_path, storage.location)
         warn = _console(stderr=True)
         # Runs an earlier serve left pending or running would hold their deployment's one
         # slot for good: every later scheduled run would be cancelled.
@@ -584,24 +604,30 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _backfill_plan(args: argparse.Namespace, src: Any, root: Path, console: Any) -> int:
+def _backfill_plan(args: argparse.Namespace, src: Any, storage: Any, console: Any) -> int:
     """`backfill --dry-run`: plan (normalising unplaced files in the pool) and print; nothing is written."""
     from pipeline.backfill import describe
-    from pipeline.run import LocalRunner, plan_backfill
+    from pipeline.run import LocalRunner, plan_backfill, source_lock
+    from pipeline.storage import BucketStorage
     from pipeline.workers import shutdown_pool
-    from warehouse.layout import DataRoot
 
+    root = storage.root
+    held = contextlib.ExitStack()
+    if isinstance(storage, BucketStorage):  # the plan reads the source's state: the bucket's, pulled under its lease
+        held.enter_context(source_lock(root, src.name))
+        held.enter_context(storage.source(src.name))
     try:
-        plan = plan_backfill(
-            src,
-            DataRoot(root),
-            date.fromisoformat(args.start),
-            date.fromisoformat(args.end),
-            args.redo,
-            args.newest_first,
-            runner=LocalRunner(args.workers or 0),
-            dry_run=True,
-        )
+        with held:
+            plan = plan_backfill(
+                src,
+                root,
+                date.fromisoformat(args.start),
+                date.fromisoformat(args.end),
+                args.redo,
+                args.newest_first,
+                runner=LocalRunner(args.workers or 0),
+                dry_run=True,
+            )
     finally:
         shutdown_pool()
     data = describe(plan)
@@ -663,7 +689,7 @@ def _print_entries(console: Any, source: str, run_id: str, entries: list[dict[st
 _COUNTERS = ("discovered", "new", "changed", "unchanged", "written", "superseded", "quarantined", "deferred")
 
 
-def _print_summary(console: Any, summary: Any, root: Path, seconds: float) -> None:
+def _print_summary(console: Any, summary: Any, storage: Any, seconds: float) -> None:
     """The run summary: one row per source, totals, reasons (quarantined, deferred), notes, partitions touched."""
     rows = [
         [s.source, *(str(getattr(s, c)) for c in _COUNTERS), str(len(s.partitions)), "failed" if s.error else "ok"]
@@ -696,9 +722,18 @@ def _print_summary(console: Any, summary: Any, root: Path, seconds: float) -> No
         if s.partitions:
             console.print(f"partitions written in {s.source}: {_compact(s.partitions)}", markup=False)
     _print_duplicates(console, summary)
-    console.print(f"Parquet: {root / 'articles'}/source=*/year=*/month=*/part-0.parquet", markup=False)
-    console.print(f"Quarantine: {root / 'quarantine_current'} (failing now), {root / 'quarantine'} (log)", markup=False)
-    console.print('Query: newsflow query "SELECT source, count(*) FROM articles GROUP BY ALL"', markup=False)
+    root = storage.root.root
+    if storage.location != str(root):
+        where = storage.location
+        console.print(f"Parquet: {where}/articles/source=*/year=*/month=*/part-0.parquet", markup=False)
+        console.print(f"Quarantine: {where}/quarantine_current (failing now), {where}/quarantine (log)", markup=False)
+        console.print(f"Working copy on this machine: {root}", markup=False)
+    else:
+        console.print(f"Parquet: {root / 'articles'}/source=*/year=*/month=*/part-0.parquet", markup=False)
+        quarantine = f"{root / 'quarantine_current'} (failing now), {root / 'quarantine'} (log)"
+        console.print(f"Quarantine: {quarantine}", markup=False)
+    data = f" --data {storage.location}" if storage.location != str(root) else ""
+    console.print(f'Query: newsflow query{data} "SELECT source, count(*) FROM articles GROUP BY ALL"', markup=False)
     _print_report(summary)
 
 
@@ -824,7 +859,7 @@ def _normalize(args: argparse.Namespace) -> int:
         if src is None:
             src = _local_source(args.source or "local", path)
         # What a run of the source would remove: its configured rules and the boilerplate it has learned.
-        src, _generation, problem = with_learned(src, DataRoot(data_root(args.data)), repair=False)
+        src, _generation, problem = with_learned(src, DataRoot(_readable_root(args.data)), repair=False)
         if problem:
             print(f"newsflow: warning: {problem}", file=sys.stderr)
         # A folder's files are those its source includes, listed as a run lists them.
@@ -995,15 +1030,16 @@ def _pretty(label: str, record: dict[str, Any], explain: bool, choice: Sequence[
 
 def _dedup(args: argparse.Namespace) -> int:
     from pipeline.dedup import update_clusters
-    from warehouse.layout import DataRoot
+    from pipeline.storage import BucketStorage
 
-    root = data_root(args.data)
-    if not root.is_dir():
-        raise UserError(f"data root {root} does not exist (run `newsflow run` first, or pass --data)")
-    _writable_data_root(root)
-    done = update_clusters(DataRoot(root), rebuild=args.rebuild)
+    if not data_location(args.data).startswith("s3://") and not data_root(args.data).is_dir():
+        raise UserError(f"data root {data_root(args.data)} does not exist (run `newsflow run` first, or pass --data)")
+    storage = _storage(args.data, writable=True)
+    with storage.corpus():
+        done = update_clusters(storage.root, rebuild=args.rebuild)
     print(done.line())
-    print(f"Clusters: {root / 'clusters'}/source=*/year=*/month=*/part-0.parquet (view `clusters` in `newsflow query`)")
+    where = storage.location if isinstance(storage, BucketStorage) else str(storage.root.clusters.parent)
+    print(f"Clusters: {where}/clusters/source=*/year=*/month=*/part-0.parquet (view `clusters` in `newsflow query`)")
     return 0
 
 
@@ -1011,7 +1047,7 @@ def _report(args: argparse.Namespace) -> int:
     from pipeline.report import REPORT_FILE, write_report
     from warehouse.query import QueryError
 
-    root = data_root(args.data)
+    root = _readable_root(args.data)
     out = (args.out or root / REPORT_FILE).absolute()
     if out.is_dir():
         raise UserError(f"--out {out}: is a folder; name the HTML file to write")
@@ -1034,7 +1070,7 @@ def _query(args: argparse.Namespace) -> int:
 
     from warehouse.query import QueryError, connect
 
-    root = data_root(args.data)
+    root = _readable_root(args.data)
     try:
         con = connect(root)
         rel = con.sql(args.sql)
@@ -1145,7 +1181,7 @@ def _sources(args: argparse.Namespace) -> int:
     from warehouse.state import StateStore
 
     cfg = load_config(config_path(args.config))
-    root = DataRoot(data_root(args.data))
+    root = DataRoot(_readable_root(args.data))
     counts = {}
     if (root.state / StateStore.FILE).is_file():
         with StateStore(root.state) as store:

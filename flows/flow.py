@@ -50,6 +50,7 @@ from pipeline.run import (
     run_source,
     source_lock,
 )
+from pipeline.storage import Storage, open_storage
 from pipeline.summary import BackfillFailed, BackfillSummary, RunFailed, RunSummary
 from pipeline.workers import default_workers, shutdown_pool, stop_workers
 from warehouse.errors import CommitConflict, TransientError
@@ -316,17 +317,15 @@ def _run_sources(
     started = time.monotonic()
     run_id = str(flow_run.get_id() or uuid.uuid4())
     cfg = load_config(Path(config))
-    root = DataRoot(Path(data))
+    storage = open_storage(data)
+    root = storage.root
     runner = PrefectRunner(workers, distributed=_on_dask())
-    summary = RunSummary(run_id=run_id, data=str(root.root))
+    summary = RunSummary(run_id=run_id, data=storage.location)
     clean_stale_staging(root)
     with _pool_for_the_run():
         for src in cfg.select(sources):
-            summary.sources.append(_one_source(src, root, run_id, mode, runner, batch_size))
-    if dedup:
-        summary.duplicates, summary.duplicates_error = _dedup(root, runner)
-    if report:
-        summary.report, summary.report_error = _publish_report(root, runner)
+            summary.sources.append(_one_source(src, storage, run_id, mode, runner, batch_size))
+    _corpus_steps(summary, storage, runner, dedup, report)
     summary.seconds = time.monotonic() - started
     create_markdown_artifact(key=artifact, markdown=summary.markdown(), description=f"newsflow {artifact}")
     failed = [s for s in summary.sources if s.error]
@@ -336,6 +335,27 @@ def _run_sources(
         message = "; ".join(str(s.error) for s in failed)
         return cast(RunSummary, Failed(message=message, data=RunFailed(summary)))
     return summary
+
+
+def _corpus_steps(
+    summary: RunSummary | BackfillSummary, storage: Storage, runner: PrefectRunner, dedup: bool, report: bool
+) -> None:
+    """The steps over the whole corpus after a run's sources: the duplicate index, then the report."""
+    if not (dedup or report):
+        return
+    try:
+        with storage.corpus():
+            if dedup:
+                summary.duplicates, summary.duplicates_error = _dedup(storage.root, runner)
+            if report:
+                summary.report, summary.report_error = _publish_report(storage.root, runner)
+    except Exception as exc:  # the bucket's corpus lease or its sync: the sources' data stands
+        get_run_logger().exception("the corpus steps failed")
+        message = f"{type(exc).__name__}: {str(exc)[:500]}"
+        if dedup:
+            summary.duplicates_error = summary.duplicates_error or message
+        if report:
+            summary.report_error = summary.report_error or message
 
 
 def _dedup(root: DataRoot, runner: PrefectRunner) -> tuple[DedupSummary | None, str | None]:
@@ -362,7 +382,7 @@ def _publish_report(root: DataRoot, runner: PrefectRunner) -> tuple[str | None, 
 
 
 def _one_source(
-    src: SourceConfig, root: DataRoot, run_id: str, mode: Mode, runner: PrefectRunner, batch_size: int
+    src: SourceConfig, storage: Storage, run_id: str, mode: Mode, runner: PrefectRunner, batch_size: int
 ) -> SourceSummary:
     """One source of a run; a failure is the source's own (recorded in its summary), never the other sources'."""
     log = get_run_logger()
@@ -376,7 +396,8 @@ def _one_source(
         def waiting(path: Path) -> None:
             log.warning("%s: another run holds %s; waiting for it to finish", src.name, path)
 
-        with source_lock(root, src.name, waiting):
+        root = storage.root
+        with source_lock(root, src.name, waiting), storage.source(src.name) as checkpoint:
             t0 = time.monotonic()
             summary = run_source(
                 src,
@@ -386,6 +407,7 @@ def _one_source(
                 runner=runner,
                 progress=(lambda done, total: report(label, done, total)) if report else None,
                 batch_size=batch_size,
+                checkpoint=checkpoint,
             )
         log.info(
             "%s: %d found, %d written, %d quarantined (%.1f s)",
@@ -446,23 +468,26 @@ def backfill(
     started = time.monotonic()
     run_id = str(flow_run.get_id() or uuid.uuid4())
     src = load_config(Path(config)).select([source])[0]
-    root = DataRoot(Path(data))
+    storage = open_storage(data)
+    root = storage.root
     runner = PrefectRunner(workers)
     limit = max(1, max_concurrency)
     try:
-        with _pool_for_the_run(), contextlib.nullcontext() if dry_run else source_lock(root, src.name):
+        held = contextlib.ExitStack()
+        if not dry_run:
+            held.enter_context(source_lock(root, src.name))
+            held.enter_context(storage.source(src.name))
+        with _pool_for_the_run(), held:
             first, last = date.fromisoformat(start), date.fromisoformat(end)
             plan: BackfillPlan = runner.call(
                 "plan-backfill", _plan_backfill, src, root, first, last, redo, newest_first, runner.local, dry_run
             )
-            summary = BackfillSummary(run_id, src.name, str(root.root), dry_run, describe(plan))
+            summary = BackfillSummary(run_id, src.name, storage.location, dry_run, describe(plan))
             if not dry_run:
                 entries = _run_units(src, root, run_id, plan, runner.local.workers, limit, (start, end))
                 summary.entries = [asdict(e) for e in entries]
-        if dedup and not dry_run:
-            summary.duplicates, summary.duplicates_error = _dedup(root, runner)
-        if report and not dry_run:
-            summary.report, summary.report_error = _publish_report(root, runner)
+        if not dry_run:
+            _corpus_steps(summary, storage, runner, dedup, report)
     finally:
         shutil.rmtree(root.spills(run_id), ignore_errors=True)
     summary.seconds = time.monotonic() - started

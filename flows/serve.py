@@ -321,7 +321,7 @@ def default_grace() -> float:
     return 2 * loop + poll + 10
 
 
-def deployments(cfg: Config, config: Path, data: Path) -> list[Any]:
+def deployments(cfg: Config, config: Path, data: str | Path) -> list[Any]:
     """One deployment per scheduled source, plus `newsflow-backfill` and `newsflow-renormalize`.
 
     Paths are absolute, so runs started from Prefect's CLI or UI read the same config

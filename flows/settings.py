@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pipeline.errors import UserError
 
-__all__ = ["apply_prefect_defaults", "config_path", "data_root"]
+__all__ = ["apply_prefect_defaults", "config_path", "data_location", "data_root"]
 
 
 def apply_prefect_defaults(home: Path | None = None) -> None:
@@ -23,6 +23,16 @@ def apply_prefect_defaults(home: Path | None = None) -> None:
 def data_root(cli_value: str | None) -> Path:
     """--data, else NEWSFLOW_DATA, else ./data."""
     return _chosen(cli_value, "--data", "NEWSFLOW_DATA", "data")
+
+
+def data_location(cli_value: str | None) -> str:
+    """--data, else NEWSFLOW_DATA, else ./data: an `s3://bucket/prefix` URL as given, else a resolved local path."""
+    from warehouse.bucket import is_bucket_url
+
+    given = cli_value if cli_value is not None else os.environ.get("NEWSFLOW_DATA")
+    if given is not None and is_bucket_url(given.strip()):
+        return given.strip()
+    return str(data_root(cli_value))
 
 
 def config_path(cli_value: str | None) -> Path:

@@ -187,11 +187,14 @@ def run_source(
     transport: httpx.AsyncBaseTransport | None = None,
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
+    checkpoint: Callable[[], None] | None = None,
 ) -> SourceSummary:
     """Take one source through every stage of a run; its counts, partitions and ledger entries in the summary.
 
     The caller holds the source's lock (`source_lock`). A backfill unit's failure is
-    its ledger entry's (status `failed`); other failures raise.
+    its ledger entry's (status `failed`); other failures raise. `checkpoint` is called
+    after each commit of a run made of several (a WARC source's segments), so that the
+    storage can publish it (a bucket's push) before the next begins.
     """
     mode = mode or Ingest()
     runner = runner or LocalRunner()
@@ -202,7 +205,7 @@ def run_source(
                 f"source {src.name}: a warc source is read by `newsflow run` only"
                 " (`newsflow run --force` reads its WARC files again with the current normaliser)"
             )
-        return _run_warc(src, root, run_id, mode, runner, progress, batch_size, started)
+        return _run_warc(src, root, run_id, mode, runner, progress, batch_size, started, checkpoint)
     if isinstance(mode, Backfill):
         try:
             return _run(src, root, run_id, mode, runner, transport, progress, batch_size, started)
@@ -222,6 +225,7 @@ def _run_warc(
     progress: Progress | None,
     batch_size: int,
     started: datetime,
+    checkpoint: Callable[[], None] | None = None,
 ) -> SourceSummary:
     """A WARC source's run: one commit per segment of its records, each with the files' progress (see pipeline.warc)."""
     if mode.force:  # every file read from its start again; a run killed meanwhile reads them again too
@@ -243,6 +247,8 @@ def _run_warc(
         total = summary if total is None else _added(total, summary)
         if not seg.more or summary.error:
             break
+        if checkpoint is not None:
+            checkpoint()
     assert total is not None
     total.skipped = dict(sorted(skipped.items()))
     if skipped:

@@ -416,11 +416,12 @@ def test_the_run_summary_prints_deferrals_with_reasons_and_notes(tmp_path: Path)
     from flows.cli import _print_summary
     from flows.flow import RunSummary
     from pipeline.ingest import SourceSummary
+    from pipeline.storage import LocalStorage
 
     news = SourceSummary("news", discovered=2, deferred=2, deferrals={"max_pages": 1, "robots_unavailable": 1})
     news.notes = ["https://x.example/feed.xml lists [100000] entries"]  # brackets: not rich markup
     console = Console(record=True, width=200)
-    _print_summary(console, RunSummary("run-1", str(tmp_path), sources=[news]), tmp_path, 1.0)
+    _print_summary(console, RunSummary("run-1", str(tmp_path), sources=[news]), LocalStorage(tmp_path), 1.0)
     text = console.export_text()
     assert "deferred in news: max_pages 1, robots_unavailable 1" in text
     assert "note on news: https://x.example/feed.xml lists [100000] entries" in text
