@@ -123,6 +123,19 @@ def test_a_holder_whose_lease_was_taken_over_stops_before_its_commit_point(bucke
     assert bucket.read(lease.rel) == (b'{"owner": "someone else"}', bucket.head(lease.rel).etag)  # type: ignore[union-attr]
 
 
+def test_a_store_that_ignores_conditional_writes_is_refused(bucket_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    bucket = Bucket(BucketUrl.parse(bucket_url))
+    real_put = Bucket.put
+
+    def unconditional(self: Bucket, rel: str, body: bytes, **conditions: Any) -> str | None:
+        return real_put(self, rel, body)  # as a store that drops If-None-Match and If-Match does
+
+    monkeypatch.setattr(Bucket, "put", unconditional)
+    with pytest.raises(WarehouseError, match="ignores conditional writes"):
+        Lease(bucket, "source-x", ttl=30).acquire()
+    assert bucket.head(".leases/source-x.json") is None
+
+
 # --- the working copy: push and pull -------------------------------------------------------------
 
 

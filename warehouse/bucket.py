@@ -282,7 +282,9 @@ class Lease:
         deadline = time.monotonic() + self.wait
         while True:
             etag = self.bucket.put(self.rel, self._body(), if_absent=True)
-            if etag is None:
+            if etag is not None:
+                self._refuse_unconditional_store(etag)
+            else:
                 etag = self._take_over_if_expired()
             if etag is not None:
                 self._etag = etag
@@ -319,6 +321,17 @@ class Lease:
                 "beat": self._beats,
             }
         ).encode()
+
+    def _refuse_unconditional_store(self, etag: str) -> None:
+        """Raise if the store ignores `If-None-Match` (a second create of the lease succeeds): leases would not hold."""
+        again = self.bucket.put(self.rel, self._body(), if_absent=True)
+        if again is None:
+            return
+        self.bucket.delete(self.rel, if_match=again)
+        raise WarehouseError(
+            f"{self.bucket.url.url}: the store ignores conditional writes (If-None-Match), so two writers could"
+            " both hold a lease; use a store that supports them (Amazon S3, MinIO, ...)"
+        )
 
     def _take_over_if_expired(self) -> str | None:
         """Replace a lease not renewed for its time to live (its holder's ttl), as one conditional write."""
