@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from normalizers.errors import ProfileError
@@ -318,6 +319,17 @@ def _source(
             except ValueError as exc:
                 key = f"{where}.url" if isinstance(url, str) else f"{where}.url[{i}]"
                 raise ConfigError(f"{key}: {u!r} is not a URL to fetch: {exc}") from exc
+    elif kind == "warc" and url is not None:
+        if raw_path is not None:
+            raise ConfigError(f"{where}: a warc source reads a folder (`path`) or URLs (`url`), not both")
+        if not urls:
+            raise ConfigError(f"{where}.url: expected a URL or a list of them")
+        for i, u in enumerate(urls):
+            key = f"{where}.url" if isinstance(url, str) else f"{where}.url[{i}]"
+            if not isinstance(u, str) or not _warc_url(u):
+                raise ConfigError(
+                    f"{key}: {u!r} is not a WARC file's or a listing's URL (http(s)://host/... or s3://bucket/key)"
+                )
     elif not isinstance(raw_path, str) or not raw_path:
         raise ConfigError(f"{where}.path: a folder is required")
     fetch = _fetch_settings(where, block.get("fetch", {}))
@@ -347,11 +359,24 @@ def _source(
         format=fmt,
         description=str(block.get("description", "")),
         profile=profile,
-        urls=tuple(urls) if kind in HTTP_KINDS else (),
+        urls=tuple(urls) if kind in (*HTTP_KINDS, "warc") else (),
         fetch=fetch,
         schedule=_schedule(where, block.get("schedule"), profile.timezone, check_schedule),
         warc=_warc_filter(where, block.get("warc", {})),
     )
+
+
+def _warc_url(url: str) -> bool:
+    """Whether `url` can name a remote WARC file or listing: http(s) with a host, or s3 with a bucket and a key."""
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme in ("http", "https"):
+            canonical_url(url)
+            return True
+        return scheme == "s3" and bool(parts.netloc) and bool(parts.path.strip("/"))
+    except ValueError:
+        return False
 
 
 def _warc_filter(where: str, data: Any) -> WarcFilter:

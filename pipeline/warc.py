@@ -20,6 +20,7 @@ the start (records already written are recognised by their payload digest).
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import zlib
 from collections import Counter
@@ -27,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 from urllib.parse import urlsplit
 
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
@@ -36,6 +37,7 @@ from pipeline.config import SourceConfig, WarcFilter
 from pipeline.discover import Plan, discover_files
 from pipeline.files import InputProblem, open_confined, printable, real_root
 from pipeline.inputs import WarcInput
+from pipeline.remote import Remote, RemoteError, RemoteFile, expand, is_remote, remote_stat
 from warehouse.layout import DataRoot
 from warehouse.state import StateStore, WarcProgress
 
@@ -44,6 +46,7 @@ __all__ = ["SEGMENT_RECORDS", "Segment", "plan_segment", "record_host", "scan_fi
 SEGMENT_RECORDS = 5_000  # records kept per segment, i.e. per commit of a WARC source
 SEGMENT_BYTES = 256 << 20  # and the most payload bytes a segment spools (pages may be up to max_bytes each)
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+_REMOTE_BUFFER = 1 << 20  # bytes read per ranged request's chunk from a remote WARC file
 _LANG_SNIFF = 4096  # bytes of a page searched for <html lang="..">
 _HTML_LANG = re.compile(rb"<html\b[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3})\b", re.IGNORECASE)
 # Record types that only accompany responses (the crawler's request, the file's
@@ -79,20 +82,51 @@ def _language(record: WarcRecord, head: bytes) -> str | None:
     return found.group(1).decode("ascii").lower() if found else None
 
 
-def _warc_files(src: SourceConfig, seg: Segment | None) -> list[tuple[str, str, int, int]]:
-    """(rel, path, size, mtime_ns) of the source folder's WARC files, sorted (the files source's walk).
+def _warc_files(
+    src: SourceConfig,
+    seg: Segment,
+    first: bool,
+    remote: Remote,
+    known: dict[str, WarcProgress],
+    passed: frozenset[str],
+) -> Iterator[tuple[str, str, int, int]]:
+    """(rel, path, size, mtime_ns) of the source's WARC files, in order: its folder's (sorted), or its URLs'.
 
-    A file that cannot be one (a link leading out of the folder, a FIFO...) is never
-    opened: it is counted as `not-a-file` and named in `seg`'s notes (when given).
+    A local file that cannot be one (a link leading out of the folder, a FIFO...) is
+    never opened: it is counted as `not-a-file` and named in the notes of the `first`
+    segment. A remote file is named by its URL, and its ETag (or Last-Modified) stands
+    for the mtime; one read to its end is not asked about again (archives do not
+    change; `--force` reads it again). One that cannot be reached is `unreadable`.
     """
-    out = []
-    for rel, path, size, mtime, _, _, problem in discover_files(src):
-        if problem is None:
-            out.append((rel, path, size, mtime))
-        elif seg is not None:
-            seg.skipped["not-a-file"] += 1
-            seg.notes.append(f"{printable(rel)}: not read: {problem[1]}")
-    return out
+    if src.path is not None:
+        for rel, path, size, mtime, _, _, problem in discover_files(src):
+            if problem is None:
+                yield rel, path, size, mtime
+            elif first:
+                seg.skipped["not-a-file"] += 1
+                seg.notes.append(f"{printable(rel)}: not read: {problem[1]}")
+        return
+    listed = list(expand(remote, src.urls))  # listings are read whole (a few hundred paths); files lazily
+    for _url, refused in listed:
+        if refused is not None and first:
+            seg.skipped["unreadable"] += 1
+            seg.notes.append(printable(refused)[:300])
+    for url, refused in listed:
+        if refused is not None or url in passed:
+            continue
+        prev = known.get(url)
+        if prev is not None and prev.done:
+            yield url, url, prev.size, prev.mtime_ns
+            continue
+        try:
+            size, version = remote_stat(remote, url)
+        except RemoteError as exc:
+            seg.skipped["unreadable"] += 1
+            seg.notes.append(f"{printable(str(exc))[:300]}; tried again next run")
+            # Passed over for the rest of the run, and read from its start by the next one.
+            seg.progress.append(WarcProgress(src.name, url, 0, 0, 0, 0, "", False, True))
+            continue
+        yield url, url, size, version
 
 
 def plan_segment(
@@ -109,8 +143,9 @@ def plan_segment(
     todo: list[WarcInput] = []
     seg = Segment(Plan(src.name, 0, 0, 0, 0, ()))
     spool.parent.mkdir(parents=True, exist_ok=True)
-    with open(spool, "wb") as out:
-        for rel, path, size, mtime_ns in _warc_files(src, seg if first else None):
+    agent = f"newsflow/0.1 (+{src.fetch.contact})" if src.fetch.contact else "newsflow/0.1"
+    with open(spool, "wb") as out, Remote(agent, src.fetch.timeout) as remote:
+        for rel, path, size, mtime_ns in _warc_files(src, seg, first, remote, known, passed):
             prev = known.get(rel)
             if rel in passed:
                 continue
@@ -123,7 +158,7 @@ def plan_segment(
                 seg.more = True
                 break
             start = prev if same or grown else None
-            progress = scan_file(src, rel, path, (size, mtime_ns), start, wanted, out, room, todo, seg)
+            progress = scan_file(src, rel, path, (size, mtime_ns), start, wanted, out, room, todo, seg, remote)
             seg.progress.append(progress)
             if not progress.done and not progress.cut:
                 seg.more = True
@@ -147,14 +182,14 @@ def scan_file(
     room: int,
     todo: list[WarcInput],
     seg: Segment,
+    remote: Remote | None = None,
 ) -> WarcProgress:
     """Scan one WARC file from `start` (its beginning when None), keeping at most `room` records; its new progress.
 
-    Kept payloads are appended to `out`, the segment's spool file.
+    Kept payloads are appended to `out`, the segment's spool file. A remote file (`path`
+    a URL) is read through `remote`, from the offset to resume at.
     """
     cap = src.profile.max_bytes
-    assert src.path is not None, "a warc source has a folder"
-    folder = real_root(src.path)
     ordinal, offset, record_id = (start.ordinal, start.offset, start.record_id) if start is not None else (0, 0, "")
 
     def progress(done: bool, cut: bool = False) -> WarcProgress:
@@ -162,7 +197,7 @@ def scan_file(
 
     kept = 0
     try:
-        with open_confined(path, folder) as fh:
+        with _open(src, path, remote) as fh:
             last = -1  # where the last whole record starts
             for record, position, index in _records_from(fh, offset, ordinal, record_id, rel, seg):
                 ordinal, offset, record_id = index, position, record.record_id or ""
@@ -195,7 +230,7 @@ def scan_file(
                     offset = stat[0] if offset == -1 else offset
                     return progress(True)
                 offset = tail  # gzip members the reader stopped before: the next one is cut short
-    except (OSError, ValueError, InputProblem) as exc:  # fastwarc reports a broken stream as OSError
+    except (OSError, ValueError, InputProblem) as exc:  # a broken stream (fastwarc's, a RemoteError) is an OSError
         seg.skipped["unreadable"] += 1
         seg.notes.append(
             f"{printable(rel)}: unreadable at record {ordinal} ({printable(str(exc))[:200]});"
@@ -208,6 +243,15 @@ def scan_file(
     if offset == -1:
         offset = 0  # no offset known for the record after the last whole one: read on by ordinal
     return progress(False, cut=True)
+
+
+def _open(src: SourceConfig, path: str, remote: Remote | None) -> BinaryIO:
+    """The WARC file at `path`: a URL read in place with ranged requests, or a file confined to the source folder."""
+    if src.path is None:
+        if remote is None or not is_remote(path):
+            raise ValueError(f"{path}: a remote WARC file needs a URL and a client")
+        return cast(BinaryIO, io.BufferedReader(RemoteFile(remote, path), _REMOTE_BUFFER))
+    return open_confined(path, real_root(src.path))
 
 
 def _unread_tail(fh: BinaryIO, last: int, size: int) -> int | None:

@@ -366,3 +366,20 @@ def _bucket_ids(url: str, cache: Path) -> int:
     ids = ds.dataset(root.articles, format="parquet", partitioning="hive").to_table(columns=["article_id"])
     assert ids.num_rows == len(set(ids.column("article_id").to_pylist()))
     return int(ids.num_rows)
+
+
+def test_a_warc_source_reads_files_in_a_bucket_in_place(bucket_url: str, tmp_path: Path) -> None:
+    from pipeline.config import load_config
+    from pipeline.run import LocalRunner, run_source
+    from tests.warc_files import news, write_warc
+    from warehouse.layout import DataRoot
+
+    url = BucketUrl.parse(bucket_url)
+    write_warc(tmp_path / "a.warc.gz", news(3))
+    Bucket(url).upload(tmp_path / "a.warc.gz", "cc-news/a.warc.gz")
+    cfg = tmp_path / "sources.toml"
+    warc_url = f"s3://{url.bucket}/{url.prefix}/cc-news/a.warc.gz"
+    cfg.write_text(f'[sources.cc]\nkind = "warc"\nurl = ["{warc_url}", "{warc_url}.missing"]\n', encoding="utf-8")
+    summary = run_source(load_config(cfg).sources["cc"], DataRoot(tmp_path / "data"), "r1", runner=LocalRunner(1))
+    assert summary.written == 3 and summary.skipped == {"unreadable": 1}
+    assert any("a.warc.gz.missing: no such object" in note for note in summary.notes), summary.notes

@@ -238,6 +238,9 @@ def test_hostile_warc_files_never_crash_a_run_and_nothing_outside_the_folder_is_
 @pytest.mark.parametrize(
     ("block", "message"),
     [
+        ('kind = "warc"\npath = "x"\nurl = "https://a.example/x.warc.gz"\n', "not both"),
+        ('kind = "warc"\nurl = "ftp://a.example/x.warc.gz"\n', "not a WARC file's or a listing's URL"),
+        ('kind = "warc"\nurl = ["s3://bucket-only"]\n', "not a WARC file's or a listing's URL"),
         ('kind = "files"\npath = "x"\n[sources.cc.warc]\nhosts = ["a.example"]\n', "only warc sources"),
         ('kind = "warc"\npath = "x"\n[sources.cc.warc]\nsince = "March"\n', "expected a date"),
         ('kind = "warc"\npath = "x"\n[sources.cc.warc]\nsince = 2024-03-02\nuntil = 2024-03-01\n', "since is after"),
@@ -251,3 +254,138 @@ def test_warc_settings_are_checked(tmp_path: Path, block: str, message: str) -> 
     cfg.write_text(f"[sources.cc]\n{block}", encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         load_config(cfg)
+
+
+# --- remote WARC files: read in place over HTTP, resumed with Range requests ---------------------
+
+
+class _RangeServer:
+    """A real HTTP server on 127.0.0.1 serving a folder, with Range requests and a log of the ranges asked."""
+
+    def __init__(self, folder: Path) -> None:
+        import http.server
+        import threading
+
+        ranges: list[tuple[str, str | None]] = []
+        self.ranges = ranges
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _body(self) -> bytes | None:
+                path = folder / self.path.lstrip("/")
+                return path.read_bytes() if path.is_file() else None
+
+            def do_HEAD(self) -> None:
+                body = self._body()
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Length", str(len(body or b"")))
+                self.send_header("ETag", f'"{len(body or b"")}"')
+                self.end_headers()
+
+            def do_GET(self) -> None:
+                body = self._body()
+                asked = self.headers.get("Range")
+                ranges.append((self.path, asked))
+                if body is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                start = int(asked.removeprefix("bytes=").rstrip("-")) if asked else 0
+                if start >= len(body) and start > 0:
+                    self.send_response(416)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(206 if asked else 200)
+                self.send_header("Content-Length", str(len(body) - start))
+                self.end_headers()
+                self.wfile.write(body[start:])
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_remote_warc_files_are_read_in_place_and_resumed_with_a_range_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listing names the files; a run stopped between segments goes on from its committed offset, by Range."""
+    import gzip
+
+    served = tmp_path / "served"
+    n = len(PAGES)
+    write_warc(served / "crawl" / "a.warc.gz", news(n - 3))
+    write_warc(served / "crawl" / "b.warc.gz", news(3, start=n - 3), compression="whole")
+    listing = "crawl/a.warc.gz\ncrawl/b.warc.gz\n../outside.warc.gz\nhttp://elsewhere.example/x.warc.gz\n"
+    (served / "warc.paths.gz").write_bytes(gzip.compress(listing.encode()))
+    server = _RangeServer(served)
+    try:
+        cfg = tmp_path / "sources.toml"
+        cfg.write_text(f'[sources.cc]\nkind = "warc"\nurl = "{server.url}/warc.paths.gz"\n', encoding="utf-8")
+        src, root = load_config(cfg).sources["cc"], DataRoot(tmp_path / "data")
+
+        monkeypatch.setattr("pipeline.warc.SEGMENT_RECORDS", 4)
+        with pytest.raises(_Stopped):
+            run_source(src, root, "r1", runner=_StopsAfterSegments(1, 2))
+        assert len(_rows(root)) == 8  # two segments committed
+        server.ranges.clear()
+        resumed = run_source(src, root, "r2", runner=LocalRunner(1))
+        assert resumed.error is None and resumed.written == n - 8
+        refused = [note for note in resumed.notes if "refused the line" in note]
+        assert len(refused) == 2, (resumed.notes, resumed.skipped)  # the listing's lines that would leave its root
+        # a.warc.gz is read on from the offset its second commit saved, not from its start.
+        first_a = next(r for p, r in server.ranges if p.endswith("a.warc.gz"))
+        assert first_a is not None and int(first_a.removeprefix("bytes=").rstrip("-")) > 0
+
+        local = tmp_path / "local"
+        (local / "warcs").mkdir(parents=True)
+        for f in ("a.warc.gz", "b.warc.gz"):
+            (local / "warcs" / f).write_bytes((served / "crawl" / f).read_bytes())
+        clean = DataRoot(tmp_path / "clean")
+        assert run_source(_config(local), clean, "c1", runner=LocalRunner(1)).written == n
+        assert [r[1:] for r in _rows(root)] == [r[1:] for r in _rows(clean)]
+        assert run_source(src, root, "r3", runner=LocalRunner(1)).discovered == 0  # read to the end: not again
+    finally:
+        server.close()
+
+
+def test_an_unreachable_remote_warc_file_is_counted_and_the_run_goes_on(tmp_path: Path) -> None:
+    served = tmp_path / "served"
+    write_warc(served / "a.warc.gz", news(2))
+    server = _RangeServer(served)
+    try:
+        cfg = tmp_path / "sources.toml"
+        urls = f'["{server.url}/missing.warc.gz", "{server.url}/a.warc.gz"]'
+        cfg.write_text(f'[sources.cc]\nkind = "warc"\nurl = {urls}\n', encoding="utf-8")
+        summary = run_source(load_config(cfg).sources["cc"], DataRoot(tmp_path / "data"), "r1", runner=LocalRunner(1))
+        assert summary.written == 2 and summary.skipped.get("unreadable") == 1
+        assert any("missing.warc.gz: HTTP 404" in note for note in summary.notes), summary.notes
+    finally:
+        server.close()
+
+
+class _StopsAfterSegments(LocalRunner):
+    """A runner that ends the run (as a stop between commits does) once `segments` segments are committed."""
+
+    def __init__(self, workers: int, segments: int) -> None:
+        super().__init__(workers)
+        self.planned = 0
+        self.segments = segments
+
+    def call(self, stage: str, fn: Any, *args: Any) -> Any:
+        if stage == "discover":
+            self.planned += 1
+            if self.planned > self.segments:
+                raise _Stopped
+        return super().call(stage, fn, *args)
+
+
+class _Stopped(Exception):
+    pass
