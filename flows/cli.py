@@ -96,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
         help="partitions already done on the same inputs: skip them (none), re-run failed ones, or redo all",
     )
     bf.add_argument("--newest-first", action="store_true", help="rebuild the latest month first")
-    _shared(bf, "--config", "--data", "--workers")
+    _shared(bf, "--config", "--data", "--workers", "--task-runner", "--dask-address")
     bf.add_argument("--json", action="store_true", help="print the plan or the ledger entries as JSON")
     _shared(bf, "--no-dedup", "--no-report")
 
@@ -485,10 +485,16 @@ def _backfill(args: argparse.Namespace) -> int:
     storage = _storage(args.data, writable=not args.dry_run)
     if args.dry_run:
         return _backfill_plan(args, src, storage, console)
+    if args.dask_address and args.task_runner != "dask":
+        raise UserError("--dask-address needs --task-runner dask")
+    address = args.dask_address or os.environ.get("NEWSFLOW_DASK_ADDRESS") or None
     with _prefect_session(args.workers or 0) as session:
-        from flows.flow import backfill
+        from flows.flow import backfill, task_runner
 
-        state = backfill(
+        flow = backfill
+        if args.task_runner == "dask":  # else the flow's own threads, as many as --max-concurrency may ask
+            flow = backfill.with_options(task_runner=task_runner("dask", args.workers or 0, address))
+        state = flow(
             source=args.source,
             start=args.start,
             end=args.end,

@@ -484,7 +484,8 @@ def backfill(
             )
             summary = BackfillSummary(run_id, src.name, storage.location, dry_run, describe(plan))
             if not dry_run:
-                entries = _run_units(src, root, run_id, plan, runner.local.workers, limit, (start, end))
+                window = (start, end)
+                entries = _run_units(src, root, run_id, plan, runner.local.workers, limit, window, _on_dask())
                 summary.entries = [asdict(e) for e in entries]
         if not dry_run:
             _corpus_steps(summary, storage, runner, dedup, report)
@@ -523,8 +524,14 @@ def _run_units(
     workers: int,
     limit: int,
     window: tuple[str | None, str | None],
+    distributed: bool = False,
 ) -> list[LedgerEntry]:
-    """Run the plan's units, at most `limit` at once, in plan order; returns their ledger entries."""
+    """Run the plan's units, at most `limit` at once, in plan order; returns their ledger entries.
+
+    On Dask (`distributed`), each unit is a task run on a Dask worker that normalises
+    its month inline (the cluster is the parallelism), and reports no per-batch
+    progress (a callback cannot cross to another process).
+    """
     todo = deque(backfill_units(plan, window))
     total_units, total_items = len(todo), sum(len(u.unit.items) for u in todo)
     counts = {"units": 0, "items": 0}
@@ -548,11 +555,13 @@ def _run_units(
         while todo and len(running) < limit:
             unit = todo.popleft()
             _made()
-            running.append(
-                backfill_unit_task.with_options(task_run_name=f"backfill-{unit.unit.period}").submit(
-                    _opaque(src), _opaque(root), run_id, _opaque(unit), workers, _opaque(on_batch)
+            named = backfill_unit_task.with_options(task_run_name=f"backfill-{unit.unit.period}")
+            if distributed:  # Dask rebuilds tuples, Prefect's `quote` among them: plain values go
+                running.append(named.submit(src, root, run_id, unit, 1, None))
+            else:
+                running.append(
+                    named.submit(_opaque(src), _opaque(root), run_id, _opaque(unit), workers, _opaque(on_batch))
                 )
-            )
         fut = next(as_completed(list(running)))
         running.remove(fut)
         entries.append(fut.result())

@@ -73,3 +73,22 @@ def test_a_dask_address_needs_the_dask_runner_and_an_unknown_runner_is_refused(
     assert "--dask-address needs --task-runner dask" in capsys.readouterr().err
     with pytest.raises(UserError, match="default, dask"):
         task_runner("ray")
+
+
+def test_a_backfill_on_a_local_dask_cluster_rebuilds_the_months_the_default_backfill_does(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """Each month a task run on a Dask worker: the same ledger and rows as the default backfill's."""
+    from flows.flow import backfill, task_runner
+    from warehouse.layout import DataRoot
+    from warehouse.ledger import read_ledger
+
+    window = {"source": "wire", "start": "2014-01-01", "end": "2019-12-31", "config": str(corpus)}
+    on_dask = backfill.with_options(task_runner=task_runner("dask", 2))(**window, data=str(tmp_path / "dask"))
+    default = backfill(**window, data=str(tmp_path / "pool"), workers=2)
+    done = [(e["partition"], e["status"], e["written"]) for e in on_dask.entries]
+    assert done == [(e["partition"], e["status"], e["written"]) for e in default.entries]
+    assert len(done) > 3 and all(status == "completed" for _p, status, _n in done)
+    assert _rows(tmp_path / "dask") == _rows(tmp_path / "pool")
+    ledger = read_ledger(DataRoot(tmp_path / "dask"), "wire").to_pylist()
+    assert sorted(e["partition"] for e in ledger) == [p for p, _s, _n in done]
