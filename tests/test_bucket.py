@@ -383,3 +383,18 @@ def test_a_warc_source_reads_files_in_a_bucket_in_place(bucket_url: str, tmp_pat
     summary = run_source(load_config(cfg).sources["cc"], DataRoot(tmp_path / "data"), "r1", runner=LocalRunner(1))
     assert summary.written == 3 and summary.skipped == {"unreadable": 1}
     assert any("a.warc.gz.missing: no such object" in note for note in summary.notes), summary.notes
+
+
+def test_keys_that_would_lead_out_of_the_working_copy_are_never_written(bucket_url: str, tmp_path: Path) -> None:
+    bucket = Bucket(BucketUrl.parse(bucket_url))
+    bucket.put("articles/source=x/../../../../escaped.parquet", b"x")
+    bucket.put("articles/source=x/year=2024/month=01/.hidden", b"x")
+    bucket.put("articles/source=x/year=2024/month=01/part-0.parquet", b"kept")
+    bucket.put("state/source=x/rows.sqlite", b"not a database")
+    with WorkingCopy(bucket, tmp_path / "copy" / "a") as a, Lease(bucket, "source-x", ttl=30) as lease:
+        with pytest.raises(WarehouseError, match="rows.sqlite cannot be read .*not a database"):
+            a.pull_source("x", lease)  # the state file is refused whole, with SQLite's word for it
+        kept = a.root.root / "articles/source=x/year=2024/month=01/part-0.parquet"
+        assert kept.read_bytes() == b"kept"
+    outside = [p for p in tmp_path.rglob("*") if p.is_file() and "copy" not in p.parts]
+    assert outside == [] and not (a.root.root / "articles/source=x/year=2024/month=01/.hidden").exists()

@@ -43,7 +43,7 @@ from pathlib import Path
 from warehouse.atomic import locked
 from warehouse.bucket import Bucket, Lease
 from warehouse.db import Database, open_db
-from warehouse.errors import JournalError
+from warehouse.errors import JournalError, WarehouseError
 from warehouse.layout import DataRoot, validate_source
 from warehouse.raw import RawStore
 from warehouse.state import StateStore
@@ -165,7 +165,7 @@ class WorkingCopy(Database):
         sync = Sync()
         if lease is not None:
             sync.rolled_forward = self.roll_forward(scope)
-        listed = {o.rel: o for prefix in scope.folders for o in self.bucket.list(prefix)}
+        listed = {o.rel: o for prefix in scope.folders for o in self.bucket.list(prefix) if _plain(o.rel)}
         for rel in scope.files:
             if (obj := self.bucket.head(rel)) is not None:
                 listed[rel] = obj
@@ -202,7 +202,13 @@ class WorkingCopy(Database):
         sync = self.pull(scope, lease)
         rows_rel, boiler_rel = _state_files(source)
         rows = self._fetch_state(rows_rel, sync)
-        _import_rows(self.root, source, rows)
+        try:
+            _import_rows(self.root, source, rows)
+        except sqlite3.DatabaseError as exc:
+            raise WarehouseError(
+                f"{self.bucket.url.url}/{rows_rel} cannot be read ({exc}); the source's state in the bucket is"
+                " damaged: restore the object from a version, or delete it to start the source afresh"
+            ) from None
         boiler = self._fetch_state(boiler_rel, sync)
         local_boiler = self.root.state / "boilerplate" / f"{source}.sqlite"
         for suffix in ("", "-wal", "-shm"):
@@ -355,7 +361,7 @@ class WorkingCopy(Database):
                 raise JournalError(f"{self.bucket.url.url}/{_journal(scope)} cannot be read: {exc}") from None
             for c in changes:
                 staged = c["staged"]
-                if not scope.holds(c["target"]) or (
+                if not scope.holds(c["target"]) or not _plain(c["target"]) or (
                     staged is not None and not str(staged).startswith(f".staging/{scope.name}/")
                 ):
                     raise JournalError(f"{self.bucket.url.url}/{_journal(scope)} is refused: {c} is outside its scope")
@@ -399,6 +405,16 @@ class WorkingCopy(Database):
                 yield rel
 
 
+def _plain(rel: str) -> bool:
+    """Whether an object's path is one a working copy can hold: no '..', '.', empty or hidden segment, no NUL.
+
+    Keys are the bucket's, and anyone who can write to it chooses them: a key such as
+    `articles/source=x/../../../etc/x` must never become a path outside the copy.
+    """
+    parts = rel.split("/")
+    return "\0" not in rel and all(p and p not in (".", "..") and not p.startswith(".") for p in parts)
+
+
 def _journal(scope: Scope) -> str:
     return f".journal/{scope.name}.json"
 
@@ -436,6 +452,8 @@ def _import_rows(root: DataRoot, source: str, rows: Path | None) -> None:
                     continue
                 mine = [r[1] for r in db.execute(f"PRAGMA main.table_info({table})")]
                 theirs = {r[1] for r in db.execute(f"PRAGMA x.table_info({table})")}
+                if "source" not in theirs:
+                    continue  # not a table of source rows (an older or a foreign file): nothing to take
                 cols = ", ".join(c for c in mine if c in theirs)
                 # Rows of another source in the file would be someone else's state: only the source's are taken.
                 db.execute(
