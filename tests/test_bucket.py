@@ -392,7 +392,7 @@ def test_keys_that_would_lead_out_of_the_working_copy_are_never_written(bucket_u
     bucket.put("articles/source=x/year=2024/month=01/part-0.parquet", b"kept")
     bucket.put("state/source=x/rows.sqlite", b"not a database")
     with WorkingCopy(bucket, tmp_path / "copy" / "a") as a, Lease(bucket, "source-x", ttl=30) as lease:
-        with pytest.raises(WarehouseError, match="rows.sqlite cannot be read .*not a database"):
+        with pytest.raises(WarehouseError, match=r"rows\.sqlite cannot be read .*not a database"):
             a.pull_source("x", lease)  # the state file is refused whole, with SQLite's word for it
         kept = a.root.root / "articles/source=x/year=2024/month=01/part-0.parquet"
         assert kept.read_bytes() == b"kept"
