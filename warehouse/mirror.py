@@ -361,8 +361,10 @@ class WorkingCopy(Database):
                 raise JournalError(f"{self.bucket.url.url}/{_journal(scope)} cannot be read: {exc}") from None
             for c in changes:
                 staged = c["staged"]
-                if not scope.holds(c["target"]) or not _plain(c["target"]) or (
-                    staged is not None and not str(staged).startswith(f".staging/{scope.name}/")
+                if (
+                    not scope.holds(c["target"])
+                    or not _plain(c["target"])
+                    or (staged is not None and not str(staged).startswith(f".staging/{scope.name}/"))
                 ):
                     raise JournalError(f"{self.bucket.url.url}/{_journal(scope)} is refused: {c} is outside its scope")
             self._apply(scope, changes)
