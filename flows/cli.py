@@ -393,6 +393,7 @@ def _storage(value: str | None, writable: bool) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
+    data_location(args.data)  # an empty --data is the first thing to say, as the config is
     cfg_path = config_path(args.config)
     from flows.config import load_config
 
@@ -465,6 +466,7 @@ class _RunCrashed(Exception):
 
 
 def _backfill(args: argparse.Namespace) -> int:
+    data_location(args.data)
     cfg_path = config_path(args.config)
     from flows.config import load_config
     from pipeline.config import source_problem
@@ -528,6 +530,7 @@ def _backfill(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    data_location(args.data)
     cfg_path = config_path(args.config)
     from flows.config import load_config
 
