@@ -94,7 +94,7 @@ def test_a_lease_whose_holder_was_killed_is_taken_over_once_expired(bucket_url: 
     code = (
         "import sys, time\n"
         "from warehouse.bucket import Bucket, BucketUrl, Lease\n"
-        f"lease = Lease(Bucket(BucketUrl.parse({bucket_url!r})), 'source-x', ttl=2)\n"
+        f"lease = Lease(Bucket(BucketUrl.parse({bucket_url!r})), 'source-x', ttl=1)\n"
         "lease.acquire()\n"
         "print('held', flush=True)\n"
         "time.sleep(600)\n"

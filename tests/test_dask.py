@@ -83,7 +83,7 @@ def test_a_backfill_on_a_local_dask_cluster_rebuilds_the_months_the_default_back
     from warehouse.layout import DataRoot
     from warehouse.ledger import read_ledger
 
-    window = {"source": "wire", "start": "2014-01-01", "end": "2019-12-31", "config": str(corpus)}
+    window = {"source": "wire", "start": "2018-01-01", "end": "2019-12-31", "config": str(corpus)}
     on_dask = backfill.with_options(task_runner=task_runner("dask", 2))(**window, data=str(tmp_path / "dask"))
     default = backfill(**window, data=str(tmp_path / "pool"), workers=2)
     done = [(e["partition"], e["status"], e["written"]) for e in on_dask.entries]
