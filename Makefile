@@ -39,10 +39,10 @@ run: $(STAMP)
 	$(BIN)/newsflow report
 
 ## test: lint, type-check and run the test suite
-# Two pytest-xdist workers: most slow tests wait on servers and subprocesses, so two
-# share this 2-core machine well (~310 s against ~400 s in one process).
+# Two pytest-xdist workers, idle ones taking tests queued on the other (worksteal): most
+# slow tests wait on servers and subprocesses, so two share this 2-core machine well.
 test: lint $(STAMP)
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 ## test-fast: the tests not marked slow (no Prefect server starts, serve, kill or subprocess CLI runs)
 test-fast: $(STAMP)
