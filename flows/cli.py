@@ -373,8 +373,10 @@ def _writable_data_root(root: Path) -> Path:
 
 def _readable_root(value: str | None) -> Path:
     """The local folder readers read: the data root, or a bucket's working copy brought up to the bucket's files."""
+    from warehouse.bucket import is_bucket_url
+
     location = data_location(value)
-    if not location.startswith("s3://"):
+    if not is_bucket_url(location):
         return Path(location)
     root: Path = _storage(value, writable=False).refresh().root
     return root
@@ -1040,8 +1042,9 @@ def _pretty(label: str, record: dict[str, Any], explain: bool, choice: Sequence[
 def _dedup(args: argparse.Namespace) -> int:
     from pipeline.dedup import update_clusters
     from pipeline.storage import BucketStorage
+    from warehouse.bucket import is_bucket_url
 
-    if not data_location(args.data).startswith("s3://") and not data_root(args.data).is_dir():
+    if not is_bucket_url(data_location(args.data)) and not data_root(args.data).is_dir():
         raise UserError(f"data root {data_root(args.data)} does not exist (run `newsflow run` first, or pass --data)")
     storage = _storage(args.data, writable=True)
     with storage.corpus():
