@@ -33,6 +33,21 @@ match = '[THAE]/\\s*\\S.{{0,60}}'
     return cfg
 
 
+def newsflow(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """The `newsflow` command in a subprocess, stdout and stderr captured (so neither is a terminal)."""
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+    )
+
+
 def harness_url() -> str:
     """The API URL of the session's Prefect test server (the `prefect_harness` fixture must be active)."""
     from prefect.settings import PREFECT_API_URL

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import RenameGate, harness_env
+from helpers import RenameGate, harness_env, newsflow
 
 from pipeline.storage import BucketStorage
 from warehouse.bucket import Bucket, BucketUrl, Lease, LeaseLost
@@ -243,20 +243,8 @@ def _env(aws: dict[str, str], cache: Path, **extra: str) -> dict[str, str]:
     return harness_env(**aws, NEWSFLOW_CACHE=str(cache), **extra)
 
 
-def _newsflow(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=600,
-    )
-
-
 def _run_json(config: Path, url: str, env: dict[str, str], *more: str) -> dict[str, Any]:
-    done = _newsflow(["run", "--config", str(config), "--data", url, "--json", *more], env, config.parent)
+    done = newsflow(["run", "--config", str(config), "--data", url, "--json", *more], config.parent, env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return dict(json.loads(done.stdout))
 
@@ -345,7 +333,7 @@ def test_a_run_killed_holding_the_lease_is_taken_over_and_another_machine_publis
     assert _written(a) == 0
     # A third machine queries the bucket (its working copy brought up to the bucket's first).
     sql = "SELECT count(*), count(DISTINCT article_id) FROM articles"
-    done = _newsflow(["query", "--data", bucket_url, "--format", "csv", sql], _env(aws, tmp_path / "c"), REPO)
+    done = newsflow(["query", "--data", bucket_url, "--format", "csv", sql], REPO, _env(aws, tmp_path / "c"))
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[1] == f"{written},{written}"
 

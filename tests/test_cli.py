@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from helpers import harness_env
+from helpers import harness_env, newsflow
 
 from flows.cli import main
 
@@ -180,21 +180,6 @@ def test_the_backfill_redo_choices_are_the_backfills_own() -> None:
 # --- One clear line for every user mistake; output for people and for pipes ----------------------
 
 
-def _newsflow(
-    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    """The `newsflow` command in a subprocess, stdout and stderr captured (so neither is a terminal)."""
-    return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=timeout,
-    )
-
-
 def _one_error_line(proc: subprocess.CompletedProcess[str], message: str) -> None:
     assert "Traceback" not in proc.stderr, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("newsflow: error:")]
@@ -209,7 +194,7 @@ def test_a_source_with_a_mistyped_path_is_reported_and_the_others_run(tmp_path: 
         f'[sources.{name}]\npath = "{REPO / "samples" / "anha"}"\n[sources.typo]\npath = "{tmp_path / "anhaa"}"\n',
         encoding="utf-8",
     )
-    proc = _newsflow(["run", "--config", str(cfg), "--data", str(tmp_path / "data")], tmp_path, harness_env())
+    proc = newsflow(["run", "--config", str(cfg), "--data", str(tmp_path / "data")], tmp_path, harness_env())
     assert proc.returncode == 2, proc.stderr
     _one_error_line(proc, f"source typo: folder {tmp_path / 'anhaa'} does not exist")
     lines = proc.stdout.splitlines()
@@ -229,7 +214,7 @@ def test_run_json_reports_the_commands_wall_time_beside_the_flows(tmp_path: Path
     cfg = tmp_path / "sources.toml"
     cfg.write_text(f'[sources.anha]\npath = "{REPO / "samples" / "anha"}"\n', encoding="utf-8")
     argv = ["run", "--json", "--no-dedup", "--config", str(cfg), "--data", str(tmp_path / "d")]
-    proc = _newsflow(argv, tmp_path, harness_env())
+    proc = newsflow(argv, tmp_path, harness_env())
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["wall_seconds"] > summary["seconds"] > 0
@@ -238,7 +223,7 @@ def test_run_json_reports_the_commands_wall_time_beside_the_flows(tmp_path: Path
 
 
 def test_a_data_root_that_cannot_be_created_is_one_line(tmp_path: Path) -> None:
-    proc = _newsflow(["run", "--config", str(REPO / "sources.toml"), "--data", "/proc/newsflow-data"], tmp_path)
+    proc = newsflow(["run", "--config", str(REPO / "sources.toml"), "--data", "/proc/newsflow-data"], tmp_path)
     assert proc.returncode == 2
     _one_error_line(proc, "data root /proc/newsflow-data: cannot create it")
 
@@ -254,7 +239,7 @@ def test_a_prefect_api_that_is_down_is_one_line(tmp_path: Path) -> None:
     env = {**os.environ, "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
     for command in (["run"], ["serve"]):
         args = [*command, "--config", str(REPO / "sources.toml"), "--data", str(tmp_path / "data")]
-        proc = _newsflow(args, tmp_path, env)
+        proc = newsflow(args, tmp_path, env)
         assert proc.returncode == 2
         _one_error_line(proc, f"the Prefect API at http://127.0.0.1:{port}/api (from PREFECT_API_URL) does not answer")
 
@@ -268,14 +253,14 @@ def test_a_prefect_api_that_is_down_is_one_line(tmp_path: Path) -> None:
     ],
 )
 def test_reversed_ranges_are_refused(tmp_path: Path, argv: list[str], message: str) -> None:
-    proc = _newsflow([*argv, "--config", str(REPO / "sources.toml"), "--data", str(tmp_path)], tmp_path)
+    proc = newsflow([*argv, "--config", str(REPO / "sources.toml"), "--data", str(tmp_path)], tmp_path)
     assert proc.returncode == 2
     _one_error_line(proc, message)
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "two"])
 def test_workers_must_be_a_positive_number(tmp_path: Path, value: str) -> None:
-    proc = _newsflow(["run", "--workers", value, "--config", str(REPO / "sources.toml")], tmp_path)
+    proc = newsflow(["run", "--workers", value, "--config", str(REPO / "sources.toml")], tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "argument --workers:" in proc.stderr.splitlines()[-1]
 
@@ -288,7 +273,7 @@ def test_sources_check_names_the_paths_that_do_not_exist(tmp_path: Path) -> None
         '[sources.list]\nkind = "urls"\npath = "urls.txt"\nfetch = { contact = "mailto:data@example.org" }\n',
         encoding="utf-8",
     )
-    proc = _newsflow(["sources", "--check", "--config", str(cfg), "--data", str(tmp_path / "data")], tmp_path)
+    proc = newsflow(["sources", "--check", "--config", str(cfg), "--data", str(tmp_path / "data")], tmp_path)
     assert proc.returncode == 2
     errors = [line for line in proc.stderr.splitlines() if line.startswith("newsflow: error:")]
     assert errors == [
@@ -298,17 +283,17 @@ def test_sources_check_names_the_paths_that_do_not_exist(tmp_path: Path) -> None
     ]
     (tmp_path / "missing").mkdir()
     (tmp_path / "urls.txt").write_text("https://example.org/a\n", encoding="utf-8")
-    proc = _newsflow(["sources", "--check", "--config", str(cfg), "--data", str(tmp_path / "data")], tmp_path)
+    proc = newsflow(["sources", "--check", "--config", str(cfg), "--data", str(tmp_path / "data")], tmp_path)
     assert proc.returncode == 0, proc.stderr
 
 
 @pytest.mark.slow  # the command in a subprocess, ~1 s each
 def test_sources_as_json_and_as_plain_columns_when_piped(tmp_path: Path) -> None:
-    proc = _newsflow(["sources", "--json", "--config", str(REPO / "sources.toml"), "--data", str(tmp_path)], tmp_path)
+    proc = newsflow(["sources", "--json", "--config", str(REPO / "sources.toml"), "--data", str(tmp_path)], tmp_path)
     assert proc.returncode == 0
     listed = {s["source"]: s for s in json.loads(proc.stdout)}
     assert listed["anha"]["where"] == str(REPO / "samples" / "anha") and listed["anha"]["problem"] is None
-    proc = _newsflow(["sources", "--config", str(REPO / "sources.toml"), "--data", str(tmp_path)], tmp_path)
+    proc = newsflow(["sources", "--config", str(REPO / "sources.toml"), "--data", str(tmp_path)], tmp_path)
     assert not any(ch in proc.stdout for ch in "…┃│━")
     header = proc.stdout.splitlines()[1].split()
     assert header[:3] == ["source", "kind", "format"] and header[-1] == "status"
@@ -345,7 +330,7 @@ def test_csv_cells_are_json_not_python_reprs(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_normalize_takes_a_folders_files_and_prints_jsonl_into_a_pipe(tmp_path: Path) -> None:
-    proc = _newsflow(["normalize", str(REPO / "samples" / "wire") + "/", "--config", str(REPO / "sources.toml")], REPO)
+    proc = newsflow(["normalize", str(REPO / "samples" / "wire") + "/", "--config", str(REPO / "sources.toml")], REPO)
     assert proc.returncode == 1  # the folder holds four broken files, each reported
     records = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(records) == 20 and {r["source"] for r in records} == {"wire"}
@@ -364,7 +349,7 @@ def test_normalize_takes_a_folders_files_and_prints_jsonl_into_a_pipe(tmp_path: 
 def test_pretty_output_prints_article_text_that_looks_like_markup(tmp_path: Path) -> None:
     story = tmp_path / "story.txt"
     story.write_text("Title [/bold] here\n\nA lede with [red]brackets[/] and [/link] in it.\n", encoding="utf-8")
-    proc = _newsflow(["normalize", str(story), "--format", "pretty"], tmp_path)
+    proc = newsflow(["normalize", str(story), "--format", "pretty"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "A lede with [red]brackets[/] and [/link] in it." in proc.stdout
 
@@ -380,7 +365,7 @@ def test_html_explain_lists_only_removals_that_removed_text(tmp_path: Path) -> N
         f"<div class='ad'></div><article>{body}</article><div class='ad-slot'><span></span></div></body></html>",
         encoding="utf-8",
     )
-    proc = _newsflow(["normalize", str(page), "--explain", "--format", "pretty"], tmp_path)
+    proc = newsflow(["normalize", str(page), "--explain", "--format", "pretty"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert ": ''" not in proc.stdout and ': ""' not in proc.stdout
     # How the text was chosen: the path, how sure, the root, the candidates and why the first won.
@@ -443,7 +428,7 @@ def test_a_backfill_with_nothing_to_rebuild_prints_one_line_not_an_empty_table(t
 
 @pytest.mark.slow  # the command in a subprocess, ~1 s each
 def test_a_data_root_the_file_system_refuses_is_one_line(tmp_path: Path) -> None:
-    proc = _newsflow(["run", "--config", str(REPO / "sources.toml"), "--data", "/proc"], tmp_path)
+    proc = newsflow(["run", "--config", str(REPO / "sources.toml"), "--data", "/proc"], tmp_path)
     assert proc.returncode == 2
     _one_error_line(proc, "data root /proc is not writable")
 
@@ -451,7 +436,7 @@ def test_a_data_root_the_file_system_refuses_is_one_line(tmp_path: Path) -> None
 @pytest.mark.slow  # the command in a subprocess, ~1 s each
 def test_empty_paths_are_mistakes_not_defaults(tmp_path: Path) -> None:
     for args in (["run", "--data", ""], ["run", "--config", ""], ["sources", "--config", " "]):
-        proc = _newsflow(args, tmp_path)
+        proc = newsflow(args, tmp_path)
         assert proc.returncode == 2
         _one_error_line(proc, "is empty: give a path")
 
@@ -479,7 +464,7 @@ def test_a_prefect_api_url_that_is_no_url_or_no_prefect_is_one_line(tmp_path: Pa
             (f"http://127.0.0.1:{server.server_address[1]}", "does not answer as a Prefect API"),
         ):
             env = {**os.environ, "PREFECT_API_URL": url}
-            proc = _newsflow(
+            proc = newsflow(
                 ["run", "--config", str(REPO / "sources.toml"), "--data", str(tmp_path / "d")], tmp_path, env
             )
             assert proc.returncode == 2
@@ -492,7 +477,7 @@ def test_a_prefect_api_url_that_is_no_url_or_no_prefect_is_one_line(tmp_path: Pa
 @pytest.mark.parametrize("sql", ["SELECT 'a'::int", "SELECT error('boom')", "SELECT 1 WHERE 'abc'::int = 1"])
 def test_errors_raised_while_a_query_runs_are_one_line(tmp_path: Path, sql: str) -> None:
     (tmp_path / "data").mkdir()
-    proc = _newsflow(["query", sql, "--data", str(tmp_path / "data")], tmp_path)
+    proc = newsflow(["query", sql, "--data", str(tmp_path / "data")], tmp_path)
     assert proc.returncode == 2
     _one_error_line(proc, "query failed:")
 
@@ -501,7 +486,7 @@ def test_workers_are_capped_at_four_per_core(tmp_path: Path) -> None:
     import os
 
     most = 4 * (os.cpu_count() or 1)
-    proc = _newsflow(["run", "--workers", str(most + 1), "--config", str(REPO / "sources.toml")], tmp_path)
+    proc = newsflow(["run", "--workers", str(most + 1), "--config", str(REPO / "sources.toml")], tmp_path)
     assert proc.returncode == 2 and f"--workers: at most {most} (four per core)" in proc.stderr
 
 
@@ -517,11 +502,11 @@ def test_normalize_shows_hostile_file_names_escaped_and_says_when_a_folder_has_n
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "evil\x1b]0;PWNED\x07\u202ename.txt").write_text("Title\n\nA paragraph of text.\n", encoding="utf-8")
-    proc = _newsflow(["normalize", str(folder)], tmp_path)
+    proc = newsflow(["normalize", str(folder)], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "\x1b" not in proc.stdout + proc.stderr and "\x07" not in proc.stdout + proc.stderr
     (tmp_path / "empty").mkdir()
-    proc = _newsflow(["normalize", str(tmp_path / "empty")], tmp_path)
+    proc = newsflow(["normalize", str(tmp_path / "empty")], tmp_path)
     assert proc.returncode == 1 and "no files matching" in proc.stderr
 
 
@@ -529,19 +514,19 @@ def test_normalize_shows_hostile_file_names_escaped_and_says_when_a_folder_has_n
 def test_a_piped_query_table_is_plain_and_whole_and_csv_cells_are_never_reprs(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     sql = "SELECT 'x'::blob AS b, INTERVAL 1 DAY AS i, repeat('long text ', 30) AS t, NULL AS n"
-    proc = _newsflow(["query", sql, "--data", str(tmp_path / "data"), "--format", "table"], tmp_path)
+    proc = newsflow(["query", sql, "--data", str(tmp_path / "data"), "--format", "table"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert not any(ch in proc.stdout for ch in "…┃│━─")
     assert ("long text " * 30).strip() in proc.stdout and "NULL" in proc.stdout
-    proc = _newsflow(["query", sql, "--data", str(tmp_path / "data"), "--format", "csv"], tmp_path)
+    proc = newsflow(["query", sql, "--data", str(tmp_path / "data"), "--format", "csv"], tmp_path)
     assert proc.stdout.splitlines()[1].startswith("78,P1D,long text")
-    proc = _newsflow(["query", sql, "--data", str(tmp_path / "data"), "--format", "jsonl"], tmp_path)
+    proc = newsflow(["query", sql, "--data", str(tmp_path / "data"), "--format", "jsonl"], tmp_path)
     assert json.loads(proc.stdout) == {"b": "78", "i": "P1D", "t": "long text " * 30, "n": None}
 
 
 @pytest.mark.slow  # the command in a subprocess, ~1 s each
 def test_a_backfill_range_is_at_most_a_hundred_years_and_empty_months_are_not_run(tmp_path: Path) -> None:
-    proc = _newsflow(
+    proc = newsflow(
         [
             "backfill",
             "wire",
@@ -558,7 +543,7 @@ def test_a_backfill_range_is_at_most_a_hundred_years_and_empty_months_are_not_ru
     assert proc.returncode == 2
     _one_error_line(proc, "spans 119988 months; a backfill takes at most 1200 (100 years)")
     args = ["backfill", "wire", "--start", "2000-01-01", "--end", "2019-12-31", "--dry-run", "--json"]
-    proc = _newsflow([*args, "--config", str(REPO / "sources.toml"), "--data", str(tmp_path / "d")], tmp_path)
+    proc = newsflow([*args, "--config", str(REPO / "sources.toml"), "--data", str(tmp_path / "d")], tmp_path)
     assert proc.returncode == 0, proc.stderr
     units = json.loads(proc.stdout)["units"]
     assert len(units) == 240
