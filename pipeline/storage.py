@@ -123,13 +123,11 @@ class BucketStorage:
     def corpus(self) -> Iterator[None]:
         """Hold the corpus lease with every source's articles current; push the clusters and the report after."""
         scope = Scope.corpus((REPORT_FILE,))
-        with Lease(self.bucket, "corpus", ttl=self.ttl, wait=self.wait) as lease:
-            self.refresh()
-            with self._copy() as copy:
-                copy.pull(scope, lease)
+        with Lease(self.bucket, "corpus", ttl=self.ttl, wait=self.wait) as lease, self._copy() as copy:
+            self._refresh(copy)
+            copy.pull(scope, lease)
             yield
-            with self._copy() as copy:
-                copy.push_corpus(scope, lease)
+            copy.push_corpus(scope, lease)
 
     def refresh(self) -> DataRoot:
         """Bring every source's dataset files (and the corpus files) to the bucket's; the working copy's root.
@@ -138,15 +136,18 @@ class BucketStorage:
         as it is: that command pushes it when it is done.
         """
         with self._copy() as copy:
-            for source in self._sources():
-                try:
-                    with locked(self.root.source_lock(source), timeout=0):
-                        folders = tuple(f"{d}/source={source}/" for d in DATASETS)
-                        copy.pull(Scope(f"read-{source}", folders), None)
-                except LockTimeout:
-                    continue
-            copy.pull(Scope("read-corpus", ("clusters/",), (REPORT_FILE,)), None)
+            self._refresh(copy)
         return self.root
+
+    def _refresh(self, copy: WorkingCopy) -> None:
+        for source in self._sources():
+            try:
+                with locked(self.root.source_lock(source), timeout=0):
+                    folders = tuple(f"{d}/source={source}/" for d in DATASETS)
+                    copy.pull(Scope(f"read-{source}", folders), None)
+            except LockTimeout:
+                continue
+        copy.pull(Scope("read-corpus", ("clusters/",), (REPORT_FILE,)), None)
 
     def _sources(self) -> list[str]:
         """The sources the bucket or the working copy has files of."""

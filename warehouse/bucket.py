@@ -124,26 +124,26 @@ class Bucket:
             for obj in page.get("Contents", ()):
                 yield ObjectInfo(self.url.rel(obj["Key"]), _etag(obj["ETag"]), int(obj["Size"]))
 
-    def head(self, rel: str) -> ObjectInfo | None:
-        """The object at `rel`, None when there is none."""
+    def _head(self, rel: str) -> Any:
+        """The HEAD response of the object at `rel`, None when there is none."""
         try:
-            got = self._client.head_object(Bucket=self.url.bucket, Key=self.url.key(rel))
+            return self._client.head_object(Bucket=self.url.bucket, Key=self.url.key(rel))
         except self._client.exceptions.ClientError as exc:
             if _status(exc) == 404:
                 return None
             raise
-        return ObjectInfo(rel, _etag(got["ETag"]), int(got["ContentLength"]))
 
-    def download(self, rel: str, path: Path, etag: str | None = None) -> str | None:
-        """Write the object at `rel` to `path` (whole: staged beside it, then renamed); its ETag, None if absent.
+    def head(self, rel: str) -> ObjectInfo | None:
+        """The object at `rel`, None when there is none."""
+        got = self._head(rel)
+        return None if got is None else ObjectInfo(rel, _etag(got["ETag"]), int(got["ContentLength"]))
 
-        With `etag`, the object must still be that version (412 otherwise: raises).
-        """
+    def download(self, rel: str, path: Path) -> str | None:
+        """Write the object at `rel` to `path` (whole: staged beside it, then renamed); its ETag, None if absent."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
         try:
-            extra: dict[str, Any] = {"IfMatch": etag} if etag else {}
-            got = self._client.get_object(Bucket=self.url.bucket, Key=self.url.key(rel), **extra)
+            got = self._client.get_object(Bucket=self.url.bucket, Key=self.url.key(rel))
         except self._client.exceptions.NoSuchKey:
             return None
         try:
@@ -211,12 +211,9 @@ class Bucket:
 
     def server_time(self, rel: str) -> tuple[float, float, str] | None:
         """The object's Last-Modified and the store's clock now (POSIX seconds), and its ETag; None if absent."""
-        try:
-            got = self._client.head_object(Bucket=self.url.bucket, Key=self.url.key(rel))
-        except self._client.exceptions.ClientError as exc:
-            if _status(exc) == 404:
-                return None
-            raise
+        got = self._head(rel)
+        if got is None:
+            return None
         date = got["ResponseMetadata"].get("HTTPHeaders", {}).get("date")
         now = parsedate_to_datetime(date).timestamp() if date else time.time()
         return got["LastModified"].timestamp(), now, _etag(got["ETag"])

@@ -149,8 +149,16 @@ class WorkingCopy(Database):
     # -- the manifest: what this copy last knew of each object -----------------------
 
     def _known(self, scope: Scope) -> dict[str, tuple[str, FileId]]:
-        rows = self._db.execute("SELECT rel, etag, ino, size, mtime_ns FROM objects").fetchall()
-        return {r[0]: (r[1], (r[2], r[3], r[4])) for r in rows if scope.holds(r[0])}
+        """What the manifest holds of the scope's files (looked up by prefix: it also lists every fetched body)."""
+        query = "SELECT rel, etag, ino, size, mtime_ns FROM objects WHERE "
+        rows = [
+            row
+            for folder in scope.folders
+            for row in self._db.execute(query + "rel >= ? AND rel < ?", (folder, _after(folder)))
+        ]
+        for rel in (*scope.files, *scope.state):
+            rows += self._db.execute(query + "rel = ?", (rel,)).fetchall()
+        return {r[0]: (r[1], (r[2], r[3], r[4])) for r in rows}
 
     def _remember(self, rel: str, etag: str, fid: FileId) -> None:
         self._db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?)", (rel, etag, *fid))
@@ -276,7 +284,7 @@ class WorkingCopy(Database):
     def _unsent_bodies(self, source: str) -> list[str]:
         if not (self.root.root / "raw" / "index.sqlite").exists():
             return []
-        sent = {r[0] for r in self._db.execute("SELECT rel FROM objects WHERE rel LIKE 'raw/objects/%'")}
+        sent = set(self._known(Scope("bodies", ("raw/objects/",))))
         with RawStore(self.root, read_only=True) as raw:
             rels = (p.relative_to(self.root.root).as_posix() for p in self._bodies(raw, source))
             return [rel for rel in rels if rel not in sent]
@@ -415,6 +423,11 @@ def _plain(rel: str) -> bool:
     """
     parts = rel.split("/")
     return "\0" not in rel and all(p and p not in (".", "..") and not p.startswith(".") for p in parts)
+
+
+def _after(prefix: str) -> str:
+    """The least string after every string starting with `prefix` (a range on the key finds them by index)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 def _journal(scope: Scope) -> str:
