@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flows.settings import apply_prefect_defaults, config_path, data_location, data_root
+from flows.settings import apply_prefect_defaults, config_path, data_location
 from pipeline.errors import UserError
 
 if TYPE_CHECKING:  # the CLI imports its modules lazily, so that `--help` and user errors are quick
@@ -373,13 +373,15 @@ def _writable_data_root(root: Path) -> Path:
 
 def _readable_root(value: str | None) -> Path:
     """The local folder readers read: the data root, or a bucket's working copy brought up to the bucket's files."""
-    from warehouse.bucket import is_bucket_url
-
-    location = data_location(value)
-    if not is_bucket_url(location):
-        return Path(location)
     root: Path = _storage(value, writable=False).refresh().root
     return root
+
+
+def _dask_address(args: argparse.Namespace) -> str | None:
+    """The Dask scheduler to use: --dask-address, else NEWSFLOW_DASK_ADDRESS (None: a local cluster)."""
+    if args.dask_address and args.task_runner != "dask":
+        raise UserError("--dask-address needs --task-runner dask")
+    return args.dask_address or os.environ.get("NEWSFLOW_DASK_ADDRESS") or None
 
 
 def _storage(value: str | None, writable: bool) -> Any:
@@ -404,9 +406,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(f"--end {args.end} is before --start {args.start}")
     storage = _storage(args.data, writable=True)
     workers = args.workers or 0
-    if args.dask_address and args.task_runner != "dask":
-        raise UserError("--dask-address needs --task-runner dask")
-    address = args.dask_address or os.environ.get("NEWSFLOW_DASK_ADDRESS") or None
+    address = _dask_address(args)
     with _prefect_session(workers) as session:
         from flows.flow import ingest, renormalize, task_runner
 
@@ -489,9 +489,7 @@ def _backfill(args: argparse.Namespace) -> int:
     storage = _storage(args.data, writable=not args.dry_run)
     if args.dry_run:
         return _backfill_plan(args, src, storage, console)
-    if args.dask_address and args.task_runner != "dask":
-        raise UserError("--dask-address needs --task-runner dask")
-    address = args.dask_address or os.environ.get("NEWSFLOW_DASK_ADDRESS") or None
+    address = _dask_address(args)
     with _prefect_session(args.workers or 0) as session:
         from flows.flow import backfill, task_runner
 
@@ -733,17 +731,13 @@ def _print_summary(console: Any, summary: Any, storage: Any, seconds: float) -> 
         if s.partitions:
             console.print(f"partitions written in {s.source}: {_compact(s.partitions)}", markup=False)
     _print_duplicates(console, summary)
-    root = storage.root.root
-    if storage.location != str(root):
-        where = storage.location
-        console.print(f"Parquet: {where}/articles/source=*/year=*/month=*/part-0.parquet", markup=False)
-        console.print(f"Quarantine: {where}/quarantine_current (failing now), {where}/quarantine (log)", markup=False)
+    where, root = storage.location, storage.root.root
+    console.print(f"Parquet: {where}/articles/source=*/year=*/month=*/part-0.parquet", markup=False)
+    console.print(f"Quarantine: {where}/quarantine_current (failing now), {where}/quarantine (log)", markup=False)
+    bucket = where != str(root)  # a bucket: runs work on this machine's copy of it
+    if bucket:
         console.print(f"Working copy on this machine: {root}", markup=False)
-    else:
-        console.print(f"Parquet: {root / 'articles'}/source=*/year=*/month=*/part-0.parquet", markup=False)
-        quarantine = f"{root / 'quarantine_current'} (failing now), {root / 'quarantine'} (log)"
-        console.print(f"Quarantine: {quarantine}", markup=False)
-    data = f" --data {storage.location}" if storage.location != str(root) else ""
+    data = f" --data {where}" if bucket else ""
     console.print(f'Query: newsflow query{data} "SELECT source, count(*) FROM articles GROUP BY ALL"', markup=False)
     _print_report(summary)
 
@@ -1041,17 +1035,19 @@ def _pretty(label: str, record: dict[str, Any], explain: bool, choice: Sequence[
 
 def _dedup(args: argparse.Namespace) -> int:
     from pipeline.dedup import update_clusters
-    from pipeline.storage import BucketStorage
-    from warehouse.bucket import is_bucket_url
+    from pipeline.storage import LocalStorage
 
-    if not is_bucket_url(data_location(args.data)) and not data_root(args.data).is_dir():
-        raise UserError(f"data root {data_root(args.data)} does not exist (run `newsflow run` first, or pass --data)")
-    storage = _storage(args.data, writable=True)
+    storage = _storage(args.data, writable=False)
+    if isinstance(storage, LocalStorage):
+        root = storage.root.root
+        if not root.is_dir():
+            raise UserError(f"data root {root} does not exist (run `newsflow run` first, or pass --data)")
+        _writable_data_root(root)
     with storage.corpus():
         done = update_clusters(storage.root, rebuild=args.rebuild)
     print(done.line())
-    where = storage.location if isinstance(storage, BucketStorage) else str(storage.root.clusters.parent)
-    print(f"Clusters: {where}/clusters/source=*/year=*/month=*/part-0.parquet (view `clusters` in `newsflow query`)")
+    where = f"{storage.location}/clusters/source=*/year=*/month=*/part-0.parquet"
+    print(f"Clusters: {where} (view `clusters` in `newsflow query`)")
     return 0
 
 
