@@ -115,6 +115,11 @@ class FetchSettings:
     allow_private_for: tuple[str, ...] = ()  # "address:port" or "name:port" endpoints allowed although private
     allow_private: bool = False  # every private address allowed (an intranet source)
 
+    @property
+    def user_agent(self) -> str:
+        """The User-Agent of the source's requests, naming the contact."""
+        return f"newsflow/0.1 (+{self.contact})" if self.contact else "newsflow/0.1"
+
 
 @dataclass(frozen=True, slots=True)
 class Schedule:

@@ -90,9 +90,8 @@ class _Listing:
 def policy_for(src: SourceConfig) -> FetchPolicy:
     """The fetch policy of a source's `[fetch]` settings."""
     f = src.fetch
-    agent = f"newsflow/0.1 (+{f.contact})" if f.contact else "newsflow/0.1"
     return FetchPolicy(
-        user_agent=agent,
+        user_agent=f.user_agent,
         per_host_delay_s=f.delay,
         global_concurrency=f.concurrency,
         total_deadline_s=f.timeout,

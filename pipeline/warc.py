@@ -97,11 +97,13 @@ def _warc_files(
     segment. A remote file is named by its URL, and its ETag (or Last-Modified) stands
     for the mtime; one read to its end is not asked about again (archives do not
     change; `--force` reads it again). One that cannot be reached is `unreadable`.
+    Files in `passed` (left for the next run) are not listed.
     """
     if src.path is not None:
         for rel, path, size, mtime, _, _, problem in discover_files(src):
             if problem is None:
-                yield rel, path, size, mtime
+                if rel not in passed:
+                    yield rel, path, size, mtime
             elif first:
                 seg.skipped["not-a-file"] += 1
                 seg.notes.append(f"{printable(rel)}: not read: {problem[1]}")
@@ -143,12 +145,9 @@ def plan_segment(
     todo: list[WarcInput] = []
     seg = Segment(Plan(src.name, 0, 0, 0, 0, ()))
     spool.parent.mkdir(parents=True, exist_ok=True)
-    agent = f"newsflow/0.1 (+{src.fetch.contact})" if src.fetch.contact else "newsflow/0.1"
-    with open(spool, "wb") as out, Remote(agent, src.fetch.timeout) as remote:
+    with open(spool, "wb") as out, Remote(src.fetch.user_agent, src.fetch.timeout) as remote:
         for rel, path, size, mtime_ns in _warc_files(src, seg, first, remote, known, passed):
             prev = known.get(rel)
-            if rel in passed:
-                continue
             if prev is not None and prev.done and (prev.size, prev.mtime_ns) == (size, mtime_ns):
                 continue
             same = prev is not None and (prev.size, prev.mtime_ns) == (size, mtime_ns)
