@@ -142,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the bench and print its figures."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="100000,1000000", help="corpus sizes of the backfill step, comma-separated")
-    ap.add_argument("--runner-files", type=int, default=20_000, help="articles of the runner comparison")
-    ap.add_argument("--warc-records", type=int, default=3000, help="responses in the WARC step's file")
+    ap.add_argument("--runner-files", type=int, default=20_000, help="articles of the runner comparison (0: skip it)")
+    ap.add_argument("--warc-records", type=int, default=3000, help="responses in the WARC step's file (0: skip it)")
     ap.add_argument("--skip-dedup", action="store_true", help="do not measure `newsflow dedup` after each backfill")
     ap.add_argument("--workdir", type=Path)
     ap.add_argument("--keep", action="store_true")
@@ -154,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         with running_server(work / "prefect", work / "logs" / "server.log") as server:
             env = bench_env(work / "prefect", server.api_url)
             memory = backfill_memory(sizes, work, env, server.pid, not args.skip_dedup)
-            compared = runners(args.runner_files, work, env, server.pid)
-        warc_lines = warc(args.warc_records, work, bench_env(work / "prefect"))
+            compared = runners(args.runner_files, work, env, server.pid) if args.runner_files > 0 else []
+        warc_lines = warc(args.warc_records, work, bench_env(work / "prefect")) if args.warc_records > 0 else []
     print("\n## Backfill memory against corpus size (steady state, default runner)\n")
     print("| step | articles | wall | articles/s | largest process | process tree | result |")
     print("|---|---|---|---|---|---|---|")

@@ -625,6 +625,9 @@ def _backfill_plan(args: argparse.Namespace, src: Any, storage: Any, console: An
     if isinstance(storage, BucketStorage):  # the plan reads the source's state: the bucket's, pulled under its lease
         held.enter_context(source_lock(root, src.name))
         held.enter_context(storage.source(src.name))
+    if src.kind == "warc":
+        with held:
+            return _warc_backfill_plan(args, src, root, console)
     try:
         with held:
             plan = plan_backfill(
@@ -637,6 +640,7 @@ def _backfill_plan(args: argparse.Namespace, src: Any, storage: Any, console: An
                 runner=LocalRunner(args.workers or 0),
                 dry_run=True,
             )
+            plan.close()  # the units' counts and decisions are all a dry run prints
     finally:
         shutdown_pool()
     data = describe(plan)
@@ -659,7 +663,7 @@ def _backfill_plan(args: argparse.Namespace, src: Any, storage: Any, console: An
         console.print(f"{len(empty)} months with no inputs and no rows: nothing to rebuild there", markup=False)
     run = [u for u in plan.units if u.action == "run"]
     console.print(
-        f"{len(run)} of {len(plan.units)} partitions to rebuild ({sum(len(u.items) for u in run)} items, "
+        f"{len(run)} of {len(plan.units)} partitions to rebuild ({sum(u.count for u in run)} items, "
         f"replacing {sum(max(u.rows, 0) for u in run)} rows); "
         f"{plan.outside} items dated outside the range"
     )
@@ -671,6 +675,32 @@ def _backfill_plan(args: argparse.Namespace, src: Any, storage: Any, console: An
         console.print(f"skipped, completed before on the same inputs: {_compact(skipped)} (--redo all rebuilds them)")
     if failed:
         console.print(f"skipped, failed before: {_compact(failed)} (--redo failed runs them again)")
+    return 0
+
+
+def _warc_backfill_plan(args: argparse.Namespace, src: Any, root: Any, console: Any) -> int:
+    """`backfill --dry-run` of a WARC source: the files it reads and how many a backfill of the window read before."""
+    from pipeline.run import WarcBackfill
+    from pipeline.warc import files_read
+
+    mode = WarcBackfill(date.fromisoformat(args.start), date.fromisoformat(args.end), args.redo)
+    files, done = files_read(src, root, mode.key(src.name))
+    again = 0 if args.redo == "all" else done
+    if args.json:
+        data = {"source": src.name, "start": args.start, "end": args.end, "warc_files": files, "warc_files_read": again}
+        print(json.dumps(data, indent=2))
+        return 0
+    console.print(
+        f"backfill plan for {src.name}: the records captured {args.start} .. {args.end} of {files} WARC files"
+        f" are read again and their articles upserted; dry run, nothing written",
+        markup=False,
+    )
+    if again:
+        console.print(
+            f"{again} of them read to their end by a backfill of this window before: passed over"
+            " (--redo all reads them again)",
+            markup=False,
+        )
     return 0
 
 

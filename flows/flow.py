@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import asdict
@@ -45,6 +44,7 @@ from pipeline.run import (
     LocalRunner,
     Mode,
     Renormalize,
+    WarcBackfill,
     backfill_units,
     plan_backfill,
     run_source,
@@ -52,6 +52,7 @@ from pipeline.run import (
 )
 from pipeline.storage import Storage, open_storage
 from pipeline.summary import BackfillFailed, BackfillSummary, RunFailed, RunSummary
+from pipeline.warc import files_read
 from pipeline.workers import default_workers, shutdown_pool, stop_workers
 from warehouse.errors import CommitConflict, TransientError
 from warehouse.layout import DataRoot
@@ -474,19 +475,25 @@ def backfill(
     limit = max(1, max_concurrency)
     try:
         held = contextlib.ExitStack()
+        checkpoint = None
         if not dry_run:
             held.enter_context(source_lock(root, src.name))
-            held.enter_context(storage.source(src.name))
+            checkpoint = held.enter_context(storage.source(src.name))
         with _pool_for_the_run(), held:
             first, last = date.fromisoformat(start), date.fromisoformat(end)
-            plan: BackfillPlan = runner.call(
-                "plan-backfill", _plan_backfill, src, root, first, last, redo, newest_first, runner.local, dry_run
-            )
-            summary = BackfillSummary(run_id, src.name, storage.location, dry_run, describe(plan))
-            if not dry_run:
-                window = (start, end)
-                entries = _run_units(src, root, run_id, plan, runner.local.workers, limit, window, _on_dask())
-                summary.entries = [asdict(e) for e in entries]
+            if src.kind == "warc":
+                mode = WarcBackfill(first, last, redo)
+                summary = _warc_backfill(src, storage, run_id, mode, runner, dry_run, checkpoint)
+            else:
+                plan: BackfillPlan = runner.call(
+                    "plan-backfill", _plan_backfill, src, root, first, last, redo, newest_first, runner.local, dry_run
+                )
+                with plan:
+                    summary = BackfillSummary(run_id, src.name, storage.location, dry_run, describe(plan))
+                    if not dry_run:
+                        window = (start, end)
+                        entries = _run_units(src, root, run_id, plan, runner.local.workers, limit, window, _on_dask())
+                        summary.entries = [asdict(e) for e in entries]
         if not dry_run:
             _corpus_steps(summary, storage, runner, dedup, report)
     finally:
@@ -500,6 +507,48 @@ def backfill(
             "see the ledger (newsflow query \"SELECT * FROM runs WHERE status = 'failed'\"); "
             "re-run with --redo failed once fixed"
         )
+    return summary
+
+
+def _warc_backfill(
+    src: SourceConfig,
+    storage: Storage,
+    run_id: str,
+    mode: WarcBackfill,
+    runner: PrefectRunner,
+    dry_run: bool,
+    checkpoint: Callable[[], None] | None,
+) -> BackfillSummary:
+    """A WARC source's backfill: its records captured in the window read again (see `WarcBackfill`)."""
+    files, done = files_read(src, storage.root, mode.key(src.name))
+    plan: dict[str, Any] = {
+        "source": src.name,
+        "start": mode.start.isoformat(),
+        "end": mode.end.isoformat(),
+        "outside": 0,
+        "rejected": {},
+        "units": [],
+        "warc_files": files,
+        "warc_files_read": 0 if mode.redo == "all" else done,
+    }
+    summary = BackfillSummary(run_id, src.name, storage.location, dry_run, plan)
+    if dry_run:
+        return summary
+    ran = run_source(src, storage.root, run_id, mode, runner=runner, checkpoint=checkpoint)
+    if ran.error:
+        raise BackfillFailed(f"backfill of {src.name} failed: {ran.error}")
+    skipped = dict(ran.skipped)
+    plan["outside"] = skipped.pop("date", 0)  # records captured outside the window (or the source's dates)
+    plan["rejected"] = skipped
+    months: dict[str, dict[str, Any]] = {}
+    for entry in ran.ledger:
+        unit = months.setdefault(
+            entry.partition,
+            {"partition": entry.partition, "items": 0, "rows": entry.rows_before, "action": "run", "last": None},
+        )
+        unit["items"] += entry.items
+    plan["units"] = [months[k] for k in sorted(months)]
+    summary.entries = [asdict(e) for e in ran.ledger]
     return summary
 
 
@@ -532,8 +581,9 @@ def _run_units(
     its month inline (the cluster is the parallelism), and reports no per-batch
     progress (a callback cannot cross to another process).
     """
-    todo = deque(backfill_units(plan, window))
-    total_units, total_items = len(todo), sum(len(u.unit.items) for u in todo)
+    units = plan.to_run()
+    todo = backfill_units(plan, window)  # each unit's inputs read from the plan when it is submitted
+    total_units, total_items = len(units), sum(u.count for u in units)
     counts = {"units": 0, "items": 0}
     lock = threading.Lock()
     report_to = _report()
@@ -551,9 +601,11 @@ def _run_units(
     report()
     entries: list[LedgerEntry] = []
     running: list[Any] = []
-    while todo or running:
-        while todo and len(running) < limit:
-            unit = todo.popleft()
+    pending = total_units
+    while pending or running:
+        while pending and len(running) < limit:
+            unit = next(todo)
+            pending -= 1
             _made()
             named = backfill_unit_task.with_options(task_run_name=f"backfill-{unit.unit.period}")
             if distributed:  # Dask rebuilds tuples, Prefect's `quote` among them: plain values go

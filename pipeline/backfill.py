@@ -17,16 +17,28 @@ an `article_id` in two partitions.
 
 The range is rounded out to whole months: a partition is the unit of replacement,
 and rebuilding part of a month would have to keep the rows outside the range anyway.
+
+The plan is not held in memory: inputs are placed into a temporary SQLite file
+(`PlanStore`) as the walk and the resolution go, a wave at a time, and a unit reads its
+month's inputs when it runs, so a backfill's memory does not grow with the source.
 """
 
 from __future__ import annotations
 
 import calendar
+import contextlib
+import dataclasses
 import hashlib
+import pickle
+import shutil
+import sqlite3
+import tempfile
+import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pyarrow.parquet as pq
@@ -35,18 +47,20 @@ from normalizers.dispatch import normalizer_for
 from normalizers.errors import Rejection
 from normalizers.schema import SCHEMA_VERSION
 from pipeline.config import HTTP_KINDS, SourceConfig
-from pipeline.discover import discover_files, file_input
+from pipeline.discover import file_input, walk_files
 from pipeline.ingest import normalize_input, read_input
 from pipeline.inputs import FetchedInput, FileInput, Input, is_current, stamp
 from warehouse.layout import DataRoot, Partition
 from warehouse.ledger import LedgerEntry, latest_entries
 from warehouse.raw import RawStore
+from warehouse.staging import mark_owner
 from warehouse.state import FileState, StateStore
 
 __all__ = [
     "MAX_MONTHS",
     "REDO_CHOICES",
     "BackfillPlan",
+    "PlanStore",
     "Resolved",
     "Unit",
     "build_plan",
@@ -57,7 +71,6 @@ __all__ = [
     "fingerprint",
     "forget_validators",
     "month_range",
-    "owners",
     "plan_files_backfill",
     "resolve_batch",
     "stale_copies",
@@ -69,12 +82,132 @@ __all__ = [
 REDO_CHOICES = ("none", "failed", "all")
 
 
+class PlanStore:
+    """A backfill plan's inputs by month, in a SQLite file under the data root's staging.
+
+    Held in memory, the plan of a million inputs costs about a gigabyte; here a unit
+    reads its month's inputs only when it runs. Inputs are pickled (named tuples of
+    plain values): the file is written and read by this process alone, in a folder it
+    owns (`mark_owner`), and removed by `close` or, after a kill, with a dead
+    process's staging. A dry run writes nothing under the data root: its plan goes to
+    the system's temporary folder (`root` None). Each call opens its own connection,
+    so a plan made in one thread (a Prefect task) is read in another.
+    """
+
+    _SCHEMA = """
+    CREATE TABLE placed (
+        period TEXT NOT NULL,
+        rel TEXT NOT NULL,
+        stamp TEXT NOT NULL,
+        article_id TEXT,
+        prev_partition TEXT,
+        prev_article_id TEXT,
+        input BLOB NOT NULL,
+        PRIMARY KEY (period, rel)
+    ) WITHOUT ROWID;
+    """
+
+    def __init__(self, root: DataRoot | None) -> None:
+        if root is None:
+            self.folder = Path(tempfile.mkdtemp(prefix="newsflow-plan-"))
+        else:
+            self.folder = root.spills(f"plan-{uuid.uuid4().hex}")
+            mark_owner(self.folder)
+        self.path = self.folder / "plan.sqlite"
+        self._owners = False
+        with self._connect() as db:
+            db.executescript(self._SCHEMA)
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        # A scratch file: a crash loses the plan, which the next backfill makes again.
+        db = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=OFF")
+            db.execute("PRAGMA synchronous=OFF")
+            yield db
+        finally:
+            db.close()
+
+    def add(self, placed: Iterable[tuple[str, Input, str | None]]) -> None:
+        """Place inputs: (month, input, id of its article when known)."""
+        rows = [
+            (
+                period,
+                c.rel,
+                stamp(c),
+                aid,
+                c.prev.partition if c.prev is not None else None,
+                c.prev.article_id if c.prev is not None else None,
+                pickle.dumps(c, protocol=pickle.HIGHEST_PROTOCOL),
+            )
+            for period, c, aid in placed
+        ]
+        with self._connect() as db:
+            db.execute("BEGIN")
+            db.executemany("INSERT OR REPLACE INTO placed VALUES (?,?,?,?,?,?,?)", rows)
+            db.execute("COMMIT")
+        self._owners = False
+
+    def counts(self) -> dict[str, int]:
+        """Inputs per month."""
+        with self._connect() as db:
+            return {p: n for p, n in db.execute("SELECT period, count(*) FROM placed GROUP BY period")}
+
+    def stamps(self, period: str) -> Iterator[tuple[str, str]]:
+        """(rel, stamp) of the month's inputs, in path order."""
+        with self._connect() as db:
+            yield from db.execute("SELECT rel, stamp FROM placed WHERE period = ? ORDER BY rel", (period,))
+
+    def items(self, period: str) -> tuple[Input, ...]:
+        """The month's inputs, in path order."""
+        with self._connect() as db:
+            rows = db.execute("SELECT input FROM placed WHERE period = ? ORDER BY rel", (period,))
+            return tuple(pickle.loads(blob) for (blob,) in rows)
+
+    def elsewhere(self, period: str) -> list[tuple[str, str]]:
+        """(article_id, owner's month) of the month's articles whose owner is in another month, sorted.
+
+        The owner of an article is the last input in path order that gives it, as an
+        ingest places it.
+        """
+        with self._connect() as db:
+            if not self._owners:
+                db.execute("CREATE INDEX IF NOT EXISTS placed_article ON placed (article_id, rel)")
+                self._owners = True
+            rows = db.execute(
+                "SELECT DISTINCT p.article_id, o.period FROM placed p JOIN placed o ON o.article_id = p.article_id"
+                " AND o.rel = (SELECT max(rel) FROM placed WHERE article_id = p.article_id)"
+                " WHERE p.period = ? AND p.article_id IS NOT NULL AND o.period != p.period"
+                " ORDER BY p.article_id, o.period",
+                (period,),
+            )
+            return [(aid, owner) for aid, owner in rows]
+
+    def moving(self, source: str, periods: Collection[str]) -> dict[str, set[str]]:
+        """Per month, the articles it holds that inputs placed in one of `periods` move elsewhere."""
+        out: dict[str, set[str]] = {}
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT period, prev_partition, prev_article_id FROM placed"
+                " WHERE prev_article_id IS NOT NULL AND prev_partition IS NOT NULL"
+            )
+            for period, part, aid in rows:
+                if period in periods and part != f"{source}/{period}":
+                    out.setdefault(Partition.parse(part).period, set()).add(aid)
+        return out
+
+    def close(self) -> None:
+        """Remove the file."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 @dataclass(frozen=True, slots=True)
 class Unit:
     """One partition of a backfill: its inputs and what the plan decided to do with it."""
 
     period: str  # YYYY-MM
-    items: tuple[Input, ...]  # a listed URL only in the plan of an HTTP source's unit, until it runs
+    count: int  # how many inputs
     inputs: str  # fingerprint of the items (and the normaliser and schema versions)
     rows: int  # rows the partition holds now (what a run replaces)
     action: str  # "run", "skip" (completed before on the same inputs), "skip-failed" or "empty" (nothing there)
@@ -82,6 +215,19 @@ class Unit:
     # Articles the unit's inputs give whose owner (the last input in path order giving
     # them) is in another month: (article_id, that month), left out of this one.
     elsewhere: tuple[tuple[str, str], ...] = ()
+    store: PlanStore | None = None  # where the plan keeps the inputs, until `load`ed
+    loaded: tuple[Input, ...] | None = None
+
+    @property
+    def items(self) -> tuple[Input, ...]:
+        """The unit's inputs, in path order (a listed URL only until the unit's fetch)."""
+        if self.loaded is not None:
+            return self.loaded
+        return self.store.items(self.period) if self.store is not None else ()
+
+    def load(self) -> Unit:
+        """The unit holding its inputs itself (what is sent to the process or machine that runs it)."""
+        return dataclasses.replace(self, loaded=self.items, store=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +240,22 @@ class BackfillPlan:
     units: tuple[Unit, ...]
     outside: int = 0  # inputs whose article falls outside the range
     rejected: dict[str, int] = field(default_factory=dict)  # inputs that give no article, by reason
+    store: PlanStore | None = None
 
     def to_run(self) -> list[Unit]:
         """The units the run will work on, in plan order."""
         return [u for u in self.units if u.action == "run"]
+
+    def close(self) -> None:
+        """Remove the plan's store of inputs (the units that hold theirs keep them)."""
+        if self.store is not None:
+            self.store.close()
+
+    def __enter__(self) -> BackfillPlan:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # The widest range one backfill takes: a hundred years of months (a wider one is a typo
@@ -164,6 +322,10 @@ def resolve_batch(src: SourceConfig, root: DataRoot, items: Sequence[FileInput |
 
 Resolver = Callable[[list[FileInput]], list[Resolved]]
 
+# Inputs a plan takes in at once: the walk's entries, their states and their resolution
+# are in memory a wave at a time, so the plan's memory does not grow with the source.
+WAVE = 50_000
+
 
 def plan_files_backfill(
     src: SourceConfig,
@@ -173,6 +335,7 @@ def plan_files_backfill(
     redo: str,
     resolve: Resolver,
     newest_first: bool = False,
+    dry_run: bool = False,
 ) -> BackfillPlan:
     """Plan a backfill of a `files` source: place every file in its month, pick the range's units.
 
@@ -182,23 +345,45 @@ def plan_files_backfill(
     """
     check_redo(redo)
     first, last = whole_months(start, end)
-    states = stored_states(root, src.name)
-    placed: dict[str, list[Input]] = {}
-    ids: dict[str, str] = {}  # input -> the id of its article
     rejected: Counter[str] = Counter()
+    store = PlanStore(None if dry_run else root)
+    try:
+        with contextlib.ExitStack() as stack:
+            states = stack.enter_context(StateStore(root.state)) if (root.state / StateStore.FILE).exists() else None
+            wave: list[tuple[str, str, int, int, str | None, str, tuple[str, str] | None]] = []
+            for listed in walk_files(src):
+                wave.append(listed)
+                if len(wave) >= WAVE:
+                    store.add(_place_wave(src, states, wave, rejected, resolve))
+                    wave = []
+            store.add(_place_wave(src, states, wave, rejected, resolve))
+        return build_plan(src, root, first, last, store, rejected, redo, newest_first)
+    except BaseException:
+        store.close()
+        raise
+
+
+def _place_wave(
+    src: SourceConfig,
+    states: StateStore | None,
+    wave: list[tuple[str, str, int, int, str | None, str, tuple[str, str] | None]],
+    rejected: Counter[str],
+    resolve: Resolver,
+) -> list[tuple[str, Input, str | None]]:
+    """(month, input, article id) of a wave of listed files; those giving no article counted in `rejected`."""
+    prevs = states.get(src.name, [listed[0] for listed in wave]) if states is not None and wave else {}
+    placed: list[tuple[str, Input, str | None]] = []
     unknown: list[FileInput] = []
-    for listed in discover_files(src):
+    for listed in wave:
         rel, problem = listed[0], listed[6]
-        prev = states.get(rel)
+        prev = prevs.get(rel)
         cand = file_input(listed, prev)
         if problem is not None:  # gives no article; the next ingest quarantines it
             rejected[problem[0]] += 1
             continue
         if prev is not None and is_current(cand, prev, normalizer_for(src.format, rel)[1]):
             if prev.status == "written" and prev.partition is not None:
-                placed.setdefault(Partition.parse(prev.partition).period, []).append(cand)
-                if prev.article_id is not None:
-                    ids[rel] = prev.article_id
+                placed.append((Partition.parse(prev.partition).period, cand, prev.article_id))
                 continue
             if prev.status == "quarantined":
                 rejected["quarantined before"] += 1
@@ -208,10 +393,8 @@ def plan_files_backfill(
         if period is None:
             rejected[reason or "rejected"] += 1
         else:
-            placed.setdefault(period, []).append(cand)
-            if article_id is not None:
-                ids[cand.rel] = article_id
-    return build_plan(src, root, first, last, placed, rejected, redo, newest_first, ids)
+            placed.append((period, cand, article_id))
+    return placed
 
 
 def build_plan(
@@ -219,35 +402,29 @@ def build_plan(
     root: DataRoot,
     first: date,
     last: date,
-    placed: dict[str, list[Input]],
+    store: PlanStore,
     rejected: Counter[str],
     redo: str,
     newest_first: bool,
-    ids: Mapping[str, str] | None = None,
 ) -> BackfillPlan:
-    """The plan from inputs placed by month: one unit per month of first..last, decided against the ledger.
-
-    `ids` gives the article id of the inputs that have a known one, for `owners`.
-    """
-    ids = ids or {}
+    """The plan from the inputs placed in `store`: one unit per month of first..last, decided against the ledger."""
     months = month_range(first, last)
-    owner_month = owners(placed, ids)
-    outside = sum(len(v) for k, v in placed.items() if k not in set(months))
+    counts = store.counts()
+    outside = sum(n for k, n in counts.items() if k not in set(months))
     latest = latest_entries(root, src.name, kind="backfill")
     units = []
     for period in reversed(months) if newest_first else months:
-        items = tuple(sorted(placed.get(period, []), key=lambda c: c.rel))
-        elsewhere = sorted(
-            {(aid, owner_month[aid]) for c in items if (aid := ids.get(c.rel)) and owner_month[aid] != period}
-        )
-        inputs = fingerprint(src, items, elsewhere)
+        n = counts.get(period, 0)
+        elsewhere = store.elsewhere(period) if n else []
+        inputs = fingerprint(src, store.stamps(period), elsewhere)
         prior = latest.get(period)
         rows = partition_rows(root, Partition.parse(f"{src.name}/{period}"))
         # A month with no inputs and no rows has nothing to rebuild: it is not run, and
         # leaves no ledger entry (a wide range is mostly such months).
-        action = "empty" if not items and rows == 0 else choose(prior, inputs, redo)
-        units.append(Unit(period, items, inputs, rows, action, prior.status if prior else None, tuple(elsewhere)))
-    return BackfillPlan(src.name, first, last, tuple(units), outside, dict(sorted(rejected.items())))
+        action = "empty" if not n and rows == 0 else choose(prior, inputs, redo)
+        last_status = prior.status if prior else None
+        units.append(Unit(period, n, inputs, rows, action, last_status, tuple(elsewhere), store))
+    return BackfillPlan(src.name, first, last, tuple(units), outside, dict(sorted(rejected.items())), store)
 
 
 def stored_states(root: DataRoot, source: str) -> dict[str, FileState]:
@@ -258,23 +435,12 @@ def stored_states(root: DataRoot, source: str) -> dict[str, FileState]:
         return store.load(source)
 
 
-def owners(placed: Mapping[str, Sequence[Input]], ids: Mapping[str, str]) -> dict[str, str]:
-    """Per article id, the month of its owner: the last input in path order that gives it (as an ingest places it)."""
-    last: dict[str, tuple[str, str]] = {}
-    for period, items in placed.items():
-        for c in items:
-            aid = ids.get(c.rel)
-            if aid is not None and (aid not in last or c.rel > last[aid][0]):
-                last[aid] = (c.rel, period)
-    return {aid: period for aid, (_rel, period) in last.items()}
-
-
-def fingerprint(src: SourceConfig, items: Sequence[Input], elsewhere: Sequence[tuple[str, str]] = ()) -> str:
-    """A digest of a unit's inputs as the plan saw them, the normaliser and schema versions, and what it leaves out."""
+def fingerprint(src: SourceConfig, stamps: Iterable[tuple[str, str]], elsewhere: Sequence[tuple[str, str]] = ()) -> str:
+    """A digest of a unit's inputs as the plan saw them (`(rel, stamp)` in path order), versions, what it leaves out."""
     h = hashlib.sha256(f"schema {SCHEMA_VERSION}\n".encode())
-    for c in items:
-        version = normalizer_for(src.format, c.rel)[1]
-        h.update(f"{c.rel}\t{stamp(c)}\t{version}\n".encode())
+    for rel, stamped in stamps:
+        version = normalizer_for(src.format, rel)[1]
+        h.update(f"{rel}\t{stamped}\t{version}\n".encode())
     for aid, period in elsewhere:  # a unit leaving out nothing keeps the digest it had before this line
         h.update(f"elsewhere\t{aid}\t{period}\n".encode())
     return h.hexdigest()
@@ -320,12 +486,11 @@ def copies_elsewhere(
     """
     if not ids:
         return {}
-    wanted = set(ids)
     with StateStore(root.state) as store:
-        rows = store.placements(source)
+        rows = store.placements(source, ids)
     stale: dict[str, set[str]] = {}
     for path, aid, part in rows:
-        if aid in wanted and part != key and path not in inputs:
+        if part != key and path not in inputs:
             stale.setdefault(part, set()).add(aid)
     return {k: sorted(v) for k, v in sorted(stale.items())}
 
@@ -370,7 +535,7 @@ def describe(plan: BackfillPlan) -> dict[str, Any]:
         "outside": plan.outside,
         "rejected": plan.rejected,
         "units": [
-            {"partition": u.period, "items": len(u.items), "rows": u.rows, "action": u.action, "last": u.last}
+            {"partition": u.period, "items": u.count, "rows": u.rows, "action": u.action, "last": u.last}
             for u in plan.units
         ],
     }

@@ -8,7 +8,7 @@ import functools
 import os
 import re
 import stat
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,6 +30,7 @@ __all__ = [
     "plan_files",
     "plan_source",
     "sidecar_name",
+    "walk_files",
 ]
 
 # What a walk of a source folder finds, sorted by `rel`: per file
@@ -66,13 +67,19 @@ def file_input(listed: ListedFile, prev: FileState | None = None) -> FileInput:
 
 
 def discover_files(src: SourceConfig) -> Listing:
-    """Walk the source folder (hidden entries skipped) and stat matching files, sorted by path.
+    """Walk the source folder (hidden entries skipped) and stat matching files, sorted by path (see `walk_files`)."""
+    return sorted(walk_files(src))
 
-    Returns plain tuples (see `Listing`): on a no-op run almost all of them are
+
+def walk_files(src: SourceConfig) -> Iterator[ListedFile]:
+    """Walk the source folder (hidden entries skipped) and stat matching files, a folder at a time, unsorted.
+
+    Yields plain tuples (see `Listing`): on a no-op run almost all of them are
     discarded, so no object is built per file. An entry that cannot be an input (a
     link leading outside the folder or nowhere, a FIFO, a name that is not UTF-8, a
     folder past PATH_MAX...) is listed with its problem rather than stopping the walk.
-    Raises `ConfigError` only when the source folder itself cannot be listed.
+    Raises `ConfigError` only when the source folder itself cannot be listed (at once,
+    before the first entry).
     """
     if src.path is None:
         raise ConfigError(f"source {src.name}: no folder to scan (kind {src.kind})")
@@ -80,21 +87,29 @@ def discover_files(src: SourceConfig) -> Listing:
     if not root.is_dir():
         raise ConfigError(f"source {src.name}: folder {root} does not exist")
     real = real_root(root)
-    found: Listing = []
+    try:
+        with os.scandir(root):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"source {src.name}: cannot list folder {root}: {exc.strerror}") from None
+    return _walk(src, str(root), real)
+
+
+def _walk(src: SourceConfig, root: str, real: str) -> Iterator[ListedFile]:
     # One compiled pattern and plain string paths: this loop runs once per file, and
     # pathlib objects cost more than the stat call itself (measured on 100k files).
     matches = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in src.include)).match
-    prefix = len(str(root)) + 1
-    stack = [str(root)]
+    prefix = len(root) + 1
+    stack = [root]
     while stack:
         folder = stack.pop()
         try:
             with os.scandir(folder) as it:
                 entries = [e for e in it if not e.name.startswith(".")]
         except OSError as exc:
-            if folder == str(root):
+            if folder == root:
                 raise ConfigError(f"source {src.name}: cannot list folder {root}: {exc.strerror}") from None
-            found.append(_problem(folder, folder[prefix:], _listing_problem(exc, "folder")))
+            yield _problem(folder, folder[prefix:], _listing_problem(exc, "folder"))
             continue
         names = {e.name for e in entries}
         for entry in entries:
@@ -103,7 +118,7 @@ def discover_files(src: SourceConfig) -> Listing:
                 if _is_utf8(entry.name):
                     stack.append(entry.path)
                 else:
-                    found.append(_problem(entry.path, rel, _bad_name("folder", rel)))
+                    yield _problem(entry.path, rel, _bad_name("folder", rel))
                 continue
             if not matches(entry.name):
                 continue
@@ -113,11 +128,9 @@ def discover_files(src: SourceConfig) -> Listing:
                 st = _input_stat(entry, real)
                 sidecar, sig = _sidecar(folder, entry.name, names, real)
             except InputProblem as problem:
-                found.append(_problem(entry.path, rel, problem))
+                yield _problem(entry.path, rel, problem)
                 continue
-            found.append((rel, entry.path, st.st_size, st.st_mtime_ns, sidecar, sig, None))
-    found.sort()
-    return found
+            yield (rel, entry.path, st.st_size, st.st_mtime_ns, sidecar, sig, None)
 
 
 def _is_utf8(name: str) -> bool:

@@ -33,7 +33,7 @@ import httpx
 from normalizers.dispatch import normalizer_for
 from normalizers.feeds import Discovery, Entry, FeedError, parse_feed, parse_url_list, recency_key
 from normalizers.urls import canonical_url
-from pipeline.backfill import BackfillPlan, Unit, build_plan, check_redo, stored_states, whole_months
+from pipeline.backfill import BackfillPlan, PlanStore, Unit, build_plan, check_redo, stored_states, whole_months
 from pipeline.config import SourceConfig
 from pipeline.discover import Plan
 from pipeline.fetch import Fetcher, FetchPolicy, FetchResult
@@ -527,7 +527,13 @@ def plan_http_backfill(
             placed.setdefault(Partition.parse(s.partition).period, []).append(stored_input(store, src.name, s))
     # Pages not fetched yet have no known article id: their unit places them when it runs.
     ids = {key: s.article_id for key, s in states.items() if s.status == "written" and s.article_id}
-    return build_plan(src, root, first, last, placed, rejected, redo, newest_first, ids)
+    plan = PlanStore(None if dry_run else root)
+    try:
+        plan.add((period, c, ids.get(c.rel)) for period, items in placed.items() for c in items)
+        return build_plan(src, root, first, last, plan, rejected, redo, newest_first)
+    except BaseException:
+        plan.close()
+        raise
 
 
 async def _discover_only(src: SourceConfig, store: RawStore, problems: BatchResult, record: bool) -> _Listing:
@@ -587,4 +593,4 @@ async def _fetch_unit(
                 )
             )
     items.sort(key=lambda c: c.rel)
-    return dataclasses.replace(unit, items=tuple(items)), early
+    return dataclasses.replace(unit, loaded=tuple(items), store=None), early

@@ -360,9 +360,12 @@ def assign_partitions(root: DataRoot, source: str, merged: BatchResult) -> None:
     run count too, through the state.
     """
     processed = {s.path for s in merged.states}
+    # Only the articles this run writes or deletes can change partition: their other
+    # inputs are read from the state by id, not the whole source's placements.
+    wanted = {s.article_id for s in merged.states if s.article_id} | {a for v in merged.deletes.values() for a in v}
     with StateStore(root.state) as store:
         placed: list[tuple[str, str | None, str | None]] = [
-            row for row in store.placements(source) if row[0] not in processed
+            row for row in store.placements(source, wanted) if row[0] not in processed
         ]
     placed += [(s.path, s.article_id, s.partition) for s in merged.states if s.status == "written"]
     placed.sort()

@@ -29,6 +29,7 @@ from pipeline.backfill import (
     BackfillPlan,
     Resolved,
     Unit,
+    check_redo,
     copies_elsewhere,
     forget_validators,
     plan_files_backfill,
@@ -76,6 +77,7 @@ __all__ = [
     "Progress",
     "Renormalize",
     "Runner",
+    "WarcBackfill",
     "backfill_units",
     "plan_backfill",
     "run_source",
@@ -157,22 +159,43 @@ class Backfill:
     keep: frozenset[str] = frozenset()
 
 
-def backfill_units(plan: BackfillPlan, window: tuple[str | None, str | None]) -> list[Backfill]:
-    """The plan's units to run, each as a `run_source` mode (with the articles it must keep for another unit)."""
+def backfill_units(plan: BackfillPlan, window: tuple[str | None, str | None]) -> Iterator[Backfill]:
+    """The plan's units to run, each as a `run_source` mode holding its inputs (read from the plan as it is asked for).
+
+    Each carries the articles it must keep for another unit: what a running unit will
+    delete elsewhere as stale copies is what those months must keep; so is an article
+    a month leaves out for its owner's month, when that month runs too.
+    """
     units = plan.to_run()
-    # What each unit will delete elsewhere as stale copies is what those months must keep;
-    # so is an article a month leaves out for its owner's month, when that month runs too.
-    moving: dict[str, set[str]] = {}
     running = {unit.period for unit in units}
+    moving = plan.store.moving(plan.source, running) if plan.store is not None else {}
     for unit in units:
-        key = f"{plan.source}/{unit.period}"
-        for part, ids in stale_copies(unit.items, key, {item.rel for item in unit.items}).items():
-            moving.setdefault(Partition.parse(part).period, set()).update(ids)
         moving.setdefault(unit.period, set()).update(aid for aid, owner in unit.elsewhere if owner in running)
-    return [Backfill(u, window, frozenset(moving.get(u.period, ()))) for u in units]
+    for unit in units:
+        yield Backfill(unit.load(), window, frozenset(moving.get(unit.period, ())))
 
 
-Mode = Ingest | Renormalize | Backfill
+@dataclass(frozen=True, slots=True)
+class WarcBackfill:
+    """Read a WARC source's records captured start..end (days, by WARC-Date) again, normalising every one.
+
+    Articles are upserted, not whole partitions replaced: partitions go by publication
+    date, and a record captured outside the window may hold an article of a month inside
+    it. The backfill keeps its own progress through the files (apart from `run`'s), so a
+    killed one resumes at its last committed record and a completed one is not read
+    again unless `redo` is "all".
+    """
+
+    start: date
+    end: date
+    redo: str = "none"
+
+    def key(self, source: str) -> str:
+        """The name its progress through the source's WARC files is kept under (see warehouse.mirror)."""
+        return f"{source} backfill {self.start.isoformat()}..{self.end.isoformat()}"
+
+
+Mode = Ingest | Renormalize | Backfill | WarcBackfill
 # Told (inputs normalised so far, inputs to normalise) as batches end.
 Progress = Callable[[int, int], None]
 
@@ -200,12 +223,14 @@ def run_source(
     runner = runner or LocalRunner()
     started = datetime.now(UTC)
     if src.kind == "warc":
-        if not isinstance(mode, Ingest):
+        if not isinstance(mode, Ingest | WarcBackfill):
             raise ConfigError(
-                f"source {src.name}: a warc source is read by `newsflow run` only"
+                f"source {src.name}: a warc source is read by `newsflow run` and `newsflow backfill`"
                 " (`newsflow run --force` reads its WARC files again with the current normaliser)"
             )
         return _run_warc(src, root, run_id, mode, runner, progress, batch_size, started, checkpoint)
+    if isinstance(mode, WarcBackfill):
+        raise ConfigError(f"source {src.name}: only a warc source is backfilled by capture date")
     if isinstance(mode, Backfill):
         try:
             return _run(src, root, run_id, mode, runner, transport, progress, batch_size, started)
@@ -220,24 +245,38 @@ def _run_warc(
     src: SourceConfig,
     root: DataRoot,
     run_id: str,
-    mode: Ingest,
+    mode: Ingest | WarcBackfill,
     runner: Runner,
     progress: Progress | None,
     batch_size: int,
     started: datetime,
     checkpoint: Callable[[], None] | None = None,
 ) -> SourceSummary:
-    """A WARC source's run: one commit per segment of its records, each with the files' progress (see pipeline.warc)."""
-    if mode.force:  # every file read from its start again; a run killed meanwhile reads them again too
+    """A WARC source's run: one commit per segment of its records, each with the files' progress (see pipeline.warc).
+
+    A backfill is the same run over the records captured in its window, its progress
+    kept under its own name.
+    """
+    key: str | None = None
+    if isinstance(mode, WarcBackfill):
+        check_redo(mode.redo)
+        key = mode.key(src.name)
+        since = max(d for d in (src.warc.since, mode.start) if d is not None)
+        until = min(d for d in (src.warc.until, mode.end) if d is not None)
+        src = dataclasses.replace(src, warc=dataclasses.replace(src.warc, since=since, until=until))
+    # Every file read from its start again (a run killed meanwhile reads them again too).
+    # Otherwise a backfill resumes where one of the same window stopped, which is also
+    # what redo "failed" asks for: one that completed reads nothing new.
+    if mode.force if isinstance(mode, Ingest) else mode.redo == "all":
         with StateStore(root.state) as store:
-            store.forget_progress(src.name)
+            store.forget_progress(key or src.name)
     total: SourceSummary | None = None
     skipped: Counter[str] = Counter()
     passed: set[str] = set()  # files found cut short: read on by the next run, not the next segment
     for index in itertools.count():
         spool = root.spills(run_id) / src.name / f"warc-{index:05d}.spool"
         try:
-            seg = runner.call("discover", plan_segment, src, root, spool, index == 0, frozenset(passed))
+            seg = runner.call("discover", plan_segment, src, root, spool, index == 0, frozenset(passed), key)
             skipped.update(seg.skipped)
             passed.update(p.file for p in seg.progress if p.cut)
             early = BatchResult(notes=seg.notes, progress=seg.progress)
@@ -266,6 +305,7 @@ def _added(a: SourceSummary, b: SourceSummary) -> SourceSummary:
     merged.deferrals = dict(Counter(a.deferrals) + Counter(b.deferrals))
     merged.notes = a.notes + [n for n in b.notes if n not in a.notes]  # a gap check speaks after every segment
     merged.learned = a.learned + b.learned
+    merged.ledger = a.ledger + b.ledger
     merged.restripped = a.restripped + b.restripped
     merged.error, merged.user_error = b.error or a.error, b.user_error or a.user_error
     return merged
@@ -288,7 +328,7 @@ def _run(
     src, generation, lost = with_learned(src, root)
     early: BatchResult | None
     if planned is not None:
-        (plan, early), force = planned, isinstance(mode, Ingest) and mode.force
+        (plan, early), force = planned, mode.force if isinstance(mode, Ingest) else isinstance(mode, WarcBackfill)
     else:
         plan, early, force = _plan(src, root, run_id, mode, runner, transport)
     summary = SourceSummary(src.name, plan.discovered, plan.new, plan.changed, plan.unchanged)
@@ -374,8 +414,8 @@ def _run(
                 summary.notes.append(f"learned {len(learning.lines)} boilerplate block(s): {shown}{more}")
             if isinstance(mode, Ingest) and learning.stale:
                 summary = _restrip(src, root, run_id, summary, learning.stale, runner, progress, batch_size)
-            if isinstance(mode, Renormalize) and not _relearn(mode):
-                summary.ledger = _renormalize_ledger(root, src, run_id, merged, writes, mode, started)
+            if isinstance(mode, Renormalize | WarcBackfill) and not _relearn(mode):
+                summary.ledger = _partition_ledger(root, src, run_id, merged, writes, mode, started)
             elif isinstance(mode, Ingest):
                 summary.notes += _gap_notes(root, summary)
             return summary
@@ -470,6 +510,8 @@ def _plan(
         plan = runner.call("plan-renormalize", plan_renormalize_source, src, root, mode.start, mode.end, mode.inputs)
         # Stored articles named for their learned boilerplate are current by version: force them.
         return plan, None, mode.inputs is not None
+    if isinstance(mode, WarcBackfill):  # its segments come planned
+        raise TypeError("a WARC source's segments are planned by _run_warc")
     if src.kind in HTTP_KINDS:
         from pipeline.http_source import fetch_source
 
@@ -547,16 +589,16 @@ def _finish_unit(
     )
 
 
-def _renormalize_ledger(
+def _partition_ledger(
     root: DataRoot,
     src: SourceConfig,
     run_id: str,
     merged: BatchResult,
     writes: list[PartitionWrite],
-    mode: Renormalize,
+    mode: Renormalize | WarcBackfill,
     started: datetime,
 ) -> list[LedgerEntry]:
-    """One ledger entry per partition a re-normalisation rewrote."""
+    """One ledger entry per partition a re-normalisation (or a WARC backfill's segment) rewrote."""
     rows: dict[str, int] = defaultdict(int)
     for s in merged.states:
         if s.status == "written" and s.partition:
@@ -568,7 +610,7 @@ def _renormalize_ledger(
         LedgerEntry(
             source=src.name,
             partition=Partition.parse(w.partition).period,
-            kind="renormalize",
+            kind="renormalize" if isinstance(mode, Renormalize) else "backfill",
             status="completed",
             run_id=run_id,
             items=rows.get(w.partition, 0),
@@ -610,6 +652,8 @@ def plan_backfill(
     dry_run: bool = False,
 ) -> BackfillPlan:
     """Place each input of the source in its month and pick the range's partitions to rebuild."""
+    if src.kind == "warc":
+        raise ConfigError(f"source {src.name}: a warc source is backfilled by capture date (WarcBackfill), not planned")
     if src.kind in HTTP_KINDS:
         from pipeline.http_source import plan_http_backfill
 
@@ -620,7 +664,7 @@ def plan_backfill(
         calls = [(src, root, chunk) for chunk in in_batches(items)]
         return [r for _, chunk in sorted(local.map("resolve", resolve_batch, calls)) for r in chunk]
 
-    return plan_files_backfill(src, root, start, end, redo, resolve, newest_first)
+    return plan_files_backfill(src, root, start, end, redo, resolve, newest_first, dry_run)
 
 
 # How long a run waits for another run of the same source to finish (a long backfill).

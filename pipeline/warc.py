@@ -41,7 +41,7 @@ from pipeline.remote import Remote, RemoteError, RemoteFile, expand, is_remote, 
 from warehouse.layout import DataRoot
 from warehouse.state import StateStore, WarcProgress
 
-__all__ = ["SEGMENT_RECORDS", "Segment", "plan_segment", "record_host", "scan_file"]
+__all__ = ["SEGMENT_RECORDS", "Segment", "files_read", "plan_segment", "record_host", "scan_file"]
 
 SEGMENT_RECORDS = 5_000  # records kept per segment, i.e. per commit of a WARC source
 SEGMENT_BYTES = 256 << 20  # and the most payload bytes a segment spools (pages may be up to max_bytes each)
@@ -132,16 +132,23 @@ def _warc_files(
 
 
 def plan_segment(
-    src: SourceConfig, root: DataRoot, spool: Path, first: bool = True, passed: frozenset[str] = frozenset()
+    src: SourceConfig,
+    root: DataRoot,
+    spool: Path,
+    first: bool = True,
+    passed: frozenset[str] = frozenset(),
+    key: str | None = None,
 ) -> Segment:
     """Scan the source's WARC files from where the last commit left them, up to `SEGMENT_RECORDS` kept records.
 
     The `first` segment of a run also reports the folder's entries that cannot be read;
     files in `passed` (cut short, found so by an earlier segment of the run) are left.
+    Progress through the files is kept under `key` (a backfill's own), else the source's name.
     """
     wanted = src.warc
+    key = key or src.name
     with StateStore(root.state) as store:
-        known = store.warc_progress(src.name)
+        known = store.warc_progress(key)
     todo: list[WarcInput] = []
     seg = Segment(Plan(src.name, 0, 0, 0, 0, ()))
     spool.parent.mkdir(parents=True, exist_ok=True)
@@ -162,12 +169,32 @@ def plan_segment(
             if not progress.done and not progress.cut:
                 seg.more = True
                 break
+    seg.progress = [p._replace(source=key) for p in seg.progress]
     with StateStore(root.state) as store:
         states = store.get(src.name, [t.rel for t in todo])
     items = tuple(t._replace(prev=states.get(t.rel)) for t in todo)
     new = sum(1 for t in items if t.prev is None)
     seg.plan = Plan(src.name, len(items), new, len(items) - new, 0, items)
     return seg
+
+
+def files_read(src: SourceConfig, root: DataRoot, key: str) -> tuple[int, int]:
+    """(WARC files of the source, of which read to their end as they are now under progress `key`): a dry run's plan.
+
+    Writes nothing: a data root without a state database has read none.
+    """
+    known: dict[str, WarcProgress] = {}
+    if (root.state / StateStore.FILE).exists():
+        with StateStore(root.state) as store:
+            known = store.warc_progress(key)
+    seg = Segment(Plan(src.name, 0, 0, 0, 0, ()))
+    files = done = 0
+    with Remote(src.fetch.user_agent, src.fetch.timeout) as remote:
+        for rel, _path, size, mtime_ns in _warc_files(src, seg, False, remote, known, frozenset()):
+            prev = known.get(rel)
+            files += 1
+            done += prev is not None and prev.done and (prev.size, prev.mtime_ns) == (size, mtime_ns)
+    return files, done
 
 
 def scan_file(

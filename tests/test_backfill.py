@@ -114,7 +114,12 @@ def test_the_plan_places_files_by_their_article_month_with_edges_and_empty_month
         src, root, date(2024, 1, 15), date(2024, 3, 2), "none", lambda items: resolve_batch(src, root, items), True
     )
     assert [u.period for u in newest.units] == ["2024-03", "2024-02", "2024-01"]
-    assert not root.root.exists()  # planning writes nothing
+    # Planning writes nothing but its scratch file of inputs, which closing the plan removes.
+    assert plan.store is not None and plan.store.path.is_relative_to(root.spill_runs)
+    plan.close()
+    newest.close()
+    assert not plan.store.path.exists()
+    assert [p for p in root.root.rglob("*") if p.is_file()] == []
 
 
 def test_the_plan_judges_future_dates_as_the_run_does(tmp_path: Path) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -389,3 +392,104 @@ class _StopsAfterSegments(LocalRunner):
 
 class _Stopped(Exception):
     pass
+
+
+def _months(tmp_path: Path) -> None:
+    """A WARC file whose records were captured in January (3), February (3) and March (2) of 2024."""
+    recs = [
+        *news(3, date="2024-01-10T08:00:00Z"),
+        *news(3, start=3, date="2024-02-10T08:00:00Z"),
+        *news(2, start=6, date="2024-03-10T08:00:00Z"),
+    ]
+    write_warc(tmp_path / "warcs" / "a.warc.gz", recs)
+
+
+def test_a_warc_backfill_reads_the_records_captured_in_its_window_again_apart_from_the_runs(tmp_path: Path) -> None:
+    """Selected by WARC-Date, re-normalised and upserted; resumable on its own progress; `run` is not disturbed."""
+    from pipeline.run import Ingest, WarcBackfill
+
+    _months(tmp_path)
+    src, root = _config(tmp_path), DataRoot(tmp_path / "data")
+    february = WarcBackfill(date(2024, 2, 1), date(2024, 2, 29))
+
+    # Into an empty data root: February's records only, with a ledger entry per partition written.
+    first = run_source(src, root, "b1", february, runner=LocalRunner(1))
+    assert (first.discovered, first.written, first.error) == (3, 3, None)
+    assert first.skipped == {"date": 5}
+    assert sorted(r[0] for r in _rows(root)) == [f"https://news.example.org/story/{i}" for i in (3, 4, 5)]
+    assert {e.kind for e in first.ledger} == {"backfill"} and sum(e.items for e in first.ledger) == 3
+
+    # Done for this window: a second backfill reads nothing, unless told to redo all.
+    assert run_source(src, root, "b2", february, runner=LocalRunner(1)).discovered == 0
+    redo = run_source(src, root, "b3", WarcBackfill(february.start, february.end, "all"), runner=LocalRunner(1))
+    assert (redo.discovered, redo.written) == (3, 3)
+    assert len(_rows(root)) == 3  # upserted: no article twice
+
+    # The source's own runs keep their progress: the first reads every record, once.
+    ran = run_source(src, root, "r1", Ingest(), runner=LocalRunner(1))
+    assert (ran.discovered, ran.error) == (8, None)
+    assert len(_rows(root)) == 8
+    assert run_source(src, root, "r2", Ingest(), runner=LocalRunner(1)).discovered == 0
+    # The source's own capture dates narrow a window further.
+    narrowed = dataclasses.replace(src, warc=dataclasses.replace(src.warc, until=date(2024, 1, 31)))
+    whole = run_source(narrowed, root, "b4", WarcBackfill(date(2024, 1, 1), date(2024, 3, 31)), runner=LocalRunner(1))
+    assert whole.discovered == 3 and whole.skipped == {"date": 5}
+
+
+def test_a_warc_backfill_stopped_after_a_commit_resumes_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One segment committed, then the backfill stops: the next one of the window reads only the rest."""
+    from pipeline.run import WarcBackfill
+
+    monkeypatch.setattr("pipeline.warc.SEGMENT_RECORDS", 2)
+    _months(tmp_path)
+    src, root = _config(tmp_path), DataRoot(tmp_path / "data")
+    window = WarcBackfill(date(2024, 1, 1), date(2024, 2, 29))
+
+    def stop() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_source(src, root, "b1", window, runner=LocalRunner(1), checkpoint=stop)
+    assert len(_rows(root)) == 2
+    resumed = run_source(src, root, "b2", window, runner=LocalRunner(1))
+    assert (resumed.discovered, resumed.written, resumed.error) == (4, 4, None)
+    assert sorted(r[0] for r in _rows(root)) == [f"https://news.example.org/story/{i}" for i in range(6)]
+
+
+def test_only_a_warc_source_is_backfilled_by_capture_date(tmp_path: Path) -> None:
+    from pipeline.run import WarcBackfill, plan_backfill
+
+    (tmp_path / "texts").mkdir()
+    cfg = tmp_path / "sources.toml"
+    cfg.write_text('[sources.t]\nkind = "files"\npath = "texts"\n[sources.cc]\nkind = "warc"\npath = "warcs"\n')
+    sources = load_config(cfg).sources
+    root = DataRoot(tmp_path / "data")
+    with pytest.raises(ConfigError, match="only a warc source"):
+        run_source(sources["t"], root, "b1", WarcBackfill(date(2024, 1, 1), date(2024, 1, 31)))
+    with pytest.raises(ConfigError, match="backfilled by capture date"):
+        plan_backfill(sources["cc"], root, date(2024, 1, 1), date(2024, 1, 31), "none")
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_newsflow_backfill_of_a_warc_source_plans_and_runs_on_prefect(tmp_path: Path) -> None:
+    """The command a user types: a dry run that writes nothing, then the backfill, its ledger and a second one."""
+    from tests.helpers import harness_env, newsflow
+
+    _months(tmp_path)
+    (tmp_path / "sources.toml").write_text('[sources.cc]\nkind = "warc"\npath = "warcs"\n', encoding="utf-8")
+    env = harness_env(PREFECT_HOME=str(tmp_path / ".prefect"), DO_NOT_TRACK="1")
+    args = ["backfill", "cc", "--start", "2024-03-01", "--end", "2024-03-31", "--no-report", "--data", "data"]
+    dry = newsflow([*args, "--dry-run", "--json"], tmp_path, env)
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["warc_files"] == 1
+    assert not (tmp_path / "data").exists()
+
+    done = newsflow([*args, "--json"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    entries = json.loads(done.stdout)["entries"]
+    assert entries and {e["kind"] for e in entries} == {"backfill"} and sum(e["items"] for e in entries) == 2
+    assert sorted(r[0] for r in _rows(DataRoot(tmp_path / "data"))) == [
+        f"https://news.example.org/story/{i}" for i in (6, 7)
+    ]
+    dry = newsflow([*args, "--dry-run"], tmp_path, env)
+    assert "1 of them read to their end by a backfill of this window before" in dry.stdout

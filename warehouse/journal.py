@@ -49,7 +49,7 @@ from warehouse.atomic import fsync_dir, locked
 from warehouse.errors import CommitConflict, JournalError, LockTimeout
 from warehouse.layout import JOURNAL_FILE, PARTITION_FILE, DataRoot, Partition, validate_source
 from warehouse.staging import clean_source_staging, mark_owner
-from warehouse.state import FileState, StateStore, WarcProgress
+from warehouse.state import FileState, StateStore, WarcProgress, progress_source
 
 __all__ = [
     "Change",
@@ -454,7 +454,7 @@ def _apply_state(root: DataRoot, source: str, staged: Path) -> None:
             raise JournalError(f"the state update {staged} has an unknown format")
         store.delete(source, [str(p) for p in head["delete"]])
         progress = [WarcProgress(*row) for row in head.get("progress", ())]
-        if any(p.source != source for p in progress):
+        if any(progress_source(p.source) != source for p in progress):
             raise JournalError(f"the state update {staged} holds progress of another source than {source}")
         store.save_progress(progress)
 

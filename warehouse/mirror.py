@@ -54,6 +54,9 @@ __all__ = ["DATASETS", "Scope", "Sync", "WorkingCopy"]
 DATASETS = ("articles", "article_versions", "quarantine", "quarantine_current", "coverage", "runs", "boilerplate")
 # Rows of these tables (each has a `source` column) are a source's state; database path -> tables.
 _SOURCE_TABLES = {"state/newsflow.sqlite": ("files", "warc_files"), "raw/index.sqlite": ("fetches", "urls")}
+# A source's rows: its own, and a WARC backfill's progress, kept under "<source> <window>" (progress_source)
+# (source names have no spaces, and no GLOB wildcards).
+_OWN_ROWS = "(source = ?1 OR source GLOB ?1 || ' *')"
 _JOURNAL_FORMAT = 1
 
 _MANIFEST = """
@@ -444,7 +447,7 @@ def _export_rows(root: DataRoot, source: str, out: Path) -> Path:
         for n, (rel, tables) in enumerate(_SOURCE_TABLES.items()):
             db.execute(f"ATTACH DATABASE ? AS s{n}", (str(root.root / rel),))
             for table in tables:
-                db.execute(f"CREATE TABLE {table} AS SELECT * FROM s{n}.{table} WHERE source = ?", (source,))
+                db.execute(f"CREATE TABLE {table} AS SELECT * FROM s{n}.{table} WHERE {_OWN_ROWS}", (source,))
             db.execute(f"DETACH DATABASE s{n}")
     finally:
         db.close()
@@ -462,7 +465,7 @@ def _import_rows(root: DataRoot, source: str, rows: Path | None) -> None:
                 db.execute("ATTACH DATABASE ? AS x", (str(rows),))
             db.execute("BEGIN IMMEDIATE")
             for table in tables:
-                db.execute(f"DELETE FROM main.{table} WHERE source = ?", (source,))
+                db.execute(f"DELETE FROM main.{table} WHERE {_OWN_ROWS}", (source,))
                 if rows is None:
                     continue
                 mine = [r[1] for r in db.execute(f"PRAGMA main.table_info({table})")]
@@ -472,7 +475,7 @@ def _import_rows(root: DataRoot, source: str, rows: Path | None) -> None:
                 cols = ", ".join(c for c in mine if c in theirs)
                 # Rows of another source in the file would be someone else's state: only the source's are taken.
                 db.execute(
-                    f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM x.{table} WHERE source = ?", (source,)
+                    f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM x.{table} WHERE {_OWN_ROWS}", (source,)
                 )
             db.execute("COMMIT")
         except BaseException:

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from warehouse.db import Database, open_db
 
-__all__ = ["FileState", "StateStore", "WarcProgress"]
+__all__ = ["FileState", "StateStore", "WarcProgress", "progress_source"]
 
 
 class FileState(NamedTuple):
@@ -37,6 +37,11 @@ class FileState(NamedTuple):
     status: str
     normalizer_version: str | None
     run_id: str
+
+
+def progress_source(key: str) -> str:
+    """The source whose WARC progress is kept under `key`: its name, or "<name> <what>" (a backfill's own progress)."""
+    return key.split(" ", 1)[0]
 
 
 class WarcProgress(NamedTuple):
@@ -68,6 +73,8 @@ CREATE TABLE IF NOT EXISTS files (
     run_id TEXT NOT NULL,
     PRIMARY KEY (source, path)
 ) WITHOUT ROWID;
+-- A backfill unit finds the other copies of the articles it writes by id.
+CREATE INDEX IF NOT EXISTS files_article ON files (source, article_id);
 CREATE TABLE IF NOT EXISTS warc_files (
     source TEXT NOT NULL,
     file TEXT NOT NULL,
@@ -183,12 +190,25 @@ class StateStore(Database):
         )
         return {p for (p,) in rows}
 
-    def placements(self, source: str) -> list[tuple[str, str, str]]:
-        """`(path, article_id, partition)` of every file of `source` whose article is written."""
-        rows = self._db.execute(
-            "SELECT path, article_id, partition FROM files WHERE source = ? AND status = 'written'", (source,)
-        )
-        return [(p, a, k) for p, a, k in rows if a is not None and k is not None]
+    def placements(self, source: str, article_ids: Iterable[str] | None = None) -> list[tuple[str, str, str]]:
+        """`(path, article_id, partition)` of every file of `source` whose article is written (one of `article_ids`)."""
+        if article_ids is None:
+            rows = self._db.execute(
+                "SELECT path, article_id, partition FROM files WHERE source = ? AND status = 'written'", (source,)
+            )
+            return [(p, a, k) for p, a, k in rows if a is not None and k is not None]
+        wanted = sorted(set(article_ids))
+        out: list[tuple[str, str, str]] = []
+        for i in range(0, len(wanted), 500):  # stay under SQLite's bound-parameter limit
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                "SELECT path, article_id, partition FROM files WHERE source = ? AND status = 'written'"
+                f" AND article_id IN ({marks}) AND partition IS NOT NULL",
+                (source, *chunk),
+            )
+            out.extend(rows)
+        return out
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Files per source and status."""
