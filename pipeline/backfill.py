@@ -110,10 +110,13 @@ class PlanStore:
     def __init__(self, root: DataRoot | None) -> None:
         if root is None:
             self.folder = Path(tempfile.mkdtemp(prefix="newsflow-plan-"))
+            self.path = self.folder / "plan.sqlite"
         else:
+            # In a subfolder carrying the owner file, as a run's spills: the staging
+            # clean-up leaves it while this process lives, however long the backfill.
             self.folder = root.spills(f"plan-{uuid.uuid4().hex}")
-            mark_owner(self.folder)
-        self.path = self.folder / "plan.sqlite"
+            mark_owner(self.folder / "plan")
+            self.path = self.folder / "plan" / "plan.sqlite"
         self._owners = False
         with self._connect() as db:
             db.executescript(self._SCHEMA)
