@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from warehouse.db import Database, open_db
 
@@ -121,18 +121,17 @@ class StateStore(Database):
 
     def get(self, source: str, paths: Iterable[str]) -> dict[str, FileState]:
         """Full state of the given paths of a source (unknown paths are absent)."""
-        wanted = list(paths)
-        out: dict[str, FileState] = {}
-        for i in range(0, len(wanted), 500):  # stay under SQLite's bound-parameter limit
-            chunk = wanted[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                "SELECT source, path, size, mtime_ns, sidecar, raw_sha256, article_id, partition, status,"
-                f" normalizer_version, run_id FROM files WHERE source = ? AND path IN ({marks})",
-                (source, *chunk),
-            )
-            out.update((row[1], FileState(*row)) for row in rows)
-        return out
+        query = (
+            "SELECT source, path, size, mtime_ns, sidecar, raw_sha256, article_id, partition, status,"
+            " normalizer_version, run_id FROM files WHERE source = ? AND path IN ({})"
+        )
+        return {row[1]: FileState(*row) for row in self._select_in(query, source, list(paths))}
+
+    def _select_in(self, query: str, source: str, values: list[str]) -> Iterator[tuple[Any, ...]]:
+        """The rows of `query` (source, then `IN ({})` over `values`), a slice of values at a time."""
+        for i in range(0, len(values), 500):  # stay under SQLite's bound-parameter limit
+            chunk = values[i : i + 500]
+            yield from self._db.execute(query.format(",".join("?" * len(chunk))), (source, *chunk))
 
     def save(self, states: Iterable[FileState]) -> int:
         """Insert or replace file states in one transaction, consumed as they come; returns how many."""
@@ -197,18 +196,11 @@ class StateStore(Database):
                 "SELECT path, article_id, partition FROM files WHERE source = ? AND status = 'written'", (source,)
             )
             return [(p, a, k) for p, a, k in rows if a is not None and k is not None]
-        wanted = sorted(set(article_ids))
-        out: list[tuple[str, str, str]] = []
-        for i in range(0, len(wanted), 500):  # stay under SQLite's bound-parameter limit
-            chunk = wanted[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                "SELECT path, article_id, partition FROM files WHERE source = ? AND status = 'written'"
-                f" AND article_id IN ({marks}) AND partition IS NOT NULL",
-                (source, *chunk),
-            )
-            out.extend(rows)
-        return out
+        query = (
+            "SELECT path, article_id, partition FROM files WHERE source = ? AND status = 'written'"
+            " AND article_id IN ({}) AND partition IS NOT NULL"
+        )
+        return [(p, a, k) for p, a, k in self._select_in(query, source, sorted(set(article_ids)))]
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Files per source and status."""
