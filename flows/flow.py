@@ -534,6 +534,8 @@ def _warc_backfill(
     summary = BackfillSummary(run_id, src.name, storage.location, dry_run, plan)
     if dry_run:
         return summary
+    # On Dask, the segments' batches run where the task runner puts them, as in a run.
+    runner = PrefectRunner(runner.local.workers, distributed=_on_dask())
     ran = run_source(src, storage.root, run_id, mode, runner=runner, checkpoint=checkpoint)
     if ran.error:
         raise BackfillFailed(f"backfill of {src.name} failed: {ran.error}")

@@ -92,3 +92,22 @@ def test_a_backfill_on_a_local_dask_cluster_rebuilds_the_months_the_default_back
     assert _rows(tmp_path / "dask") == _rows(tmp_path / "pool")
     ledger = read_ledger(DataRoot(tmp_path / "dask"), "wire").to_pylist()
     assert sorted(e["partition"] for e in ledger) == [p for p, _s, _n in done]
+
+
+def test_a_warc_backfill_on_a_local_dask_cluster_writes_the_default_backfills_rows(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """A WARC source's backfill by capture date: its batches on Dask workers, the default runner's rows."""
+    from flows.flow import backfill, task_runner
+
+    records = [*news(4, date="2024-01-10T08:00:00Z"), *news(4, start=4, date="2024-02-10T08:00:00Z")]
+    write_warc(corpus.parent / "warcs" / "a.warc.gz", records)
+    with open(corpus, "a", encoding="utf-8") as fh:
+        fh.write('\n[sources.cc]\nkind = "warc"\npath = "warcs"\n')
+    window = {"source": "cc", "start": "2024-02-01", "end": "2024-02-29", "config": str(corpus), "report": False}
+    on_dask = backfill.with_options(task_runner=task_runner("dask", 2))(**window, data=str(tmp_path / "dask"))
+    default = backfill(**window, data=str(tmp_path / "pool"), workers=2)
+    assert on_dask.plan["outside"] == default.plan["outside"] == 4
+    assert sum(e["items"] for e in on_dask.entries) == sum(e["items"] for e in default.entries) == 4
+    rows = _rows(tmp_path / "dask")
+    assert rows == _rows(tmp_path / "pool") and len(rows) == 4
