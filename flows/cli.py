@@ -518,7 +518,7 @@ def _backfill(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"run_id": run_id, "state": state.type.value, "entries": entries}, indent=2, default=str))
     else:
-        _print_entries(console, args.source, run_id, entries)
+        _print_entries(console, args.source, run_id, entries, warc=src.kind == "warc")
         outcome = state.result(raise_on_failure=False)
         if hasattr(outcome, "duplicates"):  # a BackfillSummary (a failed backfill raised instead)
             _print_duplicates(console, outcome)
@@ -704,12 +704,16 @@ def _warc_backfill_plan(args: argparse.Namespace, src: Any, root: Any, console: 
     return 0
 
 
-def _print_entries(console: Any, source: str, run_id: str, entries: list[dict[str, Any]]) -> None:
+def _print_entries(console: Any, source: str, run_id: str, entries: list[dict[str, Any]], warc: bool = False) -> None:
     """The ledger entries of one backfill run as a table."""
     if not entries:
+        done = (
+            "every WARC file was read for this window before, or it holds no record captured in it"
+            if warc
+            else "every partition in the range completed before on the same inputs"
+        )
         console.print(
-            f"newsflow backfill {source} {run_id}: nothing to rebuild: every partition in the range "
-            "completed before on the same inputs (--redo all rebuilds them)",
+            f"newsflow backfill {source} {run_id}: nothing to rebuild: {done} (--redo all rebuilds them)",
             markup=False,
         )
         return

@@ -493,3 +493,5 @@ def test_newsflow_backfill_of_a_warc_source_plans_and_runs_on_prefect(tmp_path: 
     ]
     dry = newsflow([*args, "--dry-run"], tmp_path, env)
     assert "1 of them read to their end by a backfill of this window before" in dry.stdout
+    again = newsflow(args, tmp_path, env)
+    assert again.returncode == 0 and "every WARC file was read for this window before" in again.stdout
