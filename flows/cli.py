@@ -680,16 +680,14 @@ def _backfill_plan(args: argparse.Namespace, src: Any, storage: Any, console: An
 
 def _warc_backfill_plan(args: argparse.Namespace, src: Any, root: Any, console: Any) -> int:
     """`backfill --dry-run` of a WARC source: the files it reads and how many a backfill of the window read before."""
-    from pipeline.run import WarcBackfill
-    from pipeline.warc import files_read
+    from pipeline.run import WarcBackfill, describe_warc_backfill
 
     mode = WarcBackfill(date.fromisoformat(args.start), date.fromisoformat(args.end), args.redo)
-    files, done = files_read(src, root, mode.key(src.name))
-    again = 0 if args.redo == "all" else done
+    data = describe_warc_backfill(src, root, mode)
     if args.json:
-        data = {"source": src.name, "start": args.start, "end": args.end, "warc_files": files, "warc_files_read": again}
         print(json.dumps(data, indent=2))
         return 0
+    files, again = data["warc_files"], data["warc_files_read"]
     console.print(
         f"backfill plan for {src.name}: the records captured {args.start} .. {args.end} of {files} WARC files"
         f" are read again and their articles upserted; dry run, nothing written",
@@ -1225,8 +1223,9 @@ def _sources(args: argparse.Namespace) -> int:
     cfg = load_config(config_path(args.config))
     root = DataRoot(_readable_root(args.data))
     counts = {}
-    if (root.state / StateStore.FILE).is_file():
-        with StateStore(root.state) as store:
+    store = StateStore.existing(root.state)
+    if store is not None:
+        with store:
             counts = store.counts()
     listed: list[dict[str, Any]] = []
     for s in cfg.sources.values():

@@ -46,13 +46,13 @@ from pipeline.run import (
     Renormalize,
     WarcBackfill,
     backfill_units,
+    describe_warc_backfill,
     plan_backfill,
     run_source,
     source_lock,
 )
 from pipeline.storage import Storage, open_storage
 from pipeline.summary import BackfillFailed, BackfillSummary, RunFailed, RunSummary
-from pipeline.warc import files_read
 from pipeline.workers import default_workers, shutdown_pool, stop_workers
 from warehouse.errors import CommitConflict, TransientError
 from warehouse.layout import DataRoot
@@ -483,7 +483,7 @@ def backfill(
             first, last = date.fromisoformat(start), date.fromisoformat(end)
             if src.kind == "warc":
                 mode = WarcBackfill(first, last, redo)
-                summary = _warc_backfill(src, storage, run_id, mode, runner, dry_run, checkpoint)
+                summary = _warc_backfill(src, storage, run_id, mode, dry_run, checkpoint, workers)
             else:
                 plan: BackfillPlan = runner.call(
                     "plan-backfill", _plan_backfill, src, root, first, last, redo, newest_first, runner.local, dry_run
@@ -515,41 +515,22 @@ def _warc_backfill(
     storage: Storage,
     run_id: str,
     mode: WarcBackfill,
-    runner: PrefectRunner,
     dry_run: bool,
     checkpoint: Callable[[], None] | None,
+    workers: int,
 ) -> BackfillSummary:
     """A WARC source's backfill: its records captured in the window read again (see `WarcBackfill`)."""
-    files, done = files_read(src, storage.root, mode.key(src.name))
-    plan: dict[str, Any] = {
-        "source": src.name,
-        "start": mode.start.isoformat(),
-        "end": mode.end.isoformat(),
-        "outside": 0,
-        "rejected": {},
-        "units": [],
-        "warc_files": files,
-        "warc_files_read": 0 if mode.redo == "all" else done,
-    }
-    summary = BackfillSummary(run_id, src.name, storage.location, dry_run, plan)
     if dry_run:
-        return summary
+        plan = describe_warc_backfill(src, storage.root, mode)
+        return BackfillSummary(run_id, src.name, storage.location, dry_run, plan)
     # On Dask, the segments' batches run where the task runner puts them, as in a run.
-    runner = PrefectRunner(runner.local.workers, distributed=_on_dask())
+    runner = PrefectRunner(workers, distributed=_on_dask())
     ran = run_source(src, storage.root, run_id, mode, runner=runner, checkpoint=checkpoint)
     if ran.error:
         raise BackfillFailed(f"backfill of {src.name} failed: {ran.error}")
-    skipped = dict(ran.skipped)
-    plan["outside"] = skipped.pop("date", 0)  # records captured outside the window (or the source's dates)
-    plan["rejected"] = skipped
-    months: dict[str, dict[str, Any]] = {}
-    for entry in ran.ledger:
-        unit = months.setdefault(
-            entry.partition,
-            {"partition": entry.partition, "items": 0, "rows": entry.rows_before, "action": "run", "last": None},
-        )
-        unit["items"] += entry.items
-    plan["units"] = [months[k] for k in sorted(months)]
+    summary = BackfillSummary(
+        run_id, src.name, storage.location, dry_run, describe_warc_backfill(src, storage.root, mode, ran)
+    )
     summary.entries = [asdict(e) for e in ran.ledger]
     return summary
 
@@ -603,23 +584,24 @@ def _run_units(
     report()
     entries: list[LedgerEntry] = []
     running: list[Any] = []
-    pending = total_units
-    while pending or running:
-        while pending and len(running) < limit:
-            unit = next(todo)
-            pending -= 1
-            _made()
-            named = backfill_unit_task.with_options(task_run_name=f"backfill-{unit.unit.period}")
-            if distributed:  # Dask rebuilds tuples, Prefect's `quote` among them: plain values go
-                running.append(named.submit(src, root, run_id, unit, 1, None))
-            else:
-                running.append(
-                    named.submit(_opaque(src), _opaque(root), run_id, _opaque(unit), workers, _opaque(on_batch))
-                )
+
+    def collect() -> None:
         fut = next(as_completed(list(running)))
         running.remove(fut)
         entries.append(fut.result())
         with lock:
             counts["units"] += 1
             report()
+
+    for unit in todo:
+        while len(running) >= limit:
+            collect()
+        _made()
+        named = backfill_unit_task.with_options(task_run_name=f"backfill-{unit.unit.period}")
+        if distributed:  # Dask rebuilds tuples, Prefect's `quote` among them: plain values go
+            running.append(named.submit(src, root, run_id, unit, 1, None))
+        else:
+            running.append(named.submit(_opaque(src), _opaque(root), run_id, _opaque(unit), workers, _opaque(on_batch)))
+    while running:
+        collect()
     return sorted(entries, key=lambda e: e.partition)

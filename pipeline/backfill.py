@@ -47,7 +47,7 @@ from normalizers.dispatch import normalizer_for
 from normalizers.errors import Rejection
 from normalizers.schema import SCHEMA_VERSION
 from pipeline.config import HTTP_KINDS, SourceConfig
-from pipeline.discover import file_input, walk_files
+from pipeline.discover import ListedFile, file_input, walk_files
 from pipeline.ingest import normalize_input, read_input
 from pipeline.inputs import FetchedInput, FileInput, Input, is_current, stamp
 from warehouse.layout import DataRoot, Partition
@@ -117,7 +117,6 @@ class PlanStore:
             self.folder = root.spills(f"plan-{uuid.uuid4().hex}")
             mark_owner(self.folder / "plan")
             self.path = self.folder / "plan" / "plan.sqlite"
-        self._owners = False
         with self._connect() as db:
             db.executescript(self._SCHEMA)
 
@@ -150,7 +149,6 @@ class PlanStore:
             db.execute("BEGIN")
             db.executemany("INSERT OR REPLACE INTO placed VALUES (?,?,?,?,?,?,?)", rows)
             db.execute("COMMIT")
-        self._owners = False
 
     def counts(self) -> dict[str, int]:
         """Inputs per month."""
@@ -175,9 +173,8 @@ class PlanStore:
         ingest places it.
         """
         with self._connect() as db:
-            if not self._owners:
-                db.execute("CREATE INDEX IF NOT EXISTS placed_article ON placed (article_id, rel)")
-                self._owners = True
+            # Made once the inputs are all in (cheaper than keeping it up as they come).
+            db.execute("CREATE INDEX IF NOT EXISTS placed_article ON placed (article_id, rel)")
             rows = db.execute(
                 "SELECT DISTINCT p.article_id, o.period FROM placed p JOIN placed o ON o.article_id = p.article_id"
                 " AND o.rel = (SELECT max(rel) FROM placed WHERE article_id = p.article_id)"
@@ -352,8 +349,10 @@ def plan_files_backfill(
     store = PlanStore(None if dry_run else root)
     try:
         with contextlib.ExitStack() as stack:
-            states = stack.enter_context(StateStore(root.state)) if (root.state / StateStore.FILE).exists() else None
-            wave: list[tuple[str, str, int, int, str | None, str, tuple[str, str] | None]] = []
+            states = StateStore.existing(root.state)
+            if states is not None:
+                stack.enter_context(states)
+            wave: list[ListedFile] = []
             for listed in walk_files(src):
                 wave.append(listed)
                 if len(wave) >= WAVE:
@@ -369,7 +368,7 @@ def plan_files_backfill(
 def _place_wave(
     src: SourceConfig,
     states: StateStore | None,
-    wave: list[tuple[str, str, int, int, str | None, str, tuple[str, str] | None]],
+    wave: list[ListedFile],
     rejected: Counter[str],
     resolve: Resolver,
 ) -> list[tuple[str, Input, str | None]]:
@@ -432,9 +431,10 @@ def build_plan(
 
 def stored_states(root: DataRoot, source: str) -> dict[str, FileState]:
     """The source's state rows; empty, and nothing created, when the data root has no state yet."""
-    if not (root.state / StateStore.FILE).exists():
+    store = StateStore.existing(root.state)
+    if store is None:
         return {}
-    with StateStore(root.state) as store:
+    with store:
         return store.load(source)
 
 

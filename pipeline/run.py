@@ -56,7 +56,7 @@ from pipeline.ingest import (
 )
 from pipeline.inputs import ListedUrl
 from pipeline.renormalize import plan_renormalize_source
-from pipeline.warc import plan_segment
+from pipeline.warc import files_read, plan_segment
 from pipeline.workers import default_workers, run_in_pool, submit_in_pool
 from warehouse.atomic import locked
 from warehouse.boilerplate import Counted
@@ -64,7 +64,7 @@ from warehouse.errors import CommitConflict, LockTimeout
 from warehouse.journal import Commit, publish, recover
 from warehouse.layout import DataRoot, Partition
 from warehouse.ledger import LedgerEntry, write_ledger
-from warehouse.state import StateStore
+from warehouse.state import StateStore, progress_key
 from warehouse.writer import PartitionWrite
 
 __all__ = [
@@ -79,6 +79,7 @@ __all__ = [
     "Runner",
     "WarcBackfill",
     "backfill_units",
+    "describe_warc_backfill",
     "plan_backfill",
     "run_source",
     "source_lock",
@@ -191,8 +192,42 @@ class WarcBackfill:
     redo: str = "none"
 
     def key(self, source: str) -> str:
-        """The name its progress through the source's WARC files is kept under (see warehouse.mirror)."""
-        return f"{source} backfill {self.start.isoformat()}..{self.end.isoformat()}"
+        """The name its progress through the source's WARC files is kept under."""
+        return progress_key(source, f"backfill {self.start.isoformat()}..{self.end.isoformat()}")
+
+
+def describe_warc_backfill(
+    src: SourceConfig, root: DataRoot, mode: WarcBackfill, ran: SourceSummary | None = None
+) -> dict[str, Any]:
+    """A WARC backfill as plain data, shaped as `describe`'s plan.
+
+    Before it runs: the WARC files it reads, and how many a backfill of the window read
+    to their end (passed over unless redo is "all"). After (`ran`): the records captured
+    outside the window, those not taken by reason, and the rows written per partition.
+    """
+    plan: dict[str, Any] = {
+        "source": src.name,
+        "start": mode.start.isoformat(),
+        "end": mode.end.isoformat(),
+        "outside": 0,
+        "rejected": {},
+        "units": [],
+    }
+    if ran is None:
+        files, done = files_read(src, root, mode.key(src.name))
+        return plan | {"warc_files": files, "warc_files_read": 0 if mode.redo == "all" else done}
+    skipped = dict(ran.skipped)
+    plan["outside"] = skipped.pop("date", 0)  # captured outside the window (or the source's own dates)
+    plan["rejected"] = skipped
+    months: dict[str, dict[str, Any]] = {}
+    for entry in ran.ledger:
+        unit = months.setdefault(
+            entry.partition,
+            {"partition": entry.partition, "items": 0, "rows": entry.rows_before, "action": "run", "last": None},
+        )
+        unit["items"] += entry.items
+    plan["units"] = [months[k] for k in sorted(months)]
+    return plan
 
 
 Mode = Ingest | Renormalize | Backfill | WarcBackfill

@@ -155,7 +155,7 @@ def plan_segment(
     with open(spool, "wb") as out, Remote(src.fetch.user_agent, src.fetch.timeout) as remote:
         for rel, path, size, mtime_ns in _warc_files(src, seg, first, remote, known, passed):
             prev = known.get(rel)
-            if prev is not None and prev.done and (prev.size, prev.mtime_ns) == (size, mtime_ns):
+            if _read_whole(prev, size, mtime_ns):
                 continue
             same = prev is not None and (prev.size, prev.mtime_ns) == (size, mtime_ns)
             grown = prev is not None and prev.cut and size > prev.size
@@ -184,17 +184,22 @@ def files_read(src: SourceConfig, root: DataRoot, key: str) -> tuple[int, int]:
     Writes nothing: a data root without a state database has read none.
     """
     known: dict[str, WarcProgress] = {}
-    if (root.state / StateStore.FILE).exists():
-        with StateStore(root.state) as store:
+    store = StateStore.existing(root.state)
+    if store is not None:
+        with store:
             known = store.warc_progress(key)
     seg = Segment(Plan(src.name, 0, 0, 0, 0, ()))
     files = done = 0
     with Remote(src.fetch.user_agent, src.fetch.timeout) as remote:
         for rel, _path, size, mtime_ns in _warc_files(src, seg, False, remote, known, frozenset()):
-            prev = known.get(rel)
             files += 1
-            done += prev is not None and prev.done and (prev.size, prev.mtime_ns) == (size, mtime_ns)
+            done += _read_whole(known.get(rel), size, mtime_ns)
     return files, done
+
+
+def _read_whole(prev: WarcProgress | None, size: int, mtime_ns: int) -> bool:
+    """Whether a file was read to its end as it is now (its size and mtime unchanged since)."""
+    return prev is not None and prev.done and (prev.size, prev.mtime_ns) == (size, mtime_ns)
 
 
 def scan_file(

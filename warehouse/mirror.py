@@ -54,8 +54,8 @@ __all__ = ["DATASETS", "Scope", "Sync", "WorkingCopy"]
 DATASETS = ("articles", "article_versions", "quarantine", "quarantine_current", "coverage", "runs", "boilerplate")
 # Rows of these tables (each has a `source` column) are a source's state; database path -> tables.
 _SOURCE_TABLES = {"state/newsflow.sqlite": ("files", "warc_files"), "raw/index.sqlite": ("fetches", "urls")}
-# A source's rows: its own, and a WARC backfill's progress, kept under "<source> <window>" (progress_source)
-# (source names have no spaces, and no GLOB wildcards).
+# A source's rows: its own, and its WARC progress kept under a `progress_key` (source
+# names have no spaces, and no GLOB wildcards).
 _OWN_ROWS = "(source = ?1 OR source GLOB ?1 || ' *')"
 _JOURNAL_FORMAT = 1
 

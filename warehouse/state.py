@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from warehouse.db import Database, open_db
 
-__all__ = ["FileState", "StateStore", "WarcProgress", "progress_source"]
+__all__ = ["FileState", "StateStore", "WarcProgress", "progress_key", "progress_source"]
 
 
 class FileState(NamedTuple):
@@ -39,8 +39,13 @@ class FileState(NamedTuple):
     run_id: str
 
 
+def progress_key(source: str, what: str) -> str:
+    """The key of progress through `source`'s WARC files kept apart from its runs' (a backfill's): "<source> <what>"."""
+    return f"{source} {what}"
+
+
 def progress_source(key: str) -> str:
-    """The source whose WARC progress is kept under `key`: its name, or "<name> <what>" (a backfill's own progress)."""
+    """The source whose WARC progress is kept under `key`: its name, or a `progress_key` of it."""
     return key.split(" ", 1)[0]
 
 
@@ -99,6 +104,11 @@ class StateStore(Database):
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / self.FILE
         self._db = open_db(self.path, _SCHEMA, any_thread=any_thread)
+
+    @classmethod
+    def existing(cls, folder: Path) -> StateStore | None:
+        """The store in `folder` when its database exists, else None (and nothing is created)."""
+        return cls(folder) if (folder / cls.FILE).is_file() else None
 
     def data_version(self) -> int:
         """A number that changes when another connection (of any process) commits to the database."""
