@@ -42,6 +42,7 @@ import os
 import random
 import shutil
 import statistics
+import string
 import sys
 import tempfile
 import time
@@ -51,15 +52,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from normalizers.similarity import band_keys, estimate, signatures, text_key, words  # noqa: E402
+from normalizers.similarity import band_keys, estimate, fingerprints  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
-from pipeline.dedup import update_clusters  # noqa: E402
+from pipeline.dedup import BATCH, find_matches, update_clusters  # noqa: E402
 from pipeline.run import LocalRunner, run_source  # noqa: E402
 from warehouse.dedup import DedupStore  # noqa: E402
+from warehouse.dedup import Doc as IndexDoc  # noqa: E402
 from warehouse.layout import DataRoot  # noqa: E402
 
 KINDS = ("headline", "added", "dropped", "chrome", "truncated", "edited")
@@ -107,6 +110,17 @@ def originals(aeb: Path | None, wcxb: Path | None) -> list[tuple[str, list[str]]
         out.append((title.strip(), [p.strip() for p in body.split("\n") if p.strip()]))
     usable = [(t, ps) for t, ps in out if len(ps) >= MIN_PARAGRAPHS and sum(len(p.split()) for p in ps) >= MIN_WORDS]
     return _distinct(usable)
+
+
+# ASCII punctuation as spaces, for the bags of words that choose the labelled set.
+_PUNCTUATION = bytes(32 if chr(i) in string.punctuation and chr(i) != "_" else i for i in range(256))
+
+
+def words(text: str) -> list[bytes]:
+    """A text's words, lower case: the bags of words that pick repeats and same-topic pairs."""
+    for mark in ("\u2018", "\u2019", "\u201c", "\u201d", "\u2013", "\u2014", "\u2026", "\u00a0", "\u00ab", "\u00bb"):
+        text = text.replace(mark, " ")
+    return text.lower().encode("utf-8", "surrogatepass").translate(_PUNCTUATION).split()
 
 
 def _distinct(texts: list[tuple[str, list[str]]]) -> list[tuple[str, list[str]]]:
@@ -265,29 +279,32 @@ def speed(texts: list[tuple[str, list[str]]], docs: list[Doc], root: DataRoot, s
     """Fingerprints and lookups per second on one core; the whole update per article as the index grows."""
     bodies = ["\n\n".join(d.paragraphs) for d in docs]
     t0 = time.process_time()
-    toks = [words(b) for b in bodies]
-    keys = [text_key(t) for t in toks]
-    sigs = signatures(toks)
-    bands = band_keys(sigs)
+    prints = fingerprints(bodies)
+    sigs = np.stack([p.signature for p in prints if p.signature is not None])
+    band_keys(sigs)  # part of a fingerprint, as the update makes it
     fp = time.process_time() - t0
+    mean_words = sum(p.words for p in prints) / len(prints)
     out = [
         f"fingerprint (words, exact key, MinHash, band keys): {len(bodies) / fp:,.0f} articles/s per core "
-        f"({fp / len(bodies) * 1e6:.0f} us each; {len(keys)} texts)"
+        f"({fp / len(bodies) * 1e6:.0f} us each; {len(bodies)} texts of {mean_words:,.0f} words on average)"
     ]
     with DedupStore(root.state) as store:
-        probe = list(range(0, len(docs), max(1, len(docs) // 2000)))
+        # The update's own lookup (`find_matches`: band keys against the index, candidates'
+        # signatures read and compared), in its batches, for articles not in the index yet.
+        probe = [
+            IndexDoc(-1 - i, f"probe-{i}", "probe", "probe/2024-01", None, "", "", 0, sigs[i])
+            for i in range(0, len(sigs), max(1, len(sigs) // 2000))
+        ]
         t0 = time.process_time()
         found = 0
-        for i in probe:
-            ids = set().union(*store.candidates(int(k) for k in bands[i]).values())
-            found += sum(
-                1 for d in store.docs_by_id(ids) if d.signature is not None and estimate(sigs[i], d.signature) >= 0.5
-            )
+        for i in range(0, len(probe), BATCH):
+            found += sum(len(near) for near in find_matches(store, probe[i : i + BATCH]).near.values())
         lookup = time.process_time() - t0
         n = store.count()[0]
     out.append(
-        f"lookup (band keys in an index of {n} articles, candidates checked): {len(probe) / lookup:,.0f} "
-        f"articles/s per core ({lookup / len(probe) * 1e6:.0f} us each)"
+        f"lookup (band keys in an index of {n} articles, candidates checked, {BATCH} a batch): "
+        f"{len(probe) / lookup:,.0f} articles/s per core ({lookup / len(probe) * 1e6:.0f} us each; "
+        f"{found / len(probe):.1f} near-duplicates found each)"
     )
     out.append(
         f"target >= 20,000 articles/s per core for fingerprints and lookups: "
@@ -374,8 +391,9 @@ def main(argv: list[str] | None = None) -> int:
             print(line)
         sims = []
         for a, b in hard[:500]:
-            s = signatures([words(" ".join(texts[a][1])), words(" ".join(texts[b][1]))])
-            sims.append(estimate(s[0], s[1]))
+            pa, pb = fingerprints([" ".join(texts[a][1]), " ".join(texts[b][1])])
+            if pa.signature is not None and pb.signature is not None:
+                sims.append(estimate(pa.signature, pb.signature))
         print(f"same-topic pairs' estimated Jaccard: median {statistics.median(sims):.3f}, max {max(sims):.3f}")
     finally:
         if args.keep is None:

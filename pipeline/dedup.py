@@ -35,26 +35,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from normalizers.similarity import (
-    MIN_WORDS,
-    SIGNATURE_VERSION,
-    THRESHOLD,
-    band_keys,
-    estimate,
-    estimates,
-    signatures,
-    text_key,
-    words,
-)
+from normalizers.similarity import SIGNATURE_VERSION, THRESHOLD, band_keys, estimate, estimates, fingerprints
 from warehouse.atomic import locked
 from warehouse.dedup import DedupStore, Doc, write_clusters
 from warehouse.layout import PARTITION_FILE, DataRoot, Partition
 
-__all__ = ["DedupSummary", "update_clusters"]
+__all__ = ["DedupSummary", "Matches", "find_matches", "link_matches", "update_clusters"]
 
-# Articles fingerprinted per batch: bounds the memory of texts, words and hashes held at
-# once (each word is a Python object until rensa hashes it); BENCHMARKS.md has the peak
-# and the time at three sizes.
+# Articles fingerprinted per batch: bounds the memory of the texts held at once;
+# BENCHMARKS.md has the peak and the time at three sizes.
 BATCH = 500
 # Bounds on the work one article costs, whatever the corpus (see `link_matches`).
 MAX_POSTINGS = 64
@@ -228,15 +217,12 @@ def _fingerprint(
     affected: set[int] = set()
     relink: set[int] = set()
     present = [(aid, doc) for aid, doc in batch if aid in texts]  # an article replaced meanwhile: next time
-    tokens = [words(texts[aid]) for aid, _ in present]
-    long_enough = [i for i, t in enumerate(tokens) if len(t) >= MIN_WORDS]
-    sigs = signatures([tokens[i] for i in long_enough])
-    sig_of = {i: sigs[n] for n, i in enumerate(long_enough)}
+    prints = fingerprints([texts[aid] for aid, _ in present])
     fresh: list[Doc] = []
-    for i, (aid, old) in enumerate(present):
+    for (aid, old), fp in zip(present, prints, strict=True):
         part, published, chash = now[aid]
         source = Partition.parse(part).source
-        doc = Doc(0, aid, source, part, published, chash, text_key(tokens[i]), len(tokens[i]), sig_of.get(i))
+        doc = Doc(0, aid, source, part, published, chash, fp.key, fp.words, fp.signature)
         if old is None:
             doc.id = store.add(doc)
             summary.added += 1
@@ -251,18 +237,17 @@ def _fingerprint(
     return affected, relink - {d.id for d in fresh}
 
 
-def link_matches(store: DedupStore, docs: Sequence[Doc], index: Sequence[Doc] = ()) -> set[int]:
-    """Link `docs` to their near-duplicates and exact copies in the index and among themselves; add `index`'s band keys.
+@dataclass(slots=True)
+class Matches:
+    """What the index says of a batch of articles, before anything is written."""
 
-    Bounded whatever the corpus holds (a source publishing one template thousands of
-    times is one huge family): a band key lists at most MAX_POSTINGS articles, an
-    article is checked against at most MAX_CANDIDATES candidates (those sharing the
-    most bands) and linked to at most MAX_LINKS of them (the most similar), plus at
-    most MAX_LINKS exact copies (the first indexed). An article needs one link to join
-    its cluster; the bounds only thin the links inside a family far larger than them.
-    Returns the articles linked.
-    """
-    pairs: set[tuple[int, int]] = set()
+    keys: dict[int, list[int]]  # per article with a signature: its band keys
+    holders: dict[int, set[int]]  # per band key: the indexed articles holding it
+    near: dict[int, list[int]]  # per article with a signature: its near-duplicates, the most similar first
+
+
+def find_matches(store: DedupStore, docs: Sequence[Doc]) -> Matches:
+    """Near-duplicates of `docs` in the index and among themselves (reads the index only; see `link_matches`)."""
     long = [d for d in docs if d.signature is not None]
     signed = [d.signature for d in long if d.signature is not None]
     # All band keys at once (NumPy over the batch), as Python ints for the index and the dicts.
@@ -287,25 +272,43 @@ def link_matches(store: DedupStore, docs: Sequence[Doc], index: Sequence[Doc] = 
     known = {d.id: d.signature for d in long}
     missing = {o for ids in chosen.values() for o in ids if o not in known}
     known.update((d.id, d.signature) for d in store.docs_by_id(missing))
+    matches = Matches(keys, holders, {})
     for d, signature in zip(long, signed, strict=True):
         found = [(o, sig) for o in chosen[d.id] if (sig := known.get(o)) is not None]
         if not found:
+            matches.near[d.id] = []
             continue
         ids = [o for o, _ in found]
         agree = estimates(np.stack([sig for _, sig in found]), signature)
         best = sorted((-float(e), o) for e, o in zip(agree, ids, strict=True) if e >= THRESHOLD)[:MAX_LINKS]
-        pairs.update((min(d.id, o), max(d.id, o)) for _, o in best)
+        matches.near[d.id] = [o for _, o in best]
+    return matches
+
+
+def link_matches(store: DedupStore, docs: Sequence[Doc], index: Sequence[Doc] = ()) -> set[int]:
+    """Link `docs` to their near-duplicates and exact copies in the index and among themselves; add `index`'s band keys.
+
+    Bounded whatever the corpus holds (a source publishing one template thousands of
+    times is one huge family): a band key lists at most MAX_POSTINGS articles, an
+    article is checked against at most MAX_CANDIDATES candidates (those sharing the
+    most bands) and linked to at most MAX_LINKS of them (the most similar), plus at
+    most MAX_LINKS exact copies (the first indexed). An article needs one link to join
+    its cluster; the bounds only thin the links inside a family far larger than them.
+    Returns the articles linked.
+    """
+    matches = find_matches(store, docs)
+    pairs = {(min(a, o), max(a, o)) for a, near in matches.near.items() for o in near}
     for d in docs:  # exact copies, whatever their length
         pairs.update(
             (min(d.id, o), max(d.id, o)) for o in store.first_with_text_key(d.text_key, MAX_LINKS + 1) if o != d.id
         )
     store.link(pairs)
     # Band postings, at most MAX_POSTINGS articles a key: the first indexed stand for a larger family.
-    room = {k: MAX_POSTINGS - len(v) for k, v in holders.items()}
+    room = {k: MAX_POSTINGS - len(v) for k, v in matches.holders.items()}
     entries = []
     for d in index:
-        if d.id in keys:
-            mine = [k for k in keys[d.id] if room.get(k, MAX_POSTINGS) > 0]
+        if d.id in matches.keys:
+            mine = [k for k in matches.keys[d.id] if room.get(k, MAX_POSTINGS) > 0]
             for k in mine:
                 room[k] = room.get(k, MAX_POSTINGS) - 1
             entries.append((d.id, mine))
