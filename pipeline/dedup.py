@@ -23,11 +23,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from normalizers.similarity import SIGNATURE_VERSION, THRESHOLD, band_keys, estimate, estimates, fingerprints
+from normalizers.similarity import BANDS, NUM_PERM, SIGNATURE_VERSION, THRESHOLD, band_keys, estimate, fingerprints
 from warehouse.atomic import locked
 from warehouse.dedup import DedupStore, Doc, write_clusters
 from warehouse.layout import PARTITION_FILE, DataRoot, Partition
@@ -242,47 +241,82 @@ class Matches:
     """What the index says of a batch of articles, before anything is written."""
 
     keys: dict[int, list[int]]  # per article with a signature: its band keys
-    holders: dict[int, set[int]]  # per band key: the indexed articles holding it
+    held: dict[int, int]  # per band key of the batch held in the index: by how many articles
     near: dict[int, list[int]]  # per article with a signature: its near-duplicates, the most similar first
 
 
 def find_matches(store: DedupStore, docs: Sequence[Doc]) -> Matches:
-    """Near-duplicates of `docs` in the index and among themselves (reads the index only; see `link_matches`)."""
+    """Near-duplicates of `docs` in the index and among themselves (reads the index only; see `link_matches`).
+
+    NumPy over the whole batch: an article's candidates are the articles sharing the
+    most band keys with it (the index's holders of each key, and the batch's first
+    MAX_POSTINGS articles with it), at most MAX_CANDIDATES of them (ties: the smaller
+    id); its near-duplicates are the candidates whose signatures agree on at least
+    THRESHOLD of their values, at most MAX_LINKS (the most similar, ties: the smaller id).
+    """
     long = [d for d in docs if d.signature is not None]
-    signed = [d.signature for d in long if d.signature is not None]
-    # All band keys at once (NumPy over the batch), as Python ints for the index and the dicts.
-    keys: dict[int, list[int]] = {}
-    if long:
-        keys = dict(zip([d.id for d in long], band_keys(np.stack(signed)).tolist(), strict=True))
-    holders = store.candidates(k for ks in keys.values() for k in ks)
-    # Articles of the batch find each other too (their keys are not in the index yet).
-    peers: dict[int, list[int]] = {}
-    for d in long:
-        for k in keys[d.id]:
-            listed = peers.setdefault(k, [])
-            if len(listed) < MAX_POSTINGS:
-                listed.append(d.id)
-    chosen: dict[int, list[int]] = {}
-    empty: tuple[int, ...] = ()
-    for d in long:
-        near = (chain(holders.get(k, empty), peers.get(k, empty)) for k in keys[d.id])
-        shared = Counter(chain.from_iterable(near))  # counted in C: a huge family gives 32 x 128 ids an article
-        shared.pop(d.id, None)
-        chosen[d.id] = sorted(shared, key=lambda o: (-shared[o], o))[:MAX_CANDIDATES]
-    known = {d.id: d.signature for d in long}
-    missing = {o for ids in chosen.values() for o in ids if o not in known}
-    known.update((d.id, d.signature) for d in store.docs_by_id(missing))
-    matches = Matches(keys, holders, {})
-    for d, signature in zip(long, signed, strict=True):
-        found = [(o, sig) for o in chosen[d.id] if (sig := known.get(o)) is not None]
-        if not found:
-            matches.near[d.id] = []
-            continue
-        ids = [o for o, _ in found]
-        agree = estimates(np.stack([sig for _, sig in found]), signature)
-        best = sorted((-float(e), o) for e, o in zip(agree, ids, strict=True) if e >= THRESHOLD)[:MAX_LINKS]
-        matches.near[d.id] = [o for _, o in best]
-    return matches
+    if not long:
+        return Matches({}, {}, {})
+    ids = np.array([d.id for d in long], dtype=np.int64)
+    sigs = np.stack([d.signature for d in long if d.signature is not None])
+    keys = band_keys(sigs)
+    flat = keys.ravel()
+    held_keys, held_docs = store.postings(flat)
+    # The batch's own articles find each other too (their keys are not in the index yet).
+    order = np.argsort(flat, kind="stable")  # batch order within a key
+    peer_keys, peer_docs = flat[order], np.repeat(ids, BANDS)[order]
+    room = _rank(peer_keys) < MAX_POSTINGS
+    post_keys = np.concatenate([held_keys, peer_keys[room]])
+    order = np.argsort(post_keys, kind="stable")
+    post_keys, post_docs = post_keys[order], np.concatenate([held_docs, peer_docs[room]])[order]
+    # Every (article, other) pair sharing a key, once per key shared.
+    lo = np.searchsorted(post_keys, flat, "left")
+    n = np.searchsorted(post_keys, flat, "right") - lo
+    mine = np.repeat(np.repeat(np.arange(len(long)), BANDS), n)
+    other = post_docs[np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))]
+    kept = other != ids[mine]
+    mine, other = mine[kept], other[kept]
+    # Shared keys per pair; the MAX_CANDIDATES sharing the most are checked.
+    order = np.lexsort((other, mine))
+    mine, other = mine[order], other[order]
+    first = np.ones(len(mine), dtype=bool)
+    first[1:] = (mine[1:] != mine[:-1]) | (other[1:] != other[:-1])
+    starts = np.flatnonzero(first)
+    shared = np.diff(np.append(starts, len(mine)))
+    mine, other = mine[starts], other[starts]
+    order = np.lexsort((other, -shared, mine))
+    mine, other = mine[order], other[order]
+    chosen = _rank(mine) < MAX_CANDIDATES
+    mine, other = mine[chosen], other[chosen]
+    # The candidates' signatures: the batch's, and the others' read from the index.
+    fetched_ids, fetched = store.signatures(np.setdiff1d(other, ids).tolist())
+    known_ids = np.concatenate([ids, fetched_ids])
+    known = np.concatenate([sigs, fetched]) if len(fetched) else sigs
+    order = np.argsort(known_ids)
+    at = np.minimum(np.searchsorted(known_ids, other, sorter=order), len(order) - 1)
+    row = order[at]
+    present = known_ids[row] == other  # an article removed meanwhile has no signature
+    mine, other, row = mine[present], other[present], row[present]
+    agree = np.count_nonzero(known[row] == sigs[mine], axis=1)
+    close = agree >= THRESHOLD * NUM_PERM
+    mine, other, agree = mine[close], other[close], agree[close]
+    order = np.lexsort((other, -agree, mine))
+    mine, other = mine[order], other[order]
+    best = _rank(mine) < MAX_LINKS
+    near: dict[int, list[int]] = {int(i): [] for i in ids}
+    for m, o in zip(mine[best].tolist(), other[best].tolist(), strict=True):
+        near[int(ids[m])].append(o)
+    held_at, held_counts = np.unique(held_keys, return_counts=True)
+    return Matches(
+        dict(zip(ids.tolist(), keys.tolist(), strict=True)),
+        dict(zip(held_at.tolist(), held_counts.tolist(), strict=True)),
+        near,
+    )
+
+
+def _rank(sorted_values: np.ndarray) -> np.ndarray:
+    """Each item's place among the equal values before it, in an array sorted by value."""
+    return np.arange(len(sorted_values)) - np.searchsorted(sorted_values, sorted_values, "left")
 
 
 def link_matches(store: DedupStore, docs: Sequence[Doc], index: Sequence[Doc] = ()) -> set[int]:
@@ -304,7 +338,7 @@ def link_matches(store: DedupStore, docs: Sequence[Doc], index: Sequence[Doc] = 
         )
     store.link(pairs)
     # Band postings, at most MAX_POSTINGS articles a key: the first indexed stand for a larger family.
-    room = {k: MAX_POSTINGS - len(v) for k, v in matches.holders.items()}
+    room = {k: MAX_POSTINGS - held for k, held in matches.held.items()}
     entries = []
     for d in index:
         if d.id in matches.keys:

@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -230,16 +231,33 @@ class DedupStore(Database):
         self._db.executemany("DELETE FROM links WHERE a = ? AND b = ?", [(b, doc_id) for b in linked])
         return linked
 
-    def candidates(self, keys: Iterable[int]) -> dict[int, set[int]]:
-        """Per band key, the articles holding it (keys no article holds are absent)."""
-        wanted = sorted(set(keys))  # in key order, as `index` writes them
-        out: dict[int, set[int]] = {}
+    def postings(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The articles holding any of the band `keys`: (key, article) pairs as two int64 arrays, in key order."""
+        wanted = np.unique(keys).tolist()  # in key order, as `index` writes them
+        found = []
         for i in range(0, len(wanted), _CHUNK):
             chunk = wanted[i : i + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            for key, doc in self._db.execute(f"SELECT key, doc FROM bands WHERE key IN ({marks})", chunk):
-                out.setdefault(key, set()).add(doc)
-        return out
+            rows = self._db.execute(f"SELECT key, doc FROM bands WHERE key IN ({marks})", chunk)
+            found.append(np.fromiter(chain.from_iterable(rows), dtype=np.int64))
+        pairs = np.concatenate(found).reshape(-1, 2) if found else np.zeros((0, 2), dtype=np.int64)
+        order = np.argsort(pairs[:, 0], kind="stable")
+        return pairs[order, 0], pairs[order, 1]
+
+    def signatures(self, ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The row ids and signatures (one row of uint32 each) of those of the articles `ids` that have one."""
+        chosen = list(ids)
+        found: list[int] = []
+        blobs: list[bytes] = []
+        for i in range(0, len(chosen), _CHUNK):
+            chunk = chosen[i : i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT id, signature FROM docs WHERE id IN ({marks}) AND signature IS NOT NULL"
+            for doc_id, blob in self._db.execute(sql, chunk):
+                found.append(doc_id)
+                blobs.append(blob)
+        width = len(blobs[0]) // 4 if blobs else 0
+        return np.array(found, dtype=np.int64), np.frombuffer(b"".join(blobs), dtype="<u4").reshape(len(blobs), width)
 
     def link(self, pairs: Iterable[tuple[int, int]]) -> None:
         """Link articles as near-duplicates (both directions)."""
