@@ -4,10 +4,12 @@
 `newsflow dedup`). It finds the partitions whose file changed since it last looked,
 reads only their ids, dates and content hashes, and fingerprints only the articles
 that are new or whose content changed (reading their text); articles that vanished
-leave the index. Each new or changed article is matched against the corpus through
-its LSH band keys, and the near-duplicate links it makes or breaks decide which
-clusters are computed again. Everything it decides depends on the corpus only, never
-on the order articles arrived in:
+leave the index. It works one partition at a time and keeps its working sets in the
+index's database, so its memory follows the largest partition, not the corpus. Each
+new or changed article is matched against the corpus through its LSH band keys, and
+the near-duplicate links it makes or breaks decide which clusters are computed again.
+Everything it decides depends on the corpus only, never on the order articles
+arrived in:
 
 - clusters are the connected groups of linked articles;
 - a cluster is named after its original, the earliest published member (ties: the
@@ -15,7 +17,8 @@ on the order articles arrived in:
 - an exact copy's `duplicate_of` is the earliest published article with its words.
 
 One process updates the index at a time (a lock under `.locks/`); the index is derived
-data, so a run killed midway leaves it to be caught up (or rebuilt) by the next.
+data, so a run killed midway leaves it to be caught up (or rebuilt) by the next: what
+it committed stays, and the articles it marked for clustering stay marked.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import os
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,50 +88,70 @@ def update_clusters(root: DataRoot, rebuild: bool = False) -> DedupSummary:
         known = store.partition_files()
         changed = sorted(k for k, f in files.items() if known.get(k) != f)
         gone = sorted(k for k in known if k not in files)
-        now: dict[str, tuple[str, str | None, str]] = {}  # article_id -> (partition, published_at, content_hash)
+        store.start_update()
+        # One partition at a time, so memory follows the largest partition, not the corpus:
+        # first where every listed article now is, then what left, then what is new.
+        # Partitions whose `clusters` file is written again: every changed or vanished one (an
+        # update killed after moving articles leaves no other trace of their old rows), and
+        # those with an article moved out or removed.
+        touched: set[str] = {*changed, *gone}
         for key in changed:
-            now.update(_rows(root, key))
-        before = {d.article_id: d for d in store.docs_in_partitions(changed + gone)}
-        before.update(store.docs_by_article([a for a in now if a not in before]))
-        affected: set[int] = set()
-        touched: set[str] = set()  # partitions with an article added, changed, moved in or out, or removed
-        refresh: list[tuple[str, Doc | None]] = []  # articles to fingerprint: (id, the indexed doc if any)
-        with store.transaction():
-            for aid, (part, published, chash) in now.items():
-                doc = before.get(aid)
-                if doc is None or doc.content_hash != chash:
-                    refresh.append((aid, doc))
-                elif (doc.partition, doc.published_at) != (part, published):
-                    touched.update((doc.partition, part))
-                    doc.partition, doc.published_at, doc.source = part, published, Partition.parse(part).source
-                    store.update(doc)
-                    affected.add(doc.id)
-            gone_docs = [d for aid, d in before.items() if aid not in now]
-            touched.update(d.partition for d in gone_docs)
-            touched.update(now[aid][0] for aid, _ in refresh)
-            touched.update(d.partition for _, d in refresh if d is not None)
-            relink: set[int] = set()  # articles that lost a link: matched again, so that a family stays whole
-            for doc in gone_docs:
-                relink.update(store.unindex(doc.id, _keys(doc)))
-            store.remove([d.id for d in gone_docs])
-            summary.removed = len(gone_docs)
-        for i in range(0, len(refresh), BATCH):
-            batch = refresh[i : i + BATCH]
-            texts = _texts(root, {now[aid][0] for aid, _ in batch}, {aid for aid, _ in batch})
             with store.transaction():
-                changed_ids, lost = _fingerprint(store, batch, now, texts, summary)
-                affected |= changed_ids
-                relink |= lost
+                _place(store, key, _rows(root, key), touched)
+        relink: set[int] = set()  # articles that lost a link: matched again, so that a family stays whole
+        removed = store.gone(gone)
+        for i in range(0, len(removed), RECLUSTER_SLICE):
+            with store.transaction():
+                docs = store.docs_by_id(removed[i : i + RECLUSTER_SLICE])
+                for doc in docs:
+                    relink.update(store.unindex(doc.id, _keys(doc)))
+                store.remove([d.id for d in docs])
+                touched.update(d.partition for d in docs)
+                summary.removed += len(docs)
+        for key in changed:
+            rows = _rows(root, key)
+            indexed = {d.article_id: d for d in store.docs_in_partitions([key], signatures=False)}
+            refresh = [
+                aid for aid, (_, _, chash) in rows.items() if getattr(indexed.get(aid), "content_hash", None) != chash
+            ]
+            # An id another partition lists too (never written so; read mid-replace) stays where the first pass put it.
+            listed_elsewhere = store.docs_by_article([a for a in refresh if a not in indexed], signatures=False)
+            refresh = [aid for aid in refresh if aid not in listed_elsewhere]
+            for texts in _texts(root, key, set(refresh)):
+                # Changed articles are read again with their signatures, whose band keys leave the index.
+                olds = {d.article_id: d for d in store.docs_by_id([indexed[a].id for a in texts if a in indexed])}
+                batch = [(aid, olds.get(aid)) for aid in texts]
+                with store.transaction():
+                    changed_ids, lost = _fingerprint(store, batch, rows, texts, summary)
+                    store.mark(changed_ids)
+                    relink |= lost
         with store.transaction():
             # Batches commit one by one: articles an update killed before this point have no cluster yet.
-            affected.update(store.unclustered())
-            relink -= {d.id for d in gone_docs}
-            affected |= relink | link_matches(store, store.docs_by_id(relink))
-            summary.partitions = _recluster(root, store, affected, touched)
+            store.mark(store.unclustered())
+            store.mark(relink | link_matches(store, store.docs_by_id(relink)))
+            summary.partitions = _recluster(root, store, touched)
             store.set_partition_files({**{k: files[k] for k in changed}, **dict.fromkeys(gone)})
         summary.articles, summary.clustered, summary.copies = store.count()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _place(store: DedupStore, key: str, rows: dict[str, tuple[str, str | None, str]], touched: set[str]) -> None:
+    """Record where a changed partition's indexed articles now are, and note those it no longer lists."""
+    here = {d.article_id: d for d in store.docs_in_partitions([key], signatures=False)}
+    elsewhere = store.docs_by_article([a for a in rows if a not in here], signatures=False)
+    moved: list[int] = []
+    for aid, (part, published, chash) in rows.items():
+        doc = here.get(aid) or elsewhere.get(aid)
+        if doc is None or (doc.partition, doc.published_at) == (part, published):
+            continue
+        touched.update((doc.partition, part))
+        doc.partition, doc.published_at, doc.source = part, published, Partition.parse(part).source
+        store.move(doc)
+        if doc.content_hash == chash:  # a changed one is fingerprinted again, and marked then
+            moved.append(doc.id)
+    store.mark(moved)
+    store.leave(d for aid, d in here.items() if aid not in rows)
 
 
 def _open(root: DataRoot, rebuild: bool, summary: DedupSummary) -> DedupStore:
@@ -182,19 +205,24 @@ def _rows(root: DataRoot, key: str) -> dict[str, tuple[str, str | None, str]]:
     }
 
 
-def _texts(root: DataRoot, keys: Iterable[str], wanted: set[str]) -> dict[str, str]:
-    """The text of the `wanted` articles, read from their partitions."""
-    out: dict[str, str] = {}
+def _texts(root: DataRoot, key: str, wanted: set[str]) -> Iterator[dict[str, str]]:
+    """The text of the `wanted` articles of a partition, BATCH at a time, read once through its row groups."""
+    if not wanted:
+        return
     ids = pa.array(sorted(wanted), pa.string())
-    for key in keys:
-        path = root.partition_file(Partition.parse(key))
-        try:
-            table = pq.read_table(str(path), columns=["article_id", "text"])
-        except (OSError, pa.ArrowInvalid):
-            continue
-        table = table.filter(pc.is_in(table.column("article_id"), value_set=ids))
-        out.update(zip(table.column("article_id").to_pylist(), table.column("text").to_pylist(), strict=True))
-    return out
+    out: dict[str, str] = {}
+    try:
+        parquet = pq.ParquetFile(str(root.partition_file(Partition.parse(key))))
+        for read in parquet.iter_batches(batch_size=BATCH, columns=["article_id", "text"]):
+            kept = read.filter(pc.is_in(read.column(0), value_set=ids))
+            out.update(zip(kept.column(0).to_pylist(), kept.column(1).to_pylist(), strict=True))
+            if len(out) >= BATCH:
+                yield out
+                out = {}
+    except (OSError, pa.ArrowInvalid):  # replaced or unreadable meanwhile: the rest next time
+        pass
+    if out:
+        yield out
 
 
 def _keys(doc: Doc) -> np.ndarray | None:
@@ -350,8 +378,8 @@ def link_matches(store: DedupStore, docs: Sequence[Doc], index: Sequence[Doc] = 
     return {x for pair in pairs for x in pair}
 
 
-def _recluster(root: DataRoot, store: DedupStore, affected: set[int], touched: set[str]) -> list[str]:
-    """Compute again the clusters holding `affected` articles; rewrite the `clusters` files that changed.
+def _recluster(root: DataRoot, store: DedupStore, touched: set[str]) -> list[str]:
+    """Compute again the clusters holding marked articles; rewrite the `clusters` files that changed.
 
     A partition's file is rewritten when one of its articles' rows changed: `touched`
     (articles added, changed, moved or removed), or a new original, similarity or
@@ -359,13 +387,10 @@ def _recluster(root: DataRoot, store: DedupStore, affected: set[int], touched: s
     cluster leaves the other members' rows alone: an update costs what its articles
     touch, however large the corpus.
     """
-    done: set[int] = set()
     dirty: set[str] = set(touched)
-    for start in sorted(affected):
-        if start in done:
-            continue
+    while (start := store.next_marked()) is not None:
         members = _component(store, start)
-        done |= members
+        store.unmark(members)
         facts = store.order_facts(members)
         if not facts:
             continue  # removed

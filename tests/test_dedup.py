@@ -261,6 +261,47 @@ def test_an_update_stopped_before_its_clusters_is_finished_by_the_next(
     assert _clusters(root) == _clusters(clean)
 
 
+def test_an_update_killed_after_moving_articles_between_months_is_finished_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Moves commit a partition at a time; a kill before the new articles' pass leaves no stale cluster row."""
+    import pipeline.dedup as dedup
+
+    _corpus(tmp_path)
+    cfg = _sources(tmp_path)
+    roots = DataRoot(tmp_path / "killed"), DataRoot(tmp_path / "clean")
+    for root in roots:
+        _ingest(cfg, root)
+        update_clusters(root)
+    # The earlier exact copy (a cluster's original) moves to December, after the article it copied,
+    # and a new article arrives in the same run.
+    _put(tmp_path / "b", "copy-earlier", _body(TEXTS[2]), "2019-12-30T08:00:00Z", "https://b.example/earlier")
+    _put(tmp_path / "b", "late", _body(TEXTS[11]), "2019-12-31T08:00:00Z", "https://b.example/late")
+    for root in roots:
+        _ingest(cfg, root, ("b",))
+
+    def killed(*args: object) -> dict[str, str]:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(dedup, "_texts", killed)
+        with pytest.raises(KeyboardInterrupt):
+            update_clusters(roots[0])
+    done = update_clusters(roots[0])
+    assert done.added == 1 and done.removed == 0
+    update_clusters(roots[1])
+    got = _clusters(roots[0])
+    assert got == _clusters(roots[1])
+    a2 = "https://a.example/2"
+    assert got[a2] == (a2, 2, True, None, True)  # the original now
+    assert got["https://b.example/earlier"] == (a2, 2, False, a2, True)
+    months = duckdb.sql(
+        f"SELECT month, count(*) FROM read_parquet('{roots[0].clusters}/source=b/**/*.parquet', "
+        "hive_partitioning = true) GROUP BY month ORDER BY month"
+    ).fetchall()
+    assert months == [(11, 3), (12, 2)]  # each article's row in its own month only
+
+
 def test_an_unreadable_index_is_built_again_from_the_articles(tmp_path: Path) -> None:
     _corpus(tmp_path)
     cfg, root = _sources(tmp_path), DataRoot(tmp_path / "data")

@@ -106,6 +106,9 @@ CREATE INDEX IF NOT EXISTS docs_unclustered ON docs (id) WHERE cluster_id IS NUL
 CREATE TABLE IF NOT EXISTS bands (key INTEGER NOT NULL, doc INTEGER NOT NULL, PRIMARY KEY (key, doc)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS links (a INTEGER NOT NULL, b INTEGER NOT NULL, PRIMARY KEY (a, b)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS partitions (key TEXT PRIMARY KEY, file TEXT NOT NULL);
+-- Articles whose cluster must be computed again: kept on disk, so an update killed
+-- before its clusters leaves them to the next one.
+CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY);
 """
 
 _DOC_COLUMNS = (
@@ -127,6 +130,9 @@ class DedupStore(Database):
         # The band index is read and written at random keys: 64 MB of page cache (SQLite's
         # default is 2 MB) keeps an index of some hundred thousand articles in memory.
         self._db.execute("PRAGMA cache_size = -65536")
+        # Articles last seen in a partition that no longer lists them: gone, unless a later
+        # partition of the same update lists them (one update's working set, however large).
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS leaving (id INTEGER PRIMARY KEY, partition TEXT NOT NULL)")
 
     def transaction(self) -> sqlite3.Connection:
         """A context manager for one transaction (`with store.transaction(): ...`)."""
@@ -141,7 +147,7 @@ class DedupStore(Database):
     def reset(self, version: str) -> None:
         """Forget everything (signatures of another version, or a rebuild) and record `version`."""
         with self.transaction():
-            for table in ("docs", "bands", "links", "partitions", "meta"):
+            for table in ("docs", "bands", "links", "partitions", "pending", "meta"):
                 self._db.execute(f"DELETE FROM {table}")
             self._db.execute("INSERT INTO meta VALUES ('version', ?)", (version,))
 
@@ -157,9 +163,9 @@ class DedupStore(Database):
             else:
                 self._db.execute("INSERT OR REPLACE INTO partitions VALUES (?, ?)", (key, file))
 
-    def docs_by_article(self, article_ids: Iterable[str]) -> dict[str, Doc]:
-        """The indexed articles among `article_ids`."""
-        return {d.article_id: d for d in self._select("article_id", list(article_ids))}
+    def docs_by_article(self, article_ids: Iterable[str], signatures: bool = True) -> dict[str, Doc]:
+        """The indexed articles among `article_ids` (without their signatures, unless asked)."""
+        return {d.article_id: d for d in self._select("article_id", list(article_ids), signatures)}
 
     def docs_in_partitions(self, keys: Iterable[str], signatures: bool = True) -> list[Doc]:
         """The indexed articles of the given partitions (without their signatures, unless asked)."""
@@ -211,6 +217,44 @@ class DedupStore(Database):
             " text_key = ?, words = ?, signature = ? WHERE id = ?",
             (*_facts(doc), doc.id),
         )
+
+    def move(self, doc: Doc) -> None:
+        """Record where an article now is (its partition, publication time and source)."""
+        self._db.execute(
+            "UPDATE docs SET partition = ?, published_at = ?, source = ? WHERE id = ?",
+            (doc.partition, doc.published_at, doc.source, doc.id),
+        )
+
+    def start_update(self) -> None:
+        """Empty an update's working set of articles left out (`leave`)."""
+        self._db.execute("DELETE FROM temp.leaving")
+
+    def mark(self, ids: Iterable[int]) -> None:
+        """Note articles whose cluster must be computed again."""
+        self._db.executemany("INSERT OR IGNORE INTO pending VALUES (?)", [(i,) for i in ids])
+
+    def unmark(self, ids: Iterable[int]) -> None:
+        """Forget articles whose cluster was computed."""
+        self._db.executemany("DELETE FROM pending WHERE id = ?", [(i,) for i in ids])
+
+    def next_marked(self) -> int | None:
+        """The first article still marked, if any."""
+        row = self._db.execute("SELECT min(id) FROM pending").fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def leave(self, docs: Iterable[Doc]) -> None:
+        """Note articles their partition no longer lists: gone, unless another partition lists them."""
+        self._db.executemany("INSERT OR REPLACE INTO temp.leaving VALUES (?, ?)", [(d.id, d.partition) for d in docs])
+
+    def gone(self, partitions: Sequence[str]) -> list[int]:
+        """The articles gone: still in a vanished partition, or still where their partition left them out."""
+        sql = "SELECT d.id FROM temp.leaving l JOIN docs d ON d.id = l.id AND d.partition = l.partition"
+        ids = {r[0] for r in self._db.execute(sql)}
+        for i in range(0, len(partitions), _CHUNK):
+            chunk = list(partitions[i : i + _CHUNK])
+            marks = ",".join("?" * len(chunk))
+            ids.update(r[0] for r in self._db.execute(f"SELECT id FROM docs WHERE partition IN ({marks})", chunk))
+        return sorted(ids)
 
     def remove(self, ids: Sequence[int]) -> None:
         """Delete articles (their bands and links go with `unindex`, called first)."""
