@@ -59,7 +59,9 @@ class ClusterRow:
             "earliest published article with those words (ties: the smaller `article_id`); null for that one."
         }
     )
-    text_key: str = field(metadata={"doc": "Exact-duplicate key of the article's words (128-bit BLAKE2b, hex)."})
+    text_key: str = field(
+        metadata={"doc": "Exact-duplicate key of the article's words (128-bit BLAKE2b of their 64-bit hashes, hex)."}
+    )
     words: int = field(metadata={"doc": "Words the fingerprints were made of.", "arrow": "int32"})
 
 
