@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -389,39 +388,27 @@ def _recluster(root: DataRoot, store: DedupStore, touched: set[str]) -> list[str
     """
     dirty: set[str] = set(touched)
     while (start := store.next_marked()) is not None:
-        members = _component(store, start)
-        store.unmark(members)
-        facts = store.order_facts(members)
-        if not facts:
+        if not store.links_of(start):  # most articles: a cluster of one
+            store.unmark([start])
+            docs = store.docs_by_id([start])
+            if docs:
+                _set_clusters(store, docs, docs[0], {}, dirty)
+            continue
+        # A family may be huge (one template published thousands of times): its members,
+        # original and first copies are worked out in the index's database, and its
+        # articles read with their signatures a slice at a time.
+        store.gather(start)
+        store.unmark_gathered()
+        original = store.first_gathered(_LAST)
+        if original is None:
             continue  # removed
-        original, first_with = _original(facts)
         (named,) = store.docs_by_id([original])
-        # A family may be huge (one template published thousands of times): its members
-        # are read with their signatures a slice at a time, not all at once.
-        ids = sorted(members)
-        for i in range(0, len(ids), RECLUSTER_SLICE):
-            docs = store.docs_by_id(ids[i : i + RECLUSTER_SLICE])
-            for doc in docs:
-                cluster = _cluster_of(doc, named, first_with)
-                if doc.cluster != cluster:
-                    doc.cluster = cluster
-                    dirty.add(doc.partition)
-            store.set_clusters(docs)
+        first_with = store.first_copies(_LAST)
+        for ids in store.gathered(RECLUSTER_SLICE):
+            _set_clusters(store, store.docs_by_id(ids), named, first_with, dirty)
     for key in sorted(dirty):
         write_clusters(root, Partition.parse(key), store.docs_in_partitions([key], signatures=False))
     return sorted(dirty)
-
-
-def _component(store: DedupStore, start: int) -> set[int]:
-    """The articles linked to `start`, directly or through others (breadth first)."""
-    seen = {start}
-    queue = deque([start])
-    while queue:
-        for other in store.links_of(queue.popleft()):
-            if other not in seen:
-                seen.add(other)
-                queue.append(other)
-    return seen
 
 
 # Members of a cluster read with their signatures at once when it is computed again.
@@ -430,16 +417,16 @@ RECLUSTER_SLICE = 5_000
 _LAST = datetime.max.replace(tzinfo=UTC).isoformat(timespec="microseconds")
 
 
-def _original(facts: Sequence[tuple[int, str, str | None, str]]) -> tuple[int, dict[str, str]]:
-    """A cluster's original (the earliest published, ties: the smaller `article_id`) and each text key's first article.
-
-    `facts` are `DedupStore.order_facts` of the cluster's members.
-    """
-    order = sorted(facts, key=lambda f: (f[2] or _LAST, f[1]))
-    first_with: dict[str, str] = {}
-    for _id, aid, _published, key in order:
-        first_with.setdefault(key, aid)
-    return order[0][0], first_with
+def _set_clusters(
+    store: DedupStore, docs: list[Doc], original: Doc, first_with: dict[str, str], dirty: set[str]
+) -> None:
+    """Store members' cluster fields; note the partitions of those whose fields changed."""
+    for doc in docs:
+        cluster = _cluster_of(doc, original, first_with)
+        if doc.cluster != cluster:
+            doc.cluster = cluster
+            dirty.add(doc.partition)
+    store.set_clusters(docs)
 
 
 def _cluster_of(doc: Doc, original: Doc, first_with: dict[str, str]) -> tuple[str, bool, float, str | None]:
@@ -450,5 +437,5 @@ def _cluster_of(doc: Doc, original: Doc, first_with: dict[str, str]) -> tuple[st
         similarity = estimate(doc.signature, original.signature)
     else:
         similarity = 0.0
-    copy_of = first_with[doc.text_key]
+    copy_of = first_with.get(doc.text_key, doc.article_id)  # keys held once are in no `first_with`
     return original.article_id, doc.id == original.id, similarity, None if copy_of == doc.article_id else copy_of

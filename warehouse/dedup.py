@@ -135,6 +135,8 @@ class DedupStore(Database):
         # Articles last seen in a partition that no longer lists them: gone, unless a later
         # partition of the same update lists them (one update's working set, however large).
         self._db.execute("CREATE TEMP TABLE IF NOT EXISTS leaving (id INTEGER PRIMARY KEY, partition TEXT NOT NULL)")
+        # The articles of the cluster being computed (`gather`): a family can be huge.
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS members (id INTEGER PRIMARY KEY)")
 
     def transaction(self) -> sqlite3.Connection:
         """A context manager for one transaction (`with store.transaction(): ...`)."""
@@ -177,16 +179,49 @@ class DedupStore(Database):
         """The indexed articles with the given row ids (without their signatures, unless asked)."""
         return list(self._select("id", list(ids), signatures))
 
-    def order_facts(self, ids: Iterable[int]) -> list[tuple[int, str, str | None, str]]:
-        """(id, article_id, published_at, text_key) of articles: what names a cluster's original and copies."""
-        chosen = list(ids)
-        out: list[tuple[int, str, str | None, str]] = []
-        for i in range(0, len(chosen), _CHUNK):
-            chunk = chosen[i : i + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT id, article_id, published_at, text_key FROM docs WHERE id IN ({marks})"
-            out.extend(self._db.execute(sql, chunk))
-        return out
+    def gather(self, start: int) -> None:
+        """Make the articles linked to `start`, directly or through others, the cluster the next calls read."""
+        self._db.execute("DELETE FROM temp.members")
+        self._db.execute(
+            "INSERT INTO temp.members WITH RECURSIVE linked(id) AS"
+            " (SELECT ? UNION SELECT l.b FROM links l JOIN linked ON l.a = linked.id) SELECT id FROM linked",
+            (start,),
+        )
+
+    def gathered(self, size: int) -> Iterator[list[int]]:
+        """The gathered cluster's articles, in slices of `size` row ids (in id order)."""
+        last = -(1 << 63)
+        while ids := [
+            r[0]
+            for r in self._db.execute(
+                "SELECT id FROM temp.members WHERE id > ? ORDER BY id LIMIT ?", (last, size)
+            ).fetchall()
+        ]:
+            yield ids
+            last = ids[-1]
+
+    def first_gathered(self, undated: str) -> int | None:
+        """The gathered cluster's earliest published article (ties: the smaller `article_id`; undated: `undated`)."""
+        row = self._db.execute(
+            "SELECT d.id FROM temp.members m JOIN docs d ON d.id = m.id"
+            " ORDER BY coalesce(d.published_at, ?), d.article_id LIMIT 1",
+            (undated,),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def first_copies(self, undated: str) -> dict[str, str]:
+        """Per exact-duplicate key held by several of the gathered cluster's articles, the earliest published one."""
+        sql = (
+            "SELECT text_key, article_id FROM (SELECT d.text_key, d.article_id, row_number() OVER"
+            " (PARTITION BY d.text_key ORDER BY coalesce(d.published_at, ?), d.article_id) AS place,"
+            " count(*) OVER (PARTITION BY d.text_key) AS held FROM temp.members m JOIN docs d ON d.id = m.id)"
+            " WHERE place = 1 AND held > 1"
+        )
+        return {str(k): str(a) for k, a in self._db.execute(sql, (undated,))}
+
+    def unmark_gathered(self) -> None:
+        """Forget the gathered cluster's articles as marked (`mark`)."""
+        self._db.execute("DELETE FROM pending WHERE id IN (SELECT id FROM temp.members)")
 
     def docs_of_source(self, source: str) -> list[Doc]:
         """Every indexed article of a source."""
