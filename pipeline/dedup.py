@@ -50,6 +50,8 @@ BATCH = 500
 MAX_POSTINGS = 64
 MAX_CANDIDATES = 64
 MAX_LINKS = 8
+# Articles of a batch looked up in the index at once (see `find_matches`).
+LOOKUP_SLICE = 100
 LOCK_TIMEOUT_S = 3600.0
 
 
@@ -288,33 +290,24 @@ def find_matches(store: DedupStore, docs: Sequence[Doc]) -> Matches:
     sigs = np.stack([d.signature for d in long if d.signature is not None])
     keys = band_keys(sigs)
     flat = keys.ravel()
-    held_keys, held_docs = store.postings(flat)
     # The batch's own articles find each other too (their keys are not in the index yet).
     order = np.argsort(flat, kind="stable")  # batch order within a key
     peer_keys, peer_docs = flat[order], np.repeat(ids, BANDS)[order]
     room = _rank(peer_keys) < MAX_POSTINGS
-    post_keys = np.concatenate([held_keys, peer_keys[room]])
-    order = np.argsort(post_keys, kind="stable")
-    post_keys, post_docs = post_keys[order], np.concatenate([held_docs, peer_docs[room]])[order]
-    # Every (article, other) pair sharing a key, once per key shared.
-    lo = np.searchsorted(post_keys, flat, "left")
-    n = np.searchsorted(post_keys, flat, "right") - lo
-    mine = np.repeat(np.repeat(np.arange(len(long)), BANDS), n)
-    other = post_docs[np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))]
-    kept = other != ids[mine]
-    mine, other = mine[kept], other[kept]
-    # Shared keys per pair; the MAX_CANDIDATES sharing the most are checked.
-    order = np.lexsort((other, mine))
-    mine, other = mine[order], other[order]
-    first = np.ones(len(mine), dtype=bool)
-    first[1:] = (mine[1:] != mine[:-1]) | (other[1:] != other[:-1])
-    starts = np.flatnonzero(first)
-    shared = np.diff(np.append(starts, len(mine)))
-    mine, other = mine[starts], other[starts]
-    order = np.lexsort((other, -shared, mine))
-    mine, other = mine[order], other[order]
-    chosen = _rank(mine) < MAX_CANDIDATES
-    mine, other = mine[chosen], other[chosen]
+    peer_keys, peer_docs = peer_keys[room], peer_docs[room]
+    # The index is read LOOKUP_SLICE articles at a time: a key of a large family lists
+    # MAX_POSTINGS articles, and an article's pairs before counting are 32 times that.
+    held: dict[int, int] = {}
+    chosen_mine, chosen_other = [], []
+    for first in range(0, len(long), LOOKUP_SLICE):
+        part = keys[first : first + LOOKUP_SLICE].ravel()
+        held_keys, held_docs = store.postings(part)
+        at, counts = np.unique(held_keys, return_counts=True)
+        held.update(zip(at.tolist(), counts.tolist(), strict=True))
+        mine, other = _candidates(part, first, ids, held_keys, held_docs, peer_keys, peer_docs)
+        chosen_mine.append(mine)
+        chosen_other.append(other)
+    mine, other = np.concatenate(chosen_mine), np.concatenate(chosen_other)
     # The candidates' signatures: the batch's, and the others' read from the index.
     fetched_ids, fetched = store.signatures(np.setdiff1d(other, ids).tolist())
     known_ids = np.concatenate([ids, fetched_ids])
@@ -333,12 +326,45 @@ def find_matches(store: DedupStore, docs: Sequence[Doc]) -> Matches:
     near: dict[int, list[int]] = {int(i): [] for i in ids}
     for m, o in zip(mine[best].tolist(), other[best].tolist(), strict=True):
         near[int(ids[m])].append(o)
-    held_at, held_counts = np.unique(held_keys, return_counts=True)
-    return Matches(
-        dict(zip(ids.tolist(), keys.tolist(), strict=True)),
-        dict(zip(held_at.tolist(), held_counts.tolist(), strict=True)),
-        near,
-    )
+    return Matches(dict(zip(ids.tolist(), keys.tolist(), strict=True)), held, near)
+
+
+def _candidates(
+    part: np.ndarray,
+    first: int,
+    ids: np.ndarray,
+    held_keys: np.ndarray,
+    held_docs: np.ndarray,
+    peer_keys: np.ndarray,
+    peer_docs: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(article, candidate) pairs of a slice of a batch (`part`: its band keys, from article `first`), ranked.
+
+    An article's candidates are the articles sharing the most keys with it, at most
+    MAX_CANDIDATES of them (ties: the smaller id); articles are positions in `ids`.
+    """
+    post_keys = np.concatenate([held_keys, peer_keys])
+    order = np.argsort(post_keys, kind="stable")  # the index's holders first within a key
+    post_keys, post_docs = post_keys[order], np.concatenate([held_docs, peer_docs])[order]
+    # Every (article, other) pair sharing a key, once per key shared.
+    lo = np.searchsorted(post_keys, part, "left")
+    n = np.searchsorted(post_keys, part, "right") - lo
+    mine = np.repeat(np.repeat(np.arange(first, first + len(part) // BANDS), BANDS), n)
+    other = post_docs[np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))]
+    kept = other != ids[mine]
+    mine, other = mine[kept], other[kept]
+    # Shared keys per pair; the MAX_CANDIDATES sharing the most are checked.
+    order = np.lexsort((other, mine))
+    mine, other = mine[order], other[order]
+    new = np.ones(len(mine), dtype=bool)
+    new[1:] = (mine[1:] != mine[:-1]) | (other[1:] != other[:-1])
+    starts = np.flatnonzero(new)
+    shared = np.diff(np.append(starts, len(mine)))
+    mine, other = mine[starts], other[starts]
+    order = np.lexsort((other, -shared, mine))
+    mine, other = mine[order], other[order]
+    chosen = _rank(mine) < MAX_CANDIDATES
+    return mine[chosen], other[chosen]
 
 
 def _rank(sorted_values: np.ndarray) -> np.ndarray:
