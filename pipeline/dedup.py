@@ -277,7 +277,7 @@ class Matches:
 def find_matches(store: DedupStore, docs: Sequence[Doc]) -> Matches:
     """Near-duplicates of `docs` in the index and among themselves (reads the index only; see `link_matches`).
 
-    NumPy over the whole batch: an article's candidates are the articles sharing the
+    NumPy over LOOKUP_SLICE articles at a time: an article's candidates are the articles sharing the
     most band keys with it (the index's holders of each key, and the batch's first
     MAX_POSTINGS articles with it), at most MAX_CANDIDATES of them (ties: the smaller
     id); its near-duplicates are the candidates whose signatures agree on at least
@@ -298,34 +298,30 @@ def find_matches(store: DedupStore, docs: Sequence[Doc]) -> Matches:
     # The index is read LOOKUP_SLICE articles at a time: a key of a large family lists
     # MAX_POSTINGS articles, and an article's pairs before counting are 32 times that.
     held: dict[int, int] = {}
-    chosen_mine, chosen_other = [], []
+    near: dict[int, list[int]] = {int(i): [] for i in ids}
     for first in range(0, len(long), LOOKUP_SLICE):
         part = keys[first : first + LOOKUP_SLICE].ravel()
         held_keys, held_docs = store.postings(part)
         at, counts = np.unique(held_keys, return_counts=True)
         held.update(zip(at.tolist(), counts.tolist(), strict=True))
         mine, other = _candidates(part, first, ids, held_keys, held_docs, peer_keys, peer_docs)
-        chosen_mine.append(mine)
-        chosen_other.append(other)
-    mine, other = np.concatenate(chosen_mine), np.concatenate(chosen_other)
-    # The candidates' signatures: the batch's, and the others' read from the index.
-    fetched_ids, fetched = store.signatures(np.setdiff1d(other, ids).tolist())
-    known_ids = np.concatenate([ids, fetched_ids])
-    known = np.concatenate([sigs, fetched]) if len(fetched) else sigs
-    order = np.argsort(known_ids)
-    at = np.minimum(np.searchsorted(known_ids, other, sorter=order), len(order) - 1)
-    row = order[at]
-    present = known_ids[row] == other  # an article removed meanwhile has no signature
-    mine, other, row = mine[present], other[present], row[present]
-    agree = np.count_nonzero(known[row] == sigs[mine], axis=1)
-    close = agree >= THRESHOLD * NUM_PERM
-    mine, other, agree = mine[close], other[close], agree[close]
-    order = np.lexsort((other, -agree, mine))
-    mine, other = mine[order], other[order]
-    best = _rank(mine) < MAX_LINKS
-    near: dict[int, list[int]] = {int(i): [] for i in ids}
-    for m, o in zip(mine[best].tolist(), other[best].tolist(), strict=True):
-        near[int(ids[m])].append(o)
+        # The candidates' signatures: the batch's, and the others' read from the index.
+        fetched_ids, fetched = store.signatures(np.setdiff1d(other, ids).tolist())
+        known_ids = np.concatenate([ids, fetched_ids])
+        known = np.concatenate([sigs, fetched]) if len(fetched) else sigs
+        order = np.argsort(known_ids)
+        at = np.minimum(np.searchsorted(known_ids, other, sorter=order), len(order) - 1)
+        row = order[at]
+        present = known_ids[row] == other  # an article removed meanwhile has no signature
+        mine, other, row = mine[present], other[present], row[present]
+        agree = np.count_nonzero(known[row] == sigs[mine], axis=1)
+        close = agree >= THRESHOLD * NUM_PERM
+        mine, other, agree = mine[close], other[close], agree[close]
+        order = np.lexsort((other, -agree, mine))
+        mine, other = mine[order], other[order]
+        best = _rank(mine) < MAX_LINKS
+        for m, o in zip(mine[best].tolist(), other[best].tolist(), strict=True):
+            near[int(ids[m])].append(o)
     return Matches(dict(zip(ids.tolist(), keys.tolist(), strict=True)), held, near)
 
 
@@ -418,20 +414,19 @@ def _recluster(root: DataRoot, store: DedupStore, touched: set[str]) -> list[str
             store.unmark([start])
             docs = store.docs_by_id([start])
             if docs:
-                _set_clusters(store, docs, docs[0], {}, dirty)
+                _set_clusters(store, docs, docs[0], dirty, alone=True)
             continue
-        # A family may be huge (one template published thousands of times): its members,
-        # original and first copies are worked out in the index's database, and its
-        # articles read with their signatures a slice at a time.
+        # A family may be huge (one template published thousands of times): its members
+        # and original are worked out in the index's database, and its articles read with
+        # their signatures a slice at a time.
         store.gather(start)
         store.unmark_gathered()
         original = store.first_gathered(_LAST)
         if original is None:
             continue  # removed
         (named,) = store.docs_by_id([original])
-        first_with = store.first_copies(_LAST)
         for ids in store.gathered(RECLUSTER_SLICE):
-            _set_clusters(store, store.docs_by_id(ids), named, first_with, dirty)
+            _set_clusters(store, store.docs_by_id(ids), named, dirty)
     for key in sorted(dirty):
         write_clusters(root, Partition.parse(key), store.docs_in_partitions([key], signatures=False))
     return sorted(dirty)
@@ -443,10 +438,10 @@ RECLUSTER_SLICE = 5_000
 _LAST = datetime.max.replace(tzinfo=UTC).isoformat(timespec="microseconds")
 
 
-def _set_clusters(
-    store: DedupStore, docs: list[Doc], original: Doc, first_with: dict[str, str], dirty: set[str]
-) -> None:
+def _set_clusters(store: DedupStore, docs: list[Doc], original: Doc, dirty: set[str], alone: bool = False) -> None:
     """Store members' cluster fields; note the partitions of those whose fields changed."""
+    # An article with an exact copy is linked to it: one alone copies nothing.
+    first_with = {} if alone else store.first_copies((d.text_key for d in docs), _LAST)
     for doc in docs:
         cluster = _cluster_of(doc, original, first_with)
         if doc.cluster != cluster:

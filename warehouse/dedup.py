@@ -209,15 +209,25 @@ class DedupStore(Database):
         ).fetchone()
         return None if row is None else int(row[0])
 
-    def first_copies(self, undated: str) -> dict[str, str]:
-        """Per exact-duplicate key held by several of the gathered cluster's articles, the earliest published one."""
-        sql = (
-            "SELECT text_key, article_id FROM (SELECT d.text_key, d.article_id, row_number() OVER"
-            " (PARTITION BY d.text_key ORDER BY coalesce(d.published_at, ?), d.article_id) AS place,"
-            " count(*) OVER (PARTITION BY d.text_key) AS held FROM temp.members m JOIN docs d ON d.id = m.id)"
-            " WHERE place = 1 AND held > 1"
-        )
-        return {str(k): str(a) for k, a in self._db.execute(sql, (undated,))}
+    def first_copies(self, keys: Iterable[str], undated: str) -> dict[str, str]:
+        """Per exact-duplicate key among `keys` that several articles hold, the earliest published of them.
+
+        Ties: the smaller `article_id`; undated articles sort as `undated`. Every article
+        holding a key is linked to the first indexed with it, so they share one cluster.
+        """
+        wanted = sorted(set(keys))
+        out: dict[str, str] = {}
+        for i in range(0, len(wanted), _CHUNK):
+            chunk = wanted[i : i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = (
+                "SELECT text_key, article_id FROM (SELECT text_key, article_id, row_number() OVER"
+                " (PARTITION BY text_key ORDER BY coalesce(published_at, ?), article_id) AS place,"
+                f" count(*) OVER (PARTITION BY text_key) AS held FROM docs WHERE text_key IN ({marks}))"
+                " WHERE place = 1 AND held > 1"
+            )
+            out.update((str(k), str(a)) for k, a in self._db.execute(sql, (undated, *chunk)))
+        return out
 
     def unmark_gathered(self) -> None:
         """Forget the gathered cluster's articles as marked (`mark`)."""
