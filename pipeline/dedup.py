@@ -99,13 +99,12 @@ def update_clusters(root: DataRoot, rebuild: bool = False) -> DedupSummary:
         for key in changed:
             with store.transaction():
                 _place(store, key, _rows(root, key), touched)
-        relink: set[int] = set()  # articles that lost a link: matched again, so that a family stays whole
         removed = store.gone(gone)
         for i in range(0, len(removed), RECLUSTER_SLICE):
             with store.transaction():
                 docs = store.docs_by_id(removed[i : i + RECLUSTER_SLICE])
                 for doc in docs:
-                    relink.update(store.unindex(doc.id, _keys(doc)))
+                    store.lost_links(store.unindex(doc.id, _keys(doc)))
                 store.remove([d.id for d in docs])
                 touched.update(d.partition for d in docs)
                 summary.removed += len(docs)
@@ -125,11 +124,12 @@ def update_clusters(root: DataRoot, rebuild: bool = False) -> DedupSummary:
                 with store.transaction():
                     changed_ids, lost = _fingerprint(store, batch, rows, texts, summary)
                     store.mark(changed_ids)
-                    relink |= lost
+                    store.lost_links(lost)
         with store.transaction():
             # Batches commit one by one: articles an update killed before this point have no cluster yet.
             store.mark(store.unclustered())
-            store.mark(relink | link_matches(store, store.docs_by_id(relink)))
+            relink = store.take_lost_links()  # those removed since are gone from `docs` too
+            store.mark([*relink, *link_matches(store, store.docs_by_id(relink))])
             summary.partitions = _recluster(root, store, touched)
             store.set_partition_files({**{k: files[k] for k in changed}, **dict.fromkeys(gone)})
         summary.articles, summary.clustered, summary.copies = store.count()

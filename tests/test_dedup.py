@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -300,6 +301,48 @@ def test_an_update_killed_after_moving_articles_between_months_is_finished_by_th
         "hive_partitioning = true) GROUP BY month ORDER BY month"
     ).fetchall()
     assert months == [(11, 3), (12, 2)]  # each article's row in its own month only
+
+
+def test_articles_that_lost_a_link_are_matched_again_after_a_kill(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Removals commit before new texts are read; the articles they unlinked are remembered on disk until matched."""
+    import sqlite3
+
+    import pipeline.dedup as dedup
+
+    _corpus(tmp_path)
+    cfg = _sources(tmp_path)
+    roots = DataRoot(tmp_path / "killed"), DataRoot(tmp_path / "clean")
+    for root in roots:
+        _ingest(cfg, root)
+        update_clusters(root)
+    # The later exact copy's month loses it (a fresh source b without it), and a new article arrives.
+    for suffix in (".txt", ".json"):
+        (tmp_path / "b" / f"copy-later{suffix}").unlink()
+    _put(tmp_path / "b", "late", _body(TEXTS[11]), "2019-11-29T08:00:00Z", "https://b.example/late")
+    for root in roots:
+        shutil.rmtree(root.articles / "source=b")
+        _ingest(cfg, root, ("b",))
+
+    def killed(*args: object) -> dict[str, str]:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(dedup, "_texts", killed)
+        with pytest.raises(KeyboardInterrupt):
+            update_clusters(roots[0])
+    with sqlite3.connect(roots[0].state / "dedup.sqlite") as db:
+        (waiting,) = db.execute("SELECT count(*) FROM relink").fetchone()
+    assert waiting >= 1  # the articles the removed copy was linked to
+    done = update_clusters(roots[0])
+    assert (done.added, done.removed) == (1, 0)
+    with sqlite3.connect(roots[0].state / "dedup.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM relink").fetchone() == (0,)
+    update_clusters(roots[1])
+    got = _clusters(roots[0])
+    assert got == _clusters(roots[1]) and "https://b.example/later" not in got
+    assert got["https://a.example/1"] == ("https://a.example/1", 1, True, None, True)
 
 
 def test_an_unreadable_index_is_built_again_from_the_articles(tmp_path: Path) -> None:

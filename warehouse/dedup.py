@@ -111,6 +111,9 @@ CREATE TABLE IF NOT EXISTS partitions (key TEXT PRIMARY KEY, file TEXT NOT NULL)
 -- Articles whose cluster must be computed again: kept on disk, so an update killed
 -- before its clusters leaves them to the next one.
 CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY);
+-- Articles that lost a link (to an article removed or changed): matched again before the
+-- clusters are computed, so a family stays whole; on disk for the same reason.
+CREATE TABLE IF NOT EXISTS relink (id INTEGER PRIMARY KEY);
 """
 
 _DOC_COLUMNS = (
@@ -151,7 +154,7 @@ class DedupStore(Database):
     def reset(self, version: str) -> None:
         """Forget everything (signatures of another version, or a rebuild) and record `version`."""
         with self.transaction():
-            for table in ("docs", "bands", "links", "partitions", "pending", "meta"):
+            for table in ("docs", "bands", "links", "partitions", "pending", "relink", "meta"):
                 self._db.execute(f"DELETE FROM {table}")
             self._db.execute("INSERT INTO meta VALUES ('version', ?)", (version,))
 
@@ -283,6 +286,16 @@ class DedupStore(Database):
     def unmark(self, ids: Iterable[int]) -> None:
         """Forget articles whose cluster was computed."""
         self._db.executemany("DELETE FROM pending WHERE id = ?", [(i,) for i in ids])
+
+    def lost_links(self, ids: Iterable[int]) -> None:
+        """Note articles that lost a link, to be matched again (`take_lost_links`)."""
+        self._db.executemany("INSERT OR IGNORE INTO relink VALUES (?)", [(i,) for i in ids])
+
+    def take_lost_links(self) -> list[int]:
+        """The articles noted by `lost_links` (forgotten when the transaction commits)."""
+        ids = [r[0] for r in self._db.execute("SELECT id FROM relink ORDER BY id")]
+        self._db.execute("DELETE FROM relink")
+        return ids
 
     def next_marked(self) -> int | None:
         """The first article still marked, if any."""
