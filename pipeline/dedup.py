@@ -127,7 +127,7 @@ def update_clusters(root: DataRoot, rebuild: bool = False) -> DedupSummary:
                     store.lost_links(lost)
         with store.transaction():
             # Batches commit one by one: articles an update killed before this point have no cluster yet.
-            store.mark(store.unclustered())
+            store.mark_unclustered()
             relink = store.take_lost_links()  # those removed since are gone from `docs` too
             store.mark([*relink, *link_matches(store, store.docs_by_id(relink))])
             summary.partitions = _recluster(root, store, touched)

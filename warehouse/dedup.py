@@ -240,9 +240,9 @@ class DedupStore(Database):
         """Every indexed article of a source."""
         return list(self._select("source", [source]))
 
-    def unclustered(self) -> list[int]:
-        """Articles indexed but given no cluster yet (an update stopped between its batches and its clusters)."""
-        return [r[0] for r in self._db.execute("SELECT id FROM docs WHERE cluster_id IS NULL")]
+    def mark_unclustered(self) -> None:
+        """Mark the articles given no cluster yet (new ones; in SQL, as a backfill brings millions)."""
+        self._db.execute("INSERT OR IGNORE INTO pending SELECT id FROM docs WHERE cluster_id IS NULL")
 
     def first_with_text_key(self, key: str, limit: int) -> list[int]:
         """Row ids of the first `limit` articles indexed with an exact-duplicate key."""
