@@ -262,24 +262,20 @@ def test_an_update_stopped_before_its_clusters_is_finished_by_the_next(
     assert _clusters(root) == _clusters(clean)
 
 
-def test_an_update_killed_after_moving_articles_between_months_is_finished_by_the_next(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Moves commit a partition at a time; a kill before the new articles' pass leaves no stale cluster row."""
-    import pipeline.dedup as dedup
-
+def _indexed_twice(tmp_path: Path) -> tuple[Path, tuple[DataRoot, DataRoot]]:
+    """The corpus in two data roots ("killed", "clean"), each indexed once."""
     _corpus(tmp_path)
     cfg = _sources(tmp_path)
     roots = DataRoot(tmp_path / "killed"), DataRoot(tmp_path / "clean")
     for root in roots:
         _ingest(cfg, root)
         update_clusters(root)
-    # The earlier exact copy (a cluster's original) moves to December, after the article it copied,
-    # and a new article arrives in the same run.
-    _put(tmp_path / "b", "copy-earlier", _body(TEXTS[2]), "2019-12-30T08:00:00Z", "https://b.example/earlier")
-    _put(tmp_path / "b", "late", _body(TEXTS[11]), "2019-12-31T08:00:00Z", "https://b.example/late")
-    for root in roots:
-        _ingest(cfg, root, ("b",))
+    return cfg, roots
+
+
+def _killed_before_new_texts(root: DataRoot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An update of `root` dying when it starts reading new texts (moves and removals committed)."""
+    import pipeline.dedup as dedup
 
     def killed(*args: object) -> dict[str, str]:
         raise KeyboardInterrupt
@@ -287,7 +283,22 @@ def test_an_update_killed_after_moving_articles_between_months_is_finished_by_th
     with monkeypatch.context() as m:
         m.setattr(dedup, "_texts", killed)
         with pytest.raises(KeyboardInterrupt):
-            update_clusters(roots[0])
+            update_clusters(root)
+
+
+def test_an_update_killed_after_moving_articles_between_months_is_finished_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Moves commit a partition at a time; a kill before the new articles' pass leaves no stale cluster row."""
+    cfg, roots = _indexed_twice(tmp_path)
+    # The earlier exact copy (a cluster's original) moves to December, after the article it copied,
+    # and a new article arrives in the same run.
+    _put(tmp_path / "b", "copy-earlier", _body(TEXTS[2]), "2019-12-30T08:00:00Z", "https://b.example/earlier")
+    _put(tmp_path / "b", "late", _body(TEXTS[11]), "2019-12-31T08:00:00Z", "https://b.example/late")
+    for root in roots:
+        _ingest(cfg, root, ("b",))
+
+    _killed_before_new_texts(roots[0], monkeypatch)
     done = update_clusters(roots[0])
     assert done.added == 1 and done.removed == 0
     update_clusters(roots[1])
@@ -309,14 +320,7 @@ def test_articles_that_lost_a_link_are_matched_again_after_a_kill(
     """Removals commit before new texts are read; the articles they unlinked are remembered on disk until matched."""
     import sqlite3
 
-    import pipeline.dedup as dedup
-
-    _corpus(tmp_path)
-    cfg = _sources(tmp_path)
-    roots = DataRoot(tmp_path / "killed"), DataRoot(tmp_path / "clean")
-    for root in roots:
-        _ingest(cfg, root)
-        update_clusters(root)
+    cfg, roots = _indexed_twice(tmp_path)
     # The later exact copy's month loses it (a fresh source b without it), and a new article arrives.
     for suffix in (".txt", ".json"):
         (tmp_path / "b" / f"copy-later{suffix}").unlink()
@@ -325,13 +329,7 @@ def test_articles_that_lost_a_link_are_matched_again_after_a_kill(
         shutil.rmtree(root.articles / "source=b")
         _ingest(cfg, root, ("b",))
 
-    def killed(*args: object) -> dict[str, str]:
-        raise KeyboardInterrupt
-
-    with monkeypatch.context() as m:
-        m.setattr(dedup, "_texts", killed)
-        with pytest.raises(KeyboardInterrupt):
-            update_clusters(roots[0])
+    _killed_before_new_texts(roots[0], monkeypatch)
     with sqlite3.connect(roots[0].state / "dedup.sqlite") as db:
         (waiting,) = db.execute("SELECT count(*) FROM relink").fetchone()
     assert waiting >= 1  # the articles the removed copy was linked to
