@@ -50,7 +50,6 @@ __all__ = [
     "Fingerprint",
     "band_keys",
     "estimate",
-    "estimates",
     "fingerprints",
 ]
 
@@ -215,9 +214,3 @@ def band_keys(sigs: np.ndarray) -> np.ndarray:
 def estimate(a: np.ndarray, b: np.ndarray) -> float:
     """The Jaccard similarity two signatures estimate: the share of their values that agree."""
     return float(np.count_nonzero(a == b)) / NUM_PERM
-
-
-def estimates(rows: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """`estimate` of each signature of `rows` (one a row) against `b`, in one NumPy pass."""
-    agree: np.ndarray = np.count_nonzero(rows == b, axis=1)
-    return agree / NUM_PERM

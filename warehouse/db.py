@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from warehouse.atomic import locked
 
@@ -39,6 +40,16 @@ class Database:
     """A store over one SQLite connection (`_db`): closed by `close()`, or at the end of a `with` block."""
 
     _db: sqlite3.Connection
+
+    def _select_in(self, query: str, values: Sequence[object], *before: object) -> Iterator[tuple[Any, ...]]:
+        """The rows of `query`, whose `{}` is an `IN` list over `values`, a slice of values at a time.
+
+        `before` are the parameters ahead of the list. Slices of 500 stay under SQLite's
+        bound-parameter limit.
+        """
+        for i in range(0, len(values), 500):
+            chunk = values[i : i + 500]
+            yield from self._db.execute(query.format(",".join("?" * len(chunk))), (*before, *chunk))
 
     def close(self) -> None:
         """Close the database."""

@@ -120,7 +120,6 @@ _DOC_COLUMNS = (
     "id, article_id, source, partition, published_at, content_hash, text_key, words, signature,"
     " cluster_id, is_original, similarity, duplicate_of"
 )
-_CHUNK = 500  # bound parameters per statement, under SQLite's limit
 
 
 class DedupStore(Database):
@@ -218,19 +217,13 @@ class DedupStore(Database):
         Ties: the smaller `article_id`; undated articles sort as `undated`. Every article
         holding a key is linked to the first indexed with it, so they share one cluster.
         """
-        wanted = sorted(set(keys))
-        out: dict[str, str] = {}
-        for i in range(0, len(wanted), _CHUNK):
-            chunk = wanted[i : i + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            sql = (
-                "SELECT text_key, article_id FROM (SELECT text_key, article_id, row_number() OVER"
-                " (PARTITION BY text_key ORDER BY coalesce(published_at, ?), article_id) AS place,"
-                f" count(*) OVER (PARTITION BY text_key) AS held FROM docs WHERE text_key IN ({marks}))"
-                " WHERE place = 1 AND held > 1"
-            )
-            out.update((str(k), str(a)) for k, a in self._db.execute(sql, (undated, *chunk)))
-        return out
+        sql = (
+            "SELECT text_key, article_id FROM (SELECT text_key, article_id, row_number() OVER"
+            " (PARTITION BY text_key ORDER BY coalesce(published_at, ?), article_id) AS place,"
+            " count(*) OVER (PARTITION BY text_key) AS held FROM docs WHERE text_key IN ({}))"
+            " WHERE place = 1 AND held > 1"
+        )
+        return {str(k): str(a) for k, a in self._select_in(sql, sorted(set(keys)), undated)}
 
     def unmark_gathered(self) -> None:
         """Forget the gathered cluster's articles as marked (`mark`)."""
@@ -310,10 +303,7 @@ class DedupStore(Database):
         """The articles gone: still in a vanished partition, or still where their partition left them out."""
         sql = "SELECT d.id FROM temp.leaving l JOIN docs d ON d.id = l.id AND d.partition = l.partition"
         ids = {r[0] for r in self._db.execute(sql)}
-        for i in range(0, len(partitions), _CHUNK):
-            chunk = list(partitions[i : i + _CHUNK])
-            marks = ",".join("?" * len(chunk))
-            ids.update(r[0] for r in self._db.execute(f"SELECT id FROM docs WHERE partition IN ({marks})", chunk))
+        ids.update(r[0] for r in self._select_in("SELECT id FROM docs WHERE partition IN ({})", partitions))
         return sorted(ids)
 
     def remove(self, ids: Sequence[int]) -> None:
@@ -338,28 +328,19 @@ class DedupStore(Database):
     def postings(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The articles holding any of the band `keys`: (key, article) pairs as two int64 arrays, in key order."""
         wanted = np.unique(keys).tolist()  # in key order, as `index` writes them
-        found = []
-        for i in range(0, len(wanted), _CHUNK):
-            chunk = wanted[i : i + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(f"SELECT key, doc FROM bands WHERE key IN ({marks})", chunk)
-            found.append(np.fromiter(chain.from_iterable(rows), dtype=np.int64))
-        pairs = np.concatenate(found).reshape(-1, 2) if found else np.zeros((0, 2), dtype=np.int64)
+        rows = self._select_in("SELECT key, doc FROM bands WHERE key IN ({})", wanted)
+        pairs = np.fromiter(chain.from_iterable(rows), dtype=np.int64).reshape(-1, 2)
         order = np.argsort(pairs[:, 0], kind="stable")
         return pairs[order, 0], pairs[order, 1]
 
     def signatures(self, ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
         """The row ids and signatures (one row of uint32 each) of those of the articles `ids` that have one."""
-        chosen = list(ids)
         found: list[int] = []
         blobs: list[bytes] = []
-        for i in range(0, len(chosen), _CHUNK):
-            chunk = chosen[i : i + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT id, signature FROM docs WHERE id IN ({marks}) AND signature IS NOT NULL"
-            for doc_id, blob in self._db.execute(sql, chunk):
-                found.append(doc_id)
-                blobs.append(blob)
+        sql = "SELECT id, signature FROM docs WHERE id IN ({}) AND signature IS NOT NULL"
+        for doc_id, blob in self._select_in(sql, list(ids)):
+            found.append(doc_id)
+            blobs.append(blob)
         width = len(blobs[0]) // 4 if blobs else 0
         return np.array(found, dtype=np.int64), np.frombuffer(b"".join(blobs), dtype="<u4").reshape(len(blobs), width)
 
@@ -394,12 +375,8 @@ class DedupStore(Database):
 
     def _select(self, column: str, values: list[object], signatures: bool = True) -> Iterator[Doc]:
         columns = _DOC_COLUMNS if signatures else _DOC_COLUMNS.replace("signature", "NULL")
-        for i in range(0, len(values), _CHUNK):
-            chunk = values[i : i + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT {columns} FROM docs WHERE {column} IN ({marks})"
-            for row in self._db.execute(sql, chunk):
-                yield _doc(row)
+        for row in self._select_in(f"SELECT {columns} FROM docs WHERE {column} IN ({{}})", values):
+            yield _doc(row)
 
 
 def _facts(doc: Doc) -> tuple[object, ...]:

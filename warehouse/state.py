@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from warehouse.db import Database, open_db
 
@@ -135,13 +135,7 @@ class StateStore(Database):
             "SELECT source, path, size, mtime_ns, sidecar, raw_sha256, article_id, partition, status,"
             " normalizer_version, run_id FROM files WHERE source = ? AND path IN ({})"
         )
-        return {row[1]: FileState(*row) for row in self._select_in(query, source, list(paths))}
-
-    def _select_in(self, query: str, source: str, values: list[str]) -> Iterator[tuple[Any, ...]]:
-        """The rows of `query` (source, then `IN ({})` over `values`), a slice of values at a time."""
-        for i in range(0, len(values), 500):  # stay under SQLite's bound-parameter limit
-            chunk = values[i : i + 500]
-            yield from self._db.execute(query.format(",".join("?" * len(chunk))), (source, *chunk))
+        return {row[1]: FileState(*row) for row in self._select_in(query, list(paths), source)}
 
     def save(self, states: Iterable[FileState]) -> int:
         """Insert or replace file states in one transaction, consumed as they come; returns how many."""
@@ -210,7 +204,7 @@ class StateStore(Database):
             "SELECT path, article_id, partition FROM files WHERE source = ? AND status = 'written'"
             " AND article_id IN ({}) AND partition IS NOT NULL"
         )
-        return [(p, a, k) for p, a, k in self._select_in(query, source, sorted(set(article_ids)))]
+        return [(p, a, k) for p, a, k in self._select_in(query, sorted(set(article_ids)), source)]
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Files per source and status."""
