@@ -72,6 +72,7 @@ __all__ = [
     "forget_validators",
     "month_range",
     "plan_files_backfill",
+    "plan_store",
     "resolve_batch",
     "stale_copies",
     "stored_states",
@@ -200,6 +201,20 @@ class PlanStore:
     def close(self) -> None:
         """Remove the file."""
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def plan_store(root: DataRoot, dry_run: bool) -> Iterator[PlanStore]:
+    """A new plan store (under `root`, or the system's temporary folder for a dry run), removed if planning fails.
+
+    The plan made from it owns it from then on (`BackfillPlan.close`).
+    """
+    store = PlanStore(None if dry_run else root)
+    try:
+        yield store
+    except BaseException:
+        store.close()
+        raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,23 +361,18 @@ def plan_files_backfill(
     check_redo(redo)
     first, last = whole_months(start, end)
     rejected: Counter[str] = Counter()
-    store = PlanStore(None if dry_run else root)
-    try:
-        with contextlib.ExitStack() as stack:
-            states = StateStore.existing(root.state)
-            if states is not None:
-                stack.enter_context(states)
-            wave: list[ListedFile] = []
-            for listed in walk_files(src):
-                wave.append(listed)
-                if len(wave) >= WAVE:
-                    store.add(_place_wave(src, states, wave, rejected, resolve))
-                    wave = []
-            store.add(_place_wave(src, states, wave, rejected, resolve))
+    with plan_store(root, dry_run) as store, contextlib.ExitStack() as stack:
+        states = StateStore.existing(root.state)
+        if states is not None:
+            stack.enter_context(states)
+        wave: list[ListedFile] = []
+        for listed in walk_files(src):
+            wave.append(listed)
+            if len(wave) >= WAVE:
+                store.add(_place_wave(src, states, wave, rejected, resolve))
+                wave = []
+        store.add(_place_wave(src, states, wave, rejected, resolve))
         return build_plan(src, root, first, last, store, rejected, redo, newest_first)
-    except BaseException:
-        store.close()
-        raise
 
 
 def _place_wave(

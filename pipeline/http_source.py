@@ -33,7 +33,7 @@ import httpx
 from normalizers.dispatch import normalizer_for
 from normalizers.feeds import Discovery, Entry, FeedError, parse_feed, parse_url_list, recency_key
 from normalizers.urls import canonical_url
-from pipeline.backfill import BackfillPlan, PlanStore, Unit, build_plan, check_redo, stored_states, whole_months
+from pipeline.backfill import BackfillPlan, Unit, build_plan, check_redo, plan_store, stored_states, whole_months
 from pipeline.config import SourceConfig
 from pipeline.discover import Plan
 from pipeline.fetch import Fetcher, FetchPolicy, FetchResult
@@ -527,13 +527,9 @@ def plan_http_backfill(
             placed.setdefault(Partition.parse(s.partition).period, []).append(stored_input(store, src.name, s))
     # Pages not fetched yet have no known article id: their unit places them when it runs.
     ids = {key: s.article_id for key, s in states.items() if s.status == "written" and s.article_id}
-    plan = PlanStore(None if dry_run else root)
-    try:
+    with plan_store(root, dry_run) as plan:
         plan.add((period, c, ids.get(c.rel)) for period, items in placed.items() for c in items)
         return build_plan(src, root, first, last, plan, rejected, redo, newest_first)
-    except BaseException:
-        plan.close()
-        raise
 
 
 async def _discover_only(src: SourceConfig, store: RawStore, problems: BatchResult, record: bool) -> _Listing:
