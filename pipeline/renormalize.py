@@ -69,7 +69,9 @@ def plan_renormalize(
     """The documents to normalise again, as candidates the ingest pipeline processes.
 
     Those whose version is outdated, in the months of [start, end]; or, given `inputs`,
-    exactly those inputs' written documents.
+    exactly those inputs' written documents that can still be read (their articles are
+    normalised again only to strip boilerplate learned since: one whose file or stored
+    body is gone keeps its row as written, never removed for it).
     """
     if inputs is not None:
         chosen = [states[rel] for rel in sorted(inputs) if rel in states and states[rel].status == "written"]
@@ -78,10 +80,14 @@ def plan_renormalize(
     todo: list[FileInput | FetchedInput] = []
     if src.kind in HTTP_KINDS:
         with RawStore(root) as store:
+            if inputs is not None:
+                chosen = [s for s in chosen if s.raw_sha256 is not None and store.has(s.raw_sha256)]
             todo.extend(stored_input(store, src.name, s) for s in chosen)
     else:
         assert src.path is not None
         found = {f[0]: f for f in discover_files(src)}
+        if inputs is not None:
+            chosen = [s for s in chosen if s.path in found]
         for s in chosen:
             if s.path in found:
                 todo.append(file_input(found[s.path], s))

@@ -448,7 +448,14 @@ def _run(
                 more = f" and {len(learning.lines) - 5} more" if len(learning.lines) > 5 else ""
                 summary.notes.append(f"learned {len(learning.lines)} boilerplate block(s): {shown}{more}")
             if isinstance(mode, Ingest) and learning.stale:
-                summary = _restrip(src, root, run_id, summary, learning.stale, runner, progress, batch_size)
+                if src.kind == "warc":  # its inputs are records read once in file order, not files to open again
+                    summary.notes.append(
+                        f"{len(learning.stale)} stored article(s) carry boilerplate learned since they were written;"
+                        " WARC records are not read again by a run: `newsflow run --force` or `newsflow backfill`"
+                        " over their capture days strips it"
+                    )
+                else:
+                    summary = _restrip(src, root, run_id, summary, learning.stale, runner, progress, batch_size)
             if isinstance(mode, Renormalize | WarcBackfill) and not _relearn(mode):
                 summary.ledger = _partition_ledger(root, src, run_id, merged, writes, mode, started)
             elif isinstance(mode, Ingest):

@@ -266,3 +266,24 @@ def test_normalize_leaves_an_unreadable_store_alone_and_says_so(
     assert SUBSCRIBE in json.loads(out.out)["text"]  # nothing learned applies
     assert "learned boilerplate not applied" in out.err and "unreadable" in out.err
     assert store.read_bytes() == b"not a database at all" * 100  # a command that reads writes nothing
+
+
+def test_an_article_whose_file_is_gone_keeps_its_row_when_boilerplate_is_learned_later(tmp_path: Path) -> None:
+    """Stripping learned chrome from stored articles never removes one: a file deleted since is left as written."""
+    folder = tmp_path / "ledger"
+    src = load_config(_config(tmp_path)).sources["ledger"]
+    root = DataRoot(tmp_path / "data")
+    for i in range(3):  # too few to learn from
+        _write(folder, f"story{i}", _with_chrome(_story(i), 2024), i + 1)
+    assert run_source(src, root, "r1", runner=LocalRunner(1)).learned == []
+    (folder / "story0.txt").unlink()  # archived away; its article stays
+    (folder / "story0.json").unlink()
+    for i in range(3, 8):
+        _write(folder, f"story{i}", _with_chrome(_story(i), 2024), i + 1)
+    second = run_source(src, root, "r2", runner=LocalRunner(1))
+    assert SUBSCRIBE in second.learned
+    assert (second.quarantined, second.restripped) == (0, 7)  # all but the gone one
+    articles = _articles(root)
+    assert sorted(articles) == [f"story{i}" for i in range(8)]
+    assert SUBSCRIBE in str(articles["story0"]["text"]) and SUBSCRIBE not in str(articles["story1"]["text"])
+    assert not list(root.quarantine.glob("**/*.parquet"))

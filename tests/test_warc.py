@@ -495,3 +495,45 @@ def test_newsflow_backfill_of_a_warc_source_plans_and_runs_on_prefect(tmp_path: 
     assert "1 of them read to their end by a backfill of this window before" in dry.stdout
     again = newsflow(args, tmp_path, env)
     assert again.returncode == 0 and "every WARC file was read for this window before" in again.stdout
+
+
+def test_boilerplate_learned_from_warc_records_keeps_every_article(tmp_path: Path) -> None:
+    """Records are not read again for boilerplate learned after them (they are records, not files): all stay."""
+    words = [
+        "council",
+        "voted",
+        "budget",
+        "river",
+        "school",
+        "mayor",
+        "police",
+        "report",
+        "said",
+        "new",
+        "plan",
+        "city",
+        "harbour",
+    ]
+    recs = []
+    for i in range(8):
+        paras = "".join(
+            "<p>" + " ".join(words[(i * 7 + j * 3 + k) % len(words)] for k in range(40)) + f" {i}-{j}.</p>"
+            for j in range(6)
+        )
+        body = (
+            f"<html><head><title>Story {i}</title></head><body><article><h1>Story number {i}</h1>{paras}"
+            "<p>Subscribe to our newsletter for the latest local news.</p></article></body></html>"
+        )
+        recs.append(Rec(f"https://news.example.com/story/{i}", body.encode()))
+    write_warc(tmp_path / "warcs" / "a.warc.gz", recs)
+    src, root = _config(tmp_path), DataRoot(tmp_path / "data")
+
+    summary = run_source(src, root, "r1", runner=LocalRunner(1))
+
+    assert summary.learned, "the shared line is learned"
+    assert summary.written == 8 and summary.quarantined == 0 and summary.restripped == 0
+    assert any("not read again" in n for n in summary.notes), summary.notes
+    assert len(_rows(root)) == 8
+    assert not list(root.quarantine.glob("**/*.parquet"))
+    assert run_source(src, root, "r2", runner=LocalRunner(1)).quarantined == 0
+    assert len(_rows(root)) == 8
