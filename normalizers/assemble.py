@@ -17,7 +17,7 @@ from normalizers.meta import Sidecar, SourceMeta, article_id
 from normalizers.schema import Article, Section, Stripped, article_text, content_hash
 from normalizers.urls import canonical_url
 
-__all__ = ["build_article", "date_evidence", "fetched_url", "sections_of", "word_count"]
+__all__ = ["build_article", "date_evidence", "fetched_url", "has_words", "sections_of", "word_count"]
 
 
 def sections_of(blocks: Iterable[tuple[str, bool]]) -> tuple[Section, ...]:
@@ -46,6 +46,11 @@ def word_count(text: str) -> int:
     # So words = spaces + pieces, and a piece holds no line break: pieces = line breaks / 2 + 1.
     # Two single-character str.count scans are ~5x faster than splitting the text.
     return text.count(" ") + text.count("\n") // 2 + 1 if text else 0
+
+
+def has_words(text: str) -> bool:
+    """True if the text holds a letter or digit of any script: a body of dashes, ellipses or stars is no article."""
+    return any(ch.isalnum() for ch in text)
 
 
 def fetched_url(meta: SourceMeta, warnings: list[str]) -> str | None:

@@ -16,7 +16,7 @@ __all__ = ["HTML_SUFFIXES", "normalize", "normalizer_for"]
 HTML_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz", ".xhtml.gz")
 # Kept here rather than imported from normalizers.html, so text-only runs never load
 # the HTML stack (selectolax, charset detection, the language model).
-HTML_NAME, HTML_VERSION = "html", "1.6.0"
+HTML_NAME, HTML_VERSION = "html", "1.6.1"
 
 
 def _is_html(fmt: str, key: str) -> bool:

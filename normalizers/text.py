@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from normalizers.assemble import build_article, date_evidence, fetched_url, sections_of
+from normalizers.assemble import build_article, date_evidence, fetched_url, has_words, sections_of
 from normalizers.boilerplate import learned_edges, rule_name
 from normalizers.common import (
     BIDI_CONTROL_CHARS,
@@ -59,7 +59,8 @@ NAME = "text"
 # 1.4.2: sidecar titles and authors are NFC, as the text is; `encoding = "auto"` detects among the
 # encodings browsers know (no DOS code page such as cp775).
 # 1.5.0: the source's learned boilerplate (`learned:<source>`) is removed at the body's head and tail.
-VERSION = "1.5.0"
+# 1.5.1: a body without a letter or digit of any script ("— … —", "***") is no body (was written).
+VERSION = "1.5.1"
 
 _UTF8 = "utf-8"
 # Control characters carry no text, and bidi controls reorder it (`common.BIDI_CONTROL_CHARS`).
@@ -277,6 +278,8 @@ def _normalize(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Article 
     _strip_learned(blocks, paragraphs, meta.source, profile, stripped)
     if not paragraphs:
         return Rejection(RejectReason.NO_BODY, "no body text after the title and removed lines")
+    if not any(has_words(p) for p in paragraphs):
+        return Rejection(RejectReason.NO_BODY, "the body has no words (only punctuation or symbols)")
     title_source = "line" if title else "sidecar" if sidecar.title else "none"
     title = title or sidecar.title
 

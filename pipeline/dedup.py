@@ -129,7 +129,11 @@ def update_clusters(root: DataRoot, rebuild: bool = False) -> DedupSummary:
             # Batches commit one by one: articles an update killed before this point have no cluster yet.
             store.mark_unclustered()
             relink = store.take_lost_links()  # those removed since are gone from `docs` too
-            store.mark([*relink, *link_matches(store, store.docs_by_id(relink))])
+            # They also take over the band postings their lost links' articles left free: a key
+            # holds the first MAX_POSTINGS articles indexed, and the rest of a family is found
+            # only through keys that list some of them (as a rebuild would have it).
+            again = store.docs_by_id(relink)
+            store.mark([*relink, *link_matches(store, again, index=again)])
             summary.partitions = _recluster(root, store, touched)
             store.set_partition_files({**{k: files[k] for k in changed}, **dict.fromkeys(gone)})
         summary.articles, summary.clustered, summary.copies = store.count()
@@ -381,7 +385,7 @@ def link_matches(store: DedupStore, docs: Sequence[Doc], index: Sequence[Doc] = 
     """
     matches = find_matches(store, docs)
     pairs = {(min(a, o), max(a, o)) for a, near in matches.near.items() for o in near}
-    for d in docs:  # exact copies, whatever their length
+    for d in (d for d in docs if d.words):  # exact copies, whatever their length (texts without words copy nothing)
         pairs.update(
             (min(d.id, o), max(d.id, o)) for o in store.first_with_text_key(d.text_key, MAX_LINKS + 1) if o != d.id
         )
@@ -441,7 +445,7 @@ _LAST = datetime.max.replace(tzinfo=UTC).isoformat(timespec="microseconds")
 def _set_clusters(store: DedupStore, docs: list[Doc], original: Doc, dirty: set[str], alone: bool = False) -> None:
     """Store members' cluster fields; note the partitions of those whose fields changed."""
     # An article with an exact copy is linked to it: one alone copies nothing.
-    first_with = {} if alone else store.first_copies((d.text_key for d in docs), _LAST)
+    first_with = {} if alone else store.first_copies((d.text_key for d in docs if d.words), _LAST)
     for doc in docs:
         cluster = _cluster_of(doc, original, first_with)
         if doc.cluster != cluster:
@@ -452,7 +456,7 @@ def _set_clusters(store: DedupStore, docs: list[Doc], original: Doc, dirty: set[
 
 def _cluster_of(doc: Doc, original: Doc, first_with: dict[str, str]) -> tuple[str, bool, float, str | None]:
     """A member's cluster fields: named after the original, with similarity to it and the article it copies."""
-    if doc.text_key == original.text_key:
+    if doc.words and doc.text_key == original.text_key:
         similarity = 1.0
     elif doc.signature is not None and original.signature is not None:
         similarity = estimate(doc.signature, original.signature)

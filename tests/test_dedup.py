@@ -355,3 +355,78 @@ def test_an_unreadable_index_is_built_again_from_the_articles(tmp_path: Path) ->
     done = update_clusters(root)
     assert done.rebuilt is not None and "unreadable" in done.rebuilt and done.added == 10
     assert _clusters(root) == before
+
+
+def test_articles_left_of_a_large_family_take_over_its_postings(tmp_path: Path) -> None:
+    """A family beyond the postings cap whose posted members change: the rest are found later, as after a rebuild."""
+    import sqlite3
+
+    from pipeline.dedup import MAX_POSTINGS
+
+    template = [f"tok{(k * 7919) % 100003}" for k in range(150)]
+    n = 3 * MAX_POSTINGS
+
+    def put(i: int, text: str) -> None:
+        _put(tmp_path / "a", f"t{i:04d}", text, f"2024-01-{1 + i % 28:02d}T10:{i % 60:02d}:00Z", f"https://a/{i}")
+
+    def edition(i: int) -> str:  # the template with one word changed
+        words = list(template)
+        words[(i * 37) % len(words)] = f"changed{i}"
+        return "Edition\n\n" + " ".join(words) + "."
+
+    for i in range(n):
+        put(i, edition(i))
+    cfg, root = _sources(tmp_path), DataRoot(tmp_path / "data")
+    _ingest(cfg, root, ("a",))
+    update_clusters(root)
+    # Two members holding none of the template's postings (the first indexed hold them) are left.
+    with sqlite3.connect(root.state / "dedup.sqlite") as db:
+        full = f"SELECT key FROM bands GROUP BY key HAVING count(*) >= {MAX_POSTINGS}"  # the template's keys
+        shared = f"SELECT doc FROM bands WHERE key IN ({full})"
+        unposted = {a for (a,) in db.execute(f"SELECT article_id FROM docs WHERE id NOT IN ({shared})")}
+    urls = duckdb.sql(f"SELECT article_id, url FROM read_parquet('{root.articles}/**/*.parquet')").fetchall()
+    survivors = sorted(int(url.rsplit("/", 1)[1]) for aid, url in urls if aid in unposted)[:2]
+    assert len(survivors) == 2
+    for i in range(n):  # every other member becomes an article of its own
+        if i not in survivors:
+            put(i, "Own story\n\n" + " ".join(f"item{i}x{k}" for k in range(200)) + ".")
+    _ingest(cfg, root, ("a",))
+    update_clusters(root)
+    put(n, edition(n))  # a new edition: a near-copy of the two left
+    _ingest(cfg, root, ("a",))
+    update_clusters(root)
+
+    def family(data: DataRoot) -> set[str]:
+        sql = (
+            f"SELECT a.url FROM read_parquet('{data.clusters}/**/*.parquet') c JOIN read_parquet("
+            f"'{data.articles}/**/*.parquet') a USING (article_id) WHERE c.cluster_id = (SELECT cluster_id FROM"
+            f" read_parquet('{data.clusters}/**/*.parquet') JOIN read_parquet('{data.articles}/**/*.parquet')"
+            f" USING (article_id) WHERE url = 'https://a/{n}')"
+        )
+        return {url for (url,) in duckdb.sql(sql).fetchall()}
+
+    assert family(root) == {f"https://a/{i}" for i in (*survivors, n)}
+    update_clusters(root, rebuild=True)
+    assert family(root) == {f"https://a/{i}" for i in (*survivors, n)}
+
+
+def test_texts_without_words_are_nobodys_copies(tmp_path: Path) -> None:
+    """Stored articles with no words (written by a normaliser before 1.5.1) share an empty key, yet copy nothing."""
+    from normalizers.similarity import fingerprints as prints
+
+    assert prints(["\u2014 \u2026 \u2014", "***"])[0].words == 0
+    cfg, root = _sources(tmp_path), DataRoot(tmp_path / "data")
+    for i, (title, body) in enumerate([("Budget vote delayed", "x1"), ("Storm hits coast", "x2"), ("Votes", "x3")]):
+        _put(tmp_path / "a", f"s{i}", f"{title}\n\n{body}", f"2024-01-0{i + 1}T00:00:00Z", f"https://a.example/{i}")
+    _ingest(cfg, root, ("a",))
+    # Their texts as such a normaliser stored them: symbols only.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (path,) = root.articles.glob("**/*.parquet")
+    table = pq.read_table(path)
+    symbols = pa.array(["\u2014 \u2026 \u2014", "***", "\u00ab \u2026 \u00bb"], table.schema.field("text").type)
+    pq.write_table(table.set_column(table.schema.get_field_index("text"), "text", symbols), path)
+    update_clusters(root)
+    rows = duckdb.sql(f"SELECT cluster_id, duplicate_of FROM read_parquet('{root.clusters}/**/*.parquet')").fetchall()
+    assert len(rows) == 3 and len({c for c, _ in rows}) == 3 and all(d is None for _, d in rows)

@@ -710,3 +710,12 @@ def test_a_page_whose_article_lies_past_its_tag_cap_says_so() -> None:
     got = normalize_html(b"<html><body>" + deep + b"</body></html>", meta, PROFILE)
     assert isinstance(got, Rejection) and got.reason is RejectReason.NO_BODY
     assert "page cut at its 200000th tag" in got.message
+
+
+def test_article_text_of_symbols_only_is_no_body() -> None:
+    """Dashes, ellipses and stars are no article, whatever the confidence threshold lets through."""
+    para = "<p>\u2014 \u2026 \u2014 *** \u2014 \u2026 \u00ab \u00bb</p>"
+    raw = f"<html><body><article><h1>Budget vote delayed</h1>{para * 8}</article></body></html>".encode()
+    meta = SourceMeta("x", "file:///d.html", "d.html", 1.7e9)
+    got = normalize_html(raw, meta, SourceProfile(name="pages", min_confidence=0.0))
+    assert isinstance(got, Rejection) and got.reason is RejectReason.NO_BODY and "no words" in got.message

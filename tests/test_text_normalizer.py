@@ -469,6 +469,7 @@ def test_bad_profile_option_raises_profile_error(data: dict, needle: str) -> Non
         ("Caf\u00e9 story\n\nA body paragraph.\n".encode("latin-1"), RejectReason.INVALID_UTF8),
         (b"Just a title line\n", RejectReason.NO_BODY),
         (b"Just a title line\n\nOther news\n", RejectReason.NO_BODY),
+        ("Budget vote delayed\n\n\u2014 \u2026 \u2014\n\n***\n".encode(), RejectReason.NO_BODY),
     ],
     ids=[
         "empty",
@@ -479,6 +480,7 @@ def test_bad_profile_option_raises_profile_error(data: dict, needle: str) -> Non
         "latin1",
         "title-only",
         "chrome-only",
+        "symbols-only",
     ],
 )
 def test_bad_input_is_rejected_not_raised(raw: bytes, reason: RejectReason, anha: SourceProfile) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser
 
-from normalizers.assemble import build_article, date_evidence, fetched_url, sections_of
+from normalizers.assemble import build_article, date_evidence, fetched_url, has_words, sections_of
 from normalizers.boilerplate import learned_edges, rule_name
 from normalizers.bounds import Budget, Unlimited
 from normalizers.common import (
@@ -70,7 +70,8 @@ NAME = "html"
 # A page labelled UTF-8 with a few stray bytes is read as UTF-8 with U+FFFD; detection picks only
 # encodings browsers know. A page cut at a bound and then found empty says so in its quarantine message.
 # 1.6.0: the source's learned boilerplate (`learned:<source>`) is removed at the body's head and tail.
-VERSION = "1.6.0"
+# 1.6.1: article text without a letter or digit of any script is no body (was written).
+VERSION = "1.6.1"
 
 # How a warning that the page was cut at a bound begins (`_cut_note` looks for it).
 _CUT = "page cut at"
@@ -290,6 +291,8 @@ def _assemble(
             return Rejection(RejectReason.TIMEOUT, reason)
         return Rejection(RejectReason.NO_BODY, "no article text found in the page" + _cut_note(warnings))
     body = article_text(lede, sections)
+    if not has_words(body):
+        return Rejection(RejectReason.NO_BODY, "the article text has no words (only punctuation or symbols)")
 
     bylines = tuple(line for b in found.bylines if (line := clean_field(b)))
     from_bylines = tuple(name for b in bylines for name in split_byline(b, [page.site_name or ""]))
