@@ -4,7 +4,9 @@ Normalisers never raise on bad *input*: they return a `Rejection` with a
 `RejectReason`, which the pipeline quarantines. Exceptions are for bad *setup*:
 
     NormalizerError
-    └── ProfileError      a source profile (rules, options) is invalid
+    ├── ProfileError      a source profile (rules, options) is invalid
+    └── RuleTimeout       a rule's pattern backtracked past its time on a line (the
+                          normaliser quarantines that input as `timeout`)
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["NormalizerError", "ProfileError", "RejectReason", "Rejection"]
+__all__ = ["NormalizerError", "ProfileError", "RejectReason", "Rejection", "RuleTimeout"]
 
 
 class NormalizerError(Exception):
@@ -21,6 +23,16 @@ class NormalizerError(Exception):
 
 class ProfileError(NormalizerError):
     """A source profile is invalid (unknown option, bad regular expression, bad value)."""
+
+
+class RuleTimeout(NormalizerError):
+    """A source rule took longer than its time to match one line (a pattern that backtracks on it)."""
+
+    def __init__(self, rules: str, chars: int, seconds: float) -> None:
+        super().__init__(
+            f"rule {rules} took over {seconds:g} s to match a line of {chars} characters: its pattern backtracks"
+            " on that line; rewrite it without nested repetition (such as (a|aa)+)"
+        )
 
 
 class RejectReason(StrEnum):

@@ -14,8 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# Rules come from the user's config and are matched against input lines: `regex` (re's
+# syntax) can stop a match that backtracks without end, which `re` cannot.
+import regex
+
 from normalizers.boilerplate import Learned
-from normalizers.errors import ProfileError
+from normalizers.errors import ProfileError, RuleTimeout
 from normalizers.language import ISO_639_1, normalize_language_tag
 
 __all__ = [
@@ -64,14 +68,67 @@ class Rule:
     kind: str
     where: str
     pattern: re.Pattern[str]
+    # The same pattern in `regex`, for a pattern that may backtrack without end (`may_backtrack`):
+    # matched with a time limit. Others are matched by `re`, several times faster a call.
+    guarded: regex.Pattern[str] | None = None
 
     def matches(self, line: str) -> bool:
-        """True when the whole line matches the rule."""
-        return self.pattern.fullmatch(line) is not None
+        """True when the whole line matches the rule (`RuleTimeout` when it takes longer than RULE_TIMEOUT_S)."""
+        if self.guarded is None:
+            return self.pattern.fullmatch(line) is not None
+        try:
+            return self.guarded.fullmatch(line, timeout=RULE_TIMEOUT_S) is not None
+        except TimeoutError:
+            raise RuleTimeout(self.name, len(line), RULE_TIMEOUT_S) from None
 
 
-def _rule(name: str, kind: str, where: str, regex: str) -> Rule:
-    return Rule(name, kind, where, re.compile(regex, re.IGNORECASE))
+# A rule matches one line in microseconds; a pattern that backtracks exponentially on some
+# line ("(a|aa)+" on forty a's) would hold a worker for hours. The input is quarantined instead.
+RULE_TIMEOUT_S = 1.0
+_UNBOUNDED_BRACES = re.compile(r"\{\d*,\}")
+_BRACES = re.compile(r"\{\d*(,\d*)?\}")
+
+
+def may_backtrack(source: str) -> bool:
+    """True if a pattern repeats a group or holds two unbounded repetitions (it may backtrack without end)."""
+    # Any other pattern full-matches a line in linear time times a constant (its bounded
+    # repetitions' widths), so only these need a time limit; a few safe ones ("a*b*") are
+    # caught too, and only cost the slower matcher.
+    unbounded = 0
+    i, n = 0, len(source)
+    while i < n:
+        c = source[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":  # a character class: its brackets, parentheses and quantifiers are characters
+            j = i + 1
+            j += source[j : j + 1] == "^"
+            j += source[j : j + 1] == "]"
+            while j < n and source[j] != "]":
+                j += 2 if source[j] == "\\" else 1
+            i = j + 1
+            continue
+        after_group = i > 0 and source[i - 1] == ")"
+        if c in "*+" or (c == "{" and _UNBOUNDED_BRACES.match(source, i)):
+            if after_group:
+                return True
+            unbounded += 1
+        elif c == "{" and after_group and _BRACES.match(source, i):
+            return True  # a group repeated a bounded number of times: (a|aa){1,40} is still 2^40 ways
+        i += 1
+    return unbounded > 1
+
+
+def make_rule(name: str, kind: str, where: str, source: str, flags: int = re.IGNORECASE) -> Rule:
+    """A rule from its regular expression (`re`'s syntax); `re.error` when it is not one."""
+    pattern = re.compile(source, flags)
+    guarded = regex.compile(source, regex.IGNORECASE if flags & re.IGNORECASE else 0) if may_backtrack(source) else None
+    return Rule(name, kind, where, pattern, guarded)
+
+
+def _rule(name: str, kind: str, where: str, source: str) -> Rule:
+    return make_rule(name, kind, where, source)
 
 
 # Chrome that any news dump may end with; kept deliberately narrow (whole-line,
@@ -193,8 +250,11 @@ class SourceProfile:
         if combined is None:
             return next((rule for rule in chosen if rule.matches(line)), None)
         found = combined.fullmatch(line)
-        # The outermost group of the first alternative that matched closes last.
-        return None if found is None else chosen[int(str(found.lastgroup)[2:])]
+        # The outermost group of the first alternative that matched closes last; the rules
+        # left out of the join (matched with a time limit) that come before it are tried first.
+        hit = len(chosen) if found is None else int(str(found.lastgroup)[2:])
+        before = next((r for r in chosen[:hit] if r.guarded is not None and r.matches(line)), None)
+        return before or (chosen[hit] if hit < len(chosen) else None)
 
     def _matcher(self, where: tuple[str, ...]) -> tuple[re.Pattern[str] | None, tuple[Rule, ...]]:
         """The rules for the `where` positions and their joined pattern, made once per profile."""
@@ -317,16 +377,15 @@ _UNJOINABLE = re.compile(r"\\[1-9]|\(\?P[<=]")
 def _combine(rules: tuple[Rule, ...], where: tuple[str, ...]) -> tuple[re.Pattern[str] | None, tuple[Rule, ...]]:
     """One alternation of the rules for `where`, so a line costs one regex call, not one per rule.
 
-    Each rule is wrapped in a group named `_r<index>`, so the match says which rule it was.
+    Each rule is wrapped in a group named `_r<index>`, so the match says which rule it was;
+    rules matched with a time limit are left out (`match` tries them in their turn).
     Returns no pattern (match rule by rule) when a rule cannot be joined safely.
     """
     chosen = tuple(r for r in rules if r.where in where)
-    if not chosen or any(_UNJOINABLE.search(r.pattern.pattern) for r in chosen):
+    joined = [(i, r) for i, r in enumerate(chosen) if r.guarded is None]
+    if not joined or any(_UNJOINABLE.search(r.pattern.pattern) for _, r in joined):
         return None, chosen
-    parts = [
-        f"(?P<_r{i}>(?{'i' if r.pattern.flags & re.IGNORECASE else '-i'}:{r.pattern.pattern}))"
-        for i, r in enumerate(chosen)
-    ]
+    parts = [f"(?P<_r{i}>(?{'i' if r.pattern.flags & re.IGNORECASE else '-i'}:{r.pattern.pattern}))" for i, r in joined]
     return re.compile("|".join(parts)), chosen
 
 
@@ -336,18 +395,17 @@ def _parse_rule(where: str, spec: Any) -> Rule:
     unknown = set(spec) - {"name", "kind", "where", "match", "ignore_case"}
     if unknown:
         raise ProfileError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-    name, kind, pos, regex = spec.get("name"), spec.get("kind"), spec.get("where", "tail"), spec.get("match")
+    name, kind, pos, source = spec.get("name"), spec.get("kind"), spec.get("where", "tail"), spec.get("match")
     if not isinstance(name, str) or not name:
         raise ProfileError(f"{where}.name: required")
     if kind not in _KINDS:
         raise ProfileError(f"{where}.kind: expected one of {', '.join(_KINDS)}")
     if pos not in _WHERE:
         raise ProfileError(f"{where}.where: expected one of {', '.join(_WHERE)}")
-    if not isinstance(regex, str) or not regex:
+    if not isinstance(source, str) or not source:
         raise ProfileError(f"{where}.match: a regular expression is required")
     flags = re.IGNORECASE if spec.get("ignore_case", True) else 0
     try:
-        pattern = re.compile(regex, flags)
-    except re.error as exc:
+        return make_rule(name, str(kind), str(pos), source, flags)
+    except (re.error, regex.error) as exc:
         raise ProfileError(f"{where}.match: bad regular expression: {exc}") from exc
-    return Rule(name=name, kind=str(kind), where=str(pos), pattern=pattern)

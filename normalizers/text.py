@@ -35,7 +35,7 @@ from normalizers.common import (
     unreadable,
 )
 from normalizers.dates import MONTHS
-from normalizers.errors import Rejection, RejectReason
+from normalizers.errors import Rejection, RejectReason, RuleTimeout
 from normalizers.meta import Sidecar, SidecarError, SourceMeta, sidecar_of
 from normalizers.profile import AUTO_ENCODING, CUT_TO_END, Rule, SourceProfile
 from normalizers.schema import Article, Stripped
@@ -163,6 +163,8 @@ def normalize_text(raw: bytes, meta: SourceMeta, profile: SourceProfile) -> Arti
     """Normalise one plain-text article; bad input yields a `Rejection`, never an exception."""
     try:
         return _normalize(raw, meta, profile)
+    except RuleTimeout as exc:
+        return Rejection(RejectReason.TIMEOUT, str(exc))
     except Exception as exc:  # a bug must not take the batch down: quarantine and say so
         return Rejection(RejectReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
 

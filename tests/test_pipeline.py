@@ -333,3 +333,20 @@ def test_an_article_whose_content_changes_keeps_its_earlier_versions(tmp_path: P
     ).fetchall()
     assert versions == [(1, "r1", "Kado v1", True, False, False), (2, "r4", "Kado v2", False, True, False)]
     assert con.sql("SELECT run_id, split_part(title, ':', 1) FROM articles").fetchall() == [("bf", "Kado v2")]
+
+
+def test_a_rule_that_backtracks_quarantines_its_input_and_the_run_goes_on(tmp_path: Path) -> None:
+    """A config rule whose pattern backtracks without end on one line costs that file, not the run."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "bad.txt").write_text("Title\n\nBody words.\n\n" + "a" * 40 + "b\n\nMore words.\n", encoding="utf-8")
+    (folder / "good.txt").write_text("Another title\n\nA body of words.\n", encoding="utf-8")
+    cfg = tmp_path / "sources.toml"
+    rule = '[[sources.s.rules]]\nname = "slow"\nkind = "chrome"\nwhere = "any"\nmatch = "(a|aa)+"\n'
+    cfg.write_text(f'[sources.s]\npath = "{folder}"\n{rule}', encoding="utf-8")
+    root = DataRoot(tmp_path / "data")
+    summary = run_source(load_config(cfg).sources["s"], root, "r1", runner=LocalRunner(1))
+    assert (summary.written, summary.quarantined, summary.reasons) == (1, 1, {"timeout": 1})
+    files = [str(p) for p in root.quarantine.glob("**/*.parquet")]
+    ((reason, message),) = duckdb.execute("SELECT reason, message FROM read_parquet(?)", [files]).fetchall()
+    assert reason == "timeout" and "rule slow" in message

@@ -1193,3 +1193,49 @@ def test_a_dateline_in_year_one_east_of_utc_is_passed_over() -> None:
     assert isinstance(art, Article), art
     assert art.date_source == "mtime"
     assert any("from dateline" in w and "0001" in w for w in art.warnings)
+
+
+# --- rules that backtrack ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "risky"),
+    [
+        ("(a|aa)+", True),
+        ("(a+)+$", True),
+        ("(ab){2,40}", True),
+        ("x{2,}y+", True),
+        ("[THAE]/\\s*\\S.{0,60}", False),
+        ("(read|see) (more|also)( news)?:?", False),
+        ("[)+]*x", False),  # parentheses and pluses inside a class are characters
+        ("\\(+x", False),
+    ],
+)
+def test_patterns_that_may_backtrack_are_told_apart(pattern: str, risky: bool) -> None:
+    from normalizers.profile import may_backtrack
+
+    assert may_backtrack(pattern) is risky
+
+
+def _backtracking(where: str = "any", first: bool = True) -> SourceProfile:
+    slow = {"name": "slow", "kind": "chrome", "where": where, "match": "(a|aa)+"}
+    fast = {"name": "fast", "kind": "chrome", "where": where, "match": "a+|Share"}
+    return SourceProfile.from_mapping("x", {"rules": [slow, fast] if first else [fast, slow]})
+
+
+def test_a_rule_that_backtracks_on_a_line_quarantines_the_input_and_says_which() -> None:
+    rejection = _rejection("Title\n\nBody words.\n\n" + "a" * 40 + "b\n\nMore words.\n", _backtracking())
+    assert rejection.reason is RejectReason.TIMEOUT
+    assert "rule slow took over" in rejection.message and "41 characters" in rejection.message
+
+
+def test_rules_matched_with_a_time_limit_keep_their_turn() -> None:
+    """The first rule in order wins, whichever matcher runs it."""
+    profile = _backtracking()
+    assert [r.name for r in profile.rules][:2] == ["slow", "fast"]
+    assert profile.match("aaaa", ("any",)).name == "slow"  # type: ignore[union-attr]
+    assert profile.match("share", ("any",)).name == "fast"  # type: ignore[union-attr]
+    assert _backtracking(first=False).match("aaaa", ("any",)).name == "fast"  # type: ignore[union-attr]
+    assert profile.match("Body words.", ("any",)) is None
+    text = _article("Title\n\nBody words here.\n\naaaa\n\nMore words.\n", profile).text
+    assert "aaaa" not in text and "More words." in text
