@@ -192,7 +192,10 @@ _STAGES = (
 )
 _IN_PROCESS: dict[str, Task[..., Any]] = {name: _thin_task(name)(_call) for name in _STAGES}
 _POOL_STAGES = ("normalize-batch", "write-partition")
-_IN_POOL: dict[str, Task[..., Any]] = {name: _thin_task(name)(_in_pool) for name in _POOL_STAGES}
+# Stages `call`ed in a worker of the pool (CPU-bound, and memory the flow's process, which
+# `serve` keeps for days, would hold on to): the duplicate index's update.
+_POOL_CALLS = ("dedup",)
+_IN_POOL: dict[str, Task[..., Any]] = {name: _thin_task(name)(_in_pool) for name in (*_POOL_STAGES, *_POOL_CALLS)}
 
 
 def _job(job: Callable[[], R]) -> R:
@@ -245,8 +248,10 @@ class PrefectRunner:
         self.distributed = distributed  # CPU-bound stages run where the task runner puts them (Dask)
 
     def call(self, stage: str, fn: Callable[..., R], *args: Any) -> R:
-        """Run one stage as a task run in this process."""
+        """Run one stage as a task run: in this process, or in a worker of the pool for the `_POOL_CALLS`."""
         _made()
+        if stage in _POOL_CALLS and not self.distributed:
+            return cast(R, _IN_POOL[stage](quote(self.local), quote(fn), quote(args)))
         return cast(R, _IN_PROCESS[stage](quote(fn), quote(args)))
 
     def map(self, stage: str, fn: Callable[..., R], calls: Sequence[tuple[Any, ...]]) -> Iterator[tuple[int, R]]:
@@ -326,7 +331,7 @@ def _run_sources(
     with _pool_for_the_run():
         for src in cfg.select(sources):
             summary.sources.append(_one_source(src, storage, run_id, mode, runner, batch_size))
-    _corpus_steps(summary, storage, runner, dedup, report)
+        _corpus_steps(summary, storage, runner, dedup, report)
     summary.seconds = time.monotonic() - started
     create_markdown_artifact(key=artifact, markdown=summary.markdown(), description=f"newsflow {artifact}")
     failed = [s for s in summary.sources if s.error]
@@ -479,23 +484,35 @@ def backfill(
         if not dry_run:
             held.enter_context(source_lock(root, src.name))
             checkpoint = held.enter_context(storage.source(src.name))
-        with _pool_for_the_run(), held:
-            first, last = date.fromisoformat(start), date.fromisoformat(end)
-            if src.kind == "warc":
-                mode = WarcBackfill(first, last, redo)
-                summary = _warc_backfill(src, storage, run_id, mode, dry_run, checkpoint, workers)
-            else:
-                plan: BackfillPlan = runner.call(
-                    "plan-backfill", _plan_backfill, src, root, first, last, redo, newest_first, runner.local, dry_run
-                )
-                with plan:
-                    summary = BackfillSummary(run_id, src.name, storage.location, dry_run, describe(plan))
-                    if not dry_run:
-                        window = (start, end)
-                        entries = _run_units(src, root, run_id, plan, runner.local.workers, limit, window, _on_dask())
-                        summary.entries = [asdict(e) for e in entries]
-        if not dry_run:
-            _corpus_steps(summary, storage, runner, dedup, report)
+        with _pool_for_the_run():
+            with held:
+                first, last = date.fromisoformat(start), date.fromisoformat(end)
+                if src.kind == "warc":
+                    mode = WarcBackfill(first, last, redo)
+                    summary = _warc_backfill(src, storage, run_id, mode, dry_run, checkpoint, workers)
+                else:
+                    plan: BackfillPlan = runner.call(
+                        "plan-backfill",
+                        _plan_backfill,
+                        src,
+                        root,
+                        first,
+                        last,
+                        redo,
+                        newest_first,
+                        runner.local,
+                        dry_run,
+                    )
+                    with plan:
+                        summary = BackfillSummary(run_id, src.name, storage.location, dry_run, describe(plan))
+                        if not dry_run:
+                            window = (start, end)
+                            entries = _run_units(
+                                src, root, run_id, plan, runner.local.workers, limit, window, _on_dask()
+                            )
+                            summary.entries = [asdict(e) for e in entries]
+            if not dry_run:
+                _corpus_steps(summary, storage, runner, dedup, report)
     finally:
         shutil.rmtree(root.spills(run_id), ignore_errors=True)
     summary.seconds = time.monotonic() - started
