@@ -432,7 +432,7 @@ def _recluster(root: DataRoot, store: DedupStore, touched: set[str]) -> list[str
         for ids in store.gathered(RECLUSTER_SLICE):
             _set_clusters(store, store.docs_by_id(ids), named, dirty)
     for key in sorted(dirty):
-        write_clusters(root, Partition.parse(key), store.docs_in_partitions([key], signatures=False))
+        write_clusters(root, Partition.parse(key), store)
     return sorted(dirty)
 
 

@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from warehouse.atomic import publish_table
 from warehouse.db import Database, open_db
 from warehouse.layout import PARTITION_FILE, DataRoot, Partition
-from warehouse.schema import arrow_schema, records_to_table
+from warehouse.schema import arrow_schema
 
 __all__ = ["CLUSTER_SCHEMA", "ClusterRow", "DedupStore", "Doc", "write_clusters"]
 
@@ -66,6 +67,8 @@ class ClusterRow:
 
 
 CLUSTER_SCHEMA = arrow_schema(ClusterRow)
+# Rows of a `clusters` file read from the index at once.
+CLUSTER_SLICE = 10_000
 
 
 @dataclass(slots=True)
@@ -365,6 +368,29 @@ class DedupStore(Database):
             rows,
         )
 
+    def cluster_table(self, partition: str) -> pa.Table:
+        """A partition's `clusters` rows (without the hive `source` column), by `article_id`, read as columns."""
+        # Straight from the rows into Arrow, CLUSTER_SLICE at a time: a month of a million-article
+        # corpus holds tens of thousands, and an object per row and field was the update's peak.
+        cursor = self._db.execute(
+            "SELECT article_id, published_at, cluster_id, is_original, similarity, duplicate_of, text_key, words"
+            " FROM docs WHERE partition = ? ORDER BY article_id",
+            (partition,),
+        )
+        schema = CLUSTER_SCHEMA.remove(CLUSTER_SCHEMA.get_field_index("source"))
+        batches = []
+        while rows := cursor.fetchmany(CLUSTER_SLICE):
+            columns = list(zip(*rows, strict=True))
+            if any(c is None for c in columns[2]):
+                raise ValueError(f"{partition}: an indexed article has no cluster yet")
+            arrays = [pa.array(c) for c in columns]
+            arrays[1] = arrays[1].cast(pa.string()).cast(schema.field("published_at").type)  # ISO 8601 in UTC
+            arrays[3] = arrays[3].cast(pa.bool_())
+            batches.append(
+                pa.RecordBatch.from_arrays([a.cast(f.type) for a, f in zip(arrays, schema, strict=True)], schema=schema)
+            )
+        return pa.Table.from_batches(batches, schema=schema)
+
     def count(self) -> tuple[int, int, int]:
         """(articles, articles in a cluster of more than one, exact copies) in the index (a scan of it)."""
         row = self._db.execute(
@@ -400,22 +426,12 @@ def _doc(row: tuple[Any, ...]) -> Doc:
     return Doc(i, aid, source, part, published, chash, key, words, signature, cluster)
 
 
-def write_clusters(root: DataRoot, partition: Partition, docs: Sequence[Doc]) -> Path | None:
-    """Replace the `clusters` file of an article partition with its articles' rows (removed when it has none)."""
-    source = partition.source
+def write_clusters(root: DataRoot, partition: Partition, store: DedupStore) -> Path | None:
+    """Replace the `clusters` file of an article partition with its indexed articles' rows (none: removed)."""
     target = root.clusters / partition.relpath / PARTITION_FILE
-    if not docs:
+    table = store.cluster_table(partition.key)
+    if table.num_rows == 0:
         target.unlink(missing_ok=True)
         return None
-    rows = []
-    for d in sorted(docs, key=lambda d: d.article_id):
-        assert d.cluster is not None
-        cid, original, similarity, copy_of = d.cluster
-        published = None if d.published_at is None else datetime.fromisoformat(d.published_at)
-        rows.append(
-            ClusterRow(d.article_id, source, published, cid, original, similarity, copy_of, d.text_key, d.words)
-        )
-    # `source` is the folder's (hive) column only: in the file too, Spark refuses the dataset (a duplicate column).
-    table = records_to_table(rows, ClusterRow, CLUSTER_SCHEMA).drop_columns(["source"])
     publish_table(table, root.staging, target, "clusters", compression="zstd")
     return target
