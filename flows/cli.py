@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -1091,6 +1091,12 @@ def _report(args: argparse.Namespace) -> int:
     out = (args.out or root / REPORT_FILE).absolute()
     if out.is_dir():
         raise UserError(f"--out {out}: is a folder; name the HTML file to write")
+    # A misspelt source would otherwise replace the report with an empty one.
+    present = {p.name.split("=", 1)[1] for p in root.glob("*/source=*") if p.is_dir()}
+    unknown = sorted(set(args.sources) - present)
+    if unknown:
+        have = ", ".join(sorted(present)) or "none"
+        raise UserError(f"no data of source(s) {', '.join(unknown)} in {root} (sources with data: {have})")
     try:
         report = write_report(root, out, args.sources, args.since)
     except QueryError as exc:
@@ -1134,7 +1140,12 @@ _TABLE_ROWS = 100
 
 def _print_result(rel: Any, fmt: str) -> None:
     """Print a DuckDB relation as a table, CSV or JSON lines."""
+    from pipeline.files import printable
+
     reader = rel.to_arrow_reader(10_000)  # streamed: a large result is never held whole
+    # A terminal would run the escape sequences a stored file name or text can hold: shown
+    # there, control characters are escaped (JSON escapes them; CSV into a pipe stays exact).
+    shown = printable if fmt == "table" or sys.stdout.isatty() else str
     if fmt == "table":
         rows: list[list[str]] = []
         more = False
@@ -1143,7 +1154,7 @@ def _print_result(rel: Any, fmt: str) -> None:
                 if len(rows) == _TABLE_ROWS:
                     more = True
                     break
-                rows.append([_cell_text(v) for v in row.values()])
+                rows.append([shown(_cell_text(v)) for v in row.values()])
             if more:
                 break
         title = f"first {_TABLE_ROWS} rows (--format csv prints all)" if more else f"{len(rows)} rows"
@@ -1154,11 +1165,15 @@ def _print_result(rel: Any, fmt: str) -> None:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(rel.columns)
         for batch in reader:
-            writer.writerows([_csv_cell(v) for v in row.values()] for row in batch.to_pylist())
+            writer.writerows([_escaped(_csv_cell(v), shown) for v in row.values()] for row in batch.to_pylist())
     else:
         for batch in reader:
             for row in batch.to_pylist():
                 print(json.dumps(_jsonable(row), ensure_ascii=False, default=_json_default))
+
+
+def _escaped(value: Any, shown: Callable[[str], str]) -> Any:
+    return shown(value) if isinstance(value, str) else value
 
 
 def _cell_text(value: Any) -> str:

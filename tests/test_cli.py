@@ -518,6 +518,12 @@ def test_a_piped_query_table_is_plain_and_whole_and_csv_cells_are_never_reprs(tm
     assert proc.returncode == 0, proc.stderr
     assert not any(ch in proc.stdout for ch in "…┃│━─")
     assert ("long text " * 30).strip() in proc.stdout and "NULL" in proc.stdout
+    # A stored name's escape sequence is shown escaped in a table, and kept exact in piped CSV.
+    named = "SELECT 'evil' || chr(27) || '[2Jname.txt' AS input"
+    proc = newsflow(["query", named, "--data", str(tmp_path / "data"), "--format", "table"], tmp_path)
+    assert "\x1b" not in proc.stdout and "evil\\x1b[2Jname.txt" in proc.stdout
+    proc = newsflow(["query", named, "--data", str(tmp_path / "data"), "--format", "csv"], tmp_path)
+    assert "evil\x1b[2Jname.txt" in proc.stdout
     proc = newsflow(["query", sql, "--data", str(tmp_path / "data"), "--format", "csv"], tmp_path)
     assert proc.stdout.splitlines()[1].startswith("78,P1D,long text")
     proc = newsflow(["query", sql, "--data", str(tmp_path / "data"), "--format", "jsonl"], tmp_path)

@@ -99,9 +99,11 @@ def test_every_query_of_the_docs_runs_and_the_tools_agree(tmp_path: Path, monkey
         run_source(src, root, "r1", runner=LocalRunner(1))
     copies = tmp_path / "copies"  # two wire stories carried by another outlet a day later: clusters of the week
     copies.mkdir()
-    for i, name in enumerate(("003_06ee193de4bd", "006_098bb3e96c0a")):
+    # And one carried months earlier: its cluster is named after that copy, outside the week.
+    dated = {"003_06ee193de4bd": "2019-11-21", "006_098bb3e96c0a": "2019-11-21", "000_04a6711caa7c": "2019-06-01"}
+    for i, (name, day) in enumerate(dated.items()):
         (copies / f"{name}.txt").write_text((repo / "samples" / "wire" / f"{name}.txt").read_text(encoding="utf-8"))
-        sidecar = {"url": f"https://copies.example/{i}", "published_at": "2019-11-21T12:00:00Z"}
+        sidecar = {"url": f"https://copies.example/{i}", "published_at": f"{day}T12:00:00Z"}
         (copies / f"{name}.json").write_text(json.dumps(sidecar), encoding="utf-8")
     (tmp_path / "copies.toml").write_text(f'[sources.copies]\npath = "{copies}"\n', encoding="utf-8")
     run_source(load_config(tmp_path / "copies.toml").sources["copies"], root, "r2", runner=LocalRunner(1))

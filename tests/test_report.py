@@ -99,6 +99,10 @@ def test_the_cli_writes_a_self_contained_report(
     # A missing data root is the user's error, said in one line.
     assert main(["report", "--data", str(tmp_path / "none")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    # So is a misspelt source, and the report stays as it was.
+    before = out.read_bytes()
+    assert main(["report", "nosuch", "--data", str(root.root), "--out", str(out)]) == 2
+    assert "no data of source(s) nosuch" in capsys.readouterr().err and out.read_bytes() == before
 
 
 def _chromium() -> str | None:
