@@ -37,7 +37,6 @@ from pipeline.config import SourceConfig, source_problem
 from pipeline.dedup import DedupSummary, update_clusters
 from pipeline.errors import UserError
 from pipeline.ingest import BATCH_SIZE, SourceSummary
-from pipeline.report import REPORT_FILE, Report, write_report
 from pipeline.run import (
     Backfill,
     Ingest,
@@ -193,8 +192,8 @@ _STAGES = (
 _IN_PROCESS: dict[str, Task[..., Any]] = {name: _thin_task(name)(_call) for name in _STAGES}
 _POOL_STAGES = ("normalize-batch", "write-partition")
 # Stages `call`ed in a worker of the pool (CPU-bound, and memory the flow's process, which
-# `serve` keeps for days, would hold on to): the duplicate index's update.
-_POOL_CALLS = ("dedup",)
+# `serve` keeps for days, would hold on to): the duplicate index's update and the report.
+_POOL_CALLS = ("dedup", "report")
 _IN_POOL: dict[str, Task[..., Any]] = {name: _thin_task(name)(_in_pool) for name in (*_POOL_STAGES, *_POOL_CALLS)}
 
 
@@ -375,6 +374,9 @@ def _dedup(root: DataRoot, runner: PrefectRunner) -> tuple[DedupSummary | None, 
 
 def _publish_report(root: DataRoot, runner: PrefectRunner) -> tuple[str | None, str | None]:
     """Write the corpus report, publish its key figures as an artifact; a failure is reported, the data stands."""
+    # Imported here: the report runs in a worker, and DuckDB need not load in the flow's process.
+    from pipeline.report import REPORT_FILE, Report, write_report
+
     path = (root.root / REPORT_FILE).absolute()
     try:
         made: Report = runner.call("report", write_report, root.root, path)

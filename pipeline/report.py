@@ -28,12 +28,11 @@ import duckdb
 
 from pipeline.charts import Series, bar_chart
 from pipeline.coverage import gap
+from warehouse.layout import REPORT_FILE
 from warehouse.query import connect
 
 __all__ = ["REPORT_FILE", "Chart", "KeyFigures", "Report", "build_report", "write_report"]
 
-# Where a run leaves the report, under the data root.
-REPORT_FILE = "report.html"
 STALE_TMP_S = 3600.0
 _GAP_COLOR = "#D55E00"
 

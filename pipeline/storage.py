@@ -23,11 +23,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pipeline.errors import UserError
-from pipeline.report import REPORT_FILE
 from warehouse.atomic import locked
 from warehouse.bucket import Bucket, BucketUrl, Lease, LeaseLost, is_bucket_url
 from warehouse.errors import LockTimeout, WarehouseError
-from warehouse.layout import SOURCE_NAME, DataRoot
+from warehouse.layout import REPORT_FILE, SOURCE_NAME, DataRoot
 from warehouse.mirror import DATASETS, Scope, WorkingCopy
 
 __all__ = ["BucketStorage", "LocalStorage", "Storage", "is_bucket_url", "open_storage"]

@@ -17,6 +17,8 @@ __all__ = ["JOURNAL_FILE", "SOURCE_NAME", "DataRoot", "Partition", "published_da
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 PARTITION_FILE = "part-0.parquet"
 JOURNAL_FILE = "journal.json"
+# Where a run leaves the corpus report, under the data root.
+REPORT_FILE = "report.html"
 
 
 def validate_source(name: str) -> str:
