@@ -202,6 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _command(args: argparse.Namespace) -> int:
     try:
+        if args.command in ("run", "renormalize", "backfill", "serve", "dedup"):
+            from pipeline.workers import worker_nice
+
+            worker_nice()  # a bad setting is said before anything starts, not by a failed batch
         if args.command in ("run", "renormalize"):
             with _stop_on_signals():
                 return _run(args)
@@ -440,7 +444,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**summary.as_dict(), "wall_seconds": round(seconds, 3)}, indent=2, default=str))
     else:
-        _print_summary(_console(), summary, storage, seconds)
+        _print_summary(_console(), summary, storage, seconds, args.command)
     failed = [s for s in summary.sources if s.error]
     for s in failed:
         print(f"newsflow: error: {s.error}", file=sys.stderr)
@@ -730,7 +734,7 @@ def _print_entries(console: Any, source: str, run_id: str, entries: list[dict[st
 _COUNTERS = ("discovered", "new", "changed", "unchanged", "written", "superseded", "quarantined", "deferred")
 
 
-def _print_summary(console: Any, summary: Any, storage: Any, seconds: float) -> None:
+def _print_summary(console: Any, summary: Any, storage: Any, seconds: float, command: str = "run") -> None:
     """The run summary: one row per source, totals, reasons (quarantined, deferred), notes, partitions touched."""
     rows = [
         [s.source, *(str(getattr(s, c)) for c in _COUNTERS), str(len(s.partitions)), "failed" if s.error else "ok"]
@@ -746,7 +750,7 @@ def _print_summary(console: Any, summary: Any, storage: Any, seconds: float) -> 
     )
     _table(
         console,
-        f"newsflow run {summary.run_id} ({seconds:.1f} s)",
+        f"newsflow {command} {summary.run_id} ({seconds:.1f} s)",
         [("source", False), *((c, True) for c in _COUNTERS), ("partitions", True), ("status", False)],
         rows,
         total=True,
@@ -762,6 +766,8 @@ def _print_summary(console: Any, summary: Any, storage: Any, seconds: float) -> 
             console.print(f"note on {s.source}: {note}", markup=False)
         if s.partitions:
             console.print(f"partitions written in {s.source}: {_compact(s.partitions)}", markup=False)
+    if command == "renormalize" and not summary.total("discovered"):
+        console.print("nothing to re-normalise: every row was written by the current normalisers", markup=False)
     _print_duplicates(console, summary)
     where, root = storage.location, storage.root.root
     console.print(f"Parquet: {where}/articles/source=*/year=*/month=*/part-0.parquet", markup=False)

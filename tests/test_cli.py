@@ -207,6 +207,12 @@ def test_a_source_with_a_mistyped_path_is_reported_and_the_others_run(tmp_path: 
     assert any(line.startswith("duplicates: 2 added, 0 changed, 0 removed; 2 articles") for line in lines), lines
     got = duckdb.sql(f"SELECT source FROM read_parquet('{tmp_path}/data/articles/**/*.parquet', hive_partitioning=1)")
     assert got.fetchall() == [(name,), (name,)]
+    # A re-normalisation says it is one, and when it finds nothing to do.
+    argv = ["renormalize", name, "--config", str(cfg), "--data", str(tmp_path / "data"), "--no-report"]
+    proc = newsflow(argv, tmp_path, harness_env())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.lstrip().startswith("newsflow renormalize "), proc.stdout
+    assert "nothing to re-normalise: every row was written by the current normalisers" in proc.stdout
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -30,6 +30,24 @@ def test_worker_priority_comes_from_the_environment(monkeypatch: pytest.MonkeyPa
             worker_nice()
 
 
+def test_a_bad_worker_priority_is_said_before_a_command_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flows.cli import main
+
+    monkeypatch.setenv("NEWSFLOW_WORKER_NICE", "25")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "sources.toml").write_text(f'[sources.s]\npath = "{tmp_path / "in"}"\n', encoding="utf-8")
+    for command in (["run"], ["dedup"]):
+        args = [*command, "--data", str(tmp_path / "data")]
+        if command == ["run"]:
+            args += ["--config", str(tmp_path / "sources.toml")]
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.strip() == "newsflow: error: NEWSFLOW_WORKER_NICE must be from 0 to 19, not 25", err
+    assert not (tmp_path / "data").exists()
+
+
 @pytest.mark.parametrize("increment", [0, 4])
 def test_pool_workers_run_at_the_lower_priority(monkeypatch: pytest.MonkeyPatch, increment: int) -> None:
     monkeypatch.setenv("NEWSFLOW_WORKER_NICE", str(increment))
