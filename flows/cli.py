@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -522,8 +523,9 @@ def _backfill(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"run_id": run_id, "state": state.type.value, "entries": entries}, indent=2, default=str))
     else:
-        _print_entries(console, args.source, run_id, entries, warc=src.kind == "warc")
         outcome = state.result(raise_on_failure=False)
+        units = outcome.plan.get("units", []) if hasattr(outcome, "plan") else []
+        _print_entries(console, args.source, run_id, entries, warc=src.kind == "warc", units=units)
         if hasattr(outcome, "duplicates"):  # a BackfillSummary (a failed backfill raised instead)
             _print_duplicates(console, outcome)
             _print_report(outcome)
@@ -664,12 +666,13 @@ def _backfill_plan(args: argparse.Namespace, src: Any, storage: Any, console: An
     )
     empty = [u.period for u in plan.units if u.action == "empty"]
     if empty:
-        console.print(f"{len(empty)} months with no inputs and no rows: nothing to rebuild there", markup=False)
+        months = _plural(len(empty), "month")
+        console.print(f"{len(empty)} {months} with no inputs and no rows: nothing to rebuild there", markup=False)
     run = [u for u in plan.units if u.action == "run"]
     console.print(
-        f"{len(run)} of {len(plan.units)} partitions to rebuild ({sum(u.count for u in run)} items, "
-        f"replacing {sum(max(u.rows, 0) for u in run)} rows); "
-        f"{plan.outside} items dated outside the range"
+        f"{len(run)} of {len(plan.units)} partitions to rebuild ({_n(sum(u.count for u in run), 'item')}, "
+        f"replacing {_n(sum(max(u.rows, 0) for u in run), 'row')}); "
+        f"{_n(plan.outside, 'item')} dated outside the range"
     )
     if plan.rejected:
         console.print("items giving no article: " + ", ".join(f"{k} {v}" for k, v in plan.rejected.items()))
@@ -706,18 +709,33 @@ def _warc_backfill_plan(args: argparse.Namespace, src: Any, root: Any, console: 
     return 0
 
 
-def _print_entries(console: Any, source: str, run_id: str, entries: list[dict[str, Any]], warc: bool = False) -> None:
-    """The ledger entries of one backfill run as a table."""
+def _print_entries(
+    console: Any,
+    source: str,
+    run_id: str,
+    entries: list[dict[str, Any]],
+    warc: bool = False,
+    units: Sequence[dict[str, Any]] = (),
+) -> None:
+    """The ledger entries of one backfill run as a table (when there are none, why, from the plan's `units`)."""
     if not entries:
-        done = (
-            "every WARC file was read for this window before, or it holds no record captured in it"
-            if warc
-            else "every partition in the range completed before on the same inputs"
-        )
-        console.print(
-            f"newsflow backfill {source} {run_id}: nothing to rebuild: {done} (--redo all rebuilds them)",
-            markup=False,
-        )
+        if warc:
+            done = (
+                "every WARC file was read for this window before, or it holds no record captured in it"
+                " (--redo all reads them again)"
+            )
+        else:
+            actions = Counter(u["action"] for u in units)
+            parts = [
+                f"{actions['empty']} {_plural(actions['empty'], 'month')} with no inputs and no rows",
+                f"{actions['skip']} completed before on the same inputs (--redo all rebuilds them)",
+                f"{actions['skip-failed']} failed before (--redo failed runs them again)",
+            ]
+            done = "; ".join(
+                p for p, n in zip(parts, (actions["empty"], actions["skip"], actions["skip-failed"]), strict=True) if n
+            )
+            done = done or "no month in the range"
+        console.print(f"newsflow backfill {source} {run_id}: nothing to rebuild: {done}", markup=False)
         return
     cols = ("partition", "status", "items", "rows_before", "written", "removed", "quarantined", "moved")
     _table(
@@ -1176,6 +1194,14 @@ def _print_result(rel: Any, fmt: str) -> None:
         for batch in reader:
             for row in batch.to_pylist():
                 print(json.dumps(_jsonable(row), ensure_ascii=False, default=_json_default))
+
+
+def _plural(n: int, word: str) -> str:
+    return word if n == 1 else f"{word}s"
+
+
+def _n(n: int, word: str) -> str:
+    return f"{n} {_plural(n, word)}"
 
 
 def _escaped(value: Any, shown: Callable[[str], str]) -> Any:

@@ -436,8 +436,8 @@ def test_the_dry_run_prints_the_plan_and_writes_nothing(
     ]
     assert main([*argv, "--dry-run", "--workers", "1"]) == 0
     out = capsys.readouterr().out
-    assert "1 of 2 partitions to rebuild (1 items, replacing 0 rows); 1 items dated outside the range" in out
-    assert "1 months with no inputs and no rows: nothing to rebuild there" in out
+    assert "1 of 2 partitions to rebuild (1 item, replacing 0 rows); 1 item dated outside the range" in out
+    assert "1 month with no inputs and no rows: nothing to rebuild there" in out
     assert not data.exists()
 
 

@@ -426,7 +426,16 @@ def test_a_backfill_with_nothing_to_rebuild_prints_one_line_not_an_empty_table(t
     console = Console(record=True, width=200)
     _print_entries(console, "wire", "run-1", [])
     (line,) = console.export_text().splitlines()
-    assert line.startswith("newsflow backfill wire run-1: nothing to rebuild")
+    assert line == "newsflow backfill wire run-1: nothing to rebuild: no month in the range"
+    # Why, from the plan: months with nothing in them are not months completed before.
+    units = [{"action": "empty"}, {"action": "empty"}, {"action": "skip"}]
+    console = Console(record=True, width=200)
+    _print_entries(console, "wire", "run-1", [], units=units)
+    (line,) = console.export_text().splitlines()
+    assert line.endswith(
+        "nothing to rebuild: 2 months with no inputs and no rows; 1 completed before on the same inputs"
+        " (--redo all rebuilds them)"
+    )
 
 
 # --- More mistakes and outputs a tester tried ----------------------------------------------------
