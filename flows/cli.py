@@ -555,6 +555,10 @@ def _serve(args: argparse.Namespace) -> int:
         if (problem := source_problem(src)) is not None:
             console.print(f"newsflow: warning: {problem}; its runs will fail until it is fixed", markup=False)
 
+    # The flow runs the runner starts end with this process, however it dies (a kill included).
+    from pipeline.workers import OWNER_ENV
+
+    os.environ[OWNER_ENV] = str(os.getpid())
     # A service manager stops `serve` with SIGTERM: until the serving loop takes it over
     # (serve_until_stopped), shut down as for Ctrl-C, so the local server is stopped.
     signal.signal(signal.SIGTERM, _interrupt)

@@ -52,7 +52,7 @@ from pipeline.run import (
 )
 from pipeline.storage import Storage, open_storage
 from pipeline.summary import BackfillFailed, BackfillSummary, RunFailed, RunSummary
-from pipeline.workers import default_workers, shutdown_pool, stop_workers
+from pipeline.workers import default_workers, exit_with_owner, shutdown_pool, stop_workers
 from warehouse.errors import CommitConflict, TransientError
 from warehouse.layout import DataRoot
 from warehouse.ledger import LedgerEntry
@@ -319,6 +319,7 @@ def _run_sources(
     report: bool = True,
 ) -> RunSummary:
     """The body both flows share: each selected source through `run_source`, the duplicate index, the artifacts."""
+    exit_with_owner()
     started = time.monotonic()
     run_id = str(flow_run.get_id() or uuid.uuid4())
     cfg = load_config(Path(config))
@@ -473,6 +474,7 @@ def backfill(
     report: bool = True,
 ) -> BackfillSummary:
     """Rebuild the partitions (months) of one source over start..end days; resumable through the run ledger."""
+    exit_with_owner()
     started = time.monotonic()
     run_id = str(flow_run.get_id() or uuid.uuid4())
     src = load_config(Path(config)).select([source])[0]

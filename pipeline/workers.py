@@ -29,7 +29,9 @@ from pipeline.errors import UserError
 
 __all__ = [
     "DEFAULT_WORKER_NICE",
+    "OWNER_ENV",
     "default_workers",
+    "exit_with_owner",
     "map_in_pool",
     "run_in_pool",
     "shutdown_pool",
@@ -113,6 +115,25 @@ def worker_nice() -> int:
     if not 0 <= nice <= 19:
         raise UserError(f"NEWSFLOW_WORKER_NICE must be from 0 to 19, not {nice}")
     return nice
+
+
+# The process that started this one and whose death ends it: `newsflow serve` names itself
+# here for the flow-run processes Prefect's runner starts (they inherit its environment).
+OWNER_ENV = "NEWSFLOW_OWNER_PID"
+
+
+def exit_with_owner() -> bool:
+    """End this process when its parent named by NEWSFLOW_OWNER_PID is gone (a flow run started by `serve`).
+
+    A served flow run is a process of its own: once `serve` was killed its runs went on
+    with parent 1, publishing partitions with no owner and no server to report to. True
+    when the watch was started (the variable names this process's parent).
+    """
+    owner = os.environ.get(OWNER_ENV, "")
+    if not owner.isdigit() or int(owner) != os.getppid():
+        return False
+    threading.Thread(target=_exit_with, args=(int(owner),), name="newsflow-owner-watch", daemon=True).start()
+    return True
 
 
 def _start_worker(nice: int, owner: int) -> None:

@@ -119,3 +119,39 @@ def test_workers_and_the_resource_tracker_die_with_a_killed_owner() -> None:
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(owner.pid, signal.SIGKILL)  # whatever is left of the test's own processes
+
+
+def test_a_process_whose_owner_names_itself_ends_when_the_owner_is_killed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `serve` does for the flow runs Prefect's runner starts: SIGKILL to serve ends them too."""
+    from pipeline.workers import OWNER_ENV, exit_with_owner
+
+    child = (
+        "import sys, time\n"
+        "from pipeline.workers import exit_with_owner\n"
+        "print('watching' if exit_with_owner() else 'not watching', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    owner = (
+        "import os, subprocess, sys\n"
+        f"os.environ[{OWNER_ENV!r}] = str(os.getpid())\n"
+        f"p = subprocess.Popen([sys.executable, '-c', {child!r}], stdout=subprocess.PIPE, text=True)\n"
+        "print(p.pid, p.stdout.readline().strip(), flush=True)\n"
+        "p.wait()\n"
+    )
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    proc = subprocess.Popen([sys.executable, "-c", owner], stdout=subprocess.PIPE, text=True, env=env, cwd=repo)
+    try:
+        assert proc.stdout is not None
+        pid, said = proc.stdout.readline().split(" ", 1)
+        assert said.strip() == "watching"
+        proc.kill()
+        proc.wait()
+        assert wait_exit(int(pid), 30), "the owned process outlived its killed owner"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # A process whose parent is not the one named (a command run by hand) is not watched.
+    monkeypatch.setenv(OWNER_ENV, "1")
+    assert exit_with_owner() is False
