@@ -1170,7 +1170,7 @@ def _print_result(rel: Any, fmt: str) -> None:
     """Print a DuckDB relation as a table, CSV or JSON lines."""
     from pipeline.files import printable
 
-    reader = rel.to_arrow_reader(10_000)  # streamed: a large result is never held whole
+    reader = map(_widened, rel.to_arrow_reader(10_000))  # streamed: a large result is never held whole
     # A terminal would run the escape sequences a stored file name or text can hold: shown
     # there, control characters are escaped (JSON escapes them; CSV into a pipe stays exact).
     shown = printable if fmt == "table" or sys.stdout.isatty() else str
@@ -1206,6 +1206,14 @@ def _plural(n: int, word: str) -> str:
 
 def _n(n: int, word: str) -> str:
     return f"{n} {_plural(n, word)}"
+
+
+def _widened(batch: Any) -> Any:
+    """The batch with its float32 columns as the float64 of their shortest spelling (0.194, not 0.1940000057...)."""
+    import pyarrow as pa
+
+    columns = [c.cast(pa.string()).cast(pa.float64()) if pa.types.is_float32(c.type) else c for c in batch.columns]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 def _escaped(value: Any, shown: Callable[[str], str]) -> Any:

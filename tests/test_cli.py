@@ -539,6 +539,9 @@ def test_a_piped_query_table_is_plain_and_whole_and_csv_cells_are_never_reprs(tm
     assert "\x1b" not in proc.stdout and "evil\\x1b[2Jname.txt" in proc.stdout
     proc = newsflow(["query", named, "--data", str(tmp_path / "data"), "--format", "csv"], tmp_path)
     assert "evil\x1b[2Jname.txt" in proc.stdout
+    # A float32 column (extraction_confidence) prints as written, not as its float64 expansion.
+    proc = newsflow(["query", "SELECT 0.194::FLOAT AS c", "--data", str(tmp_path / "data")], tmp_path)
+    assert proc.stdout.splitlines() == ["c", "0.194"]
     proc = newsflow(["query", sql, "--data", str(tmp_path / "data"), "--format", "csv"], tmp_path)
     assert proc.stdout.splitlines()[1].startswith("78,P1D,long text")
     proc = newsflow(["query", sql, "--data", str(tmp_path / "data"), "--format", "jsonl"], tmp_path)
