@@ -284,8 +284,10 @@ def find_matches(store: DedupStore, docs: Sequence[Doc]) -> Matches:
     NumPy over LOOKUP_SLICE articles at a time: an article's candidates are the articles sharing the
     most band keys with it (the index's holders of each key, and the batch's first
     MAX_POSTINGS articles with it), at most MAX_CANDIDATES of them (ties: the smaller
-    id); its near-duplicates are the candidates whose signatures agree on at least
-    THRESHOLD of their values, at most MAX_LINKS (the most similar, ties: the smaller id).
+    id), and the first indexed holder of each of its keys (its anchors); its
+    near-duplicates are the candidates whose signatures agree on at least THRESHOLD of
+    their values, at most MAX_LINKS (the most similar, ties: the smaller id), and the
+    most similar of its anchors.
     """
     long = [d for d in docs if d.signature is not None]
     if not long:
@@ -308,7 +310,7 @@ def find_matches(store: DedupStore, docs: Sequence[Doc]) -> Matches:
         held_keys, held_docs = store.postings(part)
         at, counts = np.unique(held_keys, return_counts=True)
         held.update(zip(at.tolist(), counts.tolist(), strict=True))
-        mine, other = _candidates(part, first, ids, held_keys, held_docs, peer_keys, peer_docs)
+        mine, other, anchored = _candidates(part, first, ids, held_keys, held_docs, peer_keys, peer_docs)
         # The candidates' signatures: the batch's, and the others' read from the index.
         fetched_ids, fetched = store.signatures(np.setdiff1d(other, ids).tolist())
         known_ids = np.concatenate([ids, fetched_ids])
@@ -317,13 +319,18 @@ def find_matches(store: DedupStore, docs: Sequence[Doc]) -> Matches:
         at = np.minimum(np.searchsorted(known_ids, other, sorter=order), len(order) - 1)
         row = order[at]
         present = known_ids[row] == other  # an article removed meanwhile has no signature
-        mine, other, row = mine[present], other[present], row[present]
+        mine, other, row, anchored = mine[present], other[present], row[present], anchored[present]
         agree = np.count_nonzero(known[row] == sigs[mine], axis=1)
         close = agree >= THRESHOLD * NUM_PERM
-        mine, other, agree = mine[close], other[close], agree[close]
+        mine, other, agree, anchored = mine[close], other[close], agree[close], anchored[close]
         order = np.lexsort((other, -agree, mine))
-        mine, other = mine[order], other[order]
+        mine, other, anchored = mine[order], other[order], anchored[order]
         best = _rank(mine) < MAX_LINKS
+        # And the most similar anchor: a sub-family larger than the bounds (copies sharing an
+        # extra line) would otherwise fill every candidate and link with itself alone, and
+        # stand as a cluster apart from the family it copies.
+        at = np.flatnonzero(anchored)
+        best[at[_rank(mine[at]) == 0]] = True
         for m, o in zip(mine[best].tolist(), other[best].tolist(), strict=True):
             near[int(ids[m])].append(o)
     return Matches(dict(zip(ids.tolist(), keys.tolist(), strict=True)), held, near)
@@ -337,11 +344,12 @@ def _candidates(
     held_docs: np.ndarray,
     peer_keys: np.ndarray,
     peer_docs: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(article, candidate) pairs of a slice of a batch (`part`: its band keys, from article `first`), ranked.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(article, candidate, is an anchor) of a slice of a batch (`part`: its band keys, from article `first`).
 
     An article's candidates are the articles sharing the most keys with it, at most
-    MAX_CANDIDATES of them (ties: the smaller id); articles are positions in `ids`.
+    MAX_CANDIDATES of them (ties: the smaller id), and its *anchors*: for each of its
+    keys, the first indexed article holding it. Articles are positions in `ids`.
     """
     post_keys = np.concatenate([held_keys, peer_keys])
     order = np.argsort(post_keys, kind="stable")  # the index's holders first within a key
@@ -364,7 +372,27 @@ def _candidates(
     order = np.lexsort((other, -shared, mine))
     mine, other = mine[order], other[order]
     chosen = _rank(mine) < MAX_CANDIDATES
-    return mine[chosen], other[chosen]
+    top_mine, top_other = mine[chosen], other[chosen]
+    # Anchors: the first indexed (smallest id) holder of each of the article's keys.
+    keys, at = np.unique(held_keys, return_index=True)
+    if len(keys):
+        first_holder = np.minimum.reduceat(held_docs, at)
+        slot = np.minimum(np.searchsorted(keys, part), len(keys) - 1)
+        found = keys[slot] == part
+        a_mine = np.repeat(np.arange(first, first + len(part) // BANDS), BANDS)[found]
+        a_other = first_holder[slot[found]]
+        keep = a_other != ids[a_mine]
+        a_mine, a_other = a_mine[keep], a_other[keep]
+    else:
+        a_mine = a_other = np.zeros(0, dtype=np.int64)
+    mine, other = np.concatenate([top_mine, a_mine]), np.concatenate([top_other, a_other])
+    anchored = np.concatenate([np.zeros(len(top_mine), dtype=np.int8), np.ones(len(a_mine), dtype=np.int8)])
+    # Each pair once, an anchor when any of its copies is.
+    order = np.lexsort((-anchored, other, mine))
+    mine, other, anchored = mine[order], other[order], anchored[order]
+    new = np.ones(len(mine), dtype=bool)
+    new[1:] = (mine[1:] != mine[:-1]) | (other[1:] != other[:-1])
+    return mine[new], other[new], anchored[new].astype(bool)
 
 
 def _rank(sorted_values: np.ndarray) -> np.ndarray:
@@ -378,9 +406,12 @@ def link_matches(store: DedupStore, docs: Sequence[Doc], index: Sequence[Doc] = 
     Bounded whatever the corpus holds (a source publishing one template thousands of
     times is one huge family): a band key lists at most MAX_POSTINGS articles, an
     article is checked against at most MAX_CANDIDATES candidates (those sharing the
-    most bands) and linked to at most MAX_LINKS of them (the most similar), plus at
-    most MAX_LINKS exact copies (the first indexed). An article needs one link to join
-    its cluster; the bounds only thin the links inside a family far larger than them.
+    most bands, and the first indexed holder of each of its keys) and linked to at most
+    MAX_LINKS of them (the most similar) and the most similar of those first holders,
+    plus at most MAX_LINKS exact copies (the first indexed). An article needs one link
+    to join its cluster; the bounds only thin the links inside a family far larger than
+    them, and the link to a first holder keeps copies more alike among themselves than
+    with the family (a batch of them, one outlet's) from standing as a cluster apart.
     Returns the articles linked.
     """
     matches = find_matches(store, docs)

@@ -17,7 +17,8 @@ from pipeline.dedup import update_clusters
 from pipeline.run import LocalRunner, run_source
 from warehouse.layout import DataRoot
 
-WIRE = Path(__file__).resolve().parent.parent / "samples" / "wire"
+REPO = Path(__file__).resolve().parent.parent
+WIRE = REPO / "samples" / "wire"
 TEXTS = sorted(WIRE.glob("*.txt"))
 PINNED = [3504611698, 3231040556, 3232951925, 3463155110]
 
@@ -430,3 +431,25 @@ def test_texts_without_words_are_nobodys_copies(tmp_path: Path) -> None:
     update_clusters(root)
     rows = duckdb.sql(f"SELECT cluster_id, duplicate_of FROM read_parquet('{root.clusters}/**/*.parquet')").fetchall()
     assert len(rows) == 3 and len({c for c, _ in rows}) == 3 and all(d is None for _, d in rows)
+
+
+def test_a_family_spread_over_batches_is_one_cluster(tmp_path: Path) -> None:
+    """Copies of one story fingerprinted in two batches: the second links to the first, not only to itself.
+
+    Within a batch the copies can be more alike among themselves than with those indexed
+    before (here one day's copies share a dateline); linked to their most similar alone,
+    a batch stood as a cluster apart from the family it copies.
+    """
+    from pipeline.dedup import BATCH
+
+    title, lede, after = _body(REPO / "samples" / "anha" / "000_db5c100688d27208.txt").split("\n\n", 2)
+    for i in range(BATCH + 100):
+        ref = i * 2654435761 % 2**32  # every copy has a sentence of its own, as reprints' edits do
+        dateline = "QAMISHLO, 22 November 2023 - " if i < 200 else ""
+        text = f"{title} ({i})\n\n{dateline}{lede} This is item {i} of the wire, reference {ref:08x}.\n\n{after}"
+        _put(tmp_path / "a", f"t{i:04d}", text, f"2023-11-{1 + i % 28:02d}T10:00:00Z", f"https://a/{i}")
+    cfg, root = _sources(tmp_path), DataRoot(tmp_path / "data")
+    _ingest(cfg, root, ("a",))
+    update_clusters(root)
+    sql = f"SELECT count(*) FROM read_parquet('{root.clusters}/**/*.parquet') GROUP BY cluster_id"
+    assert duckdb.sql(sql).fetchall() == [(BATCH + 100,)]
