@@ -751,6 +751,13 @@ def _print_entries(
     for e in entries:
         if e["error"]:
             console.print(f"{e['partition']} failed: {e['error']}", markup=False)
+    failed = sorted(u["partition"] for u in units if u["action"] == "skip-failed")
+    if failed:
+        console.print(
+            f"not run: {_n(len(failed), 'month')} that failed before ({_compact(failed)};"
+            " --redo failed runs them again)",
+            markup=False,
+        )
 
 
 _COUNTERS = ("discovered", "new", "changed", "unchanged", "written", "superseded", "quarantined", "deferred")

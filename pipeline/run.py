@@ -17,6 +17,7 @@ import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -269,6 +270,10 @@ def run_source(
     if isinstance(mode, Backfill):
         try:
             return _run(src, root, run_id, mode, runner, transport, progress, batch_size, started)
+        except BrokenProcessPool:
+            # The command was stopped (its workers terminated) or the system killed a worker:
+            # not the month's failure. No ledger entry, so the next backfill runs it again.
+            raise
         except Exception as exc:  # a unit's failure is recorded, and the other units go on
             entry = _unit_entry(src, mode, run_id, started, "failed", f"{type(exc).__name__}: {str(exc)[:1000]}")
             write_ledger(root, [entry])

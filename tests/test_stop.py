@@ -81,3 +81,35 @@ def test_a_signal_stops_a_run_whose_flow_run_ends_crashed(tmp_path: Path, signum
         runs = client.read_flow_runs(sort="START_TIME_DESC", limit=5)
         state = next(r.state for r in runs if r.parameters.get("data") == str(data))
     assert state is not None and state.is_crashed(), state
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_stopped_backfill_records_no_failed_month_and_its_rerun_writes_every_article(tmp_path: Path) -> None:
+    """A stop breaks the worker pool under the months in flight: that is not their failure, so none is skipped later."""
+    import duckdb
+
+    _corpus(tmp_path / "corpus", 600)
+    cfg = files_source_config(tmp_path, "stop", tmp_path / "corpus")
+    data = tmp_path / "data"
+    env = harness_env(PYTHONPATH=str(REPO))
+    args = ["backfill", "stop", "--start", "2024-01-01", "--end", "2024-06-30"]
+    args += ["--config", str(cfg), "--data", str(data), "--workers", "2", "--no-report"]
+    with RenameGate(f"{data / '.staging' / 'runs'}/*/stop/*/*.arrow", env) as gate:
+        proc = subprocess.Popen(
+            gate.command(*args), cwd=REPO, env=gate.env, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
+        gate.next(proc, timeout=120)
+        os.kill(proc.pid, signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    again = subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    files = [str(p) for p in (data / "articles").rglob("part-0.parquet")]
+    assert duckdb.execute("SELECT count(DISTINCT article_id) FROM read_parquet(?)", [files]).fetchone() == (600,)
+    ledger = [str(p) for p in (data / "runs").rglob("*.parquet")]
+    statuses = duckdb.execute("SELECT DISTINCT status FROM read_parquet(?)", [ledger]).fetchall()
+    assert statuses == [("completed",)], statuses
