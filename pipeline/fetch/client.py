@@ -428,9 +428,11 @@ class Fetcher:
     async def _fetch(self, url: str, etag: str | None, last_modified: str | None, max_bytes: int | None) -> FetchResult:
         p = self.policy
         headers: dict[str, str] = {}
-        if etag:
+        # A validator a server sent in another encoding cannot go back in a header (they are
+        # ASCII): such a URL is fetched whole, as it would be with no validator.
+        if etag and _sendable(etag):
             headers["If-None-Match"] = etag
-        if last_modified:
+        if last_modified and _sendable(last_modified):
             headers["If-Modified-Since"] = last_modified
         redirects: list[str] = []
 
@@ -681,3 +683,7 @@ async def _read_body(response: httpx.Response, limit: int, *, truncate: bool) ->
 def _soon() -> datetime:
     """When to retry a URL whose exchange broke off: the next run, in practice."""
     return datetime.now(UTC) + timedelta(minutes=15)
+
+
+def _sendable(value: str) -> bool:
+    return value.isascii() and value.isprintable()
