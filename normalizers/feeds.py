@@ -19,7 +19,6 @@ import heapq
 import html
 import re
 import urllib.parse
-import zlib
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 from xml.etree.ElementTree import ParseError, TreeBuilder
@@ -29,6 +28,7 @@ import defusedxml.ElementTree
 
 from normalizers.common import UNSHOWABLE
 from normalizers.dates import parse_date
+from normalizers.inflate import GZIP_MAGIC, GzipError, inflate_members
 from normalizers.language import normalize_language_tag
 from normalizers.urls import HTTP_SCHEMES, canonical_url
 
@@ -74,7 +74,6 @@ NEWS_NS = "http://www.google.com/schemas/sitemap-news/0.9"
 FEEDBURNER_NS = "http://rssnamespace.org/feedburner/ext/1.0"
 XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
 
-_GZIP_MAGIC = b"\x1f\x8b"
 _SNIFF_BYTES = 4096  # how far into a document to look for an HTML start
 _HTML_START = re.compile(
     rb"\A(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)[\s>]",
@@ -146,7 +145,7 @@ class Discovery:
 
 def parse_feed(raw: bytes, base_url: str | None = None, max_entries: int = MAX_ENTRIES) -> Discovery:
     """Parse RSS, RDF, Atom, a sitemap, news sitemap or sitemap index (gzip too). Raises `FeedError`."""
-    data = _gunzip(raw) if raw.startswith(_GZIP_MAGIC) else raw
+    data = _gunzip(raw) if raw.startswith(GZIP_MAGIC) else raw
     if len(data) > MAX_BYTES:
         raise FeedError("too_large", f"document is {len(data)} bytes (limit {MAX_BYTES})")
     if _HTML_START.match(data[:_SNIFF_BYTES]):
@@ -425,20 +424,14 @@ def _resolve(href: str | None, base: str | None) -> tuple[str, str]:
 
 def _gunzip(raw: bytes) -> bytes:
     """Inflate gzip (all members) to at most `MAX_BYTES`."""
-    out = bytearray()
-    rest = raw
-    while rest.startswith(_GZIP_MAGIC):
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            out += inflater.decompress(rest, MAX_BYTES + 1 - len(out))
-        except zlib.error as exc:
-            raise FeedError("malformed", f"gzip stream is corrupt: {exc}") from exc
-        if len(out) > MAX_BYTES:
-            raise FeedError("too_large", f"gzip inflates past {MAX_BYTES} bytes")
-        if not inflater.eof:
-            raise FeedError("malformed", "gzip stream is truncated")
-        rest = inflater.unused_data.lstrip(b"\0")  # some writers pad members with zeros
-    return bytes(out)
+    try:
+        return inflate_members(raw, MAX_BYTES).data
+    except GzipError as exc:
+        if exc.kind == "too_large":
+            raise FeedError("too_large", f"gzip inflates past {MAX_BYTES} bytes") from exc
+        if exc.kind == "truncated":
+            raise FeedError("malformed", "gzip stream is truncated") from exc
+        raise FeedError("malformed", f"gzip stream is corrupt: {exc}") from exc
 
 
 class _BoundedBuilder(TreeBuilder):

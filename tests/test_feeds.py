@@ -605,3 +605,22 @@ def test_url_list_without_base_and_latin1() -> None:
 def test_url_list_past_the_cap_keeps_its_first_urls() -> None:
     found = parse_url_list(b"https://a.example/1\nhttps://a.example/2\nhttps://a.example/3\n", max_entries=2)
     assert (urls(found), found.omitted) == (["https://a.example/1", "https://a.example/2"], 1)
+
+
+def test_gzip_members_are_inflated_whatever_their_number_with_padding_skipped_and_each_failure_named() -> None:
+    """A stream of many tiny members (as a hostile server may send) is read whole; the cap and the cuts hold."""
+    from normalizers.inflate import GzipError, inflate_members
+
+    body = gzip.compress(b"<urlset>") + b"\x00" * 1000 + gzip.compress(b"</urlset>")
+    many = gzip.compress(b"") * 50_000 + body + b"trailing bytes"
+    got = inflate_members(many, 1 << 20)
+    assert (got.data, got.trailing) == (b"<urlset></urlset>", len(b"trailing bytes"))
+    with pytest.raises(GzipError) as cut:
+        inflate_members(body[:-6], 1 << 20)
+    assert cut.value.kind == "truncated"
+    with pytest.raises(GzipError) as big:
+        inflate_members(gzip.compress(b"x" * 10_000), 9_999)
+    assert big.value.kind == "too_large"
+    with pytest.raises(GzipError) as bad:
+        inflate_members(b"\x1f\x8b" + b"\xff" * 40, 1 << 20)
+    assert bad.value.kind == "corrupt"

@@ -8,8 +8,6 @@ real article page comes near it (the AEB pages take 1-10 ms).
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser
@@ -32,6 +30,7 @@ from normalizers.encoding import decode_html
 from normalizers.errors import Rejection, RejectReason
 from normalizers.html.extract import MAX_ATTRIBUTES, Block, Extraction, cut_attribute_floods, extract, parse_html
 from normalizers.html.metadata import PageMeta, extract_metadata, split_byline
+from normalizers.inflate import GZIP_MAGIC, GzipError, inflate_members
 from normalizers.language import detect_language, normalize_language_tag
 from normalizers.meta import Sidecar, SidecarError, SourceMeta, clean_authors, sidecar_of
 from normalizers.profile import SourceProfile
@@ -92,7 +91,6 @@ MAX_TAGS = 200_000
 # (`common.unreadable`): a head, as binary data shows itself at once and a page may be
 # 10 M characters. NUL characters inside a page that passes are dropped, as browsers do.
 _CONTROL_CHECK_CHARS = 65_536
-_GZIP_MAGIC = b"\x1f\x8b"
 
 _CHROME, _BYLINE = "chrome", "byline"
 
@@ -196,43 +194,29 @@ def _unpack(raw: bytes, max_bytes: int) -> _Bytes | Rejection:
     big = too_large(len(raw), max_bytes)
     if big is not None:
         return big
-    if not raw.startswith(_GZIP_MAGIC):
+    if not raw.startswith(GZIP_MAGIC):
         return _Bytes(raw, ())
     return _gunzip(raw)
 
 
 def _gunzip(raw: bytes) -> _Bytes | Rejection:
     """Decompress every member of a gzip file, with a cap; a stream cut short is `truncated`, not a page."""
-    warnings: list[str] = []
-    parts: list[bytes] = []
-    size = 0
-    rest = raw
-    # A gzip file may hold several members one after the other (`cat a.gz b.gz`); each
-    # needs its own decompressor, which stops at its member's end.
-    while rest:
-        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        try:
-            # Stream-decompress with a cap: a small bomb must not expand into memory first.
-            part = inflater.decompress(rest, MAX_DECOMPRESSED + 1 - size)
-        except (zlib.error, gzip.BadGzipFile) as exc:
-            return Rejection(RejectReason.BINARY, f"gzip data is corrupt: {exc}")
-        size += len(part)
-        parts.append(part)
-        if size > MAX_DECOMPRESSED:
+    try:
+        inflated = inflate_members(raw, MAX_DECOMPRESSED)
+    except GzipError as exc:
+        if exc.kind == "too_large":
             return Rejection(RejectReason.TOO_LARGE, f"gzip page expands past {MAX_DECOMPRESSED} bytes")
-        if not inflater.eof:
+        if exc.kind == "truncated":
             return Rejection(
                 RejectReason.TRUNCATED,
-                f"gzip data ends before its end marker ({len(raw)} bytes gave {size} bytes of page): "
+                f"gzip data ends before its end marker ({len(raw)} bytes gave {exc.inflated} bytes of page): "
                 "the file is truncated (an interrupted download or copy?)",
             )
-        rest = inflater.unused_data
-        if rest and not rest.startswith(_GZIP_MAGIC):
-            # Zero padding (tape and block devices) is what gzip itself ignores silently.
-            if rest.strip(b"\x00"):
-                warnings.append(f"{len(rest)} bytes of trailing data after the gzip stream ignored")
-            break
-    return _Bytes(b"".join(parts), tuple(warnings))
+        return Rejection(RejectReason.BINARY, f"gzip data is corrupt: {exc}")
+    warnings = (
+        [f"{inflated.trailing} bytes of trailing data after the gzip stream ignored"] if inflated.trailing else []
+    )
+    return _Bytes(inflated.data, tuple(warnings))
 
 
 def _nth(text: str, needle: str, n: int) -> int:
