@@ -229,8 +229,9 @@ async def _discover(
     listing; one that lists more than `MAX_ENTRIES` leaves a note in `early`.
 
     The source's own documents are always read; the child sitemaps of sitemap indexes,
-    level by level, up to `max_sitemaps` per run, in `_sitemap_order`. The others are
-    deferred ("max_sitemaps") and noted: a later run reads them before those it read now.
+    depth first, up to `max_sitemaps` per run, each index's in `_sitemap_order`. The
+    others are deferred ("max_sitemaps") and noted: a later run reads them before those
+    it read now.
     """
     listing = _Listing()
     if src.kind == "urls" and not src.urls:
@@ -268,27 +269,34 @@ async def _discover(
         return [s for s in found.sitemaps if _recent(src, s)]
 
     seen = set(src.urls)
-    children: list[Entry] = []
-    for url in dict.fromkeys(src.urls):
-        children += await read(url)
-    budget, found_children, deferred = src.fetch.max_sitemaps, 0, 0
-    while children:
+    # Depth first: a child index read is followed by its own children before its siblings,
+    # so the budget reaches every level (read level by level, an index of more child
+    # indexes than `max_sitemaps` spent it on them in every run and never reached a page).
+    todo: list[Entry] = []
+    found_children = 0
+
+    def add(children: list[Entry]) -> None:
+        nonlocal found_children
         fresh: dict[str, Entry] = {}  # the first listing of each child not seen before
         for child in children:
             if child.url not in seen:
                 fresh.setdefault(child.url, child)
         seen.update(fresh)
-        ordered = _sitemap_order(src, store, list(fresh.values()))
-        now_read, later = ordered[:budget], ordered[budget:]
-        budget -= len(now_read)
         found_children += len(fresh)
-        deferred += len(later)
-        for _ in later:
+        todo.extend(reversed(_sitemap_order(src, store, list(fresh.values()))))
+
+    for url in dict.fromkeys(src.urls):
+        add(await read(url))
+    budget, deferred = src.fetch.max_sitemaps, 0
+    while todo:
+        child = todo.pop()
+        if budget == 0:
+            deferred += 1
             _defer(early, "max_sitemaps")
-        listing.deferred += len(later)
-        children = []
-        for child in now_read:
-            children += await read(child.url)
+            listing.deferred += 1
+            continue
+        budget -= 1
+        add(await read(child.url))
     if deferred:
         note = (
             f"{found_children} child sitemaps listed, {found_children - deferred} read this run (max_sitemaps = "

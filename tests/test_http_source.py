@@ -881,6 +881,28 @@ def test_child_sitemaps_past_the_cap_are_deferred_noted_and_read_by_later_runs(d
     assert read[3] == ["today", "s6", "s5"]  # then the least recently read of the unchanged ones
 
 
+def test_an_index_of_more_child_indexes_than_the_cap_reaches_their_pages_within_a_few_runs(
+    docsite: int, tmp_path: Path
+) -> None:
+    """Children are read depth first: each run gets from child indexes to the sitemaps they list."""
+    base = f"http://127.0.0.1:{docsite}"
+    day = datetime(2024, 3, 1, tzinfo=UTC)
+    _DocSite.docs["/deep.xml"] = _sitemap("sitemap", [(f"{base}/idx{i}.xml", None) for i in range(8)])
+    for i in range(8):
+        _DocSite.docs[f"/idx{i}.xml"] = _sitemap("sitemap", [(f"{base}/set{i}.xml", None)])
+        _DocSite.docs[f"/set{i}.xml"] = _sitemap("url", [(f"{base}/news/p{i}", day + timedelta(days=i))])
+    cfg = _source_config(tmp_path, "deep", "sitemap", "/deep.xml", docsite, "max_sitemaps = 5\n")
+    root = DataRoot(tmp_path / "data")
+    sets: set[str] = set()
+    for run in range(5):  # 16 child sitemaps, 5 a run: a rotation lets the last page wait one run more
+        _DocSite.hits.clear()
+        summary = _run(cfg, root, "deep", f"run-{run}")
+        read = {p for p in _DocSite.hits if p.startswith("/set")}
+        assert summary.reconciles() and len(read) >= 2, (run, sorted(_DocSite.hits))  # each run reaches sitemaps
+        sets |= read
+    assert sets == {f"/set{i}.xml" for i in range(8)}
+
+
 def test_url_list_lines_and_feed_items_without_a_usable_url_are_counted_in_a_note(docsite: int, tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{docsite}"
     listed = tmp_path / "list.txt"
