@@ -751,6 +751,14 @@ def _print_entries(
     for e in entries:
         if e["error"]:
             console.print(f"{e['partition']} failed: {e['error']}", markup=False)
+    moved = sum(int(e["moved"] or 0) for e in entries)
+    if moved:
+        console.print(
+            f"moved: {_n(moved, 'article')} turned out to belong to another month than planned (an edit since,"
+            " or a page dated apart from its feed entry); written nowhere by this backfill, the next"
+            " `newsflow run` of the source places them",
+            markup=False,
+        )
     failed = sorted(u["partition"] for u in units if u["action"] == "skip-failed")
     if failed:
         console.print(
