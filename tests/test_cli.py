@@ -436,6 +436,14 @@ def test_a_backfill_with_nothing_to_rebuild_prints_one_line_not_an_empty_table(t
         "nothing to rebuild: 2 months with no inputs and no rows; 1 completed before on the same inputs"
         " (--redo all rebuilds them)"
     )
+    # Articles placed in another month than planned are said to wait for the next run, not left silent.
+    entry = dict.fromkeys(("status", "items", "rows_before", "written", "removed", "quarantined"), 1)
+    entry |= {"partition": "2023-02", "moved": 1, "error": None}
+    console = Console(record=True, width=400)
+    _print_entries(console, "wire", "run-1", [entry], units=[{"partition": "2023-03", "action": "skip-failed"}])
+    text = console.export_text()
+    assert "moved: 1 article turned out to belong to another month than planned" in text
+    assert "not run: 1 month that failed before (2023-03; --redo failed runs them again)" in text
 
 
 # --- More mistakes and outputs a tester tried ----------------------------------------------------
