@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from helpers import RenameGate, files_source_config, harness_env, wait_exit
+from helpers import RenameGate, files_source_config, harness_env, newsflow, wait_exit
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = (REPO / "samples" / "anha" / "000_db5c100688d27208.txt").read_text(encoding="utf-8")
@@ -104,15 +104,7 @@ def test_a_stopped_backfill_records_no_failed_month_and_its_rerun_writes_every_a
         os.kill(proc.pid, signal.SIGTERM)
         _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
-    again = subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    again = newsflow(args, REPO, env)
     assert again.returncode == 0, again.stderr[-2000:]
     files = [str(p) for p in (data / "articles").rglob("part-0.parquet")]
     assert duckdb.execute("SELECT count(DISTINCT article_id) FROM read_parquet(?)", [files]).fetchone() == (600,)
