@@ -374,9 +374,9 @@ def _candidates(
     chosen = _rank(mine) < MAX_CANDIDATES
     top_mine, top_other = mine[chosen], other[chosen]
     # Anchors: the first indexed (smallest id) holder of each of the article's keys.
-    keys, at = np.unique(held_keys, return_index=True)
-    if len(keys):
-        first_holder = np.minimum.reduceat(held_docs, at)
+    if len(held_keys):
+        at = np.flatnonzero(np.concatenate(([True], held_keys[1:] != held_keys[:-1])))  # the index's keys come sorted
+        keys, first_holder = held_keys[at], np.minimum.reduceat(held_docs, at)
         slot = np.minimum(np.searchsorted(keys, part), len(keys) - 1)
         found = keys[slot] == part
         a_mine = np.repeat(np.arange(first, first + len(part) // BANDS), BANDS)[found]
