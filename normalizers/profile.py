@@ -85,16 +85,24 @@ class Rule:
 # A rule matches one line in microseconds; a pattern that backtracks exponentially on some
 # line ("(a|aa)+" on forty a's) would hold a worker for hours. The input is quarantined instead.
 RULE_TIMEOUT_S = 1.0
-_UNBOUNDED_BRACES = re.compile(r"\{\d*,\}")
-_BRACES = re.compile(r"\{\d*(,\d*)?\}")
+# {m}, {m,}, {,n} or {m,n}: group 1 the comma (None for {m}), group 2 the upper bound.
+_BRACES = re.compile(r"\{\d*(,)?(\d*)\}")
+# Bounded repetitions whose widths multiply past this hold a pattern unsafe ("a{0,999}" three times).
+_MAX_WIDTHS = 100_000
+# An inline verbose flag, global or scoped: (?x), (?ix), (?x:...).
+_VERBOSE = re.compile(r"\(\?[aiLmsu]*x[aiLmsux]*(?:-[imsx]+)?[:)]")
 
 
 def may_backtrack(source: str) -> bool:
-    """True if a pattern repeats a group or holds two unbounded repetitions (it may backtrack without end)."""
-    # Any other pattern full-matches a line in linear time times a constant (its bounded
-    # repetitions' widths), so only these need a time limit; a few safe ones ("a*b*") are
-    # caught too, and only cost the slower matcher.
-    unbounded = 0
+    """True if a pattern may take more than about linear time to full-match a line (it is then time-limited)."""
+    # A pattern that repeats no group and holds at most one unbounded repetition matches a
+    # line in linear time times the product of its bounded repetitions' widths: such a
+    # pattern is safe while that product stays small. Verbose mode (spaces and comments
+    # between a group and its quantifier) is not read here: such a pattern is held unsafe.
+    # Safe ones caught too ("a*b*") only cost the slower matcher.
+    if _VERBOSE.search(source):
+        return True
+    unbounded, widths = 0, 1
     i, n = 0, len(source)
     while i < n:
         c = source[i]
@@ -110,14 +118,17 @@ def may_backtrack(source: str) -> bool:
             i = j + 1
             continue
         after_group = i > 0 and source[i - 1] == ")"
-        if c in "*+" or (c == "{" and _UNBOUNDED_BRACES.match(source, i)):
+        braces = _BRACES.match(source, i) if c == "{" else None
+        if c in "*+" or (braces is not None and braces.group(2) == "" and braces.group(1) is not None):
             if after_group:
                 return True
             unbounded += 1
-        elif c == "{" and after_group and _BRACES.match(source, i):
-            return True  # a group repeated a bounded number of times: (a|aa){1,40} is still 2^40 ways
+        elif braces is not None:
+            if after_group:
+                return True  # a group repeated a bounded number of times: (a|aa){1,40} is still 2^40 ways
+            widths *= int(braces.group(2) or braces.group(0)[1:-1] or 1) + 1
         i += 1
-    return unbounded > 1
+    return unbounded > 1 or widths > _MAX_WIDTHS
 
 
 def make_rule(name: str, kind: str, where: str, source: str, flags: int = re.IGNORECASE) -> Rule:
@@ -370,8 +381,9 @@ def _encoding(where: str, value: Any) -> str:
 
 
 # Patterns that cannot be joined into one alternation: numbered or named back-references
-# and named groups would change meaning (or clash) once the groups are renumbered.
-_UNJOINABLE = re.compile(r"\\[1-9]|\(\?P[<=]")
+# and named groups would change meaning (or clash) once the groups are renumbered, and
+# global inline flags ("(?i)...") are refused anywhere but at a pattern's start.
+_UNJOINABLE = re.compile(r"\\[1-9]|\(\?P[<=]|^\(\?[aiLmsux]+\)")
 
 
 def _combine(rules: tuple[Rule, ...], where: tuple[str, ...]) -> tuple[re.Pattern[str] | None, tuple[Rule, ...]]:

@@ -1209,6 +1209,10 @@ def test_a_dateline_in_year_one_east_of_utc_is_passed_over() -> None:
         ("(read|see) (more|also)( news)?:?", False),
         ("[)+]*x", False),  # parentheses and pluses inside a class are characters
         ("\\(+x", False),
+        ("(?x)(a|aa) +", True),  # verbose: the space between the group and its quantifier is nothing
+        ("(?x:(a|aa)#c\n+)", True),
+        ("a{0,999}a{0,999}a{0,999}b", True),  # bounded, but a billion ways
+        ("tags?:.{0,200}", False),
     ],
 )
 def test_patterns_that_may_backtrack_are_told_apart(pattern: str, risky: bool) -> None:
@@ -1239,3 +1243,11 @@ def test_rules_matched_with_a_time_limit_keep_their_turn() -> None:
     assert profile.match("Body words.", ("any",)) is None
     text = _article("Title\n\nBody words here.\n\naaaa\n\nMore words.\n", profile).text
     assert "aaaa" not in text and "More words." in text
+
+
+def test_a_rule_with_a_global_inline_flag_is_matched_on_its_own() -> None:
+    """(?i) is refused inside a joined alternation: such a rule is matched by itself, never failing the file."""
+    rule = {"name": "other", "kind": "chrome", "where": "any", "match": "(?i)OTHER NEWS"}
+    profile = SourceProfile.from_mapping("x", {"rules": [rule]})
+    article = _article("Title\n\nBody words here.\n\nother news\n\nMore words.\n", profile)
+    assert "other news" not in article.text and "More words." in article.text
