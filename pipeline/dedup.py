@@ -308,9 +308,14 @@ def find_matches(store: DedupStore, docs: Sequence[Doc]) -> Matches:
     for first in range(0, len(long), LOOKUP_SLICE):
         part = keys[first : first + LOOKUP_SLICE].ravel()
         held_keys, held_docs = store.postings(part)
-        at, counts = np.unique(held_keys, return_counts=True)
-        held.update(zip(at.tolist(), counts.tolist(), strict=True))
-        mine, other, anchored = _candidates(part, first, ids, held_keys, held_docs, peer_keys, peer_docs)
+        # The index's keys come sorted: each key's run of holders, its count and its first holder.
+        new = np.ones(len(held_keys), dtype=bool)
+        new[1:] = held_keys[1:] != held_keys[:-1]
+        starts = np.flatnonzero(new)
+        counts = np.diff(np.append(starts, len(held_keys)))
+        held.update(zip(held_keys[starts].tolist(), counts.tolist(), strict=True))
+        firsts = (held_keys[starts], np.minimum.reduceat(held_docs, starts) if len(starts) else held_docs)
+        mine, other, anchored = _candidates(part, first, ids, held_keys, held_docs, firsts, peer_keys, peer_docs)
         # The candidates' signatures: the batch's, and the others' read from the index.
         fetched_ids, fetched = store.signatures(np.setdiff1d(other, ids).tolist())
         known_ids = np.concatenate([ids, fetched_ids])
@@ -342,6 +347,7 @@ def _candidates(
     ids: np.ndarray,
     held_keys: np.ndarray,
     held_docs: np.ndarray,
+    firsts: tuple[np.ndarray, np.ndarray],
     peer_keys: np.ndarray,
     peer_docs: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -349,7 +355,8 @@ def _candidates(
 
     An article's candidates are the articles sharing the most keys with it, at most
     MAX_CANDIDATES of them (ties: the smaller id), and its *anchors*: for each of its
-    keys, the first indexed article holding it. Articles are positions in `ids`.
+    keys, the first indexed article holding it (`firsts`: the index's keys, and the
+    smallest id holding each). Articles are positions in `ids`.
     """
     post_keys = np.concatenate([held_keys, peer_keys])
     order = np.argsort(post_keys, kind="stable")  # the index's holders first within a key
@@ -374,9 +381,8 @@ def _candidates(
     chosen = _rank(mine) < MAX_CANDIDATES
     top_mine, top_other = mine[chosen], other[chosen]
     # Anchors: the first indexed (smallest id) holder of each of the article's keys.
-    if len(held_keys):
-        at = np.flatnonzero(np.concatenate(([True], held_keys[1:] != held_keys[:-1])))  # the index's keys come sorted
-        keys, first_holder = held_keys[at], np.minimum.reduceat(held_docs, at)
+    keys, first_holder = firsts
+    if len(keys):
         slot = np.minimum(np.searchsorted(keys, part), len(keys) - 1)
         found = keys[slot] == part
         a_mine = np.repeat(np.arange(first, first + len(part) // BANDS), BANDS)[found]
