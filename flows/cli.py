@@ -730,15 +730,12 @@ def _print_entries(
             )
         else:
             actions = Counter(u["action"] for u in units)
-            parts = [
-                f"{actions['empty']} {_plural(actions['empty'], 'month')} with no inputs and no rows",
-                f"{actions['skip']} completed before on the same inputs (--redo all rebuilds them)",
-                f"{actions['skip-failed']} failed before (--redo failed runs them again)",
-            ]
-            done = "; ".join(
-                p for p, n in zip(parts, (actions["empty"], actions["skip"], actions["skip-failed"]), strict=True) if n
-            )
-            done = done or "no month in the range"
+            why = {
+                "empty": f"{_n(actions['empty'], 'month')} with no inputs and no rows",
+                "skip": f"{actions['skip']} completed before on the same inputs (--redo all rebuilds them)",
+                "skip-failed": f"{actions['skip-failed']} failed before (--redo failed runs them again)",
+            }
+            done = "; ".join(text for action, text in why.items() if actions[action]) or "no month in the range"
         console.print(f"newsflow backfill {source} {run_id}: nothing to rebuild: {done}", markup=False)
         return
     cols = ("partition", "status", "items", "rows_before", "written", "removed", "quarantined", "moved")

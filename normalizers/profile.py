@@ -138,31 +138,27 @@ def make_rule(name: str, kind: str, where: str, source: str, flags: int = re.IGN
     return Rule(name, kind, where, pattern, guarded)
 
 
-def _rule(name: str, kind: str, where: str, source: str) -> Rule:
-    return make_rule(name, kind, where, source)
-
-
 # Chrome that any news dump may end with; kept deliberately narrow (whole-line,
 # short phrases) so they cannot eat a sentence. Sources may opt out. The markers that
 # introduce a list of links (`Other news`, `Most read`, `Read more`) cut to the end, so
 # the headlines under them go too; on their own at the end they go just the same.
 DEFAULT_RULES: tuple[Rule, ...] = (
-    _rule(
+    make_rule(
         "related-links",
         "chrome",
         CUT_TO_END,
         r"(other|related|more|latest|recent|top|further) (news|stories|articles|coverage|reading)",
     ),
-    _rule("most-read", "chrome", CUT_TO_END, r"most (read|popular|viewed)"),
-    _rule("read-more", "chrome", CUT_TO_END, r"(read|see) (more|also)( news)?:?"),
-    _rule(
+    make_rule("most-read", "chrome", CUT_TO_END, r"most (read|popular|viewed)"),
+    make_rule("read-more", "chrome", CUT_TO_END, r"(read|see) (more|also)( news)?:?"),
+    make_rule(
         "share-bar",
         "chrome",
         "any",
         r"share( this( article| story)?)?:?|(share on )?(facebook|twitter|x|whatsapp|telegram|email|print)",
     ),
-    _rule("tags-line", "chrome", "tail", r"tags?:.{0,200}"),
-    _rule("advertisement", "chrome", "any", r"advertisement|sponsored( content)?"),
+    make_rule("tags-line", "chrome", "tail", r"tags?:.{0,200}"),
+    make_rule("advertisement", "chrome", "any", r"advertisement|sponsored( content)?"),
 )
 
 
